@@ -1,0 +1,106 @@
+# ocibuild: `make` builds ./ocibuild and ./libocibuild.a; `make test` runs
+# every test; `make check-asan` runs them again under ASan + UBSan;
+# `make check` does both. See CONTRIBUTING.md.
+
+PREFIX ?= /usr/local
+DESTDIR ?=
+CC ?= cc
+PKG_CONFIG ?= pkg-config
+O ?= build
+BIN ?= .
+
+PKGS := jansson libzstd zlib libcrypto
+# Debian package providing each pkg-config module, for the error message.
+DEB_jansson := libjansson-dev
+DEB_libzstd := libzstd-dev
+DEB_zlib := zlib1g-dev
+DEB_libcrypto := libssl-dev
+
+ifeq ($(filter clean help,$(MAKECMDGOALS)),)
+MISSING := $(foreach p,$(PKGS),$(if $(shell $(PKG_CONFIG) --exists $(p) 2>/dev/null && echo y),,$(DEB_$(p))))
+ifneq ($(strip $(MISSING)),)
+$(error missing build dependencies: install them with `apt-get install -y pkg-config $(MISSING)`)
+endif
+PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS))
+PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS))
+endif
+
+CFLAGS ?= -O2 -g
+WARN := -Wall -Wextra -Wshadow -Wformat=2 -Wwrite-strings -Wstrict-prototypes \
+        -Wmissing-prototypes -Wno-missing-field-initializers
+ifeq ($(WERROR),1)
+WARN += -Werror
+endif
+ifeq ($(SAN),1)
+SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+endif
+ALL_CFLAGS := -std=gnu11 $(WARN) $(CFLAGS) $(SANFLAGS) -pthread -Iinclude -Isrc/lib \
+              -D_GNU_SOURCE $(PKG_CFLAGS) -MMD -MP
+ALL_LDFLAGS := $(LDFLAGS) $(SANFLAGS) -pthread
+LIBS := $(PKG_LIBS) -lpthread
+
+LIB_SRC := $(sort $(wildcard src/lib/*.c))
+CLI_SRC := $(sort $(wildcard src/cli/*.c))
+UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
+LIB_OBJ := $(LIB_SRC:%.c=$(O)/%.o)
+CLI_OBJ := $(CLI_SRC:%.c=$(O)/%.o)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(O)/tests/%)
+
+LIBA := $(BIN)/libocibuild.a
+EXE := $(BIN)/ocibuild
+
+.PHONY: all test unit e2e check check-asan install uninstall clean demo bench
+
+all: $(EXE) $(LIBA)
+
+$(O)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(LIBA): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@
+	ar rcs $@ $^
+
+$(EXE): $(CLI_OBJ) $(LIBA)
+	$(CC) $(ALL_LDFLAGS) -o $@ $(CLI_OBJ) $(LIBA) $(LIBS)
+
+$(O)/tests/%: tests/unit/%.c $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(LIBA) $(LIBS) -lcmocka
+
+unit: $(UNIT_BIN)
+	@n=0; for t in $(UNIT_BIN); do echo "== $$t"; $$t || exit 1; n=$$((n+1)); done; \
+	 if [ $$n -eq 0 ]; then echo "no unit tests ran"; exit 1; fi
+
+e2e: $(EXE)
+	OCIBUILD=$(abspath $(EXE)) tests/e2e/run.sh $(T)
+
+test: unit e2e
+
+# The whole suite again, built with AddressSanitizer and UBSan.
+check-asan:
+	$(MAKE) O=build-asan BIN=build-asan SAN=1 test
+
+check: test check-asan
+
+demo: $(EXE)
+	examples/demo.sh
+
+bench: $(EXE)
+	bench/run.sh
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/ocibuild
+	install -m 0755 $(EXE) $(DESTDIR)$(PREFIX)/bin/ocibuild
+	install -m 0644 $(LIBA) $(DESTDIR)$(PREFIX)/lib/libocibuild.a
+	install -m 0644 include/ocibuild/ocibuild.h $(DESTDIR)$(PREFIX)/include/ocibuild/ocibuild.h
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/ocibuild $(DESTDIR)$(PREFIX)/lib/libocibuild.a
+	rm -rf $(DESTDIR)$(PREFIX)/include/ocibuild
+
+clean:
+	rm -rf build build-asan ocibuild libocibuild.a
+
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)

@@ -1,0 +1,139 @@
+/*
+ * libocibuild: build OCI container images from directories and BEAM
+ * releases without a container runtime.
+ *
+ * The library never prints and never exits. Every fallible function returns
+ * 0 on success or a negative value on failure and fills the ocibuild_error
+ * passed as its last argument; the caller releases it with
+ * ocibuild_error_clear(). Progress and log lines leave the library only
+ * through the callback set on the context.
+ */
+#ifndef OCIBUILD_OCIBUILD_H
+#define OCIBUILD_OCIBUILD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define OCIBUILD_VERSION "0.1.0"
+
+/* What went wrong, coarse enough for a caller to choose an exit code. */
+typedef enum ocibuild_error_kind {
+	OCIBUILD_ERR_NONE = 0,
+	OCIBUILD_ERR_OPTION,      /* an option is missing or malformed */
+	OCIBUILD_ERR_INPUT,       /* the input (tree, base, layout) is wrong */
+	OCIBUILD_ERR_IO,          /* a file could not be read or written */
+	OCIBUILD_ERR_NOSPACE,     /* the disk (or quota) is full */
+	OCIBUILD_ERR_UNSUPPORTED, /* valid but not something we handle */
+	OCIBUILD_ERR_DIGEST,      /* content does not match its digest */
+	OCIBUILD_ERR_CANCELLED,   /* the cancel callback asked us to stop */
+	OCIBUILD_ERR_NOMEM,
+	OCIBUILD_ERR_INTERNAL
+} ocibuild_error_kind;
+
+typedef struct ocibuild_error {
+	ocibuild_error_kind kind;
+	int code;      /* errno, or 0 */
+	char *message; /* one line, heap allocated, names the subject */
+} ocibuild_error;
+
+/* Free the message and reset the error to OCIBUILD_ERR_NONE. */
+void ocibuild_error_clear(ocibuild_error *err);
+
+typedef enum ocibuild_compression {
+	OCIBUILD_COMPRESS_GZIP = 0,
+	OCIBUILD_COMPRESS_ZSTD,
+	OCIBUILD_COMPRESS_NONE
+} ocibuild_compression;
+
+/* Parse "gzip", "zstd" or "none"; returns -1 for anything else. */
+int ocibuild_compression_parse(const char *name, ocibuild_compression *out);
+
+typedef enum ocibuild_log_level {
+	OCIBUILD_LOG_DEBUG = 0,
+	OCIBUILD_LOG_INFO,
+	OCIBUILD_LOG_WARN
+} ocibuild_log_level;
+
+typedef void (*ocibuild_log_fn)(void *userdata, ocibuild_log_level level,
+				const char *message);
+/* Return non-zero to ask a running operation to stop (it then fails with
+ * OCIBUILD_ERR_CANCELLED after removing what it had written). */
+typedef int (*ocibuild_cancel_fn)(void *userdata);
+
+/* Options, callbacks and worker count for library calls. Not thread safe:
+ * use one context per concurrent build. */
+typedef struct ocibuild_ctx ocibuild_ctx;
+
+/* Returns NULL only when out of memory. Free with ocibuild_ctx_free(). */
+ocibuild_ctx *ocibuild_ctx_new(void);
+void ocibuild_ctx_free(ocibuild_ctx *ctx);
+void ocibuild_ctx_set_log(ocibuild_ctx *ctx, ocibuild_log_fn fn, void *userdata);
+void ocibuild_ctx_set_cancel(ocibuild_ctx *ctx, ocibuild_cancel_fn fn,
+			     void *userdata);
+/* Compression workers; 0 (the default) means one per online CPU. The
+ * output bytes never depend on this number. */
+void ocibuild_ctx_set_jobs(ocibuild_ctx *ctx, int jobs);
+
+/* A list of strings, owned by the caller. */
+typedef struct ocibuild_strv {
+	const char *const *items;
+	size_t count;
+} ocibuild_strv;
+
+typedef struct ocibuild_build_opts {
+	const char *dir;     /* tree to put in the image (required) */
+	const char *base;    /* "scratch" (default when NULL) or "oci:DIR[:TAG]" */
+	const char *workdir; /* absolute path in the image; default "/app" */
+	ocibuild_strv tags;  /* "name:tag", at least one */
+	const char *output;  /* FILE.tar or FILE.tar.gz, or NULL */
+	const char *layout;  /* OCI layout directory, or NULL */
+	ocibuild_compression compression;
+	const char *platform; /* "os/arch[/variant]"; NULL = build host */
+	const char *user;     /* config.User; NULL = "65534" */
+	ocibuild_strv env;    /* "K=V": override the base's K */
+	ocibuild_strv entrypoint;
+	int entrypoint_set; /* replace the base's Entrypoint (and clear Cmd) */
+	ocibuild_strv cmd;
+	int cmd_set;
+	ocibuild_strv expose;      /* "8080" or "53/udp" */
+	ocibuild_strv labels;      /* "K=V" */
+	ocibuild_strv annotations; /* "K=V" on the manifest */
+	/* Timestamp for file mtimes, config.created and history. When
+	 * has_source_date_epoch is 0, file mtimes are 1 (1970-01-01T00:00:01Z)
+	 * and created is the current time. */
+	int64_t source_date_epoch;
+	int has_source_date_epoch;
+} ocibuild_build_opts;
+
+typedef struct ocibuild_build_result {
+	char manifest_digest[72]; /* "sha256:<64 hex>" */
+	int64_t manifest_size;
+	size_t layer_count; /* base layers included */
+} ocibuild_build_result;
+
+/* Build an image from opts->dir on top of opts->base and write it to
+ * opts->output and/or opts->layout. On failure nothing is left at either
+ * target (an existing layout keeps exactly what it had). */
+int ocibuild_build(ocibuild_ctx *ctx, const ocibuild_build_opts *opts,
+		   ocibuild_build_result *result, ocibuild_error *err);
+
+/* Split an argument list given as a JSON array of strings
+ * ('["/app/bin/x","start"]') or as words separated by spaces ('a b c').
+ * On success *out is a NULL-terminated array the caller frees with
+ * ocibuild_argv_free(); *count excludes the NULL. */
+int ocibuild_argv_parse(const char *s, char ***out, size_t *count,
+			ocibuild_error *err);
+void ocibuild_argv_free(char **argv);
+
+/* Validate "name:tag" against the OCI distribution grammar. Returns 0 when
+ * valid, else -1 with err saying which part is wrong. */
+int ocibuild_tag_check(const char *tag, ocibuild_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

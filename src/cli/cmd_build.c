@@ -1,0 +1,246 @@
+/* ocibuild build: flags -> ocibuild_build_opts -> ocibuild_build(). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+enum {
+	F_DIR = 256, F_BASE, F_LAYOUT, F_WORKDIR, F_COMPRESSION, F_PLATFORM, F_UID,
+	F_ENTRYPOINT, F_CMD, F_EXPOSE,
+};
+
+static const struct cli_flag build_flags[] = {
+	{ "dir", F_DIR, "DIR", NULL, "directory to put in the image (required)" },
+	{ "tag", 't', "NAME:TAG", NULL, "image name and tag; repeatable (required)" },
+	{ "output", 'o', "FILE", NULL, "write an image archive: FILE.tar, or FILE.tar.gz to gzip it" },
+	{ "layout", F_LAYOUT, "DIR", NULL, "write (or add to) an OCI image layout directory" },
+	{ "base", F_BASE, "BASE", "scratch", "base image: scratch, or oci:DIR[:TAG] for an OCI layout on disk" },
+	{ "workdir", F_WORKDIR, "PATH", "/app", "where the files go in the image; also the working directory" },
+	{ "compression", F_COMPRESSION, "ALGO", "gzip", "layer compression: gzip, zstd or none" },
+	{ "platform", F_PLATFORM, "OS/ARCH", "the build host's", "image platform, e.g. linux/amd64 or linux/arm64/v8" },
+	{ "uid", F_UID, "UID[:GID]", "65534", "user the container runs as" },
+	{ "env", 'e', "KEY=VALUE", NULL, "environment variable; repeatable" },
+	{ "entrypoint", F_ENTRYPOINT, "ARGS", "the base's", "entrypoint: a JSON array or space-separated words; clears the base's cmd" },
+	{ "cmd", F_CMD, "ARGS", "the base's", "default arguments: a JSON array or space-separated words" },
+	{ "expose", F_EXPOSE, "PORT[/PROTO]", NULL, "port to declare, e.g. 8080 or 53/udp; repeatable" },
+	{ "label", 'l', "KEY=VALUE", NULL, "image config label; repeatable" },
+	{ "annotation", 'a', "KEY=VALUE", NULL, "image manifest annotation; repeatable" },
+	{ "jobs", 'j', "N", "one per CPU", "compression threads (the output does not depend on it)" },
+	{ "quiet", 'q', NULL, NULL, "print only errors and the digest" },
+	{ "help", 'h', NULL, NULL, "show this help" },
+	{ NULL, 0, NULL, NULL, NULL },
+};
+
+static void build_help(void)
+{
+	printf("usage: ocibuild build --dir DIR -t NAME:TAG (-o FILE.tar | --layout DIR) [OPTIONS]\n\n"
+	       "Builds an OCI image from DIR with no container runtime and no network.\n"
+	       "On success the manifest digest is printed on stdout; progress goes to stderr.\n\n"
+	       "options:\n");
+	cli_print_flags(build_flags);
+	printf("\nenvironment:\n"
+	       "  SOURCE_DATE_EPOCH              seconds since 1970 for file times and the creation\n"
+	       "                                 time (default: files 1970-01-01T00:00:01Z, created now)\n");
+}
+
+/* A growable list of borrowed strings. */
+struct strv {
+	const char **v;
+	size_t n;
+};
+
+static int strv_push(struct strv *s, const char *x)
+{
+	const char **v = realloc(s->v, (s->n + 1) * sizeof(*v));
+
+	if (!v)
+		return -1;
+	v[s->n++] = x;
+	s->v = v;
+	return 0;
+}
+
+static ocibuild_strv as_strv(const struct strv *s)
+{
+	ocibuild_strv r = { s->v, s->n };
+
+	return r;
+}
+
+static int uid_valid(const char *s)
+{
+	const char *p = s;
+	int colons = 0;
+
+	if (!*s || *s == ':')
+		return 0;
+	for (; *p; p++) {
+		if (*p == ':') {
+			if (++colons > 1 || !p[1])
+				return 0;
+		} else if (*p < '0' || *p > '9') {
+			return 0;
+		}
+	}
+	return 1;
+}
+
+static int parse_epoch(ocibuild_build_opts *o)
+{
+	const char *s = getenv("SOURCE_DATE_EPOCH");
+	char *end;
+	long long v;
+
+	if (!s || !*s)
+		return 0;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno || *end || end == s || v < 0 || v > 253402300799LL) {
+		fprintf(stderr,
+			"ocibuild: error: SOURCE_DATE_EPOCH='%s' is not a number of seconds since 1970: unset it or fix it\n",
+			s);
+		return -1;
+	}
+	o->source_date_epoch = v;
+	o->has_source_date_epoch = 1;
+	return 0;
+}
+
+int cmd_build(int argc, char **argv)
+{
+	ocibuild_build_opts o;
+	ocibuild_build_result res;
+	ocibuild_error err = { 0 };
+	struct strv tags = { 0 }, env = { 0 }, expose = { 0 }, labels = { 0 }, ann = { 0 };
+	struct option *longopts = NULL;
+	char shortopts[64];
+	char **entrypoint = NULL, **cmd = NULL;
+	size_t nentry = 0, ncmd = 0;
+	ocibuild_ctx *ctx = NULL;
+	int quiet = 0, c, rc = CLI_FAIL, jobs = 0;
+
+	memset(&o, 0, sizeof(o));
+	if (cli_getopt_tables(build_flags, &longopts, shortopts, sizeof(shortopts)) < 0) {
+		fputs("ocibuild: error: out of memory\n", stderr);
+		return CLI_FAIL;
+	}
+	opterr = 0;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
+		int bad = 0;
+
+		switch (c) {
+		case F_DIR: o.dir = optarg; break;
+		case 't': bad = strv_push(&tags, optarg); break;
+		case 'o': o.output = optarg; break;
+		case F_LAYOUT: o.layout = optarg; break;
+		case F_BASE: o.base = optarg; break;
+		case F_WORKDIR: o.workdir = optarg; break;
+		case F_COMPRESSION:
+			if (ocibuild_compression_parse(optarg, &o.compression) < 0) {
+				rc = cli_usage_error("build", "bad --compression '%s': use gzip, zstd or none", optarg);
+				goto out;
+			}
+			break;
+		case F_PLATFORM: o.platform = optarg; break;
+		case F_UID:
+			if (!uid_valid(optarg)) {
+				rc = cli_usage_error("build", "bad --uid '%s': use a number such as 65534, or UID:GID", optarg);
+				goto out;
+			}
+			o.user = optarg;
+			break;
+		case 'e': bad = strv_push(&env, optarg); break;
+		case F_ENTRYPOINT:
+		case F_CMD: {
+			char ***dst = c == F_CMD ? &cmd : &entrypoint;
+			size_t *n = c == F_CMD ? &ncmd : &nentry;
+
+			ocibuild_argv_free(*dst);
+			*dst = NULL;
+			if (ocibuild_argv_parse(optarg, dst, n, &err) < 0) {
+				rc = cli_report(&err);
+				goto out;
+			}
+			break;
+		}
+		case F_EXPOSE: bad = strv_push(&expose, optarg); break;
+		case 'l': bad = strv_push(&labels, optarg); break;
+		case 'a': bad = strv_push(&ann, optarg); break;
+		case 'j': {
+			char *end;
+			long v;
+
+			errno = 0;
+			v = strtol(optarg, &end, 10);
+			if (errno || *end || v < 1 || v > 256) {
+				rc = cli_usage_error("build", "bad --jobs '%s': use a number from 1 to 256", optarg);
+				goto out;
+			}
+			jobs = (int)v;
+			break;
+		}
+		case 'q': quiet = 1; break;
+		case 'h':
+			build_help();
+			rc = CLI_OK;
+			goto out;
+		default:
+			rc = cli_getopt_error("build", c, argv);
+			goto out;
+		}
+		if (bad) {
+			fputs("ocibuild: error: out of memory\n", stderr);
+			goto out;
+		}
+	}
+	if (optind < argc) {
+		rc = cli_usage_error("build", "unexpected argument '%s'", argv[optind]);
+		goto out;
+	}
+	if (parse_epoch(&o) < 0) {
+		rc = CLI_USAGE;
+		goto out;
+	}
+	o.tags = as_strv(&tags);
+	o.env = as_strv(&env);
+	o.expose = as_strv(&expose);
+	o.labels = as_strv(&labels);
+	o.annotations = as_strv(&ann);
+	o.entrypoint.items = (const char *const *)entrypoint;
+	o.entrypoint.count = nentry;
+	o.entrypoint_set = entrypoint != NULL;
+	o.cmd.items = (const char *const *)cmd;
+	o.cmd.count = ncmd;
+	o.cmd_set = cmd != NULL;
+
+	ctx = ocibuild_ctx_new();
+	if (!ctx) {
+		fputs("ocibuild: error: out of memory\n", stderr);
+		goto out;
+	}
+	ocibuild_ctx_set_log(ctx, cli_log, &quiet);
+	ocibuild_ctx_set_cancel(ctx, cli_interrupted, NULL);
+	ocibuild_ctx_set_jobs(ctx, jobs);
+	cli_signals_install();
+	if (ocibuild_build(ctx, &o, &res, &err) < 0) {
+		rc = cli_report(&err);
+		goto out;
+	}
+	printf("%s\n", res.manifest_digest);
+	rc = fflush(stdout) == 0 ? CLI_OK : CLI_FAIL;
+out:
+	ocibuild_error_clear(&err);
+	ocibuild_ctx_free(ctx);
+	ocibuild_argv_free(entrypoint);
+	ocibuild_argv_free(cmd);
+	free(tags.v);
+	free(env.v);
+	free(expose.v);
+	free(labels.v);
+	free(ann.v);
+	free(longopts);
+	return rc;
+}

@@ -1,0 +1,178 @@
+/* ocibuild: the command-line front end of libocibuild. */
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+static volatile sig_atomic_t got_signal;
+
+static void on_signal(int sig)
+{
+	got_signal = sig;
+}
+
+void cli_signals_install(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+}
+
+int cli_interrupted(void *userdata)
+{
+	(void)userdata;
+	return got_signal != 0;
+}
+
+void cli_log(void *userdata, ocibuild_log_level level, const char *message)
+{
+	int quiet = userdata ? *(const int *)userdata : 0;
+
+	if (level == OCIBUILD_LOG_DEBUG || (quiet && level < OCIBUILD_LOG_WARN))
+		return;
+	fprintf(stderr, "ocibuild: %s%s\n", level == OCIBUILD_LOG_WARN ? "warning: " : "",
+		message);
+}
+
+int cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("ocibuild: error: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "; see 'ocibuild %s%s--help'\n", cmd ? cmd : "", cmd ? " " : "");
+	return CLI_USAGE;
+}
+
+int cli_report(const ocibuild_error *err)
+{
+	const char *msg = err->message;
+
+	if (err->kind == OCIBUILD_ERR_NOMEM)
+		msg = "out of memory";
+	fprintf(stderr, "ocibuild: error: %s\n", msg ? msg : "unknown failure");
+	switch (err->kind) {
+	case OCIBUILD_ERR_OPTION:
+		return CLI_USAGE;
+	case OCIBUILD_ERR_CANCELLED:
+		return CLI_INTERRUPTED;
+	default:
+		return CLI_FAIL;
+	}
+}
+
+int cli_getopt_tables(const struct cli_flag *flags, struct option **longopts,
+		      char *shortopts, size_t shortlen)
+{
+	size_t n = 0, i, s = 0;
+	struct option *lo;
+
+	while (flags[n].lng)
+		n++;
+	lo = calloc(n + 1, sizeof(*lo));
+	if (!lo)
+		return -1;
+	shortopts[s++] = ':'; /* report a missing value as ':' */
+	for (i = 0; i < n; i++) {
+		lo[i].name = flags[i].lng;
+		lo[i].has_arg = flags[i].arg ? required_argument : no_argument;
+		lo[i].val = flags[i].shrt;
+		if (flags[i].shrt < 256 && s + 3 < shortlen) {
+			shortopts[s++] = (char)flags[i].shrt;
+			if (flags[i].arg)
+				shortopts[s++] = ':';
+		}
+	}
+	shortopts[s] = '\0';
+	*longopts = lo;
+	return 0;
+}
+
+void cli_print_flags(const struct cli_flag *f)
+{
+	for (; f->lng; f++) {
+		char left[64];
+
+		if (f->shrt < 256)
+			snprintf(left, sizeof(left), "-%c, --%s%s%s", f->shrt, f->lng,
+				 f->arg ? " " : "", f->arg ? f->arg : "");
+		else
+			snprintf(left, sizeof(left), "    --%s%s%s", f->lng, f->arg ? " " : "",
+				 f->arg ? f->arg : "");
+		printf("  %-30s %s", left, f->help);
+		if (f->def)
+			printf(" (default: %s)", f->def);
+		putchar('\n');
+	}
+}
+
+int cli_getopt_error(const char *cmd, int c, char *const argv[])
+{
+	const char *arg = optind > 0 ? argv[optind - 1] : "?";
+
+	if (c == ':')
+		return cli_usage_error(cmd, "option '%s' needs a value", arg);
+	if (optopt && optopt < 256)
+		return cli_usage_error(cmd, "unknown option '-%c'", optopt);
+	return cli_usage_error(cmd, "unknown option '%s'", arg);
+}
+
+struct command {
+	const char *name;
+	int (*run)(int argc, char **argv);
+	const char *summary;
+};
+
+static const struct command commands[] = {
+	{ "build", cmd_build, "build an OCI image from a directory" },
+	{ NULL, NULL, NULL },
+};
+
+static void usage(void)
+{
+	const struct command *c;
+
+	printf("ocibuild %s: build OCI container images without Docker\n\n"
+	       "usage: ocibuild COMMAND [OPTIONS]\n\ncommands:\n",
+	       OCIBUILD_VERSION);
+	for (c = commands; c->name; c++)
+		printf("  %-10s %s\n", c->name, c->summary);
+	printf("\nglobal options:\n"
+	       "  -h, --help                     show this help\n"
+	       "  -V, --version                  print the version\n\n"
+	       "Run 'ocibuild COMMAND --help' for the options of a command.\n"
+	       "Environment: SOURCE_DATE_EPOCH sets file times and the image creation time.\n");
+}
+
+int main(int argc, char **argv)
+{
+	const struct command *c;
+
+	if (argc < 2) {
+		usage();
+		return CLI_USAGE;
+	}
+	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
+		usage();
+		return CLI_OK;
+	}
+	if (!strcmp(argv[1], "-V") || !strcmp(argv[1], "--version")) {
+		printf("ocibuild %s\n", OCIBUILD_VERSION);
+		return CLI_OK;
+	}
+	for (c = commands; c->name; c++)
+		if (!strcmp(argv[1], c->name))
+			return c->run(argc - 1, argv + 1);
+	return cli_usage_error(NULL, "unknown command '%s'", argv[1]);
+}

@@ -1,0 +1,240 @@
+#include <errno.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "base.h"
+#include "blobstore.h"
+#include "layout.h"
+#include "err.h"
+#include "mem.h"
+#include "banned.h"
+
+/* "name1, name2" of the index entries, for error messages. */
+static char *ref_names(const oci_index *x)
+{
+	oci_buf b = OCI_BUF_INIT(4096);
+	size_t i;
+
+	for (i = 0; i < x->n; i++) {
+		const char *n = oci_map_get(&x->manifests[i].annotations, OCI_ANN_REF_NAME);
+
+		if (oci_buf_printf(&b, NULL, "%s%s", b.len ? ", " : "", n ? n : "(untagged)") < 0)
+			break;
+	}
+	return oci_buf_detach(&b, NULL);
+}
+
+static char *platform_names(const oci_index *x)
+{
+	oci_buf b = OCI_BUF_INIT(4096);
+	size_t i;
+
+	for (i = 0; i < x->n; i++) {
+		char *p;
+
+		if (!x->manifests[i].platform)
+			continue;
+		p = oci_platform_string(x->manifests[i].platform);
+		if (p && oci_buf_printf(&b, NULL, "%s%s", b.len ? ", " : "", p) < 0) {
+			oci_free(p);
+			break;
+		}
+		oci_free(p);
+	}
+	return oci_buf_detach(&b, NULL);
+}
+
+static int pick_from_layout(oci_base *b, const char *tag, oci_descriptor *out,
+			    ocibuild_error *err)
+{
+	oci_index x;
+	char *p = NULL;
+	size_t i, found = (size_t)-1;
+	int rc = -1;
+	struct stat st;
+	oci_buf path = OCI_BUF_INIT(1 << 16);
+
+	if (oci_buf_printf(&path, err, "%s/index.json", b->layout_dir) < 0)
+		return -1;
+	if (stat(path.data, &st) < 0) {
+		oci_buf_release(&path);
+		return oci_err(err, OCIBUILD_ERR_INPUT, errno,
+			       "base '%s' is not an OCI image layout (no index.json): pass --base oci:DIR[:TAG] with a directory made by ocibuild, skopeo or umoci",
+			       b->layout_dir);
+	}
+	oci_buf_release(&path);
+	if (oci_layout_read_index(b->layout_dir, &x, err) < 0)
+		return -1;
+	for (i = 0; i < x.n; i++) {
+		const char *n = oci_map_get(&x.manifests[i].annotations, OCI_ANN_REF_NAME);
+
+		if (tag ? (n && !strcmp(n, tag)) : 1) {
+			if (found != (size_t)-1 && !tag) {
+				p = ref_names(&x);
+				oci_err(err, OCIBUILD_ERR_INPUT, 0,
+					"base layout '%s' holds %zu images: name one with --base oci:%s:TAG (it has: %s)",
+					b->layout_dir, x.n, b->layout_dir, p ? p : "?");
+				goto out;
+			}
+			found = i;
+		}
+	}
+	if (found == (size_t)-1) {
+		p = ref_names(&x);
+		if (tag)
+			oci_err(err, OCIBUILD_ERR_INPUT, 0,
+				"base layout '%s' has no image tagged '%s' (it has: %s)",
+				b->layout_dir, tag, p && *p ? p : "nothing");
+		else
+			oci_err(err, OCIBUILD_ERR_INPUT, 0, "base layout '%s' is empty",
+				b->layout_dir);
+		goto out;
+	}
+	rc = oci_descriptor_copy(out, &x.manifests[found], err);
+out:
+	oci_free(p);
+	oci_index_release(&x);
+	return rc;
+}
+
+static int resolve_platform(oci_base *b, const oci_platform *want, oci_descriptor *d,
+			    ocibuild_error *err)
+{
+	oci_buf raw = OCI_BUF_INIT(OCI_MAX_MANIFEST);
+	oci_index x;
+	size_t i;
+	int rc = -1;
+	char *have = NULL, *w = NULL;
+
+	if (oci_blobs_read(b->layout_dir, d->digest, OCI_MAX_MANIFEST, &raw, err) < 0)
+		return -1;
+	if (oci_index_parse(raw.data, raw.len, &x, err) < 0) {
+		oci_buf_release(&raw);
+		return -1;
+	}
+	oci_buf_release(&raw);
+	for (i = 0; i < x.n; i++) {
+		const oci_descriptor *m = &x.manifests[i];
+
+		if (oci_media_type_kind(m->media_type) != 1 || !m->platform)
+			continue;
+		if (oci_platform_match(want, m->platform)) {
+			oci_descriptor_release(d);
+			rc = oci_descriptor_copy(d, m, err);
+			goto out;
+		}
+	}
+	have = platform_names(&x);
+	w = oci_platform_string(want);
+	oci_err(err, OCIBUILD_ERR_INPUT, 0,
+		"base image has no %s variant (it offers: %s): choose one with --platform",
+		w ? w : "?", have && *have ? have : "none");
+out:
+	oci_free(have);
+	oci_free(w);
+	oci_index_release(&x);
+	return rc;
+}
+
+int oci_base_open(const char *spec, const oci_platform *want, oci_base *b,
+		  ocibuild_error *err)
+{
+	oci_descriptor d;
+	oci_buf raw = OCI_BUF_INIT(OCI_MAX_CONFIG);
+	oci_image_config cfg;
+	const char *rest, *colon;
+	char *tag = NULL;
+	int rc = -1, depth;
+
+	memset(b, 0, sizeof(*b));
+	memset(&d, 0, sizeof(d));
+	if (!spec || !strcmp(spec, "scratch")) {
+		b->scratch = 1;
+		return 0;
+	}
+	if (strncmp(spec, "oci:", 4) != 0 || !spec[4])
+		return oci_err(err, OCIBUILD_ERR_UNSUPPORTED, 0,
+			       "base '%s' is not supported: use --base scratch or --base oci:DIR[:TAG] (an OCI layout on disk, e.g. from skopeo copy)",
+			       spec);
+	rest = spec + 4;
+	colon = strchr(rest, ':');
+	b->layout_dir = colon ? oci_strndup(rest, (size_t)(colon - rest)) : oci_strdup(rest);
+	if (colon)
+		tag = oci_strdup(colon + 1);
+	if (!b->layout_dir || (colon && !tag)) {
+		oci_err_nomem(err);
+		goto out;
+	}
+	if (pick_from_layout(b, tag, &d, err) < 0)
+		goto out;
+	for (depth = 0; oci_media_type_kind(d.media_type) == 2; depth++) {
+		if (depth > 2) {
+			oci_err(err, OCIBUILD_ERR_UNSUPPORTED, 0,
+				"base '%s': image indexes nested too deep", spec);
+			goto out;
+		}
+		if (resolve_platform(b, want, &d, err) < 0)
+			goto out;
+	}
+	if (oci_media_type_kind(d.media_type) != 1) {
+		oci_err(err, OCIBUILD_ERR_UNSUPPORTED, 0,
+			"base '%s' points at '%s', not an image manifest", spec, d.media_type);
+		goto out;
+	}
+	{
+		const char *n = oci_map_get(&d.annotations, OCI_ANN_REF_NAME);
+
+		b->name = oci_strdup(tag ? tag : n ? n : spec);
+		if (!b->name) {
+			oci_err_nomem(err);
+			goto out;
+		}
+	}
+	memcpy(b->manifest_digest, d.digest, sizeof(d.digest));
+	if (oci_blobs_read(b->layout_dir, d.digest, OCI_MAX_MANIFEST, &raw, err) < 0 ||
+	    oci_manifest_parse(raw.data, raw.len, &b->manifest, err) < 0)
+		goto out;
+	if (oci_blobs_read(b->layout_dir, b->manifest.config.digest, OCI_MAX_CONFIG, &raw,
+			   err) < 0)
+		goto out;
+	if (oci_config_parse(raw.data, raw.len, &cfg, err) < 0)
+		goto out;
+	if (cfg.platform.architecture &&
+	    !oci_platform_match(want, &cfg.platform)) {
+		char *h = oci_platform_string(&cfg.platform), *w = oci_platform_string(want);
+
+		oci_err(err, OCIBUILD_ERR_INPUT, 0,
+			"base '%s' is %s but the image is for %s: pass --platform %s or use a base for %s",
+			spec, h ? h : "?", w ? w : "?", h ? h : "?", w ? w : "?");
+		oci_free(h);
+		oci_free(w);
+		oci_config_release(&cfg);
+		goto out;
+	}
+	if (cfg.diff_ids.n != b->manifest.nlayers) {
+		oci_err(err, OCIBUILD_ERR_INPUT, 0,
+			"base '%s' is inconsistent: %zu layers but %zu diff_ids in its config",
+			spec, b->manifest.nlayers, cfg.diff_ids.n);
+		oci_config_release(&cfg);
+		goto out;
+	}
+	oci_config_release(&cfg);
+	b->config_json = oci_buf_detach(&raw, &b->config_len);
+	rc = b->config_json ? 0 : oci_err_nomem(err);
+out:
+	oci_buf_release(&raw);
+	oci_descriptor_release(&d);
+	oci_free(tag);
+	if (rc < 0)
+		oci_base_release(b);
+	return rc;
+}
+
+void oci_base_release(oci_base *b)
+{
+	oci_free(b->layout_dir);
+	oci_free(b->name);
+	oci_manifest_release(&b->manifest);
+	oci_free(b->config_json);
+	memset(b, 0, sizeof(*b));
+}

@@ -1,0 +1,49 @@
+/* Content-addressed blobs in an OCI layout's blobs/sha256/ directory. A blob
+ * is written under a temporary name and renamed to its digest only when
+ * complete, so a reader never sees a partial blob. */
+#ifndef OCI_BLOBSTORE_H
+#define OCI_BLOBSTORE_H
+#include <stddef.h>
+#include <stdint.h>
+#include "buf.h"
+
+typedef struct oci_blob_tmp {
+	int fd;
+	char *path; /* temporary file, NULL once committed or aborted */
+} oci_blob_tmp;
+
+/* Make dir/blobs/sha256 (and parents) if missing. */
+int oci_blobs_prepare(const char *dir, ocibuild_error *err);
+/* Path of the blob (caller frees), or NULL when out of memory. */
+char *oci_blobs_path(const char *dir, const char *digest);
+int oci_blobs_begin(const char *dir, oci_blob_tmp *t, ocibuild_error *err);
+/* Close and rename the temporary file to its digest. When durable, data is
+ * flushed to disk before the rename. */
+int oci_blobs_commit(const char *dir, oci_blob_tmp *t, const char *digest,
+		     int durable, ocibuild_error *err);
+/* Remove the temporary file, if any. */
+void oci_blobs_abort(oci_blob_tmp *t);
+/* Store bytes; fills digest (OCI_DIGEST_LEN + 1). */
+int oci_blobs_put(const char *dir, const void *data, size_t len, char *digest,
+		  int durable, ocibuild_error *err);
+/* Read a whole blob of at most max bytes and check it against its digest. */
+int oci_blobs_read(const char *dir, const char *digest, size_t max, oci_buf *out,
+		   ocibuild_error *err);
+/* 1 if the blob exists. */
+int oci_blobs_has(const char *dir, const char *digest);
+/* Put the blob `digest` of src_dir into dst_dir: hard link when possible,
+ * else a copy. The content is checked against the digest and the expected
+ * size either way. */
+int oci_blobs_import(const char *dst_dir, const char *src_dir, const char *digest,
+		     int64_t size, int durable, ocibuild_error *err);
+
+/* mkdir -p */
+int oci_mkdirs(const char *path, unsigned mode, ocibuild_error *err);
+/* rm -r, best effort; never follows symlinks. */
+void oci_remove_tree(const char *path);
+/* Read a small file whole (at most max bytes). */
+int oci_read_file(const char *path, size_t max, oci_buf *out, ocibuild_error *err);
+/* Write a small file atomically (temporary name in the same dir + rename). */
+int oci_write_file_atomic(const char *path, const void *data, size_t len,
+			  int durable, ocibuild_error *err);
+#endif

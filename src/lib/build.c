@@ -1,0 +1,725 @@
+/* One build: validate options, make the layer, assemble config and
+ * manifest on top of the base, and write the outputs. Everything is staged
+ * in a temporary layout directory beside the target and only moved into
+ * place at the end, so a failed build leaves nothing behind. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base.h"
+#include "blobstore.h"
+#include "ctx.h"
+#include "err.h"
+#include "layer.h"
+#include "layout.h"
+#include "mem.h"
+#include "oci.h"
+#include "ref.h"
+#include "walk.h"
+#include "banned.h"
+
+#define DEFAULT_PATH "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+#define DEFAULT_MTIME 1
+
+struct build {
+	ocibuild_ctx *ctx;
+	const ocibuild_build_opts *o;
+	oci_platform platform;
+	char *workdir;     /* normalised, absolute */
+	oci_strlist tags;  /* normalised "name:tag" */
+	char created[32];
+	int64_t mtime;
+	char *stage;       /* temporary layout dir */
+	int layout_exists;
+	oci_base base;
+	oci_manifest manifest;
+	oci_image_config config;
+	oci_descriptor manifest_desc;
+	oci_strlist added_blobs; /* blobs we put in an existing layout */
+};
+
+static int kv_check(const char *kv, const char *flag, ocibuild_error *err)
+{
+	const char *eq = strchr(kv, '=');
+
+	if (!eq || eq == kv)
+		return oci_err(err, OCIBUILD_ERR_OPTION, 0,
+			       "bad %s '%s': expected KEY=VALUE with a non-empty KEY", flag, kv);
+	return 0;
+}
+
+static int port_check(const char *p, oci_buf *out, ocibuild_error *err)
+{
+	char *end;
+	unsigned long n;
+	const char *proto = "tcp";
+
+	errno = 0;
+	n = strtoul(p, &end, 10);
+	if (end == p || errno || n < 1 || n > 65535)
+		goto bad;
+	if (*end == '/') {
+		proto = end + 1;
+		if (strcmp(proto, "tcp") && strcmp(proto, "udp") && strcmp(proto, "sctp"))
+			goto bad;
+	} else if (*end) {
+		goto bad;
+	}
+	oci_buf_reset(out);
+	return oci_buf_printf(out, err, "%lu/%s", n, proto);
+bad:
+	return oci_err(err, OCIBUILD_ERR_OPTION, 0,
+		       "bad port '%s': use PORT or PORT/tcp|udp|sctp with PORT in 1-65535", p);
+}
+
+/* "/opt//app/" -> "/opt/app"; refuses relative paths and "..". */
+static int norm_workdir(const char *in, char **out, ocibuild_error *err)
+{
+	oci_buf b = OCI_BUF_INIT(4096);
+	const char *p = in;
+
+	if (!in || in[0] != '/')
+		return oci_err(err, OCIBUILD_ERR_OPTION, 0,
+			       "bad workdir '%s': it must be an absolute path such as /app",
+			       in ? in : "");
+	while (*p) {
+		const char *s;
+		size_t len;
+
+		while (*p == '/')
+			p++;
+		s = p;
+		while (*p && *p != '/')
+			p++;
+		len = (size_t)(p - s);
+		if (!len || (len == 1 && s[0] == '.'))
+			continue;
+		if (len == 2 && s[0] == '.' && s[1] == '.') {
+			oci_buf_release(&b);
+			return oci_err(err, OCIBUILD_ERR_OPTION, 0,
+				       "bad workdir '%s': '..' is not allowed", in);
+		}
+		if (oci_buf_puts(&b, "/", err) < 0 || oci_buf_append(&b, s, len, err) < 0) {
+			oci_buf_release(&b);
+			return -1;
+		}
+	}
+	if (!b.len && oci_buf_puts(&b, "/", err) < 0)
+		return -1;
+	*out = oci_buf_detach(&b, NULL);
+	return *out ? 0 : oci_err_nomem(err);
+}
+
+static int validate(struct build *b, ocibuild_error *err)
+{
+	const ocibuild_build_opts *o = b->o;
+	oci_buf tmp = OCI_BUF_INIT(4096);
+	size_t i;
+	int rc = -1;
+
+	if (!o->dir || !*o->dir)
+		return oci_err(err, OCIBUILD_ERR_OPTION, 0,
+			       "no input directory: pass --dir DIR");
+	if (!o->tags.count)
+		return oci_err(err, OCIBUILD_ERR_OPTION, 0, "no tag: pass -t NAME:TAG");
+	if (!o->output && !o->layout)
+		return oci_err(err, OCIBUILD_ERR_OPTION, 0,
+			       "no output: pass -o FILE.tar (or FILE.tar.gz) or --layout DIR");
+	if (o->output) {
+		size_t n = strlen(o->output);
+
+		if (!((n > 4 && !strcmp(o->output + n - 4, ".tar")) ||
+		      (n > 7 && !strcmp(o->output + n - 7, ".tar.gz")) ||
+		      (n > 4 && !strcmp(o->output + n - 4, ".tgz"))))
+			return oci_err(err, OCIBUILD_ERR_OPTION, 0,
+				       "bad output name '%s': it must end in .tar, .tar.gz or .tgz",
+				       o->output);
+	}
+	for (i = 0; i < o->tags.count; i++) {
+		const char *t = o->tags.items[i];
+		oci_ref r;
+		int has_tag;
+
+		if (ocibuild_tag_check(t, err) < 0) {
+			err->kind = OCIBUILD_ERR_OPTION;
+			return -1;
+		}
+		/* "myapp" means "myapp:latest", as with docker and podman */
+		if (oci_ref_parse(t, &r, err) < 0)
+			return -1;
+		has_tag = strrchr(t, ':') && strrchr(t, ':') > strrchr(t, '/');
+		oci_ref_release(&r);
+		oci_buf_reset(&tmp);
+		if (oci_buf_printf(&tmp, err, "%s%s", t, has_tag ? "" : ":latest") < 0 ||
+		    oci_strlist_push(&b->tags, tmp.data, err) < 0)
+			goto out;
+	}
+	for (i = 0; i < o->env.count; i++)
+		if (kv_check(o->env.items[i], "--env", err) < 0)
+			goto out;
+	for (i = 0; i < o->labels.count; i++)
+		if (kv_check(o->labels.items[i], "--label", err) < 0)
+			goto out;
+	for (i = 0; i < o->annotations.count; i++)
+		if (kv_check(o->annotations.items[i], "--annotation", err) < 0)
+			goto out;
+	for (i = 0; i < o->expose.count; i++)
+		if (port_check(o->expose.items[i], &tmp, err) < 0)
+			goto out;
+	if (norm_workdir(o->workdir ? o->workdir : "/app", &b->workdir, err) < 0)
+		goto out;
+	if (o->platform ? oci_platform_parse(o->platform, &b->platform, err)
+			: oci_platform_host(&b->platform, err)) {
+		if (o->platform)
+			err->kind = OCIBUILD_ERR_OPTION;
+		goto out;
+	}
+	if (o->user && !*o->user) {
+		oci_err(err, OCIBUILD_ERR_OPTION, 0, "empty --uid: pass a number such as 65534");
+		goto out;
+	}
+	if (o->has_source_date_epoch && o->source_date_epoch < 0) {
+		oci_err(err, OCIBUILD_ERR_OPTION, 0, "SOURCE_DATE_EPOCH must not be negative");
+		goto out;
+	}
+	rc = 0;
+out:
+	oci_buf_release(&tmp);
+	return rc;
+}
+
+static int set_times(struct build *b, ocibuild_error *err)
+{
+	time_t t = b->o->has_source_date_epoch ? (time_t)b->o->source_date_epoch : time(NULL);
+	struct tm tm;
+
+	b->mtime = b->o->has_source_date_epoch ? b->o->source_date_epoch : DEFAULT_MTIME;
+	if (!gmtime_r(&t, &tm) ||
+	    strftime(b->created, sizeof(b->created), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		return oci_err(err, OCIBUILD_ERR_INPUT, 0, "timestamp %lld is out of range",
+			       (long long)t);
+	return 0;
+}
+
+static char *parent_dir(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	if (!slash)
+		return oci_strdup(".");
+	if (slash == path)
+		return oci_strdup("/");
+	return oci_strndup(path, (size_t)(slash - path));
+}
+
+static int make_stage(struct build *b, ocibuild_error *err)
+{
+	const char *target = b->o->layout ? b->o->layout : b->o->output;
+	char *parent = parent_dir(target);
+	oci_buf t = OCI_BUF_INIT(1 << 16);
+	struct stat st;
+	int rc = -1;
+
+	if (!parent)
+		return oci_err_nomem(err);
+	if (stat(parent, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		oci_err(err, OCIBUILD_ERR_INPUT, ENOENT,
+			"cannot write '%s': directory '%s' does not exist; create it first",
+			target, parent);
+		goto out;
+	}
+	if (oci_buf_printf(&t, err, "%s/.ocibuild-stage-XXXXXX", parent) < 0)
+		goto out;
+	if (!mkdtemp(t.data)) {
+		int e = errno;
+
+		oci_err_errno(err, e, "cannot write to directory '%s': %s%s", parent, strerror(e),
+			      e == EACCES || e == EROFS ? "; choose an output location you can write to" : "");
+		goto out;
+	}
+	chmod(t.data, 0755);
+	b->stage = oci_buf_detach(&t, NULL);
+	rc = b->stage ? oci_blobs_prepare(b->stage, err) : oci_err_nomem(err);
+out:
+	oci_buf_release(&t);
+	oci_free(parent);
+	return rc;
+}
+
+static int check_layout_target(struct build *b, ocibuild_error *err)
+{
+	const char *dir = b->o->layout;
+	oci_buf p = OCI_BUF_INIT(1 << 16);
+	struct stat st;
+	int rc = 0;
+
+	if (!dir)
+		return 0;
+	if (stat(dir, &st) < 0) {
+		if (errno == ENOENT)
+			return 0;
+		return oci_err_errno(err, errno, "cannot use layout '%s': %s", dir, strerror(errno));
+	}
+	if (!S_ISDIR(st.st_mode))
+		return oci_err(err, OCIBUILD_ERR_INPUT, 0,
+			       "layout '%s' exists and is not a directory: choose another --layout",
+			       dir);
+	if (oci_buf_printf(&p, err, "%s/oci-layout", dir) < 0)
+		return -1;
+	if (stat(p.data, &st) == 0) {
+		b->layout_exists = 1;
+	} else if (rmdir(dir) == 0) {
+		/* an empty directory: treat it as new (we recreate it at the end) */
+		b->layout_exists = 0;
+	} else {
+		rc = oci_err(err, OCIBUILD_ERR_INPUT, 0,
+			     "'%s' exists and is not an OCI layout (no oci-layout file): choose an empty or new directory for --layout",
+			     dir);
+	}
+	oci_buf_release(&p);
+	return rc;
+}
+
+static int build_layer(struct build *b, oci_layer_result *r, size_t *nfiles,
+		       ocibuild_error *err)
+{
+	oci_walk w = { 0 };
+	const oci_walk_entry **v = NULL;
+	oci_layer_opts lo;
+	struct stat st;
+	size_t i;
+	int rc = -1;
+
+	if (oci_walk_dir(b->o->dir, &w, err) < 0)
+		goto out;
+	v = oci_calloc(w.n, sizeof(*v));
+	if (!v) {
+		oci_err_nomem(err);
+		goto out;
+	}
+	for (i = 0; i < w.n; i++)
+		v[i] = &w.v[i];
+	memset(&lo, 0, sizeof(lo));
+	lo.root = b->o->dir;
+	lo.prefix = b->workdir + 1;
+	lo.prefix_mode = stat(b->o->dir, &st) == 0 ? (st.st_mode & 07777) : 0755;
+	lo.mtime = b->mtime;
+	lo.compression = b->o->compression;
+	lo.threads = oci_ctx_threads(b->ctx);
+	lo.cancel = b->ctx->cancel;
+	lo.cancel_userdata = b->ctx->cancel_userdata;
+	*nfiles = w.n;
+	rc = oci_layer_build(&lo, v, w.n, b->stage, b->o->layout != NULL, r, err);
+out:
+	oci_free(v);
+	oci_walk_release(&w);
+	return rc;
+}
+
+static int env_set(oci_strlist *env, const char *kv, ocibuild_error *err)
+{
+	size_t klen = (size_t)(strchr(kv, '=') - kv), i;
+
+	for (i = 0; i < env->n; i++) {
+		if (!strncmp(env->v[i], kv, klen + 1)) {
+			char *d = oci_strdup(kv);
+
+			if (!d)
+				return oci_err_nomem(err);
+			oci_free(env->v[i]);
+			env->v[i] = d;
+			return 0;
+		}
+	}
+	return oci_strlist_push(env, kv, err);
+}
+
+static int set_strlist(oci_strlist *l, const ocibuild_strv *v, ocibuild_error *err)
+{
+	size_t i;
+
+	oci_strlist_clear(l);
+	for (i = 0; i < v->count; i++)
+		if (oci_strlist_push(l, v->items[i], err) < 0)
+			return -1;
+	return 0;
+}
+
+static int replace_str(char **dst, const char *s, ocibuild_error *err)
+{
+	char *d = oci_strdup(s);
+
+	if (!d)
+		return oci_err_nomem(err);
+	oci_free(*dst);
+	*dst = d;
+	return 0;
+}
+
+static int make_config(struct build *b, const oci_layer_result *lr, ocibuild_error *err)
+{
+	const ocibuild_build_opts *o = b->o;
+	oci_image_config *c = &b->config;
+	oci_buf tmp = OCI_BUF_INIT(4096);
+	size_t i, j;
+	int has_path = 0, rc = -1;
+
+	if (b->base.config_json) {
+		if (oci_config_parse(b->base.config_json, b->base.config_len, c, err) < 0)
+			return -1;
+	} else {
+		memset(c, 0, sizeof(*c));
+	}
+	oci_platform_release(&c->platform);
+	c->platform.os = oci_strdup(b->platform.os);
+	c->platform.architecture = oci_strdup(b->platform.architecture);
+	c->platform.variant = b->platform.variant ? oci_strdup(b->platform.variant) : NULL;
+	if (!c->platform.os || !c->platform.architecture ||
+	    (b->platform.variant && !c->platform.variant)) {
+		oci_err_nomem(err);
+		goto out;
+	}
+	if (replace_str(&c->created, b->created, err) < 0)
+		goto out;
+	if (o->user ? replace_str(&c->user, o->user, err) < 0
+		    : (!c->user || !*c->user) && replace_str(&c->user, "65534", err) < 0)
+		goto out;
+	for (i = 0; i < o->env.count; i++)
+		if (env_set(&c->env, o->env.items[i], err) < 0)
+			goto out;
+	for (i = 0; i < c->env.n; i++)
+		has_path |= !strncmp(c->env.v[i], "PATH=", 5);
+	if (!has_path && oci_strlist_push(&c->env, DEFAULT_PATH, err) < 0)
+		goto out;
+	if (o->entrypoint_set) {
+		if (set_strlist(&c->entrypoint, &o->entrypoint, err) < 0)
+			goto out;
+		c->has_entrypoint = 1;
+		/* as in a Dockerfile: a new ENTRYPOINT drops the base's CMD */
+		oci_strlist_clear(&c->cmd);
+		c->has_cmd = 0;
+	}
+	if (o->cmd_set) {
+		if (set_strlist(&c->cmd, &o->cmd, err) < 0)
+			goto out;
+		c->has_cmd = 1;
+	}
+	if (replace_str(&c->working_dir, b->workdir, err) < 0)
+		goto out;
+	for (i = 0; i < o->expose.count; i++) {
+		int dup = 0;
+
+		if (port_check(o->expose.items[i], &tmp, err) < 0)
+			goto out;
+		for (j = 0; j < c->exposed_ports.n; j++)
+			dup |= !strcmp(c->exposed_ports.v[j], tmp.data);
+		if (!dup && oci_strlist_push(&c->exposed_ports, tmp.data, err) < 0)
+			goto out;
+	}
+	for (i = 0; i < o->labels.count; i++) {
+		const char *kv = o->labels.items[i], *eq = strchr(kv, '=');
+		char *k = oci_strndup(kv, (size_t)(eq - kv));
+
+		if (!k || oci_map_set(&c->labels, k, eq + 1, err) < 0) {
+			oci_free(k);
+			if (!k)
+				oci_err_nomem(err);
+			goto out;
+		}
+		oci_free(k);
+	}
+	if (oci_strlist_push(&c->diff_ids, lr->diff_id, err) < 0)
+		goto out;
+	oci_buf_reset(&tmp);
+	if (oci_buf_printf(&tmp, err, "ocibuild build: COPY . %s", b->workdir) < 0 ||
+	    oci_config_add_history(c, b->created, tmp.data, "ocibuild " OCIBUILD_VERSION, 0,
+				   err) < 0)
+		goto out;
+	rc = 0;
+out:
+	oci_buf_release(&tmp);
+	return rc;
+}
+
+/* Docker media types of base layers become their OCI twins: same bytes. */
+static const char *oci_layer_type(const char *mt)
+{
+	if (!strcmp(mt, OCI_MT_DOCKER_LAYER))
+		return "application/vnd.oci.image.layer.v1.tar+gzip";
+	if (!strcmp(mt, "application/vnd.docker.image.rootfs.diff.tar"))
+		return "application/vnd.oci.image.layer.v1.tar";
+	return mt;
+}
+
+static int add_layer_desc(oci_manifest *m, const char *mt, const char *digest,
+			  int64_t size, ocibuild_error *err)
+{
+	oci_descriptor *v = oci_reallocarray(m->layers, m->nlayers + 1, sizeof(*v));
+
+	if (!v)
+		return oci_err_nomem(err);
+	m->layers = v;
+	memset(&v[m->nlayers], 0, sizeof(*v));
+	v[m->nlayers].media_type = oci_strdup(oci_layer_type(mt));
+	if (!v[m->nlayers].media_type)
+		return oci_err_nomem(err);
+	memcpy(v[m->nlayers].digest, digest, OCI_DIGEST_LEN + 1);
+	v[m->nlayers].size = size;
+	m->nlayers++;
+	return 0;
+}
+
+static int make_manifest(struct build *b, const oci_layer_result *lr, ocibuild_error *err)
+{
+	const ocibuild_build_opts *o = b->o;
+	oci_manifest *m = &b->manifest;
+	oci_buf doc = OCI_BUF_INIT(OCI_MAX_CONFIG);
+	size_t i;
+	int rc = -1;
+
+	memset(m, 0, sizeof(*m));
+	m->media_type = oci_strdup(OCI_MT_MANIFEST);
+	if (!m->media_type) {
+		oci_err_nomem(err);
+		goto out;
+	}
+	for (i = 0; i < b->base.manifest.nlayers; i++) {
+		const oci_descriptor *l = &b->base.manifest.layers[i];
+
+		if (oci_blobs_import(b->stage, b->base.layout_dir, l->digest, l->size,
+				     o->layout != NULL, err) < 0 ||
+		    add_layer_desc(m, l->media_type, l->digest, l->size, err) < 0)
+			goto out;
+	}
+	if (add_layer_desc(m, oci_layer_media_type(o->compression), lr->digest, lr->size,
+			   err) < 0)
+		goto out;
+	if (oci_config_serialize(&b->config, &doc, err) < 0)
+		goto out;
+	m->config.media_type = oci_strdup(OCI_MT_CONFIG);
+	m->config.size = (int64_t)doc.len;
+	if (!m->config.media_type) {
+		oci_err_nomem(err);
+		goto out;
+	}
+	if (oci_blobs_put(b->stage, doc.data, doc.len, m->config.digest, o->layout != NULL,
+			  err) < 0)
+		goto out;
+	if (oci_map_set(&m->annotations, OCI_ANN_CREATED, b->created, err) < 0)
+		goto out;
+	for (i = 0; i < o->annotations.count; i++) {
+		const char *kv = o->annotations.items[i], *eq = strchr(kv, '=');
+		char *k = oci_strndup(kv, (size_t)(eq - kv));
+
+		if (!k) {
+			oci_err_nomem(err);
+			goto out;
+		}
+		rc = oci_map_set(&m->annotations, k, eq + 1, err);
+		oci_free(k);
+		if (rc < 0)
+			goto out;
+		rc = -1;
+	}
+	/* what the base is can not be overridden */
+	if (!b->base.scratch &&
+	    (oci_map_set(&m->annotations, OCI_ANN_BASE_DIGEST, b->base.manifest_digest, err) < 0 ||
+	     oci_map_set(&m->annotations, OCI_ANN_BASE_NAME, b->base.name, err) < 0))
+		goto out;
+	if (oci_manifest_serialize(m, &doc, err) < 0)
+		goto out;
+	b->manifest_desc.media_type = oci_strdup(OCI_MT_MANIFEST);
+	b->manifest_desc.size = (int64_t)doc.len;
+	if (!b->manifest_desc.media_type) {
+		oci_err_nomem(err);
+		goto out;
+	}
+	b->manifest_desc.platform = oci_calloc(1, sizeof(oci_platform));
+	if (!b->manifest_desc.platform) {
+		oci_err_nomem(err);
+		goto out;
+	}
+	b->manifest_desc.platform->os = oci_strdup(b->platform.os);
+	b->manifest_desc.platform->architecture = oci_strdup(b->platform.architecture);
+	if (b->platform.variant)
+		b->manifest_desc.platform->variant = oci_strdup(b->platform.variant);
+	rc = oci_blobs_put(b->stage, doc.data, doc.len, b->manifest_desc.digest,
+			   o->layout != NULL, err);
+out:
+	oci_buf_release(&doc);
+	return rc;
+}
+
+static int write_stage_index(struct build *b, ocibuild_error *err)
+{
+	oci_index x;
+	size_t i;
+	int rc = 0;
+
+	memset(&x, 0, sizeof(x));
+	for (i = 0; i < b->tags.n && rc == 0; i++)
+		rc = oci_layout_set_ref(&x, &b->manifest_desc, b->tags.v[i], err);
+	if (rc == 0)
+		rc = oci_layout_write_index(b->stage, &x, b->o->layout != NULL, err);
+	oci_index_release(&x);
+	return rc;
+}
+
+static int write_archive(struct build *b, ocibuild_error *err)
+{
+	const char *out = b->o->output;
+	size_t n = strlen(out);
+	oci_buf dm = OCI_BUF_INIT(OCI_MAX_MANIFEST);
+	oci_archive_opts ao;
+	int rc;
+
+	if (oci_docker_manifest_json(&b->manifest, &b->tags, &dm, err) < 0)
+		return -1;
+	memset(&ao, 0, sizeof(ao));
+	ao.path = out;
+	ao.gzip = !strcmp(out + n - 3, ".gz") || !strcmp(out + n - 4, ".tgz");
+	ao.threads = oci_ctx_threads(b->ctx);
+	ao.mtime = b->mtime;
+	ao.docker_manifest = dm.data;
+	ao.cancel = b->ctx->cancel;
+	ao.cancel_userdata = b->ctx->cancel_userdata;
+	rc = oci_archive_write(b->stage, &ao, err);
+	oci_buf_release(&dm);
+	return rc;
+}
+
+static int import_blob(struct build *b, const char *digest, int64_t size,
+		       ocibuild_error *err)
+{
+	if (oci_blobs_has(b->o->layout, digest))
+		return 0;
+	if (oci_blobs_import(b->o->layout, b->stage, digest, size, 1, err) < 0)
+		return -1;
+	return oci_strlist_push(&b->added_blobs, digest, err);
+}
+
+static int write_layout(struct build *b, ocibuild_error *err)
+{
+	const char *dir = b->o->layout;
+	oci_index x;
+	size_t i;
+	int rc = -1;
+
+	if (!b->layout_exists) {
+		if (rename(b->stage, dir) < 0)
+			return oci_err_errno(err, errno, "cannot create layout '%s': %s", dir,
+					     strerror(errno));
+		oci_free(b->stage);
+		b->stage = NULL;
+		return 0;
+	}
+	if (oci_blobs_prepare(dir, err) < 0)
+		return -1;
+	for (i = 0; i < b->manifest.nlayers; i++)
+		if (import_blob(b, b->manifest.layers[i].digest, b->manifest.layers[i].size,
+				err) < 0)
+			return -1;
+	if (import_blob(b, b->manifest.config.digest, b->manifest.config.size, err) < 0 ||
+	    import_blob(b, b->manifest_desc.digest, b->manifest_desc.size, err) < 0)
+		return -1;
+	if (oci_layout_read_index(dir, &x, err) < 0)
+		return -1;
+	for (i = 0; i < b->tags.n; i++)
+		if (oci_layout_set_ref(&x, &b->manifest_desc, b->tags.v[i], err) < 0)
+			goto out;
+	rc = oci_layout_write_index(dir, &x, 1, err);
+out:
+	oci_index_release(&x);
+	return rc;
+}
+
+static void cleanup(struct build *b, int failed)
+{
+	size_t i;
+
+	if (failed && b->o->layout) {
+		for (i = 0; i < b->added_blobs.n; i++) {
+			char *p = oci_blobs_path(b->o->layout, b->added_blobs.v[i]);
+
+			if (p)
+				unlink(p);
+			oci_free(p);
+		}
+	}
+	if (b->stage)
+		oci_remove_tree(b->stage);
+	oci_free(b->stage);
+	oci_free(b->workdir);
+	oci_platform_release(&b->platform);
+	oci_strlist_clear(&b->tags);
+	oci_strlist_clear(&b->added_blobs);
+	oci_base_release(&b->base);
+	oci_manifest_release(&b->manifest);
+	oci_config_release(&b->config);
+	oci_descriptor_release(&b->manifest_desc);
+}
+
+static const char *human(uint64_t n, char *buf, size_t len)
+{
+	if (n >= 10u << 20)
+		snprintf(buf, len, "%.1f MiB", (double)n / (1 << 20));
+	else if (n >= 10u << 10)
+		snprintf(buf, len, "%.1f KiB", (double)n / (1 << 10));
+	else
+		snprintf(buf, len, "%llu B", (unsigned long long)n);
+	return buf;
+}
+
+int ocibuild_build(ocibuild_ctx *ctx, const ocibuild_build_opts *opts,
+		   ocibuild_build_result *result, ocibuild_error *err)
+{
+	struct build b;
+	oci_layer_result lr;
+	size_t nfiles = 0;
+	char h1[32], h2[32];
+	int rc = -1;
+
+	memset(&b, 0, sizeof(b));
+	b.ctx = ctx;
+	b.o = opts;
+	memset(result, 0, sizeof(*result));
+	if (validate(&b, err) < 0 || set_times(&b, err) < 0)
+		goto out;
+	if (oci_base_open(opts->base, &b.platform, &b.base, err) < 0)
+		goto out;
+	if (check_layout_target(&b, err) < 0 || make_stage(&b, err) < 0)
+		goto out;
+	if (build_layer(&b, &lr, &nfiles, err) < 0)
+		goto out;
+	oci_log(ctx, OCIBUILD_LOG_INFO, "layer %.19s: %zu entries, %s tar, %s %s", lr.digest,
+		nfiles, human(lr.tar_size, h1, sizeof(h1)), human((uint64_t)lr.size, h2, sizeof(h2)),
+		opts->compression == OCIBUILD_COMPRESS_NONE ? "uncompressed"
+		: opts->compression == OCIBUILD_COMPRESS_ZSTD ? "zstd" : "gzip");
+	if (oci_ctx_cancelled(ctx, err) < 0 || make_config(&b, &lr, err) < 0 ||
+	    make_manifest(&b, &lr, err) < 0 || write_stage_index(&b, err) < 0)
+		goto out;
+	if (opts->output) {
+		if (oci_ctx_cancelled(ctx, err) < 0 || write_archive(&b, err) < 0)
+			goto out;
+		oci_log(ctx, OCIBUILD_LOG_INFO, "wrote %s", opts->output);
+	}
+	if (opts->layout) {
+		if (oci_ctx_cancelled(ctx, err) < 0 || write_layout(&b, err) < 0) {
+			if (opts->output)
+				unlink(opts->output);
+			goto out;
+		}
+		oci_log(ctx, OCIBUILD_LOG_INFO, "wrote layout %s", opts->layout);
+	}
+	memcpy(result->manifest_digest, b.manifest_desc.digest, sizeof(result->manifest_digest));
+	result->manifest_size = b.manifest_desc.size;
+	result->layer_count = b.manifest.nlayers;
+	rc = 0;
+out:
+	cleanup(&b, rc < 0);
+	return rc;
+}

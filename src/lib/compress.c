@@ -1,0 +1,491 @@
+#include <errno.h>
+#include <pthread.h>
+#include <string.h>
+#include <zlib.h>
+#include <zstd.h>
+
+#include "compress.h"
+#include "err.h"
+#include "mem.h"
+#include "banned.h"
+
+/* Fixed gzip block geometry: changing either changes every gzip layer. */
+#define GZ_BLOCK (128 * 1024)
+#define GZ_DICT (32 * 1024)
+#define GZ_LEVEL 6
+#define ZSTD_LEVEL 3
+/* Fixed (rather than libzstd's default, derived from the window) so that
+ * memory stays small and the output can not change with a default. */
+#define ZSTD_JOB_SIZE (2 * 1024 * 1024)
+#define STAGE_SIZE (128 * 1024)
+
+enum slot_state { SLOT_FREE, SLOT_READY, SLOT_BUSY, SLOT_DONE };
+
+struct gz_slot {
+	unsigned char *in;
+	size_t in_len;
+	unsigned char *dict;
+	size_t dict_len;
+	unsigned char *out;
+	size_t out_len, out_cap;
+	uLong crc;
+	int last;
+	int zerr;
+	uint64_t seq;
+	enum slot_state state;
+};
+
+struct oci_zw {
+	oci_sink base;
+	ocibuild_compression kind;
+	oci_sink *next;
+	int finished;
+
+	/* gzip */
+	struct gz_slot *slots;
+	size_t nslots;
+	struct gz_slot *filling; /* slot being filled by the writer, or NULL */
+	uint64_t next_fill, next_emit;
+	pthread_mutex_t mu;
+	pthread_cond_t work_cv, done_cv;
+	pthread_t *threads;
+	int nthreads;
+	int stop;
+	int sync_ready;
+	uLong crc;
+	uint64_t total_in;
+	unsigned char *tail; /* last GZ_DICT bytes of the previous block */
+	size_t tail_len;
+
+	/* zstd */
+	ZSTD_CCtx *zc;
+	unsigned char *zout;
+	size_t zout_cap;
+	unsigned char *stage;
+	size_t stage_len;
+};
+
+const char *oci_compression_suffix(ocibuild_compression kind)
+{
+	switch (kind) {
+	case OCIBUILD_COMPRESS_GZIP:
+		return "+gzip";
+	case OCIBUILD_COMPRESS_ZSTD:
+		return "+zstd";
+	default:
+		return "";
+	}
+}
+
+int ocibuild_compression_parse(const char *name, ocibuild_compression *out)
+{
+	if (!strcmp(name, "gzip"))
+		*out = OCIBUILD_COMPRESS_GZIP;
+	else if (!strcmp(name, "zstd"))
+		*out = OCIBUILD_COMPRESS_ZSTD;
+	else if (!strcmp(name, "none"))
+		*out = OCIBUILD_COMPRESS_NONE;
+	else
+		return -1;
+	return 0;
+}
+
+/* ---- gzip ---- */
+
+static void gz_compress_slot(z_stream *zs, struct gz_slot *s)
+{
+	int rc;
+
+	s->crc = crc32(0L, s->in, (uInt)s->in_len);
+	if (deflateReset(zs) != Z_OK) {
+		s->zerr = Z_STREAM_ERROR;
+		return;
+	}
+	if (s->dict_len &&
+	    deflateSetDictionary(zs, s->dict, (uInt)s->dict_len) != Z_OK) {
+		s->zerr = Z_STREAM_ERROR;
+		return;
+	}
+	zs->next_in = s->in;
+	zs->avail_in = (uInt)s->in_len;
+	zs->next_out = s->out;
+	zs->avail_out = (uInt)s->out_cap;
+	rc = deflate(zs, s->last ? Z_FINISH : Z_SYNC_FLUSH);
+	if ((s->last && rc != Z_STREAM_END) || (!s->last && rc != Z_OK) ||
+	    zs->avail_in != 0) {
+		s->zerr = rc == Z_OK ? Z_BUF_ERROR : rc;
+		return;
+	}
+	s->out_len = s->out_cap - zs->avail_out;
+	s->zerr = Z_OK;
+}
+
+static void *gz_worker(void *arg)
+{
+	oci_zw *z = arg;
+	z_stream zs;
+	int ok;
+
+	memset(&zs, 0, sizeof(zs));
+	ok = deflateInit2(&zs, GZ_LEVEL, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) == Z_OK;
+	pthread_mutex_lock(&z->mu);
+	for (;;) {
+		struct gz_slot *pick = NULL;
+		size_t i;
+
+		for (i = 0; i < z->nslots; i++) {
+			struct gz_slot *s = &z->slots[i];
+
+			if (s->state == SLOT_READY && (!pick || s->seq < pick->seq))
+				pick = s;
+		}
+		if (!pick) {
+			if (z->stop)
+				break;
+			pthread_cond_wait(&z->work_cv, &z->mu);
+			continue;
+		}
+		pick->state = SLOT_BUSY;
+		pthread_mutex_unlock(&z->mu);
+		if (ok)
+			gz_compress_slot(&zs, pick);
+		else
+			pick->zerr = Z_MEM_ERROR;
+		pthread_mutex_lock(&z->mu);
+		pick->state = SLOT_DONE;
+		pthread_cond_broadcast(&z->done_cv);
+	}
+	pthread_mutex_unlock(&z->mu);
+	if (ok)
+		deflateEnd(&zs);
+	return NULL;
+}
+
+/* Write out the oldest block once it is compressed. Called by the writer
+ * thread only; the sink is written outside the lock. */
+static int gz_emit_one(oci_zw *z, ocibuild_error *err)
+{
+	struct gz_slot *s = &z->slots[z->next_emit % z->nslots];
+	int rc;
+
+	pthread_mutex_lock(&z->mu);
+	while (s->state != SLOT_DONE)
+		pthread_cond_wait(&z->done_cv, &z->mu);
+	pthread_mutex_unlock(&z->mu);
+	if (s->zerr != Z_OK)
+		return oci_err(err, s->zerr == Z_MEM_ERROR ? OCIBUILD_ERR_NOMEM
+							   : OCIBUILD_ERR_INTERNAL,
+			       0, "gzip compression failed (zlib error %d)", s->zerr);
+	rc = oci_sink_write(z->next, s->out, s->out_len, err);
+	if (rc < 0)
+		return rc;
+	z->crc = crc32_combine(z->crc, s->crc, (z_off_t)s->in_len);
+	z->total_in += s->in_len;
+	pthread_mutex_lock(&z->mu);
+	s->state = SLOT_FREE;
+	pthread_mutex_unlock(&z->mu);
+	z->next_emit++;
+	return 0;
+}
+
+static int gz_take_slot(oci_zw *z, ocibuild_error *err)
+{
+	struct gz_slot *s = &z->slots[z->next_fill % z->nslots];
+
+	while (z->next_emit + z->nslots <= z->next_fill)
+		if (gz_emit_one(z, err) < 0)
+			return -1;
+	s->in_len = 0;
+	s->seq = z->next_fill++;
+	s->last = 0;
+	z->filling = s;
+	return 0;
+}
+
+static void gz_submit(oci_zw *z, int last)
+{
+	struct gz_slot *s = z->filling;
+
+	memcpy(s->dict, z->tail, z->tail_len);
+	s->dict_len = z->tail_len;
+	if (s->in_len >= GZ_DICT) {
+		memcpy(z->tail, s->in + s->in_len - GZ_DICT, GZ_DICT);
+		z->tail_len = GZ_DICT;
+	} else if (s->in_len) {
+		/* only the final block can be short, so the tail is not reused */
+		z->tail_len = 0;
+	}
+	s->last = last;
+	pthread_mutex_lock(&z->mu);
+	s->state = SLOT_READY;
+	pthread_cond_signal(&z->work_cv);
+	pthread_mutex_unlock(&z->mu);
+	z->filling = NULL;
+}
+
+static int gz_write(oci_sink *sink, const void *data, size_t len, ocibuild_error *err)
+{
+	oci_zw *z = (oci_zw *)sink;
+	const unsigned char *p = data;
+
+	while (len) {
+		size_t n;
+
+		if (!z->filling && gz_take_slot(z, err) < 0)
+			return -1;
+		n = GZ_BLOCK - z->filling->in_len;
+		if (n > len)
+			n = len;
+		memcpy(z->filling->in + z->filling->in_len, p, n);
+		z->filling->in_len += n;
+		p += n;
+		len -= n;
+		if (z->filling->in_len == GZ_BLOCK)
+			gz_submit(z, 0);
+	}
+	return 0;
+}
+
+static int gz_finish(oci_zw *z, ocibuild_error *err)
+{
+	unsigned char trailer[8];
+	int i;
+
+	if (!z->filling && gz_take_slot(z, err) < 0)
+		return -1;
+	gz_submit(z, 1);
+	while (z->next_emit < z->next_fill)
+		if (gz_emit_one(z, err) < 0)
+			return -1;
+	for (i = 0; i < 4; i++) {
+		trailer[i] = (unsigned char)(z->crc >> (8 * i));
+		trailer[4 + i] = (unsigned char)(z->total_in >> (8 * i));
+	}
+	return oci_sink_write(z->next, trailer, sizeof(trailer), err);
+}
+
+static int gz_start(oci_zw *z, int threads, ocibuild_error *err)
+{
+	/* mtime 0, no name, OS "unknown": nothing of the build host. */
+	static const unsigned char header[10] = { 0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255 };
+	size_t i;
+	int t;
+
+	pthread_mutex_init(&z->mu, NULL);
+	pthread_cond_init(&z->work_cv, NULL);
+	pthread_cond_init(&z->done_cv, NULL);
+	z->sync_ready = 1;
+	z->nslots = (size_t)threads * 2 + 2;
+	z->slots = oci_calloc(z->nslots, sizeof(*z->slots));
+	z->tail = oci_malloc(GZ_DICT);
+	z->threads = oci_calloc((size_t)threads, sizeof(*z->threads));
+	if (!z->slots || !z->tail || !z->threads)
+		return oci_err_nomem(err);
+	for (i = 0; i < z->nslots; i++) {
+		struct gz_slot *s = &z->slots[i];
+
+		s->out_cap = deflateBound(NULL, GZ_BLOCK) + 64;
+		s->in = oci_malloc(GZ_BLOCK);
+		s->dict = oci_malloc(GZ_DICT);
+		s->out = oci_malloc(s->out_cap);
+		if (!s->in || !s->dict || !s->out)
+			return oci_err_nomem(err);
+	}
+	z->crc = crc32(0L, Z_NULL, 0);
+	for (t = 0; t < threads; t++) {
+		int rc = pthread_create(&z->threads[t], NULL, gz_worker, z);
+
+		if (rc)
+			return oci_err(err, OCIBUILD_ERR_IO, rc,
+				       "cannot start a compression thread: %s",
+				       strerror(rc));
+		z->nthreads++;
+	}
+	return oci_sink_write(z->next, header, sizeof(header), err);
+}
+
+static void gz_stop(oci_zw *z)
+{
+	int t;
+	size_t i;
+
+	if (z->nthreads) {
+		pthread_mutex_lock(&z->mu);
+		z->stop = 1;
+		/* drop queued work so the workers can leave */
+		for (i = 0; i < z->nslots; i++)
+			if (z->slots[i].state == SLOT_READY)
+				z->slots[i].state = SLOT_FREE;
+		pthread_cond_broadcast(&z->work_cv);
+		pthread_mutex_unlock(&z->mu);
+		for (t = 0; t < z->nthreads; t++)
+			pthread_join(z->threads[t], NULL);
+	}
+	if (z->sync_ready) {
+		pthread_mutex_destroy(&z->mu);
+		pthread_cond_destroy(&z->work_cv);
+		pthread_cond_destroy(&z->done_cv);
+	}
+	if (z->slots) {
+		for (i = 0; i < z->nslots; i++) {
+			oci_free(z->slots[i].in);
+			oci_free(z->slots[i].dict);
+			oci_free(z->slots[i].out);
+		}
+	}
+	oci_free(z->slots);
+	oci_free(z->threads);
+	oci_free(z->tail);
+}
+
+/* ---- zstd ---- */
+
+static int zstd_run(oci_zw *z, const void *data, size_t len, ZSTD_EndDirective mode,
+		    ocibuild_error *err)
+{
+	ZSTD_inBuffer in = { data, len, 0 };
+
+	for (;;) {
+		ZSTD_outBuffer out = { z->zout, z->zout_cap, 0 };
+		size_t rem = ZSTD_compressStream2(z->zc, &out, &in, mode);
+
+		if (ZSTD_isError(rem))
+			return oci_err(err, OCIBUILD_ERR_INTERNAL, 0,
+				       "zstd compression failed: %s",
+				       ZSTD_getErrorName(rem));
+		if (out.pos && oci_sink_write(z->next, z->zout, out.pos, err) < 0)
+			return -1;
+		if (mode == ZSTD_e_end ? rem == 0 : in.pos == in.size)
+			return 0;
+	}
+}
+
+static int zstd_start(oci_zw *z, int threads, ocibuild_error *err)
+{
+	size_t r;
+
+	z->zc = ZSTD_createCCtx();
+	z->zout_cap = ZSTD_CStreamOutSize();
+	z->zout = oci_malloc(z->zout_cap);
+	if (!z->zc || !z->zout)
+		return oci_err_nomem(err);
+	r = ZSTD_CCtx_setParameter(z->zc, ZSTD_c_compressionLevel, ZSTD_LEVEL);
+	if (!ZSTD_isError(r))
+		r = ZSTD_CCtx_setParameter(z->zc, ZSTD_c_checksumFlag, 1);
+	if (!ZSTD_isError(r))
+		r = ZSTD_CCtx_setParameter(z->zc, ZSTD_c_nbWorkers, threads);
+	if (!ZSTD_isError(r))
+		r = ZSTD_CCtx_setParameter(z->zc, ZSTD_c_jobSize, ZSTD_JOB_SIZE);
+	if (ZSTD_isError(r))
+		return oci_err(err, OCIBUILD_ERR_UNSUPPORTED, 0,
+			       "this libzstd can not compress with workers (%s); install a libzstd built with multi-threading",
+			       ZSTD_getErrorName(r));
+	return 0;
+}
+
+/* ---- common ---- */
+
+static int stage_flush(oci_zw *z, ocibuild_error *err)
+{
+	int rc = 0;
+
+	if (z->stage_len)
+		rc = zstd_run(z, z->stage, z->stage_len, ZSTD_e_continue, err);
+	z->stage_len = 0;
+	return rc;
+}
+
+static int zstd_write(oci_sink *sink, const void *data, size_t len, ocibuild_error *err)
+{
+	oci_zw *z = (oci_zw *)sink;
+
+	if (z->stage_len + len > STAGE_SIZE && stage_flush(z, err) < 0)
+		return -1;
+	if (len >= STAGE_SIZE)
+		return zstd_run(z, data, len, ZSTD_e_continue, err);
+	memcpy(z->stage + z->stage_len, data, len);
+	z->stage_len += len;
+	return 0;
+}
+
+static int none_write(oci_sink *sink, const void *data, size_t len, ocibuild_error *err)
+{
+	oci_zw *z = (oci_zw *)sink;
+
+	return oci_sink_write(z->next, data, len, err);
+}
+
+int oci_zw_new(oci_zw **out, ocibuild_compression kind, int threads,
+	       oci_sink *next, ocibuild_error *err)
+{
+	oci_zw *z = oci_calloc(1, sizeof(*z));
+	int rc = 0;
+
+	*out = NULL;
+	if (!z)
+		return oci_err_nomem(err);
+	if (threads < 1)
+		threads = 1;
+	z->kind = kind;
+	z->next = next;
+	switch (kind) {
+	case OCIBUILD_COMPRESS_GZIP:
+		z->base.write = gz_write;
+		rc = gz_start(z, threads, err);
+		break;
+	case OCIBUILD_COMPRESS_ZSTD:
+		z->base.write = zstd_write;
+		z->stage = oci_malloc(STAGE_SIZE);
+		rc = z->stage ? zstd_start(z, threads, err) : oci_err_nomem(err);
+		break;
+	default:
+		z->base.write = none_write;
+		break;
+	}
+	if (rc < 0) {
+		oci_zw_free(z);
+		return rc;
+	}
+	*out = z;
+	return 0;
+}
+
+oci_sink *oci_zw_sink(oci_zw *z)
+{
+	return &z->base;
+}
+
+int oci_zw_finish(oci_zw *z, ocibuild_error *err)
+{
+	int rc = 0;
+
+	if (z->finished)
+		return 0;
+	switch (z->kind) {
+	case OCIBUILD_COMPRESS_GZIP:
+		rc = gz_finish(z, err);
+		break;
+	case OCIBUILD_COMPRESS_ZSTD:
+		rc = stage_flush(z, err);
+		if (rc == 0)
+			rc = zstd_run(z, NULL, 0, ZSTD_e_end, err);
+		break;
+	default:
+		break;
+	}
+	if (rc == 0)
+		z->finished = 1;
+	return rc;
+}
+
+void oci_zw_free(oci_zw *z)
+{
+	if (!z)
+		return;
+	if (z->kind == OCIBUILD_COMPRESS_GZIP)
+		gz_stop(z);
+	ZSTD_freeCCtx(z->zc);
+	oci_free(z->zout);
+	oci_free(z->stage);
+	oci_free(z);
+}

@@ -1,0 +1,27 @@
+/* Streaming compressors used as sinks: gzip (parallel, in fixed independent
+ * blocks in the style of pigz), zstd (libzstd's workers) and none.
+ *
+ * The bytes produced depend only on the input and the kind, never on the
+ * number of threads: gzip blocks have fixed boundaries and each is a pure
+ * function of its input and the 32 KiB before it; zstd always runs in
+ * libzstd's multi-threaded mode, whose output is the same for any worker
+ * count of 1 or more. */
+#ifndef OCI_COMPRESS_H
+#define OCI_COMPRESS_H
+#include "sink.h"
+
+typedef struct oci_zw oci_zw;
+
+/* threads: compression workers (>= 1). Output goes to next. */
+int oci_zw_new(oci_zw **out, ocibuild_compression kind, int threads,
+	       oci_sink *next, ocibuild_error *err);
+/* The sink to write uncompressed bytes into. */
+oci_sink *oci_zw_sink(oci_zw *z);
+/* Flush everything and end the stream. */
+int oci_zw_finish(oci_zw *z, ocibuild_error *err);
+/* Stops the workers; safe on an unfinished writer and on NULL. */
+void oci_zw_free(oci_zw *z);
+
+/* Media type suffix: "+gzip", "+zstd" or "". */
+const char *oci_compression_suffix(ocibuild_compression kind);
+#endif

@@ -1,0 +1,69 @@
+#include <stdarg.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#include "ctx.h"
+#include "err.h"
+#include "mem.h"
+#include "banned.h"
+
+ocibuild_ctx *ocibuild_ctx_new(void)
+{
+	return oci_calloc(1, sizeof(ocibuild_ctx));
+}
+
+void ocibuild_ctx_free(ocibuild_ctx *ctx)
+{
+	oci_free(ctx);
+}
+
+void ocibuild_ctx_set_log(ocibuild_ctx *ctx, ocibuild_log_fn fn, void *userdata)
+{
+	ctx->log = fn;
+	ctx->log_userdata = userdata;
+}
+
+void ocibuild_ctx_set_cancel(ocibuild_ctx *ctx, ocibuild_cancel_fn fn, void *userdata)
+{
+	ctx->cancel = fn;
+	ctx->cancel_userdata = userdata;
+}
+
+void ocibuild_ctx_set_jobs(ocibuild_ctx *ctx, int jobs)
+{
+	ctx->jobs = jobs < 0 ? 0 : jobs;
+}
+
+void oci_log(ocibuild_ctx *ctx, ocibuild_log_level level, const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+
+	if (!ctx->log)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	ctx->log(ctx->log_userdata, level, line);
+}
+
+int oci_ctx_threads(const ocibuild_ctx *ctx)
+{
+	long n;
+
+	if (ctx->jobs > 0)
+		return ctx->jobs;
+	n = sysconf(_SC_NPROCESSORS_ONLN);
+	if (n < 1)
+		n = 1;
+	if (n > 64)
+		n = 64;
+	return (int)n;
+}
+
+int oci_ctx_cancelled(ocibuild_ctx *ctx, ocibuild_error *err)
+{
+	if (ctx->cancel && ctx->cancel(ctx->cancel_userdata))
+		return oci_err(err, OCIBUILD_ERR_CANCELLED, 0, "interrupted");
+	return 0;
+}

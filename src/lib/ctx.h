@@ -1,0 +1,19 @@
+/* The context object: everything a library call needs from its caller. */
+#ifndef OCI_CTX_H
+#define OCI_CTX_H
+#include "ocibuild/ocibuild.h"
+
+struct ocibuild_ctx {
+	ocibuild_log_fn log;
+	void *log_userdata;
+	ocibuild_cancel_fn cancel;
+	void *cancel_userdata;
+	int jobs;
+};
+
+void oci_log(ocibuild_ctx *ctx, ocibuild_log_level level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Worker threads to use: ctx->jobs, or the number of online CPUs. */
+int oci_ctx_threads(const ocibuild_ctx *ctx);
+int oci_ctx_cancelled(ocibuild_ctx *ctx, ocibuild_error *err);
+#endif

@@ -1,0 +1,78 @@
+#include <string.h>
+#include <openssl/evp.h>
+
+#include "digest.h"
+#include "err.h"
+#include "banned.h"
+
+int oci_sha256_init(oci_sha256 *h, ocibuild_error *err)
+{
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+
+	h->md = NULL;
+	if (!md)
+		return oci_err_nomem(err);
+	if (EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
+		EVP_MD_CTX_free(md);
+		return oci_err(err, OCIBUILD_ERR_INTERNAL, 0,
+			       "OpenSSL could not start a SHA-256 digest");
+	}
+	h->md = md;
+	return 0;
+}
+
+void oci_sha256_update(oci_sha256 *h, const void *data, size_t len)
+{
+	if (len)
+		EVP_DigestUpdate(h->md, data, len);
+}
+
+void oci_sha256_final(oci_sha256 *h, char *out)
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char d[EVP_MAX_MD_SIZE];
+	unsigned int n = 0, i;
+
+	EVP_DigestFinal_ex(h->md, d, &n);
+	memcpy(out, "sha256:", 7);
+	for (i = 0; i < n && i < 32; i++) {
+		out[7 + 2 * i] = hex[d[i] >> 4];
+		out[8 + 2 * i] = hex[d[i] & 15];
+	}
+	out[OCI_DIGEST_LEN] = '\0';
+}
+
+void oci_sha256_release(oci_sha256 *h)
+{
+	EVP_MD_CTX_free(h->md);
+	h->md = NULL;
+}
+
+int oci_sha256_buf(const void *data, size_t len, char *out, ocibuild_error *err)
+{
+	oci_sha256 h;
+
+	if (oci_sha256_init(&h, err) < 0)
+		return -1;
+	oci_sha256_update(&h, data, len);
+	oci_sha256_final(&h, out);
+	oci_sha256_release(&h);
+	return 0;
+}
+
+int oci_digest_valid(const char *s)
+{
+	size_t i;
+
+	if (!s || strncmp(s, "sha256:", 7) != 0 || strlen(s) != OCI_DIGEST_LEN)
+		return 0;
+	for (i = 7; i < OCI_DIGEST_LEN; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return 0;
+	return 1;
+}
+
+const char *oci_digest_hex(const char *digest)
+{
+	return digest + 7;
+}

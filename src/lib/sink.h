@@ -1,0 +1,49 @@
+/* Byte sinks: the pipes that carry a layer from the tar writer through the
+ * compressor to a file, hashing on the way. */
+#ifndef OCI_SINK_H
+#define OCI_SINK_H
+#include <stddef.h>
+#include <stdint.h>
+#include "digest.h"
+
+typedef struct oci_sink oci_sink;
+struct oci_sink {
+	int (*write)(oci_sink *s, const void *data, size_t len, ocibuild_error *err);
+};
+
+static inline int oci_sink_write(oci_sink *s, const void *data, size_t len,
+				 ocibuild_error *err)
+{
+	return s->write(s, data, len, err);
+}
+
+/* Buffered writes to an open fd; errors name `path`. */
+typedef struct oci_file_sink {
+	oci_sink base;
+	int fd;
+	const char *path;
+	unsigned char *buf;
+	size_t len, cap;
+} oci_file_sink;
+
+int oci_file_sink_init(oci_file_sink *f, int fd, const char *path, ocibuild_error *err);
+int oci_file_sink_flush(oci_file_sink *f, ocibuild_error *err);
+void oci_file_sink_release(oci_file_sink *f);
+
+/* Hashes and counts what passes, then hands it on to `next`. */
+typedef struct oci_hash_sink {
+	oci_sink base;
+	oci_sink *next;
+	oci_sha256 sha;
+	uint64_t count;
+} oci_hash_sink;
+
+int oci_hash_sink_init(oci_hash_sink *h, oci_sink *next, ocibuild_error *err);
+/* Writes "sha256:<hex>" into out; the sink can not be written afterwards. */
+void oci_hash_sink_final(oci_hash_sink *h, char *out);
+void oci_hash_sink_release(oci_hash_sink *h);
+
+/* Write all of len bytes to fd, retrying on EINTR and short writes. */
+int oci_write_all(int fd, const void *data, size_t len, const char *path,
+		  ocibuild_error *err);
+#endif

@@ -1,0 +1,31 @@
+/* Directory walk: every entry below a root, sorted byte-wise by relative
+ * path. Symlinks are recorded, never followed; device nodes, sockets and
+ * FIFOs are refused. */
+#ifndef OCI_WALK_H
+#define OCI_WALK_H
+#include <stdint.h>
+#include "tar.h"
+
+typedef struct oci_walk_entry {
+	char *rel;  /* path relative to the root, no leading or trailing '/' */
+	oci_tar_type type;
+	unsigned mode; /* permission bits */
+	uint64_t size;
+	char *link;        /* symlink target */
+	const void *data;  /* when set, the content (size bytes) is in memory */
+} oci_walk_entry;
+
+typedef struct oci_walk {
+	oci_walk_entry *v;
+	size_t n, cap;
+} oci_walk;
+
+/* Collect every entry under root (root itself excluded) into w, sorted. */
+int oci_walk_dir(const char *root, oci_walk *w, ocibuild_error *err);
+/* Add one in-memory file (content not copied: it must outlive w). */
+int oci_walk_add_data(oci_walk *w, const char *rel, unsigned mode,
+		      const void *data, size_t len, ocibuild_error *err);
+/* Sort by relative path, byte-wise (strcmp). */
+void oci_walk_sort(oci_walk *w);
+void oci_walk_release(oci_walk *w);
+#endif

@@ -1,0 +1,109 @@
+# shellcheck shell=bash
+# -o FILE.tar / FILE.tar.gz output: OCI archive with a Docker manifest.json.
+
+test_archive_skopeo_oci_archive() {
+    mk_tree "$T/src"
+    mkdir "$T/out"
+    ob_build --dir "$T/src" -t myapp:1.0.0 -o "$T/out/img.tar" --env FOO=bar
+    assert_dir_listing "$T/out" "img.tar"
+    expect_ok skopeo inspect "oci-archive:$T/out/img.tar"
+    assert_eq "$(jq -r .Digest <<<"$OUT")" "$DIGEST" "skopeo inspect digest"
+    assert_contains "$(jq -r '.Env[]' <<<"$OUT")" FOO=bar "Env via oci-archive"
+    expect_ok skopeo copy "oci-archive:$T/out/img.tar" "oci:$T/copy:myapp:1.0.0"
+    validate_layout "$T/copy" myapp:1.0.0
+    umoci_unpack "$T/copy" myapp:1.0.0 "$T/bundle"
+    assert_same_tree "$T/src" "$T/bundle/rootfs/app"
+}
+
+test_archive_docker_archive() {
+    mk_tree "$T/src"
+    ob_build --dir "$T/src" -t myapp:1.0.0 -o "$T/img.tar" --platform linux/arm64 --uid 42
+    expect_ok skopeo inspect "docker-archive:$T/img.tar"
+    assert_eq "$(jq -r .Architecture <<<"$OUT")" arm64 "docker-archive Architecture"
+    assert_eq "$(jq -r .Os <<<"$OUT")" linux "docker-archive Os"
+    assert_eq "$(jq -r '.Layers | length' <<<"$OUT")" 1 "docker-archive layers"
+    expect_ok skopeo inspect --config "docker-archive:$T/img.tar"
+    assert_eq "$(jq -r .config.User <<<"$OUT")" 42 "docker-archive config User"
+    # the tag is reachable by name too
+    expect_ok skopeo inspect "docker-archive:$T/img.tar:myapp:1.0.0"
+    # and the image copies out with the same layer
+    expect_ok skopeo copy "docker-archive:$T/img.tar" "oci:$T/copy:x"
+    expect_ok skopeo copy "docker-archive:$T/img.tar" "dir:$T/dircopy"
+    assert_file "$T/dircopy/manifest.json"
+}
+
+test_archive_listing_and_manifest_json() {
+    mk_tree "$T/src"
+    ob_build --dir "$T/src" -t myapp:1.0.0 -o "$T/img.tar"
+    tar -tf "$T/img.tar" | sed 's#^\./##' >"$T/list" || fail "img.tar is not a tar"
+    local f
+    for f in oci-layout index.json manifest.json; do
+        grep -qx "$f" "$T/list" || fail "$f missing from archive: $(cat "$T/list")"
+    done
+    mkdir "$T/x"
+    tar -xf "$T/img.tar" -C "$T/x"
+    local m cfg layer
+    assert_eq "$(index_digest "$T/x" myapp:1.0.0)" "$DIGEST" "index.json digest"
+    m=$(manifest_json "$T/x" myapp:1.0.0)
+    cfg=$(jq -r .config.digest <<<"$m")
+    layer=$(jq -r '.layers[0].digest' <<<"$m")
+    for f in "$DIGEST" "$cfg" "$layer"; do
+        grep -qx "blobs/sha256/${f#sha256:}" "$T/list" || fail "blob $f missing from archive"
+    done
+    # exactly those 3 blobs plus the three metadata files (and optional dir entries)
+    assert_eq "$(grep -v '/$' "$T/list" | LC_ALL=C sort | tr '\n' ' ')" \
+        "$(printf '%s\n' index.json manifest.json oci-layout "blobs/sha256/${DIGEST#sha256:}" \
+            "blobs/sha256/${cfg#sha256:}" "blobs/sha256/${layer#sha256:}" | LC_ALL=C sort | tr '\n' ' ')" \
+        "archive file list"
+    # Docker-style manifest.json
+    local dm=$T/x/manifest.json
+    assert_eq "$(jq -r 'type' "$dm")" array "manifest.json type"
+    assert_eq "$(jq -r 'length' "$dm")" 1 "manifest.json entries"
+    assert_eq "$(jq -r '.[0].Config' "$dm")" "blobs/sha256/${cfg#sha256:}" "manifest.json Config"
+    assert_eq "$(jq -c '.[0].RepoTags' "$dm")" '["myapp:1.0.0"]' "manifest.json RepoTags"
+    assert_eq "$(jq -c '.[0].Layers' "$dm")" "[\"blobs/sha256/${layer#sha256:}\"]" "manifest.json Layers"
+    verify_blob "$T/x" "$layer" "$(jq -r '.layers[0].size' <<<"$m")"
+    validate_layout "$T/x" myapp:1.0.0
+}
+
+test_archive_tar_gz() {
+    mk_tree "$T/src"
+    mkdir "$T/out"
+    ob_build --dir "$T/src" -t myapp:1.0.0 -o "$T/out/img.tar.gz"
+    assert_dir_listing "$T/out" "img.tar.gz"
+    assert_eq "$(head -c 2 "$T/out/img.tar.gz" | od -An -tx1 | tr -d ' ')" 1f8b "gzip magic"
+    expect_ok gzip -t "$T/out/img.tar.gz"
+    gzip -dc "$T/out/img.tar.gz" >"$T/img.tar"
+    tar -tf "$T/img.tar" | grep -qx 'manifest.json' || fail "no manifest.json in gunzipped archive"
+    expect_ok skopeo copy "oci-archive:$T/img.tar" "oci:$T/copy:myapp:1.0.0"
+    assert_eq "$(index_digest "$T/copy" myapp:1.0.0)" "$DIGEST" "digest after skopeo copy"
+    expect_ok skopeo inspect "docker-archive:$T/img.tar"
+}
+
+test_archive_multiple_tags() {
+    mkdir -p "$T/src" && echo hi >"$T/src/hi"
+    ob_build --dir "$T/src" -t myapp:1.0.0 -t myapp:latest -o "$T/img.tar"
+    mkdir "$T/x" && tar -xf "$T/img.tar" -C "$T/x"
+    assert_eq "$(index_digest "$T/x" myapp:1.0.0)" "$DIGEST" "tag 1"
+    assert_eq "$(index_digest "$T/x" myapp:latest)" "$DIGEST" "tag 2"
+    assert_eq "$(jq -c '.[0].RepoTags | sort' "$T/x/manifest.json")" '["myapp:1.0.0","myapp:latest"]' "RepoTags"
+    expect_ok skopeo inspect "oci-archive:$T/img.tar:myapp:latest"
+}
+
+test_archive_podman_load() {
+    mk_tree "$T/src"
+    ob_build --dir "$T/src" -t myapp:1.0.0 -o "$T/img.tar" --env FOO=bar --entrypoint '/app/bin/start.sh go'
+    podman_load "$T/img.tar"
+    expect_ok podman_cmd images --format '{{.Repository}}:{{.Tag}}'
+    grep -qE '(^|/)myapp:1\.0\.0$' <<<"$OUT" || fail "podman images does not list myapp:1.0.0: $OUT"
+    local name
+    name=$(grep -E '(^|/)myapp:1\.0\.0$' <<<"$OUT" | head -n1)
+    expect_ok podman_cmd image inspect "$name"
+    assert_eq "$(jq -c '.[0].Config.Entrypoint' <<<"$OUT")" '["/app/bin/start.sh","go"]' "podman Entrypoint"
+    assert_eq "$(jq -r '.[0].Config.User' <<<"$OUT")" 65534 "podman User"
+    # the gzipped form loads too
+    ob_build --dir "$T/src" -t myapp:gz -o "$T/img.tar.gz"
+    podman_load "$T/img.tar.gz"
+    expect_ok podman_cmd images --format '{{.Repository}}:{{.Tag}}'
+    grep -qE '(^|/)myapp:gz$' <<<"$OUT" || fail "podman images does not list myapp:gz: $OUT"
+}

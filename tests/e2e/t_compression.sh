@@ -1,0 +1,218 @@
+# shellcheck shell=bash
+# Layer blob formats and the layer tar itself (headers, order, mtimes).
+
+# check_layer LAYOUT REF COMPRESSION: the single layer blob has the right media
+# type, digest and size, passes the decompressor's integrity test, and its
+# uncompressed sha256 is the config's diff_id.
+check_layer() {
+    local L=$1 ref=$2 comp=$3 m c mt d size f diff
+    m=$(manifest_json "$L" "$ref")
+    c=$(config_json "$L" "$ref")
+    assert_eq "$(jq '.layers | length' <<<"$m")" 1 "layer count"
+    mt=$(jq -r '.layers[0].mediaType' <<<"$m")
+    d=$(jq -r '.layers[0].digest' <<<"$m")
+    size=$(jq -r '.layers[0].size' <<<"$m")
+    f=$(blob "$L" "$d")
+    case "$comp" in
+        gzip)
+            assert_eq "$mt" application/vnd.oci.image.layer.v1.tar+gzip "media type"
+            assert_eq "$(head -c 2 "$f" | od -An -tx1 | tr -d ' ')" 1f8b "gzip magic"
+            expect_ok gzip -t "$f" ;;
+        zstd)
+            assert_eq "$mt" application/vnd.oci.image.layer.v1.tar+zstd "media type"
+            assert_eq "$(head -c 4 "$f" | od -An -tx1 | tr -d ' ')" 28b52ffd "zstd magic"
+            expect_ok zstd -tq "$f" ;;
+        none)
+            assert_eq "$mt" application/vnd.oci.image.layer.v1.tar "media type"
+            expect_ok tar -tf "$f" ;;
+    esac
+    verify_blob "$L" "$d" "$size"
+    diff=$(decompress "$mt" <"$f" | sha256sum | cut -d' ' -f1)
+    assert_eq "sha256:$diff" "$(jq -r '.rootfs.diff_ids[0]' <<<"$c")" "diff_id = sha256 of uncompressed layer"
+    LAYER_DIGEST=$d
+}
+
+test_compression_gzip() {
+    mk_tree "$T/src"
+    ob_build --dir "$T/src" -t a:1 --layout "$T/L" --compression gzip
+    check_layer "$T/L" a:1 gzip
+    validate_layout "$T/L" a:1
+}
+
+test_compression_zstd() {
+    mk_tree "$T/src"
+    ob_build --dir "$T/src" -t a:1 --layout "$T/L" --compression zstd
+    check_layer "$T/L" a:1 zstd
+    # other tools can read it
+    expect_ok skopeo copy "oci:$T/L:a:1" "dir:$T/dircopy"
+    expect_ok skopeo copy "oci:$T/L:a:1" "oci:$T/copy:a:1"
+    # same content as the gzip build (only the compression differs)
+    ob_build --dir "$T/src" -t a:gz --layout "$T/L" --compression gzip
+    assert_eq "$(config_json "$T/L" a:gz | jq -r '.rootfs.diff_ids[0]')" \
+        "$(config_json "$T/L" a:1 | jq -r '.rootfs.diff_ids[0]')" "diff_id gzip vs zstd"
+}
+
+test_compression_none() {
+    mk_tree "$T/src"
+    ob_build --dir "$T/src" -t a:1 --layout "$T/L" --compression none
+    check_layer "$T/L" a:1 none
+    validate_layout "$T/L" a:1
+    umoci_unpack "$T/L" a:1 "$T/bundle"
+    assert_same_tree "$T/src" "$T/bundle/rootfs/app"
+    # uncompressed: digest == diff_id
+    assert_eq "$LAYER_DIGEST" "$(config_json "$T/L" a:1 | jq -r '.rootfs.diff_ids[0]')" "digest vs diff_id"
+}
+
+test_tar_listing_owner_order_mtime() {
+    mk_tree "$T/src"
+    ob_build --dir "$T/src" -t a:1 --layout "$T/L"
+    layer_tar "$T/L" a:1 >"$T/layer.tar"
+    tar --numeric-owner --full-time -tvf "$T/layer.tar" >"$T/tv" || fail "layer is not a tar"
+    # owner 0/0 and mtime 1970-01-01 00:00:01 on every line
+    if grep -v ' 0/0 ' "$T/tv" | grep -q .; then
+        fail "entries not owned by 0/0: $(grep -v ' 0/0 ' "$T/tv" | head -3)"
+    fi
+    if grep -v ' 1970-01-01 00:00:01 ' "$T/tv" | grep -q .; then
+        fail "entries with mtime != 1970-01-01 00:00:01: $(grep -v ' 1970-01-01 00:00:01 ' "$T/tv" | head -3)"
+    fi
+    tar -tf "$T/layer.tar" >"$T/names"
+    assert_eq "$(head -n1 "$T/names")" app/ "first entry is the workdir"
+    # every input path is there, under app/
+    (cd "$T/src" && find . -mindepth 1 | sed 's#^\./#app/#') | LC_ALL=C sort >"$T/want"
+    sed 's#/$##' "$T/names" | grep -vx app | LC_ALL=C sort >"$T/got"
+    diff -u "$T/want" "$T/got" >&2 || fail "layer entries differ from input tree"
+    grep -q '^lrwxrwxrwx .* app/abs -> /etc/passwd$' "$T/tv" || fail "abs not stored as symlink: $(grep abs "$T/tv")"
+    grep -q '^-rw------- .* app/secret.key$' "$T/tv" || fail "0600 mode lost: $(grep secret "$T/tv")"
+    grep -q '^-rwxr-xr-x .* app/bin/start.sh$' "$T/tv" || fail "0755 mode lost"
+    # header-level checks: ustar, uid/gid 0, empty uname/gname, byte-wise order,
+    # PAX only where needed, no GNU extensions
+    "$PY" - "$T/layer.tar" <<'EOF' || fail "tar header checks failed (see above)"
+import sys
+data = open(sys.argv[1], "rb").read()
+errors = []
+def num(field):
+    field = field.rstrip(b"\0 ").lstrip(b" ")
+    return int(field, 8) if field else 0
+def parse_pax(buf):
+    out, i = {}, 0
+    while i < len(buf) and buf[i:i+1] != b"\0":
+        sp = buf.index(b" ", i)
+        n = int(buf[i:sp])
+        rec = buf[sp+1:i+n-1]
+        k, v = rec.split(b"=", 1)
+        out[k.decode()] = v
+        i += n
+    return out
+off, names, pending, end = 0, [], None, False
+while off + 512 <= len(data):
+    h = data[off:off+512]
+    if h == b"\0" * 512:
+        end = True
+        break
+    name, mode, uid, gid = h[0:100], h[100:108], h[108:116], h[116:124]
+    size, mtime, chk, typ = num(h[124:136]), num(h[136:148]), h[148:156], h[156:157]
+    link, magic, ver, uname, gname, prefix = h[157:257], h[257:263], h[263:265], h[265:297], h[297:329], h[345:500]
+    s = sum(h[:148]) + 8 * 32 + sum(h[156:])
+    if num(chk) != s:
+        errors.append("bad checksum at offset %d" % off)
+    if magic != b"ustar\0" or ver != b"00":
+        errors.append("not POSIX ustar magic at offset %d: %r %r" % (off, magic, ver))
+    if typ in (b"L", b"K", b"g"):
+        errors.append("GNU/global extension header %r" % typ)
+    body = data[off+512:off+512+size]
+    if typ == b"x":
+        pending = parse_pax(body)
+    else:
+        full = (prefix.rstrip(b"\0") + b"/" if prefix.rstrip(b"\0") else b"") + name.rstrip(b"\0")
+        lname = link.rstrip(b"\0")
+        if pending is not None:
+            keys = set(pending)
+            if "path" in pending: full = pending["path"]
+            if "linkpath" in pending: lname = pending["linkpath"]
+            if "size" in pending: size = int(pending["size"])
+            if not keys <= {"path", "linkpath", "size"}:
+                errors.append("unexpected PAX keys %s for %r" % (sorted(keys), full))
+            if "path" in keys and len(full) <= 100:
+                errors.append("PAX path for short name %r" % full)
+            if "linkpath" in keys and len(lname) <= 100:
+                errors.append("PAX linkpath for short target %r" % lname)
+            if "size" in keys and size < 8**11:
+                errors.append("PAX size for small file %r" % full)
+        if num(uid) != 0 or num(gid) != 0:
+            errors.append("uid/gid not 0 for %r" % full)
+        if uname.strip(b"\0") or gname.strip(b"\0"):
+            errors.append("uname/gname not empty for %r: %r %r" % (full, uname, gname))
+        if mtime != 1:
+            errors.append("mtime %d != 1 for %r" % (mtime, full))
+        if typ not in (b"0", b"2", b"5"):
+            errors.append("unexpected type %r for %r" % (typ, full))
+        if (typ == b"5") != full.endswith(b"/"):
+            errors.append("directory names must end in / (and only they): %r" % full)
+        names.append(full)
+        pending = None
+    off += 512 + (size + 511) // 512 * 512
+if not end:
+    errors.append("missing end-of-archive zero blocks")
+if len(names) != len(set(names)):
+    errors.append("duplicate entries")
+stripped = [n.rstrip(b"/") for n in names]
+if names != sorted(names) and stripped != sorted(stripped):
+    for a, b in zip(names, names[1:]):
+        if a > b:
+            errors.append("not sorted byte-wise: %r before %r" % (a, b)); break
+longs = [n for n in names if len(n) > 255]
+if not longs:
+    errors.append("the >255-char path is missing")
+for e in errors[:15]:
+    print(e)
+if len(errors) > 15:
+    print("... and %d more" % (len(errors) - 15))
+sys.exit(1 if errors else 0)
+EOF
+}
+
+test_tar_source_date_epoch() {
+    mk_tree "$T/src"
+    SOURCE_DATE_EPOCH=1700000000 ob_build --dir "$T/src" -t a:1 --layout "$T/L"
+    layer_tar "$T/L" a:1 | tar --numeric-owner --full-time -tvf - >"$T/tv"
+    [ -s "$T/tv" ] || fail "empty listing"
+    if grep -v ' 2023-11-14 22:13:20 ' "$T/tv" | grep -q .; then
+        fail "mtime != SOURCE_DATE_EPOCH: $(grep -v ' 2023-11-14 22:13:20 ' "$T/tv" | head -3)"
+    fi
+    local c m
+    c=$(config_json "$T/L" a:1)
+    m=$(manifest_json "$T/L" a:1)
+    assert_eq "$(date -u -d "$(jq -r .created <<<"$c")" +%s)" 1700000000 "config.created"
+    assert_eq "$(date -u -d "$(jq -r '.annotations["org.opencontainers.image.created"]' <<<"$m")" +%s)" \
+        1700000000 "manifest created annotation"
+    local h
+    h=$(jq -r '.history[].created' <<<"$c")
+    [ -n "$h" ] || fail "no history"
+    while read -r line; do
+        assert_eq "$(date -u -d "$line" +%s)" 1700000000 "history created"
+    done <<<"$h"
+}
+
+test_tar_pax_long_names() {
+    mk_tree "$T/src"
+    local target
+    target=$(printf 'q%.0s' $(seq 1 130))
+    ln -s "$target" "$T/src/longtarget"
+    ob_build --dir "$T/src" -t a:1 --layout "$T/L" --compression none
+    layer_tar "$T/L" a:1 | tar_members >"$T/members"
+    # the long path
+    local long
+    long=$(jq -r 'select(.name | length > 255) | .name' "$T/members")
+    [ -n "$long" ] || fail "no member with a >255-char name"
+    assert_match "$long" '^app/deep/x{60}/y{60}/L{146}\.txt$' "long name"
+    assert_eq "$(jq -r "select(.name == \"$long\") | .pax | join(\",\")" "$T/members")" path "PAX keys for long name"
+    # long link target
+    assert_eq "$(jq -r 'select(.name == "app/longtarget") | .linkname' "$T/members")" "$target" "long link target"
+    assert_eq "$(jq -r 'select(.name == "app/longtarget") | .pax | join(",")' "$T/members")" linkpath "PAX keys for long target"
+    # short names need no PAX
+    assert_eq "$(jq -r 'select(.name == "app/README") | .pax | length' "$T/members")" 0 "PAX for a short name"
+    # GNU tar reads it back identically
+    mkdir "$T/x"
+    layer_tar "$T/L" a:1 | tar -xf - -C "$T/x"
+    assert_same_tree "$T/src" "$T/x/app"
+}
