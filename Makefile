@@ -82,7 +82,10 @@ test: unit e2e
 check-asan:
 	$(MAKE) O=build-asan BIN=build-asan SAN=1 test
 
-check: test check-asan
+# What CI runs: warnings are errors, then the suite plain and sanitized.
+check:
+	$(MAKE) WERROR=1 test
+	$(MAKE) WERROR=1 check-asan
 
 demo: $(EXE)
 	examples/demo.sh

@@ -235,7 +235,7 @@ test_err_bad_values() {
     ob_fail nonzero 70000 --dir "$T/src" -t a:1 -o "$T/out/img.tar" --expose 70000
     ob_fail nonzero http --dir "$T/src" -t a:1 -o "$T/out/img.tar" --expose http
     ob_fail nonzero 80/xyz --dir "$T/src" -t a:1 -o "$T/out/img.tar" --expose 80/xyz
-    ob_fail nonzero entrypoint --dir "$T/src" -t a:1 -o "$T/out/img.tar" --entrypoint '["unterminated'
+    ob_fail nonzero '["unterminated' --dir "$T/src" -t a:1 -o "$T/out/img.tar" --entrypoint '["unterminated'
     ob_fail nonzero img.zip --dir "$T/src" -t a:1 -o "$T/out/img.zip"
     assert_dir_listing "$T/out" ""
 }

@@ -31,6 +31,7 @@ test_repro_manifest_digest_with_sde() {
 
 test_repro_copied_and_touched_tree() {
     mk_tree "$T/src"
+    mkdir -p "$T/out1" "$T/out2" "$T/out3" "$T/out4"
     ob_build --dir "$T/src" -t a:1 --layout "$T/out1/L"
     local want
     want=$(layer_digest "$T/out1/L" a:1)

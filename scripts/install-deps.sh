@@ -1,0 +1,18 @@
+#!/bin/sh
+# Install what ocibuild needs on Debian/Ubuntu.
+#   scripts/install-deps.sh          build dependencies
+#   scripts/install-deps.sh --test   plus the real peers the test suite drives
+set -eu
+build="build-essential pkg-config libjansson-dev libzstd-dev zlib1g-dev libssl-dev"
+test="libcmocka-dev skopeo umoci oci-image-tool podman jq zstd pigz gzip tar time
+      python3 file ca-certificates"
+pkgs=$build
+[ "${1:-}" = "--test" ] && pkgs="$build $test"
+sudo=
+[ "$(id -u)" -eq 0 ] || sudo=sudo
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+# shellcheck disable=SC2086
+$sudo apt-get install -y -qq --no-install-recommends $pkgs >/dev/null
+echo "installed: $pkgs" | tr -s ' \n' ' '
+echo
