@@ -284,25 +284,24 @@ static int check_layout_target(struct build *b, ocibuild_error *err)
 	return rc;
 }
 
-static int build_layer(struct build *b, oci_layer_result *r, size_t *nfiles,
+/* The tree is walked before the staging directory exists, so that building
+ * into a directory inside the tree never packs our own temporary files. */
+static int build_layer(struct build *b, oci_walk *w, oci_layer_result *r,
 		       ocibuild_error *err)
 {
-	oci_walk w = { 0 };
 	const oci_walk_entry **v = NULL;
 	oci_layer_opts lo;
 	struct stat st;
 	size_t i;
 	int rc = -1;
 
-	if (oci_walk_dir(b->o->dir, &w, err) < 0)
-		goto out;
-	v = oci_calloc(w.n, sizeof(*v));
+	v = oci_calloc(w->n, sizeof(*v));
 	if (!v) {
 		oci_err_nomem(err);
 		goto out;
 	}
-	for (i = 0; i < w.n; i++)
-		v[i] = &w.v[i];
+	for (i = 0; i < w->n; i++)
+		v[i] = &w->v[i];
 	memset(&lo, 0, sizeof(lo));
 	lo.root = b->o->dir;
 	lo.prefix = b->workdir + 1;
@@ -312,11 +311,9 @@ static int build_layer(struct build *b, oci_layer_result *r, size_t *nfiles,
 	lo.threads = oci_ctx_threads(b->ctx);
 	lo.cancel = b->ctx->cancel;
 	lo.cancel_userdata = b->ctx->cancel_userdata;
-	*nfiles = w.n;
-	rc = oci_layer_build(&lo, v, w.n, b->stage, b->o->layout != NULL, r, err);
+	rc = oci_layer_build(&lo, v, w->n, b->stage, b->o->layout != NULL, r, err);
 out:
 	oci_free(v);
-	oci_walk_release(&w);
 	return rc;
 }
 
@@ -679,7 +676,7 @@ int ocibuild_build(ocibuild_ctx *ctx, const ocibuild_build_opts *opts,
 {
 	struct build b;
 	oci_layer_result lr;
-	size_t nfiles = 0;
+	oci_walk w = { 0 };
 	char h1[32], h2[32];
 	int rc = -1;
 
@@ -691,12 +688,14 @@ int ocibuild_build(ocibuild_ctx *ctx, const ocibuild_build_opts *opts,
 		goto out;
 	if (oci_base_open(opts->base, &b.platform, &b.base, err) < 0)
 		goto out;
+	if (oci_walk_dir(opts->dir, &w, err) < 0)
+		goto out;
 	if (check_layout_target(&b, err) < 0 || make_stage(&b, err) < 0)
 		goto out;
-	if (build_layer(&b, &lr, &nfiles, err) < 0)
+	if (build_layer(&b, &w, &lr, err) < 0)
 		goto out;
 	oci_log(ctx, OCIBUILD_LOG_INFO, "layer %.19s: %zu entries, %s tar, %s %s", lr.digest,
-		nfiles, human(lr.tar_size, h1, sizeof(h1)), human((uint64_t)lr.size, h2, sizeof(h2)),
+		w.n, human(lr.tar_size, h1, sizeof(h1)), human((uint64_t)lr.size, h2, sizeof(h2)),
 		opts->compression == OCIBUILD_COMPRESS_NONE ? "uncompressed"
 		: opts->compression == OCIBUILD_COMPRESS_ZSTD ? "zstd" : "gzip");
 	if (oci_ctx_cancelled(ctx, err) < 0 || make_config(&b, &lr, err) < 0 ||
@@ -720,6 +719,11 @@ int ocibuild_build(ocibuild_ctx *ctx, const ocibuild_build_opts *opts,
 	result->layer_count = b.manifest.nlayers;
 	rc = 0;
 out:
+	if (rc < 0 && err && err->kind == OCIBUILD_ERR_NOSPACE)
+		oci_err(err, OCIBUILD_ERR_NOSPACE, err->code,
+			"no space left on the device holding '%s': free some space or write the output elsewhere",
+			opts->layout ? opts->layout : opts->output);
+	oci_walk_release(&w);
 	cleanup(&b, rc < 0);
 	return rc;
 }
