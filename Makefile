@@ -9,12 +9,13 @@ PKG_CONFIG ?= pkg-config
 O ?= build
 BIN ?= .
 
-PKGS := jansson libzstd zlib libcrypto
+PKGS := jansson libzstd zlib libcrypto libelf
 # Debian package providing each pkg-config module, for the error message.
 DEB_jansson := libjansson-dev
 DEB_libzstd := libzstd-dev
 DEB_zlib := zlib1g-dev
 DEB_libcrypto := libssl-dev
+DEB_libelf := libelf-dev
 
 ifeq ($(filter clean help,$(MAKECMDGOALS)),)
 MISSING := $(foreach p,$(PKGS),$(if $(shell $(PKG_CONFIG) --exists $(p) 2>/dev/null && echo y),,$(DEB_$(p))))
@@ -49,7 +50,8 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(O)/tests/%)
 LIBA := $(BIN)/libocibuild.a
 EXE := $(BIN)/ocibuild
 
-.PHONY: all test unit e2e check check-asan install uninstall clean demo bench
+.PHONY: all test unit e2e check check-asan install uninstall clean demo bench \
+	fuzz-replay fuzz
 
 all: $(EXE) $(LIBA)
 
@@ -76,7 +78,33 @@ unit: $(UNIT_BIN)
 e2e: $(EXE)
 	OCIBUILD=$(abspath $(EXE)) tests/e2e/run.sh $(T)
 
-test: unit e2e
+# The fuzz corpora replayed through the harnesses with any compiler.
+$(O)/tests/fuzz_replay_%: tests/fuzz/replay.c tests/fuzz/fuzz_%.c $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ tests/fuzz/replay.c tests/fuzz/fuzz_$*.c $(LIBA) $(LIBS)
+
+fuzz-replay: $(O)/tests/fuzz_replay_oci $(O)/tests/fuzz_replay_ref
+	$(O)/tests/fuzz_replay_oci tests/fuzz/corpus/oci
+	$(O)/tests/fuzz_replay_ref tests/fuzz/corpus/ref
+
+# Coverage-guided fuzzing with clang's libFuzzer, FUZZ_TIME seconds per
+# harness (not part of `test`). New inputs go to build-fuzz/corpus/.
+FUZZ_TIME ?= 60
+$(O)/fuzz/%: tests/fuzz/%.c $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -fsanitize=fuzzer $(ALL_LDFLAGS) -o $@ $< $(LIBA) $(LIBS)
+
+fuzz:
+	$(MAKE) O=build-fuzz BIN=build-fuzz CC=clang \
+		CFLAGS='-O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all' \
+		build-fuzz/fuzz/fuzz_oci build-fuzz/fuzz/fuzz_ref
+	@mkdir -p build-fuzz/corpus/oci build-fuzz/corpus/ref
+	build-fuzz/fuzz/fuzz_oci -max_total_time=$(FUZZ_TIME) -artifact_prefix=build-fuzz/ \
+		build-fuzz/corpus/oci tests/fuzz/corpus/oci
+	build-fuzz/fuzz/fuzz_ref -max_total_time=$(FUZZ_TIME) -artifact_prefix=build-fuzz/ \
+		build-fuzz/corpus/ref tests/fuzz/corpus/ref
+
+test: unit fuzz-replay e2e
 
 # The whole suite again, built with AddressSanitizer and UBSan.
 check-asan:
@@ -104,6 +132,6 @@ uninstall:
 	rm -rf $(DESTDIR)$(PREFIX)/include/ocibuild
 
 clean:
-	rm -rf build build-asan ocibuild libocibuild.a
+	rm -rf build build-asan build-fuzz ocibuild libocibuild.a
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)

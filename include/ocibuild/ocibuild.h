@@ -85,7 +85,15 @@ typedef struct ocibuild_strv {
 } ocibuild_strv;
 
 typedef struct ocibuild_build_opts {
-	const char *dir;     /* tree to put in the image (required) */
+	const char *dir;     /* tree to put in the image; or one of: */
+	const char *release; /* a BEAM release directory (bin/, releases/, lib/) */
+	const char *project; /* a rebar3/Mix project: its newest release under _build */
+	const char *release_name; /* with project: which release when several */
+	const char *lock;    /* rebar.lock or mix.lock; default: the project's */
+	int bundle_runtime;  /* add the shared libraries, loader and busybox the
+			      * release needs, for --base scratch */
+	const char *sbom;    /* also write the SPDX document to this file */
+	int no_vcs_annotations; /* do not add source/revision annotations */
 	const char *base;    /* "scratch" (default when NULL) or "oci:DIR[:TAG]" */
 	const char *workdir; /* absolute path in the image; default "/app" */
 	ocibuild_strv tags;  /* "name:tag", at least one */

@@ -8,11 +8,17 @@
 
 enum {
 	F_DIR = 256, F_BASE, F_LAYOUT, F_WORKDIR, F_COMPRESSION, F_PLATFORM, F_UID,
-	F_ENTRYPOINT, F_CMD, F_EXPOSE,
+	F_ENTRYPOINT, F_CMD, F_EXPOSE, F_RELEASE, F_PROJECT, F_LOCK, F_BUNDLE, F_SBOM, F_NOVCS,
 };
 
 static const struct cli_flag build_flags[] = {
-	{ "dir", F_DIR, "DIR", NULL, "directory to put in the image (required)" },
+	{ "dir", F_DIR, "DIR", NULL, "directory to put in the image" },
+	{ "release", F_RELEASE, "DIR|NAME", NULL, "a rebar3 or Mix release directory; with --project, the release's name" },
+	{ "project", F_PROJECT, "DIR", NULL, "a rebar3 or Mix project: use its newest release under _build/" },
+	{ "lock", F_LOCK, "FILE", "the project's", "rebar.lock or mix.lock naming the dependencies (deps layer, SBOM)" },
+	{ "bundle-runtime", F_BUNDLE, NULL, NULL, "with --base scratch: add the libraries, loader and busybox the release needs" },
+	{ "sbom", F_SBOM, "FILE", NULL, "also write the image's SPDX 2.2 SBOM (releases) to FILE" },
+	{ "no-vcs-annotations", F_NOVCS, NULL, NULL, "do not record the source URL and revision (from CI variables or git)" },
 	{ "tag", 't', "NAME:TAG", NULL, "image name and tag; repeatable (required)" },
 	{ "output", 'o', "FILE", NULL, "write an image archive: FILE.tar, or FILE.tar.gz to gzip it" },
 	{ "layout", F_LAYOUT, "DIR", NULL, "write (or add to) an OCI image layout directory" },
@@ -23,7 +29,7 @@ static const struct cli_flag build_flags[] = {
 	{ "uid", F_UID, "UID[:GID]", "65534", "user the container runs as" },
 	{ "env", 'e', "KEY=VALUE", NULL, "environment variable; repeatable" },
 	{ "entrypoint", F_ENTRYPOINT, "ARGS", "the base's", "entrypoint: a JSON array or space-separated words; clears the base's cmd" },
-	{ "cmd", F_CMD, "ARGS", "the base's", "default arguments: a JSON array or space-separated words" },
+	{ "cmd", 'c', "ARGS", "the base's; releases: foreground (relx), start (Mix)", "default arguments (JSON array or words); for a release, its start command: start, start_iex, daemon, daemon_iex or foreground" },
 	{ "expose", F_EXPOSE, "PORT[/PROTO]", NULL, "port to declare, e.g. 8080 or 53/udp; repeatable" },
 	{ "label", 'l', "KEY=VALUE", NULL, "image config label; repeatable" },
 	{ "annotation", 'a', "KEY=VALUE", NULL, "image manifest annotation; repeatable" },
@@ -35,8 +41,10 @@ static const struct cli_flag build_flags[] = {
 
 static void build_help(void)
 {
-	printf("usage: ocibuild build --dir DIR -t NAME:TAG (-o FILE.tar | --layout DIR) [OPTIONS]\n\n"
-	       "Builds an OCI image from DIR with no container runtime and no network.\n"
+	printf("usage: ocibuild build (--dir DIR | --release DIR | --project DIR) -t NAME:TAG\n"
+	       "                      (-o FILE.tar | --layout DIR) [OPTIONS]\n\n"
+	       "Builds an OCI image from a directory or a BEAM release with no container runtime\n"
+	       "and no network. A release is split into erts, deps and app layers plus an SBOM.\n"
 	       "On success the manifest digest is printed on stdout; progress goes to stderr.\n\n"
 	       "options:\n");
 	cli_print_flags(build_flags);
@@ -120,6 +128,7 @@ int cmd_build(int argc, char **argv)
 	size_t nentry = 0, ncmd = 0;
 	ocibuild_ctx *ctx = NULL;
 	int quiet = 0, c, rc = CLI_FAIL, jobs = 0;
+	const char *release_arg = NULL;
 
 	memset(&o, 0, sizeof(o));
 	if (cli_getopt_tables(build_flags, &longopts, shortopts, sizeof(shortopts)) < 0) {
@@ -153,10 +162,16 @@ int cmd_build(int argc, char **argv)
 			o.user = optarg;
 			break;
 		case 'e': bad = strv_push(&env, optarg); break;
+		case F_RELEASE: release_arg = optarg; break;
+		case F_PROJECT: o.project = optarg; break;
+		case F_LOCK: o.lock = optarg; break;
+		case F_BUNDLE: o.bundle_runtime = 1; break;
+		case F_SBOM: o.sbom = optarg; break;
+		case F_NOVCS: o.no_vcs_annotations = 1; break;
 		case F_ENTRYPOINT:
-		case F_CMD: {
-			char ***dst = c == F_CMD ? &cmd : &entrypoint;
-			size_t *n = c == F_CMD ? &ncmd : &nentry;
+		case 'c': {
+			char ***dst = c == 'c' ? &cmd : &entrypoint;
+			size_t *n = c == 'c' ? &ncmd : &nentry;
 
 			ocibuild_argv_free(*dst);
 			*dst = NULL;
@@ -204,6 +219,10 @@ int cmd_build(int argc, char **argv)
 		rc = CLI_USAGE;
 		goto out;
 	}
+	if (o.project)
+		o.release_name = release_arg;
+	else
+		o.release = release_arg;
 	o.tags = as_strv(&tags);
 	o.env = as_strv(&env);
 	o.expose = as_strv(&expose);

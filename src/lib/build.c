@@ -13,21 +13,50 @@
 #include "base.h"
 #include "blobstore.h"
 #include "ctx.h"
+#include "elfdeps.h"
 #include "err.h"
 #include "layer.h"
 #include "layout.h"
 #include "mem.h"
 #include "oci.h"
 #include "ref.h"
+#include "release.h"
+#include "sbom.h"
+#include "vcs.h"
 #include "walk.h"
 #include "banned.h"
 
 #define DEFAULT_PATH "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 #define DEFAULT_MTIME 1
 
+#define MAX_LAYERS 8
+
+/* One layer to make: a subset of a walk, in walk order. */
+struct layer_plan {
+	const char *what;  /* for history and logs: "files", "erts", ... */
+	const oci_walk *w;
+	const char *root;
+	const char *prefix;
+	unsigned prefix_mode;
+	const oci_walk_entry **v;
+	size_t n;
+	oci_layer_result r;
+};
+
 struct build {
 	ocibuild_ctx *ctx;
 	const ocibuild_build_opts *o;
+	const char *tree;  /* --dir or the release directory */
+	int is_release;
+	oci_release rel;
+	const char *release_cmd; /* start, foreground, ... */
+	oci_walk w;        /* the tree */
+	oci_walk rt;       /* the runtime layer's files */
+	oci_walk sb;       /* the sbom layer */
+	oci_buf sbom;
+	struct layer_plan layers[MAX_LAYERS];
+	size_t nlayers;
+	oci_vcs vcs;
 	oci_platform platform;
 	char *workdir;     /* normalised, absolute */
 	oci_strlist tags;  /* normalised "name:tag" */
@@ -121,9 +150,20 @@ static int validate(struct build *b, ocibuild_error *err)
 	size_t i;
 	int rc = -1;
 
-	if (!o->dir || !*o->dir)
+	if (!!(o->dir && *o->dir) + !!o->release + !!o->project != 1)
 		return oci_err(err, OCIBUILD_ERR_OPTION, 0,
-			       "no input directory: pass --dir DIR");
+			       "%s: pass exactly one of --dir DIR, --release DIR or --project DIR",
+			       o->dir || o->release || o->project ? "several inputs"
+								  : "no input");
+	if (o->release_name && !o->project)
+		return oci_err(err, OCIBUILD_ERR_OPTION, 0,
+			       "a release name needs --project DIR");
+	if (o->bundle_runtime && o->base && strcmp(o->base, "scratch"))
+		return oci_err(err, OCIBUILD_ERR_OPTION, 0,
+			       "--bundle-runtime is for --base scratch: a base image brings its own runtime");
+	if (o->bundle_runtime && o->dir)
+		return oci_err(err, OCIBUILD_ERR_OPTION, 0,
+			       "--bundle-runtime needs a release (--release or --project)");
 	if (!o->tags.count)
 		return oci_err(err, OCIBUILD_ERR_OPTION, 0, "no tag: pass -t NAME:TAG");
 	if (!o->output && !o->layout)
@@ -284,37 +324,319 @@ static int check_layout_target(struct build *b, ocibuild_error *err)
 	return rc;
 }
 
-/* The tree is walked before the staging directory exists, so that building
- * into a directory inside the tree never packs our own temporary files. */
-static int build_layer(struct build *b, oci_walk *w, oci_layer_result *r,
-		       ocibuild_error *err)
+static const char *human(uint64_t n, char *buf, size_t len)
 {
-	const oci_walk_entry **v = NULL;
-	oci_layer_opts lo;
-	struct stat st;
+	if (n >= 10u << 20)
+		snprintf(buf, len, "%.1f MiB", (double)n / (1 << 20));
+	else if (n >= 10u << 10)
+		snprintf(buf, len, "%.1f KiB", (double)n / (1 << 10));
+	else
+		snprintf(buf, len, "%llu B", (unsigned long long)n);
+	return buf;
+}
+
+static struct layer_plan *new_plan(struct build *b, const char *what, const oci_walk *w,
+				   const char *root, const char *prefix, unsigned prefix_mode,
+				   ocibuild_error *err)
+{
+	struct layer_plan *p;
+
+	if (b->nlayers == MAX_LAYERS) {
+		oci_err(err, OCIBUILD_ERR_INTERNAL, 0, "too many layers");
+		return NULL;
+	}
+	p = &b->layers[b->nlayers++];
+	memset(p, 0, sizeof(*p));
+	p->what = what;
+	p->w = w;
+	p->root = root;
+	p->prefix = prefix;
+	p->prefix_mode = prefix_mode;
+	p->v = oci_calloc(w->n ? w->n : 1, sizeof(*p->v));
+	if (!p->v) {
+		oci_err_nomem(err);
+		return NULL;
+	}
+	return p;
+}
+
+/* Entries whose flag is set, in walk order. */
+static void plan_take(struct layer_plan *p, const unsigned char *pick)
+{
+	size_t i;
+
+	p->n = 0;
+	for (i = 0; i < p->w->n; i++)
+		if (pick[i])
+			p->v[p->n++] = &p->w->v[i];
+}
+
+/* Flag the directories above entry i, so a layer never holds a file
+ * without its parents. */
+static void pick_parents(const oci_walk *w, size_t i, unsigned char *pick)
+{
+	char *path = oci_strdup(w->v[i].rel), *slash;
+
+	if (!path)
+		return;
+	while ((slash = strrchr(path, '/'))) {
+		long j;
+
+		*slash = '\0';
+		j = oci_walk_find(w, path);
+		if (j >= 0) {
+			if (pick[j])
+				break;
+			pick[j] = 1;
+		}
+	}
+	oci_free(path);
+}
+
+static int plan_tree(struct build *b, unsigned prefix_mode, ocibuild_error *err)
+{
+	unsigned char *pick;
+	size_t i;
+	int g;
+
+	if (!b->is_release) {
+		struct layer_plan *p = new_plan(b, "files", &b->w, b->tree, b->workdir + 1,
+						prefix_mode, err);
+
+		if (!p)
+			return -1;
+		for (i = 0; i < b->w.n; i++)
+			p->v[p->n++] = &b->w.v[i];
+		return 0;
+	}
+	pick = oci_calloc(b->w.n ? b->w.n : 1, 1);
+	if (!pick)
+		return oci_err_nomem(err);
+	for (g = 0; g < OCI_GROUP_COUNT; g++) {
+		struct layer_plan *p;
+		int any = 0;
+
+		memset(pick, 0, b->w.n);
+		for (i = 0; i < b->w.n; i++) {
+			if ((int)oci_release_classify(&b->rel, b->w.v[i].rel) != g)
+				continue;
+			/* directories alone do not make a layer */
+			if (b->w.v[i].type != OCI_TAR_DIR)
+				any = 1;
+			pick[i] = 1;
+			pick_parents(&b->w, i, pick);
+		}
+		if (!any)
+			continue;
+		p = new_plan(b, oci_group_name((oci_group)g), &b->w, b->tree, b->workdir + 1,
+			     prefix_mode, err);
+		if (!p) {
+			oci_free(pick);
+			return -1;
+		}
+		plan_take(p, pick);
+	}
+	oci_free(pick);
+	return 0;
+}
+
+/* Every ELF file of the release must be for the image's architecture. */
+static int check_elf(struct build *b, oci_strlist *elves, ocibuild_error *err)
+{
+	oci_buf path = OCI_BUF_INIT(1 << 16);
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; i < b->w.n && rc == 0; i++) {
+		const oci_walk_entry *e = &b->w.v[i];
+		oci_elf_info info;
+		const char *arch;
+
+		if (e->type != OCI_TAR_FILE || e->size < 64)
+			continue;
+		oci_buf_reset(&path);
+		if (oci_buf_printf(&path, err, "%s/%s", b->tree, e->rel) < 0) {
+			rc = -1;
+			break;
+		}
+		if (!oci_elf_is_elf(path.data))
+			continue;
+		if (oci_elf_read(path.data, &info, err) < 0) {
+			rc = -1;
+			break;
+		}
+		arch = oci_elf_arch(info.machine, info.elfclass);
+		if (!arch || strcmp(arch, b->platform.architecture))
+			rc = oci_err(err, OCIBUILD_ERR_INPUT, 0,
+				     "'%s' is built for %s but the image is for %s/%s: build the release on (or for) %s, or pass --platform %s/%s",
+				     path.data, arch ? arch : "an unknown machine", b->platform.os,
+				     b->platform.architecture, b->platform.architecture,
+				     b->platform.os, arch ? arch : "?");
+		else if (elves)
+			rc = oci_strlist_push(elves, path.data, err);
+		oci_elf_release(&info);
+	}
+	oci_buf_release(&path);
+	return rc;
+}
+
+static const char *const busybox_applets[] = {
+	"sh", "awk", "basename", "cat", "chmod", "cp", "cut", "date", "dirname", "echo",
+	"env", "expr", "grep", "head", "hostname", "id", "kill", "ls", "mkdir", "mv", "od",
+	"printf", "ps", "readlink", "rm", "sed", "sleep", "sort", "tail", "test", "touch",
+	"tr", "uname", "wc", "which", NULL,
+};
+
+static int add_parents(oci_walk *w, ocibuild_error *err)
+{
+	size_t i, n = w->n;
+
+	oci_walk_sort(w);
+	for (i = 0; i < n; i++) {
+		char *path = oci_strdup(w->v[i].rel), *slash;
+
+		if (!path)
+			return oci_err_nomem(err);
+		while ((slash = strrchr(path, '/'))) {
+			*slash = '\0';
+			if (oci_walk_find(w, path) >= 0)
+				continue;
+			if (oci_walk_add(w, path, OCI_TAR_DIR, 0755, NULL, NULL, err) < 0) {
+				oci_free(path);
+				return -1;
+			}
+			oci_walk_sort(w);
+		}
+		oci_free(path);
+	}
+	oci_walk_sort(w);
+	return 0;
+}
+
+/* The runtime layer for a scratch image: the loader and shared libraries
+ * the release's ELF files need, busybox as /bin/sh and the start scripts'
+ * tools, passwd/group entries for the image user, /tmp and CA roots. */
+static int plan_runtime(struct build *b, const oci_strlist *elves, ocibuild_error *err)
+{
+	static const char passwd[] = "root:x:0:0:root:/root:/bin/sh\n"
+				     "nobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\n";
+	static const char group[] = "root:x:0:\nnogroup:x:65534:\n";
+	static const char *const ca[] = { "/etc/ssl/certs/ca-certificates.crt",
+					  "/etc/pki/tls/certs/ca-bundle.crt", NULL };
+	oci_strlist files = { 0 };
+	struct layer_plan *p;
+	oci_elf_info bb;
 	size_t i;
 	int rc = -1;
 
-	v = oci_calloc(w->n, sizeof(*v));
-	if (!v) {
-		oci_err_nomem(err);
+	if (oci_elf_closure(elves, &files, err) < 0)
 		goto out;
+	for (i = 0; i < files.n; i++)
+		if (oci_walk_add(&b->rt, files.v[i] + 1, OCI_TAR_FILE, 0755, files.v[i], NULL,
+				 err) < 0)
+			goto out;
+	if (oci_elf_read("/bin/busybox", &bb, NULL) == 0 && bb.is_elf && !bb.interp &&
+	    oci_elf_arch(bb.machine, bb.elfclass) &&
+	    !strcmp(oci_elf_arch(bb.machine, bb.elfclass), b->platform.architecture)) {
+		oci_elf_release(&bb);
+		if (oci_walk_add(&b->rt, "bin/busybox", OCI_TAR_FILE, 0755, "/bin/busybox", NULL,
+				 err) < 0)
+			goto out;
+		for (i = 0; busybox_applets[i]; i++) {
+			oci_buf name = OCI_BUF_INIT(256);
+
+			if (oci_buf_printf(&name, err, "bin/%s", busybox_applets[i]) < 0 ||
+			    oci_walk_add(&b->rt, name.data, OCI_TAR_SYMLINK, 0777, NULL, "busybox",
+					 err) < 0) {
+				oci_buf_release(&name);
+				goto out;
+			}
+			oci_buf_release(&name);
+		}
+	} else {
+		oci_elf_release(&bb);
+		oci_log(b->ctx, OCIBUILD_LOG_WARN,
+			"no static busybox on this machine: the image has no /bin/sh, so the release start script can not run; install busybox-static");
 	}
-	for (i = 0; i < w->n; i++)
-		v[i] = &w->v[i];
-	memset(&lo, 0, sizeof(lo));
-	lo.root = b->o->dir;
-	lo.prefix = b->workdir + 1;
-	lo.prefix_mode = stat(b->o->dir, &st) == 0 ? (st.st_mode & 07777) : 0755;
-	lo.mtime = b->mtime;
-	lo.compression = b->o->compression;
-	lo.threads = oci_ctx_threads(b->ctx);
-	lo.cancel = b->ctx->cancel;
-	lo.cancel_userdata = b->ctx->cancel_userdata;
-	rc = oci_layer_build(&lo, v, w->n, b->stage, b->o->layout != NULL, r, err);
+	if (oci_walk_add_data(&b->rt, "etc/passwd", 0644, passwd, sizeof(passwd) - 1, err) < 0 ||
+	    oci_walk_add_data(&b->rt, "etc/group", 0644, group, sizeof(group) - 1, err) < 0 ||
+	    oci_walk_add(&b->rt, "tmp", OCI_TAR_DIR, 01777, NULL, NULL, err) < 0)
+		goto out;
+	for (i = 0; ca[i]; i++) {
+		if (access(ca[i], R_OK) == 0) {
+			if (oci_walk_add(&b->rt, ca[i] + 1, OCI_TAR_FILE, 0644, ca[i], NULL, err) < 0)
+				goto out;
+			break;
+		}
+	}
+	if (add_parents(&b->rt, err) < 0)
+		goto out;
+	p = new_plan(b, "runtime", &b->rt, "/", "", 0755, err);
+	if (!p)
+		goto out;
+	for (i = 0; i < b->rt.n; i++)
+		p->v[p->n++] = &b->rt.v[i];
+	rc = 0;
 out:
-	oci_free(v);
+	oci_strlist_clear(&files);
 	return rc;
+}
+
+static int plan_sbom(struct build *b, ocibuild_error *err)
+{
+	oci_sbom_input in;
+	struct layer_plan *p;
+
+	memset(&in, 0, sizeof(in));
+	in.release = &b->rel;
+	in.created = b->created;
+	if (!b->base.scratch) {
+		in.base_name = b->base.name;
+		in.base_digest = b->base.manifest_digest;
+	}
+	oci_buf_init(&b->sbom, 64u << 20);
+	if (oci_sbom_spdx(&in, &b->sbom, err) < 0)
+		return -1;
+	if (b->o->sbom &&
+	    oci_write_file_atomic(b->o->sbom, b->sbom.data, b->sbom.len, 0, err) < 0)
+		return -1;
+	if (oci_walk_add_data(&b->sb, "sbom.spdx.json", 0644, b->sbom.data, b->sbom.len, err) < 0)
+		return -1;
+	p = new_plan(b, "sbom", &b->sb, "/", "", 0755, err);
+	if (!p)
+		return -1;
+	p->v[p->n++] = &b->sb.v[0];
+	return 0;
+}
+
+static int build_layers(struct build *b, ocibuild_error *err)
+{
+	size_t i;
+
+	for (i = 0; i < b->nlayers; i++) {
+		struct layer_plan *p = &b->layers[i];
+		oci_layer_opts lo;
+		char h1[32], h2[32];
+
+		memset(&lo, 0, sizeof(lo));
+		lo.root = p->root;
+		lo.prefix = p->prefix;
+		lo.prefix_mode = p->prefix_mode;
+		lo.mtime = b->mtime;
+		lo.compression = b->o->compression;
+		lo.threads = oci_ctx_threads(b->ctx);
+		lo.cancel = b->ctx->cancel;
+		lo.cancel_userdata = b->ctx->cancel_userdata;
+		if (oci_layer_build(&lo, p->v, p->n, b->stage, b->o->layout != NULL, &p->r,
+				    err) < 0)
+			return -1;
+		oci_log(b->ctx, OCIBUILD_LOG_INFO, "%s layer %.19s: %zu entries, %s tar, %s %s",
+			p->what, p->r.digest, p->n, human(p->r.tar_size, h1, sizeof(h1)),
+			human((uint64_t)p->r.size, h2, sizeof(h2)),
+			b->o->compression == OCIBUILD_COMPRESS_NONE ? "uncompressed"
+			: b->o->compression == OCIBUILD_COMPRESS_ZSTD ? "zstd" : "gzip");
+	}
+	return 0;
 }
 
 static int env_set(oci_strlist *env, const char *kv, ocibuild_error *err)
@@ -357,7 +679,52 @@ static int replace_str(char **dst, const char *s, ocibuild_error *err)
 	return 0;
 }
 
-static int make_config(struct build *b, const oci_layer_result *lr, ocibuild_error *err)
+static int env_default(oci_strlist *env, const char *kv, ocibuild_error *err)
+{
+	size_t klen = (size_t)(strchr(kv, '=') - kv), i;
+
+	for (i = 0; i < env->n; i++)
+		if (!strncmp(env->v[i], kv, klen + 1))
+			return 0;
+	return oci_strlist_push(env, kv, err);
+}
+
+/* What a release needs to start as a non-root user on a read-only
+ * directory: a home, a UTF-8 locale, and a writable place for the files
+ * the start scripts write. */
+static int release_config(struct build *b, oci_image_config *c, ocibuild_error *err)
+{
+	oci_buf bin = OCI_BUF_INIT(4096);
+	int rc = -1;
+
+	if (env_default(&c->env, "HOME=/tmp", err) < 0 ||
+	    env_default(&c->env, "LANG=C.UTF-8", err) < 0)
+		goto out;
+	if (b->rel.kind == OCI_REL_MIX
+		    ? env_default(&c->env, "RELEASE_TMP=/tmp", err) < 0
+		    : env_default(&c->env, "RELX_OUT_FILE_PATH=/tmp", err) < 0)
+		goto out;
+	if (b->o->entrypoint_set) {
+		rc = 0;
+		goto out;
+	}
+	if (oci_buf_printf(&bin, err, "%s%sbin/%s", b->workdir,
+			   strcmp(b->workdir, "/") ? "/" : "", b->rel.name) < 0)
+		goto out;
+	oci_strlist_clear(&c->entrypoint);
+	if (oci_strlist_push(&c->entrypoint, bin.data, err) < 0 ||
+	    oci_strlist_push(&c->entrypoint, b->release_cmd, err) < 0)
+		goto out;
+	c->has_entrypoint = 1;
+	oci_strlist_clear(&c->cmd);
+	c->has_cmd = 0;
+	rc = 0;
+out:
+	oci_buf_release(&bin);
+	return rc;
+}
+
+static int make_config(struct build *b, ocibuild_error *err)
 {
 	const ocibuild_build_opts *o = b->o;
 	oci_image_config *c = &b->config;
@@ -400,7 +767,9 @@ static int make_config(struct build *b, const oci_layer_result *lr, ocibuild_err
 		oci_strlist_clear(&c->cmd);
 		c->has_cmd = 0;
 	}
-	if (o->cmd_set) {
+	if (b->is_release && release_config(b, c, err) < 0)
+		goto out;
+	if (o->cmd_set && !(b->is_release && b->release_cmd == o->cmd.items[0])) {
 		if (set_strlist(&c->cmd, &o->cmd, err) < 0)
 			goto out;
 		c->has_cmd = 1;
@@ -429,13 +798,18 @@ static int make_config(struct build *b, const oci_layer_result *lr, ocibuild_err
 		}
 		oci_free(k);
 	}
-	if (oci_strlist_push(&c->diff_ids, lr->diff_id, err) < 0)
-		goto out;
-	oci_buf_reset(&tmp);
-	if (oci_buf_printf(&tmp, err, "ocibuild build: COPY . %s", b->workdir) < 0 ||
-	    oci_config_add_history(c, b->created, tmp.data, "ocibuild " OCIBUILD_VERSION, 0,
-				   err) < 0)
-		goto out;
+	for (i = 0; i < b->nlayers; i++) {
+		const struct layer_plan *p = &b->layers[i];
+
+		if (oci_strlist_push(&c->diff_ids, p->r.diff_id, err) < 0)
+			goto out;
+		oci_buf_reset(&tmp);
+		if (oci_buf_printf(&tmp, err, "ocibuild build: %s layer in %s", p->what,
+				   *p->prefix ? b->workdir : "/") < 0 ||
+		    oci_config_add_history(c, b->created, tmp.data, "ocibuild " OCIBUILD_VERSION,
+					   0, err) < 0)
+			goto out;
+	}
 	rc = 0;
 out:
 	oci_buf_release(&tmp);
@@ -470,7 +844,7 @@ static int add_layer_desc(oci_manifest *m, const char *mt, const char *digest,
 	return 0;
 }
 
-static int make_manifest(struct build *b, const oci_layer_result *lr, ocibuild_error *err)
+static int make_manifest(struct build *b, ocibuild_error *err)
 {
 	const ocibuild_build_opts *o = b->o;
 	oci_manifest *m = &b->manifest;
@@ -492,9 +866,10 @@ static int make_manifest(struct build *b, const oci_layer_result *lr, ocibuild_e
 		    add_layer_desc(m, l->media_type, l->digest, l->size, err) < 0)
 			goto out;
 	}
-	if (add_layer_desc(m, oci_layer_media_type(o->compression), lr->digest, lr->size,
-			   err) < 0)
-		goto out;
+	for (i = 0; i < b->nlayers; i++)
+		if (add_layer_desc(m, oci_layer_media_type(o->compression), b->layers[i].r.digest,
+				   b->layers[i].r.size, err) < 0)
+			goto out;
 	if (oci_config_serialize(&b->config, &doc, err) < 0)
 		goto out;
 	m->config.media_type = oci_strdup(OCI_MT_CONFIG);
@@ -507,6 +882,9 @@ static int make_manifest(struct build *b, const oci_layer_result *lr, ocibuild_e
 			  err) < 0)
 		goto out;
 	if (oci_map_set(&m->annotations, OCI_ANN_CREATED, b->created, err) < 0)
+		goto out;
+	if (b->is_release &&
+	    oci_map_set(&m->annotations, OCI_ANN_VERSION, b->rel.version, err) < 0)
 		goto out;
 	for (i = 0; i < o->annotations.count; i++) {
 		const char *kv = o->annotations.items[i], *eq = strchr(kv, '=');
@@ -522,7 +900,12 @@ static int make_manifest(struct build *b, const oci_layer_result *lr, ocibuild_e
 			goto out;
 		rc = -1;
 	}
-	/* what the base is can not be overridden */
+	/* where the image comes from can not be overridden */
+	if ((b->vcs.source &&
+	     oci_map_set(&m->annotations, OCI_ANN_SOURCE, b->vcs.source, err) < 0) ||
+	    (b->vcs.revision &&
+	     oci_map_set(&m->annotations, OCI_ANN_REVISION, b->vcs.revision, err) < 0))
+		goto out;
 	if (!b->base.scratch &&
 	    (oci_map_set(&m->annotations, OCI_ANN_BASE_DIGEST, b->base.manifest_digest, err) < 0 ||
 	     oci_map_set(&m->annotations, OCI_ANN_BASE_NAME, b->base.name, err) < 0))
@@ -658,48 +1041,127 @@ static void cleanup(struct build *b, int failed)
 	oci_manifest_release(&b->manifest);
 	oci_config_release(&b->config);
 	oci_descriptor_release(&b->manifest_desc);
+	for (i = 0; i < b->nlayers; i++)
+		oci_free(b->layers[i].v);
+	oci_walk_release(&b->w);
+	oci_walk_release(&b->rt);
+	oci_walk_release(&b->sb);
+	oci_buf_release(&b->sbom);
+	oci_release_release(&b->rel);
+	oci_vcs_release(&b->vcs);
 }
 
-static const char *human(uint64_t n, char *buf, size_t len)
+
+static const char *const release_cmds[] = {
+	"start", "start_iex", "daemon", "daemon_iex", "foreground", NULL,
+};
+
+/* Find and open the release; pick its start command. */
+static int open_release(struct build *b, ocibuild_error *err)
 {
-	if (n >= 10u << 20)
-		snprintf(buf, len, "%.1f MiB", (double)n / (1 << 20));
-	else if (n >= 10u << 10)
-		snprintf(buf, len, "%.1f KiB", (double)n / (1 << 10));
-	else
-		snprintf(buf, len, "%llu B", (unsigned long long)n);
-	return buf;
+	const ocibuild_build_opts *o = b->o;
+	char *dir = NULL;
+	size_t i;
+	int rc;
+
+	if (o->project && oci_release_find(o->project, o->release_name, &dir, err) < 0)
+		return -1;
+	if (o->project && !o->lock) {
+		/* the project's own lock, even when the release lives elsewhere */
+		static const char *const names[] = { "rebar.lock", "mix.lock" };
+		oci_buf p = OCI_BUF_INIT(1 << 16);
+
+		for (i = 0; i < 2; i++) {
+			oci_buf_reset(&p);
+			if (oci_buf_printf(&p, err, "%s/%s", o->project, names[i]) < 0) {
+				oci_free(dir);
+				return -1;
+			}
+			if (access(p.data, R_OK) == 0)
+				break;
+		}
+		rc = oci_release_open(dir, i < 2 ? p.data : NULL, &b->rel, err);
+		oci_buf_release(&p);
+	} else {
+		rc = oci_release_open(dir ? dir : o->release, o->lock, &b->rel, err);
+	}
+	oci_free(dir);
+	if (rc < 0)
+		return -1;
+	b->tree = b->rel.dir;
+	b->release_cmd = oci_release_default_cmd(&b->rel);
+	if (o->cmd_set && o->cmd.count == 1) {
+		for (i = 0; release_cmds[i]; i++)
+			if (!strcmp(o->cmd.items[0], release_cmds[i]))
+				b->release_cmd = o->cmd.items[0];
+	}
+	oci_log(b->ctx, OCIBUILD_LOG_INFO, "%s release %s %s (ERTS %s%s)%s%s",
+		b->rel.kind == OCI_REL_MIX ? "Mix" : "relx", b->rel.name, b->rel.version,
+		b->rel.erts_version, b->rel.has_erts ? ", bundled" : ", not bundled",
+		b->rel.lock_path ? ", lock " : ", no lock file",
+		b->rel.lock_path ? b->rel.lock_path : "");
+	return 0;
+}
+
+static int plan_layers(struct build *b, ocibuild_error *err)
+{
+	oci_strlist elves = { 0 };
+	struct stat st;
+	unsigned mode = stat(b->tree, &st) == 0 ? (st.st_mode & 07777) : 0755;
+	int rc = -1;
+
+	if (b->is_release) {
+		if (check_elf(b, &elves, err) < 0)
+			goto out;
+		if (b->o->bundle_runtime) {
+			if (plan_runtime(b, &elves, err) < 0)
+				goto out;
+		} else if (b->base.scratch && b->rel.has_erts) {
+			oci_log(b->ctx, OCIBUILD_LOG_WARN,
+				"the image has no base and no runtime libraries, so ERTS can not start: add --bundle-runtime or --base");
+		}
+	}
+	if (plan_tree(b, mode, err) < 0)
+		goto out;
+	if (b->is_release && plan_sbom(b, err) < 0)
+		goto out;
+	rc = 0;
+out:
+	oci_strlist_clear(&elves);
+	return rc;
 }
 
 int ocibuild_build(ocibuild_ctx *ctx, const ocibuild_build_opts *opts,
 		   ocibuild_build_result *result, ocibuild_error *err)
 {
 	struct build b;
-	oci_layer_result lr;
-	oci_walk w = { 0 };
-	char h1[32], h2[32];
 	int rc = -1;
 
 	memset(&b, 0, sizeof(b));
 	b.ctx = ctx;
 	b.o = opts;
+	b.tree = opts->dir;
+	b.is_release = !opts->dir;
 	memset(result, 0, sizeof(*result));
 	if (validate(&b, err) < 0 || set_times(&b, err) < 0)
 		goto out;
+	if (b.is_release && open_release(&b, err) < 0)
+		goto out;
 	if (oci_base_open(opts->base, &b.platform, &b.base, err) < 0)
 		goto out;
-	if (oci_walk_dir(opts->dir, &w, err) < 0)
+	if (b.is_release && !opts->no_vcs_annotations &&
+	    oci_vcs_detect(opts->project ? opts->project : b.tree, NULL, &b.vcs, err) < 0)
+		goto out;
+	if (oci_walk_dir(b.tree, &b.w, err) < 0)
+		goto out;
+	if (plan_layers(&b, err) < 0)
 		goto out;
 	if (check_layout_target(&b, err) < 0 || make_stage(&b, err) < 0)
 		goto out;
-	if (build_layer(&b, &w, &lr, err) < 0)
+	if (build_layers(&b, err) < 0)
 		goto out;
-	oci_log(ctx, OCIBUILD_LOG_INFO, "layer %.19s: %zu entries, %s tar, %s %s", lr.digest,
-		w.n, human(lr.tar_size, h1, sizeof(h1)), human((uint64_t)lr.size, h2, sizeof(h2)),
-		opts->compression == OCIBUILD_COMPRESS_NONE ? "uncompressed"
-		: opts->compression == OCIBUILD_COMPRESS_ZSTD ? "zstd" : "gzip");
-	if (oci_ctx_cancelled(ctx, err) < 0 || make_config(&b, &lr, err) < 0 ||
-	    make_manifest(&b, &lr, err) < 0 || write_stage_index(&b, err) < 0)
+	if (oci_ctx_cancelled(ctx, err) < 0 || make_config(&b, err) < 0 ||
+	    make_manifest(&b, err) < 0 || write_stage_index(&b, err) < 0)
 		goto out;
 	if (opts->output) {
 		if (oci_ctx_cancelled(ctx, err) < 0 || write_archive(&b, err) < 0)
@@ -723,7 +1185,8 @@ out:
 		oci_err(err, OCIBUILD_ERR_NOSPACE, err->code,
 			"no space left on the device holding '%s': free some space or write the output elsewhere",
 			opts->layout ? opts->layout : opts->output);
-	oci_walk_release(&w);
+	if (rc < 0 && opts->sbom && b.sbom.data)
+		unlink(opts->sbom);
 	cleanup(&b, rc < 0);
 	return rc;
 }

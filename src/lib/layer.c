@@ -51,13 +51,19 @@ static int put_file(const oci_layer_opts *o, const oci_walk_entry *e, oci_sink *
 
 	if (e->data)
 		return oci_sink_write(s, e->data, e->size, err);
-	path = oci_malloc(strlen(o->root) + 1 + strlen(e->rel) + 1);
+	if (e->src) {
+		path = oci_strdup(e->src);
+	} else {
+		path = oci_malloc(strlen(o->root) + 1 + strlen(e->rel) + 1);
+		if (path) {
+			memcpy(path, o->root, strlen(o->root));
+			path[strlen(o->root)] = '/';
+			memcpy(path + strlen(o->root) + 1, e->rel, strlen(e->rel) + 1);
+		}
+	}
 	if (!path)
 		return oci_err_nomem(err);
-	memcpy(path, o->root, strlen(o->root));
-	path[strlen(o->root)] = '/';
-	memcpy(path + strlen(o->root) + 1, e->rel, strlen(e->rel) + 1);
-	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	fd = open(path, O_RDONLY | (e->src ? 0 : O_NOFOLLOW) | O_CLOEXEC);
 	if (fd < 0) {
 		rc = oci_err_errno(err, errno,
 				   "cannot read '%s': %s; make it readable or remove it from the tree",

@@ -21,6 +21,9 @@
 #define OCI_ANN_CREATED "org.opencontainers.image.created"
 #define OCI_ANN_BASE_DIGEST "org.opencontainers.image.base.digest"
 #define OCI_ANN_BASE_NAME "org.opencontainers.image.base.name"
+#define OCI_ANN_VERSION "org.opencontainers.image.version"
+#define OCI_ANN_SOURCE "org.opencontainers.image.source"
+#define OCI_ANN_REVISION "org.opencontainers.image.revision"
 
 /* Size limits for documents we read. */
 #define OCI_MAX_MANIFEST (4u << 20)

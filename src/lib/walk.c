@@ -208,6 +208,53 @@ int oci_walk_add_data(oci_walk *w, const char *rel, unsigned mode,
 	return 0;
 }
 
+int oci_walk_add(oci_walk *w, const char *rel, oci_tar_type type, unsigned mode,
+		 const char *src, const char *link, ocibuild_error *err)
+{
+	oci_walk_entry e;
+	struct stat st;
+
+	memset(&e, 0, sizeof(e));
+	e.type = type;
+	e.mode = mode;
+	if (type == OCI_TAR_FILE) {
+		if (stat(src, &st) < 0)
+			return oci_err_errno(err, errno, "cannot read '%s': %s", src,
+					     strerror(errno));
+		e.size = (uint64_t)st.st_size;
+		e.src = oci_strdup(src);
+		if (!e.src)
+			return oci_err_nomem(err);
+	}
+	e.rel = oci_strdup(rel);
+	e.link = link ? oci_strdup(link) : NULL;
+	if (!e.rel || (link && !e.link) || push(w, &e, err) < 0) {
+		oci_free(e.rel);
+		oci_free(e.link);
+		oci_free(e.src);
+		return e.rel && (!link || e.link) ? -1 : oci_err_nomem(err);
+	}
+	return 0;
+}
+
+long oci_walk_find(const oci_walk *w, const char *rel)
+{
+	size_t lo = 0, hi = w->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(w->v[mid].rel, rel);
+
+		if (c == 0)
+			return (long)mid;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return -1;
+}
+
 void oci_walk_release(oci_walk *w)
 {
 	size_t i;
@@ -215,6 +262,7 @@ void oci_walk_release(oci_walk *w)
 	for (i = 0; i < w->n; i++) {
 		oci_free(w->v[i].rel);
 		oci_free(w->v[i].link);
+		oci_free(w->v[i].src);
 	}
 	oci_free(w->v);
 	w->v = NULL;

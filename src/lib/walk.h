@@ -13,6 +13,8 @@ typedef struct oci_walk_entry {
 	uint64_t size;
 	char *link;        /* symlink target */
 	const void *data;  /* when set, the content (size bytes) is in memory */
+	char *src;         /* when set, the content is read from this host path
+			    * (symlinks followed) instead of root/rel */
 } oci_walk_entry;
 
 typedef struct oci_walk {
@@ -27,5 +29,11 @@ int oci_walk_add_data(oci_walk *w, const char *rel, unsigned mode,
 		      const void *data, size_t len, ocibuild_error *err);
 /* Sort by relative path, byte-wise (strcmp). */
 void oci_walk_sort(oci_walk *w);
+/* Add one entry read from a host file (following symlinks), a directory
+ * (src NULL) or a symlink (link set). */
+int oci_walk_add(oci_walk *w, const char *rel, oci_tar_type type, unsigned mode,
+		 const char *src, const char *link, ocibuild_error *err);
+/* Index of rel in a sorted walk, or -1. */
+long oci_walk_find(const oci_walk *w, const char *rel);
 void oci_walk_release(oci_walk *w);
 #endif

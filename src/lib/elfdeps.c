@@ -1,0 +1,353 @@
+#include <errno.h>
+#include <fcntl.h>
+#include <glob.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <gelf.h>
+#include <libelf.h>
+
+#include "elfdeps.h"
+#include "blobstore.h"
+#include "buf.h"
+#include "err.h"
+#include "mem.h"
+#include "banned.h"
+
+int oci_elf_is_elf(const char *path)
+{
+	unsigned char m[4];
+	int fd = open(path, O_RDONLY | O_CLOEXEC), ok;
+
+	if (fd < 0)
+		return 0;
+	ok = read(fd, m, 4) == 4 && m[0] == 0x7f && m[1] == 'E' && m[2] == 'L' && m[3] == 'F';
+	close(fd);
+	return ok;
+}
+
+const char *oci_elf_arch(int machine, int elfclass)
+{
+	switch (machine) {
+	case EM_X86_64:
+		return "amd64";
+	case EM_AARCH64:
+		return "arm64";
+	case EM_ARM:
+		return "arm";
+	case EM_386:
+		return "386";
+	case EM_PPC64:
+		return "ppc64le";
+	case EM_S390:
+		return elfclass == ELFCLASS64 ? "s390x" : "s390";
+	case EM_RISCV:
+		return elfclass == ELFCLASS64 ? "riscv64" : "riscv32";
+	default:
+		return NULL;
+	}
+}
+
+static int split_push(oci_strlist *l, const char *s, ocibuild_error *err)
+{
+	while (*s) {
+		const char *c = strchr(s, ':');
+		size_t n = c ? (size_t)(c - s) : strlen(s);
+		char *one = oci_strndup(s, n);
+
+		if (!one)
+			return oci_err_nomem(err);
+		if (n && oci_strlist_push(l, one, err) < 0) {
+			oci_free(one);
+			return -1;
+		}
+		oci_free(one);
+		s += n + (c ? 1 : 0);
+	}
+	return 0;
+}
+
+int oci_elf_read(const char *path, oci_elf_info *info, ocibuild_error *err)
+{
+	Elf *e = NULL;
+	Elf_Scn *scn = NULL;
+	GElf_Ehdr eh;
+	size_t i, nph;
+	int fd, rc = -1;
+
+	memset(info, 0, sizeof(*info));
+	if (!oci_elf_is_elf(path))
+		return 0;
+	if (elf_version(EV_CURRENT) == EV_NONE)
+		return oci_err(err, OCIBUILD_ERR_INTERNAL, 0, "libelf is out of date");
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return oci_err_errno(err, errno, "cannot read '%s': %s", path, strerror(errno));
+	e = elf_begin(fd, ELF_C_READ, NULL);
+	if (!e || elf_kind(e) != ELF_K_ELF || !gelf_getehdr(e, &eh)) {
+		oci_err(err, OCIBUILD_ERR_INPUT, 0, "'%s' is a damaged ELF file: %s", path,
+			elf_errmsg(-1));
+		goto out;
+	}
+	info->is_elf = 1;
+	info->machine = eh.e_machine;
+	info->elfclass = gelf_getclass(e);
+	if (elf_getphdrnum(e, &nph) == 0) {
+		for (i = 0; i < nph; i++) {
+			GElf_Phdr ph;
+
+			if (!gelf_getphdr(e, (int)i, &ph) || ph.p_type != PT_INTERP)
+				continue;
+			{
+				size_t len;
+				char *raw = elf_rawfile(e, &len);
+
+				if (raw && ph.p_offset < len && ph.p_filesz <= len - ph.p_offset) {
+					info->interp = oci_strndup(raw + ph.p_offset,
+								   strnlen(raw + ph.p_offset, ph.p_filesz));
+					if (!info->interp) {
+						oci_err_nomem(err);
+						goto out;
+					}
+				}
+			}
+		}
+	}
+	while ((scn = elf_nextscn(e, scn))) {
+		GElf_Shdr sh;
+		Elf_Data *data;
+		size_t j;
+
+		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_DYNAMIC)
+			continue;
+		data = elf_getdata(scn, NULL);
+		for (j = 0; data && sh.sh_entsize && j < sh.sh_size / sh.sh_entsize; j++) {
+			GElf_Dyn dyn;
+			const char *s;
+
+			if (!gelf_getdyn(data, (int)j, &dyn))
+				break;
+			if (dyn.d_tag != DT_NEEDED && dyn.d_tag != DT_RUNPATH && dyn.d_tag != DT_RPATH)
+				continue;
+			s = elf_strptr(e, sh.sh_link, dyn.d_un.d_val);
+			if (!s)
+				continue;
+			if (dyn.d_tag == DT_NEEDED ? oci_strlist_push(&info->needed, s, err) < 0
+						   : split_push(&info->runpath, s, err) < 0)
+				goto out;
+		}
+	}
+	rc = 0;
+out:
+	if (e)
+		elf_end(e);
+	close(fd);
+	if (rc < 0)
+		oci_elf_release(info);
+	return rc;
+}
+
+void oci_elf_release(oci_elf_info *info)
+{
+	oci_free(info->interp);
+	oci_strlist_clear(&info->needed);
+	oci_strlist_clear(&info->runpath);
+	memset(info, 0, sizeof(*info));
+}
+
+static int has(const oci_strlist *l, const char *s)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++)
+		if (!strcmp(l->v[i], s))
+			return 1;
+	return 0;
+}
+
+static int push_unique(oci_strlist *l, const char *s, ocibuild_error *err)
+{
+	return has(l, s) ? 0 : oci_strlist_push(l, s, err);
+}
+
+/* Directories from an ld.so.conf file, following `include` globs. */
+static int read_ldconf(const char *path, oci_strlist *dirs, int depth, ocibuild_error *err)
+{
+	oci_buf b = OCI_BUF_INIT(1 << 20);
+	char *line, *next;
+	int rc = 0;
+
+	if (depth > 8 || oci_read_file(path, 1 << 20, &b, NULL) < 0) {
+		oci_buf_release(&b);
+		return 0;
+	}
+	for (line = b.data; line && rc == 0; line = next) {
+		char *hash, *end;
+
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		hash = strchr(line, '#');
+		if (hash)
+			*hash = '\0';
+		while (*line == ' ' || *line == '\t')
+			line++;
+		end = line + strlen(line);
+		while (end > line && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r'))
+			*--end = '\0';
+		if (!*line)
+			continue;
+		if (!strncmp(line, "include", 7) && (line[7] == ' ' || line[7] == '\t')) {
+			glob_t g;
+			size_t i;
+			char *pat = line + 8;
+
+			while (*pat == ' ' || *pat == '\t')
+				pat++;
+			if (glob(pat, 0, NULL, &g) == 0) {
+				for (i = 0; i < g.gl_pathc && rc == 0; i++)
+					rc = read_ldconf(g.gl_pathv[i], dirs, depth + 1, err);
+				globfree(&g);
+			}
+		} else if (line[0] == '/') {
+			rc = push_unique(dirs, line, err);
+		}
+	}
+	oci_buf_release(&b);
+	return rc;
+}
+
+static char *expand_origin(const char *dir, const char *binary)
+{
+	oci_buf b = OCI_BUF_INIT(1 << 16);
+	const char *slash = strrchr(binary, '/');
+	size_t olen = slash ? (size_t)(slash - binary) : 1;
+	const char *p = dir;
+
+	while (*p) {
+		if (!strncmp(p, "$ORIGIN", 7) || !strncmp(p, "${ORIGIN}", 9)) {
+			if (oci_buf_append(&b, slash ? binary : ".", olen, NULL) < 0)
+				goto fail;
+			p += p[1] == '{' ? 9 : 7;
+		} else {
+			if (oci_buf_append(&b, p, 1, NULL) < 0)
+				goto fail;
+			p++;
+		}
+	}
+	return oci_buf_detach(&b, NULL);
+fail:
+	oci_buf_release(&b);
+	return NULL;
+}
+
+/* Find lib for a binary of (machine, class): its runpath first, then the
+ * system directories. Returns a heap path or NULL. */
+static char *resolve(const char *lib, const oci_elf_info *bin, const char *binpath,
+		     const oci_strlist *sysdirs)
+{
+	size_t i, pass;
+
+	if (strchr(lib, '/'))
+		return oci_strdup(lib);
+	for (pass = 0; pass < 2; pass++) {
+		const oci_strlist *dirs = pass ? sysdirs : &bin->runpath;
+
+		for (i = 0; i < dirs->n; i++) {
+			char *dir = pass ? oci_strdup(dirs->v[i]) : expand_origin(dirs->v[i], binpath);
+			oci_buf p = OCI_BUF_INIT(1 << 16);
+			oci_elf_info li;
+			struct stat st;
+
+			if (!dir)
+				return NULL;
+			if (oci_buf_printf(&p, NULL, "%s/%s", dir, lib) < 0) {
+				oci_free(dir);
+				return NULL;
+			}
+			oci_free(dir);
+			if (stat(p.data, &st) == 0 && S_ISREG(st.st_mode) &&
+			    oci_elf_read(p.data, &li, NULL) == 0) {
+				int ok = li.is_elf && li.machine == bin->machine &&
+					 li.elfclass == bin->elfclass;
+
+				oci_elf_release(&li);
+				if (ok)
+					return oci_buf_detach(&p, NULL);
+			}
+			oci_buf_release(&p);
+		}
+	}
+	return NULL;
+}
+
+int oci_elf_closure(const oci_strlist *binaries, oci_strlist *files, ocibuild_error *err)
+{
+	static const char *const defaults[] = {
+		"/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu",
+		"/lib/aarch64-linux-gnu", "/usr/lib/aarch64-linux-gnu",
+		"/lib64", "/usr/lib64", "/lib", "/usr/lib", NULL,
+	};
+	oci_strlist sysdirs = { 0 }, queue = { 0 };
+	size_t i, q;
+	int rc = -1;
+
+	if (read_ldconf("/etc/ld.so.conf", &sysdirs, 0, err) < 0)
+		goto out;
+	for (i = 0; defaults[i]; i++)
+		if (push_unique(&sysdirs, defaults[i], err) < 0)
+			goto out;
+	for (i = 0; i < binaries->n; i++)
+		if (push_unique(&queue, binaries->v[i], err) < 0)
+			goto out;
+	for (q = 0; q < queue.n; q++) {
+		oci_elf_info info;
+		const char *bin = queue.v[q];
+
+		if (oci_elf_read(bin, &info, err) < 0)
+			goto out;
+		if (!info.is_elf) {
+			oci_elf_release(&info);
+			continue;
+		}
+		if (info.interp) {
+			if (access(info.interp, R_OK) < 0) {
+				oci_err(err, OCIBUILD_ERR_INPUT, 0,
+					"'%s' needs the dynamic loader '%s', which is not on this machine",
+					bin, info.interp);
+				oci_elf_release(&info);
+				goto out;
+			}
+			if (push_unique(files, info.interp, err) < 0 ||
+			    push_unique(&queue, info.interp, err) < 0) {
+				oci_elf_release(&info);
+				goto out;
+			}
+		}
+		for (i = 0; i < info.needed.n; i++) {
+			char *found = resolve(info.needed.v[i], &info, bin, &sysdirs);
+
+			if (!found) {
+				oci_err(err, OCIBUILD_ERR_INPUT, 0,
+					"'%s' needs '%s', which is not installed on this machine: install the package that provides it",
+					bin, info.needed.v[i]);
+				oci_elf_release(&info);
+				goto out;
+			}
+			if (push_unique(files, found, err) < 0 ||
+			    push_unique(&queue, found, err) < 0) {
+				oci_free(found);
+				oci_elf_release(&info);
+				goto out;
+			}
+			oci_free(found);
+		}
+		oci_elf_release(&info);
+	}
+	rc = 0;
+out:
+	oci_strlist_clear(&sysdirs);
+	oci_strlist_clear(&queue);
+	return rc;
+}

@@ -1,0 +1,384 @@
+#include <dirent.h>
+#include <errno.h>
+#include <glob.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "release.h"
+#include "blobstore.h"
+#include "buf.h"
+#include "err.h"
+#include "mem.h"
+#include "banned.h"
+
+/* Applications that ship with Erlang/OTP or Elixir: the runtime, not the
+ * project's dependencies. */
+static const char *const otp_apps[] = {
+	"asn1", "common_test", "compiler", "crypto", "debugger", "dialyzer", "diameter",
+	"edoc", "eldap", "erl_docgen", "erl_interface", "erts", "et", "eunit", "ftp",
+	"hipe", "inets", "jinterface", "kernel", "megaco", "mnesia", "observer", "odbc",
+	"os_mon", "otp_mibs", "parsetools", "public_key", "reltool", "runtime_tools",
+	"sasl", "snmp", "ssh", "ssl", "stdlib", "syntax_tools", "tftp", "tools", "wx",
+	"xmerl",
+	/* Elixir's own applications */
+	"eex", "elixir", "ex_unit", "iex", "logger", "mix",
+	NULL,
+};
+
+int oci_release_is_otp_app(const char *app)
+{
+	size_t i;
+
+	for (i = 0; otp_apps[i]; i++)
+		if (!strcmp(app, otp_apps[i]))
+			return 1;
+	return 0;
+}
+
+const char *oci_group_name(oci_group g)
+{
+	static const char *const names[] = { "erts", "deps", "app" };
+
+	return g < OCI_GROUP_COUNT ? names[g] : "?";
+}
+
+char *oci_release_app_name(const char *dirname)
+{
+	const char *base = strrchr(dirname, '/'), *p;
+
+	base = base ? base + 1 : dirname;
+	/* the version starts at the first '-' followed by a digit */
+	for (p = base; *p; p++)
+		if (*p == '-' && p[1] >= '0' && p[1] <= '9')
+			return oci_strndup(base, (size_t)(p - base));
+	return oci_strdup(base);
+}
+
+static char *path_join(const char *a, const char *b)
+{
+	oci_buf buf = OCI_BUF_INIT(1 << 16);
+
+	if (oci_buf_printf(&buf, NULL, "%s/%s", a, b) < 0)
+		return NULL;
+	return oci_buf_detach(&buf, NULL);
+}
+
+static int exists(const char *dir, const char *rel, int want_dir)
+{
+	char *p = path_join(dir, rel);
+	struct stat st;
+	int ok;
+
+	if (!p)
+		return 0;
+	ok = stat(p, &st) == 0 && (want_dir ? S_ISDIR(st.st_mode) : S_ISREG(st.st_mode));
+	oci_free(p);
+	return ok;
+}
+
+static int not_a_release(const char *dir, const char *why, ocibuild_error *err)
+{
+	return oci_err(err, OCIBUILD_ERR_INPUT, 0,
+		       "'%s' is not a release (%s): build one with `rebar3 as prod release` or `MIX_ENV=prod mix release`",
+		       dir, why);
+}
+
+/* A relx dev_mode release links lib/<app> to the build directory. */
+static int check_not_dev_mode(const char *dir, ocibuild_error *err)
+{
+	char *lib = path_join(dir, "lib");
+	DIR *d;
+	struct dirent *de;
+	int rc = 0;
+
+	if (!lib)
+		return oci_err_nomem(err);
+	d = opendir(lib);
+	while (d && (de = readdir(d)) && rc == 0) {
+		char *p;
+		struct stat st;
+
+		if (de->d_name[0] == '.')
+			continue;
+		p = path_join(lib, de->d_name);
+		if (p && lstat(p, &st) == 0 && S_ISLNK(st.st_mode))
+			rc = oci_err(err, OCIBUILD_ERR_INPUT, 0,
+				     "release '%s' was built in dev mode (lib/%s is a symlink out of the release): build it with `rebar3 as prod release`",
+				     dir, de->d_name);
+		oci_free(p);
+	}
+	if (d)
+		closedir(d);
+	oci_free(lib);
+	return rc;
+}
+
+/* releases/<vsn>/<name>.rel names the release. */
+static int find_name(oci_release *r, ocibuild_error *err)
+{
+	oci_buf pat = OCI_BUF_INIT(1 << 16);
+	glob_t g;
+	int rc;
+
+	if (oci_buf_printf(&pat, err, "%s/releases/%s/*.rel", r->dir, r->version) < 0)
+		return -1;
+	rc = glob(pat.data, 0, NULL, &g);
+	oci_buf_release(&pat);
+	if (rc != 0 || g.gl_pathc == 0) {
+		if (rc == 0)
+			globfree(&g);
+		return not_a_release(r->dir, "no releases/<version>/<name>.rel", err);
+	}
+	{
+		const char *base = strrchr(g.gl_pathv[0], '/') + 1;
+
+		r->name = oci_strndup(base, strlen(base) - 4);
+	}
+	globfree(&g);
+	if (!r->name)
+		return oci_err_nomem(err);
+	{
+		char *bin = path_join("bin", r->name);
+		int ok = bin && exists(r->dir, bin, 0);
+
+		oci_free(bin);
+		if (!ok)
+			return not_a_release(r->dir, "no bin/<name> start script", err);
+	}
+	return 0;
+}
+
+static int read_start_erl(oci_release *r, ocibuild_error *err)
+{
+	char *p = path_join(r->dir, "releases/start_erl.data");
+	oci_buf b = OCI_BUF_INIT(4096);
+	char *sp, *end;
+	int rc = -1;
+
+	if (!p)
+		return oci_err_nomem(err);
+	if (oci_read_file(p, 4096, &b, NULL) < 0) {
+		rc = not_a_release(r->dir, "no releases/start_erl.data", err);
+		goto out;
+	}
+	sp = strchr(b.data, ' ');
+	if (!sp) {
+		rc = not_a_release(r->dir, "releases/start_erl.data is not \"ERTS_VSN REL_VSN\"", err);
+		goto out;
+	}
+	end = sp + 1 + strcspn(sp + 1, " \r\n");
+	r->erts_version = oci_strndup(b.data, (size_t)(sp - b.data));
+	r->version = oci_strndup(sp + 1, (size_t)(end - sp - 1));
+	if (!r->erts_version || !r->version || !*r->version) {
+		rc = r->version ? not_a_release(r->dir, "empty version in start_erl.data", err)
+				: oci_err_nomem(err);
+		goto out;
+	}
+	rc = 0;
+out:
+	oci_buf_release(&b);
+	oci_free(p);
+	return rc;
+}
+
+/* DIR/_build/<profile>/rel/<name> -> DIR/<lockname>, if that file exists. */
+static char *project_lock(const char *dir)
+{
+	char *copy = oci_strdup(dir), *s;
+	int up;
+
+	if (!copy)
+		return NULL;
+	while ((s = strrchr(copy, '/')) && s[1] == '\0')
+		*s = '\0';
+	for (up = 0; up < 4; up++) {
+		s = strrchr(copy, '/');
+		if (!s) {
+			oci_free(copy);
+			return NULL;
+		}
+		if (up == 1 && strcmp(s + 1, "rel")) {
+			oci_free(copy);
+			return NULL;
+		}
+		if (up == 3 && strcmp(s + 1, "_build")) {
+			oci_free(copy);
+			return NULL;
+		}
+		*s = '\0';
+	}
+	{
+		const char *names[] = { "rebar.lock", "mix.lock" };
+		size_t i;
+
+		for (i = 0; i < 2; i++) {
+			if (exists(*copy ? copy : "/", names[i], 0)) {
+				char *p = path_join(*copy ? copy : "", names[i]);
+
+				oci_free(copy);
+				return p;
+			}
+		}
+	}
+	oci_free(copy);
+	return NULL;
+}
+
+int oci_release_open(const char *dir, const char *lock_path, oci_release *r,
+		     ocibuild_error *err)
+{
+	struct stat st;
+	char *erts;
+
+	memset(r, 0, sizeof(*r));
+	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
+		return oci_err(err, OCIBUILD_ERR_INPUT, ENOENT,
+			       "release directory '%s' does not exist: build it with `rebar3 as prod release` or `MIX_ENV=prod mix release`",
+			       dir);
+	r->dir = oci_strdup(dir);
+	if (!r->dir)
+		return oci_err_nomem(err);
+	if (read_start_erl(r, err) < 0 || find_name(r, err) < 0 ||
+	    check_not_dev_mode(dir, err) < 0)
+		goto fail;
+	r->kind = exists(dir, "releases/COOKIE", 0) ? OCI_REL_MIX : OCI_REL_RELX;
+	erts = oci_malloc(strlen(r->erts_version) + 6);
+	if (!erts) {
+		oci_err_nomem(err);
+		goto fail;
+	}
+	memcpy(erts, "erts-", 5);
+	memcpy(erts + 5, r->erts_version, strlen(r->erts_version) + 1);
+	r->has_erts = exists(dir, erts, 1);
+	oci_free(erts);
+	r->lock_path = lock_path ? oci_strdup(lock_path) : project_lock(dir);
+	if (r->lock_path && oci_lock_load(r->lock_path, &r->lock, err) < 0)
+		goto fail;
+	return 0;
+fail:
+	oci_release_release(r);
+	return -1;
+}
+
+int oci_release_find(const char *project, const char *name, char **dir,
+		     ocibuild_error *err)
+{
+	oci_buf pat = OCI_BUF_INIT(1 << 16), names = OCI_BUF_INIT(1 << 16);
+	glob_t g;
+	size_t i, best = (size_t)-1;
+	struct timespec best_t = { 0, 0 };
+	int rc = -1, distinct = 0, is_mix;
+	char *first = NULL;
+
+	*dir = NULL;
+	is_mix = exists(project, "mix.exs", 0);
+	if (oci_buf_printf(&pat, err, "%s/_build/*/rel/%s/releases/start_erl.data", project,
+			   name ? name : "*") < 0)
+		return -1;
+	if (glob(pat.data, 0, NULL, &g) != 0 || g.gl_pathc == 0) {
+		oci_buf_release(&pat);
+		if (name)
+			return oci_err(err, OCIBUILD_ERR_INPUT, 0,
+				       "no release named '%s' under '%s/_build': run `%s` first",
+				       name, project,
+				       is_mix ? "MIX_ENV=prod mix release" : "rebar3 as prod release");
+		return oci_err(err, OCIBUILD_ERR_INPUT, 0,
+			       "no release under '%s/_build': run `%s` first", project,
+			       is_mix ? "MIX_ENV=prod mix release" : "rebar3 as prod release");
+	}
+	for (i = 0; i < g.gl_pathc; i++) {
+		struct stat st;
+		const char *p = g.gl_pathv[i], *end;
+
+		/* .../rel/<name>/releases/start_erl.data */
+		end = strstr(p, "/releases/start_erl.data");
+		if (!end)
+			continue;
+		{
+			const char *s = end;
+
+			while (s > p && s[-1] != '/')
+				s--;
+			if (!first) {
+				first = oci_strndup(s, (size_t)(end - s));
+			} else if (strncmp(first, s, (size_t)(end - s)) || first[end - s]) {
+				distinct = 1;
+			}
+			if (oci_buf_printf(&names, NULL, "%s%.*s", names.len ? ", " : "",
+					   (int)(end - s), s) < 0)
+				break;
+		}
+		if (stat(p, &st) == 0 &&
+		    (best == (size_t)-1 || st.st_mtim.tv_sec > best_t.tv_sec ||
+		     (st.st_mtim.tv_sec == best_t.tv_sec && st.st_mtim.tv_nsec > best_t.tv_nsec))) {
+			best = i;
+			best_t = st.st_mtim;
+		}
+	}
+	if (distinct && !name) {
+		oci_err(err, OCIBUILD_ERR_INPUT, 0,
+			"several releases under '%s/_build' (%s): choose one with --release NAME",
+			project, names.data ? names.data : "");
+		goto out;
+	}
+	if (best == (size_t)-1) {
+		oci_err(err, OCIBUILD_ERR_INPUT, 0, "no release under '%s/_build'", project);
+		goto out;
+	}
+	{
+		const char *p = g.gl_pathv[best];
+
+		*dir = oci_strndup(p, (size_t)(strstr(p, "/releases/start_erl.data") - p));
+		rc = *dir ? 0 : oci_err_nomem(err);
+	}
+out:
+	oci_free(first);
+	globfree(&g);
+	oci_buf_release(&pat);
+	oci_buf_release(&names);
+	return rc;
+}
+
+oci_group oci_release_classify(const oci_release *r, const char *rel)
+{
+	char *app;
+	oci_group g;
+
+	if (!strncmp(rel, "erts-", 5))
+		return OCI_GROUP_ERTS;
+	if (strncmp(rel, "lib/", 4) || !rel[4])
+		return OCI_GROUP_APP;
+	{
+		const char *s = rel + 4, *slash = strchr(s, '/');
+		char *first = slash ? oci_strndup(s, (size_t)(slash - s)) : oci_strdup(s);
+
+		app = first ? oci_release_app_name(first) : NULL;
+		oci_free(first);
+	}
+	if (!app)
+		return OCI_GROUP_APP;
+	if (oci_release_is_otp_app(app))
+		g = r->has_erts ? OCI_GROUP_ERTS : OCI_GROUP_DEPS;
+	else if (oci_lock_find(&r->lock, app))
+		g = OCI_GROUP_DEPS;
+	else
+		g = OCI_GROUP_APP;
+	oci_free(app);
+	return g;
+}
+
+const char *oci_release_default_cmd(const oci_release *r)
+{
+	return r->kind == OCI_REL_MIX ? "start" : "foreground";
+}
+
+void oci_release_release(oci_release *r)
+{
+	oci_free(r->dir);
+	oci_free(r->name);
+	oci_free(r->version);
+	oci_free(r->erts_version);
+	oci_free(r->lock_path);
+	oci_lock_release(&r->lock);
+	memset(r, 0, sizeof(*r));
+}

@@ -1,0 +1,195 @@
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "vcs.h"
+#include "buf.h"
+#include "err.h"
+#include "mem.h"
+#include "banned.h"
+
+#define GIT_TIMEOUT_MS 3000
+
+char *oci_vcs_normalize_url(const char *url)
+{
+	oci_buf b = OCI_BUF_INIT(4096);
+	const char *host, *path, *at, *p;
+	size_t hlen, plen;
+
+	if (!url || !*url)
+		return NULL;
+	if (!strncmp(url, "https://", 8) || !strncmp(url, "http://", 7) ||
+	    !strncmp(url, "ssh://", 6) || !strncmp(url, "git://", 6) ||
+	    !strncmp(url, "git+ssh://", 10)) {
+		host = strstr(url, "://") + 3;
+		path = strchr(host, '/');
+		if (!path)
+			return NULL;
+		/* credentials end at the last '@' before the path */
+		for (at = NULL, p = host; p < path; p++)
+			if (*p == '@')
+				at = p;
+		if (at)
+			host = at + 1;
+		hlen = (size_t)(path - host);
+		/* drop an ssh port, keep an https one */
+		if (strncmp(url, "http", 4)) {
+			const char *colon = memchr(host, ':', hlen);
+
+			if (colon)
+				hlen = (size_t)(colon - host);
+		}
+	} else {
+		/* scp-like: [user@]host:path */
+		const char *colon = strchr(url, ':');
+
+		if (!colon || strchr(url, '/') < colon)
+			return NULL;
+		at = memchr(url, '@', (size_t)(colon - url));
+		host = at ? at + 1 : url;
+		hlen = (size_t)(colon - host);
+		path = colon + 1;
+		if (*path != '/' && oci_buf_puts(&b, "", NULL) < 0)
+			return NULL;
+	}
+	while (*path == '/')
+		path++;
+	plen = strlen(path);
+	if (plen > 4 && !strcmp(path + plen - 4, ".git"))
+		plen -= 4;
+	while (plen && path[plen - 1] == '/')
+		plen--;
+	if (!hlen || !plen)
+		return NULL;
+	if (oci_buf_printf(&b, NULL, "https://%.*s/%.*s", (int)hlen, host, (int)plen, path) < 0) {
+		oci_buf_release(&b);
+		return NULL;
+	}
+	return oci_buf_detach(&b, NULL);
+}
+
+/* Run `git -C dir args...`; first line of stdout, or NULL on any failure
+ * or after the timeout. */
+static char *git_line(const char *dir, const char *a1, const char *a2, const char *a3)
+{
+	int pipefd[2], status, waited = 0;
+	pid_t pid;
+	char buf[4096];
+	size_t len = 0;
+	char *nl;
+
+	if (pipe2(pipefd, O_CLOEXEC) < 0)
+		return NULL;
+	pid = fork();
+	if (pid < 0) {
+		close(pipefd[0]);
+		close(pipefd[1]);
+		return NULL;
+	}
+	if (pid == 0) {
+		int devnull = open("/dev/null", O_RDWR);
+
+		dup2(pipefd[1], 1);
+		if (devnull >= 0) {
+			dup2(devnull, 0);
+			dup2(devnull, 2);
+		}
+		execlp("git", "git", "-C", dir, a1, a2, a3, (char *)NULL);
+		_exit(127);
+	}
+	close(pipefd[1]);
+	fcntl(pipefd[0], F_SETFL, O_NONBLOCK);
+	for (;;) {
+		ssize_t n = read(pipefd[0], buf + len, sizeof(buf) - 1 - len);
+		struct timespec ts = { 0, 10 * 1000 * 1000 };
+
+		if (n > 0) {
+			len += (size_t)n;
+			if (len >= sizeof(buf) - 1)
+				break;
+			continue;
+		}
+		if (n == 0)
+			break;
+		if (errno != EAGAIN && errno != EINTR)
+			break;
+		if (waited >= GIT_TIMEOUT_MS) {
+			kill(pid, SIGKILL);
+			len = 0;
+			break;
+		}
+		nanosleep(&ts, NULL);
+		waited += 10;
+	}
+	close(pipefd[0]);
+	if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		return NULL;
+	buf[len] = '\0';
+	nl = strchr(buf, '\n');
+	if (nl)
+		*nl = '\0';
+	return *buf ? oci_strdup(buf) : NULL;
+}
+
+static const char *plain_getenv(const char *name)
+{
+	return getenv(name);
+}
+
+static int set_pair(oci_vcs *v, const char *src, const char *rev, ocibuild_error *err)
+{
+	v->source = src ? oci_vcs_normalize_url(src) : NULL;
+	v->revision = rev && *rev ? oci_strdup(rev) : NULL;
+	if (rev && *rev && !v->revision)
+		return oci_err_nomem(err);
+	return 0;
+}
+
+int oci_vcs_detect(const char *dir, const char *(*env)(const char *), oci_vcs *v,
+		   ocibuild_error *err)
+{
+	const char *a, *b;
+
+	memset(v, 0, sizeof(*v));
+	if (!env)
+		env = plain_getenv;
+	if ((a = env("GITHUB_REPOSITORY")) && *a) {
+		oci_buf url = OCI_BUF_INIT(4096);
+		const char *server = env("GITHUB_SERVER_URL");
+		int rc;
+
+		if (oci_buf_printf(&url, err, "%s/%s", server && *server ? server : "https://github.com",
+				   a) < 0)
+			return -1;
+		rc = set_pair(v, url.data, env("GITHUB_SHA"), err);
+		oci_buf_release(&url);
+		return rc;
+	}
+	if ((a = env("CI_PROJECT_URL")) && *a)
+		return set_pair(v, a, env("CI_COMMIT_SHA"), err);
+	if ((a = env("BUILD_REPOSITORY_URI")) && *a)
+		return set_pair(v, a, env("BUILD_SOURCEVERSION"), err);
+	{
+		char *url = git_line(dir, "config", "--get", "remote.origin.url");
+		char *rev = git_line(dir, "rev-parse", "--verify", "HEAD");
+		int rc;
+
+		b = rev;
+		rc = set_pair(v, url, b, err);
+		oci_free(url);
+		oci_free(rev);
+		return rc;
+	}
+}
+
+void oci_vcs_release(oci_vcs *v)
+{
+	oci_free(v->source);
+	oci_free(v->revision);
+	memset(v, 0, sizeof(*v));
+}

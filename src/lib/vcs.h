@@ -1,0 +1,19 @@
+/* Where the image's source is: CI variables (GitHub, GitLab, Azure), else
+ * git. A missing or slow git never fails a build. */
+#ifndef OCI_VCS_H
+#define OCI_VCS_H
+#include "ocibuild/ocibuild.h"
+
+typedef struct oci_vcs {
+	char *source;   /* https URL without credentials, or NULL */
+	char *revision; /* commit, or NULL */
+} oci_vcs;
+
+/* env: a getenv-like lookup (NULL uses getenv). dir: the working tree. */
+int oci_vcs_detect(const char *dir, const char *(*env)(const char *), oci_vcs *v,
+		   ocibuild_error *err);
+/* git@host:org/repo.git, ssh://..., https://user:tok@host/org/repo.git
+ * -> https://host/org/repo (heap), or NULL for something else. */
+char *oci_vcs_normalize_url(const char *url);
+void oci_vcs_release(oci_vcs *v);
+#endif
