@@ -1,23 +1,41 @@
 #!/usr/bin/env bash
-# The main job on the embedded example: build examples/hello into an image
-# archive and an OCI layout under out/, with no registry and no daemon.
+# The main job on the embedded example: build the example release
+# (examples/hello, a rebar3 project) into a self-contained image with no
+# base image and no registry, then start it as uid 65534 and show its
+# greeting. Starting the image uses chroot, so that step runs with sudo
+# when you are not root.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(dirname "$here")
 bin=${OCIBUILD:-$repo/ocibuild}
 out=$repo/out
 mkdir -p "$out"
-rm -rf "$out/hello.tar" "$out/oci"
+rm -rf "$out/hello.tar" "$out/oci" "$out/bundle" "$out/hello.log"
+
+echo "== rebar3 as prod release (examples/hello)"
+(cd "$here/hello" && rebar3 as prod release >/dev/null)
+
+echo "== ocibuild build --project examples/hello --bundle-runtime"
 export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-1700000000}
-digest=$("$bin" build --dir "$here/hello" -t hello:1.0.0 \
-	--entrypoint '["/app/bin/hello"]' --env LANG=C.UTF-8 \
-	-l org.opencontainers.image.title=hello \
-	-o "$out/hello.tar" --layout "$out/oci")
-echo
-echo "built hello:1.0.0 ($digest)"
-echo "  archive: out/hello.tar   (podman load -i out/hello.tar, docker load -i out/hello.tar)"
-echo "  layout:  out/oci         (skopeo inspect oci:out/oci:hello:1.0.0)"
-echo
-echo "layer contents:"
-layer=$(tar -xOf "$out/hello.tar" manifest.json | sed 's/.*"Layers":\["\([^"]*\)".*/\1/')
-tar -xOf "$out/hello.tar" "$layer" | tar -tvzf -
+digest=$("$bin" build --project "$here/hello" --base scratch --bundle-runtime \
+	-t hello:1.0.0 -o "$out/hello.tar" --layout "$out/oci" --sbom "$out/hello.spdx.json")
+echo "   image hello:1.0.0 $digest"
+echo "   archive out/hello.tar (podman load / docker load), layout out/oci, SBOM out/hello.spdx.json"
+
+echo "== starting the image (entrypoint as uid 65534, no container engine)"
+run=("$repo/scripts/run-image.sh")
+[ "$(id -u)" -eq 0 ] || run=(sudo RUN_IMAGE_BUNDLE="$out/bundle" "$repo/scripts/run-image.sh")
+export RUN_IMAGE_BUNDLE=$out/bundle
+"${run[@]}" "$out/oci" hello:1.0.0 >"$out/hello.log" 2>&1 &
+for _ in $(seq 1 60); do
+	grep -q 'Hello from' "$out/hello.log" && break
+	sleep 0.5
+done
+"${run[@]}" "$out/oci" hello:1.0.0 stop >/dev/null 2>&1 || true
+wait || true
+if grep 'Hello from' "$out/hello.log"; then
+	exit 0
+fi
+echo "the release did not start; its output:" >&2
+cat "$out/hello.log" >&2
+exit 1

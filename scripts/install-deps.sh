@@ -1,13 +1,14 @@
 #!/bin/sh
 # Install what ocibuild needs on Debian/Ubuntu.
-#   scripts/install-deps.sh          build dependencies
+#   scripts/install-deps.sh          build dependencies and what `make demo` uses
 #   scripts/install-deps.sh --test   plus the real peers the test suite drives
 set -eu
 build="build-essential pkg-config libjansson-dev libzstd-dev zlib1g-dev libssl-dev libelf-dev"
-test="libcmocka-dev skopeo umoci oci-image-tool podman jq zstd pigz gzip tar time
+demo="erlang-nox erlang-dev rebar3 busybox-static umoci jq"
+test="elixir libcmocka-dev skopeo umoci oci-image-tool podman jq zstd pigz gzip tar time
       python3 file ca-certificates"
-pkgs=$build
-[ "${1:-}" = "--test" ] && pkgs="$build $test"
+pkgs="$build $demo"
+[ "${1:-}" = "--test" ] && pkgs="$build $demo $test"
 sudo=
 [ "$(id -u)" -eq 0 ] || sudo=sudo
 export DEBIAN_FRONTEND=noninteractive
