@@ -66,7 +66,8 @@ int cli_report(const ocibuild_error *err)
 	case OCIBUILD_ERR_OPTION:
 		return CLI_USAGE;
 	case OCIBUILD_ERR_CANCELLED:
-		return CLI_INTERRUPTED;
+		/* the shell's convention: 128 + the signal that stopped us */
+		return got_signal ? 128 + got_signal : CLI_INTERRUPTED;
 	default:
 		return CLI_FAIL;
 	}

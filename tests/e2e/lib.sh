@@ -1,4 +1,5 @@
 # shellcheck shell=bash
+# shellcheck disable=SC2034  # DIGEST, BUILD_ERR, OUT, ERR, RC are read by the tests
 # Helpers for the ocibuild end-to-end tests. Sourced by tests/e2e/run.sh.
 #
 # Every test function runs in its own subshell with `set -euo pipefail`,
@@ -240,25 +241,35 @@ mk_tree() {
 # tree_manifest DIR: sorted listing "path<TAB>type<TAB>mode<TAB>size<TAB>sha256|target"
 # of everything below DIR (DIR itself excluded). Sizes only for regular files.
 tree_manifest() {
-    local dir=$1
-    [ -d "$dir" ] || fail "tree_manifest: $dir is not a directory"
-    (
-        cd "$dir" || exit 1
-        find . -mindepth 1 -print0 | LC_ALL=C sort -z | while IFS= read -r -d '' p; do
-            local rel=${p#./} type mode
-            mode=$(stat -c %a "$p")
-            if [ -L "$p" ]; then
-                printf '%s\tlink\t%s\t-\t%s\n' "$rel" "$mode" "$(readlink "$p")"
-            elif [ -f "$p" ]; then
-                printf '%s\tfile\t%s\t%s\t%s\n' "$rel" "$mode" "$(stat -c %s "$p")" \
-                    "$(sha256sum <"$p" | cut -d' ' -f1)"
-            elif [ -d "$p" ]; then
-                printf '%s\tdir\t%s\t-\t-\n' "$rel" "$mode"
-            else
-                printf '%s\tother(%s)\t%s\t-\t-\n' "$rel" "$(stat -c %F "$p")" "$mode"
-            fi
-        done
-    )
+    [ -d "$1" ] || fail "tree_manifest: $1 is not a directory"
+    "$PY" - "$1" <<'PYEOF'
+import hashlib, os, stat, sys
+root = os.fsencode(sys.argv[1])
+rows = []
+for dirpath, dirnames, filenames in os.walk(root):
+    for n in dirnames + filenames:
+        p = os.path.join(dirpath, n)
+        rel = os.path.relpath(p, root)
+        st = os.lstat(p)
+        mode = "%o" % stat.S_IMODE(st.st_mode)
+        if stat.S_ISLNK(st.st_mode):
+            row = [rel, b"link", mode.encode(), b"-", os.readlink(p)]
+        elif stat.S_ISREG(st.st_mode):
+            h = hashlib.sha256()
+            with open(p, "rb") as f:
+                for chunk in iter(lambda: f.read(1 << 20), b""):
+                    h.update(chunk)
+            row = [rel, b"file", mode.encode(), str(st.st_size).encode(), h.hexdigest().encode()]
+        elif stat.S_ISDIR(st.st_mode):
+            row = [rel, b"dir", mode.encode(), b"-", b"-"]
+        else:
+            row = [rel, b"other(%o)" % stat.S_IFMT(st.st_mode), mode.encode(), b"-", b"-"]
+        rows.append(row)
+rows.sort(key=lambda r: r[0])
+out = sys.stdout.buffer
+for r in rows:
+    out.write(b"\t".join(r) + b"\n")
+PYEOF
 }
 
 # assert_same_tree EXPECTED_DIR ACTUAL_DIR

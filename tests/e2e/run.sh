@@ -57,12 +57,25 @@ fi
 echo "1..${#selected[@]}"
 
 # Unmount anything left mounted below DIR (tests mount tmpfs), then remove it.
+# Processes a test started in the background (e.g. podman's conmon/cleanup
+# helpers) may still use DIR for a moment: wait (bounded) for them first.
+procs_using() {
+    # pattern via -f so that grep does not match its own command line
+    grep -lsF -f <(printf "%s\n" "$1") /proc/[0-9]*/cmdline 2>/dev/null | grep -v "^/proc/$$/" || true
+}
 cleanup_dir() {
-    local dir=$1 m
+    local dir=$1 m _
+    for _ in $(seq 1 40); do
+        [ -z "$(procs_using "$dir/")" ] && break
+        sleep 0.25
+    done
     while read -r m; do
         umount -l "$m" 2>/dev/null || true
     done < <(awk -v d="$dir/" 'index($2, d) == 1 { print $2 }' /proc/self/mounts | sort -r)
     rm -rf "$dir"
+    sleep 0.2
+    [ -e "$dir" ] && rm -rf "$dir"   # recreated by a straggler
+    return 0
 }
 
 n=0 passed=0 failed=0 skipped=0

@@ -107,3 +107,63 @@ test_archive_podman_load() {
     expect_ok podman_cmd images --format '{{.Repository}}:{{.Tag}}'
     grep -qE '(^|/)myapp:gz$' <<<"$OUT" || fail "podman images does not list myapp:gz: $OUT"
 }
+
+test_archive_relative_and_overwrite() {
+    mk_tree "$T/src"
+    mkdir "$T/out"
+    cd "$T/out" || fail "cd"
+    ob_build --dir ../src -t myapp:1 -o img.tar
+    local d1=$DIGEST
+    assert_dir_listing "$T/out" "img.tar"
+    # rebuilding onto an existing file replaces it, leaving nothing else
+    ob_build --dir ../src -t myapp:1 -o img.tar --env CHANGED=1
+    assert_ne "$DIGEST" "$d1" "digest after change"
+    assert_dir_listing "$T/out" "img.tar"
+    expect_ok skopeo inspect "oci-archive:img.tar"
+    assert_eq "$(jq -r .Digest <<<"$OUT")" "$DIGEST" "archive holds the new image"
+    # the output may even live inside the input tree: it is not packed into itself
+    cd "$T/src" || fail "cd"
+    ob_build --dir . -t self:1 -o self.tar
+    mkdir "$T/x" && tar -xf self.tar -C "$T/x"
+    if layer_tar "$T/x" self:1 | tar -tf - | grep -q 'self\.tar'; then
+        fail "the output archive (or its temp file) was packed into the layer"
+    fi
+}
+
+# Run a container from the image with podman. Only meaningful where podman can
+# run containers at all: a control image made with umoci must run first,
+# otherwise the test is skipped (e.g. no cgroup support, rlimits refused).
+test_archive_podman_run() {
+    local bb
+    bb=$(command -v busybox || true)
+    [ -n "$bb" ] && file -L "$bb" 2>/dev/null | grep -q 'statically linked' \
+        || skip "no static busybox to put in the image"
+    podman_works || skip "podman cannot run here"
+    local runargs=(run --rm --network none --ulimit nofile=1024:1024 --ulimit nproc=1024:1024)
+    # control image
+    mkdir -p "$T/ctl"
+    expect_ok umoci init --layout "$T/ctl/L"
+    expect_ok umoci new --image "$T/ctl/L:c"
+    expect_ok umoci unpack --image "$T/ctl/L:c" "$T/ctl/b"
+    cp "$bb" "$T/ctl/b/rootfs/busybox"
+    expect_ok umoci repack --image "$T/ctl/L:c" "$T/ctl/b"
+    expect_ok skopeo copy "oci:$T/ctl/L:c" "oci-archive:$T/ctl.tar:control:1"
+    expect_ok podman_cmd load -i "$T/ctl.tar"
+    run podman_cmd "${runargs[@]}" localhost/control:1 /busybox true
+    [ "$RC" -eq 0 ] || skip "podman cannot run containers here: $(tail -n1 <<<"$ERR")"
+    # our image
+    mkdir -p "$T/src/bin"
+    cp "$bb" "$T/src/bin/busybox"
+    echo "payload" >"$T/src/data.txt"
+    ob_build --dir "$T/src" -t runme:1 -o "$T/img.tar" --env GREETING=hi \
+        --entrypoint '["/app/bin/busybox","sh","-c"]' --cmd '["echo default"]'
+    expect_ok podman_cmd load -i "$T/img.tar"
+    local name
+    name=$(podman_cmd images --format '{{.Repository}}:{{.Tag}}' | grep -E '(^|/)runme:1$' | head -n1)
+    [ -n "$name" ] || fail "runme:1 not loaded"
+    expect_ok podman_cmd "${runargs[@]}" "$name"
+    assert_eq "$OUT" "default" "default Cmd output"
+    expect_ok podman_cmd "${runargs[@]}" "$name" 'echo $(/app/bin/busybox id -u) $(pwd) $GREETING; /app/bin/busybox cat data.txt'
+    assert_eq "$OUT" "65534 /app hi
+payload" "container sees uid, workdir, env, files"
+}

@@ -216,3 +216,58 @@ test_tar_pax_long_names() {
     layer_tar "$T/L" a:1 | tar -xf - -C "$T/x"
     assert_same_tree "$T/src" "$T/x/app"
 }
+
+test_tar_name_boundaries() {
+    mkdir -p "$T/src"
+    local n95 n96 n97 t100 t101
+    n95=$(printf 'd%.0s' $(seq 1 95))
+    n96=$(printf 'f%.0s' $(seq 1 96))
+    n97=$(printf 'g%.0s' $(seq 1 97))
+    t100=$(printf 't%.0s' $(seq 1 100))
+    t101=$(printf 'u%.0s' $(seq 1 101))
+    mkdir "$T/src/$n95"                       # "app/<95>/" is exactly 100 chars
+    echo in95 >"$T/src/$n95/x"
+    echo 96 >"$T/src/$n96"                    # "app/<96>" is exactly 100 chars
+    echo 97 >"$T/src/$n97"                    # 101 chars
+    ln -s "$t100" "$T/src/l100"               # link target exactly 100 chars
+    ln -s "$t101" "$T/src/l101"
+    printf 'caf\xc3\xa9\n' >"$T/src/$(printf 'caf\xc3\xa9.txt')"   # UTF-8 name
+    echo dash >"$T/src/-rf"
+    echo q >"$T/src/quote'\"\\back"
+    ob_build --dir "$T/src" -t a:1 --layout "$T/L" --compression none
+    layer_tar "$T/L" a:1 | tar_members >"$T/members"
+    assert_eq "$(jq -r "select(.name == \"app/$n96\") | .pax | length" "$T/members")" 0 "PAX for a 100-char path"
+    assert_eq "$(jq -r "select(.name == \"app/$n97\") | .size" "$T/members")" 3 "101-char path entry"
+    assert_eq "$(jq -r "select(.name == \"app/$n95\") | .type" "$T/members")" 5 "100-char dir path entry"
+    assert_eq "$(jq -r 'select(.name == "app/l100") | .linkname' "$T/members")" "$t100" "100-char link target"
+    assert_eq "$(jq -r 'select(.name == "app/l100") | .pax | length' "$T/members")" 0 "PAX for a 100-char link target"
+    assert_eq "$(jq -r 'select(.name == "app/l101") | .linkname' "$T/members")" "$t101" "101-char link target"
+    mkdir "$T/x"
+    layer_tar "$T/L" a:1 | tar -xf - -C "$T/x"
+    assert_same_tree "$T/src" "$T/x/app"
+    umoci_unpack "$T/L" a:1 "$T/bundle"
+    assert_same_tree "$T/src" "$T/bundle/rootfs/app"
+}
+
+test_tar_many_files_sorted() {
+    mkdir -p "$T/src"
+    local d f
+    for d in A a B b _ - . z0 z-0 z.0 Z; do
+        [ "$d" = . ] && continue
+        mkdir -p "$T/src/$d"
+        for f in $(seq 1 120); do
+            echo "$d/$f" >"$T/src/$d/$f"
+        done
+        echo x >"$T/src/$d.txt"
+        echo y >"$T/src/${d}-x"
+    done
+    ob_build --dir "$T/src" -t a:1 --layout "$T/L"
+    layer_tar "$T/L" a:1 | tar -tf - >"$T/names"
+    assert_eq "$(wc -l <"$T/names")" "$(( $(find "$T/src" | wc -l) ))" "entry count (incl. app/)"
+    # byte-wise order (directory names compared with or without their trailing /)
+    if ! LC_ALL=C sort -c "$T/names" 2>/dev/null && ! sed 's#/$##' "$T/names" | LC_ALL=C sort -c 2>/dev/null; then
+        fail "entries not in byte-wise order: $(sed 's#/$##' "$T/names" | LC_ALL=C sort -c 2>&1)"
+    fi
+    umoci_unpack "$T/L" a:1 "$T/bundle"
+    assert_same_tree "$T/src" "$T/bundle/rootfs/app"
+}

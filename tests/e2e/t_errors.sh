@@ -88,6 +88,7 @@ test_err_unreadable_file() {
     mkdir "$T/out" && chmod 0777 "$T/out"
     cp "$OCIBUILD" "$T/ocibuild-copy" && chmod 0755 "$T/ocibuild-copy"
     local asnobody=(setpriv --reuid 65534 --regid 65534 --clear-groups --inh-caps=-all)
+    "${asnobody[@]}" test -r "$T/src/sub/b" || skip "user 65534 cannot reach $T (TMPDIR not world-searchable?)"
     # sanity: the unprivileged user can build the readable tree
     run "${asnobody[@]}" "$T/ocibuild-copy" build --dir "$T/src" -t a:1 -o "$T/out/ok.tar" -q
     assert_eq "$RC" 0 "unprivileged build of a readable tree (stderr: $ERR)"
@@ -277,4 +278,28 @@ test_err_existing_layout_untouched() {
     diff -u "$T/before" "$T/after" >&2 || fail "existing layout changed by a failed build"
     # no temp files/dirs next to the layout either
     assert_eq "$(cd "$T" && LC_ALL=C ls -A | grep -v '^\.' | tr '\n' ' ')" "L after before ok src " "files next to the layout"
+}
+
+test_err_interrupted_build_leaves_nothing() {
+    # SIGTERM in the middle of a build: non-zero exit, nothing left behind
+    mkdir -p "$T/src" "$T/out"
+    truncate -s 1G "$T/src/big.img"
+    local target pid i rc
+    for target in "-o $T/out/img.tar" "--layout $T/out/L"; do
+        # shellcheck disable=SC2086
+        "$OCIBUILD" build --dir "$T/src" -t a:1 $target --compression gzip >"$T/stdout" 2>"$T/stderr" &
+        pid=$!
+        for i in $(seq 1 100); do
+            [ -n "$(ls -A "$T/out")" ] && break
+            sleep 0.05
+        done
+        sleep 0.3
+        kill -0 "$pid" 2>/dev/null || skip "build finished before it could be interrupted"
+        kill -TERM "$pid"
+        rc=0
+        wait "$pid" || rc=$?
+        [ "$rc" -ne 0 ] || fail "interrupted build exited 0"
+        assert_eq "$(cat "$T/stdout")" "" "stdout of an interrupted build"
+        assert_dir_listing "$T/out" ""
+    done
 }

@@ -32,7 +32,7 @@ test_layout_config_fields() {
     mk_tree "$T/src"
     ob_build --dir "$T/src" -t myapp:1.0.0 --layout "$T/L" \
         --platform linux/arm64 --uid 1234 \
-        --env A=1 --env B='two words' --env EMPTY= \
+        --env A=0 --env A=1 --env B='two words' --env EMPTY= \
         --entrypoint '["/app/bin/start.sh","start"]' --cmd 'x y' \
         --expose 8080 --expose 53/udp \
         -l org.example.team=core --label version=1.0.0 \
@@ -52,6 +52,7 @@ test_layout_config_fields() {
     assert_contains "$env" $'A=1' "Env"
     assert_contains "$env" $'B=two words' "Env"
     grep -qx 'EMPTY=' <<<"$env" || fail "Env lacks EMPTY=: $env"
+    assert_eq "$(grep -c '^A=' <<<"$env")" 1 "a repeated --env key appears once (last wins)"
     assert_eq "$(jq -r '.rootfs.type' <<<"$c")" layers "rootfs.type"
     assert_eq "$(jq -r '.rootfs.diff_ids | length' <<<"$c")" 1 "diff_ids count"
     # skopeo's summary view
@@ -127,12 +128,16 @@ test_layout_entrypoint_forms() {
 
 test_layout_umoci_roundtrip() {
     mk_tree "$T/src"
+    ln -s sub "$T/src/dirlink"                 # symlink to a directory: not followed
+    ln -s does/not/exist "$T/src/dangling"     # dangling symlink: kept as is
     ob_build --dir "$T/src" -t myapp:1.0.0 --layout "$T/L"
     umoci_unpack "$T/L" myapp:1.0.0 "$T/bundle"
     assert_same_tree "$T/src" "$T/bundle/rootfs/app"
     # only app/ at the top of the rootfs
     assert_dir_listing "$T/bundle/rootfs" "app"
     [ -L "$T/bundle/rootfs/app/abs" ] || fail "abs must be a symlink"
+    [ -L "$T/bundle/rootfs/app/dirlink" ] || fail "dirlink must be a symlink"
+    [ -L "$T/bundle/rootfs/app/dangling" ] || fail "dangling must be a symlink"
     assert_eq "$(readlink "$T/bundle/rootfs/app/abs")" /etc/passwd "abs link target"
     assert_eq "$(readlink "$T/bundle/rootfs/app/link")" sub/file "relative link target"
     assert_eq "$(stat -c %a "$T/bundle/rootfs/app/bin/start.sh")" 755 "script mode"
@@ -218,4 +223,40 @@ test_layout_quiet() {
     assert_eq "$BUILD_ERR" "" "stderr with -q"
     ob_build --dir "$T/src" -t a:2 --layout "$T/L" --quiet
     assert_eq "$BUILD_ERR" "" "stderr with --quiet"
+}
+
+test_layout_empty_input_dir() {
+    mkdir "$T/src"
+    ob_build --dir "$T/src" -t empty:1 --layout "$T/L"
+    validate_layout "$T/L" empty:1
+    assert_eq "$(layer_tar "$T/L" empty:1 | tar -tf - | tr '\n' ' ')" "app/ " "layer of an empty dir"
+    umoci_unpack "$T/L" empty:1 "$T/bundle"
+    assert_dir_listing "$T/bundle/rootfs" app
+    assert_dir_listing "$T/bundle/rootfs/app" ""
+}
+
+test_layout_relative_paths() {
+    mk_tree "$T/work/src"
+    cd "$T/work" || fail "cd"
+    ob_build --dir src -t a:1 --layout L
+    local d=$DIGEST
+    ob_build --dir ./src/ -t a:2 --layout ./L
+    assert_eq "$(jq '.manifests | length' L/index.json)" 2 "tags"
+    assert_eq "$(manifest_json L a:2 | jq -r '.layers[0].digest')" \
+        "$(manifest_json L a:1 | jq -r '.layers[0].digest')" "same layer with ./src/"
+    validate_layout "$T/work/L" a:1
+    assert_eq "$(index_digest "$T/work/L" a:1)" "$d" "digest"
+}
+
+test_layout_tag_with_registry_port() {
+    mk_tree "$T/src"
+    local tag=localhost:5000/team/my-app:1.0.0-rc.1
+    ob_build --dir "$T/src" -t "$tag" --layout "$T/L"
+    assert_eq "$(index_digest "$T/L" "$tag")" "$DIGEST" "ref.name is the full tag"
+    validate_layout "$T/L" "$tag"
+    expect_ok skopeo inspect "oci:$T/L:$tag"
+    # and it can be used as a base by that name
+    mkdir "$T/src2" && echo two >"$T/src2/two"
+    ob_build --dir "$T/src2" --base "oci:$T/L:$tag" -t child:1 --layout "$T/L"
+    assert_eq "$(manifest_json "$T/L" child:1 | jq '.layers | length')" 2 "layers of child"
 }

@@ -36,6 +36,41 @@ sparse_case() {
     assert_eq "sha256:$diff" "$(jq -r '.rootfs.diff_ids[0]' <<<"$c")" "diff_id"
     grep -qE "^-rw-r--r-- 0/0 +$size .* app/sub/big\.img$" "$T/listing" \
         || fail "big file not listed with size $size: $(cat "$T/listing")"
+    # header of the big file: a PAX size record exactly when the size does not
+    # fit the 11 octal digits of the ustar size field
+    { decompress "$mt" <"$f" 2>/dev/null || true; } | head -c 65536 >"$T/head.tar"
+    local keys
+    keys=$("$PY" - "$T/head.tar" <<'PYEOF'
+import sys
+data = open(sys.argv[1], "rb").read()
+off, pax = 0, None
+while off + 512 <= len(data):
+    h = data[off:off + 512]
+    typ = h[156:157]
+    szf = h[124:136]
+    size = int.from_bytes(szf[1:], "big") if szf[0] & 0x80 else int(szf.rstrip(b"\0 ").lstrip(b" ") or b"0", 8)
+    if typ == b"x":
+        body = data[off + 512:off + 512 + size]
+        pax = {}
+        i = 0
+        while i < len(body) and body[i:i+1] != b"\0":
+            sp = body.index(b" ", i); n = int(body[i:sp])
+            k, v = body[sp + 1:i + n - 1].split(b"=", 1); pax[k.decode()] = v.decode(); i += n
+    else:
+        name = (pax or {}).get("path") or h[0:100].rstrip(b"\0").decode()
+        if name == "app/sub/big.img":
+            print("pax=" + ",".join(sorted(pax or {})) + " size=" + (pax or {}).get("size", str(size)))
+            sys.exit(0)
+        pax = None
+    off += 512 + (size + 511) // 512 * 512
+print("big.img header not found")
+PYEOF
+)
+    if [ "$size" -ge 8589934592 ]; then
+        assert_eq "$keys" "pax=size size=$size" "PAX records of the >8 GiB file"
+    else
+        assert_eq "$keys" "pax= size=$size" "PAX records of the big file"
+    fi
 }
 
 test_memory_sparse_1g_gzip() { sparse_case gzip; }

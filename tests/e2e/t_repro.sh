@@ -83,3 +83,21 @@ test_repro_layout_vs_archive_layer() {
     mkdir "$T/x" && tar -xf "$T/a.tar" -C "$T/x"
     assert_eq "$(layer_digest "$T/x" a:1)" "$(layer_digest "$T/L" a:1)" "layer digest layout vs archive"
 }
+
+# The binary documents -j/--jobs (compression threads, "the output does not
+# depend on it"): check that claim when the flag is offered.
+test_repro_jobs_flag() {
+    "$OCIBUILD" build --help 2>/dev/null | grep -q -- '--jobs' || skip "no --jobs flag"
+    mk_tree "$T/src"
+    head -c 2000000 /dev/urandom >"$T/src/data/big-random.bin"
+    seq 1 300000 >"$T/src/data/numbers.txt"
+    local comp j ref
+    for comp in gzip zstd; do
+        ref=
+        for j in 1 2 5; do
+            SOURCE_DATE_EPOCH=7 ob_build --dir "$T/src" -t a:1 --layout "$T/L-$comp-$j" --compression "$comp" --jobs "$j"
+            [ -n "$ref" ] || ref=$DIGEST
+            assert_eq "$DIGEST" "$ref" "manifest digest with --jobs $j ($comp)"
+        done
+    done
+}
