@@ -17,6 +17,8 @@ void ocibuild_error_clear(ocibuild_error *err)
 	err->code = 0;
 }
 
+static char *vformat(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
+
 static char *vformat(const char *fmt, va_list ap)
 {
 	va_list ap2;
@@ -34,6 +36,9 @@ static char *vformat(const char *fmt, va_list ap)
 	vsnprintf(s, (size_t)n + 1, fmt, ap);
 	return s;
 }
+
+static void vset(ocibuild_error *err, ocibuild_error_kind kind, int code,
+		 const char *fmt, va_list ap) __attribute__((format(printf, 4, 0)));
 
 static void vset(ocibuild_error *err, ocibuild_error_kind kind, int code,
 		 const char *fmt, va_list ap)

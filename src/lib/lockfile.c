@@ -98,6 +98,7 @@ static int push(struct reader *r, struct term *parent, struct term *child)
 static char *read_quoted(struct reader *r, char quote)
 {
 	oci_buf b = OCI_BUF_INIT(MAX_LOCK);
+	int start_line = r->line;
 
 	r->p++;
 	while (r->p < r->end && *r->p != quote) {
@@ -119,6 +120,7 @@ static char *read_quoted(struct reader *r, char quote)
 	}
 	if (r->p >= r->end) {
 		oci_buf_release(&b);
+		r->line = start_line;
 		fail(r, "unterminated string");
 		return NULL;
 	}

@@ -1,3 +1,4 @@
+#include <ctype.h>
 #include <string.h>
 
 #include "ref.h"
@@ -68,9 +69,14 @@ static int host_valid(const char *s, size_t len)
 
 	if (len && s[0] == '[') {
 		const char *close = memchr(s, ']', len);
+		size_t j;
 
-		if (!close)
+		/* an IPv6 address: hex digits and colons only */
+		if (!close || close == s + 1)
 			return 0;
+		for (j = 1; s + j < close; j++)
+			if (!isxdigit((unsigned char)s[j]) && s[j] != ':')
+				return 0;
 		i = (size_t)(close - s) + 1;
 		if (i == len)
 			return 1;
@@ -190,6 +196,13 @@ int oci_ref_parse(const char *s, oci_ref *r, ocibuild_error *err)
 	r->path = oci_buf_detach(&path, NULL);
 	if (!r->path)
 		goto nomem;
+	/* the limit applies to the normalised name, as Docker does */
+	if (strlen(r->domain) + 1 + strlen(r->path) > MAX_NAME) {
+		oci_err(err, OCIBUILD_ERR_INPUT, 0,
+			"bad image name in '%s': with its registry it is longer than %d characters",
+			s, MAX_NAME);
+		goto fail;
+	}
 	if (tag)
 		r->tag = oci_strndup(tag, (size_t)(name_end - tag));
 	else if (!at)

@@ -1,6 +1,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <glob.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -184,7 +185,7 @@ out:
 /* DIR/_build/<profile>/rel/<name> -> DIR/<lockname>, if that file exists. */
 static char *project_lock(const char *dir)
 {
-	char *copy = oci_strdup(dir), *s;
+	char *copy = realpath(dir, NULL), *s;
 	int up;
 
 	if (!copy)

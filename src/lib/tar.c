@@ -124,6 +124,10 @@ int oci_tar_header(const oci_tar_entry *e, oci_buf *out, ocibuild_error *err)
 	if (split_name(path.data, &prefix_len) < 0 &&
 	    pax_record(&pax, "path", path.data, err) < 0)
 		goto out;
+	if (e->type == OCI_TAR_SYMLINK && !e->link) {
+		oci_err(err, OCIBUILD_ERR_INTERNAL, 0, "symlink '%s' without a target", e->path);
+		goto out;
+	}
 	if (e->type == OCI_TAR_SYMLINK && strlen(e->link) > NAME_LEN &&
 	    pax_record(&pax, "linkpath", e->link, err) < 0)
 		goto out;

@@ -1,0 +1,494 @@
+/* Unit tests for the streaming compressors (src/lib/compress.c): output
+ * decodes to the input with zlib and libzstd, and the bytes do not depend
+ * on the worker count or on how the input was cut into writes. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+#include <zstd.h>
+#include <cmocka.h>
+
+#include "compress.h"
+#include "buf.h"
+
+#define KIB 1024u
+#define MIB (1024u * 1024u)
+#define OUT_MAX (64u * MIB)
+
+/* ---- a sink that collects into memory ---- */
+
+struct memsink {
+	oci_sink base;
+	oci_buf buf;
+	size_t writes;
+};
+
+static int mem_write(oci_sink *s, const void *data, size_t len, ocibuild_error *err)
+{
+	struct memsink *m = (struct memsink *)s;
+
+	m->writes++;
+	return oci_buf_append(&m->buf, data, len, err);
+}
+
+static void memsink_init(struct memsink *m)
+{
+	m->base.write = mem_write;
+	oci_buf_init(&m->buf, OUT_MAX);
+	m->writes = 0;
+}
+
+/* A sink that fails after `left` bytes. */
+struct failsink {
+	oci_sink base;
+	size_t left;
+};
+
+static int fail_write(oci_sink *s, const void *data, size_t len, ocibuild_error *err)
+{
+	struct failsink *f = (struct failsink *)s;
+
+	(void)data;
+	if (len > f->left) {
+		if (err) {
+			ocibuild_error_clear(err);
+			err->kind = OCIBUILD_ERR_NOSPACE;
+		}
+		return -1;
+	}
+	f->left -= len;
+	return 0;
+}
+
+/* ---- inputs ---- */
+
+/* Pseudo-random bytes mixed with repeated runs and text, so both the
+ * literal and the match paths of the compressors are used. */
+static unsigned char *make_input(size_t n)
+{
+	unsigned char *p = malloc(n ? n : 1);
+	uint64_t x = 0x9e3779b97f4a7c15ULL;
+	size_t i = 0;
+
+	assert_non_null(p);
+	while (i < n) {
+		size_t run, j;
+
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		run = 1 + (size_t)(x % 3000);
+		switch (x >> 60) {
+		case 0: case 1: case 2: case 3: case 4:
+			/* noise */
+			for (j = 0; j < run && i < n; j++, i++) {
+				x ^= x << 13;
+				x ^= x >> 7;
+				x ^= x << 17;
+				p[i] = (unsigned char)(x >> 24);
+			}
+			break;
+		case 5: case 6: case 7: case 8:
+			/* a run of one byte */
+			for (j = 0; j < run && i < n; j++, i++)
+				p[i] = (unsigned char)x;
+			break;
+		default:
+			/* a copy of something earlier */
+			if (i > 0) {
+				size_t from = (size_t)(x >> 8) % i;
+
+				for (j = 0; j < run && i < n; j++, i++)
+					p[i] = p[from + j % (i - from)];
+			} else {
+				p[i++] = 'x';
+			}
+			break;
+		}
+	}
+	return p;
+}
+
+/* write chunk sizes: 0 = all at once; otherwise cycle through a table
+ * starting at `pattern` */
+static const size_t chunk_table[] = {
+	1, 7, 4093, 65537, 131071, 131072, 131073, 3, 333333, 17, 262144, 999, 2 * MIB + 5,
+};
+
+static void compress_into(ocibuild_compression kind, int threads, const unsigned char *in,
+			  size_t n, int pattern, oci_buf *out)
+{
+	struct memsink m;
+	oci_zw *z = NULL;
+	ocibuild_error err = { 0 };
+	size_t off = 0, k = (size_t)pattern;
+
+	memsink_init(&m);
+	if (oci_zw_new(&z, kind, threads, &m.base, &err) < 0)
+		fail_msg("oci_zw_new(%d, %d): %s", kind, threads, err.message);
+	assert_non_null(z);
+	while (off < n) {
+		size_t c = pattern < 0 ? n - off
+				       : chunk_table[k++ % (sizeof(chunk_table) / sizeof(chunk_table[0]))];
+
+		if (c > n - off)
+			c = n - off;
+		if (oci_sink_write(oci_zw_sink(z), in + off, c, &err) < 0)
+			fail_msg("write: %s", err.message);
+		off += c;
+	}
+	if (oci_zw_finish(z, &err) < 0)
+		fail_msg("finish: %s", err.message);
+	/* finishing again is harmless and writes nothing */
+	{
+		size_t len = m.buf.len;
+
+		assert_int_equal(oci_zw_finish(z, &err), 0);
+		assert_int_equal(m.buf.len, len);
+	}
+	oci_zw_free(z);
+	*out = m.buf;
+	if (!out->data) /* nothing written at all */
+		assert_int_equal(oci_buf_append(out, "", 0, NULL), 0);
+}
+
+/* ---- decoders, from zlib and libzstd directly ---- */
+
+static void gunzip_check(const oci_buf *gz, const unsigned char *want, size_t n)
+{
+	z_stream zs;
+	unsigned char *out = malloc(n + 64);
+	int rc;
+
+	assert_non_null(out);
+	memset(&zs, 0, sizeof(zs));
+	assert_int_equal(inflateInit2(&zs, 16 + MAX_WBITS), Z_OK);
+	zs.next_in = (unsigned char *)gz->data;
+	zs.avail_in = (uInt)gz->len;
+	zs.next_out = out;
+	zs.avail_out = (uInt)(n + 64);
+	rc = inflate(&zs, Z_FINISH);
+	if (rc != Z_STREAM_END)
+		fail_msg("inflate: %d (%s) after %lu bytes in, %lu out", rc, zs.msg ? zs.msg : "",
+			 zs.total_in, zs.total_out);
+	assert_int_equal(zs.avail_in, 0); /* one gzip member, nothing after it */
+	assert_int_equal(zs.total_out, n);
+	if (n)
+		assert_memory_equal(out, want, n);
+	inflateEnd(&zs);
+	free(out);
+}
+
+static void unzstd_check(const oci_buf *zst, const unsigned char *want, size_t n)
+{
+	ZSTD_DStream *ds = ZSTD_createDStream();
+	unsigned char *out = malloc(n + 64);
+	ZSTD_inBuffer in = { zst->data, zst->len, 0 };
+	ZSTD_outBuffer o = { out, n + 64, 0 };
+	size_t rc = 1;
+
+	assert_non_null(ds);
+	assert_non_null(out);
+	assert_false(ZSTD_isError(ZSTD_initDStream(ds)));
+	while (in.pos < in.size) {
+		size_t before_in = in.pos, before_out = o.pos;
+
+		rc = ZSTD_decompressStream(ds, &o, &in);
+		if (ZSTD_isError(rc))
+			fail_msg("zstd: %s", ZSTD_getErrorName(rc));
+		if (rc == 0)
+			break;
+		if (in.pos == before_in && o.pos == before_out)
+			fail_msg("zstd decoder made no progress");
+	}
+	assert_int_equal(rc, 0);          /* the frame is complete */
+	assert_int_equal(in.pos, in.size); /* one frame, nothing after it */
+	assert_int_equal(o.pos, n);
+	if (n)
+		assert_memory_equal(out, want, n);
+	ZSTD_freeDStream(ds);
+	free(out);
+}
+
+static const size_t sizes[] = { 0, 1, 128 * KIB - 1, 128 * KIB, 128 * KIB + 1,
+				32 * KIB, 256 * KIB, 5 * MIB };
+
+static void roundtrip_kind(ocibuild_compression kind)
+{
+	size_t s;
+
+	for (s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
+		size_t n = sizes[s];
+		unsigned char *in = make_input(n);
+		int pattern;
+
+		for (pattern = -1; pattern < 3; pattern++) {
+			oci_buf out;
+
+			/* byte-at-a-time only for the small inputs */
+			if (pattern == 0 && n > 256 * KIB)
+				continue;
+			compress_into(kind, 2, in, n, pattern, &out);
+			switch (kind) {
+			case OCIBUILD_COMPRESS_GZIP:
+				gunzip_check(&out, in, n);
+				break;
+			case OCIBUILD_COMPRESS_ZSTD:
+				unzstd_check(&out, in, n);
+				break;
+			default:
+				assert_int_equal(out.len, n);
+				if (n)
+					assert_memory_equal(out.data, in, n);
+				break;
+			}
+			oci_buf_release(&out);
+		}
+		free(in);
+	}
+}
+
+static void test_gzip_roundtrip(void **state)
+{
+	(void)state;
+	roundtrip_kind(OCIBUILD_COMPRESS_GZIP);
+}
+
+static void test_zstd_roundtrip(void **state)
+{
+	(void)state;
+	roundtrip_kind(OCIBUILD_COMPRESS_ZSTD);
+}
+
+static void test_none_roundtrip(void **state)
+{
+	(void)state;
+	roundtrip_kind(OCIBUILD_COMPRESS_NONE);
+}
+
+static void test_gzip_header_trailer(void **state)
+{
+	size_t n = 300 * KIB + 11;
+	unsigned char *in = make_input(n);
+	oci_buf out;
+	const unsigned char *p;
+	uLong crc = crc32(0L, Z_NULL, 0);
+	uint32_t got_crc, got_len;
+
+	(void)state;
+	compress_into(OCIBUILD_COMPRESS_GZIP, 3, in, n, 1, &out);
+	p = (const unsigned char *)out.data;
+	assert_true(out.len > 18);
+	assert_int_equal(p[0], 0x1f);
+	assert_int_equal(p[1], 0x8b);
+	assert_int_equal(p[2], 8);    /* deflate */
+	assert_int_equal(p[3], 0);    /* no name, comment or extra field */
+	assert_int_equal(p[4], 0);    /* mtime 0 */
+	assert_int_equal(p[5], 0);
+	assert_int_equal(p[6], 0);
+	assert_int_equal(p[7], 0);
+	crc = crc32(crc, in, (uInt)n);
+	got_crc = (uint32_t)p[out.len - 8] | (uint32_t)p[out.len - 7] << 8 |
+		  (uint32_t)p[out.len - 6] << 16 | (uint32_t)p[out.len - 5] << 24;
+	got_len = (uint32_t)p[out.len - 4] | (uint32_t)p[out.len - 3] << 8 |
+		  (uint32_t)p[out.len - 2] << 16 | (uint32_t)p[out.len - 1] << 24;
+	assert_int_equal(got_crc, (uint32_t)crc);
+	assert_int_equal(got_len, (uint32_t)n);
+	oci_buf_release(&out);
+
+	/* the empty stream too */
+	compress_into(OCIBUILD_COMPRESS_GZIP, 1, in, 0, -1, &out);
+	p = (const unsigned char *)out.data;
+	assert_int_equal(p[0], 0x1f);
+	assert_int_equal(p[1], 0x8b);
+	assert_int_equal(p[2], 8);
+	assert_true(p[4] == 0 && p[5] == 0 && p[6] == 0 && p[7] == 0);
+	/* crc32 and length of nothing */
+	assert_true(out.len > 18);
+	assert_memory_equal(p + out.len - 8, "\0\0\0\0\0\0\0\0", 8);
+	oci_buf_release(&out);
+	free(in);
+}
+
+static void same_bytes(const oci_buf *a, const oci_buf *b, const char *what)
+{
+	size_t i;
+
+	if (a->len == b->len && !memcmp(a->data, b->data, a->len))
+		return;
+	for (i = 0; i < a->len && i < b->len && a->data[i] == b->data[i]; i++)
+		;
+	fail_msg("%s: outputs differ (%zu vs %zu bytes, first difference at %zu)", what,
+		 a->len, b->len, i);
+}
+
+static void threads_identical(ocibuild_compression kind, size_t n)
+{
+	static const int threads[] = { 1, 2, 3, 8 };
+	unsigned char *in = make_input(n);
+	oci_buf ref, out;
+	size_t t;
+	char what[64];
+
+	compress_into(kind, threads[0], in, n, 2, &ref);
+	for (t = 1; t < sizeof(threads) / sizeof(threads[0]); t++) {
+		compress_into(kind, threads[t], in, n, 2, &out);
+		snprintf(what, sizeof(what), "kind %d, %zu bytes, 1 vs %d threads", kind, n,
+			 threads[t]);
+		same_bytes(&ref, &out, what);
+		oci_buf_release(&out);
+	}
+	/* 0 and negative mean one worker */
+	compress_into(kind, 0, in, n, 2, &out);
+	same_bytes(&ref, &out, "threads 0");
+	oci_buf_release(&out);
+	oci_buf_release(&ref);
+	free(in);
+}
+
+static void test_gzip_threads_identical(void **state)
+{
+	(void)state;
+	threads_identical(OCIBUILD_COMPRESS_GZIP, 5 * MIB);
+	threads_identical(OCIBUILD_COMPRESS_GZIP, 128 * KIB + 1);
+	threads_identical(OCIBUILD_COMPRESS_GZIP, 0);
+}
+
+static void test_zstd_threads_identical(void **state)
+{
+	(void)state;
+	threads_identical(OCIBUILD_COMPRESS_ZSTD, 5 * MIB);
+	threads_identical(OCIBUILD_COMPRESS_ZSTD, 128 * KIB + 1);
+	threads_identical(OCIBUILD_COMPRESS_ZSTD, 0);
+}
+
+static void chunks_identical(ocibuild_compression kind, size_t n, int threads)
+{
+	unsigned char *in = make_input(n);
+	oci_buf ref, out;
+	int pattern;
+	char what[64];
+
+	compress_into(kind, threads, in, n, -1, &ref);
+	for (pattern = 0; pattern < 13; pattern++) {
+		/* byte-at-a-time only once, and not for the 5 MiB input */
+		if (pattern == 0 && n > 256 * KIB)
+			continue;
+		compress_into(kind, threads, in, n, pattern, &out);
+		snprintf(what, sizeof(what), "kind %d, %zu bytes, chunk pattern %d", kind, n,
+			 pattern);
+		same_bytes(&ref, &out, what);
+		oci_buf_release(&out);
+	}
+	oci_buf_release(&ref);
+	free(in);
+}
+
+static void test_gzip_chunks_identical(void **state)
+{
+	(void)state;
+	chunks_identical(OCIBUILD_COMPRESS_GZIP, 5 * MIB, 2);
+	chunks_identical(OCIBUILD_COMPRESS_GZIP, 200 * KIB + 3, 1);
+}
+
+static void test_zstd_chunks_identical(void **state)
+{
+	(void)state;
+	chunks_identical(OCIBUILD_COMPRESS_ZSTD, 5 * MIB, 2);
+	chunks_identical(OCIBUILD_COMPRESS_ZSTD, 200 * KIB + 3, 1);
+	chunks_identical(OCIBUILD_COMPRESS_ZSTD, 1000, 1);
+}
+
+static void test_sink_error_propagates(void **state)
+{
+	static const ocibuild_compression kinds[] = {
+		OCIBUILD_COMPRESS_GZIP, OCIBUILD_COMPRESS_ZSTD, OCIBUILD_COMPRESS_NONE,
+	};
+	size_t n = 3 * MIB, k;
+	unsigned char *in = make_input(n);
+
+	(void)state;
+	for (k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+		struct failsink f = { { fail_write }, 1000 };
+		ocibuild_error err = { 0 };
+		oci_zw *z = NULL;
+		int rc = 0;
+		size_t off;
+
+		if (oci_zw_new(&z, kinds[k], 2, &f.base, &err) < 0) {
+			/* gzip writes its header at once: too big for nothing */
+			fail_msg("oci_zw_new: %s", err.message);
+		}
+		for (off = 0; off < n && rc == 0; off += 64 * KIB)
+			rc = oci_sink_write(oci_zw_sink(z), in + off, 64 * KIB, &err);
+		if (rc == 0)
+			rc = oci_zw_finish(z, &err);
+		assert_int_equal(rc, -1);
+		assert_int_equal(err.kind, OCIBUILD_ERR_NOSPACE);
+		oci_zw_free(z); /* on an unfinished writer */
+		ocibuild_error_clear(&err);
+	}
+	oci_zw_free(NULL);
+	free(in);
+}
+
+static void test_free_unfinished(void **state)
+{
+	unsigned char *in = make_input(MIB);
+	struct memsink m;
+	oci_zw *z;
+
+	(void)state;
+	memsink_init(&m);
+	assert_int_equal(oci_zw_new(&z, OCIBUILD_COMPRESS_GZIP, 4, &m.base, NULL), 0);
+	assert_int_equal(oci_sink_write(oci_zw_sink(z), in, MIB, NULL), 0);
+	oci_zw_free(z);
+	assert_int_equal(oci_zw_new(&z, OCIBUILD_COMPRESS_ZSTD, 4, &m.base, NULL), 0);
+	assert_int_equal(oci_sink_write(oci_zw_sink(z), in, MIB, NULL), 0);
+	oci_zw_free(z);
+	oci_buf_release(&m.buf);
+	free(in);
+}
+
+static void test_names(void **state)
+{
+	ocibuild_compression c = OCIBUILD_COMPRESS_NONE;
+
+	(void)state;
+	assert_string_equal(oci_compression_suffix(OCIBUILD_COMPRESS_GZIP), "+gzip");
+	assert_string_equal(oci_compression_suffix(OCIBUILD_COMPRESS_ZSTD), "+zstd");
+	assert_string_equal(oci_compression_suffix(OCIBUILD_COMPRESS_NONE), "");
+	assert_int_equal(ocibuild_compression_parse("gzip", &c), 0);
+	assert_int_equal(c, OCIBUILD_COMPRESS_GZIP);
+	assert_int_equal(ocibuild_compression_parse("zstd", &c), 0);
+	assert_int_equal(c, OCIBUILD_COMPRESS_ZSTD);
+	assert_int_equal(ocibuild_compression_parse("none", &c), 0);
+	assert_int_equal(c, OCIBUILD_COMPRESS_NONE);
+	assert_int_equal(ocibuild_compression_parse("GZIP", &c), -1);
+	assert_int_equal(ocibuild_compression_parse("gz", &c), -1);
+	assert_int_equal(ocibuild_compression_parse("", &c), -1);
+	assert_int_equal(c, OCIBUILD_COMPRESS_NONE);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_names),
+		cmocka_unit_test(test_gzip_roundtrip),
+		cmocka_unit_test(test_zstd_roundtrip),
+		cmocka_unit_test(test_none_roundtrip),
+		cmocka_unit_test(test_gzip_header_trailer),
+		cmocka_unit_test(test_gzip_threads_identical),
+		cmocka_unit_test(test_zstd_threads_identical),
+		cmocka_unit_test(test_gzip_chunks_identical),
+		cmocka_unit_test(test_zstd_chunks_identical),
+		cmocka_unit_test(test_sink_error_propagates),
+		cmocka_unit_test(test_free_unfinished),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
