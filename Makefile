@@ -9,13 +9,14 @@ PKG_CONFIG ?= pkg-config
 O ?= build
 BIN ?= .
 
-PKGS := jansson libzstd zlib libcrypto libelf
+PKGS := jansson libzstd zlib libcrypto libelf libcurl
 # Debian package providing each pkg-config module, for the error message.
 DEB_jansson := libjansson-dev
 DEB_libzstd := libzstd-dev
 DEB_zlib := zlib1g-dev
 DEB_libcrypto := libssl-dev
 DEB_libelf := libelf-dev
+DEB_libcurl := libcurl4-openssl-dev
 
 ifeq ($(filter clean help,$(MAKECMDGOALS)),)
 MISSING := $(foreach p,$(PKGS),$(if $(shell $(PKG_CONFIG) --exists $(p) 2>/dev/null && echo y),,$(DEB_$(p))))

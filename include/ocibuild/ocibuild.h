@@ -31,6 +31,9 @@ typedef enum ocibuild_error_kind {
 	OCIBUILD_ERR_DIGEST,      /* content does not match its digest */
 	OCIBUILD_ERR_CANCELLED,   /* the cancel callback asked us to stop */
 	OCIBUILD_ERR_NOMEM,
+	OCIBUILD_ERR_NETWORK,     /* could not talk to a server */
+	OCIBUILD_ERR_AUTH,        /* credentials missing or refused */
+	OCIBUILD_ERR_REGISTRY,    /* the registry refused a request */
 	OCIBUILD_ERR_INTERNAL
 } ocibuild_error_kind;
 
@@ -64,6 +67,28 @@ typedef void (*ocibuild_log_fn)(void *userdata, ocibuild_log_level level,
  * OCIBUILD_ERR_CANCELLED after removing what it had written). */
 typedef int (*ocibuild_cancel_fn)(void *userdata);
 
+/* Progress of registry transfers, one event at a time. */
+typedef enum ocibuild_event_kind {
+	OCIBUILD_EV_BLOB_PROGRESS = 0, /* bytes moved so far (done) */
+	OCIBUILD_EV_BLOB_EXISTS,       /* the registry already has it */
+	OCIBUILD_EV_BLOB_MOUNTED,      /* mounted from another repository */
+	OCIBUILD_EV_BLOB_UPLOADED,
+	OCIBUILD_EV_BLOB_DOWNLOADED,
+	OCIBUILD_EV_BLOB_CACHED,       /* found in the local cache */
+	OCIBUILD_EV_MANIFEST_PUSHED,   /* ref = registry/repo@digest */
+	OCIBUILD_EV_TAG_PUSHED         /* ref = registry/repo:tag */
+} ocibuild_event_kind;
+
+typedef struct ocibuild_event {
+	ocibuild_event_kind kind;
+	const char *digest;
+	int64_t size;
+	uint64_t done;
+	const char *ref;
+} ocibuild_event;
+
+typedef void (*ocibuild_progress_fn)(void *userdata, const ocibuild_event *ev);
+
 /* Options, callbacks and worker count for library calls. Not thread safe:
  * use one context per concurrent build. */
 typedef struct ocibuild_ctx ocibuild_ctx;
@@ -74,6 +99,10 @@ void ocibuild_ctx_free(ocibuild_ctx *ctx);
 void ocibuild_ctx_set_log(ocibuild_ctx *ctx, ocibuild_log_fn fn, void *userdata);
 void ocibuild_ctx_set_cancel(ocibuild_ctx *ctx, ocibuild_cancel_fn fn,
 			     void *userdata);
+/* Progress events may come from several threads at once; the callback
+ * is called with a lock held, so it need not lock itself. */
+void ocibuild_ctx_set_progress(ocibuild_ctx *ctx, ocibuild_progress_fn fn,
+			       void *userdata);
 /* Compression workers; 0 (the default) means one per online CPU. The
  * output bytes never depend on this number. */
 void ocibuild_ctx_set_jobs(ocibuild_ctx *ctx, int jobs);

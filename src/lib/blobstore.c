@@ -122,8 +122,8 @@ int oci_blobs_has(const char *dir, const char *digest)
 	return ok;
 }
 
-static int make_tmp(const char *dir_of, const char *stem, char **out, int *fd,
-		    ocibuild_error *err)
+static int make_tmp(const char *dir_of, const char *stem, unsigned mode, char **out,
+		    int *fd, ocibuild_error *err)
 {
 	size_t ld = strlen(dir_of), ls = strlen(stem);
 	char *t = oci_malloc(ld + 1 + ls + 8);
@@ -147,7 +147,7 @@ static int make_tmp(const char *dir_of, const char *stem, char **out, int *fd,
 		return -1;
 	}
 	/* mkstemp makes 0600; blobs are readable like any file we write */
-	fchmod(*fd, 0644);
+	fchmod(*fd, mode);
 	*out = t;
 	return 0;
 }
@@ -161,7 +161,7 @@ int oci_blobs_begin(const char *dir, oci_blob_tmp *t, ocibuild_error *err)
 	t->path = NULL;
 	if (!bd)
 		return oci_err_nomem(err);
-	rc = make_tmp(bd, ".tmp-", &t->path, &t->fd, err);
+	rc = make_tmp(bd, ".tmp-", 0644, &t->path, &t->fd, err);
 	oci_free(bd);
 	return rc;
 }
@@ -372,6 +372,12 @@ out:
 int oci_write_file_atomic(const char *path, const void *data, size_t len,
 			  int durable, ocibuild_error *err)
 {
+	return oci_write_file_mode(path, data, len, 0644, durable, err);
+}
+
+int oci_write_file_mode(const char *path, const void *data, size_t len, unsigned mode,
+			int durable, ocibuild_error *err)
+{
 	char *dir = oci_strdup(path), *slash, *tmp = NULL;
 	const char *stem;
 	int fd = -1, rc = -1;
@@ -389,7 +395,7 @@ int oci_write_file_atomic(const char *path, const void *data, size_t len,
 			return oci_err_nomem(err);
 		stem = ".tmp-";
 	}
-	if (make_tmp(*dir ? dir : "/", stem, &tmp, &fd, err) < 0)
+	if (make_tmp(*dir ? dir : "/", stem, mode, &tmp, &fd, err) < 0)
 		goto out;
 	if (oci_write_all(fd, data, len, tmp, err) < 0)
 		goto out;

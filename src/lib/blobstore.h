@@ -46,4 +46,8 @@ int oci_read_file(const char *path, size_t max, oci_buf *out, ocibuild_error *er
 /* Write a small file atomically (temporary name in the same dir + rename). */
 int oci_write_file_atomic(const char *path, const void *data, size_t len,
 			  int durable, ocibuild_error *err);
+/* The same with a chosen mode (0600 for secrets: never readable by others,
+ * not even for a moment). */
+int oci_write_file_mode(const char *path, const void *data, size_t len, unsigned mode,
+			int durable, ocibuild_error *err);
 #endif

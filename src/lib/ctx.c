@@ -9,12 +9,37 @@
 
 ocibuild_ctx *ocibuild_ctx_new(void)
 {
-	return oci_calloc(1, sizeof(ocibuild_ctx));
+	ocibuild_ctx *ctx = oci_calloc(1, sizeof(ocibuild_ctx));
+
+	if (ctx)
+		pthread_mutex_init(&ctx->progress_mu, NULL);
+	return ctx;
 }
 
 void ocibuild_ctx_free(ocibuild_ctx *ctx)
 {
+	if (!ctx)
+		return;
+	pthread_mutex_destroy(&ctx->progress_mu);
 	oci_free(ctx);
+}
+
+void ocibuild_ctx_set_progress(ocibuild_ctx *ctx, ocibuild_progress_fn fn, void *userdata)
+{
+	ctx->progress = fn;
+	ctx->progress_userdata = userdata;
+}
+
+void oci_progress(ocibuild_ctx *ctx, ocibuild_event_kind kind, const char *digest,
+		  int64_t size, uint64_t done, const char *ref)
+{
+	ocibuild_event ev = { kind, digest, size, done, ref };
+
+	if (!ctx || !ctx->progress)
+		return;
+	pthread_mutex_lock(&ctx->progress_mu);
+	ctx->progress(ctx->progress_userdata, &ev);
+	pthread_mutex_unlock(&ctx->progress_mu);
 }
 
 void ocibuild_ctx_set_log(ocibuild_ctx *ctx, ocibuild_log_fn fn, void *userdata)
@@ -39,12 +64,14 @@ void oci_log(ocibuild_ctx *ctx, ocibuild_log_level level, const char *fmt, ...)
 	char line[1024];
 	va_list ap;
 
-	if (!ctx->log)
+	if (!ctx || !ctx->log)
 		return;
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
+	pthread_mutex_lock(&ctx->progress_mu);
 	ctx->log(ctx->log_userdata, level, line);
+	pthread_mutex_unlock(&ctx->progress_mu);
 }
 
 int oci_ctx_threads(const ocibuild_ctx *ctx)

@@ -1,6 +1,7 @@
 /* The context object: everything a library call needs from its caller. */
 #ifndef OCI_CTX_H
 #define OCI_CTX_H
+#include <pthread.h>
 #include "ocibuild/ocibuild.h"
 
 struct ocibuild_ctx {
@@ -9,7 +10,13 @@ struct ocibuild_ctx {
 	ocibuild_cancel_fn cancel;
 	void *cancel_userdata;
 	int jobs;
+	ocibuild_progress_fn progress;
+	void *progress_userdata;
+	pthread_mutex_t progress_mu;
 };
+
+void oci_progress(ocibuild_ctx *ctx, ocibuild_event_kind kind, const char *digest,
+		  int64_t size, uint64_t done, const char *ref);
 
 void oci_log(ocibuild_ctx *ctx, ocibuild_log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

@@ -74,7 +74,7 @@ int oci_elf_read(const char *path, oci_elf_info *info, ocibuild_error *err)
 	Elf_Scn *scn = NULL;
 	GElf_Ehdr eh;
 	size_t i, nph;
-	int fd, rc = -1;
+	int fd, rc = -1, has_runpath = 0;
 
 	memset(info, 0, sizeof(*info));
 	if (!oci_elf_is_elf(path))
@@ -133,11 +133,21 @@ int oci_elf_read(const char *path, oci_elf_info *info, ocibuild_error *err)
 			s = elf_strptr(e, sh.sh_link, dyn.d_un.d_val);
 			if (!s)
 				continue;
+			if (dyn.d_tag == DT_RPATH && has_runpath)
+				continue; /* DT_RUNPATH wins over DT_RPATH */
+			if (dyn.d_tag == DT_RUNPATH && !has_runpath) {
+				oci_strlist_clear(&info->runpath);
+				has_runpath = 1;
+			}
+			if (dyn.d_tag == DT_RPATH)
+				info->is_rpath = 1;
 			if (dyn.d_tag == DT_NEEDED ? oci_strlist_push(&info->needed, s, err) < 0
 						   : split_push(&info->runpath, s, err) < 0)
 				goto out;
 		}
 	}
+	if (has_runpath)
+		info->is_rpath = 0;
 	rc = 0;
 out:
 	if (e)
@@ -245,14 +255,16 @@ fail:
 /* Find lib for a binary of (machine, class): its runpath first, then the
  * system directories. Returns a heap path or NULL. */
 static char *resolve(const char *lib, const oci_elf_info *bin, const char *binpath,
-		     const oci_strlist *sysdirs)
+		     const oci_strlist *inherited, const oci_strlist *sysdirs)
 {
 	size_t i, pass;
 
 	if (strchr(lib, '/'))
 		return oci_strdup(lib);
-	for (pass = 0; pass < 2; pass++) {
-		const oci_strlist *dirs = pass ? sysdirs : &bin->runpath;
+	/* the object's own runpath; then (as the loader does) the DT_RPATH of
+	 * the executables that load it, already expanded; then the system */
+	for (pass = 0; pass < 3; pass++) {
+		const oci_strlist *dirs = pass == 0 ? &bin->runpath : pass == 1 ? inherited : sysdirs;
 
 		for (i = 0; i < dirs->n; i++) {
 			char *dir = pass ? oci_strdup(dirs->v[i]) : expand_origin(dirs->v[i], binpath);
@@ -289,7 +301,7 @@ int oci_elf_closure(const oci_strlist *binaries, oci_strlist *files, ocibuild_er
 		"/lib/aarch64-linux-gnu", "/usr/lib/aarch64-linux-gnu",
 		"/lib64", "/usr/lib64", "/lib", "/usr/lib", NULL,
 	};
-	oci_strlist sysdirs = { 0 }, queue = { 0 };
+	oci_strlist sysdirs = { 0 }, queue = { 0 }, inherited = { 0 };
 	size_t i, q;
 	int rc = -1;
 
@@ -311,6 +323,18 @@ int oci_elf_closure(const oci_strlist *binaries, oci_strlist *files, ocibuild_er
 			oci_elf_release(&info);
 			continue;
 		}
+		if (q < binaries->n && info.is_rpath) {
+			for (i = 0; i < info.runpath.n; i++) {
+				char *d = expand_origin(info.runpath.v[i], bin);
+
+				if (!d || push_unique(&inherited, d, err) < 0) {
+					oci_free(d);
+					oci_elf_release(&info);
+					goto out;
+				}
+				oci_free(d);
+			}
+		}
 		if (info.interp) {
 			if (access(info.interp, R_OK) < 0) {
 				oci_err(err, OCIBUILD_ERR_INPUT, 0,
@@ -326,7 +350,7 @@ int oci_elf_closure(const oci_strlist *binaries, oci_strlist *files, ocibuild_er
 			}
 		}
 		for (i = 0; i < info.needed.n; i++) {
-			char *found = resolve(info.needed.v[i], &info, bin, &sysdirs);
+			char *found = resolve(info.needed.v[i], &info, bin, &inherited, &sysdirs);
 
 			if (!found) {
 				oci_err(err, OCIBUILD_ERR_INPUT, 0,
@@ -349,5 +373,6 @@ int oci_elf_closure(const oci_strlist *binaries, oci_strlist *files, ocibuild_er
 out:
 	oci_strlist_clear(&sysdirs);
 	oci_strlist_clear(&queue);
+	oci_strlist_clear(&inherited);
 	return rc;
 }

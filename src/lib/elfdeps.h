@@ -13,6 +13,7 @@ typedef struct oci_elf_info {
 	char *interp; /* PT_INTERP, NULL for static binaries */
 	oci_strlist needed;
 	oci_strlist runpath; /* DT_RUNPATH or DT_RPATH entries, unexpanded */
+	int is_rpath;        /* they came from DT_RPATH (no DT_RUNPATH) */
 } oci_elf_info;
 
 /* Read path; a file that is not ELF gives is_elf = 0 and success. */

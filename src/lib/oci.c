@@ -1053,3 +1053,38 @@ void ocibuild_argv_free(char **argv)
 		oci_free(argv[i]);
 	oci_free(argv);
 }
+
+/* ---- registry responses ---- */
+
+char *oci_registry_error(const char *json, size_t len)
+{
+	json_t *j = json_loadb(json, len, 0, NULL), *errs, *e;
+	oci_buf b = OCI_BUF_INIT(4096);
+	size_t i;
+
+	errs = json_is_object(j) ? json_object_get(j, "errors") : NULL;
+	json_array_foreach(errs, i, e) {
+		const char *code = json_string_value(json_object_get(e, "code"));
+		const char *msg = json_string_value(json_object_get(e, "message"));
+
+		if (oci_buf_printf(&b, NULL, "%s%s%s%s", b.len ? "; " : "", code ? code : "",
+				   code && msg ? ": " : "", msg ? msg : "") < 0)
+			break;
+	}
+	json_decref(j);
+	if (!b.len) {
+		oci_buf_release(&b);
+		return NULL;
+	}
+	return oci_buf_detach(&b, NULL);
+}
+
+char *oci_json_media_type(const char *json, size_t len)
+{
+	json_t *j = json_loadb(json, len, 0, NULL);
+	const char *mt = json_is_object(j) ? json_string_value(json_object_get(j, "mediaType")) : NULL;
+	char *r = mt ? oci_strdup(mt) : NULL;
+
+	json_decref(j);
+	return r;
+}

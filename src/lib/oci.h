@@ -141,6 +141,11 @@ void oci_config_release(oci_image_config *c);
 int oci_docker_manifest_json(const oci_manifest *m, const oci_strlist *repo_tags,
 			     oci_buf *out, ocibuild_error *err);
 
+/* "CODE: message" from a registry's {"errors":[...]} body (heap), or NULL. */
+char *oci_registry_error(const char *json, size_t len);
+/* The mediaType member of a JSON document (heap), or NULL. */
+char *oci_json_media_type(const char *json, size_t len);
+
 /* 1 if the media type is an image manifest (OCI or Docker), 2 if an
  * index/list, 0 otherwise. */
 int oci_media_type_kind(const char *mt);

@@ -4,6 +4,7 @@
 #include <jansson.h>
 
 #include "sbom.h"
+#include "vcs.h"
 #include "digest.h"
 #include "err.h"
 #include "mem.h"
@@ -30,24 +31,15 @@ static char *spdx_id(const char *kind, const char *name)
 	return oci_buf_detach(&b, NULL);
 }
 
-/* github.com/<owner>/<repo> from a git URL, or NULL. */
+/* "<owner>/<repo>" when the git URL is on github.com, or NULL. */
 static char *github_path(const char *url)
 {
-	const char *p = strstr(url, "github.com");
-	size_t n;
+	char *https = oci_vcs_normalize_url(url), *r = NULL;
 
-	if (!p)
-		return NULL;
-	p += 10;
-	if (*p != '/' && *p != ':')
-		return NULL;
-	p++;
-	n = strlen(p);
-	if (n > 4 && !strcmp(p + n - 4, ".git"))
-		n -= 4;
-	while (n && p[n - 1] == '/')
-		n--;
-	return n ? oci_strndup(p, n) : NULL;
+	if (https && !strncmp(https, "https://github.com/", 19))
+		r = oci_strdup(https + 19);
+	oci_free(https);
+	return r;
 }
 
 char *oci_sbom_purl(const oci_lock_dep *d)
@@ -64,10 +56,16 @@ char *oci_sbom_purl(const oci_lock_dep *d)
 		if (gh)
 			rc = oci_buf_printf(&b, NULL, "pkg:github/%s@%s", gh,
 					    d->git_ref ? d->git_ref : "HEAD");
-		else
-			rc = oci_buf_printf(&b, NULL, "pkg:generic/%s?vcs_url=git%%2B%s%s%s", d->name,
-					    d->git_url, d->git_ref ? "%40" : "",
-					    d->git_ref ? d->git_ref : "");
+		else {
+			/* never publish credentials that a lock file's URL may carry */
+			char *clean = oci_vcs_normalize_url(d->git_url);
+
+			rc = clean ? oci_buf_printf(&b, NULL, "pkg:generic/%s?vcs_url=git%%2B%s%s%s",
+						   d->name, clean, d->git_ref ? "%40" : "",
+						   d->git_ref ? d->git_ref : "")
+				   : oci_buf_printf(&b, NULL, "pkg:generic/%s", d->name);
+			oci_free(clean);
+		}
 		oci_free(gh);
 	} else {
 		rc = oci_buf_printf(&b, NULL, "pkg:generic/%s", d->name);
@@ -186,9 +184,14 @@ int oci_sbom_spdx(const oci_sbom_input *in, oci_buf *out, ocibuild_error *err)
 		if (d->source == OCI_DEP_HEX)
 			oci_buf_printf(&dl, NULL, "https://repo.hex.pm/tarballs/%s-%s.tar",
 				       d->hex_name ? d->hex_name : d->name, d->version);
-		else if (d->source == OCI_DEP_GIT)
-			oci_buf_printf(&dl, NULL, "git+%s%s%s", d->git_url, d->git_ref ? "@" : "",
-				       d->git_ref ? d->git_ref : "");
+		else if (d->source == OCI_DEP_GIT) {
+			char *clean = oci_vcs_normalize_url(d->git_url);
+
+			if (clean)
+				oci_buf_printf(&dl, NULL, "git+%s%s%s", clean, d->git_ref ? "@" : "",
+					       d->git_ref ? d->git_ref : "");
+			oci_free(clean);
+		}
 		json_array_append_new(pkgs, package(id, d->name,
 						    d->version ? d->version : d->git_ref, dl.data,
 						    purl, d->sha256));

@@ -44,23 +44,26 @@ char *oci_vcs_normalize_url(const char *url)
 			if (colon)
 				hlen = (size_t)(colon - host);
 		}
+	} else if (strstr(url, "://")) {
+		return NULL; /* file://, ftp://...: not a public source */
 	} else {
 		/* scp-like: [user@]host:path */
 		const char *colon = strchr(url, ':');
+		const char *slash = strchr(url, '/');
 
-		if (!colon || strchr(url, '/') < colon)
+		if (!colon || (slash && slash < colon))
 			return NULL;
 		at = memchr(url, '@', (size_t)(colon - url));
 		host = at ? at + 1 : url;
 		hlen = (size_t)(colon - host);
 		path = colon + 1;
-		if (*path != '/' && oci_buf_puts(&b, "", NULL) < 0)
-			return NULL;
 	}
 	while (*path == '/')
 		path++;
 	plen = strlen(path);
-	if (plen > 4 && !strcmp(path + plen - 4, ".git"))
+	while (plen && path[plen - 1] == '/')
+		plen--;
+	if (plen > 4 && !strncmp(path + plen - 4, ".git", 4))
 		plen -= 4;
 	while (plen && path[plen - 1] == '/')
 		plen--;

@@ -1,0 +1,569 @@
+/* Reads docker's and podman's auth files with jansson, like the oci module. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <jansson.h>
+#include <openssl/evp.h>
+
+#include "auth.h"
+#include "blobstore.h"
+#include "buf.h"
+#include "err.h"
+#include "mem.h"
+#include "banned.h"
+
+#define MAX_AUTH_FILE (4u << 20)
+
+static const char *sys_getenv(const char *n)
+{
+	return getenv(n);
+}
+
+void oci_cred_release(oci_cred *c)
+{
+	if (c->password)
+		memset(c->password, 0, strlen(c->password));
+	if (c->identity_token)
+		memset(c->identity_token, 0, strlen(c->identity_token));
+	oci_free(c->username);
+	oci_free(c->password);
+	oci_free(c->identity_token);
+	oci_free(c->source);
+	memset(c, 0, sizeof(*c));
+}
+
+static int set_cred(oci_cred *c, const char *user, const char *pass, const char *idtoken,
+		    const char *source, ocibuild_error *err)
+{
+	oci_cred_release(c);
+	c->username = user ? oci_strdup(user) : NULL;
+	c->password = pass ? oci_strdup(pass) : NULL;
+	c->identity_token = idtoken ? oci_strdup(idtoken) : NULL;
+	c->source = oci_strdup(source);
+	if ((user && !c->username) || (pass && !c->password) || (idtoken && !c->identity_token) ||
+	    !c->source) {
+		oci_cred_release(c);
+		return oci_err_nomem(err);
+	}
+	return 0;
+}
+
+static char *b64(const unsigned char *in, size_t n)
+{
+	char *out = oci_malloc(4 * ((n + 2) / 3) + 1);
+
+	if (out)
+		EVP_EncodeBlock((unsigned char *)out, in, (int)n);
+	return out;
+}
+
+static char *unb64(const char *in, size_t *outlen)
+{
+	size_t n = strlen(in), pad = 0;
+	unsigned char *out = oci_malloc(3 * (n / 4) + 3);
+	int r;
+
+	if (!out)
+		return NULL;
+	r = EVP_DecodeBlock(out, (const unsigned char *)in, (int)n);
+	if (r < 0) {
+		oci_free(out);
+		return NULL;
+	}
+	if (n && in[n - 1] == '=')
+		pad++;
+	if (n > 1 && in[n - 2] == '=')
+		pad++;
+	*outlen = (size_t)r - pad;
+	out[*outlen] = '\0';
+	return (char *)out;
+}
+
+char *oci_auth_basic_header(const char *user, const char *pass)
+{
+	oci_buf up = OCI_BUF_INIT(1 << 16), h = OCI_BUF_INIT(1 << 17);
+	char *enc;
+
+	if (oci_buf_printf(&up, NULL, "%s:%s", user ? user : "", pass ? pass : "") < 0)
+		return NULL;
+	enc = b64((const unsigned char *)up.data, up.len);
+	memset(up.data, 0, up.len);
+	oci_buf_release(&up);
+	if (!enc || oci_buf_printf(&h, NULL, "Basic %s", enc) < 0) {
+		oci_free(enc);
+		return NULL;
+	}
+	oci_free(enc);
+	return oci_buf_detach(&h, NULL);
+}
+
+/* Keys a docker config may use for a registry. */
+static int key_matches(const char *key, const char *domain)
+{
+	const char *k = key;
+	size_t dl = strlen(domain);
+
+	if (!strncmp(k, "https://", 8))
+		k += 8;
+	else if (!strncmp(k, "http://", 7))
+		k += 7;
+	if (!strcmp(domain, "docker.io") &&
+	    (!strncmp(k, "index.docker.io", 15) || !strncmp(k, "registry-1.docker.io", 20) ||
+	     !strncmp(k, "docker.io", 9)))
+		return k[strcspn(k, "/")] == '\0' || k[strcspn(k, "/")] == '/';
+	return !strncmp(k, domain, dl) && (k[dl] == '\0' || k[dl] == '/');
+}
+
+static json_t *load_json_file(const char *path, ocibuild_error *err, int *missing)
+{
+	oci_buf b = OCI_BUF_INIT(MAX_AUTH_FILE);
+	json_error_t je;
+	json_t *j;
+	struct stat st;
+
+	*missing = 0;
+	if (stat(path, &st) < 0) {
+		*missing = 1;
+		return NULL;
+	}
+	if (oci_read_file(path, MAX_AUTH_FILE, &b, err) < 0)
+		return NULL;
+	j = json_loadb(b.data, b.len, 0, &je);
+	oci_buf_release(&b);
+	if (!j || !json_is_object(j)) {
+		json_decref(j);
+		oci_err(err, OCIBUILD_ERR_AUTH, 0, "'%s' is not valid JSON (line %d): fix or remove it",
+			path, je.line);
+		return NULL;
+	}
+	return j;
+}
+
+/* An "auths" entry: {"auth": base64(user:pass)} or {"identitytoken": ...}. */
+static int from_auths(json_t *cfg, const char *domain, const char *source, oci_cred *c,
+		      int *found, ocibuild_error *err)
+{
+	json_t *auths = json_object_get(cfg, "auths"), *v;
+	const char *k;
+
+	*found = 0;
+	if (!json_is_object(auths))
+		return 0;
+	json_object_foreach(auths, k, v) {
+		const char *a, *tok;
+		size_t n;
+		char *dec, *colon;
+		int rc;
+
+		if (!key_matches(k, domain) || !json_is_object(v))
+			continue;
+		a = json_string_value(json_object_get(v, "auth"));
+		tok = json_string_value(json_object_get(v, "identitytoken"));
+		if (!a || !*a) {
+			const char *u = json_string_value(json_object_get(v, "username"));
+			const char *p = json_string_value(json_object_get(v, "password"));
+
+			if (!tok && !(u && p))
+				continue;
+			*found = 1;
+			return set_cred(c, u, p, tok, source, err);
+		}
+		dec = unb64(a, &n);
+		colon = dec ? strchr(dec, ':') : NULL;
+		if (!colon) {
+			oci_free(dec);
+			return oci_err(err, OCIBUILD_ERR_AUTH, 0,
+				       "the credentials for '%s' in %s are not base64 of user:password: log in again",
+				       domain, source);
+		}
+		*colon = '\0';
+		*found = 1;
+		rc = set_cred(c, dec, colon + 1, tok, source, err);
+		memset(dec, 0, n);
+		oci_free(dec);
+		return rc;
+	}
+	return 0;
+}
+
+/* docker-credential-<name> get, with the server on stdin. */
+static int run_helper(const char *name, const char *domain, oci_cred *c, int *found,
+		      ocibuild_error *err)
+{
+	oci_buf prog = OCI_BUF_INIT(4096), out = OCI_BUF_INIT(1 << 20), src = OCI_BUF_INIT(4096);
+	int in[2] = { -1, -1 }, outp[2] = { -1, -1 }, status, rc = -1;
+	const char *server = !strcmp(domain, "docker.io") ? "https://index.docker.io/v1/" : domain;
+	pid_t pid;
+	json_t *j = NULL;
+	json_error_t je;
+
+	*found = 0;
+	if (oci_buf_printf(&prog, err, "docker-credential-%s", name) < 0 ||
+	    oci_buf_printf(&src, err, "credential helper %s", prog.data) < 0)
+		goto out;
+	if (pipe2(in, O_CLOEXEC) < 0 || pipe2(outp, O_CLOEXEC) < 0) {
+		oci_err_errno(err, errno, "cannot run %s: %s", prog.data, strerror(errno));
+		goto out;
+	}
+	pid = fork();
+	if (pid < 0) {
+		oci_err_errno(err, errno, "cannot run %s: %s", prog.data, strerror(errno));
+		goto out;
+	}
+	if (pid == 0) {
+		dup2(in[0], 0);
+		dup2(outp[1], 1);
+		dup2(outp[1], 2);
+		execlp(prog.data, prog.data, "get", (char *)NULL);
+		_exit(127);
+	}
+	close(in[0]);
+	close(outp[1]);
+	in[0] = outp[1] = -1;
+	if (write(in[1], server, strlen(server)) < 0) {
+		/* the helper reads nothing if it failed; its exit status says why */
+	}
+	close(in[1]);
+	in[1] = -1;
+	for (;;) {
+		char tmp[4096];
+		ssize_t n = read(outp[0], tmp, sizeof(tmp));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		oci_buf_append(&out, tmp, (size_t)n, NULL);
+	}
+	waitpid(pid, &status, 0);
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 127) {
+		oci_err(err, OCIBUILD_ERR_AUTH, 0,
+			"the credential helper '%s' named in your docker config is not installed: install it or remove it from the config",
+			prog.data);
+		goto out;
+	}
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		/* "credentials not found" means: nothing stored for this server */
+		if (out.data && strstr(out.data, "not found")) {
+			rc = 0;
+			goto out;
+		}
+		oci_err(err, OCIBUILD_ERR_AUTH, 0, "%s failed for '%s'", prog.data, domain);
+		goto out;
+	}
+	j = out.data ? json_loadb(out.data, out.len, 0, &je) : NULL;
+	if (!json_is_object(j)) {
+		oci_err(err, OCIBUILD_ERR_AUTH, 0, "%s answered something that is not JSON",
+			prog.data);
+		goto out;
+	}
+	{
+		const char *u = json_string_value(json_object_get(j, "Username"));
+		const char *s = json_string_value(json_object_get(j, "Secret"));
+
+		*found = 1;
+		if (u && !strcmp(u, "<token>"))
+			rc = set_cred(c, NULL, NULL, s, src.data, err);
+		else
+			rc = set_cred(c, u, s, NULL, src.data, err);
+	}
+out:
+	if (out.data)
+		memset(out.data, 0, out.len);
+	json_decref(j);
+	for (status = 0; status < 2; status++) {
+		if (in[status] >= 0)
+			close(in[status]);
+		if (outp[status] >= 0)
+			close(outp[status]);
+	}
+	oci_buf_release(&prog);
+	oci_buf_release(&out);
+	oci_buf_release(&src);
+	return rc;
+}
+
+static char *docker_config_path(oci_getenv_fn env)
+{
+	oci_buf b = OCI_BUF_INIT(1 << 16);
+	const char *d = env("DOCKER_CONFIG"), *home = env("HOME");
+
+	if (d && *d) {
+		if (oci_buf_printf(&b, NULL, "%s/config.json", d) < 0)
+			return NULL;
+	} else if (home && *home) {
+		if (oci_buf_printf(&b, NULL, "%s/.docker/config.json", home) < 0)
+			return NULL;
+	} else {
+		return NULL;
+	}
+	return oci_buf_detach(&b, NULL);
+}
+
+static int from_docker_config(const char *domain, oci_getenv_fn env, oci_cred *c, int *found,
+			      ocibuild_error *err)
+{
+	char *path = docker_config_path(env);
+	json_t *cfg, *helpers;
+	int missing, rc = 0;
+	const char *helper = NULL;
+
+	*found = 0;
+	if (!path)
+		return 0;
+	cfg = load_json_file(path, err, &missing);
+	if (!cfg) {
+		oci_free(path);
+		return missing ? 0 : -1;
+	}
+	helpers = json_object_get(cfg, "credHelpers");
+	if (json_is_object(helpers)) {
+		const char *k;
+		json_t *v;
+
+		json_object_foreach(helpers, k, v)
+			if (key_matches(k, domain) && json_is_string(v))
+				helper = json_string_value(v);
+	}
+	if (helper) {
+		rc = run_helper(helper, domain, c, found, err);
+	} else {
+		rc = from_auths(cfg, domain, "docker config.json", c, found, err);
+		if (rc == 0 && !*found && json_is_string(json_object_get(cfg, "credsStore")))
+			rc = run_helper(json_string_value(json_object_get(cfg, "credsStore")), domain, c,
+					found, err);
+	}
+	json_decref(cfg);
+	oci_free(path);
+	return rc;
+}
+
+static int from_podman(const char *domain, oci_getenv_fn env, oci_cred *c, int *found,
+		       ocibuild_error *err)
+{
+	oci_buf p = OCI_BUF_INIT(1 << 16);
+	const char *f = env("REGISTRY_AUTH_FILE"), *rt = env("XDG_RUNTIME_DIR");
+	json_t *cfg;
+	int missing, rc;
+
+	*found = 0;
+	if (f && *f)
+		rc = oci_buf_puts(&p, f, err);
+	else if (rt && *rt)
+		rc = oci_buf_printf(&p, err, "%s/containers/auth.json", rt);
+	else
+		return 0;
+	if (rc < 0)
+		return -1;
+	cfg = load_json_file(p.data, err, &missing);
+	oci_buf_release(&p);
+	if (!cfg)
+		return missing ? 0 : -1;
+	rc = from_auths(cfg, domain, "containers auth.json", c, found, err);
+	json_decref(cfg);
+	return rc;
+}
+
+int oci_auth_lookup(const char *domain, int push, oci_getenv_fn env, oci_cred *c,
+		    ocibuild_error *err)
+{
+	const char *u, *p;
+	int found = 0;
+
+	memset(c, 0, sizeof(*c));
+	if (!env)
+		env = sys_getenv;
+	u = env(push ? "OCIBUILD_PUSH_USERNAME" : "OCIBUILD_PULL_USERNAME");
+	p = env(push ? "OCIBUILD_PUSH_PASSWORD" : "OCIBUILD_PULL_PASSWORD");
+	if (u && *u && p)
+		return set_cred(c, u, p, NULL,
+				push ? "OCIBUILD_PUSH_USERNAME/PASSWORD" : "OCIBUILD_PULL_USERNAME/PASSWORD",
+				err);
+	if (from_docker_config(domain, env, c, &found, err) < 0)
+		return -1;
+	if (found)
+		return 0;
+	if (from_podman(domain, env, c, &found, err) < 0)
+		return -1;
+	if (found)
+		return 0;
+	p = env("GITHUB_TOKEN");
+	if (!strcmp(domain, "ghcr.io") && p && *p) {
+		u = env("GITHUB_ACTOR");
+		return set_cred(c, u && *u ? u : "token", p, NULL, "GITHUB_TOKEN", err);
+	}
+	return set_cred(c, NULL, NULL, NULL, "anonymous", err);
+}
+
+/* ---- challenges ---- */
+
+void oci_challenge_release(oci_challenge *c)
+{
+	oci_free(c->realm);
+	oci_free(c->service);
+	oci_free(c->scope);
+	memset(c, 0, sizeof(*c));
+}
+
+int oci_challenge_parse(const char *h, oci_challenge *c, ocibuild_error *err)
+{
+	const char *p = h;
+
+	memset(c, 0, sizeof(*c));
+	if (!h)
+		return 0;
+	while (*p == ' ')
+		p++;
+	if (!strncasecmp(p, "Basic", 5) && (p[5] == ' ' || p[5] == '\0'))
+		c->scheme = OCI_AUTH_BASIC;
+	else if (!strncasecmp(p, "Bearer", 6) && (p[6] == ' ' || p[6] == '\0'))
+		c->scheme = OCI_AUTH_BEARER;
+	else
+		return 0;
+	p += c->scheme == OCI_AUTH_BASIC ? 5 : 6;
+	while (*p) {
+		const char *k, *eq;
+		oci_buf v = OCI_BUF_INIT(1 << 16);
+		char **dst = NULL;
+		size_t kl;
+
+		while (*p == ' ' || *p == ',')
+			p++;
+		if (!*p)
+			break;
+		k = p;
+		eq = strchr(p, '=');
+		if (!eq)
+			break;
+		kl = (size_t)(eq - k);
+		p = eq + 1;
+		if (*p == '"') {
+			p++;
+			while (*p && *p != '"') {
+				if (*p == '\\' && p[1])
+					p++;
+				oci_buf_append(&v, p, 1, NULL);
+				p++;
+			}
+			if (*p == '"')
+				p++;
+		} else {
+			while (*p && *p != ',' && *p != ' ') {
+				oci_buf_append(&v, p, 1, NULL);
+				p++;
+			}
+		}
+		if (kl == 5 && !strncasecmp(k, "realm", 5))
+			dst = &c->realm;
+		else if (kl == 7 && !strncasecmp(k, "service", 7))
+			dst = &c->service;
+		else if (kl == 5 && !strncasecmp(k, "scope", 5))
+			dst = &c->scope;
+		if (dst) {
+			oci_free(*dst);
+			*dst = oci_buf_detach(&v, NULL);
+			if (!*dst) {
+				oci_challenge_release(c);
+				return oci_err_nomem(err);
+			}
+		}
+		oci_buf_release(&v);
+	}
+	return 0;
+}
+
+int oci_auth_parse_token(const char *json, size_t len, char **token, long *expires_in,
+			 ocibuild_error *err)
+{
+	json_error_t je;
+	json_t *j = json_loadb(json, len, 0, &je);
+	const char *t;
+	json_t *e;
+
+	*token = NULL;
+	*expires_in = 60;
+	if (!json_is_object(j)) {
+		json_decref(j);
+		return oci_err(err, OCIBUILD_ERR_AUTH, 0, "the token server answered something that is not JSON");
+	}
+	t = json_string_value(json_object_get(j, "token"));
+	if (!t || !*t)
+		t = json_string_value(json_object_get(j, "access_token"));
+	e = json_object_get(j, "expires_in");
+	if (json_is_integer(e) && json_integer_value(e) > 0)
+		*expires_in = (long)json_integer_value(e);
+	if (t && *t)
+		*token = oci_strdup(t);
+	json_decref(j);
+	if (!t || !*t)
+		return oci_err(err, OCIBUILD_ERR_AUTH, 0, "the token server answered without a token");
+	return *token ? 0 : oci_err_nomem(err);
+}
+
+int oci_auth_login(const char *domain, const char *user, const char *password,
+		   oci_getenv_fn env, ocibuild_error *err)
+{
+	char *path, *dir, *slash, *enc = NULL, *s = NULL;
+	oci_buf up = OCI_BUF_INIT(1 << 16);
+	json_t *cfg, *auths, *entry;
+	int missing, rc = -1;
+	const char *key = !strcmp(domain, "docker.io") ? "https://index.docker.io/v1/" : domain;
+
+	if (!env)
+		env = sys_getenv;
+	path = docker_config_path(env);
+	if (!path)
+		return oci_err(err, OCIBUILD_ERR_AUTH, 0, "neither DOCKER_CONFIG nor HOME is set");
+	cfg = load_json_file(path, err, &missing);
+	if (!cfg && !missing)
+		goto out;
+	if (!cfg)
+		cfg = json_object();
+	auths = json_object_get(cfg, "auths");
+	if (!json_is_object(auths)) {
+		auths = json_object();
+		json_object_set_new(cfg, "auths", auths);
+	}
+	if (oci_buf_printf(&up, err, "%s:%s", user, password) < 0)
+		goto out;
+	enc = b64((const unsigned char *)up.data, up.len);
+	entry = json_object();
+	if (!enc || !entry) {
+		json_decref(entry);
+		oci_err_nomem(err);
+		goto out;
+	}
+	json_object_set_new(entry, "auth", json_string(enc));
+	json_object_set_new(auths, key, entry);
+	s = json_dumps(cfg, JSON_INDENT(1) | JSON_SORT_KEYS);
+	dir = oci_strdup(path);
+	if (!s || !dir) {
+		oci_free(dir);
+		oci_err_nomem(err);
+		goto out;
+	}
+	slash = strrchr(dir, '/');
+	if (slash)
+		*slash = '\0';
+	rc = oci_mkdirs(dir, 0700, err);
+	oci_free(dir);
+	if (rc == 0)
+		rc = oci_write_file_mode(path, s, strlen(s), 0600, 1, err);
+out:
+	if (up.data)
+		memset(up.data, 0, up.len);
+	oci_buf_release(&up);
+	if (enc)
+		memset(enc, 0, strlen(enc));
+	oci_free(enc);
+	if (s)
+		memset(s, 0, strlen(s));
+	free(s);
+	json_decref(cfg);
+	oci_free(path);
+	return rc;
+}

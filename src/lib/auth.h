@@ -1,0 +1,46 @@
+/* Registry credentials and challenges. Credentials are looked up in the
+ * order docker and podman users expect and never printed; `source` says
+ * where they came from, for error messages. */
+#ifndef OCI_AUTH_H
+#define OCI_AUTH_H
+#include "ocibuild/ocibuild.h"
+
+typedef struct oci_cred {
+	char *username;
+	char *password;       /* or a token */
+	char *identity_token; /* OAuth refresh token from config.json */
+	char *source;         /* "OCIBUILD_PUSH_USERNAME", "~/.docker/config.json", ... */
+} oci_cred;
+
+typedef const char *(*oci_getenv_fn)(const char *name);
+
+/* Credentials for a registry domain ("docker.io", "localhost:5000").
+ * Nothing found is success with empty fields and source "anonymous". */
+int oci_auth_lookup(const char *domain, int push, oci_getenv_fn env, oci_cred *c,
+		    ocibuild_error *err);
+void oci_cred_release(oci_cred *c);
+
+typedef enum oci_auth_scheme { OCI_AUTH_NONE, OCI_AUTH_BASIC, OCI_AUTH_BEARER } oci_auth_scheme;
+
+typedef struct oci_challenge {
+	oci_auth_scheme scheme;
+	char *realm;
+	char *service;
+	char *scope;
+} oci_challenge;
+
+/* Parse a WWW-Authenticate value. Unknown schemes give OCI_AUTH_NONE. */
+int oci_challenge_parse(const char *header, oci_challenge *c, ocibuild_error *err);
+void oci_challenge_release(oci_challenge *c);
+
+/* "Basic base64(user:pass)" (caller frees). */
+char *oci_auth_basic_header(const char *user, const char *pass);
+/* Token from a token endpoint's JSON ("token" or "access_token"), and
+ * its lifetime in seconds (default 60). */
+int oci_auth_parse_token(const char *json, size_t len, char **token, long *expires_in,
+			 ocibuild_error *err);
+/* Store user/password for domain in $DOCKER_CONFIG/config.json (default
+ * ~/.docker/config.json), keeping everything else in the file. */
+int oci_auth_login(const char *domain, const char *user, const char *password,
+		   oci_getenv_fn env, ocibuild_error *err);
+#endif

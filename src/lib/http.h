@@ -1,0 +1,64 @@
+/* One HTTP exchange at a time per handle, over libcurl (the only module
+ * that touches it). Redirects are not followed here: the registry module
+ * follows them itself so that credentials never reach another host. */
+#ifndef OCI_HTTP_H
+#define OCI_HTTP_H
+#include <stdint.h>
+#include "buf.h"
+#include "sink.h"
+
+typedef struct oci_http_opts {
+	const char *ca_file;    /* extra CA bundle, or NULL */
+	const char *user_agent;
+	long connect_timeout_s;
+	ocibuild_cancel_fn cancel;
+	void *cancel_userdata;
+} oci_http_opts;
+
+typedef struct oci_http oci_http;
+
+typedef struct oci_http_req {
+	const char *method; /* GET HEAD POST PUT PATCH DELETE */
+	const char *url;
+	const char *const *headers; /* "Name: value" */
+	size_t nheaders;
+	const void *body; /* in-memory body, or */
+	int body_fd;      /* a file range (fd >= 0; use -1 for none) */
+	uint64_t body_off, body_len;
+	oci_buf *out;      /* response body into memory (capped), or */
+	oci_sink *out_sink; /* streamed (only for 2xx), or neither */
+	/* called with bytes sent or received so far (may be NULL) */
+	void (*progress)(void *userdata, uint64_t done);
+	void *progress_userdata;
+} oci_http_req;
+
+typedef struct oci_http_resp {
+	long status;
+	char *location;
+	char *www_authenticate;
+	char *docker_content_digest;
+	char *content_type;
+	char *range;
+	char *retry_after;
+	int64_t content_length; /* -1 when unknown */
+} oci_http_resp;
+
+/* Transport failures, so the caller can decide to retry or fall back. */
+typedef enum oci_http_fail {
+	OCI_HTTP_OK = 0,
+	OCI_HTTP_CONNECT,   /* refused, reset, timed out, DNS */
+	OCI_HTTP_NOT_TLS,   /* the server does not speak TLS */
+	OCI_HTTP_TLS_VERIFY, /* certificate not trusted */
+	OCI_HTTP_OTHER
+} oci_http_fail;
+
+int oci_http_new(oci_http **out, const oci_http_opts *o, ocibuild_error *err);
+void oci_http_free(oci_http *h);
+/* Perform one request. Returns 0 when a response arrived (any status), or
+ * -1 with *fail set and err filled. */
+int oci_http_do(oci_http *h, const oci_http_req *r, oci_http_resp *resp,
+		oci_http_fail *fail, ocibuild_error *err);
+void oci_http_resp_release(oci_http_resp *resp);
+/* Percent-encode for a query value (caller frees). */
+char *oci_http_escape(const char *s);
+#endif

@@ -1,0 +1,49 @@
+/* The distribution API: manifests and blobs, pull and push, with
+ * authentication (Basic and Bearer tokens), retries and TLS policy. One
+ * oci_registry per registry, shared by threads; each thread brings its own
+ * oci_http handle. */
+#ifndef OCI_REGISTRY_H
+#define OCI_REGISTRY_H
+#include "auth.h"
+#include "buf.h"
+#include "ctx.h"
+#include "http.h"
+
+typedef struct oci_reg_opts {
+	const char *ca_file;
+	ocibuild_strv insecure; /* hosts that may use plain HTTP */
+	int push;               /* use push credentials */
+	oci_getenv_fn env;
+	ocibuild_ctx *ctx;
+} oci_reg_opts;
+
+typedef struct oci_registry oci_registry;
+
+int oci_reg_open(oci_registry **out, const char *domain, const oci_reg_opts *o,
+		 ocibuild_error *err);
+void oci_reg_close(oci_registry *r);
+const char *oci_reg_domain(const oci_registry *r);
+ocibuild_ctx *oci_reg_ctx(const oci_registry *r);
+/* A new HTTP handle for the calling thread. */
+int oci_reg_http(oci_registry *r, oci_http **h, ocibuild_error *err);
+
+/* GET a manifest or index (any of the four media types); digest_out gets
+ * the sha256 of the bytes, checked against ref when ref is a digest. */
+int oci_reg_get_manifest(oci_registry *r, oci_http *h, const char *repo, const char *ref,
+			 oci_buf *out, char *digest_out, char **media_type, ocibuild_error *err);
+int oci_reg_put_manifest(oci_registry *r, oci_http *h, const char *repo, const char *ref,
+			 const char *media_type, const void *data, size_t len,
+			 ocibuild_error *err);
+int oci_reg_blob_exists(oci_registry *r, oci_http *h, const char *repo, const char *digest,
+			int *exists, ocibuild_error *err);
+/* Cross-repository mount; *mounted = 0 when the registry declines. */
+int oci_reg_mount(oci_registry *r, oci_http *h, const char *repo, const char *digest,
+		  const char *from, int *mounted, ocibuild_error *err);
+/* Upload a blob from a file: one PUT up to chunk bytes, else PATCH chunks,
+ * resuming from the registry's Range after a dropped connection. */
+int oci_reg_upload(oci_registry *r, oci_http *h, const char *repo, const char *digest,
+		   const char *path, uint64_t size, uint64_t chunk, ocibuild_error *err);
+/* Download a blob into the blob store dir, checked against its digest. */
+int oci_reg_get_blob(oci_registry *r, oci_http *h, const char *repo, const char *digest,
+		     int64_t size, const char *store, ocibuild_error *err);
+#endif

@@ -1,0 +1,411 @@
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "transfer.h"
+#include "blobstore.h"
+#include "err.h"
+#include "mem.h"
+#include "banned.h"
+
+static const char *plain_getenv(const char *n)
+{
+	return getenv(n);
+}
+
+char *oci_cache_dir(oci_getenv_fn env)
+{
+	oci_buf b = OCI_BUF_INIT(1 << 16);
+	const char *d;
+
+	if (!env)
+		env = plain_getenv;
+	if ((d = env("OCIBUILD_CACHE_DIR")) && *d)
+		oci_buf_puts(&b, d, NULL);
+	else if ((d = env("XDG_CACHE_HOME")) && *d)
+		oci_buf_printf(&b, NULL, "%s/ocibuild", d);
+	else if ((d = env("HOME")) && *d)
+		oci_buf_printf(&b, NULL, "%s/.cache/ocibuild", d);
+	else
+		oci_buf_puts(&b, "/tmp/ocibuild-cache", NULL);
+	return oci_buf_detach(&b, NULL);
+}
+
+void oci_pulled_release(oci_pulled *p)
+{
+	oci_free(p->media_type);
+	oci_manifest_release(&p->manifest);
+	oci_free(p->config_json);
+	memset(p, 0, sizeof(*p));
+}
+
+static char *platforms_of(const oci_index *x)
+{
+	oci_buf b = OCI_BUF_INIT(4096);
+	size_t i;
+
+	for (i = 0; i < x->n; i++) {
+		char *p;
+
+		if (!x->manifests[i].platform)
+			continue;
+		p = oci_platform_string(x->manifests[i].platform);
+		if (p && strcmp(p, "unknown/unknown"))
+			oci_buf_printf(&b, NULL, "%s%s", b.len ? ", " : "", p);
+		oci_free(p);
+	}
+	return oci_buf_detach(&b, NULL);
+}
+
+int oci_pull_resolve(oci_registry *reg, const oci_ref *ref, const oci_platform *want,
+		     const char *cache, oci_pulled *out, ocibuild_error *err)
+{
+	oci_http *h = NULL;
+	oci_buf raw = OCI_BUF_INIT(OCI_MAX_MANIFEST);
+	char *mt = NULL;
+	const char *what = ref->digest ? ref->digest : ref->tag;
+	char digest[OCI_DIGEST_LEN + 1];
+	int rc = -1, depth;
+
+	memset(out, 0, sizeof(*out));
+	if (oci_reg_http(reg, &h, err) < 0)
+		return -1;
+	if (oci_blobs_prepare(cache, err) < 0)
+		goto out;
+	if (oci_reg_get_manifest(reg, h, ref->path, what, &raw, digest, &mt, err) < 0)
+		goto out;
+	for (depth = 0; oci_media_type_kind(mt) == 2; depth++) {
+		oci_index x;
+		size_t i;
+		const oci_descriptor *pick = NULL;
+
+		if (depth > 1 || oci_index_parse(raw.data, raw.len, &x, err) < 0) {
+			if (depth > 1)
+				oci_err(err, OCIBUILD_ERR_UNSUPPORTED, 0, "'%s' has nested indexes",
+					ref->path);
+			goto out;
+		}
+		for (i = 0; i < x.n && !pick; i++) {
+			const oci_descriptor *d = &x.manifests[i];
+
+			/* attestations are listed as unknown/unknown */
+			if (!d->platform || oci_media_type_kind(d->media_type) != 1 ||
+			    (d->platform->os && !strcmp(d->platform->os, "unknown")))
+				continue;
+			if (oci_platform_match(want, d->platform))
+				pick = d;
+		}
+		if (!pick) {
+			char *have = platforms_of(&x), *w = oci_platform_string(want);
+
+			oci_err(err, OCIBUILD_ERR_INPUT, 0,
+				"'%s/%s' has no %s image (it offers: %s): choose one with --platform",
+				oci_reg_domain(reg), ref->path, w ? w : "?", have && *have ? have : "none");
+			oci_free(have);
+			oci_free(w);
+			oci_index_release(&x);
+			goto out;
+		}
+		{
+			char want_digest[OCI_DIGEST_LEN + 1];
+
+			memcpy(want_digest, pick->digest, sizeof(want_digest));
+			oci_index_release(&x);
+			oci_free(mt);
+			mt = NULL;
+			if (oci_reg_get_manifest(reg, h, ref->path, want_digest, &raw, digest, &mt,
+						 err) < 0)
+				goto out;
+		}
+	}
+	if (oci_media_type_kind(mt) != 1) {
+		oci_err(err, OCIBUILD_ERR_UNSUPPORTED, 0, "'%s/%s' is a '%s', not an image",
+			oci_reg_domain(reg), ref->path, mt ? mt : "unknown document");
+		goto out;
+	}
+	if (oci_manifest_parse(raw.data, raw.len, &out->manifest, err) < 0)
+		goto out;
+	{
+		char check[OCI_DIGEST_LEN + 1];
+
+		/* keep the exact manifest bytes: the base digest is theirs */
+		if (oci_blobs_put(cache, raw.data, raw.len, check, 0, err) < 0)
+			goto out;
+	}
+	memcpy(out->digest, digest, sizeof(digest));
+	out->media_type = mt;
+	mt = NULL;
+	if (oci_blobs_has(cache, out->manifest.config.digest)) {
+		/* verified when it was stored; read back below */
+	} else if (oci_reg_get_blob(reg, h, ref->path, out->manifest.config.digest,
+				    out->manifest.config.size, cache, err) < 0) {
+		goto out;
+	}
+	if (oci_blobs_read(cache, out->manifest.config.digest, OCI_MAX_CONFIG, &raw, err) < 0)
+		goto out;
+	out->config_json = oci_buf_detach(&raw, &out->config_len);
+	rc = out->config_json ? 0 : oci_err_nomem(err);
+out:
+	oci_free(mt);
+	oci_buf_release(&raw);
+	oci_http_free(h);
+	if (rc < 0)
+		oci_pulled_release(out);
+	return rc;
+}
+
+/* ---- a pool of threads over blobs ---- */
+
+struct pool {
+	size_t n, next;
+	int failed;
+	pthread_mutex_t mu;
+	oci_registry *reg;
+	ocibuild_error err; /* the first failure */
+	int (*fn)(struct pool *p, oci_http *h, size_t i, ocibuild_error *err);
+	void *ud;
+};
+
+static void *pool_worker(void *arg)
+{
+	struct pool *p = arg;
+	oci_http *h = NULL;
+	ocibuild_error e = { 0 };
+
+	if (oci_reg_http(p->reg, &h, &e) < 0)
+		goto fail;
+	for (;;) {
+		size_t i;
+
+		pthread_mutex_lock(&p->mu);
+		if (p->failed || p->next >= p->n) {
+			pthread_mutex_unlock(&p->mu);
+			break;
+		}
+		i = p->next++;
+		pthread_mutex_unlock(&p->mu);
+		if (p->fn(p, h, i, &e) < 0)
+			goto fail;
+	}
+	oci_http_free(h);
+	return NULL;
+fail:
+	pthread_mutex_lock(&p->mu);
+	if (!p->failed) {
+		p->failed = 1;
+		p->err = e;
+	} else {
+		ocibuild_error_clear(&e);
+	}
+	pthread_mutex_unlock(&p->mu);
+	oci_http_free(h);
+	return NULL;
+}
+
+static int pool_run(struct pool *p, int jobs, ocibuild_error *err)
+{
+	pthread_t th[64];
+	int t, started = 0;
+
+	if (jobs < 1)
+		jobs = 1;
+	if (jobs > 64)
+		jobs = 64;
+	if ((size_t)jobs > p->n)
+		jobs = p->n ? (int)p->n : 1;
+	pthread_mutex_init(&p->mu, NULL);
+	for (t = 0; t < jobs; t++)
+		if (pthread_create(&th[t], NULL, pool_worker, p) == 0)
+			started++;
+	if (!started)
+		pool_worker(p);
+	for (t = 0; t < started; t++)
+		pthread_join(th[t], NULL);
+	pthread_mutex_destroy(&p->mu);
+	if (p->failed) {
+		ocibuild_error_clear(err);
+		*err = p->err;
+		return -1;
+	}
+	return 0;
+}
+
+struct pull_job {
+	const char *repo;
+	const oci_manifest *m;
+	const char *cache;
+};
+
+static int pull_one(struct pool *p, oci_http *h, size_t i, ocibuild_error *err)
+{
+	struct pull_job *j = p->ud;
+	const oci_descriptor *l = &j->m->layers[i];
+	ocibuild_ctx *ctx = oci_reg_ctx(p->reg);
+
+	if (oci_blobs_has(j->cache, l->digest)) {
+		oci_progress(ctx, OCIBUILD_EV_BLOB_CACHED, l->digest, l->size, (uint64_t)l->size, NULL);
+		return 0;
+	}
+	if (oci_reg_get_blob(p->reg, h, j->repo, l->digest, l->size, j->cache, err) < 0)
+		return -1;
+	oci_progress(ctx, OCIBUILD_EV_BLOB_DOWNLOADED, l->digest, l->size, (uint64_t)l->size, NULL);
+	return 0;
+}
+
+int oci_pull_layers(oci_registry *reg, const char *repo, const oci_manifest *m,
+		    const char *cache, int jobs, ocibuild_error *err)
+{
+	struct pull_job j = { repo, m, cache };
+	struct pool p;
+
+	memset(&p, 0, sizeof(p));
+	p.n = m->nlayers;
+	p.reg = reg;
+	p.fn = pull_one;
+	p.ud = &j;
+	return pool_run(&p, jobs, err);
+}
+
+struct push_job {
+	const oci_push_opts *o;
+	const char **digests;
+	const int64_t *sizes;
+};
+
+static int push_one(struct pool *p, oci_http *h, size_t i, ocibuild_error *err)
+{
+	struct push_job *j = p->ud;
+	const oci_push_opts *o = j->o;
+	const char *digest = j->digests[i];
+	int64_t size = j->sizes[i];
+	ocibuild_ctx *ctx = oci_reg_ctx(p->reg);
+	const char *dir = o->layout;
+	char *path;
+	int exists = 0, mounted = 0, rc;
+
+	if (oci_reg_blob_exists(p->reg, h, o->repo, digest, &exists, err) < 0)
+		return -1;
+	if (exists) {
+		oci_progress(ctx, OCIBUILD_EV_BLOB_EXISTS, digest, size, (uint64_t)size, NULL);
+		return 0;
+	}
+	if (o->base_reg && o->base_repo &&
+	    !strcmp(oci_reg_domain(o->base_reg), oci_reg_domain(p->reg)) &&
+	    strcmp(o->base_repo, o->repo)) {
+		if (oci_reg_mount(p->reg, h, o->repo, digest, o->base_repo, &mounted, err) < 0)
+			return -1;
+		if (mounted) {
+			oci_progress(ctx, OCIBUILD_EV_BLOB_MOUNTED, digest, size, (uint64_t)size, NULL);
+			return 0;
+		}
+	}
+	if (!oci_blobs_has(dir, digest)) {
+		/* a base layer we never needed locally until now */
+		if (o->cache && oci_blobs_has(o->cache, digest)) {
+			dir = o->cache;
+		} else if (o->base_reg && o->cache) {
+			oci_http *bh = NULL;
+
+			if (oci_reg_http(o->base_reg, &bh, err) < 0)
+				return -1;
+			rc = oci_reg_get_blob(o->base_reg, bh, o->base_repo, digest, size, o->cache, err);
+			oci_http_free(bh);
+			if (rc < 0)
+				return -1;
+			oci_progress(ctx, OCIBUILD_EV_BLOB_DOWNLOADED, digest, size, (uint64_t)size, NULL);
+			dir = o->cache;
+		} else {
+			return oci_err(err, OCIBUILD_ERR_INPUT, 0,
+				       "blob %s is not in '%s' and has no source to fetch it from",
+				       digest, o->layout);
+		}
+	}
+	path = oci_blobs_path(dir, digest);
+	if (!path)
+		return oci_err_nomem(err);
+	rc = oci_reg_upload(p->reg, h, o->repo, digest, path, (uint64_t)size, o->chunk, err);
+	oci_free(path);
+	if (rc < 0)
+		return -1;
+	oci_progress(ctx, OCIBUILD_EV_BLOB_UPLOADED, digest, size, (uint64_t)size, NULL);
+	return 0;
+}
+
+int oci_push_image(oci_registry *reg, const oci_push_opts *o, char **ref_out,
+		   ocibuild_error *err)
+{
+	oci_buf raw = OCI_BUF_INIT(OCI_MAX_MANIFEST), ref = OCI_BUF_INIT(4096);
+	oci_manifest m;
+	const char **digests = NULL;
+	int64_t *sizes = NULL;
+	struct push_job j;
+	struct pool p;
+	oci_http *h = NULL;
+	char *mt = NULL;
+	size_t i, n;
+	int rc = -1;
+
+	*ref_out = NULL;
+	memset(&m, 0, sizeof(m));
+	if (oci_blobs_read(o->layout, o->manifest_digest, OCI_MAX_MANIFEST, &raw, err) < 0 ||
+	    oci_manifest_parse(raw.data, raw.len, &m, err) < 0)
+		goto out;
+	mt = oci_json_media_type(raw.data, raw.len);
+	n = m.nlayers + 1;
+	digests = oci_calloc(n, sizeof(*digests));
+	sizes = oci_calloc(n, sizeof(*sizes));
+	if (!digests || !sizes) {
+		oci_err_nomem(err);
+		goto out;
+	}
+	for (i = 0; i < m.nlayers; i++) {
+		digests[i] = m.layers[i].digest;
+		sizes[i] = m.layers[i].size;
+	}
+	digests[m.nlayers] = m.config.digest;
+	sizes[m.nlayers] = m.config.size;
+	j.o = o;
+	j.digests = digests;
+	j.sizes = sizes;
+	memset(&p, 0, sizeof(p));
+	p.n = n;
+	p.reg = reg;
+	p.fn = push_one;
+	p.ud = &j;
+	if (pool_run(&p, o->jobs, err) < 0)
+		goto out;
+	/* every blob is confirmed: the manifest by digest, then the tags, so
+	 * a failure never leaves a tag on a partial image */
+	if (oci_reg_http(reg, &h, err) < 0)
+		goto out;
+	if (oci_reg_put_manifest(reg, h, o->repo, o->manifest_digest,
+				 mt ? mt : OCI_MT_MANIFEST, raw.data, raw.len, err) < 0)
+		goto out;
+	if (oci_buf_printf(&ref, err, "%s/%s@%s", oci_reg_domain(reg), o->repo,
+			   o->manifest_digest) < 0)
+		goto out;
+	oci_progress(oci_reg_ctx(reg), OCIBUILD_EV_MANIFEST_PUSHED, o->manifest_digest,
+		     (int64_t)raw.len, raw.len, ref.data);
+	for (i = 0; i < o->ntags; i++) {
+		oci_buf t = OCI_BUF_INIT(4096);
+
+		if (oci_reg_put_manifest(reg, h, o->repo, o->tags[i], mt ? mt : OCI_MT_MANIFEST,
+					 raw.data, raw.len, err) < 0)
+			goto out;
+		oci_buf_printf(&t, NULL, "%s/%s:%s", oci_reg_domain(reg), o->repo, o->tags[i]);
+		oci_progress(oci_reg_ctx(reg), OCIBUILD_EV_TAG_PUSHED, o->manifest_digest,
+			     (int64_t)raw.len, raw.len, t.data);
+		oci_buf_release(&t);
+	}
+	*ref_out = oci_buf_detach(&ref, NULL);
+	rc = *ref_out ? 0 : oci_err_nomem(err);
+out:
+	oci_http_free(h);
+	oci_free(mt);
+	oci_free(digests);
+	oci_free(sizes);
+	oci_manifest_release(&m);
+	oci_buf_release(&raw);
+	oci_buf_release(&ref);
+	return rc;
+}

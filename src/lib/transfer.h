@@ -1,0 +1,49 @@
+/* Moving images between a registry and the disk: resolve and pull an image
+ * (through the content-addressed cache), and push an image from a layout,
+ * several blobs at a time, manifest by digest first and tags after. */
+#ifndef OCI_TRANSFER_H
+#define OCI_TRANSFER_H
+#include "oci.h"
+#include "ref.h"
+#include "registry.h"
+
+/* The cache directory: $OCIBUILD_CACHE_DIR, $XDG_CACHE_HOME/ocibuild or
+ * ~/.cache/ocibuild (heap). It is a blob store shared by concurrent builds. */
+char *oci_cache_dir(oci_getenv_fn env);
+
+typedef struct oci_pulled {
+	char digest[OCI_DIGEST_LEN + 1]; /* of the platform's manifest */
+	char *media_type;
+	oci_manifest manifest;
+	char *config_json;
+	size_t config_len;
+} oci_pulled;
+
+/* Resolve ref (index -> the wanted platform -> manifest) and fetch the
+ * manifest and config into the cache. Layers are not fetched. */
+int oci_pull_resolve(oci_registry *reg, const oci_ref *ref, const oci_platform *want,
+		     const char *cache, oci_pulled *out, ocibuild_error *err);
+/* Fetch every layer missing from the cache, `jobs` at a time. */
+int oci_pull_layers(oci_registry *reg, const char *repo, const oci_manifest *m,
+		    const char *cache, int jobs, ocibuild_error *err);
+void oci_pulled_release(oci_pulled *p);
+
+typedef struct oci_push_opts {
+	const char *layout;   /* where the image's blobs are */
+	const char *manifest_digest;
+	const char *repo;
+	const char *const *tags;
+	size_t ntags;
+	uint64_t chunk;
+	int jobs;
+	/* blobs missing from the layout come from the base image: mounted
+	 * when it is on the same registry, else fetched into the cache */
+	oci_registry *base_reg;
+	const char *base_repo;
+	const char *cache;
+} oci_push_opts;
+
+/* Push; ref_out gets "domain/repo@sha256:..." (heap). */
+int oci_push_image(oci_registry *reg, const oci_push_opts *o, char **ref_out,
+		   ocibuild_error *err);
+#endif
