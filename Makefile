@@ -9,7 +9,7 @@ PKG_CONFIG ?= pkg-config
 O ?= build
 BIN ?= .
 
-PKGS := jansson libzstd zlib libcrypto libelf libcurl
+PKGS := jansson libzstd zlib libcrypto libelf libcurl libarchive
 # Debian package providing each pkg-config module, for the error message.
 DEB_jansson := libjansson-dev
 DEB_libzstd := libzstd-dev
@@ -17,6 +17,7 @@ DEB_zlib := zlib1g-dev
 DEB_libcrypto := libssl-dev
 DEB_libelf := libelf-dev
 DEB_libcurl := libcurl4-openssl-dev
+DEB_libarchive := libarchive-dev
 
 ifeq ($(filter clean help,$(MAKECMDGOALS)),)
 MISSING := $(foreach p,$(PKGS),$(if $(shell $(PKG_CONFIG) --exists $(p) 2>/dev/null && echo y),,$(DEB_$(p))))

@@ -3,7 +3,7 @@
 #   scripts/install-deps.sh          build dependencies and what `make demo` uses
 #   scripts/install-deps.sh --test   plus the real peers the test suite drives
 set -eu
-build="build-essential pkg-config libjansson-dev libzstd-dev zlib1g-dev libssl-dev libelf-dev libcurl4-openssl-dev"
+build="build-essential pkg-config libjansson-dev libzstd-dev zlib1g-dev libssl-dev libelf-dev libcurl4-openssl-dev libarchive-dev"
 demo="erlang-nox erlang-dev rebar3 busybox-static umoci jq"
 test="elixir libcmocka-dev skopeo umoci oci-image-tool podman jq zstd pigz gzip tar time
       python3 file ca-certificates"

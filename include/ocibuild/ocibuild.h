@@ -89,6 +89,9 @@ typedef struct ocibuild_event {
 
 typedef void (*ocibuild_progress_fn)(void *userdata, const ocibuild_event *ev);
 
+/* Call once, before starting threads (it initialises libcurl). */
+void ocibuild_global_init(void);
+
 /* Options, callbacks and worker count for library calls. Not thread safe:
  * use one context per concurrent build. */
 typedef struct ocibuild_ctx ocibuild_ctx;
@@ -144,10 +147,18 @@ typedef struct ocibuild_build_opts {
 	 * and created is the current time. */
 	int64_t source_date_epoch;
 	int has_source_date_epoch;
+	/* Registries (pulling a --base reference, pushing with push) */
+	const char *push;   /* "registry[/namespace]": push NAME:TAG there */
+	const char *ca_file; /* extra CA bundle for registries */
+	ocibuild_strv insecure_registries; /* may use plain HTTP */
+	uint64_t chunk_size; /* upload in PATCH chunks above this size */
+	const char *image_refs;  /* write every pushed ref here, one a line */
+	const char *digest_file; /* write the manifest digest here */
 } ocibuild_build_opts;
 
 typedef struct ocibuild_build_result {
 	char manifest_digest[72]; /* "sha256:<64 hex>" */
+	char pushed_ref[1024];    /* "registry/repo@sha256:..." when pushed */
 	int64_t manifest_size;
 	size_t layer_count; /* base layers included */
 } ocibuild_build_result;
@@ -165,6 +176,39 @@ int ocibuild_build(ocibuild_ctx *ctx, const ocibuild_build_opts *opts,
 int ocibuild_argv_parse(const char *s, char ***out, size_t *count,
 			ocibuild_error *err);
 void ocibuild_argv_free(char **argv);
+
+typedef struct ocibuild_push_opts {
+	const char *source; /* an image archive (.tar, .tar.gz) or OCI layout dir */
+	const char *push;   /* "registry[/namespace]" */
+	ocibuild_strv tags; /* NAME:TAG to push as; default: the source's tags */
+	const char *ca_file;
+	ocibuild_strv insecure_registries;
+	uint64_t chunk_size;
+	const char *image_refs;
+	const char *digest_file;
+} ocibuild_push_opts;
+
+/* Push an existing image. result->pushed_ref is the digest reference. */
+int ocibuild_push(ocibuild_ctx *ctx, const ocibuild_push_opts *opts,
+		  ocibuild_build_result *result, ocibuild_error *err);
+
+typedef struct ocibuild_pull_opts {
+	const char *ref;      /* e.g. docker.io/library/debian:stable-slim */
+	const char *platform; /* NULL: the build host's */
+	const char *layout;   /* OCI layout to write (or add) the image to */
+	const char *ca_file;
+	ocibuild_strv insecure_registries;
+} ocibuild_pull_opts;
+
+/* Pull an image (through the cache) into an OCI layout. */
+int ocibuild_pull(ocibuild_ctx *ctx, const ocibuild_pull_opts *opts,
+		  ocibuild_build_result *result, ocibuild_error *err);
+
+/* Check user/password against the registry, then store them in docker's
+ * config.json ($DOCKER_CONFIG or ~/.docker). */
+int ocibuild_login(ocibuild_ctx *ctx, const char *registry, const char *user,
+		   const char *password, const char *ca_file,
+		   ocibuild_strv insecure_registries, ocibuild_error *err);
 
 /* Validate "name:tag" against the OCI distribution grammar. Returns 0 when
  * valid, else -1 with err saying which part is wrong. */

@@ -27,7 +27,51 @@ int cli_report(const ocibuild_error *err);
 /* Diagnose a getopt failure (unknown flag, missing value). */
 int cli_getopt_error(const char *cmd, int c, char *const argv[]);
 
+/* How progress and logs are shown; cli_log and cli_progress take it. */
+struct cli_output {
+	int quiet;
+	int json;
+	int tty;
+	int live; /* a live progress line is on screen */
+};
+
+void cli_output_init(struct cli_output *o);
 void cli_log(void *userdata, ocibuild_log_level level, const char *message);
+void cli_progress(void *userdata, const ocibuild_event *ev);
+/* Parse a size such as 16M, 512k or 1048576 into bytes; -1 when bad. */
+long long cli_parse_size(const char *s);
+
+/* Flags shared by the commands that talk to registries. */
+enum {
+	F_CA_FILE = 1000, F_INSECURE, F_CHUNK, F_IMAGE_REFS, F_DIGEST_FILE, F_JSON,
+};
+#define CLI_REGISTRY_FLAGS                                                                      \
+	{ "ca-file", F_CA_FILE, "FILE", "the system CAs", "also trust this CA for registries (PEM)" }, \
+	{ "insecure-registry", F_INSECURE, "HOST", "localhost, 127.0.0.1, [::1]", "may use plain HTTP when it does not speak TLS; repeatable" }, \
+	{ "chunk-size", F_CHUNK, "SIZE", "16M", "upload blobs larger than this in resumable chunks" }, \
+	{ "image-refs", F_IMAGE_REFS, "FILE", NULL, "write every pushed reference to FILE, one a line" }, \
+	{ "digest-file", F_DIGEST_FILE, "FILE", NULL, "write the image digest to FILE" }, \
+	{ "json", F_JSON, NULL, NULL, "progress as JSON lines on stderr" }
+
+/* Values of the registry flags, filled by cli_registry_flag(). */
+struct cli_registry {
+	const char *ca_file;
+	const char **insecure;
+	size_t ninsecure;
+	unsigned long long chunk;
+	const char *image_refs;
+	const char *digest_file;
+};
+
+/* Handle one of CLI_REGISTRY_FLAGS: 1 when handled, 0 when not one of
+ * them, -1 after printing a usage error. */
+int cli_registry_flag(int c, const char *arg, const char *cmd, struct cli_registry *r,
+		      struct cli_output *out);
+ocibuild_strv cli_insecure(const struct cli_registry *r);
+
+int cmd_push(int argc, char **argv);
+int cmd_pull(int argc, char **argv);
+int cmd_login(int argc, char **argv);
 /* Install SIGINT/SIGTERM handlers; the returned callback reports them. */
 void cli_signals_install(void);
 int cli_interrupted(void *userdata);

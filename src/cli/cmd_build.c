@@ -33,7 +33,9 @@ static const struct cli_flag build_flags[] = {
 	{ "expose", F_EXPOSE, "PORT[/PROTO]", NULL, "port to declare, e.g. 8080 or 53/udp; repeatable" },
 	{ "label", 'l', "KEY=VALUE", NULL, "image config label; repeatable" },
 	{ "annotation", 'a', "KEY=VALUE", NULL, "image manifest annotation; repeatable" },
-	{ "jobs", 'j', "N", "one per CPU", "compression threads (the output does not depend on it)" },
+	{ "push", 'p', "REGISTRY[/NS]", NULL, "push the image there as NS/NAME:TAG for each -t; stdout gets its digest reference" },
+	{ "jobs", 'j', "N", "one per CPU", "compression threads and blobs in flight (the output does not depend on it)" },
+	CLI_REGISTRY_FLAGS,
 	{ "quiet", 'q', NULL, NULL, "print only errors and the digest" },
 	{ "help", 'h', NULL, NULL, "show this help" },
 	{ NULL, 0, NULL, NULL, NULL },
@@ -127,10 +129,13 @@ int cmd_build(int argc, char **argv)
 	char **entrypoint = NULL, **cmd = NULL;
 	size_t nentry = 0, ncmd = 0;
 	ocibuild_ctx *ctx = NULL;
-	int quiet = 0, c, rc = CLI_FAIL, jobs = 0;
+	int c, rc = CLI_FAIL, jobs = 0;
+	struct cli_output out;
+	struct cli_registry reg = { 0 };
 	const char *release_arg = NULL;
 
 	memset(&o, 0, sizeof(o));
+	cli_output_init(&out);
 	if (cli_getopt_tables(build_flags, &longopts, shortopts, sizeof(shortopts)) < 0) {
 		fputs("ocibuild: error: out of memory\n", stderr);
 		return CLI_FAIL;
@@ -197,14 +202,23 @@ int cmd_build(int argc, char **argv)
 			jobs = (int)v;
 			break;
 		}
-		case 'q': quiet = 1; break;
+		case 'q': out.quiet = 1; break;
+		case 'p': o.push = optarg; break;
 		case 'h':
 			build_help();
 			rc = CLI_OK;
 			goto out;
 		default:
-			rc = cli_getopt_error("build", c, argv);
-			goto out;
+			switch (cli_registry_flag(c, optarg, "build", &reg, &out)) {
+			case 1:
+				break;
+			case -1:
+				rc = CLI_USAGE;
+				goto out;
+			default:
+				rc = cli_getopt_error("build", c, argv);
+				goto out;
+			}
 		}
 		if (bad) {
 			fputs("ocibuild: error: out of memory\n", stderr);
@@ -240,7 +254,13 @@ int cmd_build(int argc, char **argv)
 		fputs("ocibuild: error: out of memory\n", stderr);
 		goto out;
 	}
-	ocibuild_ctx_set_log(ctx, cli_log, &quiet);
+	o.ca_file = reg.ca_file;
+	o.insecure_registries = cli_insecure(&reg);
+	o.chunk_size = reg.chunk ? reg.chunk : 16u << 20;
+	o.image_refs = reg.image_refs;
+	o.digest_file = reg.digest_file;
+	ocibuild_ctx_set_log(ctx, cli_log, &out);
+	ocibuild_ctx_set_progress(ctx, cli_progress, &out);
 	ocibuild_ctx_set_cancel(ctx, cli_interrupted, NULL);
 	ocibuild_ctx_set_jobs(ctx, jobs);
 	cli_signals_install();
@@ -248,7 +268,7 @@ int cmd_build(int argc, char **argv)
 		rc = cli_report(&err);
 		goto out;
 	}
-	printf("%s\n", res.manifest_digest);
+	printf("%s\n", res.pushed_ref[0] ? res.pushed_ref : res.manifest_digest);
 	rc = fflush(stdout) == 0 ? CLI_OK : CLI_FAIL;
 out:
 	ocibuild_error_clear(&err);
@@ -261,5 +281,6 @@ out:
 	free(labels.v);
 	free(ann.v);
 	free(longopts);
+	free(reg.insecure);
 	return rc;
 }

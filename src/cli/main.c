@@ -35,12 +35,48 @@ int cli_interrupted(void *userdata)
 
 void cli_log(void *userdata, ocibuild_log_level level, const char *message)
 {
-	int quiet = userdata ? *(const int *)userdata : 0;
+	struct cli_output *o = userdata;
 
-	if (level == OCIBUILD_LOG_DEBUG || (quiet && level < OCIBUILD_LOG_WARN))
+	if (level == OCIBUILD_LOG_DEBUG || (o && o->quiet && level < OCIBUILD_LOG_WARN))
 		return;
+	if (o && o->live) {
+		fputs("\r\033[K", stderr);
+		o->live = 0;
+	}
+	if (o && o->json) {
+		fprintf(stderr, "{\"event\":\"%s\",\"message\":\"", level == OCIBUILD_LOG_WARN ? "warning" : "log");
+		for (; *message; message++) {
+			if (*message == '"' || *message == '\\')
+				fputc('\\', stderr);
+			fputc(*message, stderr);
+		}
+		fputs("\"}\n", stderr);
+		return;
+	}
 	fprintf(stderr, "ocibuild: %s%s\n", level == OCIBUILD_LOG_WARN ? "warning: " : "",
 		message);
+}
+
+long long cli_parse_size(const char *s)
+{
+	char *end;
+	long long v;
+
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno || end == s || v < 0)
+		return -1;
+	switch (*end) {
+	case 'k': case 'K': v <<= 10; end++; break;
+	case 'm': case 'M': v <<= 20; end++; break;
+	case 'g': case 'G': v <<= 30; end++; break;
+	default: break;
+	}
+	if (*end == 'i' && end[1] == 'B')
+		end += 2;
+	else if (*end == 'B')
+		end++;
+	return *end ? -1 : v;
 }
 
 int cli_usage_error(const char *cmd, const char *fmt, ...)
@@ -136,7 +172,10 @@ struct command {
 };
 
 static const struct command commands[] = {
-	{ "build", cmd_build, "build an OCI image from a directory" },
+	{ "build", cmd_build, "build an OCI image from a directory or a BEAM release" },
+	{ "push", cmd_push, "push an image archive or layout to a registry" },
+	{ "pull", cmd_pull, "pull an image from a registry into an OCI layout" },
+	{ "login", cmd_login, "store registry credentials in docker's config.json" },
 	{ NULL, NULL, NULL },
 };
 
@@ -159,6 +198,9 @@ static void usage(void)
 int main(int argc, char **argv)
 {
 	const struct command *c;
+
+	/* before any thread exists */
+	ocibuild_global_init();
 
 	if (argc < 2) {
 		usage();

@@ -5,6 +5,7 @@
 #include "base.h"
 #include "blobstore.h"
 #include "layout.h"
+#include "ref.h"
 #include "err.h"
 #include "mem.h"
 #include "banned.h"
@@ -136,8 +137,60 @@ out:
 	return rc;
 }
 
-int oci_base_open(const char *spec, const oci_platform *want, oci_base *b,
-		  ocibuild_error *err)
+static int open_remote(ocibuild_ctx *ctx, const oci_net *net, const char *spec,
+		       const oci_platform *want, int need_layers, oci_base *b,
+		       ocibuild_error *err)
+{
+	oci_ref ref;
+	oci_pulled p;
+	oci_image_config cfg;
+	int rc = -1;
+
+	if (oci_ref_parse(spec, &ref, err) < 0) {
+		oci_err_prefix(err, "bad --base");
+		err->kind = OCIBUILD_ERR_OPTION;
+		return -1;
+	}
+	b->layout_dir = oci_cache_dir(NULL);
+	b->name = oci_ref_string(&ref);
+	b->repo = oci_strdup(ref.path);
+	if (!b->layout_dir || !b->name || !b->repo) {
+		oci_err_nomem(err);
+		goto out;
+	}
+	if (oci_net_registry(ctx, net, ref.domain, 0, &b->reg, err) < 0 ||
+	    oci_pull_resolve(b->reg, &ref, want, b->layout_dir, &p, err) < 0)
+		goto out;
+	memcpy(b->manifest_digest, p.digest, sizeof(p.digest));
+	b->manifest = p.manifest;
+	memset(&p.manifest, 0, sizeof(p.manifest));
+	b->config_json = p.config_json;
+	b->config_len = p.config_len;
+	p.config_json = NULL;
+	oci_pulled_release(&p);
+	if (oci_config_parse(b->config_json, b->config_len, &cfg, err) < 0)
+		goto out;
+	if (cfg.diff_ids.n != b->manifest.nlayers) {
+		oci_err(err, OCIBUILD_ERR_INPUT, 0,
+			"base '%s' is inconsistent: %zu layers but %zu diff_ids in its config", spec,
+			b->manifest.nlayers, cfg.diff_ids.n);
+		oci_config_release(&cfg);
+		goto out;
+	}
+	oci_config_release(&cfg);
+	if (need_layers) {
+		if (oci_pull_layers(b->reg, b->repo, &b->manifest, b->layout_dir, net->jobs, err) < 0)
+			goto out;
+		b->layers_local = 1;
+	}
+	rc = 0;
+out:
+	oci_ref_release(&ref);
+	return rc;
+}
+
+int oci_base_open(ocibuild_ctx *ctx, const oci_net *net, const char *spec,
+		  const oci_platform *want, int need_layers, oci_base *b, ocibuild_error *err)
 {
 	oci_descriptor d;
 	oci_buf raw = OCI_BUF_INIT(OCI_MAX_CONFIG);
@@ -152,10 +205,16 @@ int oci_base_open(const char *spec, const oci_platform *want, oci_base *b,
 		b->scratch = 1;
 		return 0;
 	}
-	if (strncmp(spec, "oci:", 4) != 0 || !spec[4])
-		return oci_err(err, OCIBUILD_ERR_UNSUPPORTED, 0,
-			       "base '%s' is not supported: use --base scratch or --base oci:DIR[:TAG] (an OCI layout on disk, e.g. from skopeo copy)",
-			       spec);
+	if (strncmp(spec, "oci:", 4) != 0) {
+		rc = open_remote(ctx, net, spec, want, need_layers, b, err);
+		if (rc < 0)
+			oci_base_release(b);
+		return rc;
+	}
+	if (!spec[4])
+		return oci_err(err, OCIBUILD_ERR_OPTION, 0,
+			       "bad --base 'oci:': use oci:DIR[:TAG] for an OCI layout on disk");
+	b->layers_local = 1;
 	rest = spec + 4;
 	colon = strchr(rest, ':');
 	b->layout_dir = colon ? oci_strndup(rest, (size_t)(colon - rest)) : oci_strdup(rest);
@@ -232,6 +291,8 @@ out:
 
 void oci_base_release(oci_base *b)
 {
+	oci_reg_close(b->reg);
+	oci_free(b->repo);
 	oci_free(b->layout_dir);
 	oci_free(b->name);
 	oci_manifest_release(&b->manifest);

@@ -3,6 +3,7 @@
 #ifndef OCI_BASE_H
 #define OCI_BASE_H
 #include "oci.h"
+#include "transfer.h"
 
 typedef struct oci_base {
 	int scratch;
@@ -12,9 +13,16 @@ typedef struct oci_base {
 	oci_manifest manifest;
 	char *config_json; /* the base config bytes, for the new config */
 	size_t config_len;
+	/* a base from a registry: its blobs are in the cache (layout_dir) */
+	oci_registry *reg;
+	char *repo;
+	int layers_local; /* every layer is in layout_dir */
 } oci_base;
 
-int oci_base_open(const char *spec, const oci_platform *want, oci_base *b,
-		  ocibuild_error *err);
+/* spec: "scratch", "oci:DIR[:TAG]" or a registry reference. For a
+ * registry base the layers are fetched only when need_layers is set (a
+ * push to the same registry mounts them instead). */
+int oci_base_open(ocibuild_ctx *ctx, const oci_net *net, const char *spec,
+		  const oci_platform *want, int need_layers, oci_base *b, ocibuild_error *err);
 void oci_base_release(oci_base *b);
 #endif

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "base.h"
+#include "distribute.h"
 #include "blobstore.h"
 #include "ctx.h"
 #include "elfdeps.h"
@@ -54,6 +55,8 @@ struct build {
 	oci_walk rt;       /* the runtime layer's files */
 	oci_walk sb;       /* the sbom layer */
 	oci_buf sbom;
+	oci_net net;
+	oci_strlist refs; /* pushed references */
 	struct layer_plan layers[MAX_LAYERS];
 	size_t nlayers;
 	oci_vcs vcs;
@@ -166,9 +169,9 @@ static int validate(struct build *b, ocibuild_error *err)
 			       "--bundle-runtime needs a release (--release or --project)");
 	if (!o->tags.count)
 		return oci_err(err, OCIBUILD_ERR_OPTION, 0, "no tag: pass -t NAME:TAG");
-	if (!o->output && !o->layout)
+	if (!o->output && !o->layout && !o->push)
 		return oci_err(err, OCIBUILD_ERR_OPTION, 0,
-			       "no output: pass -o FILE.tar (or FILE.tar.gz) or --layout DIR");
+			       "no output: pass -o FILE.tar (or FILE.tar.gz), --layout DIR or --push REGISTRY");
 	if (o->output) {
 		size_t n = strlen(o->output);
 
@@ -259,7 +262,8 @@ static char *parent_dir(const char *path)
 static int make_stage(struct build *b, ocibuild_error *err)
 {
 	const char *target = b->o->layout ? b->o->layout : b->o->output;
-	char *parent = parent_dir(target);
+	const char *tmpdir = getenv("TMPDIR");
+	char *parent = target ? parent_dir(target) : oci_strdup(tmpdir && *tmpdir ? tmpdir : "/tmp");
 	oci_buf t = OCI_BUF_INIT(1 << 16);
 	struct stat st;
 	int rc = -1;
@@ -269,7 +273,7 @@ static int make_stage(struct build *b, ocibuild_error *err)
 	if (stat(parent, &st) < 0 || !S_ISDIR(st.st_mode)) {
 		oci_err(err, OCIBUILD_ERR_INPUT, ENOENT,
 			"cannot write '%s': directory '%s' does not exist; create it first",
-			target, parent);
+			target ? target : parent, parent);
 		goto out;
 	}
 	if (oci_buf_printf(&t, err, "%s/.ocibuild-stage-XXXXXX", parent) < 0)
@@ -861,9 +865,13 @@ static int make_manifest(struct build *b, ocibuild_error *err)
 	for (i = 0; i < b->base.manifest.nlayers; i++) {
 		const oci_descriptor *l = &b->base.manifest.layers[i];
 
-		if (oci_blobs_import(b->stage, b->base.layout_dir, l->digest, l->size,
-				     o->layout != NULL, err) < 0 ||
-		    add_layer_desc(m, l->media_type, l->digest, l->size, err) < 0)
+		/* a registry base's layers stay remote when only pushing to the
+		 * same registry: they are mounted there */
+		if ((b->base.layers_local || oci_blobs_has(b->base.layout_dir, l->digest)) &&
+		    oci_blobs_import(b->stage, b->base.layout_dir, l->digest, l->size,
+				     o->layout != NULL, err) < 0)
+			goto out;
+		if (add_layer_desc(m, l->media_type, l->digest, l->size, err) < 0)
 			goto out;
 	}
 	for (i = 0; i < b->nlayers; i++)
@@ -1049,8 +1057,32 @@ static void cleanup(struct build *b, int failed)
 	oci_buf_release(&b->sbom);
 	oci_release_release(&b->rel);
 	oci_vcs_release(&b->vcs);
+	oci_strlist_clear(&b->refs);
 }
 
+
+/* Base layers are needed on disk for a file output, and for a push to a
+ * registry other than the base's (no cross-registry mount). */
+static int need_base_layers(struct build *b)
+{
+	const ocibuild_build_opts *o = b->o;
+	char *domain = NULL, *repo = NULL, *tag = NULL;
+	oci_ref base;
+	int need = 1;
+
+	if (o->output || o->layout || !o->push || !o->base || !strcmp(o->base, "scratch") ||
+	    !strncmp(o->base, "oci:", 4) || !b->tags.n)
+		return 1;
+	if (oci_ref_parse(o->base, &base, NULL) < 0)
+		return 1;
+	if (oci_push_target(o->push, b->tags.v[0], &domain, &repo, &tag, NULL) == 0)
+		need = strcmp(domain, base.domain) != 0;
+	oci_free(domain);
+	oci_free(repo);
+	oci_free(tag);
+	oci_ref_release(&base);
+	return need;
+}
 
 static const char *const release_cmds[] = {
 	"start", "start_iex", "daemon", "daemon_iex", "foreground", NULL,
@@ -1147,7 +1179,12 @@ int ocibuild_build(ocibuild_ctx *ctx, const ocibuild_build_opts *opts,
 		goto out;
 	if (b.is_release && open_release(&b, err) < 0)
 		goto out;
-	if (oci_base_open(opts->base, &b.platform, &b.base, err) < 0)
+	b.net.ca_file = opts->ca_file;
+	b.net.insecure = opts->insecure_registries;
+	b.net.chunk = opts->chunk_size;
+	b.net.jobs = ctx->jobs > 0 ? ctx->jobs : 4;
+	if (oci_base_open(ctx, &b.net, opts->base, &b.platform, need_base_layers(&b),
+			  &b.base, err) < 0)
 		goto out;
 	if (b.is_release && !opts->no_vcs_annotations &&
 	    oci_vcs_detect(opts->project ? opts->project : b.tree, NULL, &b.vcs, err) < 0)
@@ -1167,6 +1204,26 @@ int ocibuild_build(ocibuild_ctx *ctx, const ocibuild_build_opts *opts,
 		if (oci_ctx_cancelled(ctx, err) < 0 || write_archive(&b, err) < 0)
 			goto out;
 		oci_log(ctx, OCIBUILD_LOG_INFO, "wrote %s", opts->output);
+	}
+	if (opts->push) {
+		char *cache = oci_cache_dir(NULL);
+
+		rc = cache ? oci_push_tags(ctx, &b.net, b.stage, b.manifest_desc.digest, opts->push,
+					   (const char *const *)b.tags.v, b.tags.n, b.base.reg,
+					   b.base.repo, cache, &b.refs, err)
+			   : oci_err_nomem(err);
+		oci_free(cache);
+		if (rc == 0)
+			rc = oci_write_refs(opts->image_refs, opts->digest_file, &b.refs,
+					    b.manifest_desc.digest, err);
+		if (rc < 0) {
+			if (opts->output)
+				unlink(opts->output);
+			goto out;
+		}
+		rc = -1;
+		snprintf(result->pushed_ref, sizeof(result->pushed_ref), "%s",
+			 b.refs.n ? b.refs.v[b.refs.n - 1] : "");
 	}
 	if (opts->layout) {
 		if (oci_ctx_cancelled(ctx, err) < 0 || write_layout(&b, err) < 0) {

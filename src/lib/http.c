@@ -25,6 +25,11 @@ struct xfer {
 	oci_http *h;
 };
 
+void ocibuild_global_init(void)
+{
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
 int oci_http_new(oci_http **out, const oci_http_opts *o, ocibuild_error *err)
 {
 	oci_http *h = oci_calloc(1, sizeof(*h));

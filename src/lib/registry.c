@@ -480,10 +480,12 @@ static int reg_do(oci_registry *r, oci_http *h, const struct rreq *q, oci_http_r
 				goto out;
 			pthread_mutex_lock(&r->mu);
 			fixed = r->scheme_fixed;
-			if (fail == OCI_HTTP_NOT_TLS && !fixed && r->may_plain &&
-			    !strcmp(r->scheme, "https")) {
+			if (fail == OCI_HTTP_NOT_TLS && r->may_plain && same_host(r, url) &&
+			    !strncmp(url, "https://", 8) &&
+			    (!fixed || !strcmp(r->scheme, "http"))) {
 				/* the server does not speak TLS at all: plain HTTP is
-				 * allowed for this host, so use it from now on */
+				 * allowed for this host, so use it from now on (another
+				 * thread may have found out first) */
 				r->scheme = "http";
 				r->scheme_fixed = 1;
 				pthread_mutex_unlock(&r->mu);
@@ -817,6 +819,7 @@ static int upload_once(oci_registry *r, oci_http *h, const char *repo, const cha
 {
 	oci_buf path = OCI_BUF_INIT(1 << 16), body = OCI_BUF_INIT(MAX_ERROR_BODY);
 	oci_buf hdr1 = OCI_BUF_INIT(256), hdr2 = OCI_BUF_INIT(256);
+	static const char *const put_hdrs[1] = { "Content-Type: application/octet-stream" };
 	struct up_progress prog = { r, digest, size, 0 };
 	char *location = NULL;
 	struct rreq q;
@@ -925,13 +928,11 @@ static int upload_once(oci_registry *r, oci_http *h, const char *repo, const cha
 			   digest) < 0)
 		goto out;
 	{
-		const char *hdrs[1] = { "Content-Type: application/octet-stream" };
-
 		memset(&q, 0, sizeof(q));
 		q.method = "PUT";
 		q.url = path.data;
 		q.scope = scope;
-		q.headers = hdrs;
+		q.headers = put_hdrs;
 		q.nheaders = 1;
 		q.body_fd = fd;
 		q.body_off = off;
@@ -1083,5 +1084,39 @@ int oci_reg_get_blob(oci_registry *r, oci_http *h, const char *repo, const char 
 out:
 	oci_free(path);
 	oci_free(scope);
+	return rc;
+}
+
+int oci_reg_check_login(oci_registry *r, const char *user, const char *password,
+			ocibuild_error *err)
+{
+	oci_http *h = NULL;
+	struct rreq q;
+	oci_http_resp resp;
+	int rc = -1;
+
+	oci_cred_release(&r->cred);
+	r->cred.username = oci_strdup(user);
+	r->cred.password = oci_strdup(password);
+	r->cred.source = oci_strdup("the given user and password");
+	r->cred_loaded = 1;
+	if (!r->cred.username || !r->cred.password || !r->cred.source)
+		return oci_err_nomem(err);
+	if (oci_reg_http(r, &h, err) < 0)
+		return -1;
+	memset(&q, 0, sizeof(q));
+	q.method = "GET";
+	q.url = "/v2/";
+	q.scope = "";
+	q.body_fd = -1;
+	if (reg_do(r, h, &q, &resp, err) == 0) {
+		if (resp.status == 200)
+			rc = 0;
+		else
+			oci_err(err, OCIBUILD_ERR_AUTH, (int)resp.status,
+				"registry '%s' refused the login (%ld)", r->domain, resp.status);
+		oci_http_resp_release(&resp);
+	}
+	oci_http_free(h);
 	return rc;
 }

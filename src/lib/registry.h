@@ -46,4 +46,7 @@ int oci_reg_upload(oci_registry *r, oci_http *h, const char *repo, const char *d
 /* Download a blob into the blob store dir, checked against its digest. */
 int oci_reg_get_blob(oci_registry *r, oci_http *h, const char *repo, const char *digest,
 		     int64_t size, const char *store, ocibuild_error *err);
+/* Try user/password against the registry's /v2/ endpoint. */
+int oci_reg_check_login(oci_registry *r, const char *user, const char *password,
+			ocibuild_error *err);
 #endif

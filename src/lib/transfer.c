@@ -13,6 +13,19 @@ static const char *plain_getenv(const char *n)
 	return getenv(n);
 }
 
+int oci_net_registry(ocibuild_ctx *ctx, const oci_net *net, const char *domain, int push,
+		     oci_registry **out, ocibuild_error *err)
+{
+	oci_reg_opts ro;
+
+	memset(&ro, 0, sizeof(ro));
+	ro.ca_file = net->ca_file;
+	ro.insecure = net->insecure;
+	ro.push = push;
+	ro.ctx = ctx;
+	return oci_reg_open(out, domain, &ro, err);
+}
+
 char *oci_cache_dir(oci_getenv_fn env)
 {
 	oci_buf b = OCI_BUF_INIT(1 << 16);

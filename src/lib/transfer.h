@@ -7,6 +7,17 @@
 #include "ref.h"
 #include "registry.h"
 
+typedef struct oci_net {
+	const char *ca_file;
+	ocibuild_strv insecure;
+	uint64_t chunk;
+	int jobs;
+} oci_net;
+
+/* Open a registry client for domain. */
+int oci_net_registry(ocibuild_ctx *ctx, const oci_net *net, const char *domain, int push,
+		     oci_registry **out, ocibuild_error *err);
+
 /* The cache directory: $OCIBUILD_CACHE_DIR, $XDG_CACHE_HOME/ocibuild or
  * ~/.cache/ocibuild (heap). It is a blob store shared by concurrent builds. */
 char *oci_cache_dir(oci_getenv_fn env);

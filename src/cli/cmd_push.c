@@ -1,0 +1,298 @@
+/* ocibuild push, pull and login. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+enum { F_PLATFORM_P = 300, F_LAYOUT_P, F_PASSWORD_STDIN, F_USER };
+
+static const struct cli_flag push_flags[] = {
+	{ "push", 'p', "REGISTRY[/NS]", NULL, "where to push (required)" },
+	{ "tag", 't', "NAME:TAG", "the image's own tags", "push under this name and tag; repeatable" },
+	{ "jobs", 'j', "N", "4", "blobs in flight at once" },
+	{ "quiet", 'q', NULL, NULL, "print only errors and the reference" },
+	CLI_REGISTRY_FLAGS,
+	{ "help", 'h', NULL, NULL, "show this help" },
+	{ NULL, 0, NULL, NULL, NULL },
+};
+
+static const struct cli_flag pull_flags[] = {
+	{ "layout", F_LAYOUT_P, "DIR", NULL, "OCI layout to write or add the image to (required)" },
+	{ "platform", F_PLATFORM_P, "OS/ARCH", "the build host's", "which image of a multi-platform index" },
+	{ "jobs", 'j', "N", "4", "blobs in flight at once" },
+	{ "quiet", 'q', NULL, NULL, "print only errors and the reference" },
+	CLI_REGISTRY_FLAGS,
+	{ "help", 'h', NULL, NULL, "show this help" },
+	{ NULL, 0, NULL, NULL, NULL },
+};
+
+static const struct cli_flag login_flags[] = {
+	{ "username", 'u', "USER", NULL, "user name (required)" },
+	{ "password-stdin", F_PASSWORD_STDIN, NULL, NULL, "read the password from standard input (required)" },
+	CLI_REGISTRY_FLAGS,
+	{ "help", 'h', NULL, NULL, "show this help" },
+	{ NULL, 0, NULL, NULL, NULL },
+};
+
+static int parse_jobs(const char *cmd, const char *arg, int *jobs)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(arg, &end, 10);
+	if (errno || *end || v < 1 || v > 64)
+		return cli_usage_error(cmd, "bad --jobs '%s': use a number from 1 to 64", arg);
+	*jobs = (int)v;
+	return 0;
+}
+
+/* Parse flags common to the three commands; positional arguments are
+ * collected into pos. Returns -1 after printing help (rc set) or an error. */
+struct parsed {
+	struct cli_output out;
+	struct cli_registry reg;
+	const char **tags;
+	size_t ntags;
+	const char *pos[4];
+	size_t npos;
+	const char *push, *layout, *platform, *user;
+	int password_stdin, jobs;
+};
+
+static int parse(const char *cmd, const struct cli_flag *flags, void (*help)(void), int argc,
+		 char **argv, struct parsed *p, int *rc)
+{
+	struct option *longopts = NULL;
+	char shortopts[64];
+	int c;
+
+	memset(p, 0, sizeof(*p));
+	cli_output_init(&p->out);
+	if (cli_getopt_tables(flags, &longopts, shortopts, sizeof(shortopts)) < 0) {
+		*rc = CLI_FAIL;
+		return -1;
+	}
+	opterr = 0;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
+		switch (c) {
+		case 'p': p->push = optarg; break;
+		case 't': {
+			const char **v = realloc(p->tags, (p->ntags + 1) * sizeof(*v));
+
+			if (!v)
+				goto fail;
+			v[p->ntags++] = optarg;
+			p->tags = v;
+			break;
+		}
+		case 'j':
+			if (parse_jobs(cmd, optarg, &p->jobs) != 0)
+				goto usage;
+			break;
+		case 'q': p->out.quiet = 1; break;
+		case 'u': p->user = optarg; break;
+		case F_LAYOUT_P: p->layout = optarg; break;
+		case F_PLATFORM_P: p->platform = optarg; break;
+		case F_PASSWORD_STDIN: p->password_stdin = 1; break;
+		case 'h':
+			help();
+			*rc = CLI_OK;
+			goto done;
+		default:
+			switch (cli_registry_flag(c, optarg, cmd, &p->reg, &p->out)) {
+			case 1:
+				break;
+			case -1:
+				goto usage;
+			default:
+				cli_getopt_error(cmd, c, argv);
+				goto usage;
+			}
+		}
+	}
+	for (; optind < argc; optind++) {
+		if (p->npos == 4) {
+			cli_usage_error(cmd, "too many arguments");
+			goto usage;
+		}
+		p->pos[p->npos++] = argv[optind];
+	}
+	free(longopts);
+	return 0;
+usage:
+	*rc = CLI_USAGE;
+	goto done;
+fail:
+	*rc = CLI_FAIL;
+done:
+	free(longopts);
+	free(p->tags);
+	free(p->reg.insecure);
+	return -1;
+}
+
+static void release_parsed(struct parsed *p)
+{
+	free(p->tags);
+	free(p->reg.insecure);
+}
+
+static ocibuild_ctx *make_ctx(struct parsed *p)
+{
+	ocibuild_ctx *ctx = ocibuild_ctx_new();
+
+	if (!ctx)
+		return NULL;
+	ocibuild_ctx_set_log(ctx, cli_log, &p->out);
+	ocibuild_ctx_set_progress(ctx, cli_progress, &p->out);
+	ocibuild_ctx_set_cancel(ctx, cli_interrupted, NULL);
+	ocibuild_ctx_set_jobs(ctx, p->jobs ? p->jobs : 4);
+	cli_signals_install();
+	return ctx;
+}
+
+static void push_help(void)
+{
+	printf("usage: ocibuild push IMAGE.tar|IMAGE.tar.gz|LAYOUT_DIR --push REGISTRY[/NS] [-t NAME:TAG]\n\n"
+	       "Pushes an image made by `ocibuild build -o` (or any OCI archive or layout).\n"
+	       "Blobs the registry has are skipped; the manifest is pushed by digest, then tagged.\n"
+	       "stdout gets REGISTRY/NS/NAME@sha256:...\n\noptions:\n");
+	cli_print_flags(push_flags);
+}
+
+static void pull_help(void)
+{
+	printf("usage: ocibuild pull REFERENCE --layout DIR [--platform OS/ARCH]\n\n"
+	       "Pulls an image (through the cache in $OCIBUILD_CACHE_DIR or ~/.cache/ocibuild)\n"
+	       "into an OCI layout, tagged with REFERENCE.\n\noptions:\n");
+	cli_print_flags(pull_flags);
+}
+
+static void login_help(void)
+{
+	printf("usage: echo \"$PASSWORD\" | ocibuild login REGISTRY -u USER --password-stdin\n\n"
+	       "Checks the credentials against REGISTRY and stores them in docker's config.json\n"
+	       "($DOCKER_CONFIG/config.json or ~/.docker/config.json).\n\noptions:\n");
+	cli_print_flags(login_flags);
+}
+
+static int finish(ocibuild_ctx *ctx, int rc, ocibuild_error *err, const char *ref)
+{
+	if (rc < 0)
+		rc = cli_report(err);
+	else {
+		if (ref)
+			printf("%s\n", ref);
+		rc = fflush(stdout) == 0 ? CLI_OK : CLI_FAIL;
+	}
+	ocibuild_error_clear(err);
+	ocibuild_ctx_free(ctx);
+	return rc;
+}
+
+int cmd_push(int argc, char **argv)
+{
+	struct parsed p;
+	ocibuild_push_opts o;
+	ocibuild_build_result res;
+	ocibuild_error err = { 0 };
+	ocibuild_ctx *ctx;
+	int rc = CLI_FAIL;
+
+	if (parse("push", push_flags, push_help, argc, argv, &p, &rc) < 0)
+		return rc;
+	if (p.npos != 1 || !p.push) {
+		release_parsed(&p);
+		return cli_usage_error("push", p.npos != 1 ? "pass one image archive or layout"
+							   : "no destination: pass --push REGISTRY[/NAMESPACE]");
+	}
+	memset(&o, 0, sizeof(o));
+	o.source = p.pos[0];
+	o.push = p.push;
+	o.tags.items = p.tags;
+	o.tags.count = p.ntags;
+	o.ca_file = p.reg.ca_file;
+	o.insecure_registries = cli_insecure(&p.reg);
+	o.chunk_size = p.reg.chunk ? p.reg.chunk : 16u << 20;
+	o.image_refs = p.reg.image_refs;
+	o.digest_file = p.reg.digest_file;
+	ctx = make_ctx(&p);
+	if (!ctx) {
+		release_parsed(&p);
+		return CLI_FAIL;
+	}
+	rc = ocibuild_push(ctx, &o, &res, &err);
+	rc = finish(ctx, rc, &err, res.pushed_ref);
+	release_parsed(&p);
+	return rc;
+}
+
+int cmd_pull(int argc, char **argv)
+{
+	struct parsed p;
+	ocibuild_pull_opts o;
+	ocibuild_build_result res;
+	ocibuild_error err = { 0 };
+	ocibuild_ctx *ctx;
+	int rc = CLI_FAIL;
+
+	if (parse("pull", pull_flags, pull_help, argc, argv, &p, &rc) < 0)
+		return rc;
+	if (p.npos != 1 || !p.layout) {
+		release_parsed(&p);
+		return cli_usage_error("pull", p.npos != 1 ? "pass one image reference"
+							   : "no destination: pass --layout DIR");
+	}
+	memset(&o, 0, sizeof(o));
+	o.ref = p.pos[0];
+	o.layout = p.layout;
+	o.platform = p.platform;
+	o.ca_file = p.reg.ca_file;
+	o.insecure_registries = cli_insecure(&p.reg);
+	ctx = make_ctx(&p);
+	if (!ctx) {
+		release_parsed(&p);
+		return CLI_FAIL;
+	}
+	rc = ocibuild_pull(ctx, &o, &res, &err);
+	rc = finish(ctx, rc, &err, res.pushed_ref);
+	release_parsed(&p);
+	return rc;
+}
+
+int cmd_login(int argc, char **argv)
+{
+	struct parsed p;
+	ocibuild_error err = { 0 };
+	ocibuild_ctx *ctx;
+	char pass[4096];
+	size_t n;
+	int rc = CLI_FAIL;
+
+	if (parse("login", login_flags, login_help, argc, argv, &p, &rc) < 0)
+		return rc;
+	if (p.npos != 1 || !p.user || !p.password_stdin) {
+		release_parsed(&p);
+		return cli_usage_error("login", "usage: ocibuild login REGISTRY -u USER --password-stdin");
+	}
+	n = fread(pass, 1, sizeof(pass) - 1, stdin);
+	pass[n] = '\0';
+	while (n && (pass[n - 1] == '\n' || pass[n - 1] == '\r'))
+		pass[--n] = '\0';
+	ctx = make_ctx(&p);
+	if (!ctx) {
+		release_parsed(&p);
+		return CLI_FAIL;
+	}
+	rc = ocibuild_login(ctx, p.pos[0], p.user, pass, p.reg.ca_file, cli_insecure(&p.reg), &err);
+	memset(pass, 0, sizeof(pass));
+	if (rc == 0)
+		fprintf(stderr, "ocibuild: login to %s succeeded; credentials stored\n", p.pos[0]);
+	rc = finish(ctx, rc, &err, NULL);
+	release_parsed(&p);
+	return rc;
+}

@@ -1,0 +1,447 @@
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <archive.h>
+#include <archive_entry.h>
+
+#include "distribute.h"
+#include "blobstore.h"
+#include "ctx.h"
+#include "err.h"
+#include "layout.h"
+#include "mem.h"
+#include "banned.h"
+
+int oci_push_target(const char *prefix, const char *tag, char **domain, char **repo,
+		    char **tagpart, ocibuild_error *err)
+{
+	oci_buf full = OCI_BUF_INIT(4096);
+	const char *colon = strrchr(tag, ':'), *slash = strrchr(tag, '/');
+	const char *name_start = slash ? slash + 1 : tag;
+	oci_ref r;
+	int rc;
+
+	*domain = *repo = *tagpart = NULL;
+	if (colon && slash && colon < slash)
+		colon = NULL;
+	/* only the image's own name is kept: the prefix says where it goes */
+	if (oci_buf_printf(&full, err, "%s/%.*s:%s", prefix,
+			   (int)(colon ? (size_t)(colon - name_start) : strlen(name_start)),
+			   name_start, colon ? colon + 1 : "latest") < 0)
+		return -1;
+	rc = oci_ref_parse(full.data, &r, err);
+	if (rc < 0) {
+		oci_err_prefix(err, "cannot push to '%s'", prefix);
+		if (err)
+			err->kind = OCIBUILD_ERR_OPTION;
+		oci_buf_release(&full);
+		return -1;
+	}
+	/* a bare "myorg" prefix means Docker Hub's myorg/, not library/ */
+	if (!strchr(prefix, '/') && !strchr(prefix, '.') && !strchr(prefix, ':') &&
+	    strcmp(prefix, "localhost")) {
+		oci_buf p = OCI_BUF_INIT(4096);
+
+		oci_buf_printf(&p, NULL, "%s/%.*s", prefix,
+			       (int)(colon ? (size_t)(colon - name_start) : strlen(name_start)),
+			       name_start);
+		oci_free(r.path);
+		r.path = oci_buf_detach(&p, NULL);
+	}
+	*domain = r.domain;
+	*repo = r.path;
+	*tagpart = r.tag;
+	r.domain = r.path = r.tag = NULL;
+	oci_ref_release(&r);
+	oci_buf_release(&full);
+	return *repo && *tagpart ? 0 : oci_err_nomem(err);
+}
+
+int oci_push_tags(ocibuild_ctx *ctx, const oci_net *net, const char *layout,
+		  const char *manifest_digest, const char *prefix, const char *const *tags,
+		  size_t ntags, oci_registry *base_reg, const char *base_repo, const char *cache,
+		  oci_strlist *refs, ocibuild_error *err)
+{
+	size_t i, j;
+	int rc = 0;
+	unsigned char *done = oci_calloc(ntags ? ntags : 1, 1);
+
+	if (!done)
+		return oci_err_nomem(err);
+	/* one push per repository, with all of its tags */
+	for (i = 0; i < ntags && rc == 0; i++) {
+		char *domain, *repo, *tag, *ref = NULL;
+		const char **group = NULL;
+		size_t ng = 0;
+		oci_registry *reg = NULL;
+		oci_push_opts po;
+
+		if (done[i])
+			continue;
+		if (oci_push_target(prefix, tags[i], &domain, &repo, &tag, err) < 0) {
+			rc = -1;
+			break;
+		}
+		group = oci_calloc(ntags, sizeof(*group));
+		if (!group) {
+			rc = oci_err_nomem(err);
+			goto next;
+		}
+		for (j = i; j < ntags; j++) {
+			char *d2, *r2, *t2;
+
+			if (done[j] || oci_push_target(prefix, tags[j], &d2, &r2, &t2, err) < 0)
+				continue;
+			if (!strcmp(d2, domain) && !strcmp(r2, repo)) {
+				done[j] = 1;
+				group[ng++] = t2;
+				t2 = NULL;
+			}
+			oci_free(d2);
+			oci_free(r2);
+			oci_free(t2);
+		}
+		if (oci_net_registry(ctx, net, domain, 1, &reg, err) < 0) {
+			rc = -1;
+			goto next;
+		}
+		memset(&po, 0, sizeof(po));
+		po.layout = layout;
+		po.manifest_digest = manifest_digest;
+		po.repo = repo;
+		po.tags = group;
+		po.ntags = ng;
+		po.chunk = net->chunk;
+		po.jobs = net->jobs;
+		po.base_reg = base_reg;
+		po.base_repo = base_repo;
+		po.cache = cache;
+		rc = oci_push_image(reg, &po, &ref, err);
+		if (rc == 0) {
+			oci_buf t = OCI_BUF_INIT(4096);
+
+			for (j = 0; j < ng && rc == 0; j++) {
+				oci_buf_reset(&t);
+				if (oci_buf_printf(&t, err, "%s/%s:%s", domain, repo, group[j]) < 0 ||
+				    oci_strlist_push(refs, t.data, err) < 0)
+					rc = -1;
+			}
+			oci_buf_release(&t);
+			if (rc == 0)
+				rc = oci_strlist_push(refs, ref, err);
+		}
+next:
+		if (group)
+			for (j = 0; j < ng; j++)
+				oci_free((char *)group[j]);
+		oci_free(group);
+		oci_free(ref);
+		oci_reg_close(reg);
+		oci_free(domain);
+		oci_free(repo);
+		oci_free(tag);
+	}
+	oci_free(done);
+	return rc;
+}
+
+int oci_write_refs(const char *image_refs, const char *digest_file, const oci_strlist *refs,
+		   const char *digest, ocibuild_error *err)
+{
+	oci_buf b = OCI_BUF_INIT(1 << 20);
+	size_t i;
+	int rc = 0;
+
+	if (image_refs) {
+		for (i = 0; i < refs->n; i++)
+			if (oci_buf_printf(&b, err, "%s\n", refs->v[i]) < 0)
+				rc = -1;
+		if (rc == 0)
+			rc = oci_write_file_atomic(image_refs, b.data ? b.data : "", b.len, 0, err);
+	}
+	if (rc == 0 && digest_file) {
+		oci_buf_reset(&b);
+		if (oci_buf_printf(&b, err, "%s\n", digest) < 0)
+			rc = -1;
+		else
+			rc = oci_write_file_atomic(digest_file, b.data, b.len, 0, err);
+	}
+	oci_buf_release(&b);
+	return rc;
+}
+
+/* ---- push ---- */
+
+/* Unpack an image archive into dir, refusing anything but the layout's own
+ * files (no links, no paths outside). */
+static int unpack_archive(const char *path, const char *dir, ocibuild_error *err)
+{
+	struct archive *a = archive_read_new();
+	struct archive_entry *e;
+	int rc = -1, r;
+
+	if (!a)
+		return oci_err_nomem(err);
+	archive_read_support_format_tar(a);
+	archive_read_support_filter_gzip(a);
+	archive_read_support_filter_zstd(a);
+	if (archive_read_open_filename(a, path, 1 << 16) != ARCHIVE_OK) {
+		oci_err(err, OCIBUILD_ERR_INPUT, 0, "cannot read image archive '%s': %s", path,
+			archive_error_string(a));
+		goto out;
+	}
+	while ((r = archive_read_next_header(a, &e)) == ARCHIVE_OK) {
+		const char *name = archive_entry_pathname(e);
+		oci_buf out = OCI_BUF_INIT(1 << 16);
+		int fd;
+
+		while (name && name[0] == '.' && name[1] == '/')
+			name += 2;
+		if (!name || archive_entry_filetype(e) != AE_IFREG)
+			continue;
+		if (strcmp(name, "index.json") && strcmp(name, "oci-layout") &&
+		    strcmp(name, "manifest.json") &&
+		    (strncmp(name, "blobs/sha256/", 13) || strchr(name + 13, '/') ||
+		     strstr(name, "..")))
+			continue;
+		if (oci_buf_printf(&out, err, "%s/%s", dir, name) < 0)
+			goto out;
+		if (!strncmp(name, "blobs/", 6) && oci_blobs_prepare(dir, err) < 0) {
+			oci_buf_release(&out);
+			goto out;
+		}
+		fd = open(out.data, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+		if (fd < 0 || archive_read_data_into_fd(a, fd) != ARCHIVE_OK) {
+			oci_err(err, OCIBUILD_ERR_IO, errno, "cannot unpack '%s' from '%s': %s", name,
+				path, fd < 0 ? strerror(errno) : archive_error_string(a));
+			if (fd >= 0)
+				close(fd);
+			oci_buf_release(&out);
+			goto out;
+		}
+		close(fd);
+		oci_buf_release(&out);
+	}
+	if (r != ARCHIVE_EOF) {
+		oci_err(err, OCIBUILD_ERR_INPUT, 0, "'%s' is not a readable image archive: %s", path,
+			archive_error_string(a));
+		goto out;
+	}
+	rc = 0;
+out:
+	archive_read_free(a);
+	return rc;
+}
+
+int ocibuild_push(ocibuild_ctx *ctx, const ocibuild_push_opts *o, ocibuild_build_result *res,
+		  ocibuild_error *err)
+{
+	oci_net net = { o->ca_file, o->insecure_registries, o->chunk_size, oci_ctx_threads(ctx) };
+	oci_strlist refs = { 0 }, tags = { 0 };
+	oci_index x;
+	struct stat st;
+	char *tmp = NULL;
+	const char *layout = o->source;
+	const char *digest = NULL;
+	size_t i;
+	int rc = -1;
+
+	memset(res, 0, sizeof(*res));
+	memset(&x, 0, sizeof(x));
+	if (ctx->jobs <= 0)
+		net.jobs = 4;
+	if (!o->source || !o->push)
+		return oci_err(err, OCIBUILD_ERR_OPTION, 0,
+			       "usage: ocibuild push IMAGE.tar|LAYOUT_DIR --push REGISTRY[/NAMESPACE]");
+	if (stat(o->source, &st) < 0)
+		return oci_err(err, OCIBUILD_ERR_INPUT, errno, "'%s' does not exist: pass an image archive or layout",
+			       o->source);
+	if (!S_ISDIR(st.st_mode)) {
+		oci_buf t = OCI_BUF_INIT(4096);
+		const char *td = getenv("TMPDIR");
+
+		oci_buf_printf(&t, NULL, "%s/ocibuild-push-XXXXXX", td && *td ? td : "/tmp");
+		if (!t.data || !mkdtemp(t.data)) {
+			oci_buf_release(&t);
+			return oci_err_errno(err, errno, "cannot make a temporary directory: %s",
+					     strerror(errno));
+		}
+		tmp = oci_buf_detach(&t, NULL);
+		if (unpack_archive(o->source, tmp, err) < 0)
+			goto out;
+		layout = tmp;
+	}
+	if (oci_layout_read_index(layout, &x, err) < 0)
+		goto out;
+	if (x.n == 0) {
+		oci_err(err, OCIBUILD_ERR_INPUT, 0,
+			"'%s' holds no OCI image index: pass an archive or layout written by ocibuild, skopeo or docker 25+",
+			o->source);
+		goto out;
+	}
+	digest = x.manifests[0].digest;
+	for (i = 1; i < x.n; i++) {
+		if (strcmp(x.manifests[i].digest, digest)) {
+			oci_err(err, OCIBUILD_ERR_INPUT, 0,
+				"'%s' holds several images: push one layout or archive per image",
+				o->source);
+			goto out;
+		}
+	}
+	if (o->tags.count) {
+		for (i = 0; i < o->tags.count; i++)
+			if (ocibuild_tag_check(o->tags.items[i], err) < 0 ||
+			    oci_strlist_push(&tags, o->tags.items[i], err) < 0) {
+				err->kind = OCIBUILD_ERR_OPTION;
+				goto out;
+			}
+	} else {
+		for (i = 0; i < x.n; i++) {
+			const char *n = oci_map_get(&x.manifests[i].annotations, OCI_ANN_REF_NAME);
+
+			if (n && oci_strlist_push(&tags, n, err) < 0)
+				goto out;
+		}
+		if (!tags.n) {
+			oci_err(err, OCIBUILD_ERR_OPTION, 0, "'%s' has no tags: pass -t NAME:TAG",
+				o->source);
+			goto out;
+		}
+	}
+	if (oci_push_tags(ctx, &net, layout, digest, o->push, (const char *const *)tags.v, tags.n,
+			  NULL, NULL, NULL, &refs, err) < 0)
+		goto out;
+	if (oci_write_refs(o->image_refs, o->digest_file, &refs, digest, err) < 0)
+		goto out;
+	memcpy(res->manifest_digest, digest, OCI_DIGEST_LEN + 1);
+	snprintf(res->pushed_ref, sizeof(res->pushed_ref), "%s", refs.n ? refs.v[refs.n - 1] : "");
+	rc = 0;
+out:
+	oci_index_release(&x);
+	oci_strlist_clear(&refs);
+	oci_strlist_clear(&tags);
+	if (tmp)
+		oci_remove_tree(tmp);
+	oci_free(tmp);
+	return rc;
+}
+
+/* ---- pull ---- */
+
+int ocibuild_pull(ocibuild_ctx *ctx, const ocibuild_pull_opts *o, ocibuild_build_result *res,
+		  ocibuild_error *err)
+{
+	oci_net net = { o->ca_file, o->insecure_registries, 0, 4 };
+	oci_registry *reg = NULL;
+	oci_platform want;
+	oci_pulled p;
+	oci_ref ref;
+	oci_index x;
+	oci_descriptor d;
+	char *cache = oci_cache_dir(NULL);
+	size_t i;
+	int rc = -1;
+
+	memset(res, 0, sizeof(*res));
+	memset(&x, 0, sizeof(x));
+	memset(&d, 0, sizeof(d));
+	memset(&p, 0, sizeof(p));
+	memset(&want, 0, sizeof(want));
+	memset(&ref, 0, sizeof(ref));
+	if (!cache)
+		return oci_err_nomem(err);
+	if (!o->ref || !o->layout) {
+		oci_err(err, OCIBUILD_ERR_OPTION, 0, "usage: ocibuild pull REFERENCE --layout DIR");
+		goto out;
+	}
+	if (oci_ref_parse(o->ref, &ref, err) < 0) {
+		err->kind = OCIBUILD_ERR_OPTION;
+		goto out;
+	}
+	if (o->platform ? oci_platform_parse(o->platform, &want, err) : oci_platform_host(&want, err))
+		goto out;
+	if (oci_net_registry(ctx, &net, ref.domain, 0, &reg, err) < 0 ||
+	    oci_pull_resolve(reg, &ref, &want, cache, &p, err) < 0 ||
+	    oci_pull_layers(reg, ref.path, &p.manifest, cache, net.jobs, err) < 0)
+		goto out;
+	if (oci_blobs_prepare(o->layout, err) < 0)
+		goto out;
+	for (i = 0; i < p.manifest.nlayers; i++)
+		if (oci_blobs_import(o->layout, cache, p.manifest.layers[i].digest,
+				     p.manifest.layers[i].size, 1, err) < 0)
+			goto out;
+	if (oci_blobs_import(o->layout, cache, p.manifest.config.digest, p.manifest.config.size, 1,
+			     err) < 0 ||
+	    oci_blobs_import(o->layout, cache, p.digest, -1, 1, err) < 0)
+		goto out;
+	if (oci_layout_read_index(o->layout, &x, err) < 0)
+		goto out;
+	{
+		char *mp = oci_blobs_path(o->layout, p.digest);
+		struct stat st;
+
+		d.size = mp && stat(mp, &st) == 0 ? (int64_t)st.st_size : 0;
+		oci_free(mp);
+	}
+	d.media_type = oci_strdup(p.media_type ? p.media_type : OCI_MT_MANIFEST);
+	memcpy(d.digest, p.digest, sizeof(d.digest));
+	if (!d.media_type || oci_layout_set_ref(&x, &d, o->ref, err) < 0 ||
+	    oci_layout_write_index(o->layout, &x, 1, err) < 0) {
+		if (!d.media_type)
+			oci_err_nomem(err);
+		goto out;
+	}
+	memcpy(res->manifest_digest, p.digest, sizeof(p.digest));
+	snprintf(res->pushed_ref, sizeof(res->pushed_ref), "%s/%s@%s", ref.domain, ref.path, p.digest);
+	rc = 0;
+out:
+	oci_descriptor_release(&d);
+	oci_index_release(&x);
+	oci_pulled_release(&p);
+	oci_platform_release(&want);
+	oci_ref_release(&ref);
+	oci_reg_close(reg);
+	oci_free(cache);
+	return rc;
+}
+
+/* ---- login ---- */
+
+int ocibuild_login(ocibuild_ctx *ctx, const char *registry, const char *user,
+		   const char *password, const char *ca_file, ocibuild_strv insecure,
+		   ocibuild_error *err)
+{
+	oci_net net = { ca_file, insecure, 0, 1 };
+	oci_registry *reg = NULL;
+	oci_ref ref;
+	oci_buf probe = OCI_BUF_INIT(4096);
+	int rc = -1;
+
+	memset(&ref, 0, sizeof(ref));
+	if (!registry || !user || !*user || !password)
+		return oci_err(err, OCIBUILD_ERR_OPTION, 0,
+			       "usage: ocibuild login REGISTRY -u USER --password-stdin");
+	/* accept "ghcr.io", "localhost:5000", "https://index.docker.io/v1/" */
+	if (!strncmp(registry, "https://", 8))
+		registry += 8;
+	else if (!strncmp(registry, "http://", 7))
+		registry += 7;
+	if (oci_buf_printf(&probe, err, "%.*s/x", (int)strcspn(registry, "/"), registry) < 0 ||
+	    oci_ref_parse(probe.data, &ref, err) < 0) {
+		err->kind = OCIBUILD_ERR_OPTION;
+		goto out;
+	}
+	if (oci_net_registry(ctx, &net, ref.domain, 1, &reg, err) < 0)
+		goto out;
+	if (oci_reg_check_login(reg, user, password, err) < 0)
+		goto out;
+	rc = oci_auth_login(ref.domain, user, password, NULL, err);
+out:
+	oci_reg_close(reg);
+	oci_ref_release(&ref);
+	oci_buf_release(&probe);
+	return rc;
+}

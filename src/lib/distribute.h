@@ -1,0 +1,19 @@
+/* The public push, pull and login operations, and the pieces of them that
+ * a build with --push or a registry --base shares. */
+#ifndef OCI_DISTRIBUTE_H
+#define OCI_DISTRIBUTE_H
+#include "transfer.h"
+
+/* prefix "ghcr.io/org" + tag "myapp:1.0" -> domain, repo "org/myapp", tag "1.0". */
+int oci_push_target(const char *prefix, const char *tag, char **domain, char **repo,
+		    char **tagpart, ocibuild_error *err);
+/* Push the image `manifest_digest` of `layout` under each of `tags` (which
+ * may name several repositories), reporting the last digest reference. */
+int oci_push_tags(ocibuild_ctx *ctx, const oci_net *net, const char *layout,
+		  const char *manifest_digest, const char *prefix, const char *const *tags,
+		  size_t ntags, oci_registry *base_reg, const char *base_repo, const char *cache,
+		  oci_strlist *refs, ocibuild_error *err);
+/* --image-refs and --digest-file */
+int oci_write_refs(const char *image_refs, const char *digest_file, const oci_strlist *refs,
+		   const char *digest, ocibuild_error *err);
+#endif
