@@ -327,7 +327,7 @@ out:
 /* React to a 401: set up Basic or get a Bearer token. Returns 1 when the
  * request is worth retrying. */
 static int on_unauthorized(oci_registry *r, oci_http *h, const char *header, const char *scope,
-			   int tried, ocibuild_error *err)
+			   int tried, int sent_basic, ocibuild_error *err)
 {
 	oci_challenge ch;
 	int rc = -1;
@@ -345,13 +345,15 @@ static int on_unauthorized(oci_registry *r, oci_http *h, const char *header, con
 				r->domain);
 			goto out;
 		}
-		if (r->basic || tried) {
+		if (sent_basic || tried > 1) {
 			oci_err(err, OCIBUILD_ERR_AUTH, 401,
 				"registry '%s' refused the credentials from %s: check them or log in again",
 				r->domain, r->cred.source);
 			goto out;
 		}
-		r->basic = oci_auth_basic_header(r->cred.username, r->cred.password);
+		/* another thread may have set it up already */
+		if (!r->basic)
+			r->basic = oci_auth_basic_header(r->cred.username, r->cred.password);
 		rc = r->basic ? 1 : oci_err_nomem(err);
 	} else if (ch.scheme == OCI_AUTH_BEARER) {
 		if (tried >= 2) {
@@ -430,7 +432,7 @@ static int reg_do(oci_registry *r, oci_http *h, const struct rreq *q, oci_http_r
 	char *url = resolve_url(r, q->url);
 	const char **hdrs = oci_calloc(q->nheaders + 1, sizeof(char *));
 	oci_buf authh = OCI_BUF_INIT(1 << 17);
-	int attempt = 0, auth_tries = 0, redirects = 0, rc = -1;
+	int attempt = 0, auth_tries = 0, redirects = 0, rc = -1, sent_basic = 0;
 
 	memset(resp, 0, sizeof(*resp));
 	if (!url || !hdrs) {
@@ -449,10 +451,13 @@ static int reg_do(oci_registry *r, oci_http *h, const struct rreq *q, oci_http_r
 
 			pthread_mutex_lock(&r->mu);
 			tok = q->scope ? find_token(r, q->scope) : NULL;
-			if (tok)
+			sent_basic = 0;
+			if (tok) {
 				oci_buf_printf(&authh, NULL, "Authorization: Bearer %s", tok);
-			else if (r->basic)
+			} else if (r->basic) {
 				oci_buf_printf(&authh, NULL, "Authorization: %s", r->basic);
+				sent_basic = 1;
+			}
 			pthread_mutex_unlock(&r->mu);
 			if (authh.len)
 				hdrs[n++] = authh.data;
@@ -521,7 +526,8 @@ static int reg_do(oci_registry *r, oci_http *h, const struct rreq *q, oci_http_r
 		r->scheme_fixed = 1;
 		pthread_mutex_unlock(&r->mu);
 		if (resp->status == 401 && same_host(r, url)) {
-			int again = on_unauthorized(r, h, resp->www_authenticate, q->scope, auth_tries, err);
+			int again = on_unauthorized(r, h, resp->www_authenticate, q->scope, auth_tries,
+						    sent_basic, err);
 
 			if (again < 0)
 				goto out;
