@@ -444,7 +444,8 @@ static int reg_do(oci_registry *r, oci_http *h, const struct rreq *q, oci_http_r
 		oci_http_fail fail;
 		size_t n = q->nheaders;
 
-		memcpy(hdrs, q->headers, q->nheaders * sizeof(char *));
+		if (q->nheaders)
+			memcpy(hdrs, q->headers, q->nheaders * sizeof(char *));
 		oci_buf_reset(&authh);
 		if (same_host(r, url)) {
 			const char *tok;
@@ -552,6 +553,8 @@ static int reg_do(oci_registry *r, oci_http *h, const struct rreq *q, oci_http_r
 			redirects++;
 			continue;
 		}
+		/* failures that were retried leave nothing behind */
+		ocibuild_error_clear(err);
 		rc = 0;
 		break;
 	}
