@@ -491,11 +491,22 @@ static const char *const busybox_applets[] = {
 	"tr", "uname", "wc", "which", NULL,
 };
 
+static int has_rel(const oci_walk *w, const char *rel)
+{
+	size_t i;
+
+	for (i = 0; i < w->n; i++)
+		if (!strcmp(w->v[i].rel, rel))
+			return 1;
+	return 0;
+}
+
+/* Add a directory entry for every parent that is missing (the runtime
+ * layer is small: a linear search is fine), then sort. */
 static int add_parents(oci_walk *w, ocibuild_error *err)
 {
 	size_t i, n = w->n;
 
-	oci_walk_sort(w);
 	for (i = 0; i < n; i++) {
 		char *path = oci_strdup(w->v[i].rel), *slash;
 
@@ -503,13 +514,12 @@ static int add_parents(oci_walk *w, ocibuild_error *err)
 			return oci_err_nomem(err);
 		while ((slash = strrchr(path, '/'))) {
 			*slash = '\0';
-			if (oci_walk_find(w, path) >= 0)
+			if (has_rel(w, path))
 				continue;
 			if (oci_walk_add(w, path, OCI_TAR_DIR, 0755, NULL, NULL, err) < 0) {
 				oci_free(path);
 				return -1;
 			}
-			oci_walk_sort(w);
 		}
 		oci_free(path);
 	}
