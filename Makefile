@@ -52,7 +52,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(O)/tests/%)
 LIBA := $(BIN)/libocibuild.a
 EXE := $(BIN)/ocibuild
 
-.PHONY: all test unit e2e check check-asan install uninstall clean demo bench \
+.PHONY: all test unit e2e integrations check check-asan install uninstall clean demo bench \
 	fuzz-replay fuzz
 
 all: $(EXE) $(LIBA)
@@ -106,11 +106,15 @@ fuzz:
 	build-fuzz/fuzz/fuzz_ref -max_total_time=$(FUZZ_TIME) -artifact_prefix=build-fuzz/ \
 		build-fuzz/corpus/ref tests/fuzz/corpus/ref
 
-test: unit fuzz-replay e2e
+# The rebar3 plugin and the Mix task, used from fresh projects as a user would.
+integrations:
+	tests/integrations/run.sh
+
+test: unit fuzz-replay e2e integrations
 
 # The whole suite again, built with AddressSanitizer and UBSan.
 check-asan:
-	$(MAKE) O=build-asan BIN=build-asan SAN=1 test
+	$(MAKE) O=build-asan BIN=build-asan SAN=1 unit fuzz-replay e2e
 
 # What CI runs: warnings are errors, then the suite plain and sanitized.
 check:

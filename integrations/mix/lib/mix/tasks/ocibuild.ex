@@ -1,0 +1,199 @@
+defmodule Mix.Tasks.Ocibuild do
+  @shortdoc "Builds an OCI image from the project's release (no Docker needed)"
+
+  @moduledoc """
+  Builds an OCI image from the release built by `mix release`, with the
+  `ocibuild` binary: erts, deps and app layers plus an SBOM, no Docker, no
+  daemon, no network.
+
+      $ MIX_ENV=prod mix release
+      $ MIX_ENV=prod mix ocibuild                     # tag app:version, _build/prod/app-version.tar
+      $ MIX_ENV=prod mix ocibuild -t myapp:1.0.0 -t myapp:latest --push ghcr.io/myorg
+      $ mix ocibuild _build/prod/myapp-1.0.0.tar --push ghcr.io/myorg   # push an archive built before
+
+  The release is `_build/<env>/rel/<name>` of the current `MIX_ENV`; with
+  several releases, pick one with `--release NAME` (or set `default_release`).
+  `mix.lock` names the dependencies of the deps layer and the SBOM.
+
+  Settings come from the `:ocibuild` key of the project (see `Ocibuild`);
+  the command line overrides them.
+
+  ## Options
+
+    * `-t, --tag NAME:TAG` - image name and tag; repeatable (default: release name:version)
+    * `-o, --output FILE` - write an image archive FILE.tar or FILE.tar.gz
+      (default, unless `--push` or `--layout`: `_build/<env>/<name>-<version>.tar`)
+    * `-p, --push REGISTRY` - push the image
+    * `--layout DIR` - write (or add to) an OCI image layout directory
+    * `-a, --annotation KEY=VALUE` - manifest annotation; repeatable
+    * `-l, --label KEY=VALUE` - image label; repeatable
+    * `-e, --env KEY=VALUE` - environment variable; repeatable
+    * `--expose PORT[/PROTO]` - port to declare; repeatable
+    * `-P, --platform OS/ARCH` - image platform; repeatable
+    * `--base BASE` - base image: `scratch` or `oci:DIR[:TAG]`
+    * `--release NAME|DIR` - the release to use
+    * `-c, --cmd CMD` - release start command (`start`, `start_iex`, ...) or arguments
+    * `--uid UID[:GID]` - user the container runs as
+    * `--workdir PATH` - where the release goes in the image
+    * `--compression gzip|zstd|none` - layer compression
+    * `--bundle-runtime` - with base scratch: add the libraries and busybox the release needs
+    * `--chunk-size N` - passed on to the binary
+    * `--sbom FILE` - also write the image's SPDX SBOM to FILE
+    * `--no-vcs-annotations` - do not record the source URL and revision
+    * `--sign-key KEY` - sign the image
+
+  The binary is `$OCIBUILD_BIN`, else `ocibuild` on `PATH`, else the one built
+  from this dependency with `make` when it was compiled.
+  """
+  use Mix.Task
+
+  @switches [
+    tag: :keep,
+    output: :string,
+    push: :string,
+    layout: :string,
+    annotation: :keep,
+    label: :keep,
+    env: :keep,
+    expose: :keep,
+    platform: :keep,
+    base: :string,
+    release: :string,
+    cmd: :string,
+    uid: :string,
+    workdir: :string,
+    compression: :string,
+    bundle_runtime: :boolean,
+    chunk_size: :string,
+    sbom: :string,
+    vcs_annotations: :boolean,
+    sign_key: :string
+  ]
+
+  @aliases [
+    t: :tag,
+    o: :output,
+    p: :push,
+    a: :annotation,
+    l: :label,
+    e: :env,
+    P: :platform,
+    c: :cmd
+  ]
+
+  @impl true
+  def run(args) do
+    {opts, rest, invalid} = OptionParser.parse(args, strict: @switches, aliases: @aliases)
+
+    case invalid do
+      [] ->
+        :ok
+
+      [{flag, nil} | _] ->
+        Mix.raise("unknown option #{flag} for mix ocibuild; see `mix help ocibuild`")
+
+      [{flag, value} | _] ->
+        Mix.raise("bad value #{inspect(value)} for #{flag}; see `mix help ocibuild`")
+    end
+
+    Mix.Project.get!()
+    config = Mix.Project.config()[:ocibuild] || []
+
+    case rest do
+      [] ->
+        {dir, name} = release!(opts)
+        Ocibuild.build_image!(dir, name, version!(dir), config, opts)
+
+      [tarball] ->
+        Ocibuild.push_image!(tarball, opts)
+
+      _ ->
+        Mix.raise("unexpected arguments #{Enum.join(rest, " ")}; see `mix help ocibuild`")
+    end
+  end
+
+  # {dir, name} of the release: --release (a directory or a name), else the
+  # project's only release, its default_release, or the app.
+  defp release!(opts) do
+    config = Mix.Project.config()
+    releases = config[:releases] || []
+
+    {name, given_dir} =
+      case opts[:release] do
+        nil ->
+          {default_release!(config, releases), nil}
+
+        r ->
+          if release_dir?(r), do: {Path.basename(Path.expand(r)), Path.expand(r)}, else: {r, nil}
+      end
+
+    dir =
+      given_dir ||
+        case releases[String.to_atom(name)][:path] do
+          nil -> Path.join([Mix.Project.build_path(), "rel", name])
+          path -> Path.expand(path)
+        end
+
+    if !release_dir?(dir) do
+      cmd = if length(releases) > 1, do: "mix release #{name}", else: "mix release"
+
+      Mix.raise(
+        "no release at #{Ocibuild.relative(dir)}: build it first with " <>
+          "`MIX_ENV=#{Mix.env()} #{cmd}`"
+      )
+    end
+
+    {dir, name}
+  end
+
+  defp default_release!(config, releases) do
+    case Keyword.keys(releases) do
+      [name] ->
+        Atom.to_string(name)
+
+      [] ->
+        if Mix.Project.umbrella?(config) do
+          Mix.raise(
+            "umbrella projects need a release in :releases of mix.exs; see `mix help release`"
+          )
+        end
+
+        Atom.to_string(config[:app])
+
+      names ->
+        case config[:default_release] do
+          nil ->
+            Mix.raise(
+              "several releases (#{Enum.join(names, ", ")}): pick one with --release NAME " <>
+                "or set :default_release in mix.exs"
+            )
+
+          name ->
+            Atom.to_string(name)
+        end
+    end
+  end
+
+  defp release_dir?(dir) do
+    File.dir?(Path.join(dir, "releases")) and File.dir?(Path.join(dir, "bin"))
+  end
+
+  # releases/start_erl.data is "ERTS_VSN REL_VSN"
+  defp version!(dir) do
+    with {:ok, data} <- File.read(Path.join([dir, "releases", "start_erl.data"])),
+         [_erts, vsn | _] <- String.split(data) do
+      vsn
+    else
+      _ ->
+        case Path.wildcard(Path.join([dir, "releases", "*"])) |> Enum.filter(&File.dir?/1) do
+          [one] ->
+            Path.basename(one)
+
+          _ ->
+            Mix.raise(
+              "cannot tell the version of the release in #{dir} (no releases/start_erl.data)"
+            )
+        end
+    end
+  end
+end

@@ -1,0 +1,427 @@
+defmodule Ocibuild do
+  @moduledoc """
+  Builds OCI images from Mix releases with the `ocibuild` binary: no Docker,
+  no daemon, no network.
+
+  Used by `mix ocibuild` (`Mix.Tasks.Ocibuild`) and by the release step
+  `Ocibuild.MixRelease.build_image/1`. Settings come from the `:ocibuild` key of
+  the project (and of a release's options), overridden by the command line:
+
+      def project do
+        [..., ocibuild: [base_image: "scratch", bundle_runtime: true, expose: [8080]]]
+      end
+
+  Keys: `base_image`, `tag` (string or list), `workdir`, `env` (map or list of
+  `{key, value}`), `expose` (list of ports, integers or strings such as
+  `"53/udp"`), `labels`, `annotations` (maps), `uid`, `vcs_annotations`
+  (boolean), `cmd` (start command, or a list of arguments), `sign_key`,
+  `compression`, `platforms` (list), `bundle_runtime` (boolean), `sbom`,
+  `chunk_size`. Values may be strings, atoms, integers or charlists.
+
+  The binary is `$OCIBUILD_BIN`, else `ocibuild` on `PATH`, else
+  `priv/ocibuild` of this dependency, built with `make` when the dependency is
+  compiled (see `Mix.Tasks.Compile.OcibuildMake`).
+  """
+
+  # The root of this checkout (deps/ocibuild in a user's project).
+  @root Path.expand("../../..", __DIR__)
+
+  @config_keys %{
+    base_image: {:base, :str},
+    tag: {:tags, :strs},
+    tags: {:tags, :strs},
+    workdir: {:workdir, :str},
+    env: {:env, :pairs},
+    expose: {:expose, :items},
+    labels: {:labels, :pairs},
+    annotations: {:annotations, :pairs},
+    uid: {:uid, :str},
+    vcs_annotations: {:vcs_annotations, :bool},
+    cmd: {:cmd, :cmd},
+    sign_key: {:sign_key, :str},
+    compression: {:compression, :str},
+    platforms: {:platforms, :strs},
+    platform: {:platforms, :strs},
+    bundle_runtime: {:bundle_runtime, :bool},
+    sbom: {:sbom, :str},
+    chunk_size: {:chunk_size, :str}
+  }
+
+  @defaults %{
+    tags: [],
+    base: nil,
+    workdir: nil,
+    env: [],
+    expose: [],
+    labels: [],
+    annotations: [],
+    uid: nil,
+    vcs_annotations: true,
+    cmd: nil,
+    sign_key: nil,
+    compression: nil,
+    platforms: [],
+    bundle_runtime: false,
+    sbom: nil,
+    chunk_size: nil,
+    output: nil,
+    layout: nil,
+    push: nil
+  }
+
+  @doc """
+  Builds an image from the release in `dir` (named `name`, version `vsn`),
+  with `config` (the `:ocibuild` settings) and `cli` (parsed command-line
+  options, which win). Raises when the binary fails.
+  """
+  def build_image!(dir, name, vsn, config, cli \\ []) do
+    settings = settings(config, cli)
+    name = to_string(name)
+    vsn = to_string(vsn)
+    lock = lock_file()
+
+    rel = %{
+      dir: dir,
+      lock: lock,
+      default_tag: "#{name}:#{vsn}",
+      default_output: Path.join(Mix.Project.build_path(), "#{name}-#{vsn}.tar")
+    }
+
+    {argv, outputs} = build_argv(settings, rel)
+    run!(binary!(), argv)
+    tags = if settings.tags == [], do: [rel.default_tag], else: settings.tags
+
+    for {kind, where} <- outputs do
+      Mix.shell().info("Image #{Enum.join(tags, ", ")} #{describe(kind)} #{relative(where)}")
+    end
+
+    :ok
+  end
+
+  @doc """
+  Pushes an image archive built before (`ocibuild push FILE --push REGISTRY`),
+  with the command-line options `cli` only.
+  """
+  def push_image!(file, cli) do
+    run!(binary!(), push_argv(settings([], cli), file))
+  end
+
+  defp describe(:output), do: "written to"
+  defp describe(:layout), do: "added to the OCI layout"
+  defp describe(:push), do: "pushed to"
+
+  defp lock_file do
+    config = Mix.Project.config()
+    lock = Path.expand(config[:lockfile] || "mix.lock")
+    if File.regular?(lock), do: lock, else: nil
+  end
+
+  @doc "Settings: the project config, then the command line (an OptionParser keyword list)."
+  def settings(config, cli) do
+    config = if is_map(config), do: Map.to_list(config), else: config || []
+
+    if !is_list(config) do
+      Mix.raise("bad ocibuild config: expected a keyword list, got #{inspect(config)}")
+    end
+
+    s =
+      Enum.reduce(config, @defaults, fn
+        {_key, nil}, acc ->
+          acc
+
+        {key, value}, acc ->
+          case Map.fetch(@config_keys, config_key(key)) do
+            {:ok, {skey, kind}} ->
+              Map.put(acc, skey, convert(kind, key, value))
+
+            :error ->
+              Mix.shell().error("ocibuild: ignoring unknown config key #{inspect(key)}")
+              acc
+          end
+
+        other, acc ->
+          Mix.shell().error("ocibuild: ignoring config entry #{inspect(other)}")
+          acc
+      end)
+
+    cli(cli, s, %{})
+  end
+
+  defp config_key(key) when is_atom(key), do: key
+
+  defp config_key(key) do
+    String.to_existing_atom(str(:key, key))
+  rescue
+    _ -> key
+  end
+
+  defp convert(:str, key, v), do: str(key, v)
+
+  defp convert(:strs, key, v),
+    do: if(single?(v), do: [str(key, v)], else: Enum.map(list(key, v), &str(key, &1)))
+
+  defp convert(:items, key, v) when is_list(v), do: Enum.map(v, &str(key, &1))
+  defp convert(:items, key, v), do: [str(key, v)]
+  defp convert(:pairs, key, v), do: pairs(key, v)
+  defp convert(:bool, _key, v) when is_boolean(v), do: v
+  defp convert(:bool, key, v), do: bad!(key, v)
+
+  defp convert(:cmd, key, v) do
+    if single?(v), do: str(key, v), else: json_array(Enum.map(list(key, v), &str(key, &1)))
+  end
+
+  defp list(_key, v) when is_list(v), do: v
+  defp list(key, v), do: bad!(key, v)
+
+  defp pairs(key, m) when is_map(m), do: pairs(key, Enum.sort(Map.to_list(m)))
+
+  defp pairs(key, l) when is_list(l) do
+    Enum.reduce(l, [], fn
+      {k, v}, acc ->
+        put_pair(acc, str(key, k), str(key, v))
+
+      kv, acc ->
+        if single?(kv), do: put_pair_kv(acc, str(key, kv)), else: bad!(key, kv)
+    end)
+  end
+
+  defp pairs(key, v), do: bad!(key, v)
+
+  defp put_pair(acc, k, v), do: List.keystore(acc, k, 0, {k, v})
+
+  defp put_pair_kv(acc, kv) do
+    case String.split(kv, "=", parts: 2) do
+      [k, v] -> put_pair(acc, k, v)
+      # passed on as is; the binary reports it
+      [_] -> put_pair(acc, kv, nil)
+    end
+  end
+
+  defp single?(v) when is_binary(v) or is_atom(v) or is_number(v), do: true
+  defp single?([]), do: false
+  defp single?(v) when is_list(v), do: Enum.all?(v, &is_integer/1)
+  defp single?(_), do: false
+
+  defp str(_key, v) when is_binary(v), do: v
+  defp str(_key, v) when is_atom(v) and v not in [nil, true, false], do: Atom.to_string(v)
+  defp str(_key, v) when is_integer(v), do: Integer.to_string(v)
+  defp str(_key, v) when is_float(v), do: Float.to_string(v)
+
+  defp str(key, v) when is_list(v) do
+    case :unicode.characters_to_binary(v) do
+      b when is_binary(b) -> b
+      _ -> bad!(key, v)
+    end
+  rescue
+    ArgumentError -> bad!(key, v)
+  end
+
+  defp str(key, v), do: bad!(key, v)
+
+  defp bad!(key, v) do
+    Mix.raise(
+      "bad ocibuild config value for #{inspect(key)}: #{inspect(v)} " <>
+        "(use a string, or a list or map as documented in `mix help ocibuild`)"
+    )
+  end
+
+  # Command-line options (repeatable ones appear once per use) over the config.
+  defp cli([], s, _seen), do: s
+
+  defp cli([{key, v} | rest], s, seen) when key in [:tag, :platform, :expose] do
+    skey = %{tag: :tags, platform: :platforms, expose: :expose}[key]
+    prev = if seen[skey], do: Map.fetch!(s, skey), else: []
+    cli(rest, Map.put(s, skey, prev ++ [v]), Map.put(seen, skey, true))
+  end
+
+  defp cli([{key, kv} | rest], s, seen) when key in [:env, :label, :annotation] do
+    skey = %{env: :env, label: :labels, annotation: :annotations}[key]
+    cli(rest, Map.update!(s, skey, &put_pair_kv(&1, kv)), seen)
+  end
+
+  defp cli([{key, v} | rest], s, seen) when key in [:vcs_annotations, :bundle_runtime] do
+    cli(rest, Map.put(s, key, v), seen)
+  end
+
+  defp cli([{key, v} | rest], s, seen)
+       when key in [
+              :output,
+              :push,
+              :layout,
+              :base,
+              :cmd,
+              :uid,
+              :chunk_size,
+              :sbom,
+              :sign_key,
+              :compression,
+              :workdir
+            ] do
+    cli(rest, Map.put(s, key, v), seen)
+  end
+
+  # release: used by the caller
+  defp cli([_ | rest], s, seen), do: cli(rest, s, seen)
+
+  @doc """
+  The argv of `ocibuild build` for a release, and where the image goes.
+  `rel` has `:dir`, `:lock` (or nil), `:default_tag` and `:default_output`.
+  """
+  def build_argv(s, rel) do
+    tags = if s.tags == [], do: [rel.default_tag], else: s.tags
+
+    outputs =
+      case for k <- [:output, :layout, :push], v = Map.fetch!(s, k), v != nil, do: {k, v} do
+        [] -> [output: rel.default_output]
+        outs -> outs
+      end
+
+    argv =
+      ["build", "--release", rel.dir] ++
+        opt("--lock", rel.lock) ++
+        Enum.flat_map(tags, &["-t", &1]) ++
+        Enum.flat_map(outputs, fn {k, v} -> [flag(k), v] end) ++
+        image_flags(s)
+
+    {argv, outputs}
+  end
+
+  @doc """
+  The argv of `ocibuild push FILE`. The settings should come from the command
+  line only (the config describes builds); whatever was given is passed on,
+  for the binary to use or reject.
+  """
+  def push_argv(s, file) do
+    ["push", file] ++
+      Enum.flat_map([:push, :output, :layout], fn k ->
+        if v = Map.fetch!(s, k), do: [flag(k), v], else: []
+      end) ++
+      Enum.flat_map(s.tags, &["-t", &1]) ++
+      image_flags(s)
+  end
+
+  # The flags describing the image, for those settings that are set.
+  defp image_flags(s) do
+    opt("--base", s.base) ++
+      opt("--workdir", s.workdir) ++
+      kvs("-e", s.env) ++
+      Enum.flat_map(s.expose, &["--expose", &1]) ++
+      kvs("-l", s.labels) ++
+      kvs("-a", s.annotations) ++
+      opt("--uid", s.uid) ++
+      opt("--cmd", s.cmd) ++
+      opt("--compression", s.compression) ++
+      platform(s.platforms) ++
+      bool("--bundle-runtime", s.bundle_runtime) ++
+      bool("--no-vcs-annotations", not s.vcs_annotations) ++
+      opt("--sbom", s.sbom) ++
+      opt("--sign-key", s.sign_key) ++
+      opt("--chunk-size", s.chunk_size)
+  end
+
+  defp flag(:output), do: "-o"
+  defp flag(:layout), do: "--layout"
+  defp flag(:push), do: "--push"
+
+  defp opt(_flag, nil), do: []
+  defp opt(flag, v), do: [flag, v]
+
+  defp bool(flag, true), do: [flag]
+  defp bool(_flag, false), do: []
+
+  defp kvs(flag, pairs) do
+    Enum.flat_map(pairs, fn
+      {k, nil} -> [flag, k]
+      {k, v} -> [flag, "#{k}=#{v}"]
+    end)
+  end
+
+  # Several platforms: one comma-separated --platform, the usual multi-platform
+  # spelling, so that a binary without multi-platform support rejects it
+  # instead of building only one of them.
+  defp platform([]), do: []
+  defp platform(ps), do: ["--platform", Enum.join(ps, ",")]
+
+  @doc false
+  def json_array(words) do
+    "[" <> Enum.map_join(words, ",", &json_string/1) <> "]"
+  end
+
+  defp json_string(s) do
+    escaped =
+      for <<c::utf8 <- s>>, into: "" do
+        case c do
+          ?" -> "\\\""
+          ?\\ -> "\\\\"
+          ?\n -> "\\n"
+          ?\t -> "\\t"
+          ?\r -> "\\r"
+          c when c < 0x20 -> "\\u" <> String.pad_leading(Integer.to_string(c, 16), 4, "0")
+          c -> <<c::utf8>>
+        end
+      end
+
+    "\"" <> escaped <> "\""
+  end
+
+  @doc """
+  The path of the `ocibuild` binary: `$OCIBUILD_BIN`, `ocibuild` on `PATH`,
+  `priv/ocibuild` of this dependency, or built now with `make`.
+  """
+  def binary! do
+    make = make_module()
+
+    make.configured_binary() ||
+      Enum.find(priv_candidates(make), &executable?/1) ||
+      make.build!(@root)
+  end
+
+  # Mix.Tasks.Compile.OcibuildMake is loaded by ocibuild's mix.exs, not from
+  # ebin (see that file); load it from source if this VM has not done so.
+  defp make_module do
+    mod = Mix.Tasks.Compile.OcibuildMake
+
+    if !Code.ensure_loaded?(mod) do
+      Code.require_file(
+        Path.join(@root, "integrations/mix/lib/mix/tasks/compile.ocibuild_make.ex")
+      )
+    end
+
+    mod
+  end
+
+  defp priv_candidates(make) do
+    app_priv =
+      case :code.priv_dir(:ocibuild) do
+        dir when is_list(dir) -> [Path.join(List.to_string(dir), "ocibuild")]
+        _ -> []
+      end
+
+    app_priv ++ [make.priv_binary(@root)]
+  end
+
+  defp executable?(path) do
+    case File.stat(path) do
+      {:ok, %File.Stat{type: :regular, mode: mode}} -> Bitwise.band(mode, 0o111) != 0
+      _ -> false
+    end
+  end
+
+  @doc "Runs the binary with its output streamed to ours; raises on a non-zero exit."
+  def run!(bin, argv) do
+    if Mix.debug?(), do: Mix.shell().info("Running #{bin} #{Enum.join(argv, " ")}")
+
+    {_, status} = System.cmd(bin, argv, into: IO.stream(:stdio, :line), stderr_to_stdout: true)
+
+    if status != 0 do
+      Mix.raise("the ocibuild binary failed (exit status #{status}); its message is above")
+    end
+
+    :ok
+  end
+
+  @doc false
+  def relative(path) do
+    Path.relative_to_cwd(path)
+  end
+end

@@ -1,0 +1,222 @@
+%% @doc The `ocibuild' rebar3 provider: `rebar3 [as PROFILE] ocibuild [OPTIONS] [TARBALL]'.
+%%
+%% Runs `release' for the current profile first (a provider dependency), then
+%% hands the release directory, the lock file and the image settings (config
+%% `{ocibuild, [...]}' in rebar.config, overridden by the command line) to the
+%% `ocibuild' binary, whose output is shown as it comes.
+-module(ocibuild_prv).
+
+-export([init/1, do/1, format_error/1]).
+
+-define(PROVIDER, ocibuild).
+-define(DEPS, [release]).
+
+-spec init(rebar_state:t()) -> {ok, rebar_state:t()}.
+init(State) ->
+    Provider = providers:create([
+        {name, ?PROVIDER},
+        {module, ?MODULE},
+        {bare, true},
+        {deps, ?DEPS},
+        {example, "rebar3 as prod ocibuild -t myapp:1.0.0 -t myapp:latest"},
+        {opts, opts()},
+        {short_desc, "Build an OCI image from the release (no Docker needed)."},
+        {desc, desc()}]),
+    {ok, rebar_state:add_provider(State, Provider)}.
+
+opts() ->
+    [{tag, $t, "tag", string, "Image NAME:TAG; repeatable (default: release_name:release_version)."},
+     {output, $o, "output", string, "Write an image archive FILE.tar or FILE.tar.gz "
+      "(default, unless --push or --layout: _build/PROFILE/NAME-VSN.tar)."},
+     {push, $p, "push", string, "Push the image to REGISTRY[/PREFIX]."},
+     {layout, undefined, "layout", string, "Write (or add to) an OCI image layout directory."},
+     {annotation, $a, "annotation", string, "Manifest annotation KEY=VALUE; repeatable."},
+     {label, $l, "label", string, "Image label KEY=VALUE; repeatable."},
+     {env, $e, "env", string, "Environment variable KEY=VALUE; repeatable."},
+     {expose, undefined, "expose", string, "Port to declare, e.g. 8080 or 53/udp; repeatable."},
+     {platform, $P, "platform", string, "Image platform OS/ARCH; repeatable."},
+     {base, undefined, "base", string, "Base image: scratch or oci:DIR[:TAG]."},
+     {release, undefined, "release", string, "Release name, or release directory (default: "
+      "the project's release)."},
+     {relname, $n, "relname", string, "Release to build (rebar3 release -n)."},
+     {cmd, $c, "cmd", string, "Release start command (foreground, start, ...) or arguments."},
+     {uid, undefined, "uid", string, "User the container runs as, UID[:GID]."},
+     {workdir, undefined, "workdir", string, "Where the release goes in the image."},
+     {compression, undefined, "compression", string, "Layer compression: gzip, zstd or none."},
+     {bundle_runtime, undefined, "bundle-runtime", undefined, "With base scratch: add the "
+      "libraries and busybox the release needs."},
+     {chunk_size, undefined, "chunk-size", string, "Passed on to the ocibuild binary."},
+     {sbom, undefined, "sbom", string, "Also write the image's SPDX SBOM to FILE."},
+     {no_vcs_annotations, undefined, "no-vcs-annotations", undefined,
+      "Do not record the source URL and revision."},
+     {sign_key, undefined, "sign-key", string, "Sign the image with this key."},
+     {tarball, undefined, undefined, string,
+      "An image archive built before: push it (with --push) instead of building."}].
+
+desc() ->
+    "Builds the release of the current profile (use `rebar3 as prod ocibuild`), then an OCI "
+    "image from it with the ocibuild binary: erts, deps and app layers plus an SBOM, no "
+    "Docker or daemon. Settings come from {ocibuild, [...]} in rebar.config (base_image, tag, "
+    "workdir, env, expose, labels, annotations, uid, vcs_annotations, cmd, sign_key, "
+    "compression, platforms, bundle_runtime); options here override them. The binary is "
+    "$OCIBUILD_BIN, else `ocibuild` on PATH, else built with make from the plugin's checkout "
+    "on first use.".
+
+-spec do(rebar_state:t()) -> {ok, rebar_state:t()} | {error, string()}.
+do(State) ->
+    try
+        run(State),
+        {ok, State}
+    catch
+        throw:{?MODULE, Reason} -> {error, {?MODULE, Reason}}
+    end.
+
+run(State) ->
+    {Opts, Rest} = rebar_state:command_parsed_args(State),
+    Rest =:= [] orelse fail({unexpected_args, Rest}),
+    Settings = try ocibuild_args:settings(rebar_state:get(State, ocibuild, []), Opts)
+               catch throw:{bad_config, K, V} -> fail({bad_config, K, V})
+               end,
+    [rebar_api:warn("ocibuild: ignoring unknown config key ~tp in rebar.config", [K])
+     || {unknown_key, K} <- maps:get(warnings, Settings)],
+    Bin = case ocibuild_bin:find(ocibuild_bin:plugin_dir(), fun rebar_api:info/2) of
+              {ok, B} -> B;
+              {error, E} -> fail({bin, E})
+          end,
+    case proplists:get_value(tarball, Opts) of
+        undefined -> build(State, Opts, Settings, Bin);
+        File ->
+            %% pushing an archive built before: only what the command line says
+            exec(Bin, ocibuild_args:push_argv(ocibuild_args:settings([], Opts), File))
+    end.
+
+build(State, Opts, Settings, Bin) ->
+    Dir = release_dir(State, Opts),
+    {Name, Vsn} = release_name_vsn(Dir),
+    ProjectDir = rebar_state:dir(State),
+    Lock = filename:join(ProjectDir, "rebar.lock"),
+    DefaultOut = filename:join(rebar_dir:base_dir(State), Name ++ "-" ++ Vsn ++ ".tar"),
+    Rel = #{dir => Dir,
+            lock => case filelib:is_regular(Lock) of true -> Lock; false -> undefined end,
+            default_tag => Name ++ ":" ++ Vsn,
+            default_output => DefaultOut},
+    {Argv, Outputs} = ocibuild_args:build_argv(Settings, Rel),
+    exec(Bin, Argv),
+    Tags = case maps:get(tags, Settings) of [] -> [maps:get(default_tag, Rel)]; Ts -> Ts end,
+    [rebar_api:info("Image ~ts ~ts ~ts",
+                    [lists:join(", ", Tags), where(K), relative(V)]) || {K, V} <- Outputs],
+    ok.
+
+where(output) -> "written to";
+where(layout) -> "added to the OCI layout";
+where(push) -> "pushed to".
+
+exec(Bin, Argv) ->
+    rebar_api:debug("Running ~ts ~ts", [Bin, lists:join(" ", Argv)]),
+    case ocibuild_bin:run(Bin, Argv) of
+        0 -> ok;
+        Status -> fail({exit, Bin, Status})
+    end.
+
+%% The release directory: --release (a directory or a release name), else
+%% --relname, else the one release of the relx config (or its default_release).
+release_dir(State, Opts) ->
+    Base = filename:join(rebar_dir:base_dir(State), "rel"),
+    Profile = profile(State),
+    Dir = case {proplists:get_value(release, Opts), proplists:get_value(relname, Opts)} of
+              {undefined, undefined} -> filename:join(Base, default_release(State, Base));
+              {undefined, Name} -> filename:join(Base, Name);
+              {R, _} ->
+                  case is_release(R) of
+                      true -> filename:absname(R);
+                      false -> filename:join(Base, R)
+                  end
+          end,
+    is_release(Dir) orelse fail({no_release, Dir, Profile}),
+    Dir.
+
+default_release(State, Base) ->
+    Relx = rebar_state:get(State, relx, []),
+    Names = lists:usort([atom_to_list(N) || T <- Relx, element(1, T) =:= release,
+                                            tuple_size(T) >= 3,
+                                            {N, _} <- [element(2, T)], is_atom(N)]),
+    Default = [atom_to_list(N) || {default_release, {N, _}} <- Relx, is_atom(N)],
+    case {Names, Default} of
+        {[N], _} -> N;
+        {_, [N | _]} -> N;
+        {[], []} ->
+            %% relx.config or an unusual config: whatever release exists
+            case [filename:basename(D) || D <- filelib:wildcard(filename:join(Base, "*")),
+                                          is_release(D)] of
+                [N] -> N;
+                [] -> fail({no_release, Base, profile(State)});
+                Many -> fail({several_releases, Many})
+            end;
+        {Many, []} -> fail({several_releases, Many})
+    end.
+
+is_release(Dir) ->
+    filelib:is_dir(filename:join(Dir, "releases")) andalso filelib:is_dir(filename:join(Dir, "bin")).
+
+%% Name from the directory; version from releases/start_erl.data ("ERTS_VSN REL_VSN"),
+%% else the only directory under releases/.
+release_name_vsn(Dir) ->
+    Name = filename:basename(Dir),
+    Vsn = case file:read_file(filename:join([Dir, "releases", "start_erl.data"])) of
+              {ok, Data} ->
+                  case string:lexemes(unicode:characters_to_list(Data), " \t\r\n") of
+                      [_Erts, V | _] -> V;
+                      _ -> only_version(Dir)
+                  end;
+              _ -> only_version(Dir)
+          end,
+    {Name, Vsn}.
+
+only_version(Dir) ->
+    case [filename:basename(D) || D <- filelib:wildcard(filename:join([Dir, "releases", "*"])),
+                                  filelib:is_dir(D)] of
+        [V] -> V;
+        _ -> fail({no_version, Dir})
+    end.
+
+profile(State) ->
+    case [P || P <- rebar_state:current_profiles(State), P =/= default] of
+        [] -> default;
+        Ps -> lists:last(Ps)
+    end.
+
+relative(Path) ->
+    {ok, Cwd} = file:get_cwd(),
+    Abs = filename:absname(Path),
+    case string:prefix(Abs, Cwd ++ "/") of
+        nomatch -> Abs;
+        Rel -> Rel
+    end.
+
+fail(Reason) -> throw({?MODULE, Reason}).
+
+-spec format_error(any()) -> iolist().
+format_error({unexpected_args, Args}) ->
+    io_lib:format("unexpected argument(s) ~ts; see `rebar3 help ocibuild`",
+                  [lists:join(" ", Args)]);
+format_error({bad_config, Key, Value}) ->
+    io_lib:format("bad {ocibuild, [...]} value for ~tp in rebar.config: ~tp "
+                  "(use a string, or a list or map as documented in `rebar3 help ocibuild`)",
+                  [Key, Value]);
+format_error({bin, E}) ->
+    ocibuild_bin:format_error(E);
+format_error({exit, _Bin, Status}) ->
+    io_lib:format("the ocibuild binary failed (exit status ~b); its message is above", [Status]);
+format_error({no_release, Dir, Profile}) ->
+    io_lib:format("no release in ~ts: build it with `~ts`", [relative(Dir), release_cmd(Profile)]);
+format_error({several_releases, Names}) ->
+    io_lib:format("several releases (~ts): pick one with --release NAME or set "
+                  "{default_release, {Name, Vsn}} in the relx config", [lists:join(", ", Names)]);
+format_error({no_version, Dir}) ->
+    io_lib:format("cannot tell the version of the release in ~ts (no releases/start_erl.data)",
+                  [relative(Dir)]);
+format_error(Other) ->
+    io_lib:format("~tp", [Other]).
+
+release_cmd(default) -> "rebar3 release";
+release_cmd(Profile) -> io_lib:format("rebar3 as ~ts release", [Profile]).
