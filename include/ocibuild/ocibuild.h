@@ -89,7 +89,8 @@ typedef struct ocibuild_event {
 
 typedef void (*ocibuild_progress_fn)(void *userdata, const ocibuild_event *ev);
 
-/* Call once, before starting threads (it initialises libcurl). */
+/* Call once, before starting threads (it initialises libcurl). Programs
+ * using the registry functions should ignore SIGPIPE, as libcurl needs. */
 void ocibuild_global_init(void);
 
 /* Options, callbacks and worker count for library calls. Not thread safe:
@@ -198,6 +199,8 @@ typedef struct ocibuild_pull_opts {
 	const char *layout;   /* OCI layout to write (or add) the image to */
 	const char *ca_file;
 	ocibuild_strv insecure_registries;
+	const char *image_refs;  /* write the pulled digest reference here */
+	const char *digest_file; /* write the manifest digest here */
 } ocibuild_pull_opts;
 
 /* Pull an image (through the cache) into an OCI layout. */

@@ -45,9 +45,11 @@ long long cli_parse_size(const char *s);
 enum {
 	F_CA_FILE = 1000, F_INSECURE, F_CHUNK, F_IMAGE_REFS, F_DIGEST_FILE, F_JSON,
 };
-#define CLI_REGISTRY_FLAGS                                                                      \
+#define CLI_CONNECTION_FLAGS                                                                    \
 	{ "ca-file", F_CA_FILE, "FILE", "the system CAs", "also trust this CA for registries (PEM)" }, \
-	{ "insecure-registry", F_INSECURE, "HOST", "localhost, 127.0.0.1, [::1]", "may use plain HTTP when it does not speak TLS; repeatable" }, \
+	{ "insecure-registry", F_INSECURE, "HOST", "localhost, 127.0.0.1, [::1]", "may use plain HTTP when it does not speak TLS; repeatable" }
+#define CLI_REGISTRY_FLAGS                                                                      \
+	CLI_CONNECTION_FLAGS,                                                                   \
 	{ "chunk-size", F_CHUNK, "SIZE", "16M", "upload blobs larger than this in resumable chunks" }, \
 	{ "image-refs", F_IMAGE_REFS, "FILE", NULL, "write every pushed reference to FILE, one a line" }, \
 	{ "digest-file", F_DIGEST_FILE, "FILE", NULL, "write the image digest to FILE" }, \

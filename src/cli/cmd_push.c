@@ -23,7 +23,10 @@ static const struct cli_flag pull_flags[] = {
 	{ "platform", F_PLATFORM_P, "OS/ARCH", "the build host's", "which image of a multi-platform index" },
 	{ "jobs", 'j', "N", "4", "blobs in flight at once" },
 	{ "quiet", 'q', NULL, NULL, "print only errors and the reference" },
-	CLI_REGISTRY_FLAGS,
+	CLI_CONNECTION_FLAGS,
+	{ "image-refs", F_IMAGE_REFS, "FILE", NULL, "write the pulled digest reference to FILE" },
+	{ "digest-file", F_DIGEST_FILE, "FILE", NULL, "write the image digest to FILE" },
+	{ "json", F_JSON, NULL, NULL, "progress as JSON lines on stderr" },
 	{ "help", 'h', NULL, NULL, "show this help" },
 	{ NULL, 0, NULL, NULL, NULL },
 };
@@ -31,7 +34,7 @@ static const struct cli_flag pull_flags[] = {
 static const struct cli_flag login_flags[] = {
 	{ "username", 'u', "USER", NULL, "user name (required)" },
 	{ "password-stdin", F_PASSWORD_STDIN, NULL, NULL, "read the password from standard input (required)" },
-	CLI_REGISTRY_FLAGS,
+	CLI_CONNECTION_FLAGS,
 	{ "help", 'h', NULL, NULL, "show this help" },
 	{ NULL, 0, NULL, NULL, NULL },
 };
@@ -251,6 +254,8 @@ int cmd_pull(int argc, char **argv)
 	o.ref = p.pos[0];
 	o.layout = p.layout;
 	o.platform = p.platform;
+	o.image_refs = p.reg.image_refs;
+	o.digest_file = p.reg.digest_file;
 	o.ca_file = p.reg.ca_file;
 	o.insecure_registries = cli_insecure(&p.reg);
 	ctx = make_ctx(&p);

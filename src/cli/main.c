@@ -199,7 +199,9 @@ int main(int argc, char **argv)
 {
 	const struct command *c;
 
-	/* before any thread exists */
+	/* before any thread exists; a pipe closed by a credential helper
+	 * must be an error, not the end of the process */
+	signal(SIGPIPE, SIG_IGN);
 	ocibuild_global_init();
 
 	if (argc < 2) {

@@ -225,7 +225,8 @@ static int run_helper(const char *name, const char *domain, oci_cred *c, int *fo
 	close(outp[1]);
 	in[0] = outp[1] = -1;
 	if (write(in[1], server, strlen(server)) < 0) {
-		/* the helper reads nothing if it failed; its exit status says why */
+		/* EPIPE when the helper is gone: its exit status says why (the
+		 * CLI ignores SIGPIPE, as library users must) */
 	}
 	close(in[1]);
 	in[1] = -1;
@@ -496,11 +497,12 @@ int oci_auth_parse_token(const char *json, size_t len, char **token, long *expir
 	e = json_object_get(j, "expires_in");
 	if (json_is_integer(e) && json_integer_value(e) > 0)
 		*expires_in = (long)json_integer_value(e);
-	if (t && *t)
-		*token = oci_strdup(t);
-	json_decref(j);
-	if (!t || !*t)
+	if (!t || !*t) {
+		json_decref(j);
 		return oci_err(err, OCIBUILD_ERR_AUTH, 0, "the token server answered without a token");
+	}
+	*token = oci_strdup(t);
+	json_decref(j);
 	return *token ? 0 : oci_err_nomem(err);
 }
 

@@ -1217,11 +1217,17 @@ int ocibuild_build(ocibuild_ctx *ctx, const ocibuild_build_opts *opts,
 	}
 	if (opts->push) {
 		char *cache = oci_cache_dir(NULL);
+		oci_strlist base_blobs = { 0 };
+		size_t i;
 
-		rc = cache ? oci_push_tags(ctx, &b.net, b.stage, b.manifest_desc.digest, opts->push,
+		rc = cache ? 0 : oci_err_nomem(err);
+		for (i = 0; rc == 0 && i < b.base.manifest.nlayers; i++)
+			rc = oci_strlist_push(&base_blobs, b.base.manifest.layers[i].digest, err);
+		if (rc == 0)
+			rc = oci_push_tags(ctx, &b.net, b.stage, b.manifest_desc.digest, opts->push,
 					   (const char *const *)b.tags.v, b.tags.n, b.base.reg,
-					   b.base.repo, cache, &b.refs, err)
-			   : oci_err_nomem(err);
+					   b.base.repo, &base_blobs, cache, &b.refs, err);
+		oci_strlist_clear(&base_blobs);
 		oci_free(cache);
 		if (rc == 0)
 			rc = oci_write_refs(opts->image_refs, opts->digest_file, &b.refs,

@@ -62,8 +62,9 @@ int oci_push_target(const char *prefix, const char *tag, char **domain, char **r
 
 int oci_push_tags(ocibuild_ctx *ctx, const oci_net *net, const char *layout,
 		  const char *manifest_digest, const char *prefix, const char *const *tags,
-		  size_t ntags, oci_registry *base_reg, const char *base_repo, const char *cache,
-		  oci_strlist *refs, ocibuild_error *err)
+		  size_t ntags, oci_registry *base_reg, const char *base_repo,
+		  const oci_strlist *base_blobs, const char *cache, oci_strlist *refs,
+		  ocibuild_error *err)
 {
 	size_t i, j;
 	int rc = 0;
@@ -118,6 +119,7 @@ int oci_push_tags(ocibuild_ctx *ctx, const oci_net *net, const char *layout,
 		po.jobs = net->jobs;
 		po.base_reg = base_reg;
 		po.base_repo = base_repo;
+		po.base_blobs = base_blobs;
 		po.cache = cache;
 		rc = oci_push_image(reg, &po, &ref, err);
 		if (rc == 0) {
@@ -312,7 +314,7 @@ int ocibuild_push(ocibuild_ctx *ctx, const ocibuild_push_opts *o, ocibuild_build
 		}
 	}
 	if (oci_push_tags(ctx, &net, layout, digest, o->push, (const char *const *)tags.v, tags.n,
-			  NULL, NULL, NULL, &refs, err) < 0)
+			  NULL, NULL, NULL, NULL, &refs, err) < 0)
 		goto out;
 	if (oci_write_refs(o->image_refs, o->digest_file, &refs, digest, err) < 0)
 		goto out;
@@ -396,6 +398,16 @@ int ocibuild_pull(ocibuild_ctx *ctx, const ocibuild_pull_opts *o, ocibuild_build
 	}
 	memcpy(res->manifest_digest, p.digest, sizeof(p.digest));
 	snprintf(res->pushed_ref, sizeof(res->pushed_ref), "%s/%s@%s", ref.domain, ref.path, p.digest);
+	{
+		oci_strlist refs = { 0 };
+
+		rc = oci_strlist_push(&refs, res->pushed_ref, err);
+		if (rc == 0)
+			rc = oci_write_refs(o->image_refs, o->digest_file, &refs, p.digest, err);
+		oci_strlist_clear(&refs);
+		if (rc < 0)
+			goto out;
+	}
 	rc = 0;
 out:
 	oci_descriptor_release(&d);

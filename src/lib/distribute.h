@@ -11,8 +11,9 @@ int oci_push_target(const char *prefix, const char *tag, char **domain, char **r
  * may name several repositories), reporting the last digest reference. */
 int oci_push_tags(ocibuild_ctx *ctx, const oci_net *net, const char *layout,
 		  const char *manifest_digest, const char *prefix, const char *const *tags,
-		  size_t ntags, oci_registry *base_reg, const char *base_repo, const char *cache,
-		  oci_strlist *refs, ocibuild_error *err);
+		  size_t ntags, oci_registry *base_reg, const char *base_repo,
+		  const oci_strlist *base_blobs, const char *cache, oci_strlist *refs,
+		  ocibuild_error *err);
 /* --image-refs and --digest-file */
 int oci_write_refs(const char *image_refs, const char *digest_file, const oci_strlist *refs,
 		   const char *digest, ocibuild_error *err);

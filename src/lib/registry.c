@@ -356,6 +356,12 @@ static int on_unauthorized(oci_registry *r, oci_http *h, const char *header, con
 			r->basic = oci_auth_basic_header(r->cred.username, r->cred.password);
 		rc = r->basic ? 1 : oci_err_nomem(err);
 	} else if (ch.scheme == OCI_AUTH_BEARER) {
+		if (tried >= 2 && !strcmp(r->cred.source, "anonymous")) {
+			oci_err(err, OCIBUILD_ERR_AUTH, 401,
+				"registry '%s' denied access (%s) without credentials: run `ocibuild login %s` or set OCIBUILD_%s_USERNAME/PASSWORD",
+				r->domain, scope, r->domain, r->o.push ? "PUSH" : "PULL");
+			goto out;
+		}
 		if (tried >= 2) {
 			oci_err(err, OCIBUILD_ERR_AUTH, 401,
 				"registry '%s' denied access (%s) with the credentials from %s: check they may %s this repository",
@@ -845,10 +851,9 @@ static int upload_once(oci_registry *r, oci_http *h, const char *repo, const cha
 	q.scope = scope;
 	q.body_fd = -1;
 	q.out = &body;
-	if (reg_do(r, h, &q, &resp, err) < 0) {
-		*retryable = err->kind == OCIBUILD_ERR_NETWORK;
+	/* a connection failure here was already retried by reg_do */
+	if (reg_do(r, h, &q, &resp, err) < 0)
 		goto out;
-	}
 	if (resp.status != 202 || !resp.location) {
 		registry_said(r, &q, &resp, &body, err);
 		oci_http_resp_release(&resp);
@@ -905,7 +910,7 @@ static int upload_once(oci_registry *r, oci_http *h, const char *repo, const cha
 				goto out;
 			}
 			/* the connection dropped: ask where the upload stands */
-			if (++resumes > MAX_ATTEMPTS) {
+			if (++resumes > 3) {
 				*retryable = 1;
 				goto out;
 			}
@@ -951,10 +956,8 @@ static int upload_once(oci_registry *r, oci_http *h, const char *repo, const cha
 		q.progress_userdata = &prog;
 		prog.base = off;
 	}
-	if (reg_do(r, h, &q, &resp, err) < 0) {
-		*retryable = err->kind == OCIBUILD_ERR_NETWORK;
+	if (reg_do(r, h, &q, &resp, err) < 0)
 		goto out;
-	}
 	if (resp.status != 201) {
 		registry_said(r, &q, &resp, &body, err);
 		*retryable = resp.status >= 500;

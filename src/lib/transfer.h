@@ -51,6 +51,7 @@ typedef struct oci_push_opts {
 	 * when it is on the same registry, else fetched into the cache */
 	oci_registry *base_reg;
 	const char *base_repo;
+	const oci_strlist *base_blobs; /* the base's layers: worth a mount */
 	const char *cache;
 } oci_push_opts;
 
