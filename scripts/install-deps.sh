@@ -5,8 +5,9 @@
 set -eu
 build="build-essential pkg-config libjansson-dev libzstd-dev zlib1g-dev libssl-dev libelf-dev libcurl4-openssl-dev libarchive-dev"
 demo="erlang-nox erlang-dev rebar3 busybox-static umoci jq"
-test="elixir libcmocka-dev skopeo umoci oci-image-tool podman jq zstd pigz gzip tar time
-      python3 file ca-certificates"
+test="elixir libcmocka-dev skopeo umoci oci-image-tool podman crun zstd pigz gzip tar time
+      python3 python3-jsonschema python3-jwt python3-cryptography file ca-certificates
+      docker-registry apache2-utils openssl curl git util-linux"
 pkgs="$build $demo"
 [ "${1:-}" = "--test" ] && pkgs="$build $demo $test"
 sudo=
