@@ -230,6 +230,7 @@ static int fetch_token(oci_registry *r, oci_http *h, const oci_challenge *ch, co
 		       ocibuild_error *err)
 {
 	oci_buf url = OCI_BUF_INIT(1 << 16), body = OCI_BUF_INIT(1 << 20);
+	oci_buf form = OCI_BUF_INIT(1 << 16);
 	oci_http_resp resp;
 	oci_http_fail fail;
 	const char *hdrs[1];
@@ -279,7 +280,49 @@ static int fetch_token(oci_registry *r, oci_http *h, const oci_challenge *ch, co
 			auth = oci_buf_detach(&a, NULL);
 		}
 	}
-	{
+	if (r->cred.identity_token) {
+		/* an OAuth2 refresh token from `docker login`: POST the grant */
+		const char *form_hdr[1] = { "Content-Type: application/x-www-form-urlencoded" };
+		char *tok = oci_http_escape(r->cred.identity_token);
+		oci_http_req q;
+
+		if (!tok || oci_buf_printf(&form, err, "grant_type=refresh_token&client_id=ocibuild&refresh_token=%s%s%s",
+					   tok, svc ? "&service=" : "", svc ? svc : "") < 0) {
+			if (tok)
+				memset(tok, 0, strlen(tok));
+			oci_free(tok);
+			goto out;
+		}
+		memset(tok, 0, strlen(tok));
+		oci_free(tok);
+		for (s = scope; *s;) {
+			size_t n = strcspn(s, " ");
+			char *one = oci_strndup(s, n), *esc = one ? oci_http_escape(one) : NULL;
+
+			oci_free(one);
+			if (!esc || oci_buf_printf(&form, err, "&scope=%s", esc) < 0) {
+				oci_free(esc);
+				goto out;
+			}
+			oci_free(esc);
+			s += n;
+			while (*s == ' ')
+				s++;
+		}
+		memset(&q, 0, sizeof(q));
+		q.method = "POST";
+		q.url = ch->realm;
+		q.headers = form_hdr;
+		q.nheaders = 1;
+		q.body = form.data;
+		q.body_fd = -1;
+		q.body_len = form.len;
+		q.out = &body;
+		if (oci_http_do(h, &q, &resp, &fail, err) < 0) {
+			oci_err_prefix(err, "cannot get a token for '%s'", r->domain);
+			goto out;
+		}
+	} else {
 		oci_http_req q;
 
 		memset(&q, 0, sizeof(q));
@@ -319,7 +362,10 @@ out:
 	oci_free(svc);
 	if (body.data)
 		memset(body.data, 0, body.len);
+	if (form.data)
+		memset(form.data, 0, form.len);
 	oci_buf_release(&body);
+	oci_buf_release(&form);
 	oci_buf_release(&url);
 	return rc;
 }

@@ -1075,3 +1075,23 @@ test_registry_killed_stays_down() {
     reg_launch
     reg_assert_remote_missing big:1
 }
+
+# an identitytoken in config.json (what `docker login` stores for OAuth2
+# registries) is exchanged for an access token with a refresh_token grant
+test_registry_token_identitytoken() {
+    reg_start token
+    reg_no_env_creds
+    reg_src "$T/src"
+    local rt
+    rt=$(curl -sf -u "$REG_USER:$REG_PASS" \
+        "$REG_TOKEN_URL?service=$REG_SERVICE&offline_token=true&client_id=test" | jq -r .refresh_token)
+    [ -n "$rt" ] && [ "$rt" != null ] || fail "the token server gave no refresh token"
+    jq -n --arg r "$REG" --arg t "$rt" '{auths: {($r): {identitytoken: $t}}}' \
+        >"$DOCKER_CONFIG/config.json"
+    : >"$REG_TOKEN_LOG"
+    reg_ob_push build --dir "$T/src" -t idt:1 --push "$REG"
+    grep -q 'POST /token refresh_token auth=' "$REG_TOKEN_LOG" ||
+        fail "no refresh_token grant: $(cat "$REG_TOKEN_LOG")"
+    assert_not_contains "$OUT$ERR" "$rt" "refresh token printed"
+    assert_eq "$(reg_copy idt:1 "$T/S")" "$PDIGEST" "skopeo copy"
+}
