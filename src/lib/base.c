@@ -25,25 +25,6 @@ static char *ref_names(const oci_index *x)
 	return oci_buf_detach(&b, NULL);
 }
 
-static char *platform_names(const oci_index *x)
-{
-	oci_buf b = OCI_BUF_INIT(4096);
-	size_t i;
-
-	for (i = 0; i < x->n; i++) {
-		char *p;
-
-		if (!x->manifests[i].platform)
-			continue;
-		p = oci_platform_string(x->manifests[i].platform);
-		if (p && oci_buf_printf(&b, NULL, "%s%s", b.len ? ", " : "", p) < 0) {
-			oci_free(p);
-			break;
-		}
-		oci_free(p);
-	}
-	return oci_buf_detach(&b, NULL);
-}
 
 static int pick_from_layout(oci_base *b, const char *tag, oci_descriptor *out,
 			    ocibuild_error *err)
@@ -125,7 +106,7 @@ static int resolve_platform(oci_base *b, const oci_platform *want, oci_descripto
 			goto out;
 		}
 	}
-	have = platform_names(&x);
+	have = oci_index_platforms(&x);
 	w = oci_platform_string(want);
 	oci_err(err, OCIBUILD_ERR_INPUT, 0,
 		"base image has no %s variant (it offers: %s): choose one with --platform",

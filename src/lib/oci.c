@@ -1088,3 +1088,22 @@ char *oci_json_media_type(const char *json, size_t len)
 	json_decref(j);
 	return r;
 }
+
+char *oci_index_platforms(const oci_index *x)
+{
+	oci_buf b = OCI_BUF_INIT(4096);
+	size_t i;
+
+	for (i = 0; i < x->n; i++) {
+		char *p;
+
+		if (!x->manifests[i].platform)
+			continue;
+		p = oci_platform_string(x->manifests[i].platform);
+		/* attestation manifests are listed as unknown/unknown */
+		if (p && strcmp(p, "unknown/unknown"))
+			oci_buf_printf(&b, NULL, "%s%s", b.len ? ", " : "", p);
+		oci_free(p);
+	}
+	return oci_buf_detach(&b, NULL);
+}

@@ -129,6 +129,8 @@ int oci_index_serialize(const oci_index *x, oci_buf *out, ocibuild_error *err);
 int oci_index_add(oci_index *x, const oci_descriptor *d, ocibuild_error *err);
 void oci_index_remove(oci_index *x, size_t i);
 void oci_index_release(oci_index *x);
+/* "linux/amd64, linux/arm64/v8" of an index's entries, for messages (heap). */
+char *oci_index_platforms(const oci_index *x);
 
 int oci_config_parse(const char *json, size_t len, oci_image_config *c, ocibuild_error *err);
 int oci_config_serialize(const oci_image_config *c, oci_buf *out, ocibuild_error *err);

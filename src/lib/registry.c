@@ -224,6 +224,30 @@ static int store_token(oci_registry *r, const char *scope, char *value, long exp
 	return 0;
 }
 
+/* "scope=A&scope=B" for the space-separated scopes, escaped; `amp` puts
+ * an '&' before the first one. */
+static int append_scopes(oci_buf *b, const char *scope, int amp, ocibuild_error *err)
+{
+	const char *s;
+
+	for (s = scope; *s;) {
+		size_t n = strcspn(s, " ");
+		char *one = oci_strndup(s, n), *esc = one ? oci_http_escape(one) : NULL;
+		int rc;
+
+		oci_free(one);
+		rc = esc ? oci_buf_printf(b, err, "%sscope=%s", amp ? "&" : "", esc) : oci_err_nomem(err);
+		oci_free(esc);
+		if (rc < 0)
+			return -1;
+		amp = 1;
+		s += n;
+		while (*s == ' ')
+			s++;
+	}
+	return 0;
+}
+
 /* Ask the token service for a token covering `scope` (space-separated
  * scopes). Called with r->mu held. */
 static int fetch_token(oci_registry *r, oci_http *h, const oci_challenge *ch, const char *scope,
@@ -235,7 +259,6 @@ static int fetch_token(oci_registry *r, oci_http *h, const oci_challenge *ch, co
 	oci_http_fail fail;
 	const char *hdrs[1];
 	char *auth = NULL, *svc = NULL, *token = NULL;
-	const char *s;
 	long expires = 60;
 	int rc = -1;
 
@@ -252,21 +275,8 @@ static int fetch_token(oci_registry *r, oci_http *h, const oci_challenge *ch, co
 		if (!svc || oci_buf_printf(&url, err, "service=%s", svc) < 0)
 			goto out;
 	}
-	for (s = scope; *s;) {
-		size_t n = strcspn(s, " ");
-		char *one = oci_strndup(s, n), *esc = one ? oci_http_escape(one) : NULL;
-
-		oci_free(one);
-		if (!esc || oci_buf_printf(&url, err, "%sscope=%s", url.data[url.len - 1] == '?' ? "" : "&",
-					   esc) < 0) {
-			oci_free(esc);
-			goto out;
-		}
-		oci_free(esc);
-		s += n;
-		while (*s == ' ')
-			s++;
-	}
+	if (append_scopes(&url, scope, url.data[url.len - 1] != '?', err) < 0)
+		goto out;
 	if (r->cred.username && r->cred.password) {
 		{
 			char *basic = oci_auth_basic_header(r->cred.username, r->cred.password);
@@ -295,20 +305,8 @@ static int fetch_token(oci_registry *r, oci_http *h, const oci_challenge *ch, co
 		}
 		memset(tok, 0, strlen(tok));
 		oci_free(tok);
-		for (s = scope; *s;) {
-			size_t n = strcspn(s, " ");
-			char *one = oci_strndup(s, n), *esc = one ? oci_http_escape(one) : NULL;
-
-			oci_free(one);
-			if (!esc || oci_buf_printf(&form, err, "&scope=%s", esc) < 0) {
-				oci_free(esc);
-				goto out;
-			}
-			oci_free(esc);
-			s += n;
-			while (*s == ' ')
-				s++;
-		}
+		if (append_scopes(&form, scope, 1, err) < 0)
+			goto out;
 		memset(&q, 0, sizeof(q));
 		q.method = "POST";
 		q.url = ch->realm;

@@ -52,23 +52,6 @@ void oci_pulled_release(oci_pulled *p)
 	memset(p, 0, sizeof(*p));
 }
 
-static char *platforms_of(const oci_index *x)
-{
-	oci_buf b = OCI_BUF_INIT(4096);
-	size_t i;
-
-	for (i = 0; i < x->n; i++) {
-		char *p;
-
-		if (!x->manifests[i].platform)
-			continue;
-		p = oci_platform_string(x->manifests[i].platform);
-		if (p && strcmp(p, "unknown/unknown"))
-			oci_buf_printf(&b, NULL, "%s%s", b.len ? ", " : "", p);
-		oci_free(p);
-	}
-	return oci_buf_detach(&b, NULL);
-}
 
 int oci_pull_resolve(oci_registry *reg, const oci_ref *ref, const oci_platform *want,
 		     const char *cache, oci_pulled *out, ocibuild_error *err)
@@ -109,7 +92,7 @@ int oci_pull_resolve(oci_registry *reg, const oci_ref *ref, const oci_platform *
 				pick = d;
 		}
 		if (!pick) {
-			char *have = platforms_of(&x), *w = oci_platform_string(want);
+			char *have = oci_index_platforms(&x), *w = oci_platform_string(want);
 
 			oci_err(err, OCIBUILD_ERR_INPUT, 0,
 				"'%s/%s' has no %s image (it offers: %s): choose one with --platform",

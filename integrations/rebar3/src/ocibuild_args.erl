@@ -4,11 +4,15 @@
 %% Pure functions, no rebar3 API: the precedence is command line, then config,
 %% then the binary's defaults. Config values may be strings (charlists),
 %% binaries, atoms or integers; maps or lists of `{Key, Value}' pairs.
-%% Options the binary does not know yet (--push, --sign-key, --chunk-size,
-%% several platforms) are passed on unchanged so that the binary reports them.
+%% Options the binary does not know yet (--sign-key, several platforms) are
+%% passed on unchanged so that the binary reports them.
+%%
+%% Pushing an image archive built before (`ocibuild push FILE') uses only the
+%% registry settings: push_settings/2 and push_argv/2.
 -module(ocibuild_args).
 
--export([settings/2, build_argv/2, push_argv/2, to_str/1, json_array/1]).
+-export([settings/2, push_settings/2, build_only_opts/1, build_argv/2, push_argv/2,
+         pushed_refs/1, to_str/1, json_array/1]).
 
 -export_type([settings/0]).
 
@@ -33,7 +37,22 @@
          {platform, platforms, strs},
          {bundle_runtime, bundle_runtime, bool},
          {sbom, sbom, str},
-         {chunk_size, chunk_size, str}]).
+         %% registry settings: also used when pushing an archive built before
+         {push, push, str},
+         {chunk_size, chunk_size, str},
+         {ca_file, ca_file, str},
+         {insecure_registries, insecure_registries, strs},
+         {insecure_registry, insecure_registries, strs},
+         {image_refs, image_refs, str},
+         {digest_file, digest_file, str}]).
+
+%% The config keys, and the command-line options, that say where and how to
+%% push; the others only describe a build.
+-define(REGISTRY_CONFIG_KEYS,
+        [push, chunk_size, ca_file, insecure_registries, insecure_registry, image_refs,
+         digest_file]).
+-define(REGISTRY_OPTS,
+        [push, tag, chunk_size, ca_file, insecure_registry, image_refs, digest_file, tarball]).
 
 -spec defaults() -> settings().
 defaults() ->
@@ -42,7 +61,8 @@ defaults() ->
       cmd => undefined, sign_key => undefined, compression => undefined,
       platforms => [], bundle_runtime => false, sbom => undefined,
       chunk_size => undefined, output => undefined, layout => undefined,
-      push => undefined, warnings => []}.
+      push => undefined, ca_file => undefined, insecure_registries => [],
+      image_refs => undefined, digest_file => undefined, warnings => []}.
 
 %% @doc Settings from the project config and the parsed command line (a getopt
 %% proplist; repeated options appear once per use, in order).
@@ -51,6 +71,23 @@ defaults() ->
 settings(Config, Cli) ->
     S0 = lists:foldl(fun config_entry/2, defaults(), config_list(Config)),
     cli(Cli, S0).
+
+%% @doc Settings for pushing an image archive built before: the registry keys
+%% of the config (push, ca_file, insecure_registries, chunk_size, image_refs,
+%% digest_file; not tag, which names the tags of a build), then the command
+%% line. See build_only_opts/1 for the options that make no sense there.
+-spec push_settings(list() | map(), [{atom(), term()} | atom()]) -> settings().
+push_settings(Config, Cli) ->
+    Registry = [E || E = {K, _} <- config_list(Config),
+                     lists:member(key_atom(K), ?REGISTRY_CONFIG_KEYS)],
+    settings(Registry, Cli).
+
+%% @doc The command-line options (getopt names, each once) that only apply to
+%% building an image, not to pushing an archive.
+-spec build_only_opts([{atom(), term()} | atom()]) -> [atom()].
+build_only_opts(Cli) ->
+    Names = [case O of {K, _} -> K; K -> K end || O <- Cli],
+    lists:usort([K || K <- Names, not lists:member(K, ?REGISTRY_OPTS)]).
 
 config_list(M) when is_map(M) -> maps:to_list(M);
 config_list(L) when is_list(L) -> L;
@@ -156,6 +193,9 @@ cli_opt({platform, P}, S = #{cli_platforms := Ps}) ->
 cli_opt({platform, P}, S) -> S#{cli_platforms => [P], platforms => [P]};
 cli_opt({expose, P}, S = #{cli_expose := Ps}) -> S#{cli_expose => Ps ++ [P], expose => Ps ++ [P]};
 cli_opt({expose, P}, S) -> S#{cli_expose => [P], expose => [P]};
+cli_opt({insecure_registry, H}, S = #{cli_insecure := Hs}) ->
+    S#{cli_insecure => Hs ++ [H], insecure_registries => Hs ++ [H]};
+cli_opt({insecure_registry, H}, S) -> S#{cli_insecure => [H], insecure_registries => [H]};
 cli_opt({env, KV}, S = #{env := L}) -> S#{env => put_pair_kv(KV, L)};
 cli_opt({label, KV}, S = #{labels := L}) -> S#{labels => put_pair_kv(KV, L)};
 cli_opt({annotation, KV}, S = #{annotations := L}) -> S#{annotations => put_pair_kv(KV, L)};
@@ -165,7 +205,8 @@ cli_opt(bundle_runtime, S) -> S#{bundle_runtime => true};
 cli_opt({bundle_runtime, true}, S) -> S#{bundle_runtime => true};
 cli_opt({K, V}, S) when K =:= output; K =:= push; K =:= layout; K =:= base;
                         K =:= cmd; K =:= uid; K =:= chunk_size; K =:= sbom;
-                        K =:= sign_key; K =:= compression; K =:= workdir ->
+                        K =:= sign_key; K =:= compression; K =:= workdir;
+                        K =:= ca_file; K =:= image_refs; K =:= digest_file ->
     S#{K => V};
 cli_opt(_, S) -> S.   % release, relname, tarball: used by the caller
 
@@ -182,19 +223,26 @@ build_argv(S, #{dir := Dir, lock := Lock, default_tag := DefTag, default_output 
         ++ opt("--lock", Lock)
         ++ lists:append([["-t", T] || T <- Tags])
         ++ lists:append([[flag(K), V] || {K, V} <- Outputs])
-        ++ image_flags(S),
+        ++ image_flags(S)
+        ++ registry_flags(S),
     {Argv, Outputs}.
 
-%% @doc The argv of `ocibuild push FILE': push an image archive built before.
-%% Settings should come from the command line only (the config describes
-%% builds); whatever was given is passed on, for the binary to use or reject.
+%% @doc The argv of `ocibuild push FILE': push an image archive built before,
+%% with the settings of push_settings/2. Only --push, the tags and the registry
+%% flags are passed; without tags the binary uses the archive's own.
 -spec push_argv(settings(), string()) -> [string()].
 push_argv(S, File) ->
     ["push", File]
-        ++ lists:append([[flag(K), V] || K <- [push, output, layout],
-                                         (V = maps:get(K, S)) =/= undefined])
+        ++ opt("--push", maps:get(push, S))
         ++ lists:append([["-t", T] || T <- maps:get(tags, S)])
-        ++ image_flags(S).
+        ++ registry_flags(S).
+
+%% @doc The references the binary printed on stdout for a push
+%% (`REGISTRY/REPO@sha256:...'), among its stdout lines.
+-spec pushed_refs([string()]) -> [string()].
+pushed_refs(Lines) ->
+    [L || L0 <- Lines, L <- [string:trim(L0)],
+          re:run(L, "^[^\\s@]+/[^\\s@]+@sha256:[0-9a-f]{64}$", [{capture, none}]) =:= match].
 
 %% The flags describing the image, for those settings that are set.
 image_flags(S) ->
@@ -211,8 +259,15 @@ image_flags(S) ->
         ++ bool("--bundle-runtime", maps:get(bundle_runtime, S))
         ++ bool("--no-vcs-annotations", not maps:get(vcs_annotations, S))
         ++ opt("--sbom", maps:get(sbom, S))
-        ++ opt("--sign-key", maps:get(sign_key, S))
-        ++ opt("--chunk-size", maps:get(chunk_size, S)).
+        ++ opt("--sign-key", maps:get(sign_key, S)).
+
+%% The flags saying how to reach the registry and where to note what was pushed.
+registry_flags(S) ->
+    opt("--ca-file", maps:get(ca_file, S))
+        ++ lists:append([["--insecure-registry", H] || H <- maps:get(insecure_registries, S)])
+        ++ opt("--chunk-size", maps:get(chunk_size, S))
+        ++ opt("--image-refs", maps:get(image_refs, S))
+        ++ opt("--digest-file", maps:get(digest_file, S)).
 
 flag(output) -> "-o";
 flag(layout) -> "--layout";

@@ -103,20 +103,33 @@ capture_loop(Port, Acc) ->
         {Port, {exit_status, Status}} -> {Status, unicode:characters_to_list(iolist_to_binary(Acc))}
     end.
 
-%% @doc Run the binary; its stdout and stderr are streamed, line by line, to
-%% standard_io. Returns its exit status.
--spec run(file:filename(), [string()]) -> non_neg_integer().
+%% @doc Run the binary. Its stdout (the result: a digest, or the pushed
+%% references) is copied, line by line, to standard_io and returned; its stderr
+%% (progress and errors) is the caller's. Returns {ExitStatus, StdoutLines}.
+-spec run(file:filename(), [string()]) -> {non_neg_integer(), [string()]}.
 run(Bin, Args) ->
     Port = open_port({spawn_executable, Bin},
-                     [{args, Args}, exit_status, stderr_to_stdout, binary,
-                      {line, 65536}, use_stdio, hide]),
-    stream(Port).
+                     [{args, Args}, exit_status, binary, {line, 65536}, use_stdio, hide]),
+    stream(Port, <<>>, []).
 
-stream(Port) ->
+stream(Port, Part, Lines) ->
     receive
-        {Port, {data, {eol, Line}}} -> put_chars([Line, $\n]), stream(Port);
-        {Port, {data, {noeol, Part}}} -> put_chars(Part), stream(Port);
-        {Port, {exit_status, Status}} -> Status
+        {Port, {data, {eol, Data}}} ->
+            put_chars([Data, $\n]),   % Part was shown as it came
+            Line = <<Part/binary, Data/binary>>,
+            stream(Port, <<>>, [to_list(Line) | Lines]);
+        {Port, {data, {noeol, Data}}} ->
+            put_chars(Data),
+            stream(Port, <<Part/binary, Data/binary>>, Lines);
+        {Port, {exit_status, Status}} ->
+            Last = case Part of <<>> -> []; _ -> [to_list(Part)] end,
+            {Status, lists:reverse(Lines, Last)}
+    end.
+
+to_list(Bin) ->
+    case unicode:characters_to_list(Bin) of
+        L when is_list(L) -> L;
+        _ -> binary_to_list(Bin)
     end.
 
 put_chars(Data) ->
