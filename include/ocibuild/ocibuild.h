@@ -159,7 +159,9 @@ typedef struct ocibuild_build_opts {
 
 typedef struct ocibuild_build_result {
 	char manifest_digest[72]; /* "sha256:<64 hex>" */
-	char pushed_ref[1024];    /* "registry/repo@sha256:..." when pushed */
+	/* when pushed: "registry/repo@sha256:...", one line per repository
+	 * (several when the tags name several images) */
+	char pushed_ref[4096];
 	int64_t manifest_size;
 	size_t layer_count; /* base layers included */
 } ocibuild_build_result;

@@ -1238,8 +1238,7 @@ int ocibuild_build(ocibuild_ctx *ctx, const ocibuild_build_opts *opts,
 			goto out;
 		}
 		rc = -1;
-		snprintf(result->pushed_ref, sizeof(result->pushed_ref), "%s",
-			 b.refs.n ? b.refs.v[b.refs.n - 1] : "");
+		oci_digest_refs(&b.refs, result->pushed_ref, sizeof(result->pushed_ref));
 	}
 	if (opts->layout) {
 		if (oci_ctx_cancelled(ctx, err) < 0 || write_layout(&b, err) < 0) {

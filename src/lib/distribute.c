@@ -150,6 +150,23 @@ next:
 	return rc;
 }
 
+void oci_digest_refs(const oci_strlist *refs, char *out, size_t n)
+{
+	size_t i, len = 0;
+
+	out[0] = '\0';
+	for (i = 0; i < refs->n; i++) {
+		int w;
+
+		if (!strchr(refs->v[i], '@'))
+			continue;
+		w = snprintf(out + len, n - len, "%s%s", len ? "\n" : "", refs->v[i]);
+		if (w < 0 || (size_t)w >= n - len)
+			break;
+		len += (size_t)w;
+	}
+}
+
 int oci_write_refs(const char *image_refs, const char *digest_file, const oci_strlist *refs,
 		   const char *digest, ocibuild_error *err)
 {
@@ -319,7 +336,7 @@ int ocibuild_push(ocibuild_ctx *ctx, const ocibuild_push_opts *o, ocibuild_build
 	if (oci_write_refs(o->image_refs, o->digest_file, &refs, digest, err) < 0)
 		goto out;
 	memcpy(res->manifest_digest, digest, OCI_DIGEST_LEN + 1);
-	snprintf(res->pushed_ref, sizeof(res->pushed_ref), "%s", refs.n ? refs.v[refs.n - 1] : "");
+	oci_digest_refs(&refs, res->pushed_ref, sizeof(res->pushed_ref));
 	rc = 0;
 out:
 	oci_index_release(&x);

@@ -11,7 +11,8 @@
 # OCIBUILD_BIN, so the binary is built from the fetched checkout on first use;
 # HOME, REBAR_CACHE_DIR, MIX_HOME and HEX_HOME are temporary, HEX_OFFLINE=1:
 # nothing is downloaded. The images are checked with skopeo, umoci and jq, and
-# started with scripts/run-image.sh (chroot: needs root).
+# started with scripts/run-image.sh (chroot: needs root). Pushes go to a
+# registry started here (Debian's docker-registry, plain HTTP on 127.0.0.1).
 #
 # Output is TAP-like; the exit status is non-zero if a test failed or none ran.
 #
@@ -69,6 +70,10 @@ expect_ok() {
 	return 1
 }
 
+# output_of LOG: the output in LOG, without the command line and colours (rebar3
+# ends a coloured line with a reset at the start of the next one)
+output_of() { tail -n +2 "$1" | sed 's/\x1b\[[0-9;]*m//g'; }
+
 # expect_fail DESC LOG ERE COMMAND...: non-zero exit, and the output (not
 # counting the command line) matches the extended regex ERE
 expect_fail() {
@@ -77,7 +82,7 @@ expect_fail() {
 	local rc=$?
 	if [ "$rc" -eq 0 ]; then
 		not_ok "$desc (exit status 0, expected a failure)" "$log"
-	elif ! tail -n +2 "$log" | grep -qE -- "$re"; then
+	elif ! output_of "$log" | grep -qE -- "$re"; then
 		echo "# expected in the output: /$re/" >>"$log"
 		not_ok "$desc (no /$re/ in the output)" "$log"
 	else
@@ -89,7 +94,7 @@ expect_fail() {
 # yet reached it: the build succeeds, or fails with ERE in the output
 expect_passed_on() {
 	local desc=$1 log=$2 re=$3; shift 3
-	if run "$log" "$@" || tail -n +2 "$log" | grep -qE -- "$re"; then
+	if run "$log" "$@" || output_of "$log" | grep -qE -- "$re"; then
 		ok "$desc"
 	else
 		not_ok "$desc (no /$re/ in the output)" "$log"
@@ -111,6 +116,7 @@ stop_image_processes() {
 
 cleanup() {
 	[ -n "$T" ] || return 0
+	stop_registry
 	stop_image_processes
 	if [ "$failures" -eq 0 ] && [ "${IT_KEEP:-}" != 1 ]; then
 		rm -rf "$T"
@@ -232,9 +238,106 @@ start_image() {
 	[ "$stopped" = 1 ] || { echo "the release did not stop"; return 1; }
 }
 
+# ------------------------------------------------------------------ registry
+
+REG_PID=
+free_port() {
+	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# start_registry: docker-registry on a free port of 127.0.0.1; sets REG (HOST:PORT)
+start_registry() {
+	local port dir=$T/registry i
+	port=$(free_port) || return 1
+	REG=127.0.0.1:$port
+	mkdir -p "$dir/store"
+	cat >"$dir/config.yml" <<-EOF
+	version: 0.1
+	log:
+	  level: info
+	http:
+	  addr: $REG
+	  secret: x
+	storage:
+	  filesystem:
+	    rootdirectory: $dir/store
+	EOF
+	docker-registry serve "$dir/config.yml" >"$dir/log" 2>&1 &
+	REG_PID=$!
+	for i in $(seq 1 100); do
+		(exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
+		kill -0 "$REG_PID" 2>/dev/null || { REG_PID=; tail -n 20 "$dir/log"; return 1; }
+		sleep 0.1
+	done
+	tail -n 20 "$dir/log"
+	return 1
+}
+
+stop_registry() {
+	[ -n "$REG_PID" ] || return 0
+	kill "$REG_PID" 2>/dev/null
+	wait "$REG_PID" 2>/dev/null
+	REG_PID=
+}
+
+# pushed_ref LOG REPO: the line of LOG that is exactly REG/team/REPO@sha256:...
+# (the binary's stdout, shown unchanged)
+pushed_ref() {
+	grep -xE "${REG//./\\.}/team/$2@sha256:[0-9a-f]{64}" "$1" | head -n 1 | grep .
+}
+
+# registry_digest NAME:TAG: the digest the registry has for REG/team/NAME:TAG
+registry_digest() {
+	skopeo inspect --tls-verify=false "docker://$REG/team/$1" | jq -r .Digest
+}
+
+# pushed_ok LOG NAME:TAG: LOG shows the pushed reference unchanged and
+# "Image pushed: REF", and the registry has that digest for the tag
+pushed_ok() {
+	local log=$1 name=${2%%:*} ref digest
+	ref=$(pushed_ref "$log" "$name") || { echo "no line $REG/team/$name@sha256:... in $log"; return 1; }
+	grep -qxF "Image pushed: $ref" <(sed 's/\x1b\[[0-9;]*m//g; s/^===> //' "$log") ||
+		{ echo "no 'Image pushed: $ref' in $log"; return 1; }
+	digest=$(registry_digest "$2") || return 1
+	[ "${ref#*@}" = "$digest" ] || { echo "pushed $ref, the registry has $digest for $2"; return 1; }
+}
+
+# archive_digest TAR: the digest of the (first) manifest of an image archive
+archive_digest() { tar -xOf "$1" index.json | jq -r '.manifests[0].digest'; }
+
+# ran_with LOG STRING...: the "Running BIN ARGS" debug line of LOG has each STRING
+ran_with() {
+	local log=$1 line s; shift
+	line=$(grep -E 'Running .*/ocibuild (build|push) ' "$log") || { echo "no Running line in $log"; return 1; }
+	for s in "$@"; do
+		[[ $line == *"$s"* ]] || { echo "no '$s' in: $line"; return 1; }
+	done
+}
+
+# ran_without LOG STRING: ... and does not have STRING
+ran_without() {
+	grep -qE 'Running .*/ocibuild (build|push) ' "$1" || { echo "no Running line in $1"; return 1; }
+	! grep -E 'Running .*/ocibuild (build|push) ' "$1" | grep -qF -- "$2"
+}
+
+# lines_are FILE LINE...: FILE has exactly these lines, in any order
+lines_are() {
+	local file=$1; shift
+	[ -f "$file" ] || { echo "no $file"; return 1; }
+	diff <(sort "$file") <(printf '%s\n' "$@" | sort) >/dev/null ||
+		{ echo "$file:"; cat "$file"; echo; echo "expected:"; printf '%s\n' "$@"; return 1; }
+}
+
+# file_is FILE TEXT: FILE holds TEXT (a final newline or not)
+file_is() {
+	[ -f "$1" ] || { echo "no $1"; return 1; }
+	[ "$(cat "$1")" = "$2" ] || { echo "$1 holds '$(cat "$1")', expected '$2'"; return 1; }
+}
+
 # ------------------------------------------------------------------ setup
 
-for tool in git make cc pkg-config erl rebar3 elixir mix skopeo umoci jq tar timeout unshare chroot; do
+for tool in git make cc pkg-config erl rebar3 elixir mix skopeo umoci jq tar timeout unshare chroot \
+	docker-registry python3 openssl; do
 	command -v "$tool" >/dev/null || bail "$tool is not installed (scripts/install-deps.sh --test)"
 done
 [ "$(id -u)" -eq 0 ] || bail "run as root: the images are started in a chroot (scripts/run-image.sh)"
@@ -260,6 +363,14 @@ snapshot "$T/src" >"$T/snapshot.log" 2>&1 || { cat "$T/snapshot.log"; bail "cann
 SRC_URL=file://$T/src
 path_without_cc "$T/nocc-bin"
 fake_pkg_config "$T/fake-pkg-config"
+start_registry >"$T/registry-start.log" 2>&1 || { cat "$T/registry-start.log"; bail "cannot start docker-registry"; }
+echo "# registry $REG (pid $REG_PID)"
+# a port where nothing listens
+DEAD=127.0.0.1:$(free_port)
+# a CA certificate for --ca-file (the registry is plain HTTP: it is only loaded)
+CA=$T/it-ca.pem
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$T/it-ca.key" -out "$CA" -days 2 \
+	-subj /CN=ocibuild-it-ca >"$T/ca.log" 2>&1 || { cat "$T/ca.log"; bail "openssl cannot make a CA"; }
 
 # ------------------------------------------------------------------ rebar3
 
@@ -276,6 +387,18 @@ test_rebar3() {
 	            {expose, [8080, "9090/udp"]},
 	            {labels, #{"org.example.team" => <<"core">>}},
 	            {annotations, [{"org.example.note", it}]}]}.
+	EOF
+	# more {ocibuild, [...]} entries from $IT_OCIBUILD_EXTRA (an Erlang list), for
+	# the tests of config keys
+	cat >"$p/rebar.config.script" <<-'EOF'
+	case os:getenv("IT_OCIBUILD_EXTRA") of
+	    Extra when Extra =:= false; Extra =:= "" -> CONFIG;
+	    Extra ->
+	        {ok, Toks, _} = erl_scan:string(Extra ++ "."),
+	        {ok, More} = erl_parse:parse_term(Toks),
+	        {ocibuild, Oci} = lists:keyfind(ocibuild, 1, CONFIG),
+	        lists:keystore(ocibuild, 1, CONFIG, {ocibuild, Oci ++ More})
+	end.
 	EOF
 	cd "$p" || return
 
@@ -314,15 +437,81 @@ test_rebar3() {
 		rebar3 as prod ocibuild --bogus
 	expect_fail "rebar3: --release of a missing release names the command" "$T/r-norel.log" \
 		"rebar3 as prod release" rebar3 as prod ocibuild --release nosuch
-	# passed on unchanged: the binary either does it or reports it (no registry listens there)
-	expect_fail "rebar3: --push is passed on to the binary" "$T/r-push.log" "--push|127\\.0\\.0\\.1:9" \
-		rebar3 as prod ocibuild -t myrel:0.1.0 --push 127.0.0.1:9/it
+	# passed on unchanged: the binary either does it or reports it
 	expect_passed_on "rebar3: --sign-key is passed on to the binary" "$T/r-sign.log" \
 		"sign-key|it-key\\.pem" rebar3 as prod ocibuild --sign-key it-key.pem -o "$T/r-sign.tar"
 	expect_passed_on "rebar3: several -P platforms are passed on to the binary" "$T/r-platforms.log" \
 		"linux/amd64,linux/arm64" rebar3 as prod ocibuild -P linux/amd64 -P linux/arm64 -o "$T/r-plat.tar"
-	expect_fail "rebar3: a tarball argument pushes it (ocibuild push)" "$T/r-push-tar.log" \
-		"127\\.0\\.0\\.1:9" rebar3 as prod ocibuild "$tar" --push 127.0.0.1:9/it
+
+	# pushing to the registry
+	expect_ok "rebar3 as prod ocibuild -t myrel:1.0.0 --push REG/team" "$T/r-push.log" \
+		rebar3 as prod ocibuild -t myrel:1.0.0 --push "$REG/team"
+	check "rebar3 --push: the pushed reference (unchanged), 'Image pushed: REF', the registry's digest" \
+		pushed_ok "$T/r-push.log" myrel:1.0.0
+
+	rm -f "$T/r-refs.txt" "$T/r-digest.txt"
+	expect_ok "rebar3 --push with --insecure-registry x2, --ca-file, --chunk-size, --image-refs, --digest-file" \
+		"$T/r-push-flags.log" env DEBUG=1 rebar3 as prod ocibuild -t myrel:flags -t myrel:flags2 \
+		--push "$REG/team" --insecure-registry "$REG" --insecure-registry registry.invalid \
+		--ca-file "$CA" --chunk-size 1M --image-refs "$T/r-refs.txt" --digest-file "$T/r-digest.txt"
+	check "rebar3: ... all passed to ocibuild build" ran_with "$T/r-push-flags.log" \
+		"-t myrel:flags -t myrel:flags2 --push $REG/team " "--bundle-runtime --ca-file $CA --insecure-registry $REG --insecure-registry registry.invalid --chunk-size 1M --image-refs $T/r-refs.txt --digest-file $T/r-digest.txt"
+	check "rebar3: ... pushed" pushed_ok "$T/r-push-flags.log" myrel:flags2
+	local ref
+	ref=$(pushed_ref "$T/r-push-flags.log" myrel)
+	check "rebar3: --image-refs file: both tags and the digest reference" \
+		lines_are "$T/r-refs.txt" "$REG/team/myrel:flags" "$REG/team/myrel:flags2" "$ref"
+	check "rebar3: --digest-file holds the pushed digest" file_is "$T/r-digest.txt" "${ref#*@}"
+
+	rm -f "$T/r-cfg-refs.txt" "$T/r-cfg-digest.txt" "$T/r-cli-refs.txt"
+	local extra="[{push, \"$REG/team\"}, {insecure_registries, [\"$REG\", \"registry.invalid\"]}, {ca_file, \"$CA\"}, {chunk_size, \"2M\"}, {image_refs, \"$T/r-cfg-refs.txt\"}, {digest_file, \"$T/r-cfg-digest.txt\"}]"
+	expect_ok "rebar3: push, insecure_registries, ca_file, chunk_size, image_refs, digest_file from rebar.config" \
+		"$T/r-push-cfg.log" env DEBUG=1 IT_OCIBUILD_EXTRA="$extra" rebar3 as prod ocibuild -t myrel:cfg
+	check "rebar3: ... passed to ocibuild build" ran_with "$T/r-push-cfg.log" \
+		"-t myrel:cfg --push $REG/team " "--bundle-runtime --ca-file $CA --insecure-registry $REG --insecure-registry registry.invalid --chunk-size 2M --image-refs $T/r-cfg-refs.txt --digest-file $T/r-cfg-digest.txt"
+	check "rebar3: ... pushed (config push)" pushed_ok "$T/r-push-cfg.log" myrel:cfg
+	ref=$(pushed_ref "$T/r-push-cfg.log" myrel)
+	check "rebar3: ... config image_refs file" lines_are "$T/r-cfg-refs.txt" "$REG/team/myrel:cfg" "$ref"
+	check "rebar3: ... config digest_file" file_is "$T/r-cfg-digest.txt" "${ref#*@}"
+	check "rebar3: ... no default archive written when pushing" \
+		bash -c '! grep -q "written to" "$1"' _ "$T/r-push-cfg.log"
+	rm -f "$T/r-cfg-refs.txt"
+	expect_ok "rebar3: the command line wins over the config (--image-refs, --insecure-registry)" \
+		"$T/r-push-cli.log" env DEBUG=1 IT_OCIBUILD_EXTRA="$extra" rebar3 as prod ocibuild -t myrel:cli \
+		--image-refs "$T/r-cli-refs.txt" --insecure-registry "$REG"
+	check "rebar3: ... only the command line's --insecure-registry" ran_with "$T/r-push-cli.log" \
+		"--ca-file $CA --insecure-registry $REG --chunk-size 2M --image-refs $T/r-cli-refs.txt --digest-file"
+	ref=$(pushed_ref "$T/r-push-cli.log" myrel)
+	check "rebar3: ... the command line's image-refs file written, not the config's" \
+		bash -c 'test ! -e "$1" && grep -qxF "$2" "$3"' _ "$T/r-cfg-refs.txt" "$ref" "$T/r-cli-refs.txt"
+
+	# an archive built before: ocibuild push, registry flags only
+	rm -f "$T/r-tar-refs.txt" "$T/r-tar-digest.txt"
+	expect_ok "rebar3 ocibuild path/to.tar --push REG/team -t ... (and every registry flag)" "$T/r-push-tar.log" \
+		env DEBUG=1 rebar3 ocibuild "$tar" --push "$REG/team" -t myrel:fromtar --ca-file "$CA" \
+		--insecure-registry "$REG" --chunk-size 1M --image-refs "$T/r-tar-refs.txt" \
+		--digest-file "$T/r-tar-digest.txt"
+	check "rebar3: ... ocibuild push with the registry flags" ran_with "$T/r-push-tar.log" \
+		"/ocibuild push $tar --push $REG/team -t myrel:fromtar --ca-file $CA --insecure-registry $REG --chunk-size 1M --image-refs $T/r-tar-refs.txt --digest-file $T/r-tar-digest.txt"
+	check "rebar3: ... none of the config's build settings" ran_without "$T/r-push-tar.log" "--bundle-runtime"
+	check "rebar3: ... pushed" pushed_ok "$T/r-push-tar.log" myrel:fromtar
+	check "rebar3: ... the archive's manifest digest" file_is "$T/r-tar-digest.txt" "$(archive_digest "$tar")"
+	ref=$(pushed_ref "$T/r-push-tar.log" myrel)
+	check "rebar3: ... --image-refs file" lines_are "$T/r-tar-refs.txt" "$REG/team/myrel:fromtar" "$ref"
+	expect_ok "rebar3 ocibuild path/to.tar with push from rebar.config (the archive's own tag)" \
+		"$T/r-push-tar-cfg.log" env IT_OCIBUILD_EXTRA="[{push, \"$REG/team\"}]" rebar3 as prod ocibuild "$tar"
+	check "rebar3: ... pushed as myrel:0.1.0" pushed_ok "$T/r-push-tar-cfg.log" myrel:0.1.0
+	expect_fail "rebar3: a tarball with a build option (--base) fails, naming it" "$T/r-push-tar-base.log" \
+		"--base: only for building" rebar3 as prod ocibuild "$tar" --push "$REG/team" --base scratch
+
+	# nothing listens: the task fails with the binary's one-line error
+	expect_fail "rebar3 --push to a port where nothing listens fails with the binary's error" \
+		"$T/r-push-dead.log" "^ocibuild: error: .*${DEAD//./\\.}" \
+		rebar3 as prod ocibuild -t myrel:1.0.0 --push "$DEAD/team"
+	check "rebar3: ... and says the binary failed" grep -q "the ocibuild binary failed" "$T/r-push-dead.log"
+	expect_fail "rebar3 ocibuild path/to.tar --push to a dead port fails with the binary's error" \
+		"$T/r-push-tar-dead.log" "^ocibuild: error: .*${DEAD//./\\.}" \
+		rebar3 as prod ocibuild "$tar" --push "$DEAD/team"
 	expect_fail "rebar3: an image's exit status fails the task (bad --compression)" "$T/r-badcomp.log" \
 		"the ocibuild binary failed" rebar3 as prod ocibuild --compression lzma
 	cd "$T" || return
@@ -342,7 +531,9 @@ test_mix() {
 	s = s.replace("      deps: deps()\n", """      deps: deps(),
 	      ocibuild: [base_image: "scratch", bundle_runtime: true, expose: [8080],
 	                 env: %{"LANG" => "C.UTF-8", "GREETING" => ~c"hello world"},
-	                 labels: %{"org.example.team" => "core"}],
+	                 labels: %{"org.example.team" => "core"}] ++
+	                # more entries from $IT_OCIBUILD_EXTRA (a keyword list), for the tests of config keys
+	                elem(Code.eval_string(System.get_env("IT_OCIBUILD_EXTRA", "[]")), 0),
 	      releases: [myapp: [steps: [:assemble, &Ocibuild.MixRelease.build_image/1]]]
 	""", 1)
 	s = s.replace('      # {:dep_from_hexpm, "~> 0.3.0"},\n',
@@ -391,14 +582,85 @@ test_mix() {
 	check "mix ocibuild: -l overrides the config's label" jq_true "$T/myapp-custom.tar" '.config.Labels["org.example.team"] == "edge"'
 
 	expect_fail "mix: unknown flag fails with a message" "$T/m-badflag.log" "unknown option --bogus" mix ocibuild --bogus
-	expect_fail "mix: --push is passed on to the binary" "$T/m-push.log" "--push|127\\.0\\.0\\.1:9" \
-		mix ocibuild -t myapp:0.1.0 --push 127.0.0.1:9/it
+	# passed on unchanged: the binary either does it or reports it
 	expect_passed_on "mix: --sign-key is passed on to the binary" "$T/m-sign.log" \
 		"sign-key|it-key\\.pem" mix ocibuild --sign-key it-key.pem -o "$T/m-sign.tar"
 	expect_passed_on "mix: several -P platforms are passed on to the binary" "$T/m-platforms.log" \
 		"linux/amd64,linux/arm64" mix ocibuild -P linux/amd64 -P linux/arm64 -o "$T/m-plat.tar"
-	expect_fail "mix: a tarball argument pushes it (ocibuild push)" "$T/m-push-tar.log" \
-		"127\\.0\\.0\\.1:9" mix ocibuild "$tar" --push 127.0.0.1:9/it
+
+	# pushing to the registry
+	expect_ok "MIX_ENV=prod mix ocibuild --push REG/team" "$T/m-push.log" mix ocibuild --push "$REG/team"
+	check "mix --push: the pushed reference (unchanged), 'Image pushed: REF', the registry's digest" \
+		pushed_ok "$T/m-push.log" myapp:0.1.0
+
+	rm -f "$T/m-refs.txt" "$T/m-digest.txt"
+	expect_ok "mix --push with --insecure-registry x2, --ca-file, --chunk-size, --image-refs, --digest-file" \
+		"$T/m-push-flags.log" env MIX_DEBUG=1 mix ocibuild -t myapp:flags -t myapp:flags2 \
+		--push "$REG/team" --insecure-registry "$REG" --insecure-registry registry.invalid \
+		--ca-file "$CA" --chunk-size 1M --image-refs "$T/m-refs.txt" --digest-file "$T/m-digest.txt"
+	check "mix: ... all passed to ocibuild build" ran_with "$T/m-push-flags.log" \
+		"-t myapp:flags -t myapp:flags2 --push $REG/team " \
+		"--bundle-runtime --ca-file $CA --insecure-registry $REG --insecure-registry registry.invalid --chunk-size 1M --image-refs $T/m-refs.txt --digest-file $T/m-digest.txt"
+	check "mix: ... pushed" pushed_ok "$T/m-push-flags.log" myapp:flags2
+	local ref
+	ref=$(pushed_ref "$T/m-push-flags.log" myapp)
+	check "mix: --image-refs file: both tags and the digest reference" \
+		lines_are "$T/m-refs.txt" "$REG/team/myapp:flags" "$REG/team/myapp:flags2" "$ref"
+	check "mix: --digest-file holds the pushed digest" file_is "$T/m-digest.txt" "${ref#*@}"
+
+	rm -f "$T/m-cfg-refs.txt" "$T/m-cfg-digest.txt" "$T/m-cli-refs.txt"
+	local extra="[push: \"$REG/team\", insecure_registries: [\"$REG\", \"registry.invalid\"], ca_file: \"$CA\", chunk_size: \"2M\", image_refs: \"$T/m-cfg-refs.txt\", digest_file: \"$T/m-cfg-digest.txt\"]"
+	expect_ok "mix: push, insecure_registries, ca_file, chunk_size, image_refs, digest_file from mix.exs" \
+		"$T/m-push-cfg.log" env MIX_DEBUG=1 IT_OCIBUILD_EXTRA="$extra" mix ocibuild -t myapp:cfg
+	check "mix: ... passed to ocibuild build" ran_with "$T/m-push-cfg.log" "-t myapp:cfg --push $REG/team " \
+		"--bundle-runtime --ca-file $CA --insecure-registry $REG --insecure-registry registry.invalid --chunk-size 2M --image-refs $T/m-cfg-refs.txt --digest-file $T/m-cfg-digest.txt"
+	check "mix: ... pushed (config push)" pushed_ok "$T/m-push-cfg.log" myapp:cfg
+	ref=$(pushed_ref "$T/m-push-cfg.log" myapp)
+	check "mix: ... config image_refs file" lines_are "$T/m-cfg-refs.txt" "$REG/team/myapp:cfg" "$ref"
+	check "mix: ... config digest_file" file_is "$T/m-cfg-digest.txt" "${ref#*@}"
+	check "mix: ... no default archive written when pushing" \
+		bash -c '! grep -q "written to" "$1"' _ "$T/m-push-cfg.log"
+	rm -f "$T/m-cfg-refs.txt"
+	expect_ok "mix: the command line wins over the config (--image-refs, --insecure-registry)" \
+		"$T/m-push-cli.log" env MIX_DEBUG=1 IT_OCIBUILD_EXTRA="$extra" mix ocibuild -t myapp:cli \
+		--image-refs "$T/m-cli-refs.txt" --insecure-registry "$REG"
+	check "mix: ... only the command line's --insecure-registry" ran_with "$T/m-push-cli.log" \
+		"--ca-file $CA --insecure-registry $REG --chunk-size 2M --image-refs $T/m-cli-refs.txt --digest-file"
+	ref=$(pushed_ref "$T/m-push-cli.log" myapp)
+	check "mix: ... the command line's image-refs file written, not the config's" \
+		bash -c 'test ! -e "$1" && grep -qxF "$2" "$3"' _ "$T/m-cfg-refs.txt" "$ref" "$T/m-cli-refs.txt"
+
+	# an archive built before: ocibuild push, registry flags only
+	rm -f "$T/m-tar-refs.txt" "$T/m-tar-digest.txt"
+	expect_ok "mix ocibuild path/to.tar --push REG/team -t ... (and every registry flag)" "$T/m-push-tar.log" \
+		env MIX_DEBUG=1 mix ocibuild "$tar" --push "$REG/team" -t myapp:fromtar --ca-file "$CA" \
+		--insecure-registry "$REG" --chunk-size 1M --image-refs "$T/m-tar-refs.txt" \
+		--digest-file "$T/m-tar-digest.txt"
+	check "mix: ... ocibuild push with the registry flags" ran_with "$T/m-push-tar.log" \
+		"/ocibuild push $tar --push $REG/team -t myapp:fromtar --ca-file $CA --insecure-registry $REG --chunk-size 1M --image-refs $T/m-tar-refs.txt --digest-file $T/m-tar-digest.txt"
+	check "mix: ... none of the config's build settings" ran_without "$T/m-push-tar.log" "--bundle-runtime"
+	check "mix: ... pushed" pushed_ok "$T/m-push-tar.log" myapp:fromtar
+	check "mix: ... the archive's manifest digest" file_is "$T/m-tar-digest.txt" "$(archive_digest "$tar")"
+	ref=$(pushed_ref "$T/m-push-tar.log" myapp)
+	check "mix: ... --image-refs file" lines_are "$T/m-tar-refs.txt" "$REG/team/myapp:fromtar" "$ref"
+	expect_ok "mix ocibuild path/to.tar with push from mix.exs (the archive's own tag)" \
+		"$T/m-push-tar-cfg.log" env IT_OCIBUILD_EXTRA="[push: \"$REG/team\"]" mix ocibuild "$tar"
+	check "mix: ... pushed as myapp:0.1.0" pushed_ok "$T/m-push-tar-cfg.log" myapp:0.1.0
+	expect_fail "mix: a tarball with a build option (--base) fails, naming it" "$T/m-push-tar-base.log" \
+		"--base: only for building" mix ocibuild "$tar" --push "$REG/team" --base scratch
+
+	expect_ok "MIX_ENV=prod mix release: the release step pushes with push in mix.exs" "$T/m-release-push.log" \
+		env IT_OCIBUILD_EXTRA="[push: \"$REG/team\"]" mix release --overwrite
+	check "mix release: ... pushed" pushed_ok "$T/m-release-push.log" myapp:0.1.0
+
+	# nothing listens: the task fails with the binary's one-line error
+	expect_fail "mix --push to a port where nothing listens fails with the binary's error" \
+		"$T/m-push-dead.log" "^ocibuild: error: .*${DEAD//./\\.}" \
+		mix ocibuild -t myapp:0.1.0 --push "$DEAD/team"
+	check "mix: ... and says the binary failed" grep -q "the ocibuild binary failed" "$T/m-push-dead.log"
+	expect_fail "mix ocibuild path/to.tar --push to a dead port fails with the binary's error" \
+		"$T/m-push-tar-dead.log" "^ocibuild: error: .*${DEAD//./\\.}" \
+		mix ocibuild "$tar" --push "$DEAD/team"
 	expect_fail "mix: the binary's failure fails the task (bad --compression)" "$T/m-badcomp.log" \
 		"the ocibuild binary failed" mix ocibuild --compression lzma
 	unset MIX_ENV
@@ -424,6 +686,8 @@ esac
 case $only in
 "" | mix) test_mix ;;
 esac
+
+stop_registry
 
 echo "1..$n"
 echo "# $failures of $n failed, $((SECONDS - t0))s"

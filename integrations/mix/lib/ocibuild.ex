@@ -15,8 +15,14 @@ defmodule Ocibuild do
   `{key, value}`), `expose` (list of ports, integers or strings such as
   `"53/udp"`), `labels`, `annotations` (maps), `uid`, `vcs_annotations`
   (boolean), `cmd` (start command, or a list of arguments), `sign_key`,
-  `compression`, `platforms` (list), `bundle_runtime` (boolean), `sbom`,
-  `chunk_size`. Values may be strings, atoms, integers or charlists.
+  `compression`, `platforms` (list), `bundle_runtime` (boolean), `sbom`; and
+  for registries `push` (`"REGISTRY[/NAMESPACE]"`), `ca_file`,
+  `insecure_registries` (list of hosts), `chunk_size`, `image_refs`,
+  `digest_file`. Values may be strings, atoms, integers or charlists.
+
+  With `push` (or `--push`) the image goes to the registry; the binary prints
+  the pushed `REGISTRY/REPO@sha256:...` on stdout, which is shown as is and
+  followed by `Image pushed: REF`.
 
   The binary is `$OCIBUILD_BIN`, else `ocibuild` on `PATH`, else
   `priv/ocibuild` of this dependency, built with `make` when the dependency is
@@ -44,8 +50,36 @@ defmodule Ocibuild do
     platform: {:platforms, :strs},
     bundle_runtime: {:bundle_runtime, :bool},
     sbom: {:sbom, :str},
-    chunk_size: {:chunk_size, :str}
+    # registry settings: also used when pushing an archive built before
+    push: {:push, :str},
+    chunk_size: {:chunk_size, :str},
+    ca_file: {:ca_file, :str},
+    insecure_registries: {:insecure_registries, :strs},
+    insecure_registry: {:insecure_registries, :strs},
+    image_refs: {:image_refs, :str},
+    digest_file: {:digest_file, :str}
   }
+
+  # The config keys, and the command-line options, that say where and how to
+  # push; the others only describe a build.
+  @registry_config_keys [
+    :push,
+    :chunk_size,
+    :ca_file,
+    :insecure_registries,
+    :insecure_registry,
+    :image_refs,
+    :digest_file
+  ]
+  @registry_opts [
+    :push,
+    :tag,
+    :chunk_size,
+    :ca_file,
+    :insecure_registry,
+    :image_refs,
+    :digest_file
+  ]
 
   @defaults %{
     tags: [],
@@ -66,7 +100,11 @@ defmodule Ocibuild do
     chunk_size: nil,
     output: nil,
     layout: nil,
-    push: nil
+    push: nil,
+    ca_file: nil,
+    insecure_registries: [],
+    image_refs: nil,
+    digest_file: nil
   }
 
   @doc """
@@ -88,27 +126,86 @@ defmodule Ocibuild do
     }
 
     {argv, outputs} = build_argv(settings, rel)
-    run!(binary!(), argv)
+    refs = pushed_refs(run!(binary!(), argv))
     tags = if settings.tags == [], do: [rel.default_tag], else: settings.tags
 
     for {kind, where} <- outputs do
-      Mix.shell().info("Image #{Enum.join(tags, ", ")} #{describe(kind)} #{relative(where)}")
+      case kind do
+        :push ->
+          report_push(refs, tags, where)
+
+        _ ->
+          Mix.shell().info("Image #{Enum.join(tags, ", ")} #{describe(kind)} #{relative(where)}")
+      end
     end
 
     :ok
   end
 
   @doc """
-  Pushes an image archive built before (`ocibuild push FILE --push REGISTRY`),
-  with the command-line options `cli` only.
+  Pushes an image archive (or OCI layout) built before:
+  `ocibuild push FILE --push REGISTRY`. Uses the registry settings of `config`
+  (`push`, `ca_file`, `insecure_registries`, `chunk_size`, `image_refs`,
+  `digest_file`; not `tag`) and the command-line options `cli`, which may only
+  be `--push`, `--tag` and the registry options: others raise.
   """
-  def push_image!(file, cli) do
-    run!(binary!(), push_argv(settings([], cli), file))
+  def push_image!(file, config, cli) do
+    case build_only_opts(cli) do
+      [] ->
+        :ok
+
+      opts ->
+        Mix.raise(
+          "#{Enum.map_join(opts, ", ", &option_name/1)}: only for building an image; with an " <>
+            "image archive, `mix ocibuild IMAGE.tar` pushes it and takes --push, -t, --ca-file, " <>
+            "--insecure-registry, --chunk-size, --image-refs and --digest-file"
+        )
+    end
+
+    s = push_settings(config, cli)
+    refs = pushed_refs(run!(binary!(), push_argv(s, file)))
+    report_push(refs, [], s.push)
+  end
+
+  @doc "Settings for pushing an archive: the registry keys of `config`, then `cli`."
+  def push_settings(config, cli) do
+    config = if is_map(config), do: Map.to_list(config), else: config || []
+
+    registry =
+      for {key, _} = entry <- List.wrap(config),
+          config_key(key) in @registry_config_keys,
+          do: entry
+
+    settings(registry, cli)
+  end
+
+  @doc "The command-line options (each once) that only apply to building an image."
+  def build_only_opts(cli) do
+    cli |> Keyword.keys() |> Enum.uniq() |> Enum.reject(&(&1 in @registry_opts))
+  end
+
+  defp option_name(:vcs_annotations), do: "--no-vcs-annotations"
+  defp option_name(key), do: "--" <> String.replace(Atom.to_string(key), "_", "-")
+
+  # One line per reference the binary printed; should it have printed none,
+  # where the image went.
+  defp report_push([], tags, registry) do
+    Mix.shell().info("Image #{Enum.join(tags, ", ")} pushed to #{registry}")
+  end
+
+  defp report_push(refs, _tags, _registry) do
+    Enum.each(refs, &Mix.shell().info("Image pushed: #{&1}"))
+  end
+
+  @doc "The pushed references (`REGISTRY/REPO@sha256:...`) among the binary's stdout lines."
+  def pushed_refs(lines) do
+    lines
+    |> Enum.map(&String.trim/1)
+    |> Enum.filter(&Regex.match?(~r/^[^\s@]+\/[^\s@]+@sha256:[0-9a-f]{64}$/, &1))
   end
 
   defp describe(:output), do: "written to"
   defp describe(:layout), do: "added to the OCI layout"
-  defp describe(:push), do: "pushed to"
 
   defp lock_file do
     config = Mix.Project.config()
@@ -234,6 +331,16 @@ defmodule Ocibuild do
     cli(rest, Map.put(s, skey, prev ++ [v]), Map.put(seen, skey, true))
   end
 
+  defp cli([{:insecure_registry, v} | rest], s, seen) do
+    prev = if seen[:insecure_registries], do: s.insecure_registries, else: []
+
+    cli(
+      rest,
+      Map.put(s, :insecure_registries, prev ++ [v]),
+      Map.put(seen, :insecure_registries, true)
+    )
+  end
+
   defp cli([{key, kv} | rest], s, seen) when key in [:env, :label, :annotation] do
     skey = %{env: :env, label: :labels, annotation: :annotations}[key]
     cli(rest, Map.update!(s, skey, &put_pair_kv(&1, kv)), seen)
@@ -255,7 +362,10 @@ defmodule Ocibuild do
               :sbom,
               :sign_key,
               :compression,
-              :workdir
+              :workdir,
+              :ca_file,
+              :image_refs,
+              :digest_file
             ] do
     cli(rest, Map.put(s, key, v), seen)
   end
@@ -281,23 +391,22 @@ defmodule Ocibuild do
         opt("--lock", rel.lock) ++
         Enum.flat_map(tags, &["-t", &1]) ++
         Enum.flat_map(outputs, fn {k, v} -> [flag(k), v] end) ++
-        image_flags(s)
+        image_flags(s) ++
+        registry_flags(s)
 
     {argv, outputs}
   end
 
   @doc """
-  The argv of `ocibuild push FILE`. The settings should come from the command
-  line only (the config describes builds); whatever was given is passed on,
-  for the binary to use or reject.
+  The argv of `ocibuild push FILE`, with settings from `push_settings/2`: only
+  `--push`, the tags and the registry flags (without tags the binary uses the
+  archive's own).
   """
   def push_argv(s, file) do
     ["push", file] ++
-      Enum.flat_map([:push, :output, :layout], fn k ->
-        if v = Map.fetch!(s, k), do: [flag(k), v], else: []
-      end) ++
+      opt("--push", s.push) ++
       Enum.flat_map(s.tags, &["-t", &1]) ++
-      image_flags(s)
+      registry_flags(s)
   end
 
   # The flags describing the image, for those settings that are set.
@@ -315,8 +424,16 @@ defmodule Ocibuild do
       bool("--bundle-runtime", s.bundle_runtime) ++
       bool("--no-vcs-annotations", not s.vcs_annotations) ++
       opt("--sbom", s.sbom) ++
-      opt("--sign-key", s.sign_key) ++
-      opt("--chunk-size", s.chunk_size)
+      opt("--sign-key", s.sign_key)
+  end
+
+  # The flags saying how to reach the registry and where to note what was pushed.
+  defp registry_flags(s) do
+    opt("--ca-file", s.ca_file) ++
+      Enum.flat_map(s.insecure_registries, &["--insecure-registry", &1]) ++
+      opt("--chunk-size", s.chunk_size) ++
+      opt("--image-refs", s.image_refs) ++
+      opt("--digest-file", s.digest_file)
   end
 
   defp flag(:output), do: "-o"
@@ -407,17 +524,56 @@ defmodule Ocibuild do
     end
   end
 
-  @doc "Runs the binary with its output streamed to ours; raises on a non-zero exit."
+  @doc """
+  Runs the binary; raises on a non-zero exit. Its stdout (the result: a digest,
+  or the pushed references) is copied to ours line by line and returned as a
+  list of lines; its stderr (progress and errors) is ours.
+  """
   def run!(bin, argv) do
     if Mix.debug?(), do: Mix.shell().info("Running #{bin} #{Enum.join(argv, " ")}")
 
-    {_, status} = System.cmd(bin, argv, into: IO.stream(:stdio, :line), stderr_to_stdout: true)
+    port =
+      Port.open({:spawn_executable, bin}, [
+        :binary,
+        :exit_status,
+        :use_stdio,
+        :hide,
+        {:line, 65536},
+        args: argv
+      ])
+
+    {status, lines} = collect(port, "", [])
 
     if status != 0 do
       Mix.raise("the ocibuild binary failed (exit status #{status}); its message is above")
     end
 
-    :ok
+    lines
+  end
+
+  defp collect(port, part, lines) do
+    receive do
+      {^port, {:data, {:eol, data}}} ->
+        # part was shown as it came
+        put_chars([data, ?\n])
+        collect(port, "", [part <> data | lines])
+
+      {^port, {:data, {:noeol, data}}} ->
+        put_chars(data)
+        collect(port, part <> data, lines)
+
+      {^port, {:exit_status, status}} ->
+        last = if part == "", do: [], else: [part]
+        {status, Enum.reverse(lines, last)}
+    end
+  end
+
+  defp put_chars(data) do
+    IO.write(data)
+  rescue
+    # not UTF-8: the bytes as they are
+    ArgumentError ->
+      :io.put_chars(:standard_io, :erlang.binary_to_list(IO.iodata_to_binary(data)))
   end
 
   @doc false

@@ -28,7 +28,8 @@ opts() ->
     [{tag, $t, "tag", string, "Image NAME:TAG; repeatable (default: release_name:release_version)."},
      {output, $o, "output", string, "Write an image archive FILE.tar or FILE.tar.gz "
       "(default, unless --push or --layout: _build/PROFILE/NAME-VSN.tar)."},
-     {push, $p, "push", string, "Push the image to REGISTRY[/PREFIX]."},
+     {push, $p, "push", string, "Push the image to REGISTRY[/NAMESPACE], as "
+      "REGISTRY/NAMESPACE/NAME:TAG for each tag."},
      {layout, undefined, "layout", string, "Write (or add to) an OCI image layout directory."},
      {annotation, $a, "annotation", string, "Manifest annotation KEY=VALUE; repeatable."},
      {label, $l, "label", string, "Image label KEY=VALUE; repeatable."},
@@ -45,20 +46,31 @@ opts() ->
      {compression, undefined, "compression", string, "Layer compression: gzip, zstd or none."},
      {bundle_runtime, undefined, "bundle-runtime", undefined, "With base scratch: add the "
       "libraries and busybox the release needs."},
-     {chunk_size, undefined, "chunk-size", string, "Passed on to the ocibuild binary."},
+     {ca_file, undefined, "ca-file", string, "Also trust this CA (PEM) for registries."},
+     {insecure_registry, undefined, "insecure-registry", string, "Registry HOST[:PORT] that "
+      "may use plain HTTP; repeatable (default: localhost, 127.0.0.1, [::1])."},
+     {chunk_size, undefined, "chunk-size", string, "Upload blobs larger than SIZE in "
+      "resumable chunks (default: 16M)."},
+     {image_refs, undefined, "image-refs", string, "Write every pushed reference to FILE, "
+      "one a line."},
+     {digest_file, undefined, "digest-file", string, "Write the image digest to FILE."},
      {sbom, undefined, "sbom", string, "Also write the image's SPDX SBOM to FILE."},
      {no_vcs_annotations, undefined, "no-vcs-annotations", undefined,
       "Do not record the source URL and revision."},
      {sign_key, undefined, "sign-key", string, "Sign the image with this key."},
      {tarball, undefined, undefined, string,
-      "An image archive built before: push it (with --push) instead of building."}].
+      "An image archive (or OCI layout) built before: push it instead of building, with "
+      "--push, -t and the registry options only."}].
 
 desc() ->
     "Builds the release of the current profile (use `rebar3 as prod ocibuild`), then an OCI "
     "image from it with the ocibuild binary: erts, deps and app layers plus an SBOM, no "
     "Docker or daemon. Settings come from {ocibuild, [...]} in rebar.config (base_image, tag, "
     "workdir, env, expose, labels, annotations, uid, vcs_annotations, cmd, sign_key, "
-    "compression, platforms, bundle_runtime); options here override them. The binary is "
+    "compression, platforms, bundle_runtime, sbom, push, ca_file, insecure_registries, "
+    "chunk_size, image_refs, digest_file); options here override them. With --push (or push) "
+    "the image goes to a registry and the pushed REGISTRY/REPO@sha256:... is printed. "
+    "`rebar3 ocibuild IMAGE.tar --push REGISTRY` pushes an archive built before. The binary is "
     "$OCIBUILD_BIN, else `ocibuild` on PATH, else built with make from the plugin's checkout "
     "on first use.".
 
@@ -85,10 +97,21 @@ run(State) ->
           end,
     case proplists:get_value(tarball, Opts) of
         undefined -> build(State, Opts, Settings, Bin);
-        File ->
-            %% pushing an archive built before: only what the command line says
-            exec(Bin, ocibuild_args:push_argv(ocibuild_args:settings([], Opts), File))
+        File -> push(State, Opts, File, Bin)
     end.
+
+%% Pushing an archive built before: the registry settings of the config and the
+%% command line; options that describe a build are an error, not ignored.
+push(State, Opts, File, Bin) ->
+    case ocibuild_args:build_only_opts(Opts) of
+        [] -> ok;
+        BuildOnly -> fail({build_only, BuildOnly})
+    end,
+    S = try ocibuild_args:push_settings(rebar_state:get(State, ocibuild, []), Opts)
+        catch throw:{bad_config, K, V} -> fail({bad_config, K, V})
+        end,
+    Refs = exec(Bin, ocibuild_args:push_argv(S, File)),
+    report_push(Refs, [], maps:get(push, S)).
 
 build(State, Opts, Settings, Bin) ->
     Dir = release_dir(State, Opts),
@@ -101,21 +124,30 @@ build(State, Opts, Settings, Bin) ->
             default_tag => Name ++ ":" ++ Vsn,
             default_output => DefaultOut},
     {Argv, Outputs} = ocibuild_args:build_argv(Settings, Rel),
-    exec(Bin, Argv),
+    Refs = exec(Bin, Argv),
     Tags = case maps:get(tags, Settings) of [] -> [maps:get(default_tag, Rel)]; Ts -> Ts end,
-    [rebar_api:info("Image ~ts ~ts ~ts",
-                    [lists:join(", ", Tags), where(K), relative(V)]) || {K, V} <- Outputs],
+    [rebar_api:info("Image ~ts ~ts ~ts", [lists:join(", ", Tags), where(K), relative(V)])
+     || {K, V} <- Outputs, K =/= push],
+    [report_push(Refs, Tags, V) || {push, V} <- Outputs],
     ok.
 
 where(output) -> "written to";
-where(layout) -> "added to the OCI layout";
-where(push) -> "pushed to".
+where(layout) -> "added to the OCI layout".
 
+%% One line per reference the binary printed; should it have printed none, where
+%% the image went.
+report_push([], Tags, Registry) ->
+    rebar_api:info("Image ~ts pushed to ~ts", [lists:join(", ", Tags), Registry]);
+report_push(Refs, _Tags, _Registry) ->
+    [rebar_api:info("Image pushed: ~ts", [Ref]) || Ref <- Refs],
+    ok.
+
+%% Runs the binary; returns the references it printed for a push.
 exec(Bin, Argv) ->
     rebar_api:debug("Running ~ts ~ts", [Bin, lists:join(" ", Argv)]),
     case ocibuild_bin:run(Bin, Argv) of
-        0 -> ok;
-        Status -> fail({exit, Bin, Status})
+        {0, Lines} -> ocibuild_args:pushed_refs(Lines);
+        {Status, _} -> fail({exit, Bin, Status})
     end.
 
 %% The release directory: --release (a directory or a release name), else
@@ -203,6 +235,11 @@ format_error({bad_config, Key, Value}) ->
     io_lib:format("bad {ocibuild, [...]} value for ~tp in rebar.config: ~tp "
                   "(use a string, or a list or map as documented in `rebar3 help ocibuild`)",
                   [Key, Value]);
+format_error({build_only, Opts}) ->
+    io_lib:format("~ts: only for building an image; with an image archive, `rebar3 ocibuild "
+                  "IMAGE.tar` pushes it and takes --push, -t, --ca-file, --insecure-registry, "
+                  "--chunk-size, --image-refs and --digest-file",
+                  [lists:join(", ", [option_name(O) || O <- Opts])]);
 format_error({bin, E}) ->
     ocibuild_bin:format_error(E);
 format_error({exit, _Bin, Status}) ->
@@ -217,6 +254,12 @@ format_error({no_version, Dir}) ->
                   [relative(Dir)]);
 format_error(Other) ->
     io_lib:format("~tp", [Other]).
+
+option_name(Opt) ->
+    case lists:keyfind(Opt, 1, opts()) of
+        {_, _, Long, _, _} when is_list(Long) -> "--" ++ Long;
+        _ -> atom_to_list(Opt)
+    end.
 
 release_cmd(default) -> "rebar3 release";
 release_cmd(Profile) -> io_lib:format("rebar3 as ~ts release", [Profile]).

@@ -11,6 +11,12 @@ defmodule Mix.Tasks.Ocibuild do
       $ MIX_ENV=prod mix ocibuild -t myapp:1.0.0 -t myapp:latest --push ghcr.io/myorg
       $ mix ocibuild _build/prod/myapp-1.0.0.tar --push ghcr.io/myorg   # push an archive built before
 
+  With `--push` (or the `push` setting) the binary prints the pushed
+  `REGISTRY/REPO@sha256:...` on stdout, shown as is and followed by
+  `Image pushed: REF`. With an image archive (or OCI layout) as argument, only
+  `--push`, `-t` and the registry options (and the registry settings of the
+  config) apply; build options are an error.
+
   The release is `_build/<env>/rel/<name>` of the current `MIX_ENV`; with
   several releases, pick one with `--release NAME` (or set `default_release`).
   `mix.lock` names the dependencies of the deps layer and the SBOM.
@@ -23,7 +29,8 @@ defmodule Mix.Tasks.Ocibuild do
     * `-t, --tag NAME:TAG` - image name and tag; repeatable (default: release name:version)
     * `-o, --output FILE` - write an image archive FILE.tar or FILE.tar.gz
       (default, unless `--push` or `--layout`: `_build/<env>/<name>-<version>.tar`)
-    * `-p, --push REGISTRY` - push the image
+    * `-p, --push REGISTRY[/NAMESPACE]` - push the image as REGISTRY/NAMESPACE/NAME:TAG
+      for each tag
     * `--layout DIR` - write (or add to) an OCI image layout directory
     * `-a, --annotation KEY=VALUE` - manifest annotation; repeatable
     * `-l, --label KEY=VALUE` - image label; repeatable
@@ -37,7 +44,12 @@ defmodule Mix.Tasks.Ocibuild do
     * `--workdir PATH` - where the release goes in the image
     * `--compression gzip|zstd|none` - layer compression
     * `--bundle-runtime` - with base scratch: add the libraries and busybox the release needs
-    * `--chunk-size N` - passed on to the binary
+    * `--ca-file FILE` - also trust this CA (PEM) for registries
+    * `--insecure-registry HOST[:PORT]` - may use plain HTTP; repeatable
+      (default: localhost, 127.0.0.1, [::1])
+    * `--chunk-size SIZE` - upload blobs larger than SIZE in resumable chunks (default: 16M)
+    * `--image-refs FILE` - write every pushed reference to FILE, one a line
+    * `--digest-file FILE` - write the image digest to FILE
     * `--sbom FILE` - also write the image's SPDX SBOM to FILE
     * `--no-vcs-annotations` - do not record the source URL and revision
     * `--sign-key KEY` - sign the image
@@ -65,6 +77,10 @@ defmodule Mix.Tasks.Ocibuild do
     compression: :string,
     bundle_runtime: :boolean,
     chunk_size: :string,
+    ca_file: :string,
+    insecure_registry: :keep,
+    image_refs: :string,
+    digest_file: :string,
     sbom: :string,
     vcs_annotations: :boolean,
     sign_key: :string
@@ -105,7 +121,7 @@ defmodule Mix.Tasks.Ocibuild do
         Ocibuild.build_image!(dir, name, version!(dir), config, opts)
 
       [tarball] ->
-        Ocibuild.push_image!(tarball, opts)
+        Ocibuild.push_image!(tarball, config, opts)
 
       _ ->
         Mix.raise("unexpected arguments #{Enum.join(rest, " ")}; see `mix help ocibuild`")
