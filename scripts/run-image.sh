@@ -41,7 +41,8 @@ exec unshare -m -- bash -c '
 	mount -t proc proc "$rootfs/proc"
 	[ -e "$rootfs/dev/null" ] || touch "$rootfs/dev/null"
 	mount --bind /dev/null "$rootfs/dev/null"
-	cp /etc/hosts "$rootfs/etc/hosts"
+	# not cp: two runs of one bundle (start, then rpc) may race to create it
+	cat /etc/hosts >"$rootfs/etc/hosts"
 	n=$1; shift
 	envs=("${@:1:$n}"); shift "$n"
 	# the working directory is not applied: chroot starts in /

@@ -189,11 +189,11 @@ static int validate(struct build *b, ocibuild_error *err)
 
 		if (ocibuild_tag_check(t, err) < 0) {
 			err->kind = OCIBUILD_ERR_OPTION;
-			return -1;
+			goto out;
 		}
 		/* "myapp" means "myapp:latest", as with docker and podman */
 		if (oci_ref_parse(t, &r, err) < 0)
-			return -1;
+			goto out;
 		has_tag = strrchr(t, ':') && strrchr(t, ':') > strrchr(t, '/');
 		oci_ref_release(&r);
 		oci_buf_reset(&tmp);
