@@ -28,11 +28,24 @@ int cli_report(const ocibuild_error *err);
 int cli_getopt_error(const char *cmd, int c, char *const argv[]);
 
 /* How progress and logs are shown; cli_log and cli_progress take it. */
+#define CLI_LIVE_MAX 16
+
+/* A blob in flight, shown on its own live line on a terminal. */
+struct cli_live {
+	char digest[20];
+	long long size;
+	unsigned long long done;
+	double start;
+};
+
 struct cli_output {
 	int quiet;
 	int json;
 	int tty;
-	int live; /* a live progress line is on screen */
+	int live; /* number of live lines on screen */
+	struct cli_live blobs[CLI_LIVE_MAX];
+	int nblobs;
+	double last_draw;
 };
 
 void cli_output_init(struct cli_output *o);

@@ -39,10 +39,9 @@ void cli_log(void *userdata, ocibuild_log_level level, const char *message)
 
 	if (level == OCIBUILD_LOG_DEBUG || (o && o->quiet && level < OCIBUILD_LOG_WARN))
 		return;
-	if (o && o->live) {
-		fputs("\r\033[K", stderr);
-		o->live = 0;
-	}
+	/* a log line goes above the live progress lines */
+	for (; o && o->live > 0; o->live--)
+		fputs("\033[1A\r\033[K", stderr);
 	if (o && o->json) {
 		fprintf(stderr, "{\"event\":\"%s\",\"message\":\"", level == OCIBUILD_LOG_WARN ? "warning" : "log");
 		for (; *message; message++) {

@@ -1,7 +1,9 @@
-/* Rendering progress events: a live line on a terminal, one line per
- * finished blob otherwise, JSON lines with --json, nothing with --quiet. */
+/* Rendering progress events: a live line per blob in flight on a terminal
+ * (bytes and rate), one line per finished blob otherwise, JSON lines with
+ * --json, nothing with --quiet. */
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -31,10 +33,59 @@ static void size_str(char *buf, size_t n, double v)
 		snprintf(buf, n, "%.0f B", v);
 }
 
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Remove the live lines from the screen (cursor back to where they began). */
+static void clear_live(struct cli_output *o)
+{
+	for (; o->live > 0; o->live--)
+		fputs("\033[1A\r\033[K", stderr);
+}
+
+static void draw_live(struct cli_output *o)
+{
+	int i;
+
+	clear_live(o);
+	for (i = 0; i < o->nblobs; i++) {
+		struct cli_live *b = &o->blobs[i];
+		double secs = now() - b->start;
+		char done[32], sz[32], rate[32];
+
+		size_str(done, sizeof(done), (double)b->done);
+		size_str(sz, sizeof(sz), (double)b->size);
+		size_str(rate, sizeof(rate), secs > 0.05 ? (double)b->done / secs : 0);
+		fprintf(stderr, "%s: %s / %s  %s/s\n", b->digest, done, sz, rate);
+		o->live++;
+	}
+	o->last_draw = now();
+}
+
+static struct cli_live *find_blob(struct cli_output *o, const char *digest, int add)
+{
+	int i;
+
+	for (i = 0; i < o->nblobs; i++)
+		if (!strncmp(o->blobs[i].digest, digest, sizeof(o->blobs[i].digest) - 1))
+			return &o->blobs[i];
+	if (!add || o->nblobs == CLI_LIVE_MAX)
+		return NULL;
+	snprintf(o->blobs[o->nblobs].digest, sizeof(o->blobs[0].digest), "%s", digest);
+	o->blobs[o->nblobs].start = now();
+	return &o->blobs[o->nblobs++];
+}
+
 void cli_progress(void *userdata, const ocibuild_event *ev)
 {
 	struct cli_output *o = userdata;
-	char sz[32], done[32];
+	struct cli_live *b;
+	char sz[32];
 
 	if (o->quiet)
 		return;
@@ -47,22 +98,30 @@ void cli_progress(void *userdata, const ocibuild_event *ev)
 	}
 	size_str(sz, sizeof(sz), (double)ev->size);
 	if (ev->kind == OCIBUILD_EV_BLOB_PROGRESS) {
-		if (!o->tty)
+		/* in CI only finished blobs are reported */
+		if (!o->tty || !ev->digest)
 			return;
-		size_str(done, sizeof(done), (double)ev->done);
-		fprintf(stderr, "\r\033[K%.19s: %s / %s", ev->digest ? ev->digest : "", done, sz);
-		o->live = 1;
+		b = find_blob(o, ev->digest, 1);
+		if (b) {
+			b->size = ev->size;
+			b->done = ev->done;
+		}
+		if (now() - o->last_draw >= 0.1)
+			draw_live(o);
 		return;
 	}
-	if (o->live) {
-		fputs("\r\033[K", stderr);
-		o->live = 0;
+	if (o->tty) {
+		clear_live(o);
+		if (ev->digest && (b = find_blob(o, ev->digest, 0)))
+			*b = o->blobs[--o->nblobs];
 	}
 	if (ev->kind == OCIBUILD_EV_MANIFEST_PUSHED || ev->kind == OCIBUILD_EV_TAG_PUSHED)
 		fprintf(stderr, "ocibuild: pushed %s\n", ev->ref ? ev->ref : "");
 	else
 		fprintf(stderr, "ocibuild: %.19s %s (%s)\n", ev->digest ? ev->digest : "",
 			what(ev->kind), sz);
+	if (o->tty && o->nblobs)
+		draw_live(o);
 }
 
 void cli_output_init(struct cli_output *o)

@@ -1095,3 +1095,23 @@ test_registry_token_identitytoken() {
     assert_not_contains "$OUT$ERR" "$rt" "refresh token printed"
     assert_eq "$(reg_copy idt:1 "$T/S")" "$PDIGEST" "skopeo copy"
 }
+
+# on a terminal each blob in flight has a live line with bytes and rate;
+# without one (CI) only finished blobs are reported
+test_registry_tty_progress() {
+    command -v script >/dev/null || skip "no script(1) to give the push a terminal"
+    reg_start plain
+    mkdir -p "$T/src"
+    head -c 6000000 /dev/urandom >"$T/src/big.bin"
+    script -qec "$OCIBUILD build --dir $T/src -t tty:1 --push $REG --chunk-size 1M --compression none -j 1" \
+        "$T/tty.log" >/dev/null || fail "push on a terminal failed: $(cat "$T/tty.log")"
+    tr '\r' '\n' <"$T/tty.log" | sed 's/\x1b\[[0-9]*[A-Z]//g' >"$T/tty.txt"
+    grep -Eq '^sha256:[0-9a-f]{12}: [0-9.]+ (B|KiB|MiB) / [0-9.]+ MiB  [0-9.]+ (B|KiB|MiB)/s$' "$T/tty.txt" ||
+        fail "no live progress line: $(head -20 "$T/tty.txt")"
+    grep -q 'uploaded' "$T/tty.txt" || fail "no finished-blob line"
+    # the same push without a terminal: no live lines at all
+    reg_src "$T/src2"
+    "$OCIBUILD" build --dir "$T/src2" -t tty:2 --push "$REG" 2>"$T/ci.err" >/dev/null
+    grep -q '/s$' "$T/ci.err" && fail "live lines without a terminal: $(cat "$T/ci.err")"
+    grep -q 'uploaded\|exists' "$T/ci.err" || fail "no per-blob line in CI mode: $(cat "$T/ci.err")"
+}
