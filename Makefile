@@ -50,9 +50,11 @@ CLI_OBJ := $(CLI_SRC:%.c=$(O)/%.o)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(O)/tests/%)
 
 LIBA := $(BIN)/libocibuild.a
+# every symbol, for the unit tests and fuzz harnesses that test internals
+LIBA_INT := $(O)/libocibuild-internal.a
 EXE := $(BIN)/ocibuild
 
-.PHONY: all test unit e2e integrations check check-asan install uninstall clean demo bench \
+.PHONY: all test unit e2e integrations check-symbols check check-asan install uninstall clean demo bench \
 	fuzz-replay fuzz
 
 all: $(EXE) $(LIBA)
@@ -61,17 +63,26 @@ $(O)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
+# The installed archive is one relocatable object whose only global
+# symbols are the public ocibuild_* API: internal names cannot clash with
+# a user's. `make check-symbols` proves it.
 $(LIBA): $(LIB_OBJ)
-	@mkdir -p $(dir $@)
+	@mkdir -p $(dir $@) $(O)
+	$(LD) -r -o $(O)/libocibuild.o $^
+	objcopy -w --keep-global-symbol='ocibuild_*' $(O)/libocibuild.o
+	rm -f $@
+	ar rcs $@ $(O)/libocibuild.o
+
+$(LIBA_INT): $(LIB_OBJ)
 	rm -f $@
 	ar rcs $@ $^
 
 $(EXE): $(CLI_OBJ) $(LIBA)
 	$(CC) $(ALL_LDFLAGS) -o $@ $(CLI_OBJ) $(LIBA) $(LIBS)
 
-$(O)/tests/%: tests/unit/%.c $(LIBA)
+$(O)/tests/%: tests/unit/%.c $(LIBA_INT)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(LIBA) $(LIBS) -lcmocka
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(LIBA_INT) $(LIBS) -lcmocka
 
 unit: $(UNIT_BIN)
 	@n=0; for t in $(UNIT_BIN); do echo "== $$t"; $$t || exit 1; n=$$((n+1)); done; \
@@ -81,9 +92,9 @@ e2e: $(EXE)
 	OCIBUILD=$(abspath $(EXE)) tests/e2e/run.sh $(T)
 
 # The fuzz corpora replayed through the harnesses with any compiler.
-$(O)/tests/fuzz_replay_%: tests/fuzz/replay.c tests/fuzz/fuzz_%.c $(LIBA)
+$(O)/tests/fuzz_replay_%: tests/fuzz/replay.c tests/fuzz/fuzz_%.c $(LIBA_INT)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ tests/fuzz/replay.c tests/fuzz/fuzz_$*.c $(LIBA) $(LIBS)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ tests/fuzz/replay.c tests/fuzz/fuzz_$*.c $(LIBA_INT) $(LIBS)
 
 fuzz-replay: $(O)/tests/fuzz_replay_oci $(O)/tests/fuzz_replay_ref
 	$(O)/tests/fuzz_replay_oci tests/fuzz/corpus/oci
@@ -92,9 +103,9 @@ fuzz-replay: $(O)/tests/fuzz_replay_oci $(O)/tests/fuzz_replay_ref
 # Coverage-guided fuzzing with clang's libFuzzer, FUZZ_TIME seconds per
 # harness (not part of `test`). New inputs go to build-fuzz/corpus/.
 FUZZ_TIME ?= 60
-$(O)/fuzz/%: tests/fuzz/%.c $(LIBA)
+$(O)/fuzz/%: tests/fuzz/%.c $(LIBA_INT)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -fsanitize=fuzzer $(ALL_LDFLAGS) -o $@ $< $(LIBA) $(LIBS)
+	$(CC) $(ALL_CFLAGS) -fsanitize=fuzzer $(ALL_LDFLAGS) -o $@ $< $(LIBA_INT) $(LIBS)
 
 fuzz:
 	$(MAKE) O=build-fuzz BIN=build-fuzz CC=clang \
@@ -110,11 +121,18 @@ fuzz:
 integrations:
 	tests/integrations/run.sh
 
-test: unit fuzz-replay e2e integrations
+# Only ocibuild_* may be global in the installed library.
+check-symbols: $(LIBA)
+	@bad=$$(nm -g --defined-only $(LIBA) | awk 'NF == 3 && $$3 !~ /^ocibuild_/ {print $$3}'); \
+	 if [ -n "$$bad" ]; then echo "non-public global symbols in $(LIBA):"; echo "$$bad"; exit 1; fi; \
+	 n=$$(nm -g --defined-only $(LIBA) | awk 'NF == 3' | wc -l); \
+	 echo "check-symbols: $$n global symbols, all ocibuild_*"; [ $$n -gt 0 ]
+
+test: check-symbols unit fuzz-replay e2e integrations
 
 # The whole suite again, built with AddressSanitizer and UBSan.
 check-asan:
-	$(MAKE) O=build-asan BIN=build-asan SAN=1 unit fuzz-replay e2e
+	$(MAKE) O=build-asan BIN=build-asan SAN=1 check-symbols unit fuzz-replay e2e
 
 # What CI runs: warnings are errors, then the suite plain and sanitized.
 check:
