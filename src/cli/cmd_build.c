@@ -22,7 +22,7 @@ static const struct cli_flag build_flags[] = {
 	{ "tag", 't', "NAME:TAG", NULL, "image name and tag; repeatable (required)" },
 	{ "output", 'o', "FILE", NULL, "write an image archive: FILE.tar, or FILE.tar.gz to gzip it" },
 	{ "layout", F_LAYOUT, "DIR", NULL, "write (or add to) an OCI image layout directory" },
-	{ "base", F_BASE, "BASE", "scratch", "base image: scratch, or oci:DIR[:TAG] for an OCI layout on disk" },
+	{ "base", F_BASE, "BASE", "scratch", "base image: scratch, oci:DIR[:TAG] (a layout on disk) or a registry reference such as debian:stable-slim" },
 	{ "workdir", F_WORKDIR, "PATH", "/app", "where the files go in the image; also the working directory" },
 	{ "compression", F_COMPRESSION, "ALGO", "gzip", "layer compression: gzip, zstd or none" },
 	{ "platform", F_PLATFORM, "OS/ARCH", "the build host's", "image platform, e.g. linux/amd64 or linux/arm64/v8" },
@@ -44,10 +44,11 @@ static const struct cli_flag build_flags[] = {
 static void build_help(void)
 {
 	printf("usage: ocibuild build (--dir DIR | --release DIR | --project DIR) -t NAME:TAG\n"
-	       "                      (-o FILE.tar | --layout DIR) [OPTIONS]\n\n"
-	       "Builds an OCI image from a directory or a BEAM release with no container runtime\n"
-	       "and no network. A release is split into erts, deps and app layers plus an SBOM.\n"
-	       "On success the manifest digest is printed on stdout; progress goes to stderr.\n\n"
+	       "                      (-o FILE.tar | --layout DIR | --push REGISTRY) [OPTIONS]\n\n"
+	       "Builds an OCI image from a directory or a BEAM release with no container runtime.\n"
+	       "A release is split into erts, deps and app layers plus an SBOM.\n"
+	       "On success stdout gets the manifest digest (or, with --push, the pushed\n"
+	       "REGISTRY/REPO@sha256:... reference); progress goes to stderr.\n\n"
 	       "options:\n");
 	cli_print_flags(build_flags);
 	printf("\nenvironment:\n"
