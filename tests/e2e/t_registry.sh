@@ -1115,3 +1115,169 @@ test_registry_tty_progress() {
     grep -q '/s$' "$T/ci.err" && fail "live lines without a terminal: $(cat "$T/ci.err")"
     grep -q 'uploaded\|exists' "$T/ci.err" || fail "no per-blob line in CI mode: $(cat "$T/ci.err")"
 }
+
+# ------------------------------------------------------------ fault proxy
+
+# reg_proxy_start ARGS...: start tests/e2e/registry/fault_proxy.py in front
+# of the registry $REG with ARGS (--redirect-blobs, --corrupt-store,
+# --fail-first ...); it is stopped with the registry on exit. Sets
+#   REG_PROXY        127.0.0.1:PORT of the proxy (use it as the registry)
+#   REG_PROXY_STORE  127.0.0.1:PORT of its object store
+#   REG_PROXY_LOG    its log (a new file per start), REG_PROXY_PID
+reg_proxy_start() {
+    local d=$T/reg i
+    mkdir -p "$d"
+    REG_PROXY_N=$(( ${REG_PROXY_N:-0} + 1 ))
+    REG_PROXY_LOG=$d/proxy.$REG_PROXY_N.log
+    : >"$REG_PROXY_LOG"
+    rm -f "$d/proxy.port"
+    "$PY" "$REG_HELPERS/fault_proxy.py" --upstream "$REG" --log "$REG_PROXY_LOG" \
+        --port-file "$d/proxy.port" "$@" >"$d/proxy.$REG_PROXY_N.stderr" 2>&1 &
+    REG_PROXY_PID=$!
+    trap reg_proxy_teardown EXIT
+    for i in $(seq 1 100); do
+        [ -s "$d/proxy.port" ] && break
+        reg_alive "$REG_PROXY_PID" || fail "fault proxy died: $(cat "$d/proxy.$REG_PROXY_N.stderr")"
+        sleep 0.05
+    done
+    [ -s "$d/proxy.port" ] || fail "fault proxy did not start: $(cat "$d/proxy.$REG_PROXY_N.stderr")"
+    REG_PROXY=127.0.0.1:$(sed -n 1p "$d/proxy.port")
+    REG_PROXY_STORE=127.0.0.1:$(sed -n 2p "$d/proxy.port")
+}
+
+reg_proxy_stop() {
+    reg_kill "${REG_PROXY_PID:-}"
+    REG_PROXY_PID=''
+}
+
+reg_proxy_teardown() {
+    reg_proxy_stop
+    reg_teardown
+}
+
+# reg_proxy_gaps: for every injected failure in $REG_PROXY_LOG, one line
+# "METHOD PATH GAP": GAP is the time in seconds from that failure to the next
+# request with the same method and path ("none" if there was none)
+reg_proxy_gaps() {
+    "$PY" - "$REG_PROXY_LOG" <<'PYEOF'
+import sys
+rows = []
+for line in open(sys.argv[1]):
+    f = line.split()
+    if len(f) >= 5 and f[1] == "injected":
+        rows.append((float(f[0]), True, f[3], f[4]))
+    elif len(f) >= 4 and f[1] in ("forward", "redirect"):
+        rows.append((float(f[0]), False, f[2], f[3]))
+for t, inj, m, p in sorted(rows):
+    if not inj:
+        continue
+    nxt = [t2 for t2, _, m2, p2 in rows if m2 == m and p2 == p and t2 > t]
+    print(m, p, "%.3f" % (min(nxt) - t) if nxt else "none")
+PYEOF
+}
+
+# reg_proxy_assert_no_password: REG_PASS is not in the proxy's logs
+reg_proxy_assert_no_password() {
+    local f
+    for f in "$T"/reg/proxy.*; do
+        [ -f "$f" ] || continue
+        if grep -qF -- "$REG_PASS" "$f"; then fail "password in $f"; fi
+    done
+}
+
+# a registry that redirects blob downloads to an object store on another
+# host (as S3/GCS-backed registries do): the credentials for the registry
+# must not follow the redirect, and the redirected bytes are still verified
+test_registry_redirect_drops_auth() {
+    reg_start basic
+    reg_proxy_start --redirect-blobs
+    local P=$REG_PROXY
+    reg_src "$T/src"
+    REG=$P reg_ob_push build --dir "$T/src" -t redir:1 --push "$P"
+    assert_eq "$PREPO" redir "repository pushed through the proxy"
+    local pushed=$PDIGEST m layer
+    reg_assert_no_password
+    assert_eq "$(reg_remote_digest redir:1)" "$pushed" "digest in the registry behind the proxy"
+    expect_ok skopeo inspect "${REG_SK[@]/--src-/--}" --raw "docker://$REG/redir:1"
+    m=$OUT
+    layer=$(jq -r '.layers[0].digest' <<<"$m")
+    # pull with pull credentials only, into an empty cache
+    unset OCIBUILD_PUSH_USERNAME OCIBUILD_PUSH_PASSWORD
+    export OCIBUILD_CACHE_DIR=$T/cache-pull
+    REG=$P reg_ob_push pull "$P/redir:1" --layout "$T/L"
+    assert_eq "$PDIGEST" "$pushed" "digest pulled through the redirecting proxy"
+    reg_assert_no_password
+    expect_ok skopeo inspect "oci:$T/L:$P/redir:1"
+    assert_eq "$(jq -r .Digest <<<"$OUT")" "$pushed" "skopeo inspect oci: digest"
+    validate_layout "$T/L" "$P/redir:1"
+    verify_blob "$T/L" "$layer" "$(jq -r '.layers[0].size' <<<"$m")"
+    assert_file "$OCIBUILD_CACHE_DIR/blobs/sha256/${layer#sha256:}" "the pulled layer is not in the cache:"
+    # the blobs came from the object store, never with an Authorization header
+    local gets
+    gets=$(grep -E '^[0-9.]+ store GET sha256:[0-9a-f]{64} auth=' "$REG_PROXY_LOG" || true)
+    [ -n "$gets" ] || fail "no blob GET reached the object store: $(cat "$REG_PROXY_LOG")"
+    grep -q " store GET $layer auth=" <<<"$gets" || fail "the layer was not fetched from the store: $gets"
+    if grep -q 'auth=yes' <<<"$gets"; then
+        fail "credentials for $P were sent to the object store $REG_PROXY_STORE after a redirect:
+$(grep 'auth=yes' <<<"$gets")"
+    fi
+    assert_eq "$(grep -c ' redirect GET ' "$REG_PROXY_LOG")" "$(wc -l <<<"$gets")" \
+        "redirects vs. store GETs (proxy log: $(cat "$REG_PROXY_LOG"))"
+    reg_proxy_assert_no_password
+    # the store corrupts the layer (same length, one byte flipped): the pull
+    # fails naming the layer, and the cache does not keep the bad bytes
+    reg_proxy_stop
+    reg_proxy_start --redirect-blobs --corrupt-store "$layer"
+    P=$REG_PROXY
+    export OCIBUILD_CACHE_DIR=$T/cache-bad
+    run "$OCIBUILD" pull "$P/redir:1" --layout "$T/L2"
+    reg_assert_one_error "$layer"
+    reg_assert_no_password
+    grep -q " store GET $layer auth=no -> 200 corrupted" "$REG_PROXY_LOG" \
+        || fail "the corrupted layer was not served: $(cat "$REG_PROXY_LOG")"
+    assert_no_path "$OCIBUILD_CACHE_DIR/blobs/sha256/${layer#sha256:}" "a corrupted blob was cached:"
+    reg_proxy_assert_no_password
+}
+
+# 503 and 429 with Retry-After: the push waits that long and then succeeds;
+# a 400 is final: one request, one clear error carrying the registry's
+# error code and message
+test_registry_retry_after() {
+    reg_start plain
+    reg_src "$T/src"
+    local st gaps g n
+    for st in 503 429; do
+        reg_proxy_start --fail-first 2 --fail-status "$st" --retry-after 1
+        REG=$REG_PROXY reg_ob_push build --dir "$T/src" -t "retry$st:1" --push "$REG_PROXY" -j 1
+        assert_eq "$(reg_remote_digest "retry$st:1")" "$PDIGEST" "retry$st:1 in the registry"
+        n=$(grep -c " injected $st " "$REG_PROXY_LOG" || true)
+        assert_eq "$n" 2 "injected $st failures (proxy log: $(cat "$REG_PROXY_LOG"))"
+        gaps=$(reg_proxy_gaps)
+        echo "# $st: failure -> next request to the same path: $(tr '\n' ';' <<<"$gaps")"
+        assert_eq "$(wc -l <<<"$gaps")" 2 "gap lines"
+        while read -r _ _ g; do
+            [ "$g" != none ] || fail "a request that got $st was never retried: $gaps"
+            awk -v g="$g" 'BEGIN { exit !(g >= 0.95) }' \
+                || fail "retried $g s after a $st with Retry-After: 1 (want >= 1 s): $gaps
+proxy log: $(cat "$REG_PROXY_LOG")"
+        done <<<"$gaps"
+        reg_proxy_stop
+    done
+    # 400 on every upload start: no retry, a clear error
+    reg_src "$T/src400" 400
+    local re='^/v2/[^/]+/blobs/uploads/$' t0 t1
+    reg_proxy_start --fail-first 100 --fail-status 400 --fail-path "$re"
+    t0=$(date +%s.%N)
+    run "$OCIBUILD" build --dir "$T/src400" -t bad400:1 --push "$REG_PROXY" -j 1
+    t1=$(date +%s.%N)
+    echo "# 400: exit $RC after $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }') s: $ERR"
+    reg_assert_one_error 'BLOB_UPLOAD_INVALID'
+    assert_contains "$REG_ERRLINE" "injected by fault_proxy (400)" "registry error message in the error line"
+    assert_eq "$(grep -c ' injected 400 ' "$REG_PROXY_LOG" || true)" 1 \
+        "requests that got the 400 (proxy log: $(cat "$REG_PROXY_LOG"))"
+    assert_eq "$(awk '$2 == "injected" || $2 == "forward"' "$REG_PROXY_LOG" \
+        | awk '{ p = ($2 == "injected") ? $5 : $4 } p ~ /^\/v2\/[^\/]+\/blobs\/uploads\/$/' | wc -l)" 1 \
+        "requests to the failing path"
+    awk -v a="$t0" -v b="$t1" 'BEGIN { exit !(b - a < 5) }' || fail "a 400 took $t0..$t1 to fail (retried?)"
+    reg_assert_remote_missing bad400:1
+}
