@@ -1072,6 +1072,7 @@ int oci_reg_get_blob(oci_registry *r, oci_http *h, const char *repo, const char 
 {
 	char *path = v2_path(repo, "blobs", digest), *scope = scope_for(r, repo, NULL);
 	struct dl_progress prog = { r, digest, size };
+	char *retry_after = NULL;
 	int attempt, rc = -1;
 
 	if (!path || !scope) {
@@ -1120,6 +1121,11 @@ int oci_reg_get_blob(oci_registry *r, oci_http *h, const char *repo, const char 
 			} else if (resp.status != 200) {
 				registry_said(r, &q, &resp, &ebody, err);
 				net = resp.status >= 500 || resp.status == 429;
+				if (net && resp.retry_after) {
+					oci_free(retry_after);
+					retry_after = resp.retry_after;
+					resp.retry_after = NULL;
+				}
 			}
 			oci_http_resp_release(&resp);
 		} else {
@@ -1135,9 +1141,10 @@ int oci_reg_get_blob(oci_registry *r, oci_http *h, const char *repo, const char 
 		oci_blobs_abort(&t);
 		if (!net)
 			goto out;
-		backoff(r, attempt, NULL);
+		backoff(r, attempt, retry_after);
 	}
 out:
+	oci_free(retry_after);
 	oci_free(path);
 	oci_free(scope);
 	return rc;
