@@ -442,6 +442,15 @@ struct rreq {
 	void *progress_userdata;
 };
 
+static void rreq_init(struct rreq *q, const char *method, const char *url, const char *scope)
+{
+	memset(q, 0, sizeof(*q));
+	q->method = method;
+	q->url = url;
+	q->scope = scope;
+	q->body_fd = -1;
+}
+
 static void backoff(oci_registry *r, int attempt, const char *retry_after)
 {
 	long ms = 250L << (attempt < 6 ? attempt : 6);
@@ -652,13 +661,9 @@ int oci_reg_get_manifest(oci_registry *r, oci_http *h, const char *repo, const c
 		oci_err_nomem(err);
 		goto out;
 	}
-	memset(&q, 0, sizeof(q));
-	q.method = "GET";
-	q.url = path;
-	q.scope = scope;
+	rreq_init(&q, "GET", path, scope);
 	q.headers = hdrs;
 	q.nheaders = 1;
-	q.body_fd = -1;
 	out->max = OCI_MAX_MANIFEST;
 	q.out = out;
 	q.follow = 1;
@@ -714,14 +719,10 @@ int oci_reg_put_manifest(oci_registry *r, oci_http *h, const char *repo, const c
 		goto out;
 	}
 	hdrs[0] = ct.data;
-	memset(&q, 0, sizeof(q));
-	q.method = "PUT";
-	q.url = path;
-	q.scope = scope;
+	rreq_init(&q, "PUT", path, scope);
 	q.headers = hdrs;
 	q.nheaders = 1;
 	q.body = data;
-	q.body_fd = -1;
 	q.body_len = len;
 	q.out = &body;
 	if (reg_do(r, h, &q, &resp, err) < 0)
@@ -752,11 +753,7 @@ int oci_reg_blob_exists(oci_registry *r, oci_http *h, const char *repo, const ch
 		oci_err_nomem(err);
 		goto out;
 	}
-	memset(&q, 0, sizeof(q));
-	q.method = "HEAD";
-	q.url = path;
-	q.scope = scope;
-	q.body_fd = -1;
+	rreq_init(&q, "HEAD", path, scope);
 	q.follow = 1;
 	if (reg_do(r, h, &q, &resp, err) < 0)
 		goto out;
@@ -789,11 +786,7 @@ int oci_reg_mount(oci_registry *r, oci_http *h, const char *repo, const char *di
 			oci_err_nomem(err);
 		goto out;
 	}
-	memset(&q, 0, sizeof(q));
-	q.method = "POST";
-	q.url = path.data;
-	q.scope = scope;
-	q.body_fd = -1;
+	rreq_init(&q, "POST", path.data, scope);
 	if (reg_do(r, h, &q, &resp, err) < 0) {
 		/* mounting is best effort: an upload follows */
 		if (err->kind == OCIBUILD_ERR_CANCELLED)
@@ -808,11 +801,7 @@ int oci_reg_mount(oci_registry *r, oci_http *h, const char *repo, const char *di
 		struct rreq d;
 		oci_http_resp dr;
 
-		memset(&d, 0, sizeof(d));
-		d.method = "DELETE";
-		d.url = resp.location;
-		d.scope = scope;
-		d.body_fd = -1;
+		rreq_init(&d, "DELETE", resp.location, scope);
 		if (reg_do(r, h, &d, &dr, err) == 0)
 			oci_http_resp_release(&dr);
 		ocibuild_error_clear(err);
@@ -850,11 +839,7 @@ static int64_t upload_offset(oci_registry *r, oci_http *h, const char *location,
 	oci_http_resp resp;
 	int64_t off = -1;
 
-	memset(&q, 0, sizeof(q));
-	q.method = "GET";
-	q.url = location;
-	q.scope = scope;
-	q.body_fd = -1;
+	rreq_init(&q, "GET", location, scope);
 	if (reg_do(r, h, &q, &resp, err) < 0) {
 		ocibuild_error_clear(err);
 		return -1;
@@ -889,11 +874,7 @@ static int upload_once(oci_registry *r, oci_http *h, const char *repo, const cha
 	*retryable = 0;
 	if (oci_buf_printf(&path, err, "/v2/%s/blobs/uploads/", repo) < 0)
 		return -1;
-	memset(&q, 0, sizeof(q));
-	q.method = "POST";
-	q.url = path.data;
-	q.scope = scope;
-	q.body_fd = -1;
+	rreq_init(&q, "POST", path.data, scope);
 	q.out = &body;
 	/* a connection failure here was already retried by reg_do */
 	if (reg_do(r, h, &q, &resp, err) < 0)
@@ -919,10 +900,7 @@ static int upload_once(oci_registry *r, oci_http *h, const char *repo, const cha
 			oci_buf_puts(&hdr2, "Content-Type: application/octet-stream", NULL);
 			hdrs[0] = hdr1.data;
 			hdrs[1] = hdr2.data;
-			memset(&q, 0, sizeof(q));
-			q.method = "PATCH";
-			q.url = location;
-			q.scope = scope;
+			rreq_init(&q, "PATCH", location, scope);
 			q.headers = hdrs;
 			q.nheaders = 2;
 			q.body_fd = fd;
@@ -986,10 +964,7 @@ static int upload_once(oci_registry *r, oci_http *h, const char *repo, const cha
 			   digest) < 0)
 		goto out;
 	{
-		memset(&q, 0, sizeof(q));
-		q.method = "PUT";
-		q.url = path.data;
-		q.scope = scope;
+		rreq_init(&q, "PUT", path.data, scope);
 		q.headers = put_hdrs;
 		q.nheaders = 1;
 		q.body_fd = fd;
@@ -1099,11 +1074,7 @@ int oci_reg_get_blob(oci_registry *r, oci_http *h, const char *repo, const char 
 			oci_blobs_abort(&t);
 			goto out;
 		}
-		memset(&q, 0, sizeof(q));
-		q.method = "GET";
-		q.url = path;
-		q.scope = scope;
-		q.body_fd = -1;
+		rreq_init(&q, "GET", path, scope);
 		q.out = &ebody;
 		q.out_sink = &hs.base;
 		q.follow = 1;
@@ -1167,11 +1138,7 @@ int oci_reg_check_login(oci_registry *r, const char *user, const char *password,
 		return oci_err_nomem(err);
 	if (oci_reg_http(r, &h, err) < 0)
 		return -1;
-	memset(&q, 0, sizeof(q));
-	q.method = "GET";
-	q.url = "/v2/";
-	q.scope = "";
-	q.body_fd = -1;
+	rreq_init(&q, "GET", "/v2/", "");
 	if (reg_do(r, h, &q, &resp, err) == 0) {
 		if (resp.status == 200)
 			rc = 0;
