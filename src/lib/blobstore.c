@@ -14,7 +14,7 @@
 #include "sink.h"
 #include "banned.h"
 
-static char *join(const char *a, const char *b)
+char *oci_path_join(const char *a, const char *b)
 {
 	size_t la = strlen(a), lb = strlen(b);
 	char *s = oci_malloc(la + 1 + lb + 1);
@@ -73,7 +73,7 @@ void oci_remove_tree(const char *path)
 
 			if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 				continue;
-			sub = join(path, de->d_name);
+			sub = oci_path_join(path, de->d_name);
 			if (sub) {
 				oci_remove_tree(sub);
 				oci_free(sub);
@@ -86,7 +86,7 @@ void oci_remove_tree(const char *path)
 
 int oci_blobs_prepare(const char *dir, ocibuild_error *err)
 {
-	char *p = join(dir, "blobs/sha256");
+	char *p = oci_path_join(dir, "blobs/sha256");
 	int rc;
 
 	if (!p)
@@ -154,7 +154,7 @@ static int make_tmp(const char *dir_of, const char *stem, unsigned mode, char **
 
 int oci_blobs_begin(const char *dir, oci_blob_tmp *t, ocibuild_error *err)
 {
-	char *bd = join(dir, "blobs/sha256");
+	char *bd = oci_path_join(dir, "blobs/sha256");
 	int rc;
 
 	t->fd = -1;

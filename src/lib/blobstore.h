@@ -37,6 +37,8 @@ int oci_blobs_has(const char *dir, const char *digest);
 int oci_blobs_import(const char *dst_dir, const char *src_dir, const char *digest,
 		     int64_t size, int durable, ocibuild_error *err);
 
+/* "a/b" (heap), or NULL when out of memory. */
+char *oci_path_join(const char *a, const char *b);
 /* mkdir -p */
 int oci_mkdirs(const char *path, unsigned mode, ocibuild_error *err);
 /* rm -r, best effort; never follows symlinks. */

@@ -653,14 +653,18 @@ static int build_layers(struct build *b, ocibuild_error *err)
 	return 0;
 }
 
-static int env_set(oci_strlist *env, const char *kv, ocibuild_error *err)
+/* Set K=V in an Env list; an existing K is replaced only when `replace`. */
+static int env_put(oci_strlist *env, const char *kv, int replace, ocibuild_error *err)
 {
 	size_t klen = (size_t)(strchr(kv, '=') - kv), i;
 
 	for (i = 0; i < env->n; i++) {
 		if (!strncmp(env->v[i], kv, klen + 1)) {
-			char *d = oci_strdup(kv);
+			char *d;
 
+			if (!replace)
+				return 0;
+			d = oci_strdup(kv);
 			if (!d)
 				return oci_err_nomem(err);
 			oci_free(env->v[i]);
@@ -669,6 +673,26 @@ static int env_set(oci_strlist *env, const char *kv, ocibuild_error *err)
 		}
 	}
 	return oci_strlist_push(env, kv, err);
+}
+
+/* Set every KEY=VALUE of kvs (already checked by validate) in m. */
+static int map_set_kv(oci_map *m, const ocibuild_strv *kvs, ocibuild_error *err)
+{
+	size_t i;
+
+	for (i = 0; i < kvs->count; i++) {
+		const char *kv = kvs->items[i], *eq = strchr(kv, '=');
+		char *k = oci_strndup(kv, (size_t)(eq - kv));
+		int rc;
+
+		if (!k)
+			return oci_err_nomem(err);
+		rc = oci_map_set(m, k, eq + 1, err);
+		oci_free(k);
+		if (rc < 0)
+			return -1;
+	}
+	return 0;
 }
 
 static int set_strlist(oci_strlist *l, const ocibuild_strv *v, ocibuild_error *err)
@@ -693,16 +717,6 @@ static int replace_str(char **dst, const char *s, ocibuild_error *err)
 	return 0;
 }
 
-static int env_default(oci_strlist *env, const char *kv, ocibuild_error *err)
-{
-	size_t klen = (size_t)(strchr(kv, '=') - kv), i;
-
-	for (i = 0; i < env->n; i++)
-		if (!strncmp(env->v[i], kv, klen + 1))
-			return 0;
-	return oci_strlist_push(env, kv, err);
-}
-
 /* What a release needs to start as a non-root user on a read-only
  * directory: a home, a UTF-8 locale, and a writable place for the files
  * the start scripts write. */
@@ -711,12 +725,12 @@ static int release_config(struct build *b, oci_image_config *c, ocibuild_error *
 	oci_buf bin = OCI_BUF_INIT(4096);
 	int rc = -1;
 
-	if (env_default(&c->env, "HOME=/tmp", err) < 0 ||
-	    env_default(&c->env, "LANG=C.UTF-8", err) < 0)
+	if (env_put(&c->env, "HOME=/tmp", 0, err) < 0 ||
+	    env_put(&c->env, "LANG=C.UTF-8", 0, err) < 0)
 		goto out;
 	if (b->rel.kind == OCI_REL_MIX
-		    ? env_default(&c->env, "RELEASE_TMP=/tmp", err) < 0
-		    : env_default(&c->env, "RELX_OUT_FILE_PATH=/tmp", err) < 0)
+		    ? env_put(&c->env, "RELEASE_TMP=/tmp", 0, err) < 0
+		    : env_put(&c->env, "RELX_OUT_FILE_PATH=/tmp", 0, err) < 0)
 		goto out;
 	if (b->o->entrypoint_set) {
 		rc = 0;
@@ -767,7 +781,7 @@ static int make_config(struct build *b, ocibuild_error *err)
 		    : (!c->user || !*c->user) && replace_str(&c->user, "65534", err) < 0)
 		goto out;
 	for (i = 0; i < o->env.count; i++)
-		if (env_set(&c->env, o->env.items[i], err) < 0)
+		if (env_put(&c->env, o->env.items[i], 1, err) < 0)
 			goto out;
 	for (i = 0; i < c->env.n; i++)
 		has_path |= !strncmp(c->env.v[i], "PATH=", 5);
@@ -800,18 +814,8 @@ static int make_config(struct build *b, ocibuild_error *err)
 		if (!dup && oci_strlist_push(&c->exposed_ports, tmp.data, err) < 0)
 			goto out;
 	}
-	for (i = 0; i < o->labels.count; i++) {
-		const char *kv = o->labels.items[i], *eq = strchr(kv, '=');
-		char *k = oci_strndup(kv, (size_t)(eq - kv));
-
-		if (!k || oci_map_set(&c->labels, k, eq + 1, err) < 0) {
-			oci_free(k);
-			if (!k)
-				oci_err_nomem(err);
-			goto out;
-		}
-		oci_free(k);
-	}
+	if (map_set_kv(&c->labels, &o->labels, err) < 0)
+		goto out;
 	for (i = 0; i < b->nlayers; i++) {
 		const struct layer_plan *p = &b->layers[i];
 
@@ -904,20 +908,8 @@ static int make_manifest(struct build *b, ocibuild_error *err)
 	if (b->is_release &&
 	    oci_map_set(&m->annotations, OCI_ANN_VERSION, b->rel.version, err) < 0)
 		goto out;
-	for (i = 0; i < o->annotations.count; i++) {
-		const char *kv = o->annotations.items[i], *eq = strchr(kv, '=');
-		char *k = oci_strndup(kv, (size_t)(eq - kv));
-
-		if (!k) {
-			oci_err_nomem(err);
-			goto out;
-		}
-		rc = oci_map_set(&m->annotations, k, eq + 1, err);
-		oci_free(k);
-		if (rc < 0)
-			goto out;
-		rc = -1;
-	}
+	if (map_set_kv(&m->annotations, &o->annotations, err) < 0)
+		goto out;
 	/* where the image comes from can not be overridden */
 	if ((b->vcs.source &&
 	     oci_map_set(&m->annotations, OCI_ANN_SOURCE, b->vcs.source, err) < 0) ||

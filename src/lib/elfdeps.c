@@ -166,19 +166,9 @@ void oci_elf_release(oci_elf_info *info)
 	memset(info, 0, sizeof(*info));
 }
 
-static int has(const oci_strlist *l, const char *s)
-{
-	size_t i;
-
-	for (i = 0; i < l->n; i++)
-		if (!strcmp(l->v[i], s))
-			return 1;
-	return 0;
-}
-
 static int push_unique(oci_strlist *l, const char *s, ocibuild_error *err)
 {
-	return has(l, s) ? 0 : oci_strlist_push(l, s, err);
+	return oci_strlist_has(l, s) ? 0 : oci_strlist_push(l, s, err);
 }
 
 /* Directories from an ld.so.conf file, following `include` globs. */

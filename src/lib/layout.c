@@ -16,18 +16,9 @@
 
 static const char layout_file[] = "{\"imageLayoutVersion\":\"1.0.0\"}";
 
-static char *join(const char *dir, const char *name)
-{
-	oci_buf b = OCI_BUF_INIT(1 << 16);
-
-	if (oci_buf_printf(&b, NULL, "%s/%s", dir, name) < 0)
-		return NULL;
-	return oci_buf_detach(&b, NULL);
-}
-
 int oci_layout_read_index(const char *dir, oci_index *x, ocibuild_error *err)
 {
-	char *p = join(dir, "index.json");
+	char *p = oci_path_join(dir, "index.json");
 	oci_buf b = OCI_BUF_INIT(OCI_MAX_MANIFEST);
 	struct stat st;
 	int rc;
@@ -53,7 +44,7 @@ int oci_layout_read_index(const char *dir, oci_index *x, ocibuild_error *err)
 int oci_layout_write_index(const char *dir, const oci_index *x, int durable,
 			   ocibuild_error *err)
 {
-	char *lf = join(dir, "oci-layout"), *ix = join(dir, "index.json");
+	char *lf = oci_path_join(dir, "oci-layout"), *ix = oci_path_join(dir, "index.json");
 	oci_buf b = OCI_BUF_INIT(OCI_MAX_MANIFEST);
 	struct stat st;
 	int rc = -1;

@@ -99,6 +99,16 @@ int oci_strlist_push(oci_strlist *l, const char *s, ocibuild_error *err)
 	return 0;
 }
 
+int oci_strlist_has(const oci_strlist *l, const char *s)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++)
+		if (!strcmp(l->v[i], s))
+			return 1;
+	return 0;
+}
+
 void oci_strlist_clear(oci_strlist *l)
 {
 	size_t i;

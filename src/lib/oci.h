@@ -47,6 +47,7 @@ typedef struct oci_strlist {
 } oci_strlist;
 
 int oci_strlist_push(oci_strlist *l, const char *s, ocibuild_error *err);
+int oci_strlist_has(const oci_strlist *l, const char *s);
 void oci_strlist_clear(oci_strlist *l);
 
 typedef struct oci_platform {

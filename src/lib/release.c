@@ -55,18 +55,9 @@ char *oci_release_app_name(const char *dirname)
 	return oci_strdup(base);
 }
 
-static char *path_join(const char *a, const char *b)
-{
-	oci_buf buf = OCI_BUF_INIT(1 << 16);
-
-	if (oci_buf_printf(&buf, NULL, "%s/%s", a, b) < 0)
-		return NULL;
-	return oci_buf_detach(&buf, NULL);
-}
-
 static int exists(const char *dir, const char *rel, int want_dir)
 {
-	char *p = path_join(dir, rel);
+	char *p = oci_path_join(dir, rel);
 	struct stat st;
 	int ok;
 
@@ -87,7 +78,7 @@ static int not_a_release(const char *dir, const char *why, ocibuild_error *err)
 /* A relx dev_mode release links lib/<app> to the build directory. */
 static int check_not_dev_mode(const char *dir, ocibuild_error *err)
 {
-	char *lib = path_join(dir, "lib");
+	char *lib = oci_path_join(dir, "lib");
 	DIR *d;
 	struct dirent *de;
 	int rc = 0;
@@ -101,7 +92,7 @@ static int check_not_dev_mode(const char *dir, ocibuild_error *err)
 
 		if (de->d_name[0] == '.')
 			continue;
-		p = path_join(lib, de->d_name);
+		p = oci_path_join(lib, de->d_name);
 		if (p && lstat(p, &st) == 0 && S_ISLNK(st.st_mode))
 			rc = oci_err(err, OCIBUILD_ERR_INPUT, 0,
 				     "release '%s' was built in dev mode (lib/%s is a symlink out of the release): build it with `rebar3 as prod release`",
@@ -139,7 +130,7 @@ static int find_name(oci_release *r, ocibuild_error *err)
 	if (!r->name)
 		return oci_err_nomem(err);
 	{
-		char *bin = path_join("bin", r->name);
+		char *bin = oci_path_join("bin", r->name);
 		int ok = bin && exists(r->dir, bin, 0);
 
 		oci_free(bin);
@@ -151,7 +142,7 @@ static int find_name(oci_release *r, ocibuild_error *err)
 
 static int read_start_erl(oci_release *r, ocibuild_error *err)
 {
-	char *p = path_join(r->dir, "releases/start_erl.data");
+	char *p = oci_path_join(r->dir, "releases/start_erl.data");
 	oci_buf b = OCI_BUF_INIT(4096);
 	char *sp, *end;
 	int rc = -1;
@@ -214,7 +205,7 @@ static char *project_lock(const char *dir)
 
 		for (i = 0; i < 2; i++) {
 			if (exists(*copy ? copy : "/", names[i], 0)) {
-				char *p = path_join(*copy ? copy : "", names[i]);
+				char *p = oci_path_join(*copy ? copy : "", names[i]);
 
 				oci_free(copy);
 				return p;

@@ -268,16 +268,6 @@ struct push_job {
 	const int64_t *sizes;
 };
 
-static int is_listed(const oci_strlist *l, const char *s)
-{
-	size_t i;
-
-	for (i = 0; i < l->n; i++)
-		if (!strcmp(l->v[i], s))
-			return 1;
-	return 0;
-}
-
 static int push_one(struct pool *p, oci_http *h, size_t i, ocibuild_error *err)
 {
 	struct push_job *j = p->ud;
@@ -295,7 +285,7 @@ static int push_one(struct pool *p, oci_http *h, size_t i, ocibuild_error *err)
 		oci_progress(ctx, OCIBUILD_EV_BLOB_EXISTS, digest, size, (uint64_t)size, NULL);
 		return 0;
 	}
-	if (o->base_reg && o->base_repo && o->base_blobs && is_listed(o->base_blobs, digest) &&
+	if (o->base_reg && o->base_repo && o->base_blobs && oci_strlist_has(o->base_blobs, digest) &&
 	    !strcmp(oci_reg_domain(o->base_reg), oci_reg_domain(p->reg)) &&
 	    strcmp(o->base_repo, o->repo)) {
 		if (oci_reg_mount(p->reg, h, o->repo, digest, o->base_repo, &mounted, err) < 0)
