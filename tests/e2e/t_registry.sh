@@ -1281,3 +1281,47 @@ proxy log: $(cat "$REG_PROXY_LOG")"
     awk -v a="$t0" -v b="$t1" 'BEGIN { exit !(b - a < 5) }' || fail "a 400 took $t0..$t1 to fail (retried?)"
     reg_assert_remote_missing bad400:1
 }
+
+# a multi-platform index (with an attestation entry, as buildx writes):
+# pull and --base pick the wanted platform's manifest, and a missing
+# platform is an error naming the ones offered (not unknown/unknown)
+test_registry_index_platforms() {
+    reg_start plain
+    reg_src "$T/src"
+    local amd arm
+    amd=$("$OCIBUILD" build --dir "$T/src" -t multi:amd --platform linux/amd64 --push "$REG" -q)
+    arm=$("$OCIBUILD" build --dir "$T/src" -t multi:arm --platform linux/arm64 --push "$REG" -q)
+    amd=${amd#*@} arm=${arm#*@}
+    local mt=application/vnd.oci.image.manifest.v1+json sa sr
+    sa=$(curl -sf -H "Accept: $mt" "http://$REG/v2/multi/manifests/$amd" | wc -c)
+    sr=$(curl -sf -H "Accept: $mt" "http://$REG/v2/multi/manifests/$arm" | wc -c)
+    jq -nc --arg mt "$mt" --arg a "$amd" --arg r "$arm" --argjson sa "$sa" --argjson sr "$sr" '{
+        schemaVersion: 2, mediaType: "application/vnd.oci.image.index.v1+json",
+        manifests: [
+          {mediaType: $mt, digest: $r, size: $sr, platform: {os: "linux", architecture: "arm64"}},
+          {mediaType: $mt, digest: $a, size: $sa, platform: {os: "linux", architecture: "amd64"}},
+          {mediaType: $mt, digest: $a, size: $sa, platform: {os: "unknown", architecture: "unknown"},
+           annotations: {"vnd.docker.reference.type": "attestation-manifest"}}]}' >"$T/index.json"
+    curl -sf -X PUT -H "Content-Type: application/vnd.oci.image.index.v1+json" \
+        --data-binary @"$T/index.json" "http://$REG/v2/multi/manifests/idx" >/dev/null ||
+        fail "could not put the index"
+    run "$OCIBUILD" pull "$REG/multi:idx" --platform linux/arm64 --layout "$T/L1" -q
+    [ "$RC" -eq 0 ] || fail "pull arm64: $ERR"
+    assert_eq "$OUT" "$REG/multi@$arm" "arm64 pick"
+    run "$OCIBUILD" pull "$REG/multi:idx" --platform linux/amd64 --layout "$T/L2" -q
+    assert_eq "$OUT" "$REG/multi@$amd" "amd64 pick"
+    skopeo inspect "oci:$T/L1:$REG/multi:idx" | jq -e '.Architecture == "arm64"' >/dev/null ||
+        fail "the pulled layout is not the arm64 image"
+    run "$OCIBUILD" pull "$REG/multi:idx" --platform linux/s390x --layout "$T/L3" -q
+    [ "$RC" -ne 0 ] || fail "a missing platform was accepted"
+    assert_contains "$ERR" "linux/arm64" "offered platforms"
+    assert_contains "$ERR" "linux/amd64" "offered platforms"
+    assert_not_contains "$ERR" "unknown/unknown" "attestations listed as platforms"
+    # as a base: the arm64 manifest's digest is the base digest
+    run "$OCIBUILD" build --dir "$T/src" -t onarm:1 --platform linux/arm64 \
+        --base "$REG/multi:idx" --layout "$T/L4" -q
+    [ "$RC" -eq 0 ] || fail "build on the index: $ERR"
+    skopeo inspect --raw "oci:$T/L4:onarm:1" |
+        jq -e --arg d "$arm" '.annotations["org.opencontainers.image.base.digest"] == $d' >/dev/null ||
+        fail "base.digest is not the arm64 manifest"
+}

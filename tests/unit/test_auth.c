@@ -1,0 +1,222 @@
+/* Unit tests for credentials and challenges (src/lib/auth.c): the lookup
+ * order through a fake environment, docker config.json entries,
+ * WWW-Authenticate parsing and token responses. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "auth.h"
+
+/* A fake environment: NAME=VALUE pairs. */
+static const char *const *fake_env;
+
+static const char *env_get(const char *name)
+{
+	size_t n = strlen(name), i;
+
+	for (i = 0; fake_env && fake_env[i]; i++)
+		if (!strncmp(fake_env[i], name, n) && fake_env[i][n] == '=')
+			return fake_env[i] + n + 1;
+	return NULL;
+}
+
+static char dir[64];
+
+static int setup(void **state)
+{
+	(void)state;
+	snprintf(dir, sizeof(dir), "/tmp/ocibuild-auth-XXXXXX");
+	return mkdtemp(dir) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	char cmd[128];
+
+	(void)state;
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+static void write_config(const char *json)
+{
+	char path[128];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/config.json", dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(json, f);
+	fclose(f);
+}
+
+static void lookup(const char *domain, int push, oci_cred *c)
+{
+	ocibuild_error err = { 0 };
+
+	if (oci_auth_lookup(domain, push, env_get, c, &err) < 0)
+		fail_msg("lookup failed: %s", err.message);
+}
+
+static void test_env_first(void **state)
+{
+	char dc[96];
+	const char *env[] = { dc, "OCIBUILD_PUSH_USERNAME=envuser", "OCIBUILD_PUSH_PASSWORD=envpass",
+			      NULL };
+	oci_cred c;
+
+	(void)state;
+	snprintf(dc, sizeof(dc), "DOCKER_CONFIG=%s", dir);
+	/* dXNlcjpwYXNz is base64 of user:pass */
+	write_config("{\"auths\":{\"reg.example:5000\":{\"auth\":\"dXNlcjpwYXNz\"}}}");
+	fake_env = env;
+	lookup("reg.example:5000", 1, &c);
+	assert_string_equal(c.username, "envuser");
+	assert_string_equal(c.password, "envpass");
+	assert_string_equal(c.source, "OCIBUILD_PUSH_USERNAME/PASSWORD");
+	oci_cred_release(&c);
+	/* push variables are not pull credentials */
+	lookup("reg.example:5000", 0, &c);
+	assert_string_equal(c.username, "user");
+	assert_string_equal(c.password, "pass");
+	oci_cred_release(&c);
+}
+
+static void test_docker_config_keys(void **state)
+{
+	char dc[96];
+	const char *env[] = { dc, NULL };
+	oci_cred c;
+
+	(void)state;
+	snprintf(dc, sizeof(dc), "DOCKER_CONFIG=%s", dir);
+	write_config("{\"auths\":{\"https://index.docker.io/v1/\":{\"auth\":\"aHViOnNlY3JldA==\"},"
+		     "\"https://other.example/v2/\":{\"identitytoken\":\"tok123\"}}}");
+	fake_env = env;
+	lookup("docker.io", 0, &c);
+	assert_string_equal(c.username, "hub");
+	assert_string_equal(c.password, "secret");
+	oci_cred_release(&c);
+	lookup("other.example", 1, &c);
+	assert_null(c.password);
+	assert_string_equal(c.identity_token, "tok123");
+	oci_cred_release(&c);
+	/* a prefix of another host is not that host */
+	lookup("other.exam", 1, &c);
+	assert_string_equal(c.source, "anonymous");
+	assert_null(c.username);
+	oci_cred_release(&c);
+}
+
+static void test_github_token_only_for_ghcr(void **state)
+{
+	const char *env[] = { "HOME=/nonexistent", "GITHUB_TOKEN=ghs_x", "GITHUB_ACTOR=octo", NULL };
+	oci_cred c;
+
+	(void)state;
+	fake_env = env;
+	lookup("ghcr.io", 1, &c);
+	assert_string_equal(c.source, "GITHUB_TOKEN");
+	assert_string_equal(c.username, "octo");
+	assert_string_equal(c.password, "ghs_x");
+	oci_cred_release(&c);
+	lookup("docker.io", 1, &c);
+	assert_string_equal(c.source, "anonymous");
+	assert_null(c.password);
+	oci_cred_release(&c);
+}
+
+static void test_bad_config_is_an_error(void **state)
+{
+	char dc[96];
+	const char *env[] = { dc, NULL };
+	oci_cred c;
+	ocibuild_error err = { 0 };
+
+	(void)state;
+	snprintf(dc, sizeof(dc), "DOCKER_CONFIG=%s", dir);
+	write_config("{\"auths\": ");
+	fake_env = env;
+	assert_int_equal(oci_auth_lookup("x.example", 1, env_get, &c, &err), -1);
+	assert_int_equal(err.kind, OCIBUILD_ERR_AUTH);
+	assert_non_null(strstr(err.message, "config.json"));
+	ocibuild_error_clear(&err);
+}
+
+static void test_challenge(void **state)
+{
+	oci_challenge ch;
+	ocibuild_error err = { 0 };
+
+	(void)state;
+	assert_int_equal(oci_challenge_parse(
+				 "Bearer realm=\"https://auth.example/token\",service=\"registry.example\","
+				 "scope=\"repository:a/b:pull,push\"",
+				 &ch, &err),
+			 0);
+	assert_int_equal(ch.scheme, OCI_AUTH_BEARER);
+	assert_string_equal(ch.realm, "https://auth.example/token");
+	assert_string_equal(ch.service, "registry.example");
+	assert_string_equal(ch.scope, "repository:a/b:pull,push");
+	oci_challenge_release(&ch);
+	assert_int_equal(oci_challenge_parse("Basic realm=\"Registry Realm\"", &ch, &err), 0);
+	assert_int_equal(ch.scheme, OCI_AUTH_BASIC);
+	assert_string_equal(ch.realm, "Registry Realm");
+	oci_challenge_release(&ch);
+	assert_int_equal(oci_challenge_parse("Negotiate abc", &ch, &err), 0);
+	assert_int_equal(ch.scheme, OCI_AUTH_NONE);
+	oci_challenge_release(&ch);
+}
+
+static void test_token_response(void **state)
+{
+	static const char a[] = "{\"access_token\":\"AT\",\"expires_in\":300}";
+	static const char b[] = "{\"token\":\"T\",\"access_token\":\"AT\"}";
+	static const char c[] = "{\"expires_in\":300}";
+	ocibuild_error err = { 0 };
+	char *tok;
+	long exp;
+
+	(void)state;
+	assert_int_equal(oci_auth_parse_token(a, sizeof(a) - 1, &tok, &exp, &err), 0);
+	assert_string_equal(tok, "AT");
+	assert_int_equal(exp, 300);
+	free(tok);
+	assert_int_equal(oci_auth_parse_token(b, sizeof(b) - 1, &tok, &exp, &err), 0);
+	assert_string_equal(tok, "T");
+	assert_int_equal(exp, 60);
+	free(tok);
+	assert_int_equal(oci_auth_parse_token(c, sizeof(c) - 1, &tok, &exp, &err), -1);
+	assert_int_equal(err.kind, OCIBUILD_ERR_AUTH);
+	ocibuild_error_clear(&err);
+}
+
+static void test_basic_header(void **state)
+{
+	char *h = oci_auth_basic_header("user", "pass");
+
+	(void)state;
+	assert_string_equal(h, "Basic dXNlcjpwYXNz");
+	free(h);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_env_first, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_docker_config_keys, setup, teardown),
+		cmocka_unit_test(test_github_token_only_for_ghcr),
+		cmocka_unit_test_setup_teardown(test_bad_config_is_an_error, setup, teardown),
+		cmocka_unit_test(test_challenge),
+		cmocka_unit_test(test_token_response),
+		cmocka_unit_test(test_basic_header),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
