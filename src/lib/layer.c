@@ -167,26 +167,40 @@ int oci_layer_to_fd(const oci_layer_opts *o, const oci_walk_entry *const *entrie
 	oci_file_sink file;
 	oci_hash_sink zhash, thash;
 	oci_zw *zw = NULL;
+	/* uncompressed, the blob is the tar: one hash serves as both digests */
+	int want_z = r && o->compression != OCIBUILD_COMPRESS_NONE;
 	int rc = -1, have_file = 0, have_z = 0, have_t = 0;
 
 	if (oci_file_sink_init(&file, fd, path, err) < 0)
 		goto out;
 	have_file = 1;
-	if (oci_hash_sink_init(&zhash, &file.base, err) < 0)
+	if (want_z) {
+		if (oci_hash_sink_init(&zhash, &file.base, err) < 0)
+			goto out;
+		have_z = 1;
+	}
+	if (oci_zw_new(&zw, o->compression, o->threads, have_z ? &zhash.base : &file.base,
+		       err) < 0)
 		goto out;
-	have_z = 1;
-	if (oci_zw_new(&zw, o->compression, o->threads, &zhash.base, err) < 0)
-		goto out;
-	if (oci_hash_sink_init(&thash, oci_zw_sink(zw), err) < 0)
-		goto out;
-	have_t = 1;
-	if (oci_layer_tar(o, entries, n, &thash.base, err) < 0 ||
+	if (r) {
+		if (oci_hash_sink_init(&thash, oci_zw_sink(zw), err) < 0)
+			goto out;
+		have_t = 1;
+	}
+	if (oci_layer_tar(o, entries, n, have_t ? &thash.base : oci_zw_sink(zw), err) < 0 ||
 	    oci_zw_finish(zw, err) < 0 || oci_file_sink_flush(&file, err) < 0)
 		goto out;
-	oci_hash_sink_final(&thash, r->diff_id);
-	oci_hash_sink_final(&zhash, r->digest);
-	r->size = (int64_t)zhash.count;
-	r->tar_size = thash.count;
+	if (r) {
+		oci_hash_sink_final(&thash, r->diff_id);
+		r->tar_size = thash.count;
+		if (have_z) {
+			oci_hash_sink_final(&zhash, r->digest);
+			r->size = (int64_t)zhash.count;
+		} else {
+			memcpy(r->digest, r->diff_id, sizeof(r->digest));
+			r->size = (int64_t)thash.count;
+		}
+	}
 	rc = 0;
 out:
 	oci_zw_free(zw);

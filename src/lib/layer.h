@@ -32,7 +32,8 @@ int oci_layer_tar(const oci_layer_opts *o, const oci_walk_entry *const *entries,
 int oci_layer_build(const oci_layer_opts *o, const oci_walk_entry *const *entries,
 		    size_t n, const char *blob_dir, int durable,
 		    oci_layer_result *r, ocibuild_error *err);
-/* Stream into an already open file: the same pipeline, used for archives. */
+/* Stream into an already open file: the same pipeline, used for archives.
+ * r may be NULL when the digests are not wanted (nothing is hashed). */
 int oci_layer_to_fd(const oci_layer_opts *o, const oci_walk_entry *const *entries,
 		    size_t n, int fd, const char *path, oci_layer_result *r,
 		    ocibuild_error *err);

@@ -118,7 +118,6 @@ int oci_archive_write(const char *src, const oci_archive_opts *o, ocibuild_error
 	oci_walk w = { 0 };
 	const oci_walk_entry **v = NULL;
 	oci_layer_opts lo;
-	oci_layer_result r;
 	char *tmp = NULL;
 	int fd = -1, rc = -1;
 	size_t i;
@@ -150,7 +149,7 @@ int oci_archive_write(const char *src, const oci_archive_opts *o, ocibuild_error
 	lo.cancel_userdata = o->cancel_userdata;
 	if (make_tmp_near(o->path, &tmp, &fd, err) < 0)
 		goto out;
-	if (oci_layer_to_fd(&lo, v, w.n, fd, tmp, &r, err) < 0)
+	if (oci_layer_to_fd(&lo, v, w.n, fd, tmp, NULL, err) < 0)
 		goto out;
 	if (fsync(fd) < 0 || close(fd) < 0) {
 		fd = -1;
