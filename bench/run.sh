@@ -122,7 +122,7 @@ add "ocibuild gzip --layout" "$OUT/ob-gzip.oci"  "" 1 "$OB --compression gzip --
 add "ocibuild zstd -o"       "$OUT/ob-zstd.tar"  "" 1 "$OB --compression zstd -o $(q "$OUT/ob-zstd.tar")"
 add "ocibuild none -o"       "$OUT/ob-none.tar"  "" 1 "$OB --compression none -o $(q "$OUT/ob-none.tar")"
 # informational: the same input as a release (erts, deps and app layers + SBOM)
-if "$OCIBUILD" build --help 2>&1 | grep -q -- '--release'; then
+if "$OCIBUILD" build --help 2>&1 | grep -- '--release' >/dev/null; then
 	add "ocibuild gzip --release" "$OUT/ob-release.tar" "" 1 \
 		"$(q "$OCIBUILD") build -q --release $(q "$IN") -t bench:1 $jobs_arg --compression gzip -o $(q "$OUT/ob-release.tar")"
 fi

@@ -74,7 +74,7 @@ test_archive_tar_gz() {
     assert_eq "$(head -c 2 "$T/out/img.tar.gz" | od -An -tx1 | tr -d ' ')" 1f8b "gzip magic"
     expect_ok gzip -t "$T/out/img.tar.gz"
     gzip -dc "$T/out/img.tar.gz" >"$T/img.tar"
-    tar -tf "$T/img.tar" | grep -qx 'manifest.json' || fail "no manifest.json in gunzipped archive"
+    tar -tf "$T/img.tar" | grep -x 'manifest.json' >/dev/null || fail "no manifest.json in gunzipped archive"
     expect_ok skopeo copy "oci-archive:$T/img.tar" "oci:$T/copy:myapp:1.0.0"
     assert_eq "$(index_digest "$T/copy" myapp:1.0.0)" "$DIGEST" "digest after skopeo copy"
     expect_ok skopeo inspect "docker-archive:$T/img.tar"
@@ -97,7 +97,7 @@ test_archive_podman_load() {
     expect_ok podman_cmd images --format '{{.Repository}}:{{.Tag}}'
     grep -qE '(^|/)myapp:1\.0\.0$' <<<"$OUT" || fail "podman images does not list myapp:1.0.0: $OUT"
     local name
-    name=$(grep -E '(^|/)myapp:1\.0\.0$' <<<"$OUT" | head -n1)
+    name=$(grep -E '(^|/)myapp:1\.0\.0$' <<<"$OUT" | sed -n 1p)
     expect_ok podman_cmd image inspect "$name"
     assert_eq "$(jq -c '.[0].Config.Entrypoint' <<<"$OUT")" '["/app/bin/start.sh","go"]' "podman Entrypoint"
     assert_eq "$(jq -r '.[0].Config.User' <<<"$OUT")" 65534 "podman User"
@@ -125,7 +125,7 @@ test_archive_relative_and_overwrite() {
     cd "$T/src" || fail "cd"
     ob_build --dir . -t self:1 -o self.tar
     mkdir "$T/x" && tar -xf self.tar -C "$T/x"
-    if layer_tar "$T/x" self:1 | tar -tf - | grep -q 'self\.tar'; then
+    if layer_tar "$T/x" self:1 | tar -tf - | grep 'self\.tar' >/dev/null; then
         fail "the output archive (or its temp file) was packed into the layer"
     fi
 }
@@ -136,7 +136,7 @@ test_archive_relative_and_overwrite() {
 test_archive_podman_run() {
     local bb
     bb=$(command -v busybox || true)
-    [ -n "$bb" ] && file -L "$bb" 2>/dev/null | grep -q 'statically linked' \
+    [ -n "$bb" ] && file -L "$bb" 2>/dev/null | grep 'statically linked' >/dev/null \
         || skip "no static busybox to put in the image"
     podman_works || skip "podman cannot run here"
     local runargs=(run --rm --network none --ulimit nofile=1024:1024 --ulimit nproc=1024:1024)
@@ -159,7 +159,7 @@ test_archive_podman_run() {
         --entrypoint '["/app/bin/busybox","sh","-c"]' --cmd '["echo default"]'
     expect_ok podman_cmd load -i "$T/img.tar"
     local name
-    name=$(podman_cmd images --format '{{.Repository}}:{{.Tag}}' | grep -E '(^|/)runme:1$' | head -n1)
+    name=$(podman_cmd images --format '{{.Repository}}:{{.Tag}}' | grep -E '(^|/)runme:1$' | sed -n 1p)
     [ -n "$name" ] || fail "runme:1 not loaded"
     expect_ok podman_cmd "${runargs[@]}" "$name"
     assert_eq "$OUT" "default" "default Cmd output"

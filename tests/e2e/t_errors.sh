@@ -259,11 +259,11 @@ test_help() {
     grep -qE -- '(^|[^a-z-])-a([^a-z]|$)' <<<"$h" || fail "build --help lacks -a"
     grep -qE -- '(^|[^a-z-])-q([^a-z]|$)' <<<"$h" || fail "build --help lacks -q"
     # defaults
-    grep -A2 -- '--workdir' <<<"$h" | grep -q '/app' || fail "--workdir default /app not shown"
-    grep -A2 -- '--compression' <<<"$h" | grep -q 'gzip' || fail "--compression default gzip not shown"
-    grep -A2 -- '--uid' <<<"$h" | grep -q '65534' || fail "--uid default 65534 not shown"
-    grep -A2 -- '--base' <<<"$h" | grep -q 'scratch' || fail "--base default scratch not shown"
-    grep -A2 -- '--platform' <<<"$h" | grep -qE 'linux/[a-z0-9]+' || fail "--platform default not shown"
+    grep -A2 -- '--workdir' <<<"$h" | grep '/app' >/dev/null || fail "--workdir default /app not shown"
+    grep -A2 -- '--compression' <<<"$h" | grep 'gzip' >/dev/null || fail "--compression default gzip not shown"
+    grep -A2 -- '--uid' <<<"$h" | grep '65534' >/dev/null || fail "--uid default 65534 not shown"
+    grep -A2 -- '--base' <<<"$h" | grep 'scratch' >/dev/null || fail "--base default scratch not shown"
+    grep -A2 -- '--platform' <<<"$h" | grep -E 'linux/[a-z0-9]+' >/dev/null || fail "--platform default not shown"
 }
 
 test_err_existing_layout_untouched() {

@@ -156,7 +156,7 @@ test_layout_umoci_workdir_opt_app() {
     layer_tar "$T/L" myapp:opt | tar -tf - >"$T/list"
     assert_eq "$(sed -n 1p "$T/list")" opt/ "first entry"
     assert_eq "$(sed -n 2p "$T/list")" opt/app/ "second entry"
-    if grep -v '^opt/app/' "$T/list" | grep -vx 'opt/' | grep -q .; then
+    if grep -v '^opt/app/' "$T/list" | grep -vx 'opt/' | grep . >/dev/null; then
         fail "entries outside opt/app: $(grep -v '^opt/app/' "$T/list" | head)"
     fi
     umoci_unpack "$T/L" myapp:opt "$T/bundle"

@@ -521,7 +521,7 @@ test_registry_base_pull_cache() {
     # the cache holds the base's manifest, config and layer, under their digests
     local d f
     for d in "$REG_BASE_DIGEST" "$REG_BASE_LAYER"; do
-        f=$(find "$OCIBUILD_CACHE_DIR" -type f -name "${d#sha256:}" | head -n1)
+        f=$(find "$OCIBUILD_CACHE_DIR" -type f -name "${d#sha256:}" | sed -n 1p)
         [ -n "$f" ] || fail "blob $d is not in the cache $OCIBUILD_CACHE_DIR: $(find "$OCIBUILD_CACHE_DIR" -type f)"
         assert_eq "sha256:$(sha256sum <"$f" | cut -d' ' -f1)" "$d" "content of cached $f"
     done
@@ -533,7 +533,7 @@ test_registry_base_pull_cache() {
     assert_match "$BUILD_ERR" "${REG_BASE_LAYER:7:12}[^\n]*cached" "progress of the second build"
     ob_build --dir "$T/src" --base "$REG/base:1" -t app:1 --layout "$T/L"
     assert_eq "$(reg_blob_gets)" 0 "blob GETs by the layout build"
-    verify_blob "$T/L" "$REG_BASE_LAYER" "$(stat -c %s "$(find "$OCIBUILD_CACHE_DIR" -type f -name "${REG_BASE_LAYER#sha256:}" | head -n1)")"
+    verify_blob "$T/L" "$REG_BASE_LAYER" "$(stat -c %s "$(find "$OCIBUILD_CACHE_DIR" -type f -name "${REG_BASE_LAYER#sha256:}" | sed -n 1p)")"
     validate_layout "$T/L" app:1
     umoci_unpack "$T/L" app:1 "$T/bundle"
     assert_same_tree "$T/basesrc" "$T/bundle/rootfs/opt/base"
@@ -564,7 +564,7 @@ test_registry_cross_repo_mount() {
     reg_access | grep -E "\"POST /v2/apps/app/blobs/uploads/\?mount=$base_layer&from=lib(/|%2F)base HTTP/[0-9.]+\" 201 " >/dev/null \
         || fail "no successful mount of $base_layer from lib/base in the registry log: $(reg_access)"
     assert_eq "$(reg_count "\"GET /v2/[^ ]*/blobs/$base_layer ")" 0 "downloads of the base layer"
-    if reg_uploaded_digests | grep -qx "$base_layer"; then fail "the base layer was uploaded"; fi
+    if reg_uploaded_digests | grep -x "$base_layer" >/dev/null; then fail "the base layer was uploaded"; fi
     assert_eq "$(reg_uploaded_digests | wc -l)" 2 "uploads: the new layer and the config"
     assert_eq "$(reg_copy apps/app:1 "$T/S")" "$PDIGEST" "skopeo copy of apps/app:1"
     umoci_unpack "$T/S" 1 "$T/bundle"

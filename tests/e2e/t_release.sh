@@ -584,7 +584,7 @@ ocibuild build: sbom layer in /" "history created_by of the layers"
         # shellcheck disable=SC2086,SC2116  # glob expansion
         elf=$(echo "$REL_DIR"/$elf)
         [ -f "$elf" ] || fail "release has no $elf"
-        interp=$(ldd "$elf" | awk '$1 ~ /^\// { print $1 }' | head -n1)
+        interp=$(ldd "$elf" | awk '$1 ~ /^\// { print $1 }' | sed -n 1p)
         if [ -n "$interp" ]; then
             grep -qP "^${interp#/}\t(file|symlink)" "$T/runtime.tsv" || fail "runtime layer lacks the loader $interp"
         fi

@@ -82,7 +82,7 @@ expect_fail() {
 	local rc=$?
 	if [ "$rc" -eq 0 ]; then
 		not_ok "$desc (exit status 0, expected a failure)" "$log"
-	elif ! output_of "$log" | grep -qE -- "$re"; then
+	elif ! output_of "$log" | grep -E -- "$re" >/dev/null; then
 		echo "# expected in the output: /$re/" >>"$log"
 		not_ok "$desc (no /$re/ in the output)" "$log"
 	else
@@ -94,7 +94,7 @@ expect_fail() {
 # yet reached it: the build succeeds, or fails with ERE in the output
 expect_passed_on() {
 	local desc=$1 log=$2 re=$3; shift 3
-	if run "$log" "$@" || output_of "$log" | grep -qE -- "$re"; then
+	if run "$log" "$@" || output_of "$log" | grep -E -- "$re" >/dev/null; then
 		ok "$desc"
 	else
 		not_ok "$desc (no /$re/ in the output)" "$log"
@@ -173,14 +173,14 @@ fake_pkg_config() {
 }
 
 # cfg TAR: the image config of (the first tag of) an archive, as JSON
-cfg() { skopeo inspect --config "oci-archive:$1:$(ref_names "$1" | head -n 1)"; }
+cfg() { skopeo inspect --config "oci-archive:$1:$(ref_names "$1" | sed -n 1p)"; }
 
 # ref_names TAR: the tags in the archive's index, one per line
 ref_names() {
 	tar -xOf "$1" index.json | jq -r '.manifests[].annotations["org.opencontainers.image.ref.name"]'
 }
 
-has_ref() { ref_names "$1" | grep -qxF "$2"; }
+has_ref() { ref_names "$1" | grep -xF "$2" >/dev/null; }
 
 # refs_are TAR "A B": exactly these tags (sorted, space-separated)
 refs_are() { [ "$(ref_names "$1" | sort | tr '\n' ' ' | sed 's/ $//')" = "$2" ]; }
@@ -198,7 +198,7 @@ jq_true() {
 # manifest_true TAR FILTER: FILTER applied to the image manifest yields true
 manifest_true() {
 	local got
-	got=$(skopeo inspect --raw "oci-archive:$1:$(ref_names "$1" | head -n 1)" | jq -c "$2")
+	got=$(skopeo inspect --raw "oci-archive:$1:$(ref_names "$1" | sed -n 1p)" | jq -c "$2")
 	[ "$got" = true ] && return 0
 	echo "jq '$2' gave '$got' for the manifest"
 	return 1
@@ -283,7 +283,7 @@ stop_registry() {
 # pushed_ref LOG REPO: the line of LOG that is exactly REG/team/REPO@sha256:...
 # (the binary's stdout, shown unchanged)
 pushed_ref() {
-	grep -xE "${REG//./\\.}/team/$2@sha256:[0-9a-f]{64}" "$1" | head -n 1 | grep .
+	grep -xE "${REG//./\\.}/team/$2@sha256:[0-9a-f]{64}" "$1" | sed -n 1p | grep .
 }
 
 # registry_digest NAME:TAG: the digest the registry has for REG/team/NAME:TAG
@@ -317,7 +317,7 @@ ran_with() {
 # ran_without LOG STRING: ... and does not have STRING
 ran_without() {
 	grep -qE 'Running .*/ocibuild (build|push) ' "$1" || { echo "no Running line in $1"; return 1; }
-	! grep -E 'Running .*/ocibuild (build|push) ' "$1" | grep -qF -- "$2"
+	! grep -E 'Running .*/ocibuild (build|push) ' "$1" | grep -F -- "$2" >/dev/null
 }
 
 # lines_are FILE LINE...: FILE has exactly these lines, in any order
