@@ -9,7 +9,7 @@ PKG_CONFIG ?= pkg-config
 O ?= build
 BIN ?= .
 
-PKGS := jansson libzstd zlib libcrypto libelf libcurl libarchive
+PKGS := jansson libzstd zlib libcrypto libelf libcurl libarchive libsodium
 # Debian package providing each pkg-config module, for the error message.
 DEB_jansson := libjansson-dev
 DEB_libzstd := libzstd-dev
@@ -18,6 +18,7 @@ DEB_libcrypto := libssl-dev
 DEB_libelf := libelf-dev
 DEB_libcurl := libcurl4-openssl-dev
 DEB_libarchive := libarchive-dev
+DEB_libsodium := libsodium-dev
 
 ifeq ($(filter clean help,$(MAKECMDGOALS)),)
 MISSING := $(foreach p,$(PKGS),$(if $(shell $(PKG_CONFIG) --exists $(p) 2>/dev/null && echo y),,$(DEB_$(p))))

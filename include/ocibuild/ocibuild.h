@@ -155,6 +155,10 @@ typedef struct ocibuild_build_opts {
 	uint64_t chunk_size; /* upload in PATCH chunks above this size */
 	const char *image_refs;  /* write every pushed ref here, one a line */
 	const char *digest_file; /* write the manifest digest here */
+	/* with push: sign the pushed image with this ECDSA P-256 private key
+	 * (PEM, or cosign's encrypted key file; password from
+	 * OCIBUILD_SIGN_PASSWORD or COSIGN_PASSWORD), stored as cosign does */
+	const char *sign_key;
 } ocibuild_build_opts;
 
 typedef struct ocibuild_build_result {
@@ -189,6 +193,7 @@ typedef struct ocibuild_push_opts {
 	uint64_t chunk_size;
 	const char *image_refs;
 	const char *digest_file;
+	const char *sign_key; /* as in ocibuild_build_opts */
 } ocibuild_push_opts;
 
 /* Push an existing image. result->pushed_ref is the digest reference. */

@@ -56,7 +56,7 @@ long long cli_parse_size(const char *s);
 
 /* Flags shared by the commands that talk to registries. */
 enum {
-	F_CA_FILE = 1000, F_INSECURE, F_CHUNK, F_IMAGE_REFS, F_DIGEST_FILE, F_JSON,
+	F_CA_FILE = 1000, F_INSECURE, F_CHUNK, F_IMAGE_REFS, F_DIGEST_FILE, F_JSON, F_SIGN_KEY,
 };
 #define CLI_CONNECTION_FLAGS                                                                    \
 	{ "ca-file", F_CA_FILE, "FILE", "the system CAs", "also trust this CA for registries (PEM)" }, \
@@ -66,6 +66,7 @@ enum {
 	{ "chunk-size", F_CHUNK, "SIZE", "16M", "upload blobs larger than this in resumable chunks" }, \
 	{ "image-refs", F_IMAGE_REFS, "FILE", NULL, "write every pushed reference to FILE, one a line" }, \
 	{ "digest-file", F_DIGEST_FILE, "FILE", NULL, "write the image digest to FILE" }, \
+	{ "sign-key", F_SIGN_KEY, "KEY", NULL, "sign the pushed image as cosign does (ECDSA P-256 PEM or cosign.key; password from OCIBUILD_SIGN_PASSWORD or COSIGN_PASSWORD)" }, \
 	{ "json", F_JSON, NULL, NULL, "progress as JSON lines on stderr" }
 
 /* Values of the registry flags, filled by cli_registry_flag(). */
@@ -76,6 +77,7 @@ struct cli_registry {
 	unsigned long long chunk;
 	const char *image_refs;
 	const char *digest_file;
+	const char *sign_key;
 };
 
 /* Handle one of CLI_REGISTRY_FLAGS: 1 when handled, 0 when not one of

@@ -223,6 +223,7 @@ int cmd_push(int argc, char **argv)
 	o.chunk_size = p.reg.chunk ? p.reg.chunk : 16u << 20;
 	o.image_refs = p.reg.image_refs;
 	o.digest_file = p.reg.digest_file;
+	o.sign_key = p.reg.sign_key;
 	ctx = make_ctx(&p);
 	if (!ctx) {
 		release_parsed(&p);

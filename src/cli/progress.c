@@ -162,6 +162,9 @@ int cli_registry_flag(int c, const char *arg, const char *cmd, struct cli_regist
 	case F_DIGEST_FILE:
 		r->digest_file = arg;
 		return 1;
+	case F_SIGN_KEY:
+		r->sign_key = arg;
+		return 1;
 	case F_JSON:
 		out->json = 1;
 		return 1;

@@ -7,10 +7,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <jansson.h>
-#include <openssl/evp.h>
 
 #include "auth.h"
 #include "blobstore.h"
+#include "digest.h"
 #include "buf.h"
 #include "err.h"
 #include "mem.h"
@@ -18,7 +18,7 @@
 
 #define MAX_AUTH_FILE (4u << 20)
 
-static const char *sys_getenv(const char *n)
+const char *oci_sys_getenv(const char *n)
 {
 	return getenv(n);
 }
@@ -52,37 +52,6 @@ static int set_cred(oci_cred *c, const char *user, const char *pass, const char 
 	return 0;
 }
 
-static char *b64(const unsigned char *in, size_t n)
-{
-	char *out = oci_malloc(4 * ((n + 2) / 3) + 1);
-
-	if (out)
-		EVP_EncodeBlock((unsigned char *)out, in, (int)n);
-	return out;
-}
-
-static char *unb64(const char *in, size_t *outlen)
-{
-	size_t n = strlen(in), pad = 0;
-	unsigned char *out = oci_malloc(3 * (n / 4) + 3);
-	int r;
-
-	if (!out)
-		return NULL;
-	r = EVP_DecodeBlock(out, (const unsigned char *)in, (int)n);
-	if (r < 0) {
-		oci_free(out);
-		return NULL;
-	}
-	if (n && in[n - 1] == '=')
-		pad++;
-	if (n > 1 && in[n - 2] == '=')
-		pad++;
-	*outlen = (size_t)r - pad;
-	out[*outlen] = '\0';
-	return (char *)out;
-}
-
 char *oci_auth_basic_header(const char *user, const char *pass)
 {
 	oci_buf up = OCI_BUF_INIT(1 << 16), h = OCI_BUF_INIT(1 << 17);
@@ -90,7 +59,7 @@ char *oci_auth_basic_header(const char *user, const char *pass)
 
 	if (oci_buf_printf(&up, NULL, "%s:%s", user ? user : "", pass ? pass : "") < 0)
 		return NULL;
-	enc = b64((const unsigned char *)up.data, up.len);
+	enc = oci_b64_encode((const unsigned char *)up.data, up.len);
 	memset(up.data, 0, up.len);
 	oci_buf_release(&up);
 	if (!enc || oci_buf_printf(&h, NULL, "Basic %s", enc) < 0) {
@@ -172,7 +141,7 @@ static int from_auths(json_t *cfg, const char *domain, const char *source, oci_c
 			*found = 1;
 			return set_cred(c, u, p, tok, source, err);
 		}
-		dec = unb64(a, &n);
+		dec = oci_b64_decode(a, &n);
 		colon = dec ? strchr(dec, ':') : NULL;
 		if (!colon) {
 			oci_free(dec);
@@ -377,7 +346,7 @@ int oci_auth_lookup(const char *domain, int push, oci_getenv_fn env, oci_cred *c
 
 	memset(c, 0, sizeof(*c));
 	if (!env)
-		env = sys_getenv;
+		env = oci_sys_getenv;
 	u = env(push ? "OCIBUILD_PUSH_USERNAME" : "OCIBUILD_PULL_USERNAME");
 	p = env(push ? "OCIBUILD_PUSH_PASSWORD" : "OCIBUILD_PULL_PASSWORD");
 	if (u && *u && p)
@@ -516,7 +485,7 @@ int oci_auth_login(const char *domain, const char *user, const char *password,
 	const char *key = !strcmp(domain, "docker.io") ? "https://index.docker.io/v1/" : domain;
 
 	if (!env)
-		env = sys_getenv;
+		env = oci_sys_getenv;
 	path = docker_config_path(env);
 	if (!path)
 		return oci_err(err, OCIBUILD_ERR_AUTH, 0, "neither DOCKER_CONFIG nor HOME is set");
@@ -532,7 +501,7 @@ int oci_auth_login(const char *domain, const char *user, const char *password,
 	}
 	if (oci_buf_printf(&up, err, "%s:%s", user, password) < 0)
 		goto out;
-	enc = b64((const unsigned char *)up.data, up.len);
+	enc = oci_b64_encode((const unsigned char *)up.data, up.len);
 	entry = json_object();
 	if (!enc || !entry) {
 		json_decref(entry);

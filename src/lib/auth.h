@@ -13,6 +13,8 @@ typedef struct oci_cred {
 } oci_cred;
 
 typedef const char *(*oci_getenv_fn)(const char *name);
+/* getenv(3) as an oci_getenv_fn. */
+const char *oci_sys_getenv(const char *name);
 
 /* Credentials for a registry domain ("docker.io", "localhost:5000").
  * Nothing found is success with empty fields and source "anonymous". */

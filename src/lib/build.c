@@ -72,6 +72,7 @@ struct build {
 	oci_image_config config;
 	oci_descriptor manifest_desc;
 	oci_strlist added_blobs; /* blobs we put in an existing layout */
+	oci_sign_key *sign;      /* --sign-key, loaded before any work */
 };
 
 static int kv_check(const char *kv, const char *flag, ocibuild_error *err)
@@ -229,6 +230,13 @@ static int validate(struct build *b, ocibuild_error *err)
 		oci_err(err, OCIBUILD_ERR_OPTION, 0, "SOURCE_DATE_EPOCH must not be negative");
 		goto out;
 	}
+	if (o->sign_key && !o->push) {
+		oci_err(err, OCIBUILD_ERR_OPTION, 0,
+			"--sign-key signs the image in the registry: add --push REGISTRY[/NAMESPACE]");
+		goto out;
+	}
+	if (o->sign_key && oci_sign_key_load(o->sign_key, NULL, &b->sign, err) < 0)
+		goto out;
 	rc = 0;
 out:
 	oci_buf_release(&tmp);
@@ -1060,6 +1068,7 @@ static void cleanup(struct build *b, int failed)
 	oci_release_release(&b->rel);
 	oci_vcs_release(&b->vcs);
 	oci_strlist_clear(&b->refs);
+	oci_sign_key_free(b->sign);
 }
 
 
@@ -1218,7 +1227,7 @@ int ocibuild_build(ocibuild_ctx *ctx, const ocibuild_build_opts *opts,
 		if (rc == 0)
 			rc = oci_push_tags(ctx, &b.net, b.stage, b.manifest_desc.digest, opts->push,
 					   (const char *const *)b.tags.v, b.tags.n, b.base.reg,
-					   b.base.repo, &base_blobs, cache, &b.refs, err);
+					   b.base.repo, &base_blobs, cache, b.sign, &b.refs, err);
 		oci_strlist_clear(&base_blobs);
 		oci_free(cache);
 		if (rc == 0)

@@ -3,6 +3,7 @@
 
 #include "digest.h"
 #include "err.h"
+#include "mem.h"
 #include "banned.h"
 
 int oci_sha256_init(oci_sha256 *h, ocibuild_error *err)
@@ -75,4 +76,35 @@ int oci_digest_valid(const char *s)
 const char *oci_digest_hex(const char *digest)
 {
 	return digest + 7;
+}
+
+char *oci_b64_encode(const unsigned char *in, size_t n)
+{
+	char *out = oci_malloc(4 * ((n + 2) / 3) + 1);
+
+	if (out)
+		EVP_EncodeBlock((unsigned char *)out, in, (int)n);
+	return out;
+}
+
+char *oci_b64_decode(const char *in, size_t *outlen)
+{
+	size_t n = strlen(in), pad = 0;
+	unsigned char *out = oci_malloc(3 * (n / 4) + 3);
+	int r;
+
+	if (!out)
+		return NULL;
+	r = EVP_DecodeBlock(out, (const unsigned char *)in, (int)n);
+	if (r < 0) {
+		oci_free(out);
+		return NULL;
+	}
+	if (n && in[n - 1] == '=')
+		pad++;
+	if (n > 1 && in[n - 2] == '=')
+		pad++;
+	*outlen = (size_t)r - pad;
+	out[*outlen] = '\0';
+	return (char *)out;
 }

@@ -21,4 +21,10 @@ int oci_sha256_buf(const void *data, size_t len, char *out, ocibuild_error *err)
 int oci_digest_valid(const char *s);
 /* The hex part of a valid digest. */
 const char *oci_digest_hex(const char *digest);
+/* Base64 (standard alphabet, padded) of n bytes; heap, NUL-terminated;
+ * NULL when out of memory. */
+char *oci_b64_encode(const unsigned char *in, size_t n);
+/* Decode; *outlen gets the byte count (the result is also NUL-terminated);
+ * NULL when in is not base64 or out of memory. */
+char *oci_b64_decode(const char *in, size_t *outlen);
 #endif

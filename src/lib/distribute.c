@@ -8,6 +8,7 @@
 #include <archive_entry.h>
 
 #include "distribute.h"
+#include "attach.h"
 #include "blobstore.h"
 #include "ctx.h"
 #include "err.h"
@@ -63,8 +64,8 @@ int oci_push_target(const char *prefix, const char *tag, char **domain, char **r
 int oci_push_tags(ocibuild_ctx *ctx, const oci_net *net, const char *layout,
 		  const char *manifest_digest, const char *prefix, const char *const *tags,
 		  size_t ntags, oci_registry *base_reg, const char *base_repo,
-		  const oci_strlist *base_blobs, const char *cache, oci_strlist *refs,
-		  ocibuild_error *err)
+		  const oci_strlist *base_blobs, const char *cache, const oci_sign_key *sign,
+		  oci_strlist *refs, ocibuild_error *err)
 {
 	size_t i, j;
 	int rc = 0;
@@ -134,6 +135,17 @@ int oci_push_tags(ocibuild_ctx *ctx, const oci_net *net, const char *layout,
 			oci_buf_release(&t);
 			if (rc == 0)
 				rc = oci_strlist_push(refs, ref, err);
+		}
+		if (rc == 0 && sign) {
+			char *sref = NULL;
+
+			rc = oci_attach_signature(reg, repo, manifest_digest, sign, cache, &sref,
+						  err);
+			if (rc == 0) {
+				oci_log(ctx, OCIBUILD_LOG_INFO, "signed %s", sref);
+				rc = oci_strlist_push(refs, sref, err);
+			}
+			oci_free(sref);
 		}
 next:
 		if (group)
@@ -262,7 +274,8 @@ int ocibuild_push(ocibuild_ctx *ctx, const ocibuild_push_opts *o, ocibuild_build
 	oci_strlist refs = { 0 }, tags = { 0 };
 	oci_index x;
 	struct stat st;
-	char *tmp = NULL;
+	oci_sign_key *key = NULL;
+	char *tmp = NULL, *cache = NULL;
 	const char *layout = o->source;
 	const char *digest = NULL;
 	size_t i;
@@ -278,6 +291,15 @@ int ocibuild_push(ocibuild_ctx *ctx, const ocibuild_push_opts *o, ocibuild_build
 	if (stat(o->source, &st) < 0)
 		return oci_err(err, OCIBUILD_ERR_INPUT, errno, "'%s' does not exist: pass an image archive or layout",
 			       o->source);
+	if (o->sign_key) {
+		if (oci_sign_key_load(o->sign_key, NULL, &key, err) < 0)
+			return -1;
+		cache = oci_cache_dir(NULL);
+		if (!cache) {
+			oci_sign_key_free(key);
+			return oci_err_nomem(err);
+		}
+	}
 	if (!S_ISDIR(st.st_mode)) {
 		oci_buf t = OCI_BUF_INIT(4096);
 		const char *td = getenv("TMPDIR");
@@ -285,8 +307,9 @@ int ocibuild_push(ocibuild_ctx *ctx, const ocibuild_push_opts *o, ocibuild_build
 		oci_buf_printf(&t, NULL, "%s/ocibuild-push-XXXXXX", td && *td ? td : "/tmp");
 		if (!t.data || !mkdtemp(t.data)) {
 			oci_buf_release(&t);
-			return oci_err_errno(err, errno, "cannot make a temporary directory: %s",
-					     strerror(errno));
+			oci_err_errno(err, errno, "cannot make a temporary directory: %s",
+				      strerror(errno));
+			goto out;
 		}
 		tmp = oci_buf_detach(&t, NULL);
 		if (unpack_archive(o->source, tmp, err) < 0)
@@ -331,7 +354,7 @@ int ocibuild_push(ocibuild_ctx *ctx, const ocibuild_push_opts *o, ocibuild_build
 		}
 	}
 	if (oci_push_tags(ctx, &net, layout, digest, o->push, (const char *const *)tags.v, tags.n,
-			  NULL, NULL, NULL, NULL, &refs, err) < 0)
+			  NULL, NULL, NULL, cache, key, &refs, err) < 0)
 		goto out;
 	if (oci_write_refs(o->image_refs, o->digest_file, &refs, digest, err) < 0)
 		goto out;
@@ -345,6 +368,8 @@ out:
 	if (tmp)
 		oci_remove_tree(tmp);
 	oci_free(tmp);
+	oci_free(cache);
+	oci_sign_key_free(key);
 	return rc;
 }
 

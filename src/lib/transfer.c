@@ -8,11 +8,6 @@
 #include "mem.h"
 #include "banned.h"
 
-static const char *plain_getenv(const char *n)
-{
-	return getenv(n);
-}
-
 int oci_net_registry(ocibuild_ctx *ctx, const oci_net *net, const char *domain, int push,
 		     oci_registry **out, ocibuild_error *err)
 {
@@ -32,7 +27,7 @@ char *oci_cache_dir(oci_getenv_fn env)
 	const char *d;
 
 	if (!env)
-		env = plain_getenv;
+		env = oci_sys_getenv;
 	if ((d = env("OCIBUILD_CACHE_DIR")) && *d)
 		oci_buf_puts(&b, d, NULL);
 	else if ((d = env("XDG_CACHE_HOME")) && *d)

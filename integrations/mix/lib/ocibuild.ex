@@ -69,7 +69,8 @@ defmodule Ocibuild do
     :insecure_registries,
     :insecure_registry,
     :image_refs,
-    :digest_file
+    :digest_file,
+    :sign_key
   ]
   @registry_opts [
     :push,
@@ -78,7 +79,8 @@ defmodule Ocibuild do
     :ca_file,
     :insecure_registry,
     :image_refs,
-    :digest_file
+    :digest_file,
+    :sign_key
   ]
 
   @defaults %{
@@ -423,8 +425,7 @@ defmodule Ocibuild do
       platform(s.platforms) ++
       bool("--bundle-runtime", s.bundle_runtime) ++
       bool("--no-vcs-annotations", not s.vcs_annotations) ++
-      opt("--sbom", s.sbom) ++
-      opt("--sign-key", s.sign_key)
+      opt("--sbom", s.sbom)
   end
 
   # The flags saying how to reach the registry and where to note what was pushed.
@@ -433,7 +434,8 @@ defmodule Ocibuild do
       Enum.flat_map(s.insecure_registries, &["--insecure-registry", &1]) ++
       opt("--chunk-size", s.chunk_size) ++
       opt("--image-refs", s.image_refs) ++
-      opt("--digest-file", s.digest_file)
+      opt("--digest-file", s.digest_file) ++
+      opt("--sign-key", s.sign_key)
   end
 
   defp flag(:output), do: "-o"

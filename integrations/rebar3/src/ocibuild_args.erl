@@ -4,7 +4,7 @@
 %% Pure functions, no rebar3 API: the precedence is command line, then config,
 %% then the binary's defaults. Config values may be strings (charlists),
 %% binaries, atoms or integers; maps or lists of `{Key, Value}' pairs.
-%% Options the binary does not know yet (--sign-key, several platforms) are
+%% Options the binary does not know yet (several platforms) are
 %% passed on unchanged so that the binary reports them.
 %%
 %% Pushing an image archive built before (`ocibuild push FILE') uses only the
@@ -50,9 +50,10 @@
 %% push; the others only describe a build.
 -define(REGISTRY_CONFIG_KEYS,
         [push, chunk_size, ca_file, insecure_registries, insecure_registry, image_refs,
-         digest_file]).
+         digest_file, sign_key]).
 -define(REGISTRY_OPTS,
-        [push, tag, chunk_size, ca_file, insecure_registry, image_refs, digest_file, tarball]).
+        [push, tag, chunk_size, ca_file, insecure_registry, image_refs, digest_file, sign_key,
+         tarball]).
 
 -spec defaults() -> settings().
 defaults() ->
@@ -258,8 +259,7 @@ image_flags(S) ->
         ++ platform(maps:get(platforms, S))
         ++ bool("--bundle-runtime", maps:get(bundle_runtime, S))
         ++ bool("--no-vcs-annotations", not maps:get(vcs_annotations, S))
-        ++ opt("--sbom", maps:get(sbom, S))
-        ++ opt("--sign-key", maps:get(sign_key, S)).
+        ++ opt("--sbom", maps:get(sbom, S)).
 
 %% The flags saying how to reach the registry and where to note what was pushed.
 registry_flags(S) ->
@@ -267,7 +267,8 @@ registry_flags(S) ->
         ++ lists:append([["--insecure-registry", H] || H <- maps:get(insecure_registries, S)])
         ++ opt("--chunk-size", maps:get(chunk_size, S))
         ++ opt("--image-refs", maps:get(image_refs, S))
-        ++ opt("--digest-file", maps:get(digest_file, S)).
+        ++ opt("--digest-file", maps:get(digest_file, S))
+        ++ opt("--sign-key", maps:get(sign_key, S)).
 
 flag(output) -> "-o";
 flag(layout) -> "--layout";

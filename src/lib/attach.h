@@ -1,0 +1,16 @@
+/* Artifacts attached to a pushed image the way cosign finds them: a
+ * manifest tagged "sha256-<hex>.sig" in the image's repository. */
+#ifndef OCI_ATTACH_H
+#define OCI_ATTACH_H
+#include "registry.h"
+#include "sign.h"
+
+/* Sign `digest` (an image or index in repo) with k and store the signature,
+ * keeping the signatures already there. When the tag already holds k's
+ * signature of the same payload nothing is uploaded. `store` is a blob
+ * store directory for the two small blobs (the cache). ref_out gets
+ * "domain/repo:sha256-<hex>.sig" (heap). */
+int oci_attach_signature(oci_registry *reg, const char *repo, const char *digest,
+			 const oci_sign_key *k, const char *store, char **ref_out,
+			 ocibuild_error *err);
+#endif
