@@ -37,8 +37,10 @@ WARN += -Werror
 endif
 ifeq ($(SAN),1)
 SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+# and OCIBUILD_FAIL_ALLOC=N (src/lib/mem.c), for tests/e2e/t_faults.sh
+FAULTFLAGS := -DOCI_FAULT_INJECTION
 endif
-ALL_CFLAGS := -std=gnu11 $(WARN) $(CFLAGS) $(SANFLAGS) -pthread -Iinclude -Isrc/lib \
+ALL_CFLAGS := -std=gnu11 $(WARN) $(CFLAGS) $(SANFLAGS) $(FAULTFLAGS) -pthread -Iinclude -Isrc/lib \
               -D_GNU_SOURCE $(PKG_CFLAGS) -MMD -MP
 ALL_LDFLAGS := $(LDFLAGS) $(SANFLAGS) -pthread
 LIBS := $(PKG_LIBS) -lpthread

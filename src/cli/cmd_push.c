@@ -148,8 +148,10 @@ static ocibuild_ctx *make_ctx(struct parsed *p)
 {
 	ocibuild_ctx *ctx = ocibuild_ctx_new();
 
-	if (!ctx)
+	if (!ctx) {
+		fputs("ocibuild: error: out of memory\n", stderr);
 		return NULL;
+	}
 	ocibuild_ctx_set_log(ctx, cli_log, &p->out);
 	ocibuild_ctx_set_progress(ctx, cli_progress, &p->out);
 	ocibuild_ctx_set_cancel(ctx, cli_interrupted, NULL);

@@ -212,7 +212,11 @@ int main(int argc, char **argv)
 		return CLI_OK;
 	}
 	if (!strcmp(argv[1], "-V") || !strcmp(argv[1], "--version")) {
+#ifdef OCI_FAULT_INJECTION
+		printf("ocibuild %s (fault injection: OCIBUILD_FAIL_ALLOC=N)\n", OCIBUILD_VERSION);
+#else
 		printf("ocibuild %s\n", OCIBUILD_VERSION);
+#endif
 		return CLI_OK;
 	}
 	for (c = commands; c->name; c++)

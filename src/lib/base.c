@@ -129,7 +129,7 @@ static int open_remote(ocibuild_ctx *ctx, const oci_net *net, const char *spec,
 
 	if (oci_ref_parse(spec, &ref, err) < 0) {
 		oci_err_prefix(err, "bad --base");
-		err->kind = OCIBUILD_ERR_OPTION;
+		oci_err_as_option(err);
 		return -1;
 	}
 	b->layout_dir = oci_cache_dir(NULL);

@@ -189,7 +189,7 @@ static int validate(struct build *b, ocibuild_error *err)
 		int has_tag;
 
 		if (ocibuild_tag_check(t, err) < 0) {
-			err->kind = OCIBUILD_ERR_OPTION;
+			oci_err_as_option(err);
 			goto out;
 		}
 		/* "myapp" means "myapp:latest", as with docker and podman */
@@ -219,7 +219,7 @@ static int validate(struct build *b, ocibuild_error *err)
 	if (o->platform ? oci_platform_parse(o->platform, &b->platform, err)
 			: oci_platform_host(&b->platform, err)) {
 		if (o->platform)
-			err->kind = OCIBUILD_ERR_OPTION;
+			oci_err_as_option(err);
 		goto out;
 	}
 	if (o->user && !*o->user) {

@@ -36,8 +36,7 @@ int oci_push_target(const char *prefix, const char *tag, char **domain, char **r
 	rc = oci_ref_parse(full.data, &r, err);
 	if (rc < 0) {
 		oci_err_prefix(err, "cannot push to '%s'", prefix);
-		if (err)
-			err->kind = OCIBUILD_ERR_OPTION;
+		oci_err_as_option(err);
 		oci_buf_release(&full);
 		return -1;
 	}
@@ -46,11 +45,13 @@ int oci_push_target(const char *prefix, const char *tag, char **domain, char **r
 	    strcmp(prefix, "localhost")) {
 		oci_buf p = OCI_BUF_INIT(4096);
 
-		oci_buf_printf(&p, NULL, "%s/%.*s", prefix,
-			       (int)(colon ? (size_t)(colon - name_start) : strlen(name_start)),
-			       name_start);
 		oci_free(r.path);
-		r.path = oci_buf_detach(&p, NULL);
+		r.path = NULL;
+		if (oci_buf_printf(&p, NULL, "%s/%.*s", prefix,
+				   (int)(colon ? (size_t)(colon - name_start) : strlen(name_start)),
+				   name_start) == 0)
+			r.path = oci_buf_detach(&p, NULL);
+		oci_buf_release(&p);
 	}
 	*domain = r.domain;
 	*repo = r.path;
@@ -304,11 +305,12 @@ int ocibuild_push(ocibuild_ctx *ctx, const ocibuild_push_opts *o, ocibuild_build
 		oci_buf t = OCI_BUF_INIT(4096);
 		const char *td = getenv("TMPDIR");
 
-		oci_buf_printf(&t, NULL, "%s/ocibuild-push-XXXXXX", td && *td ? td : "/tmp");
-		if (!t.data || !mkdtemp(t.data)) {
-			oci_buf_release(&t);
-			oci_err_errno(err, errno, "cannot make a temporary directory: %s",
+		if (oci_buf_printf(&t, err, "%s/ocibuild-push-XXXXXX", td && *td ? td : "/tmp") < 0)
+			goto out;
+		if (!mkdtemp(t.data)) {
+			oci_err_errno(err, errno, "cannot make a temporary directory %s: %s", t.data,
 				      strerror(errno));
+			oci_buf_release(&t);
 			goto out;
 		}
 		tmp = oci_buf_detach(&t, NULL);
@@ -337,7 +339,7 @@ int ocibuild_push(ocibuild_ctx *ctx, const ocibuild_push_opts *o, ocibuild_build
 		for (i = 0; i < o->tags.count; i++)
 			if (ocibuild_tag_check(o->tags.items[i], err) < 0 ||
 			    oci_strlist_push(&tags, o->tags.items[i], err) < 0) {
-				err->kind = OCIBUILD_ERR_OPTION;
+				oci_err_as_option(err);
 				goto out;
 			}
 	} else {
@@ -385,9 +387,11 @@ int ocibuild_pull(ocibuild_ctx *ctx, const ocibuild_pull_opts *o, ocibuild_build
 	oci_ref ref;
 	oci_index x;
 	oci_descriptor d;
+	oci_strlist added = { 0 };
+	struct stat lst;
 	char *cache = oci_cache_dir(NULL);
 	size_t i;
-	int rc = -1;
+	int rc = -1, existed = 1;
 
 	memset(res, 0, sizeof(*res));
 	memset(&x, 0, sizeof(x));
@@ -402,7 +406,7 @@ int ocibuild_pull(ocibuild_ctx *ctx, const ocibuild_pull_opts *o, ocibuild_build
 		goto out;
 	}
 	if (oci_ref_parse(o->ref, &ref, err) < 0) {
-		err->kind = OCIBUILD_ERR_OPTION;
+		oci_err_as_option(err);
 		goto out;
 	}
 	if (o->platform ? oci_platform_parse(o->platform, &want, err) : oci_platform_host(&want, err))
@@ -411,16 +415,21 @@ int ocibuild_pull(ocibuild_ctx *ctx, const ocibuild_pull_opts *o, ocibuild_build
 	    oci_pull_resolve(reg, &ref, &want, cache, &p, err) < 0 ||
 	    oci_pull_layers(reg, ref.path, &p.manifest, cache, net.jobs, err) < 0)
 		goto out;
+	/* on failure: remove a layout we made, or the blobs we added */
+	existed = stat(o->layout, &lst) == 0;
 	if (oci_blobs_prepare(o->layout, err) < 0)
 		goto out;
-	for (i = 0; i < p.manifest.nlayers; i++)
-		if (oci_blobs_import(o->layout, cache, p.manifest.layers[i].digest,
-				     p.manifest.layers[i].size, 1, err) < 0)
+	for (i = 0; i <= p.manifest.nlayers + 1; i++) {
+		const char *dg = i < p.manifest.nlayers ? p.manifest.layers[i].digest
+			       : i == p.manifest.nlayers ? p.manifest.config.digest : p.digest;
+		int64_t sz = i < p.manifest.nlayers ? p.manifest.layers[i].size
+			   : i == p.manifest.nlayers ? p.manifest.config.size : -1;
+
+		if (!oci_blobs_has(o->layout, dg) && oci_strlist_push(&added, dg, err) < 0)
 			goto out;
-	if (oci_blobs_import(o->layout, cache, p.manifest.config.digest, p.manifest.config.size, 1,
-			     err) < 0 ||
-	    oci_blobs_import(o->layout, cache, p.digest, -1, 1, err) < 0)
-		goto out;
+		if (oci_blobs_import(o->layout, cache, dg, sz, 1, err) < 0)
+			goto out;
+	}
 	if (oci_layout_read_index(o->layout, &x, err) < 0)
 		goto out;
 	{
@@ -452,6 +461,18 @@ int ocibuild_pull(ocibuild_ctx *ctx, const ocibuild_pull_opts *o, ocibuild_build
 	}
 	rc = 0;
 out:
+	if (rc < 0 && o->layout && !existed) {
+		oci_remove_tree(o->layout);
+	} else if (rc < 0) {
+		for (i = 0; i < added.n; i++) {
+			char *bp = oci_blobs_path(o->layout, added.v[i]);
+
+			if (bp)
+				unlink(bp);
+			oci_free(bp);
+		}
+	}
+	oci_strlist_clear(&added);
 	oci_descriptor_release(&d);
 	oci_index_release(&x);
 	oci_pulled_release(&p);
@@ -485,7 +506,7 @@ int ocibuild_login(ocibuild_ctx *ctx, const char *registry, const char *user,
 		registry += 7;
 	if (oci_buf_printf(&probe, err, "%.*s/x", (int)strcspn(registry, "/"), registry) < 0 ||
 	    oci_ref_parse(probe.data, &ref, err) < 0) {
-		err->kind = OCIBUILD_ERR_OPTION;
+		oci_err_as_option(err);
 		goto out;
 	}
 	if (oci_net_registry(ctx, &net, ref.domain, 1, &reg, err) < 0)

@@ -243,14 +243,17 @@ fail:
 }
 
 /* Find lib for a binary of (machine, class): its runpath first, then the
- * system directories. Returns a heap path or NULL. */
-static char *resolve(const char *lib, const oci_elf_info *bin, const char *binpath,
-		     const oci_strlist *inherited, const oci_strlist *sysdirs)
+ * system directories. *out gets a heap path, or NULL when not found; -1
+ * only when out of memory. */
+static int resolve(const char *lib, const oci_elf_info *bin, const char *binpath,
+		   const oci_strlist *inherited, const oci_strlist *sysdirs, char **out,
+		   ocibuild_error *err)
 {
 	size_t i, pass;
 
+	*out = NULL;
 	if (strchr(lib, '/'))
-		return oci_strdup(lib);
+		return (*out = oci_strdup(lib)) ? 0 : oci_err_nomem(err);
 	/* the object's own runpath; then (as the loader does) the DT_RPATH of
 	 * the executables that load it, already expanded; then the system */
 	for (pass = 0; pass < 3; pass++) {
@@ -259,29 +262,37 @@ static char *resolve(const char *lib, const oci_elf_info *bin, const char *binpa
 		for (i = 0; i < dirs->n; i++) {
 			char *dir = pass ? oci_strdup(dirs->v[i]) : expand_origin(dirs->v[i], binpath);
 			oci_buf p = OCI_BUF_INIT(1 << 16);
+			ocibuild_error e = { 0 };
 			oci_elf_info li;
 			struct stat st;
+			int rc;
 
 			if (!dir)
-				return NULL;
-			if (oci_buf_printf(&p, NULL, "%s/%s", dir, lib) < 0) {
-				oci_free(dir);
-				return NULL;
-			}
+				return oci_err_nomem(err);
+			rc = oci_buf_printf(&p, err, "%s/%s", dir, lib);
 			oci_free(dir);
-			if (stat(p.data, &st) == 0 && S_ISREG(st.st_mode) &&
-			    oci_elf_read(p.data, &li, NULL) == 0) {
-				int ok = li.is_elf && li.machine == bin->machine &&
-					 li.elfclass == bin->elfclass;
+			if (rc < 0)
+				return -1;
+			if (stat(p.data, &st) == 0 && S_ISREG(st.st_mode)) {
+				if (oci_elf_read(p.data, &li, &e) == 0) {
+					int ok = li.is_elf && li.machine == bin->machine &&
+						 li.elfclass == bin->elfclass;
 
-				oci_elf_release(&li);
-				if (ok)
-					return oci_buf_detach(&p, NULL);
+					oci_elf_release(&li);
+					if (ok) {
+						*out = oci_buf_detach(&p, NULL);
+						return 0;
+					}
+				} else if (e.kind == OCIBUILD_ERR_NOMEM) {
+					oci_buf_release(&p);
+					return oci_err_nomem(err);
+				}
+				ocibuild_error_clear(&e);
 			}
 			oci_buf_release(&p);
 		}
 	}
-	return NULL;
+	return 0;
 }
 
 int oci_elf_closure(const oci_strlist *binaries, oci_strlist *files, ocibuild_error *err)
@@ -317,6 +328,8 @@ int oci_elf_closure(const oci_strlist *binaries, oci_strlist *files, ocibuild_er
 			for (i = 0; i < info.runpath.n; i++) {
 				char *d = expand_origin(info.runpath.v[i], bin);
 
+				if (!d)
+					oci_err_nomem(err);
 				if (!d || push_unique(&inherited, d, err) < 0) {
 					oci_free(d);
 					oci_elf_release(&info);
@@ -340,8 +353,13 @@ int oci_elf_closure(const oci_strlist *binaries, oci_strlist *files, ocibuild_er
 			}
 		}
 		for (i = 0; i < info.needed.n; i++) {
-			char *found = resolve(info.needed.v[i], &info, bin, &inherited, &sysdirs);
+			char *found;
 
+			if (resolve(info.needed.v[i], &info, bin, &inherited, &sysdirs, &found,
+				    err) < 0) {
+				oci_elf_release(&info);
+				goto out;
+			}
 			if (!found) {
 				oci_err(err, OCIBUILD_ERR_INPUT, 0,
 					"'%s' needs '%s', which is not installed on this machine: install the package that provides it",

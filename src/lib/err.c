@@ -117,3 +117,9 @@ void oci_err_prefix(ocibuild_error *err, const char *fmt, ...)
 	}
 	oci_free(pre);
 }
+
+void oci_err_as_option(ocibuild_error *err)
+{
+	if (err && err->kind != OCIBUILD_ERR_NOMEM)
+		err->kind = OCIBUILD_ERR_OPTION;
+}

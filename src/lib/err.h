@@ -14,6 +14,8 @@ int oci_err_errno(ocibuild_error *err, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 /* Out of memory: never allocates. */
 int oci_err_nomem(ocibuild_error *err);
+/* The failure was the caller's input: kind OPTION, unless it was memory. */
+void oci_err_as_option(ocibuild_error *err);
 /* Prepend "prefix: " to an existing message. */
 void oci_err_prefix(ocibuild_error *err, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));

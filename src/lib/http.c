@@ -74,7 +74,7 @@ void oci_http_resp_release(oci_http_resp *r)
 	r->content_length = -1;
 }
 
-static void keep_header(char **dst, const char *v, size_t n)
+static int keep_header(char **dst, const char *v, size_t n)
 {
 	while (n && (v[n - 1] == '\r' || v[n - 1] == '\n' || v[n - 1] == ' '))
 		n--;
@@ -84,6 +84,7 @@ static void keep_header(char **dst, const char *v, size_t n)
 	}
 	oci_free(*dst);
 	*dst = oci_strndup(v, n);
+	return *dst ? 0 : -1;
 }
 
 static size_t on_header(char *data, size_t size, size_t nitems, void *ud)
@@ -121,7 +122,11 @@ static size_t on_header(char *data, size_t size, size_t nitems, void *ud)
 
 			if (*dst && keep[i].off == offsetof(oci_http_resp, www_authenticate))
 				break;
-			keep_header(dst, colon + 1, n - (size_t)(colon + 1 - data));
+			if (keep_header(dst, colon + 1, n - (size_t)(colon + 1 - data)) < 0) {
+				oci_err_nomem(x->err);
+				x->sink_failed = 1;
+				return 0;
+			}
 		}
 	}
 	return n;
@@ -143,9 +148,12 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
 	}
 	if (x->req->out) {
 		/* error bodies and documents are capped: keep what fits */
-		if (x->req->out->len + n <= x->req->out->max)
-			oci_buf_append(x->req->out, data, n, NULL);
-		else if (status >= 200 && status < 300) {
+		if (x->req->out->len + n <= x->req->out->max) {
+			if (oci_buf_append(x->req->out, data, n, x->err) < 0) {
+				x->sink_failed = 1;
+				return 0;
+			}
+		} else if (status >= 200 && status < 300) {
 			oci_err(x->err, OCIBUILD_ERR_INPUT, 0,
 				"response from '%s' is larger than %zu bytes", x->req->url,
 				x->req->out->max);

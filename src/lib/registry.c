@@ -134,9 +134,15 @@ static char *base_url(oci_registry *r)
 {
 	oci_buf b = OCI_BUF_INIT(4096);
 
+	int rc;
+
 	pthread_mutex_lock(&r->mu);
-	oci_buf_printf(&b, NULL, "%s://%s", r->scheme, r->host);
+	rc = oci_buf_printf(&b, NULL, "%s://%s", r->scheme, r->host);
 	pthread_mutex_unlock(&r->mu);
+	if (rc < 0) {
+		oci_buf_release(&b);
+		return NULL;
+	}
 	return oci_buf_detach(&b, NULL);
 }
 
@@ -509,16 +515,22 @@ static int reg_do(oci_registry *r, oci_http *h, const struct rreq *q, oci_http_r
 		if (same_host(r, url)) {
 			const char *tok;
 
+			int hrc = 0;
+
 			pthread_mutex_lock(&r->mu);
 			tok = q->scope ? find_token(r, q->scope) : NULL;
 			sent_basic = 0;
 			if (tok) {
-				oci_buf_printf(&authh, NULL, "Authorization: Bearer %s", tok);
+				hrc = oci_buf_printf(&authh, NULL, "Authorization: Bearer %s", tok);
 			} else if (r->basic) {
-				oci_buf_printf(&authh, NULL, "Authorization: %s", r->basic);
+				hrc = oci_buf_printf(&authh, NULL, "Authorization: %s", r->basic);
 				sent_basic = 1;
 			}
 			pthread_mutex_unlock(&r->mu);
+			if (hrc < 0) {
+				oci_err_nomem(err);
+				goto out;
+			}
 			if (authh.len)
 				hdrs[n++] = authh.data;
 		}

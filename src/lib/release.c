@@ -1,6 +1,8 @@
 #include <dirent.h>
 #include <errno.h>
 #include <glob.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -55,17 +57,16 @@ char *oci_release_app_name(const char *dirname)
 	return oci_strdup(base);
 }
 
+/* No allocation here: a failure would read as "absent". */
 static int exists(const char *dir, const char *rel, int want_dir)
 {
-	char *p = oci_path_join(dir, rel);
+	char p[PATH_MAX];
 	struct stat st;
-	int ok;
+	int n = snprintf(p, sizeof(p), "%s/%s", dir, rel);
 
-	if (!p)
+	if (n < 0 || (size_t)n >= sizeof(p))
 		return 0;
-	ok = stat(p, &st) == 0 && (want_dir ? S_ISDIR(st.st_mode) : S_ISREG(st.st_mode));
-	oci_free(p);
-	return ok;
+	return stat(p, &st) == 0 && (want_dir ? S_ISDIR(st.st_mode) : S_ISREG(st.st_mode));
 }
 
 static int not_a_release(const char *dir, const char *why, ocibuild_error *err)
@@ -130,11 +131,10 @@ static int find_name(oci_release *r, ocibuild_error *err)
 	if (!r->name)
 		return oci_err_nomem(err);
 	{
-		char *bin = oci_path_join("bin", r->name);
-		int ok = bin && exists(r->dir, bin, 0);
+		char bin[PATH_MAX];
 
-		oci_free(bin);
-		if (!ok)
+		snprintf(bin, sizeof(bin), "bin/%s", r->name);
+		if (!exists(r->dir, bin, 0))
 			return not_a_release(r->dir, "no bin/<name> start script", err);
 	}
 	return 0;
@@ -149,8 +149,10 @@ static int read_start_erl(oci_release *r, ocibuild_error *err)
 
 	if (!p)
 		return oci_err_nomem(err);
-	if (oci_read_file(p, 4096, &b, NULL) < 0) {
-		rc = not_a_release(r->dir, "no releases/start_erl.data", err);
+	if (oci_read_file(p, 4096, &b, err) < 0) {
+		rc = err && err->kind == OCIBUILD_ERR_NOMEM
+			     ? -1
+			     : not_a_release(r->dir, "no releases/start_erl.data", err);
 		goto out;
 	}
 	sp = strchr(b.data, ' ');
@@ -161,9 +163,12 @@ static int read_start_erl(oci_release *r, ocibuild_error *err)
 	end = sp + 1 + strcspn(sp + 1, " \r\n");
 	r->erts_version = oci_strndup(b.data, (size_t)(sp - b.data));
 	r->version = oci_strndup(sp + 1, (size_t)(end - sp - 1));
-	if (!r->erts_version || !r->version || !*r->version) {
-		rc = r->version ? not_a_release(r->dir, "empty version in start_erl.data", err)
-				: oci_err_nomem(err);
+	if (!r->erts_version || !r->version) {
+		rc = oci_err_nomem(err);
+		goto out;
+	}
+	if (!*r->version) {
+		rc = not_a_release(r->dir, "empty version in start_erl.data", err);
 		goto out;
 	}
 	rc = 0;

@@ -1,0 +1,95 @@
+# shellcheck shell=bash
+# Out of memory, everywhere: a sanitizer build (make check-asan) is also a
+# fault-injection build, where OCIBUILD_FAIL_ALLOC=N makes the Nth
+# allocation of the library fail (src/lib/mem.c). These tests walk N over
+# every allocation a build makes and require each run to end cleanly: exit 0
+# (the failure was absorbed) or exit 1 with the one line
+# "ocibuild: error: ... out of memory" (not some other, misleading cause), no
+# AddressSanitizer/LeakSanitizer/UBSan report (so no leak or bad access on
+# any error path), and nothing left at the output paths.
+# With a normal build they skip.
+
+faults_enabled() {
+    "$OCIBUILD" --version | grep 'fault injection' >/dev/null ||
+        skip "not a fault-injection build (make check-asan runs these)"
+}
+
+# faults_one N OUTDIR ARGS...: one run with the Nth allocation failing;
+# prints "ok" (absorbed), "oom" (failed cleanly) or a reason it is wrong
+faults_one() {
+    local n=$1 out=$2 rc
+    shift 2
+    rm -rf "$out"
+    mkdir -p "$out"
+    rc=0
+    ASAN_OPTIONS=exitcode=99:detect_leaks=1:abort_on_error=0 OCIBUILD_FAIL_ALLOC=$n \
+        "$OCIBUILD" "$@" >"$out.stdout" 2>"$out.stderr" || rc=$?
+    if [ "$rc" = 0 ]; then
+        echo ok
+    elif [ "$rc" != 1 ]; then
+        echo "N=$n: exit $rc: $(grep -m1 -E 'Sanitizer|runtime error|ERROR' "$out.stderr" || head -c 300 "$out.stderr")"
+    elif [ "$(wc -l <"$out.stderr")" != 1 ] ||
+        ! grep -E '^ocibuild: error: .*out of memory$' "$out.stderr" >/dev/null; then
+        echo "N=$n: not one out-of-memory line: $(head -c 300 "$out.stderr")"
+    elif [ -n "$(ls -A "$out")" ]; then
+        echo "N=$n: left behind: $(ls -A "$out")"
+    else
+        echo oom
+    fi
+}
+
+# faults_sweep JOBS ARGS...: N = 1, 2, ... until 40 runs in a row succeed
+# (past the last allocation), JOBS runs at a time; fails on any bad run.
+# Each run gets its own output dir $T/f.N; "@OUT@" in ARGS is replaced by it.
+faults_sweep() {
+    local jobs=$1 n=0 streak=0 oom=0 i r
+    shift
+    local -a args
+    while [ "$streak" -lt 40 ]; do
+        [ "$n" -lt 20000 ] || fail "more than 20000 allocations?"
+        local -a pids=()
+        for ((i = 1; i <= jobs; i++)); do
+            args=("${@//@OUT@/$T/f.$((n + i))}")
+            faults_one $((n + i)) "$T/f.$((n + i))" "${args[@]}" >"$T/f.$((n + i)).verdict" &
+            pids+=($!)
+        done
+        wait "${pids[@]}"
+        for ((i = 1; i <= jobs; i++)); do
+            r=$(cat "$T/f.$((n + i)).verdict")
+            case $r in
+                ok) streak=$((streak + 1)) ;;
+                oom) streak=0 oom=$((oom + 1)) ;;
+                *) fail "$r" ;;
+            esac
+            rm -rf "$T/f.$((n + i))" "$T/f.$((n + i))".*
+        done
+        n=$((n + jobs))
+    done
+    FAULT_RUNS=$n
+    FAULT_OOMS=$oom
+    [ "$oom" -gt 10 ] || fail "only $oom runs failed: is OCIBUILD_FAIL_ALLOC working?"
+    echo "# $FAULT_RUNS runs, $FAULT_OOMS ended in a clean out-of-memory error"
+}
+
+test_faults_dir_build() {
+    faults_enabled
+    mk_tree "$T/src"
+    faults_sweep 2 build --dir "$T/src" -t app:1 -o @OUT@/img.tar --layout @OUT@/layout \
+        --env A=1 -l k=v -a x=y --expose 8080 -q
+}
+
+test_faults_release_build() {
+    faults_enabled
+    rel_fixture relx
+    faults_sweep 2 build --release "$REL_DIR" --lock "$FX/proj/rebar.lock" --bundle-runtime \
+        --compression zstd -t app:1 -o @OUT@/img.tar --sbom @OUT@/sbom.json -q
+}
+
+test_faults_push_and_pull() {
+    faults_enabled
+    reg_start basic
+    reg_src "$T/src"
+    ob_build --dir "$T/src" -t app:1 -o "$T/img.tar"
+    faults_sweep 2 push "$T/img.tar" --push "$REG/team" -q
+    faults_sweep 2 pull "$REG/team/app:1" --layout @OUT@/layout -q
+}
