@@ -125,7 +125,7 @@ typedef struct ocibuild_build_opts {
 	const char *lock;    /* rebar.lock or mix.lock; default: the project's */
 	int bundle_runtime;  /* add the shared libraries, loader and busybox the
 			      * release needs, for --base scratch */
-	const char *sbom;    /* also write the SPDX document to this file */
+	const char *sbom;    /* also write the SPDX document (the first platform's) here */
 	int no_vcs_annotations; /* do not add source/revision annotations */
 	const char *base;    /* "scratch" (default when NULL) or "oci:DIR[:TAG]" */
 	const char *workdir; /* absolute path in the image; default "/app" */
@@ -133,7 +133,11 @@ typedef struct ocibuild_build_opts {
 	const char *output;  /* FILE.tar or FILE.tar.gz, or NULL */
 	const char *layout;  /* OCI layout directory, or NULL */
 	ocibuild_compression compression;
-	const char *platform; /* "os/arch[/variant]"; NULL = build host */
+	/* "os/arch[/variant]"; NULL = build host. Several, separated by
+	 * commas ("linux/amd64,linux/arm64"), make an OCI image index with one
+	 * manifest per platform in that order, sharing the layers made from
+	 * the input; the base is resolved per platform. */
+	const char *platform;
 	const char *user;     /* config.User; NULL = "65534" */
 	ocibuild_strv env;    /* "K=V": override the base's K */
 	ocibuild_strv entrypoint;
@@ -142,7 +146,7 @@ typedef struct ocibuild_build_opts {
 	int cmd_set;
 	ocibuild_strv expose;      /* "8080" or "53/udp" */
 	ocibuild_strv labels;      /* "K=V" */
-	ocibuild_strv annotations; /* "K=V" on the manifest */
+	ocibuild_strv annotations; /* "K=V" on the manifest (and on the index) */
 	/* Timestamp for file mtimes, config.created and history. When
 	 * has_source_date_epoch is 0, file mtimes are 1 (1970-01-01T00:00:01Z)
 	 * and created is the current time. */
@@ -154,7 +158,7 @@ typedef struct ocibuild_build_opts {
 	ocibuild_strv insecure_registries; /* may use plain HTTP */
 	uint64_t chunk_size; /* upload in PATCH chunks above this size */
 	const char *image_refs;  /* write every pushed ref here, one a line */
-	const char *digest_file; /* write the manifest digest here */
+	const char *digest_file; /* write the manifest (or index) digest here */
 	/* with push: sign the pushed image with this ECDSA P-256 private key
 	 * (PEM, or cosign's encrypted key file; password from
 	 * OCIBUILD_SIGN_PASSWORD or COSIGN_PASSWORD), stored as cosign does */
@@ -162,12 +166,12 @@ typedef struct ocibuild_build_opts {
 } ocibuild_build_opts;
 
 typedef struct ocibuild_build_result {
-	char manifest_digest[72]; /* "sha256:<64 hex>" */
+	char manifest_digest[72]; /* "sha256:<64 hex>"; of the index with several platforms */
 	/* when pushed: "registry/repo@sha256:...", one line per repository
 	 * (several when the tags name several images) */
 	char pushed_ref[4096];
 	int64_t manifest_size;
-	size_t layer_count; /* base layers included */
+	size_t layer_count; /* base layers included (the first platform's) */
 } ocibuild_build_result;
 
 /* Build an image from opts->dir on top of opts->base and write it to

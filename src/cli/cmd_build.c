@@ -17,7 +17,7 @@ static const struct cli_flag build_flags[] = {
 	{ "project", F_PROJECT, "DIR", NULL, "a rebar3 or Mix project: use its newest release under _build/" },
 	{ "lock", F_LOCK, "FILE", "the project's", "rebar.lock or mix.lock naming the dependencies (deps layer, SBOM)" },
 	{ "bundle-runtime", F_BUNDLE, NULL, NULL, "with --base scratch: add the libraries, loader and busybox the release needs" },
-	{ "sbom", F_SBOM, "FILE", NULL, "also write the image's SPDX 2.2 SBOM (releases) to FILE" },
+	{ "sbom", F_SBOM, "FILE", NULL, "also write the image's SPDX 2.2 SBOM (releases) to FILE (with several platforms: the first one's)" },
 	{ "no-vcs-annotations", F_NOVCS, NULL, NULL, "do not record the source URL and revision (from CI variables or git)" },
 	{ "tag", 't', "NAME:TAG", NULL, "image name and tag; repeatable (required)" },
 	{ "output", 'o', "FILE", NULL, "write an image archive: FILE.tar, or FILE.tar.gz to gzip it" },
@@ -25,14 +25,14 @@ static const struct cli_flag build_flags[] = {
 	{ "base", F_BASE, "BASE", "scratch", "base image: scratch, oci:DIR[:TAG] (a layout on disk) or a registry reference such as debian:stable-slim" },
 	{ "workdir", F_WORKDIR, "PATH", "/app", "where the files go in the image; also the working directory" },
 	{ "compression", F_COMPRESSION, "ALGO", "gzip", "layer compression: gzip, zstd or none" },
-	{ "platform", F_PLATFORM, "OS/ARCH", "the build host's", "image platform, e.g. linux/amd64 or linux/arm64/v8" },
+	{ "platform", F_PLATFORM, "OS/ARCH[,...]", "the build host's", "image platform, e.g. linux/amd64 or linux/arm64/v8; several, comma-separated, make an image index" },
 	{ "uid", F_UID, "UID[:GID]", "65534", "user the container runs as" },
 	{ "env", 'e', "KEY=VALUE", NULL, "environment variable; repeatable" },
 	{ "entrypoint", F_ENTRYPOINT, "ARGS", "the base's", "entrypoint: a JSON array or space-separated words; clears the base's cmd" },
 	{ "cmd", 'c', "ARGS", "the base's; releases: foreground (relx), start (Mix)", "default arguments (JSON array or words); for a release, its start command: start, start_iex, daemon, daemon_iex or foreground" },
 	{ "expose", F_EXPOSE, "PORT[/PROTO]", NULL, "port to declare, e.g. 8080 or 53/udp; repeatable" },
 	{ "label", 'l', "KEY=VALUE", NULL, "image config label; repeatable" },
-	{ "annotation", 'a', "KEY=VALUE", NULL, "image manifest annotation; repeatable" },
+	{ "annotation", 'a', "KEY=VALUE", NULL, "image manifest annotation (and image index, with several platforms); repeatable" },
 	{ "push", 'p', "REGISTRY[/NS]", NULL, "push the image there as NS/NAME:TAG for each -t; stdout gets its digest reference" },
 	{ "jobs", 'j', "N", "one per CPU", "compression threads and blobs in flight (the output does not depend on it)" },
 	CLI_REGISTRY_FLAGS,
@@ -49,6 +49,11 @@ static void build_help(void)
 	       "A release is split into erts, deps and app layers plus an SBOM.\n"
 	       "On success stdout gets the manifest digest (or, with --push, the pushed\n"
 	       "REGISTRY/REPO@sha256:... reference); progress goes to stderr.\n\n"
+	       "Several platforms (--platform linux/amd64,linux/arm64) make an OCI image index\n"
+	       "with one manifest per platform, in the order given, sharing the layers made\n"
+	       "from the input; its digest is the one printed, pushed and tagged. The Docker\n"
+	       "manifest.json in an -o archive names one image only: the build host's platform\n"
+	       "when it is in the list, else the first platform's.\n\n"
 	       "options:\n");
 	cli_print_flags(build_flags);
 	printf("\nenvironment:\n"

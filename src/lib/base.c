@@ -118,6 +118,24 @@ out:
 	return rc;
 }
 
+/* A base that is a single image (not an index) must be for the platform. */
+static int platform_mismatch(const char *spec, const oci_platform *want,
+			     const oci_image_config *cfg, ocibuild_error *err)
+{
+	char *h, *w;
+
+	if (!cfg->platform.architecture || oci_platform_match(want, &cfg->platform))
+		return 0;
+	h = oci_platform_string(&cfg->platform);
+	w = oci_platform_string(want);
+	oci_err(err, OCIBUILD_ERR_INPUT, 0,
+		"base '%s' is %s but the image is for %s: pass --platform %s or use a base for %s",
+		spec, h ? h : "?", w ? w : "?", h ? h : "?", w ? w : "?");
+	oci_free(h);
+	oci_free(w);
+	return -1;
+}
+
 static int open_remote(ocibuild_ctx *ctx, const oci_net *net, const char *spec,
 		       const oci_platform *want, int need_layers, oci_base *b,
 		       ocibuild_error *err)
@@ -151,6 +169,10 @@ static int open_remote(ocibuild_ctx *ctx, const oci_net *net, const char *spec,
 	oci_pulled_release(&p);
 	if (oci_config_parse(b->config_json, b->config_len, &cfg, err) < 0)
 		goto out;
+	if (platform_mismatch(spec, want, &cfg, err) < 0) {
+		oci_config_release(&cfg);
+		goto out;
+	}
 	if (cfg.diff_ids.n != b->manifest.nlayers) {
 		oci_err(err, OCIBUILD_ERR_INPUT, 0,
 			"base '%s' is inconsistent: %zu layers but %zu diff_ids in its config", spec,
@@ -239,15 +261,7 @@ int oci_base_open(ocibuild_ctx *ctx, const oci_net *net, const char *spec,
 		goto out;
 	if (oci_config_parse(raw.data, raw.len, &cfg, err) < 0)
 		goto out;
-	if (cfg.platform.architecture &&
-	    !oci_platform_match(want, &cfg.platform)) {
-		char *h = oci_platform_string(&cfg.platform), *w = oci_platform_string(want);
-
-		oci_err(err, OCIBUILD_ERR_INPUT, 0,
-			"base '%s' is %s but the image is for %s: pass --platform %s or use a base for %s",
-			spec, h ? h : "?", w ? w : "?", h ? h : "?", w ? w : "?");
-		oci_free(h);
-		oci_free(w);
+	if (platform_mismatch(spec, want, &cfg, err) < 0) {
 		oci_config_release(&cfg);
 		goto out;
 	}

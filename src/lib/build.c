@@ -44,6 +44,22 @@ struct layer_plan {
 	oci_layer_result r;
 };
 
+/* What differs between the platforms of one build: the base, the SBOM
+ * (it names the base's digest), the config and the manifest. The layers
+ * made from the input are shared by every platform. */
+struct plat {
+	oci_platform platform;
+	oci_base base;
+	oci_walk sb;       /* the sbom layer */
+	oci_buf sbom;
+	struct layer_plan sbom_layer;
+	int has_sbom;
+	const struct plat *same_sbom; /* an earlier platform with the same SBOM */
+	oci_image_config config;
+	oci_manifest manifest;
+	oci_descriptor desc;
+};
+
 struct build {
 	ocibuild_ctx *ctx;
 	const ocibuild_build_opts *o;
@@ -53,24 +69,21 @@ struct build {
 	const char *release_cmd; /* start, foreground, ... */
 	oci_walk w;        /* the tree */
 	oci_walk rt;       /* the runtime layer's files */
-	oci_walk sb;       /* the sbom layer */
-	oci_buf sbom;
 	oci_net net;
 	oci_strlist refs; /* pushed references */
-	struct layer_plan layers[MAX_LAYERS];
+	struct layer_plan layers[MAX_LAYERS]; /* shared by every platform */
 	size_t nlayers;
 	oci_vcs vcs;
-	oci_platform platform;
+	struct plat *plats; /* in the order given */
+	size_t np;
 	char *workdir;     /* normalised, absolute */
 	oci_strlist tags;  /* normalised "name:tag" */
 	char created[32];
 	int64_t mtime;
 	char *stage;       /* temporary layout dir */
 	int layout_exists;
-	oci_base base;
-	oci_manifest manifest;
-	oci_image_config config;
-	oci_descriptor manifest_desc;
+	/* what the tags point at: the one manifest, or the index of several */
+	oci_descriptor top;
 	oci_strlist added_blobs; /* blobs we put in an existing layout */
 	oci_sign_key *sign;      /* --sign-key, loaded before any work */
 };
@@ -216,11 +229,32 @@ static int validate(struct build *b, ocibuild_error *err)
 			goto out;
 	if (norm_workdir(o->workdir ? o->workdir : "/app", &b->workdir, err) < 0)
 		goto out;
-	if (o->platform ? oci_platform_parse(o->platform, &b->platform, err)
-			: oci_platform_host(&b->platform, err)) {
-		if (o->platform)
+	if (o->platform) {
+		oci_platform *v;
+
+		if (oci_platform_list_parse(o->platform, &v, &b->np, err) < 0) {
 			oci_err_as_option(err);
-		goto out;
+			goto out;
+		}
+		b->plats = oci_calloc(b->np, sizeof(*b->plats));
+		if (!b->plats) {
+			oci_platform_list_free(v, b->np);
+			b->np = 0;
+			oci_err_nomem(err);
+			goto out;
+		}
+		for (i = 0; i < b->np; i++)
+			b->plats[i].platform = v[i];
+		oci_free(v);
+	} else {
+		b->plats = oci_calloc(1, sizeof(*b->plats));
+		if (!b->plats) {
+			oci_err_nomem(err);
+			goto out;
+		}
+		b->np = 1;
+		if (oci_platform_host(&b->plats[0].platform, err) < 0)
+			goto out;
 	}
 	if (o->user && !*o->user) {
 		oci_err(err, OCIBUILD_ERR_OPTION, 0, "empty --uid: pass a number such as 65534");
@@ -347,17 +381,10 @@ static const char *human(uint64_t n, char *buf, size_t len)
 	return buf;
 }
 
-static struct layer_plan *new_plan(struct build *b, const char *what, const oci_walk *w,
-				   const char *root, const char *prefix, unsigned prefix_mode,
-				   ocibuild_error *err)
+static struct layer_plan *init_plan(struct layer_plan *p, const char *what, const oci_walk *w,
+				    const char *root, const char *prefix, unsigned prefix_mode,
+				    ocibuild_error *err)
 {
-	struct layer_plan *p;
-
-	if (b->nlayers == MAX_LAYERS) {
-		oci_err(err, OCIBUILD_ERR_INTERNAL, 0, "too many layers");
-		return NULL;
-	}
-	p = &b->layers[b->nlayers++];
 	memset(p, 0, sizeof(*p));
 	p->what = what;
 	p->w = w;
@@ -370,6 +397,18 @@ static struct layer_plan *new_plan(struct build *b, const char *what, const oci_
 		return NULL;
 	}
 	return p;
+}
+
+/* A layer shared by every platform. */
+static struct layer_plan *new_plan(struct build *b, const char *what, const oci_walk *w,
+				   const char *root, const char *prefix, unsigned prefix_mode,
+				   ocibuild_error *err)
+{
+	if (b->nlayers == MAX_LAYERS) {
+		oci_err(err, OCIBUILD_ERR_INTERNAL, 0, "too many layers");
+		return NULL;
+	}
+	return init_plan(&b->layers[b->nlayers++], what, w, root, prefix, prefix_mode, err);
 }
 
 /* Entries whose flag is set, in walk order. */
@@ -452,17 +491,53 @@ static int plan_tree(struct build *b, unsigned prefix_mode, ocibuild_error *err)
 	return 0;
 }
 
-/* Every ELF file of the release must be for the image's architecture. */
+/* NIFs of a release without ERTS that do not match some of the platforms:
+ * a base image can provide ERTS for each platform, but not the project's
+ * native code, so the user is told which images will miss it. */
+static void warn_foreign_nifs(struct build *b, const oci_strlist *files,
+			      const unsigned char *foreign)
+{
+	oci_buf m = OCI_BUF_INIT(1 << 16);
+	size_t i, n = 0;
+
+	oci_buf_puts(&m, "native code built for this machine will not run on ", NULL);
+	for (i = 0; i < b->np; i++) {
+		char *ps;
+
+		if (!foreign[i])
+			continue;
+		ps = oci_platform_string(&b->plats[i].platform);
+		oci_buf_printf(&m, NULL, "%s%s", n++ ? ", " : "", ps ? ps : "?");
+		oci_free(ps);
+	}
+	oci_buf_puts(&m, ": ", NULL);
+	for (i = 0; i < files->n; i++)
+		oci_buf_printf(&m, NULL, "%s%s", i ? ", " : "", files->v[i]);
+	oci_buf_puts(&m, "; build those NIFs for each platform, or leave out the platforms they are not built for",
+		     NULL);
+	if (m.data)
+		oci_log(b->ctx, OCIBUILD_LOG_WARN, "%s", m.data);
+	oci_buf_release(&m);
+}
+
+/* Every ELF file of the release must be for the image's architecture. With
+ * several platforms, a release that bundles ERTS (or the runtime) is
+ * refused for a foreign one; a release without ERTS only gets a warning
+ * about its NIFs. `elves` gets the files that match every platform. */
 static int check_elf(struct build *b, oci_strlist *elves, ocibuild_error *err)
 {
 	oci_buf path = OCI_BUF_INIT(1 << 16);
-	size_t i;
-	int rc = 0;
+	oci_strlist foreign_files = { 0 };
+	unsigned char *foreign = oci_calloc(b->np, 1);
+	const oci_platform *want0 = &b->plats[0].platform;
+	size_t i, k;
+	int rc = foreign ? 0 : oci_err_nomem(err);
 
 	for (i = 0; i < b->w.n && rc == 0; i++) {
 		const oci_walk_entry *e = &b->w.v[i];
 		oci_elf_info info;
 		const char *arch;
+		int matches = 1;
 
 		if (e->type != OCI_TAR_FILE || e->size < 64)
 			continue;
@@ -478,16 +553,40 @@ static int check_elf(struct build *b, oci_strlist *elves, ocibuild_error *err)
 			break;
 		}
 		arch = oci_elf_arch(info.machine, info.elfclass);
-		if (!arch || strcmp(arch, b->platform.architecture))
-			rc = oci_err(err, OCIBUILD_ERR_INPUT, 0,
-				     "'%s' is built for %s but the image is for %s/%s: build the release on (or for) %s, or pass --platform %s/%s",
-				     path.data, arch ? arch : "an unknown machine", b->platform.os,
-				     b->platform.architecture, b->platform.architecture,
-				     b->platform.os, arch ? arch : "?");
-		else if (elves)
+		for (k = 0; k < b->np && rc == 0; k++) {
+			const oci_platform *want = &b->plats[k].platform;
+			char *ws;
+
+			if (arch && !strcmp(arch, want->architecture))
+				continue;
+			matches = 0;
+			if (b->np == 1) {
+				rc = oci_err(err, OCIBUILD_ERR_INPUT, 0,
+					     "'%s' is built for %s but the image is for %s/%s: build the release on (or for) %s, or pass --platform %s/%s",
+					     path.data, arch ? arch : "an unknown machine", want0->os,
+					     want0->architecture, want0->architecture, want0->os,
+					     arch ? arch : "?");
+			} else if (b->rel.has_erts || b->o->bundle_runtime) {
+				ws = oci_platform_string(want);
+				rc = oci_err(err, OCIBUILD_ERR_INPUT, 0,
+					     "'%s' is built for %s, so this release (it bundles ERTS) can not run on %s: build the release without ERTS (include_erts false in rebar.config's relx, include_erts: false in mix.exs) and use a --base image that provides Erlang for each platform",
+					     path.data, arch ? arch : "an unknown machine",
+					     ws ? ws : want->architecture);
+				oci_free(ws);
+			} else {
+				foreign[k] = 1;
+				if (!oci_strlist_has(&foreign_files, e->rel))
+					rc = oci_strlist_push(&foreign_files, e->rel, err);
+			}
+		}
+		if (rc == 0 && matches && elves)
 			rc = oci_strlist_push(elves, path.data, err);
 		oci_elf_release(&info);
 	}
+	if (rc == 0 && foreign_files.n)
+		warn_foreign_nifs(b, &foreign_files, foreign);
+	oci_free(foreign);
+	oci_strlist_clear(&foreign_files);
 	oci_buf_release(&path);
 	return rc;
 }
@@ -559,7 +658,7 @@ static int plan_runtime(struct build *b, const oci_strlist *elves, ocibuild_erro
 			goto out;
 	if (oci_elf_read("/bin/busybox", &bb, NULL) == 0 && bb.is_elf && !bb.interp &&
 	    oci_elf_arch(bb.machine, bb.elfclass) &&
-	    !strcmp(oci_elf_arch(bb.machine, bb.elfclass), b->platform.architecture)) {
+	    !strcmp(oci_elf_arch(bb.machine, bb.elfclass), b->plats[0].platform.architecture)) {
 		oci_elf_release(&bb);
 		if (oci_walk_add(&b->rt, "bin/busybox", OCI_TAR_FILE, 0755, "/bin/busybox", NULL,
 				 err) < 0)
@@ -604,30 +703,65 @@ out:
 	return rc;
 }
 
-static int plan_sbom(struct build *b, ocibuild_error *err)
+/* The SBOM names the base image's digest, which differs per platform: one
+ * sbom layer per platform, made once for platforms with the same SBOM. */
+static int plan_sbom(struct build *b, struct plat *pl, ocibuild_error *err)
 {
 	oci_sbom_input in;
-	struct layer_plan *p;
+	size_t i;
 
 	memset(&in, 0, sizeof(in));
 	in.release = &b->rel;
 	in.created = b->created;
-	if (!b->base.scratch) {
-		in.base_name = b->base.name;
-		in.base_digest = b->base.manifest_digest;
+	if (!pl->base.scratch) {
+		in.base_name = pl->base.name;
+		in.base_digest = pl->base.manifest_digest;
 	}
-	oci_buf_init(&b->sbom, 64u << 20);
-	if (oci_sbom_spdx(&in, &b->sbom, err) < 0)
+	oci_buf_init(&pl->sbom, 64u << 20);
+	if (oci_sbom_spdx(&in, &pl->sbom, err) < 0)
 		return -1;
-	if (b->o->sbom &&
-	    oci_write_file_atomic(b->o->sbom, b->sbom.data, b->sbom.len, 0, err) < 0)
+	/* --sbom gets the first platform's document */
+	if (pl == b->plats && b->o->sbom &&
+	    oci_write_file_atomic(b->o->sbom, pl->sbom.data, pl->sbom.len, 0, err) < 0)
 		return -1;
-	if (oci_walk_add_data(&b->sb, "sbom.spdx.json", 0644, b->sbom.data, b->sbom.len, err) < 0)
+	for (i = 0; &b->plats[i] != pl; i++) {
+		if (b->plats[i].sbom.len == pl->sbom.len &&
+		    !memcmp(b->plats[i].sbom.data, pl->sbom.data, pl->sbom.len)) {
+			pl->same_sbom = &b->plats[i];
+			break;
+		}
+	}
+	if (oci_walk_add_data(&pl->sb, "sbom.spdx.json", 0644, pl->sbom.data, pl->sbom.len,
+			      err) < 0)
 		return -1;
-	p = new_plan(b, "sbom", &b->sb, "/", "", 0755, err);
-	if (!p)
+	if (!init_plan(&pl->sbom_layer, "sbom", &pl->sb, "/", "", 0755, err))
 		return -1;
-	p->v[p->n++] = &b->sb.v[0];
+	pl->has_sbom = 1;
+	pl->sbom_layer.v[pl->sbom_layer.n++] = &pl->sb.v[0];
+	return 0;
+}
+
+static int build_layer(struct build *b, struct layer_plan *p, ocibuild_error *err)
+{
+	oci_layer_opts lo;
+	char h1[32], h2[32];
+
+	memset(&lo, 0, sizeof(lo));
+	lo.root = p->root;
+	lo.prefix = p->prefix;
+	lo.prefix_mode = p->prefix_mode;
+	lo.mtime = b->mtime;
+	lo.compression = b->o->compression;
+	lo.threads = oci_ctx_threads(b->ctx);
+	lo.cancel = b->ctx->cancel;
+	lo.cancel_userdata = b->ctx->cancel_userdata;
+	if (oci_layer_build(&lo, p->v, p->n, b->stage, b->o->layout != NULL, &p->r, err) < 0)
+		return -1;
+	oci_log(b->ctx, OCIBUILD_LOG_INFO, "%s layer %.19s: %zu entries, %s tar, %s %s",
+		p->what, p->r.digest, p->n, human(p->r.tar_size, h1, sizeof(h1)),
+		human((uint64_t)p->r.size, h2, sizeof(h2)),
+		b->o->compression == OCIBUILD_COMPRESS_NONE ? "uncompressed"
+		: b->o->compression == OCIBUILD_COMPRESS_ZSTD ? "zstd" : "gzip");
 	return 0;
 }
 
@@ -635,28 +769,18 @@ static int build_layers(struct build *b, ocibuild_error *err)
 {
 	size_t i;
 
-	for (i = 0; i < b->nlayers; i++) {
-		struct layer_plan *p = &b->layers[i];
-		oci_layer_opts lo;
-		char h1[32], h2[32];
-
-		memset(&lo, 0, sizeof(lo));
-		lo.root = p->root;
-		lo.prefix = p->prefix;
-		lo.prefix_mode = p->prefix_mode;
-		lo.mtime = b->mtime;
-		lo.compression = b->o->compression;
-		lo.threads = oci_ctx_threads(b->ctx);
-		lo.cancel = b->ctx->cancel;
-		lo.cancel_userdata = b->ctx->cancel_userdata;
-		if (oci_layer_build(&lo, p->v, p->n, b->stage, b->o->layout != NULL, &p->r,
-				    err) < 0)
+	for (i = 0; i < b->nlayers; i++)
+		if (build_layer(b, &b->layers[i], err) < 0)
 			return -1;
-		oci_log(b->ctx, OCIBUILD_LOG_INFO, "%s layer %.19s: %zu entries, %s tar, %s %s",
-			p->what, p->r.digest, p->n, human(p->r.tar_size, h1, sizeof(h1)),
-			human((uint64_t)p->r.size, h2, sizeof(h2)),
-			b->o->compression == OCIBUILD_COMPRESS_NONE ? "uncompressed"
-			: b->o->compression == OCIBUILD_COMPRESS_ZSTD ? "zstd" : "gzip");
+	for (i = 0; i < b->np; i++) {
+		struct plat *pl = &b->plats[i];
+
+		if (!pl->has_sbom)
+			continue;
+		if (pl->same_sbom)
+			pl->sbom_layer.r = pl->same_sbom->sbom_layer.r;
+		else if (build_layer(b, &pl->sbom_layer, err) < 0)
+			return -1;
 	}
 	return 0;
 }
@@ -760,26 +884,39 @@ out:
 	return rc;
 }
 
-static int make_config(struct build *b, ocibuild_error *err)
+/* The layers of one platform's image after the base's: the shared ones,
+ * then its sbom layer. */
+static size_t plat_nlayers(const struct build *b, const struct plat *pl)
+{
+	return b->nlayers + (pl->has_sbom ? 1 : 0);
+}
+
+static const struct layer_plan *plat_layer(const struct build *b, const struct plat *pl,
+					   size_t i)
+{
+	return i < b->nlayers ? &b->layers[i] : &pl->sbom_layer;
+}
+
+static int make_config(struct build *b, struct plat *pl, ocibuild_error *err)
 {
 	const ocibuild_build_opts *o = b->o;
-	oci_image_config *c = &b->config;
+	oci_image_config *c = &pl->config;
 	oci_buf tmp = OCI_BUF_INIT(4096);
 	size_t i, j;
 	int has_path = 0, rc = -1;
 
-	if (b->base.config_json) {
-		if (oci_config_parse(b->base.config_json, b->base.config_len, c, err) < 0)
+	if (pl->base.config_json) {
+		if (oci_config_parse(pl->base.config_json, pl->base.config_len, c, err) < 0)
 			return -1;
 	} else {
 		memset(c, 0, sizeof(*c));
 	}
 	oci_platform_release(&c->platform);
-	c->platform.os = oci_strdup(b->platform.os);
-	c->platform.architecture = oci_strdup(b->platform.architecture);
-	c->platform.variant = b->platform.variant ? oci_strdup(b->platform.variant) : NULL;
+	c->platform.os = oci_strdup(pl->platform.os);
+	c->platform.architecture = oci_strdup(pl->platform.architecture);
+	c->platform.variant = pl->platform.variant ? oci_strdup(pl->platform.variant) : NULL;
 	if (!c->platform.os || !c->platform.architecture ||
-	    (b->platform.variant && !c->platform.variant)) {
+	    (pl->platform.variant && !c->platform.variant)) {
 		oci_err_nomem(err);
 		goto out;
 	}
@@ -824,8 +961,8 @@ static int make_config(struct build *b, ocibuild_error *err)
 	}
 	if (map_set_kv(&c->labels, &o->labels, err) < 0)
 		goto out;
-	for (i = 0; i < b->nlayers; i++) {
-		const struct layer_plan *p = &b->layers[i];
+	for (i = 0; i < plat_nlayers(b, pl); i++) {
+		const struct layer_plan *p = plat_layer(b, pl, i);
 
 		if (oci_strlist_push(&c->diff_ids, p->r.diff_id, err) < 0)
 			goto out;
@@ -870,10 +1007,10 @@ static int add_layer_desc(oci_manifest *m, const char *mt, const char *digest,
 	return 0;
 }
 
-static int make_manifest(struct build *b, ocibuild_error *err)
+static int make_manifest(struct build *b, struct plat *pl, ocibuild_error *err)
 {
 	const ocibuild_build_opts *o = b->o;
-	oci_manifest *m = &b->manifest;
+	oci_manifest *m = &pl->manifest;
 	oci_buf doc = OCI_BUF_INIT(OCI_MAX_CONFIG);
 	size_t i;
 	int rc = -1;
@@ -884,23 +1021,24 @@ static int make_manifest(struct build *b, ocibuild_error *err)
 		oci_err_nomem(err);
 		goto out;
 	}
-	for (i = 0; i < b->base.manifest.nlayers; i++) {
-		const oci_descriptor *l = &b->base.manifest.layers[i];
+	for (i = 0; i < pl->base.manifest.nlayers; i++) {
+		const oci_descriptor *l = &pl->base.manifest.layers[i];
 
 		/* a registry base's layers stay remote when only pushing to the
 		 * same registry: they are mounted there */
-		if ((b->base.layers_local || oci_blobs_has(b->base.layout_dir, l->digest)) &&
-		    oci_blobs_import(b->stage, b->base.layout_dir, l->digest, l->size,
+		if ((pl->base.layers_local || oci_blobs_has(pl->base.layout_dir, l->digest)) &&
+		    oci_blobs_import(b->stage, pl->base.layout_dir, l->digest, l->size,
 				     o->layout != NULL, err) < 0)
 			goto out;
 		if (add_layer_desc(m, l->media_type, l->digest, l->size, err) < 0)
 			goto out;
 	}
-	for (i = 0; i < b->nlayers; i++)
-		if (add_layer_desc(m, oci_layer_media_type(o->compression), b->layers[i].r.digest,
-				   b->layers[i].r.size, err) < 0)
+	for (i = 0; i < plat_nlayers(b, pl); i++)
+		if (add_layer_desc(m, oci_layer_media_type(o->compression),
+				   plat_layer(b, pl, i)->r.digest, plat_layer(b, pl, i)->r.size,
+				   err) < 0)
 			goto out;
-	if (oci_config_serialize(&b->config, &doc, err) < 0)
+	if (oci_config_serialize(&pl->config, &doc, err) < 0)
 		goto out;
 	m->config.media_type = oci_strdup(OCI_MT_CONFIG);
 	m->config.size = (int64_t)doc.len;
@@ -924,30 +1062,63 @@ static int make_manifest(struct build *b, ocibuild_error *err)
 	    (b->vcs.revision &&
 	     oci_map_set(&m->annotations, OCI_ANN_REVISION, b->vcs.revision, err) < 0))
 		goto out;
-	if (!b->base.scratch &&
-	    (oci_map_set(&m->annotations, OCI_ANN_BASE_DIGEST, b->base.manifest_digest, err) < 0 ||
-	     oci_map_set(&m->annotations, OCI_ANN_BASE_NAME, b->base.name, err) < 0))
+	if (!pl->base.scratch &&
+	    (oci_map_set(&m->annotations, OCI_ANN_BASE_DIGEST, pl->base.manifest_digest, err) < 0 ||
+	     oci_map_set(&m->annotations, OCI_ANN_BASE_NAME, pl->base.name, err) < 0))
 		goto out;
 	if (oci_manifest_serialize(m, &doc, err) < 0)
 		goto out;
-	b->manifest_desc.media_type = oci_strdup(OCI_MT_MANIFEST);
-	b->manifest_desc.size = (int64_t)doc.len;
-	if (!b->manifest_desc.media_type) {
+	pl->desc.media_type = oci_strdup(OCI_MT_MANIFEST);
+	pl->desc.size = (int64_t)doc.len;
+	if (!pl->desc.media_type) {
 		oci_err_nomem(err);
 		goto out;
 	}
-	b->manifest_desc.platform = oci_calloc(1, sizeof(oci_platform));
-	if (!b->manifest_desc.platform) {
+	pl->desc.platform = oci_calloc(1, sizeof(oci_platform));
+	if (!pl->desc.platform) {
 		oci_err_nomem(err);
 		goto out;
 	}
-	b->manifest_desc.platform->os = oci_strdup(b->platform.os);
-	b->manifest_desc.platform->architecture = oci_strdup(b->platform.architecture);
-	if (b->platform.variant)
-		b->manifest_desc.platform->variant = oci_strdup(b->platform.variant);
-	rc = oci_blobs_put(b->stage, doc.data, doc.len, b->manifest_desc.digest,
+	pl->desc.platform->os = oci_strdup(pl->platform.os);
+	pl->desc.platform->architecture = oci_strdup(pl->platform.architecture);
+	if (pl->platform.variant)
+		pl->desc.platform->variant = oci_strdup(pl->platform.variant);
+	rc = oci_blobs_put(b->stage, doc.data, doc.len, pl->desc.digest,
 			   o->layout != NULL, err);
 out:
+	oci_buf_release(&doc);
+	return rc;
+}
+
+/* What the tags point at: the manifest of a single platform, as it always
+ * was, or an image index of every platform's manifest in the order given,
+ * carrying the creation time and the -a annotations. */
+static int make_top(struct build *b, ocibuild_error *err)
+{
+	oci_buf doc = OCI_BUF_INIT(OCI_MAX_MANIFEST);
+	oci_index x;
+	size_t i;
+	int rc = -1;
+
+	if (b->np == 1)
+		return oci_descriptor_copy(&b->top, &b->plats[0].desc, err);
+	memset(&x, 0, sizeof(x));
+	for (i = 0; i < b->np; i++)
+		if (oci_index_add(&x, &b->plats[i].desc, err) < 0)
+			goto out;
+	if (oci_map_set(&x.annotations, OCI_ANN_CREATED, b->created, err) < 0 ||
+	    map_set_kv(&x.annotations, &b->o->annotations, err) < 0 ||
+	    oci_index_serialize(&x, &doc, err) < 0)
+		goto out;
+	b->top.media_type = oci_strdup(OCI_MT_INDEX);
+	b->top.size = (int64_t)doc.len;
+	if (!b->top.media_type) {
+		oci_err_nomem(err);
+		goto out;
+	}
+	rc = oci_blobs_put(b->stage, doc.data, doc.len, b->top.digest, b->o->layout != NULL, err);
+out:
+	oci_index_release(&x);
 	oci_buf_release(&doc);
 	return rc;
 }
@@ -960,7 +1131,7 @@ static int write_stage_index(struct build *b, ocibuild_error *err)
 
 	memset(&x, 0, sizeof(x));
 	for (i = 0; i < b->tags.n && rc == 0; i++)
-		rc = oci_layout_set_ref(&x, &b->manifest_desc, b->tags.v[i], err);
+		rc = oci_layout_set_ref(&x, &b->top, b->tags.v[i], err);
 	if (rc == 0)
 		rc = oci_layout_write_index(b->stage, &x, b->o->layout != NULL, err);
 	oci_index_release(&x);
@@ -973,9 +1144,23 @@ static int write_archive(struct build *b, ocibuild_error *err)
 	size_t n = strlen(out);
 	oci_buf dm = OCI_BUF_INIT(OCI_MAX_MANIFEST);
 	oci_archive_opts ao;
+	oci_platform host;
+	const struct plat *pick = &b->plats[0];
+	size_t i;
 	int rc;
 
-	if (oci_docker_manifest_json(&b->manifest, &b->tags, &dm, err) < 0)
+	/* Docker's manifest.json names one image: the build host's platform
+	 * when it is among them, else the first */
+	if (b->np > 1 && oci_platform_host(&host, NULL) == 0) {
+		for (i = 0; i < b->np; i++) {
+			if (oci_platform_match(&host, &b->plats[i].platform)) {
+				pick = &b->plats[i];
+				break;
+			}
+		}
+		oci_platform_release(&host);
+	}
+	if (oci_docker_manifest_json(&pick->manifest, &b->tags, &dm, err) < 0)
 		return -1;
 	memset(&ao, 0, sizeof(ao));
 	ao.path = out;
@@ -1004,7 +1189,7 @@ static int write_layout(struct build *b, ocibuild_error *err)
 {
 	const char *dir = b->o->layout;
 	oci_index x;
-	size_t i;
+	size_t i, k;
 	int rc = -1;
 
 	if (!b->layout_exists) {
@@ -1017,17 +1202,24 @@ static int write_layout(struct build *b, ocibuild_error *err)
 	}
 	if (oci_blobs_prepare(dir, err) < 0)
 		return -1;
-	for (i = 0; i < b->manifest.nlayers; i++)
-		if (import_blob(b, b->manifest.layers[i].digest, b->manifest.layers[i].size,
-				err) < 0)
+	for (k = 0; k < b->np; k++) {
+		const struct plat *pl = &b->plats[k];
+
+		for (i = 0; i < pl->manifest.nlayers; i++)
+			if (import_blob(b, pl->manifest.layers[i].digest,
+					pl->manifest.layers[i].size, err) < 0)
+				return -1;
+		if (import_blob(b, pl->manifest.config.digest, pl->manifest.config.size, err) < 0 ||
+		    import_blob(b, pl->desc.digest, pl->desc.size, err) < 0)
 			return -1;
-	if (import_blob(b, b->manifest.config.digest, b->manifest.config.size, err) < 0 ||
-	    import_blob(b, b->manifest_desc.digest, b->manifest_desc.size, err) < 0)
+	}
+	/* the index last: a reader never finds it before what it names */
+	if (b->np > 1 && import_blob(b, b->top.digest, b->top.size, err) < 0)
 		return -1;
 	if (oci_layout_read_index(dir, &x, err) < 0)
 		return -1;
 	for (i = 0; i < b->tags.n; i++)
-		if (oci_layout_set_ref(&x, &b->manifest_desc, b->tags.v[i], err) < 0)
+		if (oci_layout_set_ref(&x, &b->top, b->tags.v[i], err) < 0)
 			goto out;
 	rc = oci_layout_write_index(dir, &x, 1, err);
 out:
@@ -1052,19 +1244,26 @@ static void cleanup(struct build *b, int failed)
 		oci_remove_tree(b->stage);
 	oci_free(b->stage);
 	oci_free(b->workdir);
-	oci_platform_release(&b->platform);
 	oci_strlist_clear(&b->tags);
 	oci_strlist_clear(&b->added_blobs);
-	oci_base_release(&b->base);
-	oci_manifest_release(&b->manifest);
-	oci_config_release(&b->config);
-	oci_descriptor_release(&b->manifest_desc);
+	for (i = 0; i < b->np; i++) {
+		struct plat *pl = &b->plats[i];
+
+		oci_platform_release(&pl->platform);
+		oci_base_release(&pl->base);
+		oci_manifest_release(&pl->manifest);
+		oci_config_release(&pl->config);
+		oci_descriptor_release(&pl->desc);
+		oci_free(pl->sbom_layer.v);
+		oci_walk_release(&pl->sb);
+		oci_buf_release(&pl->sbom);
+	}
+	oci_free(b->plats);
+	oci_descriptor_release(&b->top);
 	for (i = 0; i < b->nlayers; i++)
 		oci_free(b->layers[i].v);
 	oci_walk_release(&b->w);
 	oci_walk_release(&b->rt);
-	oci_walk_release(&b->sb);
-	oci_buf_release(&b->sbom);
 	oci_release_release(&b->rel);
 	oci_vcs_release(&b->vcs);
 	oci_strlist_clear(&b->refs);
@@ -1146,28 +1345,57 @@ static int open_release(struct build *b, ocibuild_error *err)
 	return 0;
 }
 
+/* The runtime layer is this machine's libraries, loader and busybox: it
+ * suits only images for this machine's architecture. */
+static int check_runtime_platforms(struct build *b, ocibuild_error *err)
+{
+	oci_platform host;
+	size_t i;
+	int rc = 0;
+
+	if (oci_platform_host(&host, err) < 0)
+		return -1;
+	for (i = 0; i < b->np && rc == 0; i++) {
+		char *ps;
+
+		if (!strcmp(host.architecture, b->plats[i].platform.architecture))
+			continue;
+		ps = oci_platform_string(&b->plats[i].platform);
+		rc = oci_err(err, OCIBUILD_ERR_INPUT, 0,
+			     "--bundle-runtime copies this machine's %s libraries, loader and busybox, so it can not make the %s image: build the release without ERTS (include_erts false in rebar.config's relx, include_erts: false in mix.exs) and use a --base image that provides Erlang for each platform",
+			     host.architecture, ps ? ps : b->plats[i].platform.architecture);
+		oci_free(ps);
+	}
+	oci_platform_release(&host);
+	return rc;
+}
+
 static int plan_layers(struct build *b, ocibuild_error *err)
 {
 	oci_strlist elves = { 0 };
 	struct stat st;
 	unsigned mode = stat(b->tree, &st) == 0 ? (st.st_mode & 07777) : 0755;
+	size_t i;
 	int rc = -1;
 
 	if (b->is_release) {
+		if (b->o->bundle_runtime && b->np > 1 && check_runtime_platforms(b, err) < 0)
+			goto out;
 		if (check_elf(b, &elves, err) < 0)
 			goto out;
 		if (b->o->bundle_runtime) {
 			if (plan_runtime(b, &elves, err) < 0)
 				goto out;
-		} else if (b->base.scratch && b->rel.has_erts) {
+		} else if (b->plats[0].base.scratch && b->rel.has_erts) {
 			oci_log(b->ctx, OCIBUILD_LOG_WARN,
 				"the image has no base and no runtime libraries, so ERTS can not start: add --bundle-runtime or --base");
 		}
 	}
 	if (plan_tree(b, mode, err) < 0)
 		goto out;
-	if (b->is_release && plan_sbom(b, err) < 0)
-		goto out;
+	for (i = 0; b->is_release && i < b->np; i++)
+		if (plan_sbom(b, &b->plats[i], err) < 0)
+			goto out;
 	rc = 0;
 out:
 	oci_strlist_clear(&elves);
@@ -1178,6 +1406,7 @@ int ocibuild_build(ocibuild_ctx *ctx, const ocibuild_build_opts *opts,
 		   ocibuild_build_result *result, ocibuild_error *err)
 {
 	struct build b;
+	size_t i;
 	int rc = -1;
 
 	memset(&b, 0, sizeof(b));
@@ -1194,9 +1423,10 @@ int ocibuild_build(ocibuild_ctx *ctx, const ocibuild_build_opts *opts,
 	b.net.insecure = opts->insecure_registries;
 	b.net.chunk = opts->chunk_size;
 	b.net.jobs = ctx->jobs > 0 ? ctx->jobs : 4;
-	if (oci_base_open(ctx, &b.net, opts->base, &b.platform, need_base_layers(&b),
-			  &b.base, err) < 0)
-		goto out;
+	for (i = 0; i < b.np; i++)
+		if (oci_base_open(ctx, &b.net, opts->base, &b.plats[i].platform,
+				  need_base_layers(&b), &b.plats[i].base, err) < 0)
+			goto out;
 	if (b.is_release && !opts->no_vcs_annotations &&
 	    oci_vcs_detect(opts->project ? opts->project : b.tree, NULL, &b.vcs, err) < 0)
 		goto out;
@@ -1206,10 +1436,13 @@ int ocibuild_build(ocibuild_ctx *ctx, const ocibuild_build_opts *opts,
 		goto out;
 	if (check_layout_target(&b, err) < 0 || make_stage(&b, err) < 0)
 		goto out;
-	if (build_layers(&b, err) < 0)
+	if (build_layers(&b, err) < 0 || oci_ctx_cancelled(ctx, err) < 0)
 		goto out;
-	if (oci_ctx_cancelled(ctx, err) < 0 || make_config(&b, err) < 0 ||
-	    make_manifest(&b, err) < 0 || write_stage_index(&b, err) < 0)
+	for (i = 0; i < b.np; i++)
+		if (make_config(&b, &b.plats[i], err) < 0 ||
+		    make_manifest(&b, &b.plats[i], err) < 0)
+			goto out;
+	if (make_top(&b, err) < 0 || write_stage_index(&b, err) < 0)
 		goto out;
 	if (opts->output) {
 		if (oci_ctx_cancelled(ctx, err) < 0 || write_archive(&b, err) < 0)
@@ -1219,20 +1452,27 @@ int ocibuild_build(ocibuild_ctx *ctx, const ocibuild_build_opts *opts,
 	if (opts->push) {
 		char *cache = oci_cache_dir(NULL);
 		oci_strlist base_blobs = { 0 };
-		size_t i;
+		size_t k;
 
+		/* every platform's base comes from the same reference: one
+		 * registry and repository to mount from */
 		rc = cache ? 0 : oci_err_nomem(err);
-		for (i = 0; rc == 0 && i < b.base.manifest.nlayers; i++)
-			rc = oci_strlist_push(&base_blobs, b.base.manifest.layers[i].digest, err);
+		for (k = 0; k < b.np; k++) {
+			const oci_manifest *bm = &b.plats[k].base.manifest;
+
+			for (i = 0; rc == 0 && i < bm->nlayers; i++)
+				if (!oci_strlist_has(&base_blobs, bm->layers[i].digest))
+					rc = oci_strlist_push(&base_blobs, bm->layers[i].digest, err);
+		}
 		if (rc == 0)
-			rc = oci_push_tags(ctx, &b.net, b.stage, b.manifest_desc.digest, opts->push,
-					   (const char *const *)b.tags.v, b.tags.n, b.base.reg,
-					   b.base.repo, &base_blobs, cache, b.sign, &b.refs, err);
+			rc = oci_push_tags(ctx, &b.net, b.stage, b.top.digest, opts->push,
+					   (const char *const *)b.tags.v, b.tags.n, b.plats[0].base.reg,
+					   b.plats[0].base.repo, &base_blobs, cache, b.sign, &b.refs, err);
 		oci_strlist_clear(&base_blobs);
 		oci_free(cache);
 		if (rc == 0)
 			rc = oci_write_refs(opts->image_refs, opts->digest_file, &b.refs,
-					    b.manifest_desc.digest, err);
+					    b.top.digest, err);
 		if (rc < 0) {
 			if (opts->output)
 				unlink(opts->output);
@@ -1249,16 +1489,16 @@ int ocibuild_build(ocibuild_ctx *ctx, const ocibuild_build_opts *opts,
 		}
 		oci_log(ctx, OCIBUILD_LOG_INFO, "wrote layout %s", opts->layout);
 	}
-	memcpy(result->manifest_digest, b.manifest_desc.digest, sizeof(result->manifest_digest));
-	result->manifest_size = b.manifest_desc.size;
-	result->layer_count = b.manifest.nlayers;
+	memcpy(result->manifest_digest, b.top.digest, sizeof(result->manifest_digest));
+	result->manifest_size = b.top.size;
+	result->layer_count = b.plats[0].manifest.nlayers;
 	rc = 0;
 out:
 	if (rc < 0 && err && err->kind == OCIBUILD_ERR_NOSPACE)
 		oci_err(err, OCIBUILD_ERR_NOSPACE, err->code,
 			"no space left on the device holding '%s': free some space or write the output elsewhere",
 			opts->layout ? opts->layout : opts->output);
-	if (rc < 0 && opts->sbom && b.sbom.data)
+	if (rc < 0 && opts->sbom && b.np && b.plats[0].sbom.data)
 		unlink(opts->sbom);
 	cleanup(&b, rc < 0);
 	return rc;

@@ -227,6 +227,70 @@ void oci_platform_release(oci_platform *p)
 	memset(p, 0, sizeof(*p));
 }
 
+void oci_platform_list_free(oci_platform *v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; v && i < n; i++)
+		oci_platform_release(&v[i]);
+	oci_free(v);
+}
+
+int oci_platform_list_parse(const char *s, oci_platform **out, size_t *n, ocibuild_error *err)
+{
+	oci_platform *v = NULL;
+	size_t count = 1, k = 0, i;
+	const char *p;
+	int rc = -1;
+
+	*out = NULL;
+	*n = 0;
+	for (p = s; *p; p++)
+		count += *p == ',';
+	v = oci_calloc(count, sizeof(*v));
+	if (!v)
+		return oci_err_nomem(err);
+	for (p = s; k < count; k++) {
+		size_t len = strcspn(p, ",");
+		char *one;
+
+		if (!len) {
+			oci_err(err, OCIBUILD_ERR_INPUT, 0,
+				"empty platform in '%s': list platforms as OS/ARCH[/VARIANT] separated by commas, e.g. linux/amd64,linux/arm64",
+				s);
+			goto out;
+		}
+		one = oci_strndup(p, len);
+		if (!one) {
+			oci_err_nomem(err);
+			goto out;
+		}
+		rc = oci_platform_parse(one, &v[k], err);
+		oci_free(one);
+		if (rc < 0)
+			goto out;
+		rc = -1;
+		for (i = 0; i < k; i++) {
+			if (streq_null(v[i].os, v[k].os) &&
+			    streq_null(v[i].architecture, v[k].architecture) &&
+			    streq_null(v[i].variant, v[k].variant)) {
+				oci_err(err, OCIBUILD_ERR_INPUT, 0,
+					"platform '%.*s' is listed twice in '%s': name each platform once",
+					(int)len, p, s);
+				k++;
+				goto out;
+			}
+		}
+		p += len + (p[len] == ',');
+	}
+	*out = v;
+	*n = count;
+	return 0;
+out:
+	oci_platform_list_free(v, k);
+	return -1;
+}
+
 int oci_media_type_kind(const char *mt)
 {
 	if (!mt)

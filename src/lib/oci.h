@@ -64,6 +64,11 @@ int oci_platform_host(oci_platform *p, ocibuild_error *err);
 char *oci_platform_string(const oci_platform *p);
 int oci_platform_match(const oci_platform *want, const oci_platform *have);
 void oci_platform_release(oci_platform *p);
+/* "os/arch[/variant][,os/arch...]" -> *n platforms, in the order given.
+ * Empty entries and duplicates are refused; the error names the entry.
+ * Free *out with oci_platform_list_free(). */
+int oci_platform_list_parse(const char *s, oci_platform **out, size_t *n, ocibuild_error *err);
+void oci_platform_list_free(oci_platform *v, size_t n);
 
 typedef struct oci_descriptor {
 	char *media_type;

@@ -322,53 +322,169 @@ static int push_one(struct pool *p, oci_http *h, size_t i, ocibuild_error *err)
 	return 0;
 }
 
+/* The manifests an image is made of: itself, or the manifests an index
+ * lists, each with the blobs it needs (listed once in `blobs`). */
+struct push_set {
+	size_t nm;
+	oci_buf *raw;   /* each manifest's bytes, pushed as they are */
+	char **mt;
+	char (*digest)[OCI_DIGEST_LEN + 1];
+	const char **digests; /* blobs */
+	int64_t *sizes;
+	size_t n, cap;
+	oci_manifest *m;
+};
+
+static void push_set_release(struct push_set *s)
+{
+	size_t i;
+
+	for (i = 0; i < s->nm; i++) {
+		oci_buf_release(&s->raw[i]);
+		oci_free(s->mt[i]);
+		oci_manifest_release(&s->m[i]);
+	}
+	oci_free(s->raw);
+	oci_free(s->mt);
+	oci_free(s->digest);
+	oci_free(s->m);
+	oci_free(s->digests);
+	oci_free(s->sizes);
+	memset(s, 0, sizeof(*s));
+}
+
+static int add_blob(struct push_set *s, const char *digest, int64_t size, ocibuild_error *err)
+{
+	size_t i;
+
+	for (i = 0; i < s->n; i++)
+		if (!strcmp(s->digests[i], digest))
+			return 0;
+	if (s->n == s->cap) {
+		size_t cap = s->cap ? s->cap * 2 : 16;
+		const char **d = oci_reallocarray(s->digests, cap, sizeof(*d));
+		int64_t *z;
+
+		if (!d)
+			return oci_err_nomem(err);
+		s->digests = d;
+		z = oci_reallocarray(s->sizes, cap, sizeof(*z));
+		if (!z)
+			return oci_err_nomem(err);
+		s->sizes = z;
+		s->cap = cap;
+	}
+	s->digests[s->n] = digest;
+	s->sizes[s->n++] = size;
+	return 0;
+}
+
+/* Read manifest `digest` of the layout into slot i and list its blobs. */
+static int load_manifest(struct push_set *s, size_t i, const char *layout, const char *digest,
+			 ocibuild_error *err)
+{
+	size_t k;
+
+	oci_buf_init(&s->raw[i], OCI_MAX_MANIFEST);
+	memcpy(s->digest[i], digest, OCI_DIGEST_LEN + 1);
+	if (oci_blobs_read(layout, digest, OCI_MAX_MANIFEST, &s->raw[i], err) < 0 ||
+	    oci_manifest_parse(s->raw[i].data, s->raw[i].len, &s->m[i], err) < 0)
+		return -1;
+	s->mt[i] = oci_json_media_type(s->raw[i].data, s->raw[i].len);
+	for (k = 0; k < s->m[i].nlayers; k++)
+		if (add_blob(s, s->m[i].layers[k].digest, s->m[i].layers[k].size, err) < 0)
+			return -1;
+	return add_blob(s, s->m[i].config.digest, s->m[i].config.size, err);
+}
+
+static int push_set_load(struct push_set *s, const char *layout, const char *top,
+			 const char *top_mt, const oci_buf *top_raw, ocibuild_error *err)
+{
+	oci_index x;
+	size_t i;
+	int rc = -1;
+
+	memset(s, 0, sizeof(*s));
+	memset(&x, 0, sizeof(x));
+	if (oci_media_type_kind(top_mt) == 2) {
+		if (oci_index_parse(top_raw->data, top_raw->len, &x, err) < 0)
+			return -1;
+		for (i = 0; i < x.n; i++)
+			if (oci_media_type_kind(x.manifests[i].media_type) != 1) {
+				oci_err(err, OCIBUILD_ERR_UNSUPPORTED, 0,
+					"index %s lists '%s' (%s), not an image manifest: only indexes of image manifests can be pushed",
+					top, x.manifests[i].digest,
+					x.manifests[i].media_type ? x.manifests[i].media_type : "no media type");
+				goto out;
+			}
+		s->nm = x.n;
+	} else {
+		s->nm = 1;
+	}
+	s->raw = oci_calloc(s->nm ? s->nm : 1, sizeof(*s->raw));
+	s->mt = oci_calloc(s->nm ? s->nm : 1, sizeof(*s->mt));
+	s->digest = oci_calloc(s->nm ? s->nm : 1, sizeof(*s->digest));
+	s->m = oci_calloc(s->nm ? s->nm : 1, sizeof(*s->m));
+	if (!s->raw || !s->mt || !s->digest || !s->m) {
+		oci_err_nomem(err);
+		goto out;
+	}
+	for (i = 0; i < s->nm; i++)
+		if (load_manifest(s, i, layout, x.n ? x.manifests[i].digest : top, err) < 0)
+			goto out;
+	rc = 0;
+out:
+	oci_index_release(&x);
+	return rc;
+}
+
 int oci_push_image(oci_registry *reg, const oci_push_opts *o, char **ref_out,
 		   ocibuild_error *err)
 {
 	oci_buf raw = OCI_BUF_INIT(OCI_MAX_MANIFEST), ref = OCI_BUF_INIT(4096);
-	oci_manifest m;
-	const char **digests = NULL;
-	int64_t *sizes = NULL;
+	struct push_set set;
 	struct push_job j;
 	struct pool p;
 	oci_http *h = NULL;
 	char *mt = NULL;
-	size_t i, n;
-	int rc = -1;
+	size_t i;
+	int rc = -1, is_index;
 
 	*ref_out = NULL;
-	memset(&m, 0, sizeof(m));
-	if (oci_blobs_read(o->layout, o->manifest_digest, OCI_MAX_MANIFEST, &raw, err) < 0 ||
-	    oci_manifest_parse(raw.data, raw.len, &m, err) < 0)
+	memset(&set, 0, sizeof(set));
+	if (oci_blobs_read(o->layout, o->manifest_digest, OCI_MAX_MANIFEST, &raw, err) < 0)
 		goto out;
 	mt = oci_json_media_type(raw.data, raw.len);
-	n = m.nlayers + 1;
-	digests = oci_calloc(n, sizeof(*digests));
-	sizes = oci_calloc(n, sizeof(*sizes));
-	if (!digests || !sizes) {
-		oci_err_nomem(err);
+	is_index = oci_media_type_kind(mt) == 2;
+	if (push_set_load(&set, o->layout, o->manifest_digest, mt, &raw, err) < 0)
 		goto out;
-	}
-	for (i = 0; i < m.nlayers; i++) {
-		digests[i] = m.layers[i].digest;
-		sizes[i] = m.layers[i].size;
-	}
-	digests[m.nlayers] = m.config.digest;
-	sizes[m.nlayers] = m.config.size;
 	j.o = o;
-	j.digests = digests;
-	j.sizes = sizes;
+	j.digests = set.digests;
+	j.sizes = set.sizes;
 	memset(&p, 0, sizeof(p));
-	p.n = n;
+	p.n = set.n;
 	p.reg = reg;
 	p.fn = push_one;
 	p.ud = &j;
 	if (pool_run(&p, o->jobs, err) < 0)
 		goto out;
-	/* every blob is confirmed: the manifest by digest, then the tags, so
-	 * a failure never leaves a tag on a partial image */
+	/* every blob is confirmed: the manifests by digest (an index's after
+	 * the manifests it lists), then the tags, so a failure never leaves a
+	 * tag on a partial image */
 	if (oci_reg_http(reg, &h, err) < 0)
 		goto out;
+	for (i = 0; is_index && i < set.nm; i++) {
+		oci_buf_reset(&ref);
+		if (oci_reg_put_manifest(reg, h, o->repo, set.digest[i],
+					 set.mt[i] ? set.mt[i] : OCI_MT_MANIFEST, set.raw[i].data,
+					 set.raw[i].len, err) < 0 ||
+		    oci_buf_printf(&ref, err, "%s/%s@%s", oci_reg_domain(reg), o->repo,
+				   set.digest[i]) < 0)
+			goto out;
+		oci_progress(oci_reg_ctx(reg), OCIBUILD_EV_MANIFEST_PUSHED, set.digest[i],
+			     (int64_t)set.raw[i].len, set.raw[i].len, ref.data);
+	}
+	oci_buf_reset(&ref);
 	if (oci_reg_put_manifest(reg, h, o->repo, o->manifest_digest,
 				 mt ? mt : OCI_MT_MANIFEST, raw.data, raw.len, err) < 0)
 		goto out;
@@ -393,9 +509,7 @@ int oci_push_image(oci_registry *reg, const oci_push_opts *o, char **ref_out,
 out:
 	oci_http_free(h);
 	oci_free(mt);
-	oci_free(digests);
-	oci_free(sizes);
-	oci_manifest_release(&m);
+	push_set_release(&set);
 	oci_buf_release(&raw);
 	oci_buf_release(&ref);
 	return rc;

@@ -90,17 +90,6 @@ expect_fail() {
 	fi
 }
 
-# expect_passed_on DESC LOG ERE COMMAND...: an option the binary may not support
-# yet reached it: the build succeeds, or fails with ERE in the output
-expect_passed_on() {
-	local desc=$1 log=$2 re=$3; shift 3
-	if run "$log" "$@" || output_of "$log" | grep -E -- "$re" >/dev/null; then
-		ok "$desc"
-	else
-		not_ok "$desc (no /$re/ in the output)" "$log"
-	fi
-}
-
 bail() { echo "Bail out! $*"; exit 1; }
 
 # ------------------------------------------------------------------ helpers
@@ -201,6 +190,17 @@ manifest_true() {
 	got=$(skopeo inspect --raw "oci-archive:$1:$(ref_names "$1" | sed -n 1p)" | jq -c "$2")
 	[ "$got" = true ] && return 0
 	echo "jq '$2' gave '$got' for the manifest"
+	return 1
+}
+
+# index_platforms_are TAR TAG "OS/ARCH ...": TAG in the archive is an image
+# index of exactly these platforms, in this order
+index_platforms_are() {
+	local raw got
+	raw=$(skopeo inspect --raw "oci-archive:$1:$2") || return 1
+	got=$(jq -r 'select(.mediaType == "application/vnd.oci.image.index.v1+json") | [.manifests[].platform | .os + "/" + .architecture] | join(" ")' <<<"$raw")
+	[ "$got" = "$3" ] && return 0
+	echo "expected an index of $3, got: $raw"
 	return 1
 }
 
@@ -409,15 +409,25 @@ test_rebar3() {
 	            {annotations, [{"org.example.note", it}]}]}.
 	EOF
 	# more {ocibuild, [...]} entries from $IT_OCIBUILD_EXTRA (an Erlang list), for
-	# the tests of config keys
+	# the tests of config keys; $IT_NO_ERTS: the prod release without ERTS (relx
+	# mode minimal), as for an image on a base that provides Erlang
 	cat >"$p/rebar.config.script" <<-'EOF'
-	case os:getenv("IT_OCIBUILD_EXTRA") of
+	C1 = case os:getenv("IT_OCIBUILD_EXTRA") of
 	    Extra when Extra =:= false; Extra =:= "" -> CONFIG;
 	    Extra ->
 	        {ok, Toks, _} = erl_scan:string(Extra ++ "."),
 	        {ok, More} = erl_parse:parse_term(Toks),
 	        {ocibuild, Oci} = lists:keyfind(ocibuild, 1, CONFIG),
 	        lists:keystore(ocibuild, 1, CONFIG, {ocibuild, Oci ++ More})
+	end,
+	case os:getenv("IT_NO_ERTS") of
+	    NoErts when NoErts =:= false; NoErts =:= "" -> C1;
+	    _ ->
+	        {profiles, Ps} = lists:keyfind(profiles, 1, C1),
+	        Prod = proplists:get_value(prod, Ps, []),
+	        Relx = proplists:get_value(relx, Prod, []),
+	        Prod1 = lists:keystore(relx, 1, Prod, {relx, lists:keystore(mode, 1, Relx, {mode, minimal})}),
+	        lists:keystore(profiles, 1, C1, {profiles, lists:keystore(prod, 1, Ps, {prod, Prod1})})
 	end.
 	EOF
 	cd "$p" || return
@@ -458,8 +468,10 @@ test_rebar3() {
 	expect_fail "rebar3: --release of a missing release names the command" "$T/r-norel.log" \
 		"rebar3 as prod release" rebar3 as prod ocibuild --release nosuch
 	# passed on unchanged: the binary either does it or reports it
-	expect_passed_on "rebar3: several -P platforms are passed on to the binary" "$T/r-platforms.log" \
-		"linux/amd64,linux/arm64" rebar3 as prod ocibuild -P linux/amd64 -P linux/arm64 -o "$T/r-plat.tar"
+	# several platforms: a release that bundles ERTS runs on the build host's only
+	expect_fail "rebar3: several -P platforms with ERTS bundled: the binary says to drop ERTS" \
+		"$T/r-platforms-erts.log" "^ocibuild: error: .*include_erts false" \
+		rebar3 as prod ocibuild -P linux/amd64 -P linux/arm64 -o "$T/r-plat.tar"
 
 	# pushing to the registry
 	expect_ok "rebar3 as prod ocibuild -t myrel:1.0.0 --push REG/team" "$T/r-push.log" \
@@ -536,6 +548,16 @@ test_rebar3() {
 		rebar3 as prod ocibuild "$tar" --push "$DEAD/team"
 	expect_fail "rebar3: an image's exit status fails the task (bad --compression)" "$T/r-badcomp.log" \
 		"the ocibuild binary failed" rebar3 as prod ocibuild --compression lzma
+
+	# last, as it leaves a release without ERTS: several platforms make an index
+	rm -rf "$p/_build/prod/rel/myrel"
+	expect_ok "rebar3: several -P platforms, release without ERTS: an image index" "$T/r-platforms.log" \
+		env DEBUG=1 IT_NO_ERTS=1 IT_OCIBUILD_EXTRA="[{bundle_runtime, false}]" \
+		rebar3 as prod ocibuild -P linux/amd64 -P linux/arm64 -o "$T/r-plat.tar"
+	check "rebar3: ... one comma-separated --platform passed on" ran_with "$T/r-platforms.log" \
+		"--platform linux/amd64,linux/arm64"
+	check "rebar3: ... the archive holds an index of both platforms" \
+		index_platforms_are "$T/r-plat.tar" myrel:0.1.0 "linux/amd64 linux/arm64"
 	cd "$T" || return
 }
 
@@ -556,7 +578,8 @@ test_mix() {
 	                 labels: %{"org.example.team" => "core"}] ++
 	                # more entries from $IT_OCIBUILD_EXTRA (a keyword list), for the tests of config keys
 	                elem(Code.eval_string(System.get_env("IT_OCIBUILD_EXTRA", "[]")), 0),
-	      releases: [myapp: [steps: [:assemble, &Ocibuild.MixRelease.build_image/1]]]
+	      releases: [myapp: [include_erts: System.get_env("IT_NO_ERTS", "") == "",
+	                         steps: [:assemble, &Ocibuild.MixRelease.build_image/1]]]
 	""", 1)
 	s = s.replace('      # {:dep_from_hexpm, "~> 0.3.0"},\n',
 	              '      {:ocibuild, git: "%s", runtime: false},\n' % url, 1)
@@ -605,8 +628,9 @@ test_mix() {
 
 	expect_fail "mix: unknown flag fails with a message" "$T/m-badflag.log" "unknown option --bogus" mix ocibuild --bogus
 	# passed on unchanged: the binary either does it or reports it
-	expect_passed_on "mix: several -P platforms are passed on to the binary" "$T/m-platforms.log" \
-		"linux/amd64,linux/arm64" mix ocibuild -P linux/amd64 -P linux/arm64 -o "$T/m-plat.tar"
+	expect_fail "mix: several -P platforms with ERTS bundled: the binary says to drop ERTS" \
+		"$T/m-platforms-erts.log" "^ocibuild: error: .*include_erts: false" \
+		mix ocibuild -P linux/amd64 -P linux/arm64 -o "$T/m-plat.tar"
 
 	# pushing to the registry
 	expect_ok "MIX_ENV=prod mix ocibuild --push REG/team" "$T/m-push.log" mix ocibuild --push "$REG/team"
@@ -687,6 +711,18 @@ test_mix() {
 		mix ocibuild "$tar" --push "$DEAD/team"
 	expect_fail "mix: the binary's failure fails the task (bad --compression)" "$T/m-badcomp.log" \
 		"the ocibuild binary failed" mix ocibuild --compression lzma
+
+	# last, as it leaves a release without ERTS: several platforms make an index
+	rm -rf "$p/_build/prod/rel/myapp"
+	expect_ok "mix release without ERTS (include_erts: false)" "$T/m-release-noerts.log" \
+		env IT_NO_ERTS=1 IT_OCIBUILD_EXTRA="[bundle_runtime: false]" mix release --overwrite
+	expect_ok "mix: several -P platforms, release without ERTS: an image index" "$T/m-platforms.log" \
+		env MIX_DEBUG=1 IT_OCIBUILD_EXTRA="[bundle_runtime: false]" \
+		mix ocibuild -P linux/amd64 -P linux/arm64 -o "$T/m-plat.tar"
+	check "mix: ... one comma-separated --platform passed on" ran_with "$T/m-platforms.log" \
+		"--platform linux/amd64,linux/arm64"
+	check "mix: ... the archive holds an index of both platforms" \
+		index_platforms_are "$T/m-plat.tar" myapp:0.1.0 "linux/amd64 linux/arm64"
 	unset MIX_ENV
 	cd "$T" || return
 }

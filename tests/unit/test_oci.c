@@ -506,6 +506,52 @@ static void test_index_add_remove(void **state)
 	oci_buf_release(&out);
 }
 
+/* The index of a multi-platform build: descriptors in the order added,
+ * platforms with and without a variant, annotations sorted; the bytes are
+ * fixed and parse back to the same index. */
+static void test_index_platforms_serialize(void **state)
+{
+	oci_index x, y;
+	oci_descriptor d;
+	char linux_[] = "linux", arm[] = "arm", v7[] = "v7", amd64[] = "amd64";
+	oci_platform p[2] = { { linux_, arm, v7 }, { linux_, amd64, NULL } };
+	oci_buf out = OCI_BUF_INIT(1 << 20), again = OCI_BUF_INIT(1 << 20);
+	const char *digests[2] = { D2, D1 };
+	char mt[] = OCI_MT_MANIFEST;
+	size_t i;
+
+	(void)state;
+	memset(&x, 0, sizeof(x));
+	for (i = 0; i < 2; i++) {
+		memset(&d, 0, sizeof(d));
+		d.media_type = mt;
+		memcpy(d.digest, digests[i], OCI_DIGEST_LEN + 1);
+		d.size = (int64_t)(100 + i);
+		d.platform = &p[i];
+		assert_int_equal(oci_index_add(&x, &d, NULL), 0);
+	}
+	assert_int_equal(oci_map_set(&x.annotations, "org.example.z", "1", NULL), 0);
+	assert_int_equal(oci_map_set(&x.annotations, OCI_ANN_CREATED, "2023-11-14T22:13:20Z", NULL), 0);
+	assert_int_equal(oci_index_serialize(&x, &out, NULL), 0);
+	assert_string_equal(out.data,
+			    q("{'annotations':{'org.example.z':'1','org.opencontainers.image.created':'2023-11-14T22:13:20Z'},"
+			      "'manifests':[{'digest':'" D2 "','mediaType':'" OCI_MT_MANIFEST "',"
+			      "'platform':{'architecture':'arm','os':'linux','variant':'v7'},'size':100},"
+			      "{'digest':'" D1 "','mediaType':'" OCI_MT_MANIFEST "',"
+			      "'platform':{'architecture':'amd64','os':'linux'},'size':101}],"
+			      "'mediaType':'" OCI_MT_INDEX "','schemaVersion':2}"));
+	index_parse_ok(out.data, &y);
+	assert_int_equal(y.n, 2);
+	assert_string_equal(y.manifests[0].platform->variant, "v7");
+	assert_null(y.manifests[1].platform->variant);
+	assert_int_equal(oci_index_serialize(&y, &again, NULL), 0);
+	assert_string_equal(again.data, out.data);
+	oci_index_release(&x);
+	oci_index_release(&y);
+	oci_buf_release(&out);
+	oci_buf_release(&again);
+}
+
 /* ---- image configs ---- */
 
 static const char config_json[] =
@@ -862,6 +908,66 @@ static void test_platform_parse(void **state)
 	}
 }
 
+static void platform_list_bad(const char *s, const char *needle)
+{
+	oci_platform *v = NULL;
+	size_t n = 99;
+	ocibuild_error err = { 0 };
+
+	assert_int_equal(oci_platform_list_parse(s, &v, &n, &err), -1);
+	assert_null(v);
+	assert_int_equal(n, 0);
+	assert_int_equal(err.kind, OCIBUILD_ERR_INPUT);
+	assert_non_null(err.message);
+	assert_null(strchr(err.message, '\n'));
+	if (!strstr(err.message, needle))
+		fail_msg("error '%s' does not name '%s'", err.message, needle);
+	ocibuild_error_clear(&err);
+}
+
+static void test_platform_list_parse(void **state)
+{
+	oci_platform *v = NULL;
+	size_t n = 0;
+	ocibuild_error err = { 0 };
+	char *s;
+
+	(void)state;
+	assert_int_equal(oci_platform_list_parse("linux/amd64", &v, &n, &err), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(v[0].architecture, "amd64");
+	oci_platform_list_free(v, n);
+
+	/* the order given is kept */
+	assert_int_equal(oci_platform_list_parse("linux/arm64/v8,linux/amd64,linux/arm/v7", &v,
+						 &n, &err), 0);
+	assert_int_equal(n, 3);
+	s = oci_platform_string(&v[0]);
+	assert_string_equal(s, "linux/arm64/v8");
+	free(s);
+	assert_string_equal(v[1].architecture, "amd64");
+	assert_null(v[1].variant);
+	assert_string_equal(v[2].variant, "v7");
+	oci_platform_list_free(v, n);
+	assert_int_equal(err.kind, OCIBUILD_ERR_NONE);
+
+	/* one bad entry: the message names it, not the whole list */
+	platform_list_bad("linux/amd64,linux", "'linux'");
+	platform_list_bad("linux/amd64,Linux/arm64", "'Linux/arm64'");
+	platform_list_bad("linux/amd64,", "empty");
+	platform_list_bad(",linux/amd64", "empty");
+	platform_list_bad("linux/amd64,,linux/arm64", "empty");
+	platform_list_bad(",", "empty");
+	platform_list_bad("", "empty");
+	platform_list_bad("linux/amd64, linux/arm64", "' linux/arm64'");
+	platform_list_bad("linux/amd64,linux/arm64,linux/amd64", "'linux/amd64' is listed twice");
+	platform_list_bad("linux/arm/v7,linux/arm/v7", "'linux/arm/v7' is listed twice");
+	/* a variant makes another platform */
+	assert_int_equal(oci_platform_list_parse("linux/arm/v6,linux/arm/v7", &v, &n, &err), 0);
+	assert_int_equal(n, 2);
+	oci_platform_list_free(v, n);
+}
+
 static void test_platform_host(void **state)
 {
 	oci_platform p;
@@ -1116,12 +1222,14 @@ int main(void)
 		cmocka_unit_test(test_index_docker_list),
 		cmocka_unit_test(test_index_rejects),
 		cmocka_unit_test(test_index_add_remove),
+		cmocka_unit_test(test_index_platforms_serialize),
 		cmocka_unit_test(test_config_roundtrip),
 		cmocka_unit_test(test_config_unknown_kept_after_edit),
 		cmocka_unit_test(test_config_cmd_absent_vs_empty),
 		cmocka_unit_test(test_config_built_from_scratch),
 		cmocka_unit_test(test_config_rejects),
 		cmocka_unit_test(test_platform_parse),
+		cmocka_unit_test(test_platform_list_parse),
 		cmocka_unit_test(test_platform_host),
 		cmocka_unit_test(test_platform_match),
 		cmocka_unit_test(test_map),

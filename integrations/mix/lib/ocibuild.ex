@@ -455,9 +455,8 @@ defmodule Ocibuild do
     end)
   end
 
-  # Several platforms: one comma-separated --platform, the usual multi-platform
-  # spelling, so that a binary without multi-platform support rejects it
-  # instead of building only one of them.
+  # Several platforms: one comma-separated --platform, from which the binary
+  # builds an image index.
   defp platform([]), do: []
   defp platform(ps), do: ["--platform", Enum.join(ps, ",")]
 

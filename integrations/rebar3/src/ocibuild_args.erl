@@ -4,8 +4,6 @@
 %% Pure functions, no rebar3 API: the precedence is command line, then config,
 %% then the binary's defaults. Config values may be strings (charlists),
 %% binaries, atoms or integers; maps or lists of `{Key, Value}' pairs.
-%% Options the binary does not know yet (several platforms) are
-%% passed on unchanged so that the binary reports them.
 %%
 %% Pushing an image archive built before (`ocibuild push FILE') uses only the
 %% registry settings: push_settings/2 and push_argv/2.
@@ -283,9 +281,8 @@ bool(_, false) -> [].
 kvs(Flag, Pairs) ->
     lists:append([[Flag, case V of undefined -> K; _ -> K ++ "=" ++ V end] || {K, V} <- Pairs]).
 
-%% One platform: --platform P. Several: one comma-separated --platform, the
-%% usual multi-platform spelling, so that a binary without multi-platform
-%% support rejects it instead of building only one of them.
+%% One platform: --platform P. Several: one comma-separated --platform, from
+%% which the binary builds an image index.
 platform([]) -> [];
 platform(Ps) -> ["--platform", lists:flatten(lists:join(",", Ps))].
 

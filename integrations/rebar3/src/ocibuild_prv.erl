@@ -35,7 +35,7 @@ opts() ->
      {label, $l, "label", string, "Image label KEY=VALUE; repeatable."},
      {env, $e, "env", string, "Environment variable KEY=VALUE; repeatable."},
      {expose, undefined, "expose", string, "Port to declare, e.g. 8080 or 53/udp; repeatable."},
-     {platform, $P, "platform", string, "Image platform OS/ARCH; repeatable."},
+     {platform, $P, "platform", string, "Image platform OS/ARCH; repeatable (several make an image index)."},
      {base, undefined, "base", string, "Base image: scratch or oci:DIR[:TAG]."},
      {release, undefined, "release", string, "Release name, or release directory (default: "
       "the project's release)."},

@@ -36,7 +36,7 @@ defmodule Mix.Tasks.Ocibuild do
     * `-l, --label KEY=VALUE` - image label; repeatable
     * `-e, --env KEY=VALUE` - environment variable; repeatable
     * `--expose PORT[/PROTO]` - port to declare; repeatable
-    * `-P, --platform OS/ARCH` - image platform; repeatable
+    * `-P, --platform OS/ARCH` - image platform; repeatable (several make an image index)
     * `--base BASE` - base image: `scratch` or `oci:DIR[:TAG]`
     * `--release NAME|DIR` - the release to use
     * `-c, --cmd CMD` - release start command (`start`, `start_iex`, ...) or arguments
