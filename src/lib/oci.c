@@ -1153,14 +1153,14 @@ char *oci_registry_error(const char *json, size_t len)
 	return oci_buf_detach(&b, NULL);
 }
 
-char *oci_json_media_type(const char *json, size_t len)
+int oci_json_media_type(const char *json, size_t len, char **out, ocibuild_error *err)
 {
 	json_t *j = json_loadb(json, len, 0, NULL);
 	const char *mt = json_is_object(j) ? json_string_value(json_object_get(j, "mediaType")) : NULL;
-	char *r = mt ? oci_strdup(mt) : NULL;
 
+	*out = mt ? oci_strdup(mt) : NULL;
 	json_decref(j);
-	return r;
+	return mt && !*out ? oci_err_nomem(err) : 0;
 }
 
 char *oci_index_platforms(const oci_index *x)

@@ -151,8 +151,9 @@ int oci_docker_manifest_json(const oci_manifest *m, const oci_strlist *repo_tags
 
 /* "CODE: message" from a registry's {"errors":[...]} body (heap), or NULL. */
 char *oci_registry_error(const char *json, size_t len);
-/* The mediaType member of a JSON document (heap), or NULL. */
-char *oci_json_media_type(const char *json, size_t len);
+/* The mediaType member of a JSON document (heap) into *out, NULL when it
+ * has none; -1 only when out of memory. */
+int oci_json_media_type(const char *json, size_t len, char **out, ocibuild_error *err);
 
 /* 1 if the media type is an image manifest (OCI or Docker), 2 if an
  * index/list, 0 otherwise. */

@@ -703,9 +703,16 @@ int oci_reg_get_manifest(oci_registry *r, oci_http *h, const char *repo, const c
 		oci_http_resp_release(&resp);
 		goto out;
 	}
-	*media_type = out->data ? oci_json_media_type(out->data, out->len) : NULL;
-	if (!*media_type && resp.content_type)
-		*media_type = oci_strndup(resp.content_type, strcspn(resp.content_type, ";"));
+	if (out->data && oci_json_media_type(out->data, out->len, media_type, err) < 0) {
+		oci_http_resp_release(&resp);
+		goto out;
+	}
+	if (!*media_type && resp.content_type &&
+	    !(*media_type = oci_strndup(resp.content_type, strcspn(resp.content_type, ";")))) {
+		oci_err_nomem(err);
+		oci_http_resp_release(&resp);
+		goto out;
+	}
 	oci_http_resp_release(&resp);
 	rc = 0;
 out:

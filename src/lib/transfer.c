@@ -390,7 +390,8 @@ static int load_manifest(struct push_set *s, size_t i, const char *layout, const
 	if (oci_blobs_read(layout, digest, OCI_MAX_MANIFEST, &s->raw[i], err) < 0 ||
 	    oci_manifest_parse(s->raw[i].data, s->raw[i].len, &s->m[i], err) < 0)
 		return -1;
-	s->mt[i] = oci_json_media_type(s->raw[i].data, s->raw[i].len);
+	if (oci_json_media_type(s->raw[i].data, s->raw[i].len, &s->mt[i], err) < 0)
+		return -1;
 	for (k = 0; k < s->m[i].nlayers; k++)
 		if (add_blob(s, s->m[i].layers[k].digest, s->m[i].layers[k].size, err) < 0)
 			return -1;
@@ -401,7 +402,7 @@ static int push_set_load(struct push_set *s, const char *layout, const char *top
 			 const char *top_mt, const oci_buf *top_raw, ocibuild_error *err)
 {
 	oci_index x;
-	size_t i;
+	size_t i, nm = 1;
 	int rc = -1;
 
 	memset(s, 0, sizeof(*s));
@@ -417,18 +418,18 @@ static int push_set_load(struct push_set *s, const char *layout, const char *top
 					x.manifests[i].media_type ? x.manifests[i].media_type : "no media type");
 				goto out;
 			}
-		s->nm = x.n;
-	} else {
-		s->nm = 1;
+		nm = x.n;
 	}
-	s->raw = oci_calloc(s->nm ? s->nm : 1, sizeof(*s->raw));
-	s->mt = oci_calloc(s->nm ? s->nm : 1, sizeof(*s->mt));
-	s->digest = oci_calloc(s->nm ? s->nm : 1, sizeof(*s->digest));
-	s->m = oci_calloc(s->nm ? s->nm : 1, sizeof(*s->m));
+	s->raw = oci_calloc(nm ? nm : 1, sizeof(*s->raw));
+	s->mt = oci_calloc(nm ? nm : 1, sizeof(*s->mt));
+	s->digest = oci_calloc(nm ? nm : 1, sizeof(*s->digest));
+	s->m = oci_calloc(nm ? nm : 1, sizeof(*s->m));
 	if (!s->raw || !s->mt || !s->digest || !s->m) {
 		oci_err_nomem(err);
 		goto out;
 	}
+	/* only now may push_set_release walk the arrays */
+	s->nm = nm;
 	for (i = 0; i < s->nm; i++)
 		if (load_manifest(s, i, layout, x.n ? x.manifests[i].digest : top, err) < 0)
 			goto out;
@@ -454,7 +455,8 @@ int oci_push_image(oci_registry *reg, const oci_push_opts *o, char **ref_out,
 	memset(&set, 0, sizeof(set));
 	if (oci_blobs_read(o->layout, o->manifest_digest, OCI_MAX_MANIFEST, &raw, err) < 0)
 		goto out;
-	mt = oci_json_media_type(raw.data, raw.len);
+	if (oci_json_media_type(raw.data, raw.len, &mt, err) < 0)
+		goto out;
 	is_index = oci_media_type_kind(mt) == 2;
 	if (push_set_load(&set, o->layout, o->manifest_digest, mt, &raw, err) < 0)
 		goto out;

@@ -40,7 +40,9 @@ faults_one() {
 
 # faults_sweep JOBS ARGS...: N = 1, 2, ... until 40 runs in a row succeed
 # (past the last allocation), JOBS runs at a time; fails on any bad run.
-# Each run gets its own output dir $T/f.N; "@OUT@" in ARGS is replaced by it.
+# Each run gets its own output dir $T/f.N; "@OUT@" in ARGS is replaced by it,
+# "@N@" by N (so that runs side by side push to repositories of their own:
+# two pushes of one image to one repository at once race in the registry).
 faults_sweep() {
     local jobs=$1 n=0 streak=0 oom=0 i r
     shift
@@ -50,6 +52,7 @@ faults_sweep() {
         local -a pids=()
         for ((i = 1; i <= jobs; i++)); do
             args=("${@//@OUT@/$T/f.$((n + i))}")
+            args=("${args[@]//@N@/$((n + i))}")
             faults_one $((n + i)) "$T/f.$((n + i))" "${args[@]}" >"$T/f.$((n + i)).verdict" &
             pids+=($!)
         done
@@ -76,6 +79,11 @@ test_faults_dir_build() {
     mk_tree "$T/src"
     faults_sweep 2 build --dir "$T/src" -t app:1 -o @OUT@/img.tar --layout @OUT@/layout \
         --env A=1 -l k=v -a x=y --expose 8080 -q
+    # an index of two platforms on an index base
+    "$OCIBUILD" build --dir "$T/src" -t base:1 --platform linux/amd64,linux/arm64 \
+        --layout "$T/base" -q >/dev/null || fail "base build"
+    faults_sweep 2 build --dir "$T/src" -t app:2 --platform linux/amd64,linux/arm64 \
+        --base "oci:$T/base:base:1" -o @OUT@/img.tar -q
 }
 
 test_faults_release_build() {
@@ -90,6 +98,10 @@ test_faults_push_and_pull() {
     reg_start basic
     reg_src "$T/src"
     ob_build --dir "$T/src" -t app:1 -o "$T/img.tar"
-    faults_sweep 2 push "$T/img.tar" --push "$REG/team" -q
-    faults_sweep 2 pull "$REG/team/app:1" --layout @OUT@/layout -q
+    faults_sweep 2 push "$T/img.tar" --push "$REG/team@N@" -q
+    # an index of two platforms
+    ob_build --dir "$T/src" -t multi:1 --platform linux/amd64,linux/arm64 -o "$T/multi.tar"
+    faults_sweep 2 push "$T/multi.tar" --push "$REG/multi@N@" -q
+    "$OCIBUILD" push "$T/img.tar" --push "$REG/src" -q >/dev/null || fail "push for the pull"
+    faults_sweep 2 pull "$REG/src/app:1" --layout @OUT@/layout -q
 }
