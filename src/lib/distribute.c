@@ -68,18 +68,29 @@ int oci_push_tags(ocibuild_ctx *ctx, const oci_net *net, const char *layout,
 		  const oci_strlist *base_blobs, const char *cache, const oci_sign_key *sign,
 		  oci_strlist *refs, ocibuild_error *err)
 {
-	size_t i, j;
+	size_t i, j, k, nregs = 0;
 	int rc = 0;
 	unsigned char *done = oci_calloc(ntags ? ntags : 1, 1);
+	/* one client per registry, and the first repository pushed there: the
+	 * next repositories mount every blob from it instead of uploading */
+	struct pushed_to {
+		char *domain;
+		char *repo;
+		oci_registry *reg;
+	} *to = oci_calloc(ntags ? ntags : 1, sizeof(*to));
 
-	if (!done)
+	if (!done || !to) {
+		oci_free(done);
+		oci_free(to);
 		return oci_err_nomem(err);
+	}
 	/* one push per repository, with all of its tags */
 	for (i = 0; i < ntags && rc == 0; i++) {
 		char *domain, *repo, *tag, *ref = NULL;
 		const char **group = NULL;
 		size_t ng = 0;
 		oci_registry *reg = NULL;
+		const char *mount_repo = NULL;
 		oci_push_opts po;
 
 		if (done[i])
@@ -107,9 +118,24 @@ int oci_push_tags(ocibuild_ctx *ctx, const oci_net *net, const char *layout,
 			oci_free(r2);
 			oci_free(t2);
 		}
-		if (oci_net_registry(ctx, net, domain, 1, &reg, err) < 0) {
-			rc = -1;
-			goto next;
+		for (k = 0; k < nregs && strcmp(to[k].domain, domain); k++)
+			;
+		if (k < nregs) {
+			reg = to[k].reg;
+			mount_repo = to[k].repo;
+		} else {
+			if (oci_net_registry(ctx, net, domain, 1, &reg, err) < 0) {
+				rc = -1;
+				goto next;
+			}
+			to[nregs].reg = reg;
+			to[nregs].domain = oci_strdup(domain);
+			to[nregs].repo = oci_strdup(repo);
+			nregs++;
+			if (!to[nregs - 1].domain || !to[nregs - 1].repo) {
+				rc = oci_err_nomem(err);
+				goto next;
+			}
 		}
 		memset(&po, 0, sizeof(po));
 		po.layout = layout;
@@ -122,6 +148,7 @@ int oci_push_tags(ocibuild_ctx *ctx, const oci_net *net, const char *layout,
 		po.base_reg = base_reg;
 		po.base_repo = base_repo;
 		po.base_blobs = base_blobs;
+		po.mount_repo = mount_repo;
 		po.cache = cache;
 		rc = oci_push_image(reg, &po, &ref, err);
 		if (rc == 0) {
@@ -154,11 +181,16 @@ next:
 				oci_free((char *)group[j]);
 		oci_free(group);
 		oci_free(ref);
-		oci_reg_close(reg);
 		oci_free(domain);
 		oci_free(repo);
 		oci_free(tag);
 	}
+	for (k = 0; k < nregs; k++) {
+		oci_reg_close(to[k].reg);
+		oci_free(to[k].domain);
+		oci_free(to[k].repo);
+	}
+	oci_free(to);
 	oci_free(done);
 	return rc;
 }

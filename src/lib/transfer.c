@@ -280,6 +280,14 @@ static int push_one(struct pool *p, oci_http *h, size_t i, ocibuild_error *err)
 		oci_progress(ctx, OCIBUILD_EV_BLOB_EXISTS, digest, size, (uint64_t)size, NULL);
 		return 0;
 	}
+	if (o->mount_repo && strcmp(o->mount_repo, o->repo)) {
+		if (oci_reg_mount(p->reg, h, o->repo, digest, o->mount_repo, &mounted, err) < 0)
+			return -1;
+		if (mounted) {
+			oci_progress(ctx, OCIBUILD_EV_BLOB_MOUNTED, digest, size, (uint64_t)size, NULL);
+			return 0;
+		}
+	}
 	if (o->base_reg && o->base_repo && o->base_blobs && oci_strlist_has(o->base_blobs, digest) &&
 	    !strcmp(oci_reg_domain(o->base_reg), oci_reg_domain(p->reg)) &&
 	    strcmp(o->base_repo, o->repo)) {

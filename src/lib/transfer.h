@@ -52,6 +52,9 @@ typedef struct oci_push_opts {
 	oci_registry *base_reg;
 	const char *base_repo;
 	const oci_strlist *base_blobs; /* the base's layers: worth a mount */
+	/* a repository of the same registry that already holds the whole
+	 * image (pushed just before): every blob is mounted from it */
+	const char *mount_repo;
 	const char *cache;
 } oci_push_opts;
 

@@ -98,7 +98,8 @@ test_faults_push_and_pull() {
     reg_start basic
     reg_src "$T/src"
     ob_build --dir "$T/src" -t app:1 -o "$T/img.tar"
-    faults_sweep 2 push "$T/img.tar" --push "$REG/team@N@" -q
+    # two repositories: the second mounts from the first
+    faults_sweep 2 push "$T/img.tar" --push "$REG/team@N@" -t app:1 -t app-mirror:1 -q
     # an index of two platforms
     ob_build --dir "$T/src" -t multi:1 --platform linux/amd64,linux/arm64 -o "$T/multi.tar"
     faults_sweep 2 push "$T/multi.tar" --push "$REG/multi@N@" -q

@@ -571,6 +571,28 @@ test_registry_cross_repo_mount() {
     assert_same_tree "$T/basesrc" "$T/bundle/rootfs/opt/base"
 }
 
+# tags naming two repositories of one registry: the blobs go up once, the
+# second repository mounts them from the first (token auth: the mount needs
+# pull on the first repository as well as push on the second)
+test_registry_two_repos_upload_once() {
+    reg_start token
+    reg_src "$T/src"
+    reg_mark
+    run "$OCIBUILD" build --dir "$T/src" -t app:1 -t app-mirror:1 --push "$REG/team" --json \
+        "${REG_NET[@]}"
+    [ "$RC" -eq 0 ] || fail "push to two repositories: $ERR"
+    assert_eq "$(wc -l <<<"$OUT")" 2 "stdout lines (one digest ref per repository)"
+    PDIGEST=${OUT%%$'\n'*}
+    PDIGEST=${PDIGEST#*@}
+    assert_eq "$(grep -c "@$PDIGEST\$" <<<"$OUT")" 2 "the same digest in both repositories"
+    assert_eq "$(reg_uploaded_digests | wc -l)" 2 "uploads (the layer and the config, once each)"
+    assert_eq "$(reg_uploaded_digests | sort -u | wc -l)" 2 "distinct uploads"
+    assert_eq "$(reg_mounts_ok)" 2 "blobs mounted into the second repository"
+    assert_eq "$(reg_json_events mounted | wc -l)" 2 "--json mounted events"
+    assert_eq "$(reg_copy team/app:1 "$T/A")" "$PDIGEST" "skopeo copy of team/app:1"
+    assert_eq "$(reg_copy team/app-mirror:1 "$T/B")" "$PDIGEST" "skopeo copy of team/app-mirror:1"
+}
+
 # ocibuild pull into a layout that skopeo and oci-image-tool accept
 test_registry_pull_layout() {
     reg_start plain
