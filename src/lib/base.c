@@ -136,13 +136,35 @@ static int platform_mismatch(const char *spec, const oci_platform *want,
 	return -1;
 }
 
+/* The base's config: for the wanted platform, one diff_id per layer. */
+static int check_config(const char *spec, const oci_platform *want, const char *json,
+			size_t len, const oci_manifest *m, ocibuild_error *err)
+{
+	oci_image_config cfg;
+	int rc = -1;
+
+	if (oci_config_parse(json, len, &cfg, err) < 0)
+		return -1;
+	if (platform_mismatch(spec, want, &cfg, err) < 0)
+		goto out;
+	if (cfg.diff_ids.n != m->nlayers) {
+		oci_err(err, OCIBUILD_ERR_INPUT, 0,
+			"base '%s' is inconsistent: %zu layers but %zu diff_ids in its config", spec,
+			m->nlayers, cfg.diff_ids.n);
+		goto out;
+	}
+	rc = 0;
+out:
+	oci_config_release(&cfg);
+	return rc;
+}
+
 static int open_remote(ocibuild_ctx *ctx, const oci_net *net, const char *spec,
 		       const oci_platform *want, int need_layers, oci_base *b,
 		       ocibuild_error *err)
 {
 	oci_ref ref;
 	oci_pulled p;
-	oci_image_config cfg;
 	int rc = -1;
 
 	if (oci_ref_parse(spec, &ref, err) < 0) {
@@ -167,20 +189,8 @@ static int open_remote(ocibuild_ctx *ctx, const oci_net *net, const char *spec,
 	b->config_len = p.config_len;
 	p.config_json = NULL;
 	oci_pulled_release(&p);
-	if (oci_config_parse(b->config_json, b->config_len, &cfg, err) < 0)
+	if (check_config(spec, want, b->config_json, b->config_len, &b->manifest, err) < 0)
 		goto out;
-	if (platform_mismatch(spec, want, &cfg, err) < 0) {
-		oci_config_release(&cfg);
-		goto out;
-	}
-	if (cfg.diff_ids.n != b->manifest.nlayers) {
-		oci_err(err, OCIBUILD_ERR_INPUT, 0,
-			"base '%s' is inconsistent: %zu layers but %zu diff_ids in its config", spec,
-			b->manifest.nlayers, cfg.diff_ids.n);
-		oci_config_release(&cfg);
-		goto out;
-	}
-	oci_config_release(&cfg);
 	if (need_layers) {
 		if (oci_pull_layers(b->reg, b->repo, &b->manifest, b->layout_dir, net->jobs, err) < 0)
 			goto out;
@@ -197,7 +207,6 @@ int oci_base_open(ocibuild_ctx *ctx, const oci_net *net, const char *spec,
 {
 	oci_descriptor d;
 	oci_buf raw = OCI_BUF_INIT(OCI_MAX_CONFIG);
-	oci_image_config cfg;
 	const char *rest, *colon;
 	char *tag = NULL;
 	int rc = -1, depth;
@@ -259,20 +268,8 @@ int oci_base_open(ocibuild_ctx *ctx, const oci_net *net, const char *spec,
 	if (oci_blobs_read(b->layout_dir, b->manifest.config.digest, OCI_MAX_CONFIG, &raw,
 			   err) < 0)
 		goto out;
-	if (oci_config_parse(raw.data, raw.len, &cfg, err) < 0)
+	if (check_config(spec, want, raw.data, raw.len, &b->manifest, err) < 0)
 		goto out;
-	if (platform_mismatch(spec, want, &cfg, err) < 0) {
-		oci_config_release(&cfg);
-		goto out;
-	}
-	if (cfg.diff_ids.n != b->manifest.nlayers) {
-		oci_err(err, OCIBUILD_ERR_INPUT, 0,
-			"base '%s' is inconsistent: %zu layers but %zu diff_ids in its config",
-			spec, b->manifest.nlayers, cfg.diff_ids.n);
-		oci_config_release(&cfg);
-		goto out;
-	}
-	oci_config_release(&cfg);
 	b->config_json = oci_buf_detach(&raw, &b->config_len);
 	rc = b->config_json ? 0 : oci_err_nomem(err);
 out:

@@ -18,6 +18,7 @@
 #include "elfdeps.h"
 
 #define TMP_PREFIX "/tmp/ocibuild-test-elfdeps-"
+#include "testutil.h"
 #define LS "/bin/ls"
 #define BUSYBOX "/bin/busybox"
 
@@ -74,16 +75,6 @@ static int contains_file(const oci_strlist *l, const char *path)
 	return 0;
 }
 
-static char *pjoin(const char *a, const char *b)
-{
-	size_t n = strlen(a) + strlen(b) + 2;
-	char *p = malloc(n);
-
-	assert_non_null(p);
-	snprintf(p, n, "%s/%s", a, b);
-	return p;
-}
-
 static void put(const char *path, const void *data, size_t len)
 {
 	FILE *f = fopen(path, "wb");
@@ -92,27 +83,6 @@ static void put(const char *path, const void *data, size_t len)
 		fail_msg("fopen %s: %s", path, strerror(errno));
 	assert_int_equal(fwrite(data, 1, len, f), len);
 	assert_int_equal(fclose(f), 0);
-}
-
-static char *make_tmpdir(void)
-{
-	char *dir = strdup(TMP_PREFIX "XXXXXX");
-
-	assert_non_null(dir);
-	if (!mkdtemp(dir))
-		fail_msg("mkdtemp: %s", strerror(errno));
-	return dir;
-}
-
-static void remove_tree(char *dir)
-{
-	char cmd[PATH_MAX + 32];
-
-	/* only ever a mkdtemp() directory of ours */
-	assert_int_equal(strncmp(dir, TMP_PREFIX, strlen(TMP_PREFIX)), 0);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	assert_int_equal(system(cmd), 0);
-	free(dir);
 }
 
 static int have_cc(void)

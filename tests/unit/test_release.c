@@ -19,6 +19,7 @@
 #include "release.h"
 
 #define TMP_PREFIX "/tmp/ocibuild-test-release-"
+#include "testutil.h"
 
 static const char rebar_lock_cowboy[] =
 	"{\"1.2.0\",\n"
@@ -29,16 +30,6 @@ static const char mix_lock_cowboy[] =
 	"%{\n  \"cowboy\": {:hex, :cowboy, \"2.10.0\", \"abcd\", [:make], [], \"hexpm\", \"ef01\"},\n}\n";
 
 /* ---- file helpers ---- */
-
-static char *pjoin(const char *a, const char *b)
-{
-	size_t n = strlen(a) + strlen(b) + 2;
-	char *p = malloc(n);
-
-	assert_non_null(p);
-	snprintf(p, n, "%s/%s", a, b);
-	return p;
-}
 
 /* mkdir -p of an absolute path. */
 static void mkdir_all(const char *dir)
@@ -90,28 +81,6 @@ static void rm(const char *base, const char *rel)
 
 	assert_int_equal(unlink(path), 0);
 	free(path);
-}
-
-static char *make_tmpdir(void)
-{
-	char *dir = strdup(TMP_PREFIX "XXXXXX");
-
-	assert_non_null(dir);
-	if (!mkdtemp(dir))
-		fail_msg("mkdtemp: %s", strerror(errno));
-	return dir;
-}
-
-static void remove_tree(char *dir)
-{
-	char cmd[PATH_MAX + 32];
-
-	/* only ever a mkdtemp() directory of ours */
-	assert_int_equal(strncmp(dir, TMP_PREFIX, strlen(TMP_PREFIX)), 0);
-	assert_null(strchr(dir, '\''));
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	assert_int_equal(system(cmd), 0);
-	free(dir);
 }
 
 /* A relx release `name` at base/rel (a path relative to base). */
