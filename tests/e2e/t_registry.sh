@@ -1347,3 +1347,28 @@ test_registry_index_platforms() {
         jq -e --arg d "$arm" '.annotations["org.opencontainers.image.base.digest"] == $d' >/dev/null ||
         fail "base.digest is not the arm64 manifest"
 }
+
+# blobs go up several at a time (--jobs, default 4): with every upload PUT
+# held 1 s by the proxy, the two PUTs of a push arrive together; with -j 1
+# the second only arrives after the first was answered
+reg_put_arrivals() {  # arrival times of the upload PUTs of REPO, sorted
+    grep -E " forward PUT /v2/$1/blobs/uploads/[^ ]+ -> 201" "$REG_PROXY_LOG" | awk '{ print $1 }' | sort -n
+}
+
+test_registry_parallel_uploads() {
+    reg_start plain
+    reg_proxy_start --delay 1 --delay-path '^/v2/.+/blobs/uploads/.+'
+    reg_src "$T/src"
+    REG=$REG_PROXY reg_ob_push build --dir "$T/src" -t par:1 --push "$REG_PROXY"
+    local -a t
+    mapfile -t t < <(reg_put_arrivals par)
+    assert_eq "${#t[@]}" 2 "upload PUTs (the layer and the config)"
+    awk -v a="${t[0]}" -v b="${t[1]}" 'BEGIN { exit !(b - a < 0.9) }' ||
+        fail "the two uploads did not overlap: PUTs at ${t[*]}"
+    reg_src "$T/src1" 2
+    REG=$REG_PROXY reg_ob_push build --dir "$T/src1" -t seq:1 --push "$REG_PROXY" -j 1
+    mapfile -t t < <(reg_put_arrivals seq)
+    assert_eq "${#t[@]}" 2 "upload PUTs with -j 1"
+    awk -v a="${t[0]}" -v b="${t[1]}" 'BEGIN { exit !(b - a >= 1.0) }' ||
+        fail "with -j 1 the second upload started before the first was answered: PUTs at ${t[*]}"
+}

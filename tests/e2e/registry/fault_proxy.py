@@ -29,6 +29,10 @@ Optional behaviours:
       JSON error body {"errors": [{"code", "message"}]} (--fail-code,
       --fail-message to choose them) and, when given, Retry-After: S.
       Later requests are forwarded.
+  --delay S --delay-path REGEX
+      requests whose path matches REGEX are held S seconds before they are
+      forwarded (so that requests made at the same time show in the log as
+      arriving while others are still held).
 
 Log (--log), one line per request, each starting with the time the request
 arrived (seconds since the epoch, 3 decimals; lines are written when the
@@ -82,6 +86,8 @@ def parse_args():
     p.add_argument("--fail-path", default=r"^/v2/.+")
     p.add_argument("--fail-code", default=None)
     p.add_argument("--fail-message", default=None)
+    p.add_argument("--delay", type=float, default=0.0)
+    p.add_argument("--delay-path", default=r"^$")
     return p.parse_args()
 
 
@@ -188,6 +194,8 @@ class Proxy(Base):
         body = self.read_body()
         if self.maybe_fail(path, t):
             return
+        if ARGS.delay > 0 and re.search(ARGS.delay_path, path):
+            time.sleep(ARGS.delay)
         headers = [(k, v) for k, v in self.headers.items() if k.lower() not in HOP]
         try:
             status, rheaders, data = upstream(self.command, self.path, headers, body)
