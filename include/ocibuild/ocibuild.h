@@ -110,6 +110,11 @@ void ocibuild_ctx_set_progress(ocibuild_ctx *ctx, ocibuild_progress_fn fn,
 /* Compression workers; 0 (the default) means one per online CPU. The
  * output bytes never depend on this number. */
 void ocibuild_ctx_set_jobs(ocibuild_ctx *ctx, int jobs);
+/* The time limit of one exchange with a registry or token service, in
+ * seconds (0: the defaults, 120 s for documents and 3600 s for a blob or
+ * an upload chunk). A transfer that stalls is cut off sooner, after 60 s
+ * under 1 KiB/s. */
+void ocibuild_ctx_set_request_timeout(ocibuild_ctx *ctx, long seconds);
 
 /* A list of strings, owned by the caller. */
 typedef struct ocibuild_strv {

@@ -91,6 +91,9 @@ int cmd_pull(int argc, char **argv);
 int cmd_login(int argc, char **argv);
 /* Install SIGINT/SIGTERM handlers; the returned callback reports them. */
 void cli_signals_install(void);
+/* Settings of the context from the environment (OCIBUILD_REQUEST_TIMEOUT);
+ * CLI_OK, or CLI_USAGE after saying what is wrong. */
+int cli_ctx_env(ocibuild_ctx *ctx);
 int cli_interrupted(void *userdata);
 
 int cmd_build(int argc, char **argv);

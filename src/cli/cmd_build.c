@@ -270,6 +270,9 @@ int cmd_build(int argc, char **argv)
 	ocibuild_ctx_set_progress(ctx, cli_progress, &out);
 	ocibuild_ctx_set_cancel(ctx, cli_interrupted, NULL);
 	ocibuild_ctx_set_jobs(ctx, jobs);
+	if ((rc = cli_ctx_env(ctx)) != CLI_OK)
+		goto out;
+	rc = CLI_FAIL;
 	cli_signals_install();
 	if (ocibuild_build(ctx, &o, &res, &err) < 0) {
 		rc = cli_report(&err);

@@ -156,6 +156,10 @@ static ocibuild_ctx *make_ctx(struct parsed *p)
 	ocibuild_ctx_set_progress(ctx, cli_progress, &p->out);
 	ocibuild_ctx_set_cancel(ctx, cli_interrupted, NULL);
 	ocibuild_ctx_set_jobs(ctx, p->jobs ? p->jobs : 4);
+	if (cli_ctx_env(ctx) != CLI_OK) {
+		ocibuild_ctx_free(ctx);
+		return NULL;
+	}
 	cli_signals_install();
 	return ctx;
 }

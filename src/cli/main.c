@@ -27,6 +27,26 @@ void cli_signals_install(void)
 	sigaction(SIGHUP, &sa, NULL);
 }
 
+int cli_ctx_env(ocibuild_ctx *ctx)
+{
+	const char *v = getenv("OCIBUILD_REQUEST_TIMEOUT");
+	char *end;
+	long n;
+
+	if (!v || !*v)
+		return CLI_OK;
+	errno = 0;
+	n = strtol(v, &end, 10);
+	if (errno || *end || n < 1 || n > 86400) {
+		fprintf(stderr,
+			"ocibuild: error: OCIBUILD_REQUEST_TIMEOUT must be a number of seconds from 1 to 86400, not '%.40s'\n",
+			v);
+		return CLI_USAGE;
+	}
+	ocibuild_ctx_set_request_timeout(ctx, n);
+	return CLI_OK;
+}
+
 int cli_interrupted(void *userdata)
 {
 	(void)userdata;
@@ -191,7 +211,9 @@ static void usage(void)
 	       "  -h, --help                     show this help\n"
 	       "  -V, --version                  print the version\n\n"
 	       "Run 'ocibuild COMMAND --help' for the options of a command.\n"
-	       "Environment: SOURCE_DATE_EPOCH sets file times and the image creation time.\n");
+	       "Environment: SOURCE_DATE_EPOCH sets file times and the image creation time;\n"
+	       "OCIBUILD_REQUEST_TIMEOUT=SECONDS limits each registry exchange (default: 120 s,\n"
+	       "3600 s for a blob or an upload chunk).\n");
 }
 
 int main(int argc, char **argv)

@@ -331,6 +331,24 @@ out:
 	return rc;
 }
 
+int oci_blobs_verify(const char *dir, const char *digest, int64_t size, ocibuild_error *err)
+{
+	char *path = oci_blobs_path(dir, digest);
+	int in, rc;
+
+	if (!path)
+		return oci_err_nomem(err);
+	in = open(path, O_RDONLY | O_CLOEXEC);
+	if (in < 0) {
+		rc = oci_err_errno(err, errno, "cannot open blob '%s': %s", path, strerror(errno));
+	} else {
+		rc = copy_verify(in, path, NULL, digest, size, err);
+		close(in);
+	}
+	oci_free(path);
+	return rc;
+}
+
 int oci_blobs_import(const char *dst_dir, const char *src_dir, const char *digest,
 		     int64_t size, int durable, ocibuild_error *err)
 {

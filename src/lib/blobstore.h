@@ -31,6 +31,9 @@ int oci_blobs_read(const char *dir, const char *digest, size_t max, oci_buf *out
 		   ocibuild_error *err);
 /* 1 if the blob exists. */
 int oci_blobs_has(const char *dir, const char *digest);
+/* Check that a stored blob still hashes to its digest (and has `size`
+ * bytes unless size < 0). OCIBUILD_ERR_DIGEST when it does not. */
+int oci_blobs_verify(const char *dir, const char *digest, int64_t size, ocibuild_error *err);
 /* Put the blob `digest` of src_dir into dst_dir: hard link when possible,
  * else a copy. The content is checked against the digest and the expected
  * size either way. */

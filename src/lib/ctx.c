@@ -94,3 +94,8 @@ int oci_ctx_cancelled(ocibuild_ctx *ctx, ocibuild_error *err)
 		return oci_err(err, OCIBUILD_ERR_CANCELLED, 0, "interrupted");
 	return 0;
 }
+
+void ocibuild_ctx_set_request_timeout(ocibuild_ctx *ctx, long seconds)
+{
+	ctx->request_timeout_s = seconds < 0 ? 0 : seconds;
+}

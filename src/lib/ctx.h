@@ -10,6 +10,7 @@ struct ocibuild_ctx {
 	ocibuild_cancel_fn cancel;
 	void *cancel_userdata;
 	int jobs;
+	long request_timeout_s; /* 0: the registry module's defaults */
 	ocibuild_progress_fn progress;
 	void *progress_userdata;
 	pthread_mutex_t progress_mu;

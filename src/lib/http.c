@@ -21,7 +21,10 @@ struct xfer {
 	oci_http_resp *resp;
 	ocibuild_error *err;
 	int sink_failed;
-	uint64_t sent;
+	int too_big;   /* a 2xx body passed its cap */
+	int truncated; /* an error body passed its cap: cut short on purpose */
+	int read_failed; /* the request body could not be read */
+	uint64_t sent, received;
 	oci_http *h;
 };
 
@@ -137,29 +140,47 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
 	struct xfer *x = ud;
 	size_t n = size * nmemb;
 	long status = 0;
+	int ok;
 
 	curl_easy_getinfo(x->h->curl, CURLINFO_RESPONSE_CODE, &status);
-	if (x->req->out_sink && status >= 200 && status < 300) {
+	ok = status >= 200 && status < 300;
+	x->received += n;
+	if (ok && x->req->out_max && x->received > x->req->out_max) {
+		x->too_big = 1;
+		return 0;
+	}
+	if (x->req->out_sink && ok) {
 		if (oci_sink_write(x->req->out_sink, data, n, x->err) < 0) {
 			x->sink_failed = 1;
 			return 0;
 		}
 		return n;
 	}
-	if (x->req->out) {
-		/* error bodies and documents are capped: keep what fits */
-		if (x->req->out->len + n <= x->req->out->max) {
-			if (oci_buf_append(x->req->out, data, n, x->err) < 0) {
-				x->sink_failed = 1;
-				return 0;
-			}
-		} else if (status >= 200 && status < 300) {
-			oci_err(x->err, OCIBUILD_ERR_INPUT, 0,
-				"response from '%s' is larger than %zu bytes", x->req->url,
-				x->req->out->max);
+	if (!x->req->out) {
+		/* nobody wants an error body: stop once it is clearly not small */
+		if (!ok && x->received > (1u << 16)) {
+			x->truncated = 1;
+			return 0;
+		}
+		return n;
+	}
+	if (x->req->out->len + n > x->req->out->max) {
+		if (ok) {
+			x->too_big = 1;
+			return 0;
+		}
+		/* an error body: keep what fits and stop reading, however slowly
+		 * the rest would come */
+		if (oci_buf_append(x->req->out, data, x->req->out->max - x->req->out->len, x->err) < 0) {
 			x->sink_failed = 1;
 			return 0;
 		}
+		x->truncated = 1;
+		return 0;
+	}
+	if (oci_buf_append(x->req->out, data, n, x->err) < 0) {
+		x->sink_failed = 1;
+		return 0;
 	}
 	return n;
 }
@@ -180,8 +201,10 @@ static size_t on_read(char *buf, size_t size, size_t nitems, void *ud)
 		do
 			n = pread(r->body_fd, buf, want, (off_t)(r->body_off + x->sent));
 		while (n < 0 && errno == EINTR);
-		if (n <= 0)
+		if (n <= 0) {
+			x->read_failed = n < 0 ? errno : EIO;
 			return CURL_READFUNC_ABORT;
+		}
 	} else {
 		memcpy(buf, (const char *)r->body + x->sent, want);
 		n = (ssize_t)want;
@@ -209,13 +232,13 @@ int oci_http_do(oci_http *h, const oci_http_req *r, oci_http_resp *resp,
 		oci_http_fail *fail, ocibuild_error *err)
 {
 	struct curl_slist *hdrs = NULL;
-	struct xfer x = { r, resp, err, 0, 0, h };
+	struct xfer x = { r, resp, err, 0, 0, 0, 0, 0, 0, h };
 	CURL *c = h->curl;
 	CURLcode cc;
 	char ebuf[CURL_ERROR_SIZE] = "";
 	size_t i;
 	int has_body = r->body || r->body_fd >= 0;
-	int rc = 0;
+	long timeout;
 
 	*fail = OCI_HTTP_OK;
 	memset(resp, 0, sizeof(*resp));
@@ -241,6 +264,9 @@ int oci_http_do(oci_http *h, const oci_http_req *r, oci_http_resp *resp,
 	/* a stalled transfer (under 1 KiB/s for a minute) is a dropped one */
 	curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1024L);
 	curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 60L);
+	timeout = r->timeout_s ? r->timeout_s : h->o.timeout_s;
+	if (timeout > 0)
+		curl_easy_setopt(c, CURLOPT_TIMEOUT, timeout);
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, ebuf);
 	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(c, CURLOPT_HEADERDATA, &x);
@@ -266,13 +292,36 @@ int oci_http_do(oci_http *h, const oci_http_req *r, oci_http_resp *resp,
 	}
 	cc = curl_easy_perform(c);
 	curl_slist_free_all(hdrs);
-	if (x.sink_failed)
-		return -1;
+	if (x.sink_failed) {
+		*fail = OCI_HTTP_LOCAL;
+		goto failed;
+	}
+	if (x.too_big) {
+		*fail = OCI_HTTP_TOO_BIG;
+		oci_err(err, OCIBUILD_ERR_REGISTRY, 0, "the answer to %s %s is larger than %llu bytes",
+			r->method, r->url,
+			(unsigned long long)(r->out_max ? r->out_max : r->out ? r->out->max : 0));
+		goto failed;
+	}
+	if (cc == CURLE_WRITE_ERROR && x.truncated)
+		cc = CURLE_OK; /* an error body cut short on purpose: the status stands */
 	if (cc != CURLE_OK) {
 		switch (cc) {
+		case CURLE_OPERATION_TIMEDOUT: {
+			curl_off_t us = 0;
+
+			curl_easy_getinfo(c, CURLINFO_TOTAL_TIME_T, &us);
+			if (timeout > 0 && us >= (curl_off_t)timeout * 1000000 - 500000) {
+				*fail = OCI_HTTP_TIMEOUT;
+				oci_err(err, OCIBUILD_ERR_NETWORK, (int)cc,
+					"%s %s did not finish within %ld s", r->method, r->url, timeout);
+				goto failed;
+			}
+			*fail = OCI_HTTP_CONNECT;
+			break;
+		}
 		case CURLE_COULDNT_CONNECT:
 		case CURLE_COULDNT_RESOLVE_HOST:
-		case CURLE_OPERATION_TIMEDOUT:
 		case CURLE_SEND_ERROR:
 		case CURLE_RECV_ERROR:
 		case CURLE_GOT_NOTHING:
@@ -285,16 +334,26 @@ int oci_http_do(oci_http *h, const oci_http_req *r, oci_http_resp *resp,
 			*fail = OCI_HTTP_NOT_TLS;
 			break;
 		case CURLE_PEER_FAILED_VERIFICATION:
-			*fail = OCI_HTTP_TLS_VERIFY;
+			/* libcurl says which check failed only in its text */
+			*fail = strstr(ebuf, "name") ? OCI_HTTP_TLS_NAME : OCI_HTTP_TLS_VERIFY;
 			break;
 		case CURLE_ABORTED_BY_CALLBACK:
-			return oci_err(err, OCIBUILD_ERR_CANCELLED, 0, "interrupted");
+			*fail = OCI_HTTP_OTHER;
+			if (x.read_failed) {
+				*fail = OCI_HTTP_LOCAL;
+				oci_err_errno(err, x.read_failed, "cannot read what to send to %s: %s",
+					      r->url, strerror(x.read_failed));
+				goto failed;
+			}
+			oci_err(err, OCIBUILD_ERR_CANCELLED, 0, "interrupted");
+			goto failed;
 		default:
 			*fail = OCI_HTTP_OTHER;
 			break;
 		}
-		return oci_err(err, OCIBUILD_ERR_NETWORK, (int)cc, "%s: %s", r->url,
-			       *ebuf ? ebuf : curl_easy_strerror(cc));
+		oci_err(err, OCIBUILD_ERR_NETWORK, (int)cc, "%s: %s", r->url,
+			*ebuf ? ebuf : curl_easy_strerror(cc));
+		goto failed;
 	}
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp->status);
 	{
@@ -303,7 +362,10 @@ int oci_http_do(oci_http *h, const oci_http_req *r, oci_http_resp *resp,
 		curl_easy_getinfo(c, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
 		resp->content_length = cl;
 	}
-	return rc;
+	return 0;
+failed:
+	oci_http_resp_release(resp);
+	return -1;
 }
 
 char *oci_http_escape(const char *s)

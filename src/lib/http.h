@@ -11,6 +11,7 @@ typedef struct oci_http_opts {
 	const char *ca_file;    /* extra CA bundle, or NULL */
 	const char *user_agent;
 	long connect_timeout_s;
+	long timeout_s; /* whole exchange, unless the request sets one; 0: none */
 	ocibuild_cancel_fn cancel;
 	void *cancel_userdata;
 } oci_http_opts;
@@ -27,6 +28,8 @@ typedef struct oci_http_req {
 	uint64_t body_off, body_len;
 	oci_buf *out;      /* response body into memory (capped), or */
 	oci_sink *out_sink; /* streamed (only for 2xx), or neither */
+	uint64_t out_max;   /* a 2xx body larger than this is cut off: OCI_HTTP_TOO_BIG (0: no cap) */
+	long timeout_s;     /* whole exchange (0: the handle's) */
 	/* called with bytes sent or received so far (may be NULL) */
 	void (*progress)(void *userdata, uint64_t done);
 	void *progress_userdata;
@@ -49,13 +52,18 @@ typedef enum oci_http_fail {
 	OCI_HTTP_CONNECT,   /* refused, reset, timed out, DNS */
 	OCI_HTTP_NOT_TLS,   /* the server does not speak TLS */
 	OCI_HTTP_TLS_VERIFY, /* certificate not trusted */
+	OCI_HTTP_TLS_NAME,  /* certificate trusted, but for another host name */
+	OCI_HTTP_TIMEOUT,   /* the whole exchange took longer than its time limit */
+	OCI_HTTP_TOO_BIG,   /* a 2xx body was larger than its cap (out_max or out->max) */
+	OCI_HTTP_LOCAL,     /* our side failed (out of memory, a sink's write) */
 	OCI_HTTP_OTHER
 } oci_http_fail;
 
 int oci_http_new(oci_http **out, const oci_http_opts *o, ocibuild_error *err);
 void oci_http_free(oci_http *h);
-/* Perform one request. Returns 0 when a response arrived (any status), or
- * -1 with *fail set and err filled. */
+/* Perform one request. Returns 0 when a response arrived (any status; a
+ * non-2xx body beyond out->max is dropped and the transfer cut short there),
+ * or -1 with *fail set, err filled and *resp released. */
 int oci_http_do(oci_http *h, const oci_http_req *r, oci_http_resp *resp,
 		oci_http_fail *fail, ocibuild_error *err);
 void oci_http_resp_release(oci_http_resp *resp);

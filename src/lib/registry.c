@@ -1,6 +1,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -16,8 +17,22 @@
 #include "oci.h"
 #include "banned.h"
 
-#define MAX_ATTEMPTS 6
 #define MAX_ERROR_BODY (64 * 1024)
+/* err->code of a failure because an answer passed its size cap */
+#define ERR_CODE_TOO_BIG 413
+#define MAX_TOKEN_BODY (1 << 20)
+/* Retries: one budget per request, or per blob across its upload sessions,
+ * and one for the whole command (the registry object). */
+#define RETRY_TRIES 6                 /* retries of one request or one blob */
+#define RETRY_SLEEP_MS (120 * 1000)   /* time slept for one request or blob */
+#define RETRY_COMMAND_MS (600 * 1000) /* time slept by the whole command */
+#define RETRY_AFTER_MAX_S 30          /* a Retry-After is honoured up to this */
+/* Time limits of one exchange (OCIBUILD_REQUEST_TIMEOUT replaces both). */
+#define TIMEOUT_DOCUMENT_S 120
+#define TIMEOUT_BLOB_S 3600
+/* Tokens: expiry as given, within these bounds */
+#define TOKEN_MIN_S 60
+#define TOKEN_MAX_S (24 * 3600)
 #define ACCEPT_MANIFESTS                                                                    \
 	"Accept: application/vnd.oci.image.index.v1+json, "                                 \
 	"application/vnd.oci.image.manifest.v1+json, "                                      \
@@ -46,6 +61,13 @@ struct oci_registry {
 	struct token *tokens;
 	size_t ntokens;
 	unsigned seed;
+	long slept_ms; /* by every retry of this command, under mu */
+};
+
+/* What retrying one request (or one blob) may still cost. */
+struct budget {
+	int tries;
+	long slept_ms;
 };
 
 static int host_is_local(const char *host)
@@ -163,16 +185,106 @@ static char *resolve_url(oci_registry *r, const char *ref)
 	return oci_buf_detach(&b, NULL);
 }
 
-/* Does the URL point at the registry itself (so credentials may go)? */
-static int same_host(oci_registry *r, const char *url)
+/* The origin of an absolute URL as "scheme://host:port", the port made
+ * explicit, so that two spellings of one origin compare equal. */
+static int url_origin(const char *url, char *out, size_t len)
 {
-	const char *p = strstr(url, "://");
-	size_t hl = strlen(r->host);
+	const char *p = strstr(url, "://"), *h, *end, *port = NULL;
+	size_t sl, hl;
+	int n;
 
 	if (!p)
+		return -1;
+	sl = (size_t)(p - url);
+	h = p + 3;
+	end = h + strcspn(h, "/?#");
+	if (*h == '[') {
+		const char *rb = memchr(h, ']', (size_t)(end - h));
+
+		if (!rb)
+			return -1;
+		hl = (size_t)(rb + 1 - h);
+		if (rb + 1 < end && rb[1] == ':')
+			port = rb + 2;
+	} else {
+		const char *colon = memchr(h, ':', (size_t)(end - h));
+
+		hl = (size_t)((colon ? colon : end) - h);
+		if (colon)
+			port = colon + 1;
+	}
+	if (!hl || memchr(h, '@', (size_t)(end - h)))
+		return -1; /* user information: never ours */
+	n = snprintf(out, len, "%.*s://%.*s:%.*s", (int)sl, url, (int)hl, h,
+		     port ? (int)(end - port) : 3,
+		     port ? port : (sl == 5 && !strncasecmp(url, "https", 5) ? "443" : "80"));
+	return n > 0 && (size_t)n < len ? 0 : -1;
+}
+
+/* Does the URL point at the registry itself, on the scheme it speaks (so
+ * that its credentials may go there)? */
+static int origin_is(oci_registry *r, const char *scheme, const char *url)
+{
+	char mine[1024], theirs[1024], base[1024];
+	int n = snprintf(base, sizeof(base), "%s://%s/", scheme, r->host);
+
+	if (n < 0 || (size_t)n >= sizeof(base) || url_origin(base, mine, sizeof(mine)) < 0 ||
+	    url_origin(url, theirs, sizeof(theirs)) < 0)
 		return 0;
-	p += 3;
-	return !strncmp(p, r->host, hl) && (p[hl] == '/' || p[hl] == '\0');
+	return !strcasecmp(mine, theirs);
+}
+
+static int same_origin(oci_registry *r, const char *url)
+{
+	const char *scheme;
+
+	pthread_mutex_lock(&r->mu);
+	scheme = r->scheme;
+	pthread_mutex_unlock(&r->mu);
+	return origin_is(r, scheme, url);
+}
+
+/* A URL for a message: no query or fragment (upload URLs carry signed
+ * state there) and no user information. */
+static char *url_for_humans(const char *url)
+{
+	const char *p = strstr(url, "://"), *at;
+	oci_buf b = OCI_BUF_INIT(4096);
+
+	if (p) {
+		const char *h = p + 3, *end = h + strcspn(h, "/?#");
+
+		at = memchr(h, '@', (size_t)(end - h));
+		if (oci_buf_append(&b, url, (size_t)(h - url), NULL) < 0)
+			goto fail;
+		url = at ? at + 1 : h;
+	}
+	if (oci_buf_append(&b, url, strcspn(url, "?#"), NULL) < 0)
+		goto fail;
+	return oci_buf_detach(&b, NULL);
+fail:
+	oci_buf_release(&b);
+	return NULL;
+}
+
+/* HTTPS to plain HTTP is never followed: not for the registry's own host
+ * (the credentials would travel in clear) and not for another (the bytes
+ * could be changed on the way, and the next hop may ask for credentials). */
+static int refuse_downgrade(oci_registry *r, const char *url, ocibuild_error *err)
+{
+	char origin[1024];
+	int tls;
+
+	pthread_mutex_lock(&r->mu);
+	tls = !strcmp(r->scheme, "https");
+	pthread_mutex_unlock(&r->mu);
+	if (!tls || strncasecmp(url, "http://", 7))
+		return 0;
+	if (url_origin(url, origin, sizeof(origin)) < 0)
+		snprintf(origin, sizeof(origin), "http://...");
+	return oci_err(err, OCIBUILD_ERR_REGISTRY, 0,
+		       "registry '%s' sent ocibuild to plain HTTP at '%s': refusing to leave HTTPS (credentials and content would travel in clear)",
+		       r->domain, origin);
 }
 
 /* ---- authentication ---- */
@@ -202,14 +314,21 @@ static int store_token(oci_registry *r, const char *scope, char *value, long exp
 		       ocibuild_error *err)
 {
 	struct token *v;
+	time_t expires;
 	size_t i;
 
+	/* whatever the token service says, within sane bounds, and renewed a
+	 * little early */
+	if (expires_in < TOKEN_MIN_S)
+		expires_in = TOKEN_MIN_S;
+	if (expires_in > TOKEN_MAX_S)
+		expires_in = TOKEN_MAX_S;
+	expires = time(NULL) + expires_in - 10;
 	for (i = 0; i < r->ntokens; i++) {
 		if (!strcmp(r->tokens[i].scope, scope)) {
 			oci_free(r->tokens[i].value);
 			r->tokens[i].value = value;
-			/* refresh a little early */
-			r->tokens[i].expires = time(NULL) + (expires_in > 30 ? expires_in - 10 : expires_in);
+			r->tokens[i].expires = expires;
 			return 0;
 		}
 	}
@@ -225,9 +344,34 @@ static int store_token(oci_registry *r, const char *scope, char *value, long exp
 		return oci_err_nomem(err);
 	}
 	v[r->ntokens].value = value;
-	v[r->ntokens].expires = time(NULL) + (expires_in > 30 ? expires_in - 10 : expires_in);
+	v[r->ntokens].expires = expires;
 	r->ntokens++;
 	return 0;
+}
+
+/* A token realm gets the user's credentials: it must be HTTPS, unless the
+ * registry itself is one that may speak plain HTTP and does. Called with
+ * r->mu held. */
+static int check_realm(oci_registry *r, const char *realm, ocibuild_error *err)
+{
+	char *shown;
+	int plain_ok;
+
+	if (!strncasecmp(realm, "https://", 8))
+		return 0;
+	plain_ok = r->may_plain && !strcmp(r->scheme, "http");
+	if (!strncasecmp(realm, "http://", 7) && plain_ok)
+		return 0;
+	shown = url_for_humans(realm);
+	if (!shown)
+		return oci_err_nomem(err);
+	oci_err(err, OCIBUILD_ERR_AUTH, 0,
+		strncasecmp(realm, "http://", 7)
+			? "registry '%s' names the token realm '%s', which is not an HTTPS URL: refusing to send credentials there"
+			: "registry '%s' names the plain-HTTP token realm '%s': refusing to send credentials there (a token service must use HTTPS unless the registry is plain HTTP itself and allowed with --insecure-registry)",
+		r->domain, shown);
+	oci_free(shown);
+	return -1;
 }
 
 /* "scope=A&scope=B" for the space-separated scopes, escaped; `amp` puts
@@ -259,7 +403,7 @@ static int append_scopes(oci_buf *b, const char *scope, int amp, ocibuild_error 
 static int fetch_token(oci_registry *r, oci_http *h, const oci_challenge *ch, const char *scope,
 		       ocibuild_error *err)
 {
-	oci_buf url = OCI_BUF_INIT(1 << 16), body = OCI_BUF_INIT(1 << 20);
+	oci_buf url = OCI_BUF_INIT(1 << 16), body = OCI_BUF_INIT(MAX_TOKEN_BODY);
 	oci_buf form = OCI_BUF_INIT(1 << 16);
 	oci_http_resp resp;
 	oci_http_fail fail;
@@ -274,6 +418,8 @@ static int fetch_token(oci_registry *r, oci_http *h, const oci_challenge *ch, co
 		return oci_err(err, OCIBUILD_ERR_AUTH, 0,
 			       "registry '%s' asked for a token without saying where to get it",
 			       r->domain);
+	if (check_realm(r, ch->realm, err) < 0)
+		return -1;
 	if (oci_buf_printf(&url, err, "%s%s", ch->realm, strchr(ch->realm, '?') ? "&" : "?") < 0)
 		goto out;
 	if (ch->service) {
@@ -433,71 +579,250 @@ out:
 /* ---- requests ---- */
 
 struct rreq {
-	const char *method;
-	const char *url; /* path or absolute */
+	oci_http_req http; /* url: a path on the registry or an absolute URL */
 	const char *scope;
-	const char *const *headers;
-	size_t nheaders;
-	const void *body;
-	int body_fd;
-	uint64_t body_off, body_len;
-	oci_buf *out;
-	oci_sink *out_sink;
 	int follow;
-	void (*progress)(void *userdata, uint64_t done);
-	void *progress_userdata;
+	struct budget *budget; /* shared by the requests of one blob, or NULL */
 };
 
 static void rreq_init(struct rreq *q, const char *method, const char *url, const char *scope)
 {
 	memset(q, 0, sizeof(*q));
-	q->method = method;
-	q->url = url;
+	q->http.method = method;
+	q->http.url = url;
+	q->http.body_fd = -1;
 	q->scope = scope;
-	q->body_fd = -1;
 }
 
-static void backoff(oci_registry *r, int attempt, const char *retry_after)
+/* Sleep before retry number `tries` (from 1), within the request's (or
+ * blob's) budget and the command's. Returns 0 having slept, or -1 when
+ * either budget is spent or the user cancelled. */
+static int backoff(oci_registry *r, struct budget *b, const char *retry_after)
 {
-	long ms = 250L << (attempt < 6 ? attempt : 6);
-	struct timespec ts;
+	long ms = 250L << (b->tries < 6 ? b->tries : 6), slept = 0;
+	ocibuild_ctx *ctx = r->o.ctx;
 
 	if (retry_after) {
 		char *end;
-		long s = strtol(retry_after, &end, 10);
+		long s;
 
-		if (end != retry_after && s >= 0 && s < 120)
-			ms = s * 1000;
+		errno = 0;
+		s = strtol(retry_after, &end, 10);
+		if (end != retry_after && !errno && s >= 0)
+			ms = (s > RETRY_AFTER_MAX_S ? RETRY_AFTER_MAX_S : s) * 1000L;
 	}
-	/* jitter: up to a quarter more */
 	pthread_mutex_lock(&r->mu);
+	/* jitter: up to a quarter more */
 	ms += (long)(rand_r(&r->seed) % (unsigned)(ms / 4 + 1));
+	if (b->tries >= RETRY_TRIES || b->slept_ms + ms > RETRY_SLEEP_MS ||
+	    r->slept_ms + ms > RETRY_COMMAND_MS) {
+		pthread_mutex_unlock(&r->mu);
+		return -1;
+	}
+	r->slept_ms += ms;
 	pthread_mutex_unlock(&r->mu);
-	ts.tv_sec = ms / 1000;
-	ts.tv_nsec = (ms % 1000) * 1000000L;
-	nanosleep(&ts, NULL);
+	b->tries++;
+	b->slept_ms += ms;
+	/* in short steps, so that Ctrl-C is not kept waiting */
+	while (slept < ms) {
+		long step = ms - slept < 100 ? ms - slept : 100;
+		struct timespec ts = { 0, step * 1000000L };
+
+		if (ctx && ctx->cancel && ctx->cancel(ctx->cancel_userdata))
+			return -1;
+		nanosleep(&ts, NULL);
+		slept += step;
+	}
+	return 0;
+}
+
+/* The error for a spent budget, keeping the last failure's text. */
+static int budget_spent(oci_registry *r, const struct budget *b, const char *what,
+			ocibuild_error *err)
+{
+	if (err->kind == OCIBUILD_ERR_CANCELLED || err->kind == OCIBUILD_ERR_NOMEM)
+		return -1;
+	if (oci_ctx_cancelled(r->o.ctx, err) < 0)
+		return -1;
+	if (err->kind == OCIBUILD_ERR_NONE)
+		oci_err(err, OCIBUILD_ERR_NETWORK, 0, "registry '%s' kept failing", r->domain);
+	oci_err_prefix(err, "gave up on %s after %d attempts and %ld s of waiting", what,
+		       b->tries + 1, (b->slept_ms + 999) / 1000);
+	return -1;
+}
+
+/* Registry text for a message: control characters become spaces (no forged
+ * lines, no terminal escapes), anything after "Basic " or "Bearer " is
+ * redacted, and it is cut to a few hundred bytes. */
+static char *clean_registry_text(const char *in)
+{
+	static const char *const secrets[] = { "basic ", "bearer ", "token=", "password=" };
+	oci_buf b = OCI_BUF_INIT(512);
+	size_t i, k;
+
+	for (i = 0; in[i] && b.len < 300;) {
+		unsigned char c = (unsigned char)in[i];
+
+		for (k = 0; k < sizeof(secrets) / sizeof(secrets[0]); k++) {
+			size_t n = strlen(secrets[k]);
+
+			if (!strncasecmp(in + i, secrets[k], n)) {
+				if (oci_buf_append(&b, in + i, n, NULL) < 0 ||
+				    oci_buf_puts(&b, "[redacted]", NULL) < 0)
+					goto fail;
+				i += n;
+				while (in[i] && in[i] != ' ' && in[i] != ',' && in[i] != '"' &&
+				       (unsigned char)in[i] >= 0x20)
+					i++;
+				break;
+			}
+		}
+		if (k < sizeof(secrets) / sizeof(secrets[0]))
+			continue;
+		if (oci_buf_append(&b, c < 0x20 || c == 0x7f ? " " : in + i, 1, NULL) < 0)
+			goto fail;
+		i++;
+	}
+	if (in[i] && oci_buf_puts(&b, "...", NULL) < 0)
+		goto fail;
+	return oci_buf_detach(&b, NULL);
+fail:
+	oci_buf_release(&b);
+	return NULL;
 }
 
 static int registry_said(oci_registry *r, const struct rreq *q, const oci_http_resp *resp,
 			 const oci_buf *body, ocibuild_error *err)
 {
-	char *msg = body && body->data ? oci_registry_error(body->data, body->len) : NULL;
+	char *raw = body && body->data ? oci_registry_error(body->data, body->len) : NULL;
+	char *msg = raw ? clean_registry_text(raw) : NULL;
+	char *url = url_for_humans(q->http.url);
 
 	oci_err(err, resp->status == 401 || resp->status == 403 ? OCIBUILD_ERR_AUTH
 								  : OCIBUILD_ERR_REGISTRY,
 		(int)resp->status, "registry '%s' answered %ld to %s %s%s%s", r->domain,
-		resp->status, q->method, q->url, msg ? ": " : "", msg ? msg : "");
+		resp->status, q->http.method, url ? url : "", msg ? ": " : "", msg ? msg : "");
+	oci_free(raw);
 	oci_free(msg);
+	oci_free(url);
 	return -1;
 }
 
+/* The Authorization header for a request to the registry itself: a token
+ * for the scope, else Basic once the registry asked for it. Sets
+ * *sent_basic. */
+static int add_auth(oci_registry *r, const struct rreq *q, const char *url, oci_buf *authh,
+		    int *sent_basic, ocibuild_error *err)
+{
+	const char *tok;
+	int rc = 0;
+
+	oci_buf_reset(authh);
+	*sent_basic = 0;
+	if (!same_origin(r, url))
+		return 0;
+	pthread_mutex_lock(&r->mu);
+	tok = q->scope ? find_token(r, q->scope) : NULL;
+	if (tok) {
+		rc = oci_buf_printf(authh, NULL, "Authorization: Bearer %s", tok);
+	} else if (r->basic) {
+		rc = oci_buf_printf(authh, NULL, "Authorization: %s", r->basic);
+		*sent_basic = 1;
+	}
+	pthread_mutex_unlock(&r->mu);
+	return rc < 0 ? oci_err_nomem(err) : 0;
+}
+
+enum next { NEXT_FAIL = -1, NEXT_RETRY = 1, NEXT_AGAIN = 2 };
+
+/* After a transport failure: retry after a pause, go again at once (plain
+ * HTTP from now on), or fail with the error saying what to do. */
+static enum next on_transport_failure(oci_registry *r, const oci_http_req *q,
+				      oci_http_fail fail, struct budget *b, ocibuild_error *err)
+{
+	int switched = 0, ours = origin_is(r, "https", q->url);
+
+	switch (fail) {
+	case OCI_HTTP_LOCAL:
+		return NEXT_FAIL; /* out of memory, a full disk: said already */
+	case OCI_HTTP_TOO_BIG:
+		oci_err_prefix(err, "registry '%s'", r->domain);
+		err->code = ERR_CODE_TOO_BIG;
+		return NEXT_FAIL;
+	case OCI_HTTP_TIMEOUT: {
+		char *shown = url_for_humans(q->url);
+
+		oci_err(err, OCIBUILD_ERR_NETWORK, 0,
+			"registry '%s' did not finish answering %s %s within %ld s: check the network, or raise OCIBUILD_REQUEST_TIMEOUT",
+			r->domain, q->method, shown ? shown : "", q->timeout_s);
+		oci_free(shown);
+		return NEXT_FAIL;
+	}
+	case OCI_HTTP_NOT_TLS:
+		pthread_mutex_lock(&r->mu);
+		if (r->may_plain && ours &&
+		    (!r->scheme_fixed || !strcmp(r->scheme, "http"))) {
+			/* the server does not speak TLS at all and plain HTTP is
+			 * allowed for this host: use it from now on (another
+			 * thread may have found out first) */
+			r->scheme = "http";
+			r->scheme_fixed = 1;
+			switched = 1;
+		}
+		pthread_mutex_unlock(&r->mu);
+		if (switched) {
+			ocibuild_error_clear(err);
+			return NEXT_AGAIN;
+		}
+		if (!r->may_plain) {
+			oci_err(err, OCIBUILD_ERR_NETWORK, 0,
+				"registry '%s' does not speak TLS: if it is a plain-HTTP registry you trust, pass --insecure-registry %s",
+				r->domain, r->domain);
+			return NEXT_FAIL;
+		}
+		break;
+	case OCI_HTTP_TLS_VERIFY:
+		oci_err(err, OCIBUILD_ERR_NETWORK, 0,
+			"the TLS certificate of registry '%s' is not trusted: pass --ca-file CA.pem with the CA that signed it",
+			r->domain);
+		return NEXT_FAIL;
+	case OCI_HTTP_TLS_NAME:
+		oci_err(err, OCIBUILD_ERR_NETWORK, 0,
+			"the TLS certificate of registry '%s' is signed by a trusted CA but issued for another host name: use the name it was issued for, or reissue it for '%s'",
+			r->domain, r->host);
+		return NEXT_FAIL;
+	case OCI_HTTP_CONNECT:
+		/* a streamed download restarts from its caller, with a new file */
+		if (!q->out_sink) {
+			if (backoff(r, b, NULL) == 0) {
+				ocibuild_error_clear(err);
+				return NEXT_RETRY;
+			}
+			if (err->kind != OCIBUILD_ERR_CANCELLED && oci_ctx_cancelled(r->o.ctx, err) < 0)
+				return NEXT_FAIL;
+		}
+		break;
+	default:
+		break;
+	}
+	if (err->kind == OCIBUILD_ERR_CANCELLED)
+		return NEXT_FAIL;
+	oci_err_prefix(err, "cannot reach registry '%s'", r->domain);
+	return NEXT_FAIL;
+}
+
+/* One request to the registry with its authentication, retries (within
+ * the budget), the switch to plain HTTP where allowed, and redirects
+ * (never from HTTPS to plain HTTP; credentials only to the registry's own
+ * scheme, host and port). */
 static int reg_do(oci_registry *r, oci_http *h, const struct rreq *q, oci_http_resp *resp,
 		  ocibuild_error *err)
 {
-	char *url = resolve_url(r, q->url);
-	const char **hdrs = oci_calloc(q->nheaders + 1, sizeof(char *));
+	char *url = resolve_url(r, q->http.url);
+	const char **hdrs = oci_calloc(q->http.nheaders + 1, sizeof(char *));
 	oci_buf authh = OCI_BUF_INIT(1 << 17);
-	int attempt = 0, auth_tries = 0, redirects = 0, rc = -1, sent_basic = 0;
+	struct budget own = { 0, 0 }, *b = q->budget ? q->budget : &own;
+	int auth_tries = 0, redirects = 0, rc = -1, sent_basic = 0;
 
 	memset(resp, 0, sizeof(*resp));
 	if (!url || !hdrs) {
@@ -505,112 +830,59 @@ static int reg_do(oci_registry *r, oci_http *h, const struct rreq *q, oci_http_r
 		goto out;
 	}
 	for (;;) {
-		oci_http_req hq;
+		oci_http_req hq = q->http;
 		oci_http_fail fail;
-		size_t n = q->nheaders;
+		size_t n = q->http.nheaders;
 
-		if (q->nheaders)
-			memcpy(hdrs, q->headers, q->nheaders * sizeof(char *));
-		oci_buf_reset(&authh);
-		if (same_host(r, url)) {
-			const char *tok;
-
-			int hrc = 0;
-
-			pthread_mutex_lock(&r->mu);
-			tok = q->scope ? find_token(r, q->scope) : NULL;
-			sent_basic = 0;
-			if (tok) {
-				hrc = oci_buf_printf(&authh, NULL, "Authorization: Bearer %s", tok);
-			} else if (r->basic) {
-				hrc = oci_buf_printf(&authh, NULL, "Authorization: %s", r->basic);
-				sent_basic = 1;
-			}
-			pthread_mutex_unlock(&r->mu);
-			if (hrc < 0) {
-				oci_err_nomem(err);
-				goto out;
-			}
-			if (authh.len)
-				hdrs[n++] = authh.data;
-		}
-		memset(&hq, 0, sizeof(hq));
-		hq.method = q->method;
+		if (refuse_downgrade(r, url, err) < 0)
+			goto out;
+		if (n)
+			memcpy(hdrs, q->http.headers, n * sizeof(char *));
 		hq.url = url;
+		if (add_auth(r, q, url, &authh, &sent_basic, err) < 0)
+			goto out;
+		if (authh.len)
+			hdrs[n++] = authh.data;
 		hq.headers = hdrs;
 		hq.nheaders = n;
-		hq.body = q->body;
-		hq.body_fd = q->body_fd;
-		hq.body_off = q->body_off;
-		hq.body_len = q->body_len;
-		hq.out = q->out;
-		hq.out_sink = q->out_sink;
-		hq.progress = q->progress;
-		hq.progress_userdata = q->progress_userdata;
-		if (q->out)
-			oci_buf_reset(q->out);
+		if (!hq.timeout_s)
+			hq.timeout_s = r->o.ctx && r->o.ctx->request_timeout_s
+					       ? r->o.ctx->request_timeout_s
+				       : hq.out_sink || hq.body_fd >= 0 ? TIMEOUT_BLOB_S
+									  : TIMEOUT_DOCUMENT_S;
+		if (hq.out)
+			oci_buf_reset(hq.out);
 		oci_http_resp_release(resp);
 		if (oci_http_do(h, &hq, resp, &fail, err) < 0) {
-			int fixed;
+			enum next next = on_transport_failure(r, &hq, fail, b, err);
 
-			if (err->kind == OCIBUILD_ERR_CANCELLED)
+			if (next == NEXT_FAIL)
 				goto out;
-			pthread_mutex_lock(&r->mu);
-			fixed = r->scheme_fixed;
-			if (fail == OCI_HTTP_NOT_TLS && r->may_plain && same_host(r, url) &&
-			    !strncmp(url, "https://", 8) &&
-			    (!fixed || !strcmp(r->scheme, "http"))) {
-				/* the server does not speak TLS at all: plain HTTP is
-				 * allowed for this host, so use it from now on (another
-				 * thread may have found out first) */
-				r->scheme = "http";
-				r->scheme_fixed = 1;
-				pthread_mutex_unlock(&r->mu);
+			if (next == NEXT_AGAIN) {
 				oci_free(url);
-				url = resolve_url(r, q->url);
+				url = resolve_url(r, q->http.url);
 				if (!url) {
 					oci_err_nomem(err);
 					goto out;
 				}
-				continue;
 			}
-			pthread_mutex_unlock(&r->mu);
-			if (fail == OCI_HTTP_TLS_VERIFY) {
-				oci_err(err, OCIBUILD_ERR_NETWORK, 0,
-					"the TLS certificate of registry '%s' is not trusted: pass --ca-file CA.pem with the CA that signed it",
-					r->domain);
-				goto out;
-			}
-			if (fail == OCI_HTTP_NOT_TLS && !r->may_plain) {
-				oci_err(err, OCIBUILD_ERR_NETWORK, 0,
-					"registry '%s' does not speak TLS: if it is a plain-HTTP registry you trust, pass --insecure-registry %s",
-					r->domain, r->domain);
-				goto out;
-			}
-			if (fail == OCI_HTTP_CONNECT && !q->out_sink && attempt + 1 < MAX_ATTEMPTS) {
-				backoff(r, attempt++, NULL);
-				continue;
-			}
-			oci_err_prefix(err, "cannot reach registry '%s'", r->domain);
-			goto out;
+			continue;
 		}
 		pthread_mutex_lock(&r->mu);
 		r->scheme_fixed = 1;
 		pthread_mutex_unlock(&r->mu);
-		if (resp->status == 401 && same_host(r, url)) {
-			int again = on_unauthorized(r, h, resp->www_authenticate, q->scope, auth_tries,
-						    sent_basic, err);
-
-			if (again < 0)
+		if (resp->status == 401 && same_origin(r, url)) {
+			if (on_unauthorized(r, h, resp->www_authenticate, q->scope, auth_tries,
+					    sent_basic, err) < 0)
 				goto out;
 			auth_tries++;
 			continue;
 		}
-		if ((resp->status == 429 || resp->status >= 500) && !q->out_sink &&
-		    attempt + 1 < MAX_ATTEMPTS) {
-			backoff(r, attempt++, resp->retry_after);
+		if ((resp->status == 429 || resp->status >= 500) && !q->http.out_sink &&
+		    backoff(r, b, resp->retry_after) == 0)
 			continue;
-		}
+		if (oci_ctx_cancelled(r->o.ctx, err) < 0)
+			goto out;
 		if (q->follow && resp->status >= 300 && resp->status < 400 && resp->location &&
 		    redirects < 5) {
 			char *next = resolve_url(r, resp->location);
@@ -674,13 +946,20 @@ int oci_reg_get_manifest(oci_registry *r, oci_http *h, const char *repo, const c
 		goto out;
 	}
 	rreq_init(&q, "GET", path, scope);
-	q.headers = hdrs;
-	q.nheaders = 1;
+	q.http.headers = hdrs;
+	q.http.nheaders = 1;
 	out->max = OCI_MAX_MANIFEST;
-	q.out = out;
+	q.http.out = out;
 	q.follow = 1;
-	if (reg_do(r, h, &q, &resp, err) < 0)
+	if (reg_do(r, h, &q, &resp, err) < 0) {
+		if (err->code == ERR_CODE_TOO_BIG) {
+			ocibuild_error_clear(err);
+			oci_err(err, OCIBUILD_ERR_REGISTRY, 0,
+				"manifest '%s' of '%s' from registry '%s' is larger than the %u MiB limit: refusing it",
+				ref, repo, r->domain, OCI_MAX_MANIFEST >> 20);
+		}
 		goto out;
+	}
 	if (resp.status == 404) {
 		oci_err(err, OCIBUILD_ERR_INPUT, 404, "image '%s/%s:%s' was not found in the registry",
 			r->domain, repo, ref);
@@ -739,11 +1018,11 @@ int oci_reg_put_manifest(oci_registry *r, oci_http *h, const char *repo, const c
 	}
 	hdrs[0] = ct.data;
 	rreq_init(&q, "PUT", path, scope);
-	q.headers = hdrs;
-	q.nheaders = 1;
-	q.body = data;
-	q.body_len = len;
-	q.out = &body;
+	q.http.headers = hdrs;
+	q.http.nheaders = 1;
+	q.http.body = data;
+	q.http.body_len = len;
+	q.http.out = &body;
 	if (reg_do(r, h, &q, &resp, err) < 0)
 		goto out;
 	if (resp.status != 201 && resp.status != 200)
@@ -849,201 +1128,304 @@ static void on_up_progress(void *ud, uint64_t done)
 			     p->base + done, NULL);
 }
 
-/* Where an open upload stands: the offset to continue from, or -1 when
- * the session is gone. */
-static int64_t upload_offset(oci_registry *r, oci_http *h, const char *location,
-			     const char *scope, char **new_location, ocibuild_error *err)
+/* An upload session: where it is and what it may still cost. */
+struct upload {
+	oci_registry *r;
+	oci_http *h;
+	const char *repo, *digest, *scope;
+	int fd;
+	uint64_t size, chunk;
+	char *location; /* the session's URL, without a fragment */
+	struct budget *budget;
+	struct up_progress prog;
+	oci_buf body; /* error bodies */
+};
+
+/* How an upload session ended. */
+enum up_status {
+	UP_DONE = 0,
+	UP_FAILED = -1,  /* err says why; nothing more to try */
+	UP_RESTART = -2, /* start a new session (err says why) */
+};
+
+/* Keep a Location for the session, its fragment dropped (it is never sent
+ * and would swallow the digest parameter). */
+static int take_location(struct upload *u, oci_http_resp *resp, ocibuild_error *err)
 {
-	struct rreq q;
-	oci_http_resp resp;
-	int64_t off = -1;
+	char *loc = resp->location;
 
-	rreq_init(&q, "GET", location, scope);
-	if (reg_do(r, h, &q, &resp, err) < 0) {
-		ocibuild_error_clear(err);
-		return -1;
+	resp->location = NULL;
+	loc[strcspn(loc, "#")] = '\0';
+	if (!*loc) {
+		oci_free(loc);
+		return oci_err(err, OCIBUILD_ERR_REGISTRY, 0,
+			       "registry '%s' answered an upload with an empty Location", u->r->domain);
 	}
-	if (resp.status == 204) {
-		const char *dash = resp.range ? strchr(resp.range, '-') : NULL;
-
-		off = dash ? strtoll(dash + 1, NULL, 10) + 1 : 0;
-		if (resp.location) {
-			*new_location = resp.location;
-			resp.location = NULL;
-		}
-	}
-	oci_http_resp_release(&resp);
-	return off;
+	oci_free(u->location);
+	u->location = loc;
+	return 0;
 }
 
-static int upload_once(oci_registry *r, oci_http *h, const char *repo, const char *digest,
-		       int fd, uint64_t size, uint64_t chunk, const char *scope,
-		       int *retryable, ocibuild_error *err)
+/* The last byte an upload holds, from "0-N" (or "bytes=0-N"). Returns 0, or
+ * -1 when the value is not of that form. */
+static int parse_range_end(const char *range, uint64_t *last)
 {
-	oci_buf path = OCI_BUF_INIT(1 << 16), body = OCI_BUF_INIT(MAX_ERROR_BODY);
-	oci_buf hdr1 = OCI_BUF_INIT(256), hdr2 = OCI_BUF_INIT(256);
-	static const char *const put_hdrs[1] = { "Content-Type: application/octet-stream" };
-	struct up_progress prog = { r, digest, size, 0 };
-	char *location = NULL;
+	const char *p = range;
+	char *end;
+	unsigned long long v;
+
+	if (!strncmp(p, "bytes=", 6))
+		p += 6;
+	if (strncmp(p, "0-", 2) || p[2] < '0' || p[2] > '9')
+		return -1;
+	errno = 0;
+	v = strtoull(p + 2, &end, 10);
+	if (errno || *end)
+		return -1;
+	*last = v;
+	return 0;
+}
+
+/* Open a session: POST, then the Location to send bytes to. */
+static enum up_status upload_open(struct upload *u, ocibuild_error *err)
+{
+	oci_buf path = OCI_BUF_INIT(1 << 16);
 	struct rreq q;
 	oci_http_resp resp;
-	uint64_t off = 0;
-	int rc = -1, resumes = 0;
+	enum up_status st = UP_FAILED;
 
-	*retryable = 0;
-	if (oci_buf_printf(&path, err, "/v2/%s/blobs/uploads/", repo) < 0)
-		return -1;
-	rreq_init(&q, "POST", path.data, scope);
-	q.out = &body;
-	/* a connection failure here was already retried by reg_do */
-	if (reg_do(r, h, &q, &resp, err) < 0)
+	if (oci_buf_printf(&path, err, "/v2/%s/blobs/uploads/", u->repo) < 0)
+		return UP_FAILED;
+	rreq_init(&q, "POST", path.data, u->scope);
+	q.http.out = &u->body;
+	q.budget = u->budget;
+	if (reg_do(u->r, u->h, &q, &resp, err) < 0)
 		goto out;
 	if (resp.status != 202 || !resp.location) {
-		registry_said(r, &q, &resp, &body, err);
-		oci_http_resp_release(&resp);
-		goto out;
+		registry_said(u->r, &q, &resp, &u->body, err);
+		if (resp.status == 202)
+			oci_err_prefix(err, "no Location for the upload of %s", u->digest);
+	} else if (take_location(u, &resp, err) == 0) {
+		st = UP_DONE;
 	}
-	location = resp.location;
-	resp.location = NULL;
 	oci_http_resp_release(&resp);
-	if (chunk && size > chunk) {
-		while (off < size) {
-			uint64_t n = size - off < chunk ? size - off : chunk;
-			const char *hdrs[2];
-			int64_t at;
+out:
+	oci_buf_release(&path);
+	return st;
+}
 
-			oci_buf_reset(&hdr1);
-			oci_buf_reset(&hdr2);
-			oci_buf_printf(&hdr1, NULL, "Content-Range: %llu-%llu",
-				       (unsigned long long)off, (unsigned long long)(off + n - 1));
-			oci_buf_puts(&hdr2, "Content-Type: application/octet-stream", NULL);
-			hdrs[0] = hdr1.data;
-			hdrs[1] = hdr2.data;
-			rreq_init(&q, "PATCH", location, scope);
-			q.headers = hdrs;
-			q.nheaders = 2;
-			q.body_fd = fd;
-			q.body_off = off;
-			q.body_len = n;
-			q.out = &body;
-			q.progress = on_up_progress;
-			q.progress_userdata = &prog;
-			prog.base = off;
-			if (reg_do(r, h, &q, &resp, err) == 0 && resp.status == 202) {
-				off += n;
-				if (resp.location) {
-					oci_free(location);
-					location = resp.location;
-					resp.location = NULL;
+/* After a dropped PATCH: ask the session where it stands. Sets *off.
+ * "0-0" says either nothing or one byte arrived (docker-registry answers
+ * it for both), so the session is restarted rather than guessed at. */
+static enum up_status upload_where(struct upload *u, uint64_t *off, ocibuild_error *err)
+{
+	struct rreq q;
+	oci_http_resp resp;
+	uint64_t last;
+	enum up_status st = UP_RESTART;
+
+	rreq_init(&q, "GET", u->location, u->scope);
+	q.budget = u->budget;
+	if (reg_do(u->r, u->h, &q, &resp, err) < 0) {
+		if (err->kind == OCIBUILD_ERR_CANCELLED || err->kind == OCIBUILD_ERR_NOMEM)
+			return UP_FAILED;
+		return UP_RESTART;
+	}
+	if (resp.status != 204) {
+		/* the session is gone (the registry restarted): start over */
+		oci_err(err, OCIBUILD_ERR_NETWORK, 0, "the upload of %s to '%s' was lost", u->digest,
+			u->r->domain);
+	} else if (!resp.range || !strcmp(resp.range, "0-0") || !strcmp(resp.range, "bytes=0-0")) {
+		oci_err(err, OCIBUILD_ERR_NETWORK, 0, "the upload of %s to '%s' was cut off at its start",
+			u->digest, u->r->domain);
+	} else if (parse_range_end(resp.range, &last) < 0 || last >= u->size) {
+		char *shown = clean_registry_text(resp.range);
+
+		oci_err(err, OCIBUILD_ERR_REGISTRY, 0,
+			"registry '%s' says the upload of %s holds bytes '%s' of %llu: a wrong upload Range, giving up",
+			u->r->domain, u->digest, shown ? shown : "?", (unsigned long long)u->size);
+		oci_free(shown);
+		st = UP_FAILED;
+	} else {
+		*off = last + 1;
+		st = resp.location && take_location(u, &resp, err) < 0 ? UP_FAILED : UP_DONE;
+	}
+	oci_http_resp_release(&resp);
+	return st;
+}
+
+/* Send [*off, size) in PATCH chunks, resuming after dropped connections. */
+static enum up_status upload_chunks(struct upload *u, uint64_t *off, ocibuild_error *err)
+{
+	oci_buf range = OCI_BUF_INIT(256);
+	enum up_status st = UP_FAILED;
+
+	while (*off < u->size) {
+		uint64_t n = u->size - *off < u->chunk ? u->size - *off : u->chunk;
+		const char *hdrs[2] = { NULL, "Content-Type: application/octet-stream" };
+		struct rreq q;
+		oci_http_resp resp;
+
+		oci_buf_reset(&range);
+		if (oci_buf_printf(&range, err, "Content-Range: %llu-%llu", (unsigned long long)*off,
+				   (unsigned long long)(*off + n - 1)) < 0)
+			goto out;
+		hdrs[0] = range.data;
+		rreq_init(&q, "PATCH", u->location, u->scope);
+		q.http.headers = hdrs;
+		q.http.nheaders = 2;
+		q.http.body_fd = u->fd;
+		q.http.body_off = *off;
+		q.http.body_len = n;
+		q.http.out = &u->body;
+		q.http.progress = on_up_progress;
+		q.http.progress_userdata = &u->prog;
+		q.budget = u->budget;
+		u->prog.base = *off;
+		if (reg_do(u->r, u->h, &q, &resp, err) == 0) {
+			if (resp.status == 202) {
+				*off += n;
+				if (resp.location && take_location(u, &resp, err) < 0) {
+					oci_http_resp_release(&resp);
+					goto out;
 				}
 				oci_http_resp_release(&resp);
 				continue;
 			}
-			if (err->kind == OCIBUILD_ERR_CANCELLED)
-				goto out;
-			if (err->kind != OCIBUILD_ERR_NETWORK && err->kind != OCIBUILD_ERR_NONE) {
-				goto out;
-			}
-			if (err->kind == OCIBUILD_ERR_NONE) {
-				registry_said(r, &q, &resp, &body, err);
-				oci_http_resp_release(&resp);
-				*retryable = resp.status >= 500;
-				goto out;
-			}
-			/* the connection dropped: ask where the upload stands */
-			if (++resumes > 3) {
-				*retryable = 1;
-				goto out;
-			}
-			backoff(r, resumes, NULL);
-			ocibuild_error_clear(err);
-			{
-				char *nl = NULL;
-
-				at = upload_offset(r, h, location, scope, &nl, err);
-				if (nl) {
-					oci_free(location);
-					location = nl;
-				}
-			}
-			if (at < 0) {
-				/* the session is gone (registry restarted): start over */
-				oci_err(err, OCIBUILD_ERR_NETWORK, 0,
-					"the upload of %s to '%s' was lost", digest, r->domain);
-				*retryable = 1;
-				goto out;
-			}
-			off = (uint64_t)at;
-			oci_log(r->o.ctx, OCIBUILD_LOG_INFO, "resuming %.19s at byte %llu", digest,
-				(unsigned long long)off);
+			registry_said(u->r, &q, &resp, &u->body, err);
+			st = resp.status >= 500 ? UP_RESTART : UP_FAILED;
+			oci_http_resp_release(&resp);
+			goto out;
 		}
+		if (err->kind != OCIBUILD_ERR_NETWORK)
+			goto out;
+		/* the connection dropped (reg_do retried what it could): ask
+		 * where the upload stands, and go on from there */
+		if (backoff(u->r, u->budget, NULL) < 0) {
+			budget_spent(u->r, u->budget, u->digest, err);
+			goto out;
+		}
+		ocibuild_error_clear(err);
+		st = upload_where(u, off, err);
+		if (st != UP_DONE)
+			goto out;
+		oci_log(u->r->o.ctx, OCIBUILD_LOG_INFO, "resuming %.19s at byte %llu", u->digest,
+			(unsigned long long)*off);
+		st = UP_FAILED;
 	}
-	oci_buf_reset(&path);
-	if (oci_buf_printf(&path, err, "%s%sdigest=%s", location, strchr(location, '?') ? "&" : "?",
-			   digest) < 0)
+	st = UP_DONE;
+out:
+	oci_buf_release(&range);
+	return st;
+}
+
+/* Close the session: PUT the rest (or everything) with the digest. */
+static enum up_status upload_close(struct upload *u, uint64_t off, ocibuild_error *err)
+{
+	static const char *const hdrs[1] = { "Content-Type: application/octet-stream" };
+	oci_buf url = OCI_BUF_INIT(1 << 16);
+	struct rreq q;
+	oci_http_resp resp;
+	enum up_status st = UP_FAILED;
+
+	if (oci_buf_printf(&url, err, "%s%sdigest=%s", u->location,
+			   strchr(u->location, '?') ? "&" : "?", u->digest) < 0)
+		return UP_FAILED;
+	rreq_init(&q, "PUT", url.data, u->scope);
+	q.http.headers = hdrs;
+	q.http.nheaders = 1;
+	q.http.body_fd = u->fd;
+	q.http.body_off = off;
+	q.http.body_len = u->size - off;
+	q.http.out = &u->body;
+	q.http.progress = on_up_progress;
+	q.http.progress_userdata = &u->prog;
+	q.budget = u->budget;
+	u->prog.base = off;
+	if (reg_do(u->r, u->h, &q, &resp, err) < 0) {
+		st = err->kind == OCIBUILD_ERR_NETWORK ? UP_RESTART : UP_FAILED;
 		goto out;
-	{
-		rreq_init(&q, "PUT", path.data, scope);
-		q.headers = put_hdrs;
-		q.nheaders = 1;
-		q.body_fd = fd;
-		q.body_off = off;
-		q.body_len = size - off;
-		q.out = &body;
-		q.progress = on_up_progress;
-		q.progress_userdata = &prog;
-		prog.base = off;
 	}
-	if (reg_do(r, h, &q, &resp, err) < 0)
-		goto out;
-	if (resp.status != 201) {
-		registry_said(r, &q, &resp, &body, err);
-		*retryable = resp.status >= 500;
-		oci_http_resp_release(&resp);
-		goto out;
+	if (resp.status == 201) {
+		st = UP_DONE;
+	} else {
+		/* a 5xx, or a digest the registry computed otherwise (bytes
+		 * lost or doubled by a resume): a new session may do better */
+		int bad_digest = resp.status == 400 && u->body.data &&
+				 strstr(u->body.data, "DIGEST_INVALID");
+
+		registry_said(u->r, &q, &resp, &u->body, err);
+		st = resp.status >= 500 || bad_digest ? UP_RESTART : UP_FAILED;
 	}
 	oci_http_resp_release(&resp);
-	rc = 0;
 out:
-	oci_free(location);
-	oci_buf_release(&path);
-	oci_buf_release(&body);
-	oci_buf_release(&hdr1);
-	oci_buf_release(&hdr2);
-	return rc;
+	oci_buf_release(&url);
+	return st;
+}
+
+static enum up_status upload_session(struct upload *u, ocibuild_error *err)
+{
+	uint64_t off = 0;
+	enum up_status st = upload_open(u, err);
+
+	if (st == UP_DONE && u->chunk && u->size > u->chunk)
+		st = upload_chunks(u, &off, err);
+	if (st == UP_DONE)
+		st = upload_close(u, off, err);
+	return st;
 }
 
 int oci_reg_upload(oci_registry *r, oci_http *h, const char *repo, const char *digest,
 		   const char *path, uint64_t size, uint64_t chunk, ocibuild_error *err)
 {
-	char *scope = scope_for(r, repo, NULL);
-	int fd = open(path, O_RDONLY | O_CLOEXEC), attempt, rc = -1;
+	struct budget b = { 0, 0 };
+	struct upload u;
+	int rc = -1;
 
-	if (!scope) {
-		if (fd >= 0)
-			close(fd);
-		return oci_err_nomem(err);
+	memset(&u, 0, sizeof(u));
+	u.r = r;
+	u.h = h;
+	u.repo = repo;
+	u.digest = digest;
+	u.size = size;
+	u.chunk = chunk;
+	u.budget = &b;
+	u.prog = (struct up_progress){ r, digest, size, 0 };
+	u.body = (oci_buf)OCI_BUF_INIT(MAX_ERROR_BODY);
+	u.scope = scope_for(r, repo, NULL);
+	u.fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (!u.scope) {
+		oci_err_nomem(err);
+		goto out;
 	}
-	if (fd < 0) {
+	if (u.fd < 0) {
 		oci_err_errno(err, errno, "cannot read blob '%s': %s", path, strerror(errno));
 		goto out;
 	}
-	for (attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-		int retryable;
+	for (;;) {
+		enum up_status st;
 
 		ocibuild_error_clear(err);
-		if (upload_once(r, h, repo, digest, fd, size, chunk, scope, &retryable, err) == 0) {
+		st = upload_session(&u, err);
+		if (st == UP_DONE) {
 			rc = 0;
 			break;
 		}
-		if (!retryable)
+		if (st == UP_FAILED)
 			break;
-		backoff(r, attempt, NULL);
+		/* one budget for every session of this blob */
+		if (backoff(r, &b, NULL) < 0) {
+			budget_spent(r, &b, digest, err);
+			break;
+		}
+		oci_log(r->o.ctx, OCIBUILD_LOG_INFO, "uploading %.19s again: %s", digest, err->message);
 	}
 out:
-	if (fd >= 0)
-		close(fd);
-	oci_free(scope);
+	if (u.fd >= 0)
+		close(u.fd);
+	oci_free((char *)u.scope);
+	oci_free(u.location);
+	oci_buf_release(&u.body);
 	return rc;
 }
 
@@ -1061,13 +1443,92 @@ static void on_dl_progress(void *ud, uint64_t done)
 		oci_progress(p->r->o.ctx, OCIBUILD_EV_BLOB_PROGRESS, p->digest, p->size, done, NULL);
 }
 
+/* One GET of a blob into a temp file of the store; *again when a later
+ * attempt may succeed. */
+static int get_blob_once(oci_registry *r, oci_http *h, const char *repo, const char *digest,
+			 int64_t size, const char *path, const char *scope, const char *store,
+			 struct budget *b, char **retry_after, int *again, ocibuild_error *err)
+{
+	struct dl_progress prog = { r, digest, size };
+	oci_buf ebody = OCI_BUF_INIT(MAX_ERROR_BODY);
+	char got[OCI_DIGEST_LEN + 1];
+	oci_blob_tmp t;
+	oci_file_sink fs;
+	oci_hash_sink hs;
+	struct rreq q;
+	oci_http_resp resp;
+	int rc = -1;
+
+	*again = 0;
+	if (oci_blobs_begin(store, &t, err) < 0)
+		return -1;
+	if (oci_file_sink_init(&fs, t.fd, t.path, err) < 0 ||
+	    oci_hash_sink_init(&hs, &fs.base, err) < 0) {
+		oci_blobs_abort(&t);
+		return -1;
+	}
+	rreq_init(&q, "GET", path, scope);
+	q.http.out = &ebody;
+	q.http.out_sink = &hs.base;
+	/* a blob never grows past its descriptor: stop reading there */
+	q.http.out_max = size >= 0 ? (uint64_t)size : 0;
+	q.http.progress = on_dl_progress;
+	q.http.progress_userdata = &prog;
+	q.follow = 1;
+	q.budget = b;
+	if (reg_do(r, h, &q, &resp, err) < 0) {
+		if (err->code == ERR_CODE_TOO_BIG) {
+			ocibuild_error_clear(err);
+			oci_err(err, OCIBUILD_ERR_DIGEST, 0,
+				"blob %s from '%s/%s' is larger than the %lld bytes its descriptor says: refusing it",
+				digest, r->domain, repo, (long long)size);
+		}
+		*again = err->kind == OCIBUILD_ERR_NETWORK &&
+			 !strstr(err->message, "OCIBUILD_REQUEST_TIMEOUT");
+		goto out;
+	}
+	if (resp.status == 200) {
+		if (oci_file_sink_flush(&fs, err) < 0)
+			goto out_resp;
+		oci_hash_sink_final(&hs, got);
+		if (size >= 0 && (int64_t)hs.count != size)
+			oci_err(err, OCIBUILD_ERR_DIGEST, 0,
+				"blob %s from '%s/%s' is %llu bytes, but its descriptor says %lld: refusing it",
+				digest, r->domain, repo, (unsigned long long)hs.count, (long long)size);
+		else if (strcmp(got, digest) != 0)
+			oci_err(err, OCIBUILD_ERR_DIGEST, 0,
+				"blob %s from '%s/%s' does not match its digest (its bytes hash to %s): refusing it",
+				digest, r->domain, repo, got);
+		else
+			rc = 0;
+	} else {
+		registry_said(r, &q, &resp, &ebody, err);
+		*again = resp.status >= 500 || resp.status == 429;
+		if (*again && resp.retry_after) {
+			oci_free(*retry_after);
+			*retry_after = resp.retry_after;
+			resp.retry_after = NULL;
+		}
+	}
+out_resp:
+	oci_http_resp_release(&resp);
+out:
+	oci_hash_sink_release(&hs);
+	oci_file_sink_release(&fs);
+	oci_buf_release(&ebody);
+	if (rc == 0)
+		return oci_blobs_commit(store, &t, digest, 0, err);
+	oci_blobs_abort(&t);
+	return -1;
+}
+
 int oci_reg_get_blob(oci_registry *r, oci_http *h, const char *repo, const char *digest,
 		     int64_t size, const char *store, ocibuild_error *err)
 {
 	char *path = v2_path(repo, "blobs", digest), *scope = scope_for(r, repo, NULL);
-	struct dl_progress prog = { r, digest, size };
 	char *retry_after = NULL;
-	int attempt, rc = -1;
+	struct budget b = { 0, 0 };
+	int rc = -1, again;
 
 	if (!path || !scope) {
 		oci_err_nomem(err);
@@ -1075,63 +1536,19 @@ int oci_reg_get_blob(oci_registry *r, oci_http *h, const char *repo, const char 
 	}
 	if (oci_blobs_prepare(store, err) < 0)
 		goto out;
-	for (attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-		oci_blob_tmp t;
-		oci_file_sink fs;
-		oci_hash_sink hs;
-		struct rreq q;
-		oci_http_resp resp;
-		oci_buf ebody = OCI_BUF_INIT(MAX_ERROR_BODY);
-		char got[OCI_DIGEST_LEN + 1];
-		int ok = 0, net = 0;
-
+	for (;;) {
 		ocibuild_error_clear(err);
-		if (oci_blobs_begin(store, &t, err) < 0)
-			goto out;
-		if (oci_file_sink_init(&fs, t.fd, t.path, err) < 0 ||
-		    oci_hash_sink_init(&hs, &fs.base, err) < 0) {
-			oci_blobs_abort(&t);
-			goto out;
+		if (get_blob_once(r, h, repo, digest, size, path, scope, store, &b, &retry_after,
+				  &again, err) == 0) {
+			rc = 0;
+			break;
 		}
-		rreq_init(&q, "GET", path, scope);
-		q.out = &ebody;
-		q.out_sink = &hs.base;
-		q.follow = 1;
-		q.progress = on_dl_progress;
-		q.progress_userdata = &prog;
-		if (reg_do(r, h, &q, &resp, err) == 0) {
-			if (resp.status == 200 && oci_file_sink_flush(&fs, err) == 0) {
-				oci_hash_sink_final(&hs, got);
-				if (strcmp(got, digest) != 0 || (size >= 0 && (int64_t)hs.count != size))
-					oci_err(err, OCIBUILD_ERR_DIGEST, 0,
-						"blob %s from '%s/%s' does not match its digest (got %s): refusing it",
-						digest, r->domain, repo, got);
-				else
-					ok = 1;
-			} else if (resp.status != 200) {
-				registry_said(r, &q, &resp, &ebody, err);
-				net = resp.status >= 500 || resp.status == 429;
-				if (net && resp.retry_after) {
-					oci_free(retry_after);
-					retry_after = resp.retry_after;
-					resp.retry_after = NULL;
-				}
-			}
-			oci_http_resp_release(&resp);
-		} else {
-			net = err->kind == OCIBUILD_ERR_NETWORK;
+		if (!again)
+			break;
+		if (backoff(r, &b, retry_after) < 0) {
+			budget_spent(r, &b, digest, err);
+			break;
 		}
-		oci_hash_sink_release(&hs);
-		oci_file_sink_release(&fs);
-		oci_buf_release(&ebody);
-		if (ok) {
-			rc = oci_blobs_commit(store, &t, digest, 0, err);
-			goto out;
-		}
-		oci_blobs_abort(&t);
-		if (!net)
-			goto out;
-		backoff(r, attempt, retry_after);
 	}
 out:
 	oci_free(retry_after);

@@ -1,6 +1,8 @@
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "transfer.h"
 #include "blobstore.h"
@@ -48,6 +50,37 @@ void oci_pulled_release(oci_pulled *p)
 }
 
 
+/* Is the blob in the cache, whole? A cached blob that no longer matches
+ * its digest (a disk error, a hand edit) is removed, so that it is fetched
+ * again instead of failing every later build. 1: usable, 0: fetch it,
+ * -1: err says why. */
+static int cache_usable(ocibuild_ctx *ctx, const char *cache, const char *digest, int64_t size,
+			ocibuild_error *err)
+{
+	char *path;
+
+	if (!oci_blobs_has(cache, digest))
+		return 0;
+	if (oci_blobs_verify(cache, digest, size, err) == 0)
+		return 1;
+	if (err->kind != OCIBUILD_ERR_DIGEST)
+		return -1;
+	path = oci_blobs_path(cache, digest);
+	if (!path)
+		return oci_err_nomem(err);
+	oci_log(ctx, OCIBUILD_LOG_WARN, "cache file '%s' is corrupt (%s): removed, fetching it again",
+		path, err->message);
+	ocibuild_error_clear(err);
+	if (unlink(path) < 0 && errno != ENOENT) {
+		oci_err_errno(err, errno, "cannot remove the corrupt cache file '%s': %s", path,
+			      strerror(errno));
+		oci_free(path);
+		return -1;
+	}
+	oci_free(path);
+	return 0;
+}
+
 int oci_pull_resolve(oci_registry *reg, const oci_ref *ref, const oci_platform *want,
 		     const char *cache, oci_pulled *out, ocibuild_error *err)
 {
@@ -56,7 +89,7 @@ int oci_pull_resolve(oci_registry *reg, const oci_ref *ref, const oci_platform *
 	char *mt = NULL;
 	const char *what = ref->digest ? ref->digest : ref->tag;
 	char digest[OCI_DIGEST_LEN + 1];
-	int rc = -1, depth;
+	int rc = -1, depth, cached;
 
 	memset(out, 0, sizeof(*out));
 	if (oci_reg_http(reg, &h, err) < 0)
@@ -126,8 +159,12 @@ int oci_pull_resolve(oci_registry *reg, const oci_ref *ref, const oci_platform *
 	memcpy(out->digest, digest, sizeof(digest));
 	out->media_type = mt;
 	mt = NULL;
-	if (oci_blobs_has(cache, out->manifest.config.digest)) {
-		/* verified when it was stored; read back below */
+	cached = cache_usable(oci_reg_ctx(reg), cache, out->manifest.config.digest,
+			      out->manifest.config.size, err);
+	if (cached < 0) {
+		goto out;
+	} else if (cached) {
+		/* read back below */
 	} else if (oci_reg_get_blob(reg, h, ref->path, out->manifest.config.digest,
 				    out->manifest.config.size, cache, err) < 0) {
 		goto out;
@@ -233,7 +270,11 @@ static int pull_one(struct pool *p, oci_http *h, size_t i, ocibuild_error *err)
 	const oci_descriptor *l = &j->m->layers[i];
 	ocibuild_ctx *ctx = oci_reg_ctx(p->reg);
 
-	if (oci_blobs_has(j->cache, l->digest)) {
+	int cached = cache_usable(ctx, j->cache, l->digest, l->size, err);
+
+	if (cached < 0)
+		return -1;
+	if (cached) {
 		oci_progress(ctx, OCIBUILD_EV_BLOB_CACHED, l->digest, l->size, (uint64_t)l->size, NULL);
 		return 0;
 	}
@@ -300,7 +341,11 @@ static int push_one(struct pool *p, oci_http *h, size_t i, ocibuild_error *err)
 	}
 	if (!oci_blobs_has(dir, digest)) {
 		/* a base layer we never needed locally until now */
-		if (o->cache && oci_blobs_has(o->cache, digest)) {
+		int cached = o->cache ? cache_usable(ctx, o->cache, digest, size, err) : 0;
+
+		if (cached < 0)
+			return -1;
+		if (cached) {
 			dir = o->cache;
 		} else if (o->base_reg && o->cache) {
 			oci_http *bh = NULL;

@@ -29,6 +29,11 @@ Optional behaviours:
       JSON error body {"errors": [{"code", "message"}]} (--fail-code,
       --fail-message to choose them) and, when given, Retry-After: S.
       Later requests are forwarded.
+  --drop-first-patch BYTES
+      the first PATCH of an upload is not answered: its first BYTES bytes
+      (none for 0) are forwarded to the registry as a PATCH of their own,
+      then the client's connection is closed. The registry then holds
+      BYTES bytes of the upload, as after a connection lost mid-chunk.
   --delay S --delay-path REGEX
       requests whose path matches REGEX are held S seconds before they are
       forwarded (so that requests made at the same time show in the log as
@@ -55,6 +60,7 @@ import http.server
 import json
 import os
 import re
+import socket
 import sys
 import threading
 import time
@@ -86,6 +92,7 @@ def parse_args():
     p.add_argument("--fail-path", default=r"^/v2/.+")
     p.add_argument("--fail-code", default=None)
     p.add_argument("--fail-message", default=None)
+    p.add_argument("--drop-first-patch", type=int, default=None)
     p.add_argument("--delay", type=float, default=0.0)
     p.add_argument("--delay-path", default=r"^$")
     return p.parse_args()
@@ -194,6 +201,12 @@ class Proxy(Base):
         body = self.read_body()
         if self.maybe_fail(path, t):
             return
+        if self.command == "PATCH" and ARGS.drop_first_patch is not None:
+            with LOCK:
+                first = not STATE.get("dropped")
+                STATE["dropped"] = True
+            if first:
+                return self.drop_patch(path, body, t)
         if ARGS.delay > 0 and re.search(ARGS.delay_path, path):
             time.sleep(ARGS.delay)
         headers = [(k, v) for k, v in self.headers.items() if k.lower() not in HOP]
@@ -226,6 +239,24 @@ class Proxy(Base):
             out.append((k, v))
         log("forward %s %s -> %d" % (self.command, path, status), t)
         self.send(status, out, data, head=self.command == "HEAD", length=length)
+
+    def drop_patch(self, path, body, t):
+        n = min(ARGS.drop_first_patch, len(body))
+        status = "-"
+        if n > 0:
+            headers = [(k, v) for k, v in self.headers.items()
+                       if k.lower() not in HOP and k.lower() != "content-range"]
+            headers.append(("Content-Range", "0-%d" % (n - 1)))
+            try:
+                status = upstream("PATCH", self.path, headers, body[:n])[0]
+            except OSError as e:
+                status = e.__class__.__name__
+        log("dropped PATCH %s after forwarding %d bytes (%s)" % (path, n, status), t)
+        self.close_connection = True
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
 
     do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = handle_any
 
