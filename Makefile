@@ -58,7 +58,7 @@ LIBA_INT := $(O)/libocibuild-internal.a
 EXE := $(BIN)/ocibuild
 
 .PHONY: all test unit e2e integrations check-symbols check check-asan install uninstall clean demo bench \
-	fuzz-replay fuzz
+	fuzz-replay fuzz fuzz-build fuzz-merge
 
 all: $(EXE) $(LIBA)
 
@@ -94,31 +94,50 @@ unit: $(UNIT_BIN)
 e2e: $(EXE)
 	OCIBUILD=$(abspath $(EXE)) tests/e2e/run.sh $(T)
 
+# One libFuzzer harness per parser of outside input: tests/fuzz/fuzz_NAME.c,
+# its corpus in tests/fuzz/corpus/NAME/.
+FUZZERS := $(patsubst tests/fuzz/fuzz_%.c,%,$(sort $(wildcard tests/fuzz/fuzz_*.c)))
+
 # The fuzz corpora replayed through the harnesses with any compiler.
 $(O)/tests/fuzz_replay_%: tests/fuzz/replay.c tests/fuzz/fuzz_%.c $(LIBA_INT)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ tests/fuzz/replay.c tests/fuzz/fuzz_$*.c $(LIBA_INT) $(LIBS)
 
-fuzz-replay: $(O)/tests/fuzz_replay_oci $(O)/tests/fuzz_replay_ref
-	$(O)/tests/fuzz_replay_oci tests/fuzz/corpus/oci
-	$(O)/tests/fuzz_replay_ref tests/fuzz/corpus/ref
+fuzz-replay: $(FUZZERS:%=$(O)/tests/fuzz_replay_%)
+	@for f in $(FUZZERS); do $(O)/tests/fuzz_replay_$$f tests/fuzz/corpus/$$f || exit 1; done
 
 # Coverage-guided fuzzing with clang's libFuzzer, FUZZ_TIME seconds per
-# harness (not part of `test`). New inputs go to build-fuzz/corpus/.
+# harness (not part of `test`); FUZZ=NAME... picks harnesses, and
+# tests/fuzz/dict/NAME.dict, if there, gives libFuzzer words to try. New inputs go
+# to build-fuzz/corpus/NAME/, crashes to build-fuzz/NAME-crash-*;
+# `make fuzz-merge` then adds to tests/fuzz/corpus/ only the inputs that
+# reach code (edges, not hit counts, to keep it small) the committed corpus
+# does not.
 FUZZ_TIME ?= 60
+FUZZ ?= $(FUZZERS)
+FUZZ_CFLAGS := -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all
 $(O)/fuzz/%: tests/fuzz/%.c $(LIBA_INT)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -fsanitize=fuzzer $(ALL_LDFLAGS) -o $@ $< $(LIBA_INT) $(LIBS)
 
-fuzz:
-	$(MAKE) O=build-fuzz BIN=build-fuzz CC=clang \
-		CFLAGS='-O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all' \
-		build-fuzz/fuzz/fuzz_oci build-fuzz/fuzz/fuzz_ref
-	@mkdir -p build-fuzz/corpus/oci build-fuzz/corpus/ref
-	build-fuzz/fuzz/fuzz_oci -max_total_time=$(FUZZ_TIME) -artifact_prefix=build-fuzz/ \
-		build-fuzz/corpus/oci tests/fuzz/corpus/oci
-	build-fuzz/fuzz/fuzz_ref -max_total_time=$(FUZZ_TIME) -artifact_prefix=build-fuzz/ \
-		build-fuzz/corpus/ref tests/fuzz/corpus/ref
+fuzz-build:
+	$(MAKE) O=build-fuzz BIN=build-fuzz CC=clang CFLAGS='$(FUZZ_CFLAGS)' \
+		$(FUZZ:%=build-fuzz/fuzz/fuzz_%)
+
+fuzz: fuzz-build
+	@set -e; for f in $(FUZZ); do \
+		mkdir -p build-fuzz/corpus/$$f; \
+		echo "== fuzz_$$f for $(FUZZ_TIME)s"; \
+		dict=; [ ! -f tests/fuzz/dict/$$f.dict ] || dict=-dict=tests/fuzz/dict/$$f.dict; \
+		build-fuzz/fuzz/fuzz_$$f -max_total_time=$(FUZZ_TIME) -artifact_prefix=build-fuzz/$$f- \
+			$$dict build-fuzz/corpus/$$f tests/fuzz/corpus/$$f; \
+	done
+
+fuzz-merge: fuzz-build
+	@set -e; for f in $(FUZZ); do \
+		mkdir -p build-fuzz/corpus/$$f; \
+		build-fuzz/fuzz/fuzz_$$f -merge=1 -use_counters=0 tests/fuzz/corpus/$$f build-fuzz/corpus/$$f; \
+	done
 
 # The rebar3 plugin and the Mix task, used from fresh projects as a user would.
 integrations:
