@@ -1,6 +1,7 @@
 # ocibuild: `make` builds ./ocibuild and ./libocibuild.a; `make test` runs
 # every test; `make check-asan` runs them again under ASan + UBSan;
-# `make check` does both. See CONTRIBUTING.md.
+# `make check-tsan` runs the threaded parts under ThreadSanitizer; `make
+# check` does all three. See CONTRIBUTING.md.
 
 PREFIX ?= /usr/local
 DESTDIR ?=
@@ -40,6 +41,9 @@ SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-fra
 # and OCIBUILD_FAIL_ALLOC=N (src/lib/mem.c), for tests/e2e/t_faults.sh
 FAULTFLAGS := -DOCI_FAULT_INJECTION
 endif
+ifeq ($(TSAN),1)
+SANFLAGS := -fsanitize=thread -fno-omit-frame-pointer
+endif
 ALL_CFLAGS := -std=gnu11 $(WARN) $(CFLAGS) $(SANFLAGS) $(FAULTFLAGS) -pthread -Iinclude -Isrc/lib \
               -D_GNU_SOURCE $(PKG_CFLAGS) -MMD -MP
 ALL_LDFLAGS := $(LDFLAGS) $(SANFLAGS) -pthread
@@ -58,7 +62,7 @@ LIBA_INT := $(O)/libocibuild-internal.a
 EXE := $(BIN)/ocibuild
 
 .PHONY: all test unit e2e integrations check-symbols check check-asan install uninstall clean demo bench \
-	fuzz-replay fuzz fuzz-build fuzz-merge
+	fuzz-replay fuzz fuzz-build fuzz-merge check-tsan
 
 all: $(EXE) $(LIBA)
 
@@ -156,10 +160,27 @@ test: check-symbols unit fuzz-replay e2e integrations
 check-asan:
 	$(MAKE) O=build-asan BIN=build-asan SAN=1 check-symbols unit fuzz-replay e2e
 
+# ThreadSanitizer over what runs threads: the unit tests, and the e2e tests
+# of parallel compression (compress.c) and of pushes through the upload
+# pool (transfer.c), with the registry in each auth mode. Any report fails
+# it, also one from a run whose exit status a test expected to be non-zero.
+TSAN_E2E ?= compression|repro_jobs|push_copy|multi_tags|parallel_uploads|upload_once|chunked_upload|token_refresh|tty_progress|killed_mid_upload|retry_after|platforms_registry_push|platforms_reproducible
+check-tsan:
+	$(MAKE) O=build-tsan BIN=build-tsan TSAN=1 build-tsan/ocibuild $(UNIT_BIN:$(O)/%=build-tsan/%)
+	@rm -rf build-tsan/reports && mkdir -p build-tsan/reports
+	@export TSAN_OPTIONS="suppressions=$(abspath tests/tsan.supp) halt_on_error=1 second_deadlock_stack=1 log_path=$(abspath build-tsan/reports)/tsan"; \
+	 n=0; for t in $(UNIT_BIN:$(O)/%=build-tsan/%); do echo "== $$t"; $$t || exit 1; n=$$((n+1)); done; \
+	 [ $$n -gt 0 ] || { echo "no unit tests ran"; exit 1; }; \
+	 OCIBUILD=$(abspath build-tsan/ocibuild) tests/e2e/run.sh '$(TSAN_E2E)'; rc=$$?; \
+	 if ls build-tsan/reports/tsan.* >/dev/null 2>&1; then \
+		echo "ThreadSanitizer reports:"; cat build-tsan/reports/tsan.*; exit 1; fi; \
+	 exit $$rc
+
 # What CI runs: warnings are errors, then the suite plain and sanitized.
 check:
 	$(MAKE) WERROR=1 test
 	$(MAKE) WERROR=1 check-asan
+	$(MAKE) WERROR=1 check-tsan
 
 demo: $(EXE)
 	examples/demo.sh
@@ -178,6 +199,6 @@ uninstall:
 	rm -rf $(DESTDIR)$(PREFIX)/include/ocibuild
 
 clean:
-	rm -rf build build-asan build-fuzz ocibuild libocibuild.a
+	rm -rf build build-asan build-tsan build-fuzz ocibuild libocibuild.a
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)
