@@ -105,10 +105,14 @@ static json_t *parse_json(const char *text, size_t len, const char *path, ocibui
 	json_error_t je;
 	json_t *j = json_loadb(text, len, 0, &je);
 
-	if (!j || !json_is_object(j)) {
-		json_decref(j);
+	if (!j) {
 		oci_err(err, OCIBUILD_ERR_AUTH, 0, "'%s' is not valid JSON (line %d): fix or remove it",
 			path, je.line);
+		return NULL;
+	}
+	if (!json_is_object(j)) {
+		json_decref(j);
+		oci_err(err, OCIBUILD_ERR_AUTH, 0, "'%s' is not a JSON object: fix or remove it", path);
 		return NULL;
 	}
 	return j;

@@ -301,7 +301,12 @@ static void test_config_parse_buffer(void **state)
 					       &found, &helper, &err),
 			 -1);
 	assert_null(helper);
-	assert_non_null(strstr(err.message, "'/x/auth.json' is not valid JSON"));
+	assert_string_equal(err.message, "'/x/auth.json' is not a JSON object: fix or remove it");
+	ocibuild_error_clear(&err);
+	assert_int_equal(oci_auth_config_parse("{\n\"auths\":", 10, "/x/auth.json", "quay.io", "src",
+					       &c, &found, &helper, &err),
+			 -1);
+	assert_string_equal(err.message, "'/x/auth.json' is not valid JSON (line 2): fix or remove it");
 	ocibuild_error_clear(&err);
 }
 
