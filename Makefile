@@ -1,6 +1,7 @@
 # ocibuild: `make` builds ./ocibuild and ./libocibuild.a; `make test` runs
 # every test; `make check-asan` runs them again under ASan + UBSan;
-# `make check` does both. See CONTRIBUTING.md.
+# `make check-tsan` runs the threaded parts under ThreadSanitizer; `make
+# check` does all three. See CONTRIBUTING.md.
 
 PREFIX ?= /usr/local
 DESTDIR ?=
@@ -40,6 +41,9 @@ SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-fra
 # and OCIBUILD_FAIL_ALLOC=N (src/lib/mem.c), for tests/e2e/t_faults.sh
 FAULTFLAGS := -DOCI_FAULT_INJECTION
 endif
+ifeq ($(TSAN),1)
+SANFLAGS := -fsanitize=thread -fno-omit-frame-pointer
+endif
 ALL_CFLAGS := -std=gnu11 $(WARN) $(CFLAGS) $(SANFLAGS) $(FAULTFLAGS) -pthread -Iinclude -Isrc/lib \
               -D_GNU_SOURCE $(PKG_CFLAGS) -MMD -MP
 ALL_LDFLAGS := $(LDFLAGS) $(SANFLAGS) -pthread
@@ -58,7 +62,7 @@ LIBA_INT := $(O)/libocibuild-internal.a
 EXE := $(BIN)/ocibuild
 
 .PHONY: all test unit e2e integrations check-symbols check check-asan install uninstall clean demo bench \
-	fuzz-replay fuzz
+	fuzz-replay fuzz fuzz-build fuzz-merge check-tsan
 
 all: $(EXE) $(LIBA)
 
@@ -94,31 +98,50 @@ unit: $(UNIT_BIN)
 e2e: $(EXE)
 	OCIBUILD=$(abspath $(EXE)) tests/e2e/run.sh $(T)
 
+# One libFuzzer harness per parser of outside input: tests/fuzz/fuzz_NAME.c,
+# its corpus in tests/fuzz/corpus/NAME/.
+FUZZERS := $(patsubst tests/fuzz/fuzz_%.c,%,$(sort $(wildcard tests/fuzz/fuzz_*.c)))
+
 # The fuzz corpora replayed through the harnesses with any compiler.
 $(O)/tests/fuzz_replay_%: tests/fuzz/replay.c tests/fuzz/fuzz_%.c $(LIBA_INT)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ tests/fuzz/replay.c tests/fuzz/fuzz_$*.c $(LIBA_INT) $(LIBS)
 
-fuzz-replay: $(O)/tests/fuzz_replay_oci $(O)/tests/fuzz_replay_ref
-	$(O)/tests/fuzz_replay_oci tests/fuzz/corpus/oci
-	$(O)/tests/fuzz_replay_ref tests/fuzz/corpus/ref
+fuzz-replay: $(FUZZERS:%=$(O)/tests/fuzz_replay_%)
+	@for f in $(FUZZERS); do $(O)/tests/fuzz_replay_$$f tests/fuzz/corpus/$$f || exit 1; done
 
 # Coverage-guided fuzzing with clang's libFuzzer, FUZZ_TIME seconds per
-# harness (not part of `test`). New inputs go to build-fuzz/corpus/.
+# harness (not part of `test`); FUZZ=NAME... picks harnesses, and
+# tests/fuzz/dict/NAME.dict, if there, gives libFuzzer words to try. New inputs go
+# to build-fuzz/corpus/NAME/, crashes to build-fuzz/NAME-crash-*;
+# `make fuzz-merge` then adds to tests/fuzz/corpus/ only the inputs that
+# reach code (edges, not hit counts, to keep it small) the committed corpus
+# does not.
 FUZZ_TIME ?= 60
+FUZZ ?= $(FUZZERS)
+FUZZ_CFLAGS := -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all
 $(O)/fuzz/%: tests/fuzz/%.c $(LIBA_INT)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -fsanitize=fuzzer $(ALL_LDFLAGS) -o $@ $< $(LIBA_INT) $(LIBS)
 
-fuzz:
-	$(MAKE) O=build-fuzz BIN=build-fuzz CC=clang \
-		CFLAGS='-O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all' \
-		build-fuzz/fuzz/fuzz_oci build-fuzz/fuzz/fuzz_ref
-	@mkdir -p build-fuzz/corpus/oci build-fuzz/corpus/ref
-	build-fuzz/fuzz/fuzz_oci -max_total_time=$(FUZZ_TIME) -artifact_prefix=build-fuzz/ \
-		build-fuzz/corpus/oci tests/fuzz/corpus/oci
-	build-fuzz/fuzz/fuzz_ref -max_total_time=$(FUZZ_TIME) -artifact_prefix=build-fuzz/ \
-		build-fuzz/corpus/ref tests/fuzz/corpus/ref
+fuzz-build:
+	$(MAKE) O=build-fuzz BIN=build-fuzz CC=clang CFLAGS='$(FUZZ_CFLAGS)' \
+		$(FUZZ:%=build-fuzz/fuzz/fuzz_%)
+
+fuzz: fuzz-build
+	@set -e; for f in $(FUZZ); do \
+		mkdir -p build-fuzz/corpus/$$f; \
+		echo "== fuzz_$$f for $(FUZZ_TIME)s"; \
+		dict=; [ ! -f tests/fuzz/dict/$$f.dict ] || dict=-dict=tests/fuzz/dict/$$f.dict; \
+		build-fuzz/fuzz/fuzz_$$f -max_total_time=$(FUZZ_TIME) -artifact_prefix=build-fuzz/$$f- \
+			$$dict build-fuzz/corpus/$$f tests/fuzz/corpus/$$f; \
+	done
+
+fuzz-merge: fuzz-build
+	@set -e; for f in $(FUZZ); do \
+		mkdir -p build-fuzz/corpus/$$f; \
+		build-fuzz/fuzz/fuzz_$$f -merge=1 -use_counters=0 tests/fuzz/corpus/$$f build-fuzz/corpus/$$f; \
+	done
 
 # The rebar3 plugin and the Mix task, used from fresh projects as a user would.
 integrations:
@@ -137,10 +160,27 @@ test: check-symbols unit fuzz-replay e2e integrations
 check-asan:
 	$(MAKE) O=build-asan BIN=build-asan SAN=1 check-symbols unit fuzz-replay e2e
 
+# ThreadSanitizer over what runs threads: the unit tests, and the e2e tests
+# of parallel compression (compress.c) and of pushes through the upload
+# pool (transfer.c), with the registry in each auth mode. Any report fails
+# it, also one from a run whose exit status a test expected to be non-zero.
+TSAN_E2E ?= compression|repro_jobs|push_copy|multi_tags|parallel_uploads|upload_once|chunked_upload|token_refresh|tty_progress|killed_mid_upload|retry_after|platforms_registry_push|platforms_reproducible
+check-tsan:
+	$(MAKE) O=build-tsan BIN=build-tsan TSAN=1 build-tsan/ocibuild $(UNIT_BIN:$(O)/%=build-tsan/%)
+	@rm -rf build-tsan/reports && mkdir -p build-tsan/reports
+	@export TSAN_OPTIONS="suppressions=$(abspath tests/tsan.supp) halt_on_error=1 second_deadlock_stack=1 log_path=$(abspath build-tsan/reports)/tsan"; \
+	 n=0; for t in $(UNIT_BIN:$(O)/%=build-tsan/%); do echo "== $$t"; $$t || exit 1; n=$$((n+1)); done; \
+	 [ $$n -gt 0 ] || { echo "no unit tests ran"; exit 1; }; \
+	 OCIBUILD=$(abspath build-tsan/ocibuild) tests/e2e/run.sh '$(TSAN_E2E)'; rc=$$?; \
+	 if ls build-tsan/reports/tsan.* >/dev/null 2>&1; then \
+		echo "ThreadSanitizer reports:"; cat build-tsan/reports/tsan.*; exit 1; fi; \
+	 exit $$rc
+
 # What CI runs: warnings are errors, then the suite plain and sanitized.
 check:
 	$(MAKE) WERROR=1 test
 	$(MAKE) WERROR=1 check-asan
+	$(MAKE) WERROR=1 check-tsan
 
 demo: $(EXE)
 	examples/demo.sh
@@ -159,6 +199,6 @@ uninstall:
 	rm -rf $(DESTDIR)$(PREFIX)/include/ocibuild
 
 clean:
-	rm -rf build build-asan build-fuzz ocibuild libocibuild.a
+	rm -rf build build-asan build-tsan build-fuzz ocibuild libocibuild.a
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)

@@ -87,28 +87,46 @@ static int key_matches(const char *key, const char *domain)
 	return !strncmp(k, domain, dl) && (k[dl] == '\0' || k[dl] == '/');
 }
 
-static json_t *load_json_file(const char *path, ocibuild_error *err, int *missing)
+/* *missing is set, and nothing read, when path does not exist. */
+static int read_auth_file(const char *path, oci_buf *b, int *missing, ocibuild_error *err)
 {
-	oci_buf b = OCI_BUF_INIT(MAX_AUTH_FILE);
-	json_error_t je;
-	json_t *j;
 	struct stat st;
 
 	*missing = 0;
 	if (stat(path, &st) < 0) {
 		*missing = 1;
-		return NULL;
+		return 0;
 	}
-	if (oci_read_file(path, MAX_AUTH_FILE, &b, err) < 0)
-		return NULL;
-	j = json_loadb(b.data, b.len, 0, &je);
-	oci_buf_release(&b);
-	if (!j || !json_is_object(j)) {
-		json_decref(j);
+	return oci_read_file(path, MAX_AUTH_FILE, b, err);
+}
+
+static json_t *parse_json(const char *text, size_t len, const char *path, ocibuild_error *err)
+{
+	json_error_t je;
+	json_t *j = json_loadb(text, len, 0, &je);
+
+	if (!j) {
 		oci_err(err, OCIBUILD_ERR_AUTH, 0, "'%s' is not valid JSON (line %d): fix or remove it",
 			path, je.line);
 		return NULL;
 	}
+	if (!json_is_object(j)) {
+		json_decref(j);
+		oci_err(err, OCIBUILD_ERR_AUTH, 0, "'%s' is not a JSON object: fix or remove it", path);
+		return NULL;
+	}
+	return j;
+}
+
+static json_t *load_json_file(const char *path, ocibuild_error *err, int *missing)
+{
+	oci_buf b = OCI_BUF_INIT(MAX_AUTH_FILE);
+	json_t *j;
+
+	if (read_auth_file(path, &b, missing, err) < 0 || *missing)
+		return NULL;
+	j = parse_json(b.data, b.len, path, err);
+	oci_buf_release(&b);
 	return j;
 }
 
@@ -274,40 +292,61 @@ static char *docker_config_path(oci_getenv_fn env)
 	return oci_buf_detach(&b, NULL);
 }
 
-static int from_docker_config(const char *domain, oci_getenv_fn env, oci_cred *c, int *found,
-			      ocibuild_error *err)
+int oci_auth_config_parse(const char *text, size_t len, const char *path, const char *domain,
+			  const char *source, oci_cred *c, int *found, char **helper,
+			  ocibuild_error *err)
 {
-	char *path = docker_config_path(env);
 	json_t *cfg, *helpers;
-	int missing, rc = 0;
-	const char *helper = NULL;
+	const char *h = NULL;
+	int rc = 0;
 
 	*found = 0;
-	if (!path)
-		return 0;
-	cfg = load_json_file(path, err, &missing);
-	if (!cfg) {
-		oci_free(path);
-		return missing ? 0 : -1;
-	}
-	helpers = json_object_get(cfg, "credHelpers");
+	if (helper)
+		*helper = NULL;
+	cfg = parse_json(text, len, path, err);
+	if (!cfg)
+		return -1;
+	helpers = helper ? json_object_get(cfg, "credHelpers") : NULL;
 	if (json_is_object(helpers)) {
 		const char *k;
 		json_t *v;
 
 		json_object_foreach(helpers, k, v)
 			if (key_matches(k, domain) && json_is_string(v))
-				helper = json_string_value(v);
+				h = json_string_value(v);
 	}
-	if (helper) {
-		rc = run_helper(helper, domain, c, found, err);
-	} else {
-		rc = from_auths(cfg, domain, "docker config.json", c, found, err);
-		if (rc == 0 && !*found && json_is_string(json_object_get(cfg, "credsStore")))
-			rc = run_helper(json_string_value(json_object_get(cfg, "credsStore")), domain, c,
-					found, err);
+	if (!h) {
+		rc = from_auths(cfg, domain, source, c, found, err);
+		if (helper && rc == 0 && !*found)
+			h = json_string_value(json_object_get(cfg, "credsStore"));
+	}
+	if (h && rc == 0) {
+		*helper = oci_strdup(h);
+		if (!*helper)
+			rc = oci_err_nomem(err);
 	}
 	json_decref(cfg);
+	return rc;
+}
+
+static int from_docker_config(const char *domain, oci_getenv_fn env, oci_cred *c, int *found,
+			      ocibuild_error *err)
+{
+	char *path = docker_config_path(env), *helper = NULL;
+	oci_buf b = OCI_BUF_INIT(MAX_AUTH_FILE);
+	int missing, rc;
+
+	*found = 0;
+	if (!path)
+		return 0;
+	rc = read_auth_file(path, &b, &missing, err);
+	if (rc == 0 && !missing)
+		rc = oci_auth_config_parse(b.data, b.len, path, domain, "docker config.json", c,
+					   found, &helper, err);
+	oci_buf_release(&b);
+	if (rc == 0 && helper)
+		rc = run_helper(helper, domain, c, found, err);
+	oci_free(helper);
 	oci_free(path);
 	return rc;
 }
@@ -315,9 +354,8 @@ static int from_docker_config(const char *domain, oci_getenv_fn env, oci_cred *c
 static int from_podman(const char *domain, oci_getenv_fn env, oci_cred *c, int *found,
 		       ocibuild_error *err)
 {
-	oci_buf p = OCI_BUF_INIT(1 << 16);
+	oci_buf p = OCI_BUF_INIT(1 << 16), b = OCI_BUF_INIT(MAX_AUTH_FILE);
 	const char *f = env("REGISTRY_AUTH_FILE"), *rt = env("XDG_RUNTIME_DIR");
-	json_t *cfg;
 	int missing, rc;
 
 	*found = 0;
@@ -327,14 +365,13 @@ static int from_podman(const char *domain, oci_getenv_fn env, oci_cred *c, int *
 		rc = oci_buf_printf(&p, err, "%s/containers/auth.json", rt);
 	else
 		return 0;
-	if (rc < 0)
-		return -1;
-	cfg = load_json_file(p.data, err, &missing);
+	if (rc == 0)
+		rc = read_auth_file(p.data, &b, &missing, err);
+	if (rc == 0 && !missing)
+		rc = oci_auth_config_parse(b.data, b.len, p.data, domain, "containers auth.json", c,
+					   found, NULL, err);
+	oci_buf_release(&b);
 	oci_buf_release(&p);
-	if (!cfg)
-		return missing ? 0 : -1;
-	rc = from_auths(cfg, domain, "containers auth.json", c, found, err);
-	json_decref(cfg);
 	return rc;
 }
 
@@ -379,6 +416,21 @@ void oci_challenge_release(oci_challenge *c)
 	memset(c, 0, sizeof(*c));
 }
 
+/* A parameter value that could not be kept whole: never use part of it. */
+static int value_failed(oci_buf *v, oci_challenge *c, ocibuild_error *err)
+{
+	size_t max = v->max;
+	int full = v->len >= max;
+
+	oci_buf_release(v);
+	oci_challenge_release(c);
+	if (!full)
+		return oci_err_nomem(err);
+	return oci_err(err, OCIBUILD_ERR_AUTH, 0,
+		       "the registry's WWW-Authenticate header has a parameter longer than %zu bytes: it cannot be used to log in",
+		       max);
+}
+
 int oci_challenge_parse(const char *h, oci_challenge *c, ocibuild_error *err)
 {
 	const char *p = h;
@@ -416,14 +468,16 @@ int oci_challenge_parse(const char *h, oci_challenge *c, ocibuild_error *err)
 			while (*p && *p != '"') {
 				if (*p == '\\' && p[1])
 					p++;
-				oci_buf_append(&v, p, 1, NULL);
+				if (oci_buf_append(&v, p, 1, NULL) < 0)
+					return value_failed(&v, c, err);
 				p++;
 			}
 			if (*p == '"')
 				p++;
 		} else {
 			while (*p && *p != ',' && *p != ' ') {
-				oci_buf_append(&v, p, 1, NULL);
+				if (oci_buf_append(&v, p, 1, NULL) < 0)
+					return value_failed(&v, c, err);
 				p++;
 			}
 		}
@@ -464,8 +518,11 @@ int oci_auth_parse_token(const char *json, size_t len, char **token, long *expir
 	if (!t || !*t)
 		t = json_string_value(json_object_get(j, "access_token"));
 	e = json_object_get(j, "expires_in");
+	/* a token server's word on its lifetime is trusted up to a day, so
+	 * callers can add it to a time without overflow */
 	if (json_is_integer(e) && json_integer_value(e) > 0)
-		*expires_in = (long)json_integer_value(e);
+		*expires_in = json_integer_value(e) > OCI_TOKEN_MAX_LIFETIME ?
+				      OCI_TOKEN_MAX_LIFETIME : (long)json_integer_value(e);
 	if (!t || !*t) {
 		json_decref(j);
 		return oci_err(err, OCIBUILD_ERR_AUTH, 0, "the token server answered without a token");

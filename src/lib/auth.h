@@ -21,6 +21,14 @@ const char *oci_sys_getenv(const char *name);
 int oci_auth_lookup(const char *domain, int push, oci_getenv_fn env, oci_cred *c,
 		    ocibuild_error *err);
 void oci_cred_release(oci_cred *c);
+/* Credentials for domain from the text of a docker config.json or a podman
+ * auth.json (path names it in errors, source goes to c->source); *found
+ * says whether it had any. With helper non-NULL (docker's file), a
+ * matching "credHelpers" entry, or else "credsStore" when "auths" has
+ * nothing, is returned there (heap, caller frees) for the caller to run. */
+int oci_auth_config_parse(const char *text, size_t len, const char *path, const char *domain,
+			  const char *source, oci_cred *c, int *found, char **helper,
+			  ocibuild_error *err);
 
 typedef enum oci_auth_scheme { OCI_AUTH_NONE, OCI_AUTH_BASIC, OCI_AUTH_BEARER } oci_auth_scheme;
 
@@ -38,7 +46,8 @@ void oci_challenge_release(oci_challenge *c);
 /* "Basic base64(user:pass)" (caller frees). */
 char *oci_auth_basic_header(const char *user, const char *pass);
 /* Token from a token endpoint's JSON ("token" or "access_token"), and
- * its lifetime in seconds (default 60). */
+ * its lifetime in seconds: default 60, at most OCI_TOKEN_MAX_LIFETIME. */
+#define OCI_TOKEN_MAX_LIFETIME 86400L
 int oci_auth_parse_token(const char *json, size_t len, char **token, long *expires_in,
 			 ocibuild_error *err);
 /* Store user/password for domain in $DOCKER_CONFIG/config.json (default

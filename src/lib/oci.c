@@ -1150,6 +1150,11 @@ char *oci_registry_error(const char *json, size_t len)
 		oci_buf_release(&b);
 		return NULL;
 	}
+	/* it ends up in a one-line message on a terminal: no line breaks or
+	 * escape sequences from the server */
+	for (i = 0; i < b.len; i++)
+		if ((unsigned char)b.data[i] < 0x20 || b.data[i] == 0x7f)
+			b.data[i] = ' ';
 	return oci_buf_detach(&b, NULL);
 }
 

@@ -149,7 +149,8 @@ void oci_config_release(oci_image_config *c);
 int oci_docker_manifest_json(const oci_manifest *m, const oci_strlist *repo_tags,
 			     oci_buf *out, ocibuild_error *err);
 
-/* "CODE: message" from a registry's {"errors":[...]} body (heap), or NULL. */
+/* "CODE: message" from a registry's {"errors":[...]} body (heap), or NULL;
+ * control characters in it are replaced by spaces. */
 char *oci_registry_error(const char *json, size_t len);
 /* The mediaType member of a JSON document (heap) into *out, NULL when it
  * has none; -1 only when out of memory. */

@@ -197,6 +197,119 @@ static void test_token_response(void **state)
 	ocibuild_error_clear(&err);
 }
 
+/* Lifetimes are clamped so that callers can add them to a time. */
+static void test_token_lifetime_clamped(void **state)
+{
+	static const char big[] = "{\"token\":\"T\",\"expires_in\":9223372036854775807}";
+	static const char day[] = "{\"token\":\"T\",\"expires_in\":86401}";
+	static const char neg[] = "{\"token\":\"T\",\"expires_in\":-5}";
+	static const char str[] = "{\"token\":\"T\",\"expires_in\":\"300\"}";
+	ocibuild_error err = { 0 };
+	char *tok;
+	long exp;
+
+	(void)state;
+	assert_int_equal(oci_auth_parse_token(big, sizeof(big) - 1, &tok, &exp, &err), 0);
+	assert_int_equal(exp, 86400);
+	free(tok);
+	assert_int_equal(oci_auth_parse_token(day, sizeof(day) - 1, &tok, &exp, &err), 0);
+	assert_int_equal(exp, 86400);
+	free(tok);
+	assert_int_equal(oci_auth_parse_token(neg, sizeof(neg) - 1, &tok, &exp, &err), 0);
+	assert_int_equal(exp, 60);
+	free(tok);
+	assert_int_equal(oci_auth_parse_token(str, sizeof(str) - 1, &tok, &exp, &err), 0);
+	assert_int_equal(exp, 60);
+	free(tok);
+}
+
+/* A parameter too long to keep is an error, never a truncated realm. */
+static void test_challenge_value_too_long(void **state)
+{
+	size_t n = 70000, i;
+	char *h = malloc(n + 64);
+	oci_challenge ch;
+	ocibuild_error err = { 0 };
+
+	(void)state;
+	assert_non_null(h);
+	i = (size_t)snprintf(h, 64, "Bearer realm=\"https://auth.example/");
+	memset(h + i, 'a', n);
+	memcpy(h + i + n, "\",service=\"r\"", 14);
+	assert_int_equal(oci_challenge_parse(h, &ch, &err), -1);
+	assert_int_equal(err.kind, OCIBUILD_ERR_AUTH);
+	assert_non_null(strstr(err.message, "WWW-Authenticate"));
+	assert_null(ch.realm);
+	assert_null(ch.service);
+	ocibuild_error_clear(&err);
+	/* unquoted too */
+	memcpy(h, "Basic realm=", 12);
+	memset(h + 12, 'b', n);
+	h[12 + n] = '\0';
+	assert_int_equal(oci_challenge_parse(h, &ch, &err), -1);
+	assert_int_equal(err.kind, OCIBUILD_ERR_AUTH);
+	ocibuild_error_clear(&err);
+	free(h);
+}
+
+/* The text of a config.json, as the file readers hand it over. */
+static void test_config_parse_buffer(void **state)
+{
+	static const char cfg[] =
+		"{\"auths\":{\"https://localhost:5000/v1/\":{\"auth\":\"dTpwOng=\"},"
+		"\"other:1\":{\"identitytoken\":\"IT\"}},"
+		"\"credHelpers\":{\"ghcr.io\":\"gh\"},\"credsStore\":\"desktop\"}";
+	ocibuild_error err = { 0 };
+	oci_cred c = { 0 };
+	char *helper;
+	int found;
+
+	(void)state;
+	assert_int_equal(oci_auth_config_parse(cfg, sizeof(cfg) - 1, "f", "localhost:5000", "src",
+					       &c, &found, &helper, &err),
+			 0);
+	assert_int_equal(found, 1);
+	assert_null(helper);
+	assert_string_equal(c.username, "u");
+	assert_string_equal(c.password, "p:x");
+	assert_string_equal(c.source, "src");
+	oci_cred_release(&c);
+	assert_int_equal(oci_auth_config_parse(cfg, sizeof(cfg) - 1, "f", "other:1", "src", &c,
+					       &found, NULL, &err),
+			 0);
+	assert_int_equal(found, 1);
+	assert_string_equal(c.identity_token, "IT");
+	oci_cred_release(&c);
+	assert_int_equal(oci_auth_config_parse(cfg, sizeof(cfg) - 1, "f", "ghcr.io", "src", &c,
+					       &found, &helper, &err),
+			 0);
+	assert_int_equal(found, 0);
+	assert_string_equal(helper, "gh");
+	free(helper);
+	assert_int_equal(oci_auth_config_parse(cfg, sizeof(cfg) - 1, "f", "quay.io", "src", &c,
+					       &found, &helper, &err),
+			 0);
+	assert_string_equal(helper, "desktop");
+	free(helper);
+	/* podman's file has no helpers */
+	assert_int_equal(oci_auth_config_parse(cfg, sizeof(cfg) - 1, "f", "quay.io", "src", &c,
+					       &found, NULL, &err),
+			 0);
+	assert_int_equal(found, 0);
+	assert_null(c.username);
+	assert_int_equal(oci_auth_config_parse("[1]", 3, "/x/auth.json", "quay.io", "src", &c,
+					       &found, &helper, &err),
+			 -1);
+	assert_null(helper);
+	assert_string_equal(err.message, "'/x/auth.json' is not a JSON object: fix or remove it");
+	ocibuild_error_clear(&err);
+	assert_int_equal(oci_auth_config_parse("{\n\"auths\":", 10, "/x/auth.json", "quay.io", "src",
+					       &c, &found, &helper, &err),
+			 -1);
+	assert_string_equal(err.message, "'/x/auth.json' is not valid JSON (line 2): fix or remove it");
+	ocibuild_error_clear(&err);
+}
+
 static void test_basic_header(void **state)
 {
 	char *h = oci_auth_basic_header("user", "pass");
@@ -215,6 +328,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bad_config_is_an_error, setup, teardown),
 		cmocka_unit_test(test_challenge),
 		cmocka_unit_test(test_token_response),
+		cmocka_unit_test(test_token_lifetime_clamped),
+		cmocka_unit_test(test_challenge_value_too_long),
+		cmocka_unit_test(test_config_parse_buffer),
 		cmocka_unit_test(test_basic_header),
 	};
 

@@ -1170,6 +1170,26 @@ static void argv_bad(const char *in)
 	ocibuild_error_clear(&err);
 }
 
+/* A registry's message goes into a one-line error on a terminal. */
+static void test_registry_error_text(void **state)
+{
+	static const char ok[] = "{\"errors\":[{\"code\":\"DENIED\",\"message\":\"no\"},"
+				 "{\"code\":\"UNAUTHORIZED\"}]}";
+	static const char ctl[] = "{\"errors\":[{\"code\":\"DENIED\",\"message\":"
+				  "\"line one\\nline two\\u001b[31mred\\r\\u007f!\"}]}";
+	char *m;
+
+	(void)state;
+	m = oci_registry_error(ok, sizeof(ok) - 1);
+	assert_string_equal(m, "DENIED: no; UNAUTHORIZED");
+	free(m);
+	m = oci_registry_error(ctl, sizeof(ctl) - 1);
+	assert_string_equal(m, "DENIED: line one line two [31mred  !");
+	free(m);
+	assert_null(oci_registry_error("{\"errors\":[]}", 13));
+	assert_null(oci_registry_error("<html>", 6));
+}
+
 static void test_argv_json(void **state)
 {
 	(void)state;
@@ -1234,6 +1254,7 @@ int main(void)
 		cmocka_unit_test(test_platform_match),
 		cmocka_unit_test(test_map),
 		cmocka_unit_test(test_strlist),
+		cmocka_unit_test(test_registry_error_text),
 		cmocka_unit_test(test_media_type_kind),
 		cmocka_unit_test(test_docker_manifest_json),
 		cmocka_unit_test(test_argv_json),
