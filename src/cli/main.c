@@ -191,7 +191,9 @@ static void usage(void)
 	       "  -h, --help                     show this help\n"
 	       "  -V, --version                  print the version\n\n"
 	       "Run 'ocibuild COMMAND --help' for the options of a command.\n"
-	       "Environment: SOURCE_DATE_EPOCH sets file times and the image creation time.\n");
+	       "Environment: SOURCE_DATE_EPOCH sets file times and the image creation time;\n"
+	       "OCIBUILD_CRED_HELPER_TIMEOUT the seconds a docker-credential-* helper may take\n"
+	       "(default 30).\n");
 }
 
 int main(int argc, char **argv)
