@@ -213,7 +213,8 @@ static void usage(void)
 	       "Run 'ocibuild COMMAND --help' for the options of a command.\n"
 	       "Environment: SOURCE_DATE_EPOCH sets file times and the image creation time;\n"
 	       "OCIBUILD_REQUEST_TIMEOUT=SECONDS limits each registry exchange (default: 120 s,\n"
-	       "3600 s for a blob or an upload chunk).\n");
+	       "3600 s for a blob or an upload chunk); OCIBUILD_CRED_HELPER_TIMEOUT=SECONDS the\n"
+	       "time a docker-credential-* helper may take (default: 30 s).\n");
 }
 
 int main(int argc, char **argv)

@@ -17,7 +17,14 @@ typedef const char *(*oci_getenv_fn)(const char *name);
 const char *oci_sys_getenv(const char *name);
 
 /* Credentials for a registry domain ("docker.io", "localhost:5000").
- * Nothing found is success with empty fields and source "anonymous". */
+ * Nothing found is success with empty fields and source "anonymous".
+ * A credential helper named in config.json (credHelpers, credsStore) runs
+ * in its own process group, at most OCIBUILD_CRED_HELPER_TIMEOUT seconds
+ * (default 30, read through env), and is killed when ctx's cancel callback
+ * asks to stop (error kind OCIBUILD_ERR_CANCELLED). ctx may be NULL. */
+int oci_auth_lookup_ctx(ocibuild_ctx *ctx, const char *domain, int push, oci_getenv_fn env,
+			oci_cred *c, ocibuild_error *err);
+/* The same without a context: a helper can only time out. */
 int oci_auth_lookup(const char *domain, int push, oci_getenv_fn env, oci_cred *c,
 		    ocibuild_error *err);
 void oci_cred_release(oci_cred *c);
@@ -50,8 +57,14 @@ char *oci_auth_basic_header(const char *user, const char *pass);
 #define OCI_TOKEN_MAX_LIFETIME 86400L
 int oci_auth_parse_token(const char *json, size_t len, char **token, long *expires_in,
 			 ocibuild_error *err);
-/* Store user/password for domain in $DOCKER_CONFIG/config.json (default
- * ~/.docker/config.json), keeping everything else in the file. */
-int oci_auth_login(const char *domain, const char *user, const char *password,
-		   oci_getenv_fn env, ocibuild_error *err);
+/* Store user/password for domain as `docker login` does: through the
+ * credential helper config.json names for it (credHelpers, else credsStore;
+ * `docker-credential-NAME store`), config.json then getting only an empty
+ * "auths" entry; without one, base64 in config.json. config.json is
+ * $DOCKER_CONFIG/config.json (default ~/.docker/config.json); everything
+ * else in it is kept, and when it is a symlink the file it points to is
+ * replaced (atomically), not the link. ctx (may be NULL) as for
+ * oci_auth_lookup_ctx. */
+int oci_auth_login(ocibuild_ctx *ctx, const char *domain, const char *user,
+		   const char *password, oci_getenv_fn env, ocibuild_error *err);
 #endif

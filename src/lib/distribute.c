@@ -545,7 +545,7 @@ int ocibuild_login(ocibuild_ctx *ctx, const char *registry, const char *user,
 		goto out;
 	if (oci_reg_check_login(reg, user, password, err) < 0)
 		goto out;
-	rc = oci_auth_login(ref.domain, user, password, NULL, err);
+	rc = oci_auth_login(ctx, ref.domain, user, password, NULL, err);
 out:
 	oci_reg_close(reg);
 	oci_ref_release(&ref);

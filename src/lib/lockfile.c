@@ -81,9 +81,19 @@ static struct term *new_term(struct reader *r, enum term_type type)
 	return t;
 }
 
+/* Capacity for n + 1 elements of an array grown only here: doubled when n
+ * reaches a power of two, so that a list of 100k entries is not copied
+ * 100k times. */
+static size_t grown(size_t n)
+{
+	return n && !(n & (n - 1)) ? 2 * n : n + 1;
+}
+
 static int push(struct reader *r, struct term *parent, struct term *child)
 {
-	struct term **v = oci_reallocarray(parent->v, parent->n + 1, sizeof(*v));
+	size_t n = parent->n;
+	struct term **v = n && (n & (n - 1)) ? parent->v
+					     : oci_reallocarray(parent->v, grown(n), sizeof(*v));
 
 	if (!v) {
 		term_free(child);
@@ -369,7 +379,9 @@ static int dup_into(char **dst, const char *s, ocibuild_error *err)
 
 static oci_lock_dep *add_dep(oci_lock *l, ocibuild_error *err)
 {
-	oci_lock_dep *v = oci_reallocarray(l->deps, l->n + 1, sizeof(*v));
+	size_t n = l->n;
+	oci_lock_dep *v = n && (n & (n - 1)) ? l->deps
+					     : oci_reallocarray(l->deps, grown(n), sizeof(*v));
 
 	if (!v) {
 		oci_err_nomem(err);

@@ -304,7 +304,7 @@ static int load_cred(oci_registry *r, ocibuild_error *err)
 {
 	if (r->cred_loaded)
 		return 0;
-	if (oci_auth_lookup(r->domain, r->o.push, r->o.env, &r->cred, err) < 0)
+	if (oci_auth_lookup_ctx(r->o.ctx, r->domain, r->o.push, r->o.env, &r->cred, err) < 0)
 		return -1;
 	r->cred_loaded = 1;
 	return 0;

@@ -250,6 +250,17 @@ int oci_sbom_spdx(const oci_sbom_input *in, oci_buf *out, ocibuild_error *err)
 	rc = oci_buf_puts(out, s, err);
 	if (rc == 0)
 		rc = oci_buf_puts(out, "\n", err);
+	if (rc < 0 && (!err || err->kind != OCIBUILD_ERR_NOMEM)) {
+		/* only a lock file can make it this large: say which */
+		if (r->lock_path)
+			oci_err(err, OCIBUILD_ERR_INPUT, 0,
+				"the SBOM for the %zu dependencies of lock file '%s' is larger than the %zu-byte limit: remove the entries the release does not use from the lock file",
+				r->lock.n, r->lock_path, out->max);
+		else
+			oci_err(err, OCIBUILD_ERR_INPUT, 0,
+				"the SBOM of release '%s' is larger than the %zu-byte limit", r->name,
+				out->max);
+	}
 out:
 	free(s);
 	json_decref(doc);

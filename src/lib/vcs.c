@@ -15,14 +15,13 @@
 
 #define GIT_TIMEOUT_MS 3000
 
-char *oci_vcs_normalize_url(const char *url)
+/* oci_vcs_normalize_url of a URL without query and fragment; b collects
+ * the result. */
+static char *normalize(const char *url, oci_buf *b)
 {
-	oci_buf b = OCI_BUF_INIT(4096);
 	const char *host, *path, *at, *p;
 	size_t hlen, plen;
 
-	if (!url || !*url)
-		return NULL;
 	if (!strncmp(url, "https://", 8) || !strncmp(url, "http://", 7) ||
 	    !strncmp(url, "ssh://", 6) || !strncmp(url, "git://", 6) ||
 	    !strncmp(url, "git+ssh://", 10)) {
@@ -69,11 +68,27 @@ char *oci_vcs_normalize_url(const char *url)
 		plen--;
 	if (!hlen || !plen)
 		return NULL;
-	if (oci_buf_printf(&b, NULL, "https://%.*s/%.*s", (int)hlen, host, (int)plen, path) < 0) {
-		oci_buf_release(&b);
+	if (oci_buf_printf(b, NULL, "https://%.*s/%.*s", (int)hlen, host, (int)plen, path) < 0) {
+		oci_buf_release(b);
 		return NULL;
 	}
-	return oci_buf_detach(&b, NULL);
+	return oci_buf_detach(b, NULL);
+}
+
+char *oci_vcs_normalize_url(const char *full)
+{
+	oci_buf b = OCI_BUF_INIT(4096), cut = OCI_BUF_INIT(1 << 16);
+	char *r;
+
+	if (!full || !*full)
+		return NULL;
+	/* a query or fragment may carry a token (?private_token=...): the
+	 * URL ends before them */
+	if (oci_buf_append(&cut, full, strcspn(full, "?#"), NULL) < 0 || !cut.data)
+		return NULL;
+	r = normalize(cut.data, &b);
+	oci_buf_release(&cut);
+	return r;
 }
 
 /* Run `git -C dir args...`; first line of stdout, or NULL on any failure

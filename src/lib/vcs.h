@@ -12,8 +12,10 @@ typedef struct oci_vcs {
 /* env: a getenv-like lookup (NULL uses getenv). dir: the working tree. */
 int oci_vcs_detect(const char *dir, const char *(*env)(const char *), oci_vcs *v,
 		   ocibuild_error *err);
-/* git@host:org/repo.git, ssh://..., https://user:tok@host/org/repo.git
- * -> https://host/org/repo (heap), or NULL for something else. */
+/* git@host:org/repo.git, ssh://..., https://user:tok@host/org/repo.git?t=x#y
+ * -> https://host/org/repo (heap), or NULL for something else. Userinfo,
+ * query and fragment are dropped: they may carry credentials, and this is
+ * what an image records. */
 char *oci_vcs_normalize_url(const char *url);
 void oci_vcs_release(oci_vcs *v);
 #endif

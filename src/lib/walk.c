@@ -1,6 +1,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -89,6 +90,19 @@ static int walk_at(int dfd, const char *root, const char *rel, int depth,
 			memcpy(path + rl + 1, de->d_name, nl + 1);
 		} else {
 			memcpy(path, de->d_name, nl + 1);
+		}
+		/* the walk goes by directory fd, but the layer is later read
+		 * by path name: refuse what no path can name */
+		if (strlen(root) + 1 + strlen(path) >= PATH_MAX) {
+			size_t pl = strlen(path);
+			int cut = pl > 100;
+
+			rc = oci_err(err, OCIBUILD_ERR_INPUT, ENAMETOOLONG,
+				     "'%s/%.*s%s%s' (%zu bytes) is longer than the %d-byte path limit (PATH_MAX): shorten the names or the nesting in the tree",
+				     root, cut ? 40 : (int)pl, path, cut ? "..." : "",
+				     cut ? path + pl - 40 : "", strlen(root) + 1 + pl, PATH_MAX);
+			oci_free(path);
+			break;
 		}
 		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
 			rc = oci_err_errno(err, errno, "cannot stat '%s/%s': %s", root, path,

@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -147,6 +149,163 @@ static void test_bad_config_is_an_error(void **state)
 	assert_int_equal(err.kind, OCIBUILD_ERR_AUTH);
 	assert_non_null(strstr(err.message, "config.json"));
 	ocibuild_error_clear(&err);
+}
+
+/* A FIFO or a directory where an auth file should be: an error at once
+ * (a plain open of a FIFO would wait for a writer forever). */
+static void test_config_not_regular(void **state)
+{
+	char dc[96], path[128], auth[160];
+	const char *env[] = { dc, auth, NULL };
+	oci_cred c;
+	ocibuild_error err = { 0 };
+
+	(void)state;
+	snprintf(dc, sizeof(dc), "DOCKER_CONFIG=%s", dir);
+	snprintf(path, sizeof(path), "%s/config.json", dir);
+	snprintf(auth, sizeof(auth), "REGISTRY_AUTH_FILE=%s", dir);
+	assert_int_equal(mkfifo(path, 0600), 0);
+	fake_env = env;
+	assert_int_equal(oci_auth_lookup("x.example", 1, env_get, &c, &err), -1);
+	assert_int_equal(err.kind, OCIBUILD_ERR_AUTH);
+	assert_non_null(strstr(err.message, "config.json' is not a regular file"));
+	ocibuild_error_clear(&err);
+	unlink(path);
+	/* the containers auth file, here a directory */
+	assert_int_equal(oci_auth_lookup("x.example", 1, env_get, &c, &err), -1);
+	assert_non_null(strstr(err.message, "is not a regular file"));
+	ocibuild_error_clear(&err);
+}
+
+/* A fake docker-credential-NAME in dir/bin (on PATH) running body. */
+static void write_helper(const char *name, const char *body)
+{
+	char path[160];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/bin", dir);
+	mkdir(path, 0755);
+	snprintf(path, sizeof(path), "%s/bin/docker-credential-%s", dir, name);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fprintf(f, "#!/bin/sh\n%s\n", body);
+	fclose(f);
+	assert_int_equal(chmod(path, 0755), 0);
+	snprintf(path, sizeof(path), "%s/bin:/usr/bin:/bin", dir);
+	setenv("PATH", path, 1);
+}
+
+/* the pid in dir/NAME, which must no longer run */
+static void assert_gone(const char *name)
+{
+	char path[160];
+	FILE *f;
+	int pid = 0, i;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "r");
+	assert_non_null(f);
+	assert_int_equal(fscanf(f, "%d", &pid), 1);
+	fclose(f);
+	/* killed, then reparented: init reaps it soon */
+	for (i = 0; i < 100 && kill(pid, 0) == 0; i++)
+		usleep(20000);
+	for (i = 0; i < 100; i++) {
+		char st[64], state = 0;
+		FILE *s;
+
+		snprintf(st, sizeof(st), "/proc/%d/stat", pid);
+		s = fopen(st, "r");
+		if (!s)
+			return;
+		if (fscanf(s, "%*d %*s %c", &state) != 1 || state == 'Z') {
+			fclose(s);
+			return;
+		}
+		fclose(s);
+		usleep(20000);
+	}
+	fail_msg("process %d (%s) still runs", pid, name);
+}
+
+static int cancel_calls;
+
+static int cancel_after_three(void *userdata)
+{
+	(void)userdata;
+	return ++cancel_calls > 3;
+}
+
+/* a helper that hangs: the cancel callback stops it, and the time limit
+ * does when there is none; both kill what it started */
+static void test_helper_cancel_and_timeout(void **state)
+{
+	char dc[96], body[512];
+	const char *env[] = { dc, "OCIBUILD_CRED_HELPER_TIMEOUT=1", NULL };
+	oci_cred c;
+	ocibuild_error err = { 0 };
+	ocibuild_ctx *ctx = ocibuild_ctx_new();
+
+	(void)state;
+	assert_non_null(ctx);
+	snprintf(dc, sizeof(dc), "DOCKER_CONFIG=%s", dir);
+	snprintf(body, sizeof(body), "sleep 60 & echo $! >%s/child.pid; wait", dir);
+	write_helper("hang", body);
+	write_config("{\"credsStore\":\"hang\"}");
+	fake_env = env;
+	ocibuild_ctx_set_cancel(ctx, cancel_after_three, NULL);
+	cancel_calls = 0;
+	assert_int_equal(oci_auth_lookup_ctx(ctx, "x.example", 1, env_get, &c, &err), -1);
+	assert_int_equal(err.kind, OCIBUILD_ERR_CANCELLED);
+	assert_int_equal(cancel_calls, 4);
+	assert_non_null(strstr(err.message, "docker-credential-hang"));
+	ocibuild_error_clear(&err);
+	assert_gone("child.pid");
+	snprintf(body, sizeof(body), "%s/child.pid", dir);
+	unlink(body);
+	/* no context: the time limit, named in the error */
+	assert_int_equal(oci_auth_lookup("x.example", 1, env_get, &c, &err), -1);
+	assert_int_equal(err.kind, OCIBUILD_ERR_AUTH);
+	assert_non_null(strstr(err.message, "within 1 s"));
+	assert_non_null(strstr(err.message, "OCIBUILD_CRED_HELPER_TIMEOUT"));
+	ocibuild_error_clear(&err);
+	assert_gone("child.pid");
+	ocibuild_ctx_free(ctx);
+}
+
+/* login with a credsStore: the helper stores, config.json gets an empty
+ * entry and no password */
+static void test_login_creds_store(void **state)
+{
+	char dc[96], body[512], path[160], buf[4096];
+	const char *env[] = { dc, NULL };
+	ocibuild_error err = { 0 };
+	FILE *f;
+	size_t n;
+
+	(void)state;
+	snprintf(dc, sizeof(dc), "DOCKER_CONFIG=%s", dir);
+	snprintf(body, sizeof(body), "[ \"$1\" = store ] && cat >%s/stored", dir);
+	write_helper("keep", body);
+	write_config("{\"credsStore\":\"keep\"}");
+	fake_env = env;
+	assert_int_equal(oci_auth_login(NULL, "reg.example", "me", "pa\"ss", env_get, &err), 0);
+	snprintf(path, sizeof(path), "%s/stored", dir);
+	f = fopen(path, "r");
+	assert_non_null(f);
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	assert_string_equal(buf, "{\"ServerURL\":\"reg.example\",\"Username\":\"me\",\"Secret\":\"pa\\\"ss\"}");
+	snprintf(path, sizeof(path), "%s/config.json", dir);
+	f = fopen(path, "r");
+	assert_non_null(f);
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	assert_null(strstr(buf, "pa"));
+	assert_non_null(strstr(buf, "\"reg.example\": {}"));
+	assert_non_null(strstr(buf, "\"credsStore\": \"keep\""));
 }
 
 static void test_challenge(void **state)
@@ -326,6 +485,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_docker_config_keys, setup, teardown),
 		cmocka_unit_test(test_github_token_only_for_ghcr),
 		cmocka_unit_test_setup_teardown(test_bad_config_is_an_error, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_config_not_regular, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_helper_cancel_and_timeout, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_login_creds_store, setup, teardown),
 		cmocka_unit_test(test_challenge),
 		cmocka_unit_test(test_token_response),
 		cmocka_unit_test(test_token_lifetime_clamped),

@@ -499,9 +499,15 @@ static void test_no_credentials(void **state)
 	add_dep(&r, OCI_DEP_GIT, "private_gl", NULL, NULL,
 		"https://oauth2:glpat-SECRET2@gitlab.example.com/team/private_gl.git", LIB_REF,
 		NULL);
+	/* tokens in a query or fragment */
+	add_dep(&r, OCI_DEP_GIT, "query_gl", NULL, NULL,
+		"https://gitlab.example.com/team/query_gl.git?private_token=SECRET3#SECRET4", LIB_REF,
+		NULL);
+	add_dep(&r, OCI_DEP_GIT, "query_gh", NULL, NULL,
+		"https://github.com/org/query_gh.git?tok=SECRET5", GUN_REF, NULL);
 	text = spdx(&r, CREATED, NULL, NULL);
 	oci_release_release(&r);
-	if (strstr(text, "SECRET1") || strstr(text, "SECRET2")) {
+	if (strstr(text, "SECRET") || strstr(text, "tok=")) {
 		char *line = strstr(text, "SECRET"), shown[512];
 
 		while (line > text && line[-1] != '\n')
@@ -511,6 +517,32 @@ static void test_no_credentials(void **state)
 		fail_msg("credentials copied into the SBOM: %s", shown);
 	}
 	free(text);
+}
+
+/* an SBOM past its buffer's limit: the error says it is the SBOM, names
+ * the lock file and the limit */
+static void test_too_large(void **state)
+{
+	oci_release r;
+	oci_sbom_input in;
+	oci_buf out = OCI_BUF_INIT(4096);
+	ocibuild_error err = { 0 };
+
+	(void)state;
+	make_release(&r);
+	r.lock_path = xstrdup("/src/app/rebar.lock");
+	memset(&in, 0, sizeof(in));
+	in.release = &r;
+	in.created = CREATED;
+	assert_int_equal(oci_sbom_spdx(&in, &out, &err), -1);
+	assert_int_equal(err.kind, OCIBUILD_ERR_INPUT);
+	assert_non_null(err.message);
+	if (!strstr(err.message, "SBOM") || !strstr(err.message, "'/src/app/rebar.lock'") ||
+	    !strstr(err.message, "4096-byte") || !strstr(err.message, "4 dependencies"))
+		fail_msg("error: %s", err.message);
+	ocibuild_error_clear(&err);
+	oci_buf_release(&out);
+	oci_release_release(&r);
 }
 
 /* ---- oci_sbom_purl ---- */
@@ -553,6 +585,11 @@ static void test_purl(void **state)
 		   "pkg:github/ninenines/gun@" GUN_REF);
 	check_purl(OCI_DEP_GIT, "gun", NULL, NULL, "https://github.com/ninenines/gun/", GUN_REF,
 		   "pkg:github/ninenines/gun@" GUN_REF);
+	/* a token in the query of a git URL is not published */
+	check_purl(OCI_DEP_GIT, "gun", NULL, NULL, "https://github.com/ninenines/gun.git?tok=x",
+		   GUN_REF, "pkg:github/ninenines/gun@" GUN_REF);
+	check_purl(OCI_DEP_GIT, "lib", NULL, NULL, "https://git.example.com/t/lib.git?tok=x#y",
+		   LIB_REF, "pkg:generic/lib?vcs_url=git%2Bhttps://git.example.com/t/lib%40" LIB_REF);
 	/* a host that merely ends in "github.com" is not GitHub */
 	{
 		oci_lock_dep d;
@@ -588,6 +625,7 @@ int main(void)
 		cmocka_unit_test(test_no_spdx23_fields),
 		cmocka_unit_test(test_reproducible),
 		cmocka_unit_test(test_no_credentials),
+		cmocka_unit_test(test_too_large),
 		cmocka_unit_test(test_purl),
 	};
 

@@ -64,6 +64,23 @@ static void test_normalize_credentials(void **state)
 	}
 }
 
+/* a query or fragment may carry a token: neither is kept */
+static void test_normalize_query_fragment(void **state)
+{
+	(void)state;
+	check_norm("https://gitlab.com/g/p.git?private_token=SECRET", "https://gitlab.com/g/p");
+	check_norm("https://gitlab.com/g/p?private_token=SECRET#frag", "https://gitlab.com/g/p");
+	check_norm("https://gitlab.com/g/p#SECRET", "https://gitlab.com/g/p");
+	check_norm("https://u:SECRET@gitlab.com/g/p.git/?a=b&tok=SECRET", "https://gitlab.com/g/p");
+	check_norm("git@github.com:org/repo.git?tok=SECRET", "https://github.com/org/repo");
+	check_norm("ssh://git@example.com:22/org/repo.git#SECRET", "https://example.com/org/repo");
+	/* an '@' or a '/' in the query is not userinfo nor path */
+	check_norm("https://gitlab.com/g/p?who=a@b/c", "https://gitlab.com/g/p");
+	check_norm("https://gitlab.com?x=/g/p", NULL);
+	check_norm("https://gitlab.com/?tok=SECRET", NULL);
+	check_norm("?tok=SECRET", NULL);
+}
+
 static void test_normalize_schemes(void **state)
 {
 	(void)state;
@@ -361,6 +378,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_normalize_scp),
 		cmocka_unit_test(test_normalize_credentials),
+		cmocka_unit_test(test_normalize_query_fragment),
 		cmocka_unit_test(test_normalize_schemes),
 		cmocka_unit_test(test_normalize_trailing_slash),
 		cmocka_unit_test(test_normalize_garbage),
