@@ -52,6 +52,11 @@ LIB_OBJ := $(LIB_SRC:%.c=$(O)/%.o)
 CLI_OBJ := $(CLI_SRC:%.c=$(O)/%.o)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(O)/tests/%)
 
+# The end-to-end and integration tests start images in a chroot, so they
+# need root: through sudo for a user, as they are for root (which may have
+# no sudo at all, as in a fresh Debian container).
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+
 LIBA := $(BIN)/libocibuild.a
 # every symbol, for the unit tests and fuzz harnesses that test internals
 LIBA_INT := $(O)/libocibuild-internal.a
@@ -92,7 +97,7 @@ unit: $(UNIT_BIN)
 	 if [ $$n -eq 0 ]; then echo "no unit tests ran"; exit 1; fi
 
 e2e: $(EXE)
-	OCIBUILD=$(abspath $(EXE)) tests/e2e/run.sh $(T)
+	$(SUDO) env OCIBUILD=$(abspath $(EXE)) tests/e2e/run.sh $(T)
 
 # The fuzz corpora replayed through the harnesses with any compiler.
 $(O)/tests/fuzz_replay_%: tests/fuzz/replay.c tests/fuzz/fuzz_%.c $(LIBA_INT)
@@ -122,7 +127,7 @@ fuzz:
 
 # The rebar3 plugin and the Mix task, used from fresh projects as a user would.
 integrations:
-	tests/integrations/run.sh
+	$(SUDO) tests/integrations/run.sh
 
 # Only ocibuild_* may be global in the installed library.
 check-symbols: $(LIBA)
