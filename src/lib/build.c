@@ -66,7 +66,7 @@ struct build {
 	const char *tree;  /* --dir or the release directory */
 	int is_release;
 	oci_release rel;
-	const char *release_cmd; /* start, foreground, ... */
+	const char *release_cmd; /* the default Cmd: start, foreground */
 	oci_walk w;        /* the tree */
 	oci_walk rt;       /* the runtime layer's files */
 	oci_net net;
@@ -851,7 +851,8 @@ static int replace_str(char **dst, const char *s, ocibuild_error *err)
 
 /* What a release needs to start as a non-root user on a read-only
  * directory: a home, a UTF-8 locale, and a writable place for the files
- * the start scripts write. */
+ * the start scripts write. The start script is the Entrypoint and its
+ * command the Cmd, so `docker run IMAGE eval ...` runs `bin/NAME eval ...`. */
 static int release_config(struct build *b, oci_image_config *c, ocibuild_error *err)
 {
 	oci_buf bin = OCI_BUF_INIT(4096);
@@ -872,12 +873,16 @@ static int release_config(struct build *b, oci_image_config *c, ocibuild_error *
 			   strcmp(b->workdir, "/") ? "/" : "", b->rel.name) < 0)
 		goto out;
 	oci_strlist_clear(&c->entrypoint);
-	if (oci_strlist_push(&c->entrypoint, bin.data, err) < 0 ||
-	    oci_strlist_push(&c->entrypoint, b->release_cmd, err) < 0)
+	if (oci_strlist_push(&c->entrypoint, bin.data, err) < 0)
 		goto out;
 	c->has_entrypoint = 1;
 	oci_strlist_clear(&c->cmd);
 	c->has_cmd = 0;
+	if (b->release_cmd) {
+		if (oci_strlist_push(&c->cmd, b->release_cmd, err) < 0)
+			goto out;
+		c->has_cmd = 1;
+	}
 	rc = 0;
 out:
 	oci_buf_release(&bin);
@@ -942,7 +947,8 @@ static int make_config(struct build *b, struct plat *pl, ocibuild_error *err)
 	}
 	if (b->is_release && release_config(b, c, err) < 0)
 		goto out;
-	if (o->cmd_set && !(b->is_release && b->release_cmd == o->cmd.items[0])) {
+	/* after the entrypoint: --entrypoint X -c Y keeps both */
+	if (o->cmd_set) {
 		if (set_strlist(&c->cmd, &o->cmd, err) < 0)
 			goto out;
 		c->has_cmd = 1;
@@ -1294,10 +1300,6 @@ static int need_base_layers(struct build *b)
 	return need;
 }
 
-static const char *const release_cmds[] = {
-	"start", "start_iex", "daemon", "daemon_iex", "foreground", NULL,
-};
-
 /* Find and open the release; pick its start command. */
 static int open_release(struct build *b, ocibuild_error *err)
 {
@@ -1332,11 +1334,6 @@ static int open_release(struct build *b, ocibuild_error *err)
 		return -1;
 	b->tree = b->rel.dir;
 	b->release_cmd = oci_release_default_cmd(&b->rel);
-	if (o->cmd_set && o->cmd.count == 1) {
-		for (i = 0; release_cmds[i]; i++)
-			if (!strcmp(o->cmd.items[0], release_cmds[i]))
-				b->release_cmd = o->cmd.items[0];
-	}
 	oci_log(b->ctx, OCIBUILD_LOG_INFO, "%s release %s %s (ERTS %s%s)%s%s",
 		b->rel.kind == OCI_REL_MIX ? "Mix" : "relx", b->rel.name, b->rel.version,
 		b->rel.erts_version, b->rel.has_erts ? ", bundled" : ", not bundled",

@@ -506,7 +506,7 @@ test_release_mix_runs() {
     port=$(rel_free_port)
     ob_build --project "$FX/mix_app" --base scratch --bundle-runtime -e "ERL_EPMD_PORT=$port" \
         -t mix:1 --layout "$L"
-    assert_eq "$(rel_cfg "$L" mix:1 .config.Entrypoint)" '["/app/bin/mix_app","start"]' "Mix entrypoint"
+    assert_eq "$(rel_cfg "$L" mix:1 '[.config.Entrypoint, .config.Cmd]')" '[["/app/bin/mix_app"],["start"]]' "Mix entrypoint"
     rel_boot "$L" mix:1 "$port" rpc 'IO.puts(:ok)'
     assert_eq "$(cat "$T/ready.out")" ok "rpc 'IO.puts(:ok)'"
     expect_ok rel_img "$L" mix:1 rpc 'IO.puts(:ok)'
@@ -694,7 +694,7 @@ test_release_workdir_opt() {
     port=$(rel_free_port)
     ob_build --release "$REL_DIR" --base scratch --bundle-runtime --workdir /opt/myapp \
         -e "ERL_EPMD_PORT=$port" -t relx:1 --layout "$L"
-    assert_eq "$(rel_cfg "$L" relx:1 .config.Entrypoint)" '["/opt/myapp/bin/relx_app","foreground"]' "entrypoint"
+    assert_eq "$(rel_cfg "$L" relx:1 '[.config.Entrypoint, .config.Cmd]')" '[["/opt/myapp/bin/relx_app"],["foreground"]]' "entrypoint"
     assert_eq "$(rel_cfg "$L" relx:1 .config.WorkingDir)" '"/opt/myapp"' "WorkingDir"
     assert_eq "$(rel_created_by "$L" relx:1 | tr '\n' '|')" \
         "ocibuild build: runtime layer in /|ocibuild build: erts layer in /opt/myapp|ocibuild build: deps layer in /opt/myapp|ocibuild build: app layer in /opt/myapp|ocibuild build: sbom layer in /|" \
@@ -1004,14 +1004,12 @@ test_release_err_bundle_runtime_with_base() {
 test_release_cmd_daemon() {
     rel_fixture relx
     ob_build --release "$REL_DIR" -c daemon -t a:1 --layout "$T/L"
-    assert_eq "$(rel_cfg "$T/L" a:1 .config.Entrypoint)" '["/app/bin/relx_app","daemon"]' "relx -c daemon"
-    assert_eq "$(rel_cfg "$T/L" a:1 '.config.Cmd // "none"')" '"none"' "Cmd with -c daemon"
+    assert_eq "$(rel_cfg "$T/L" a:1 '[.config.Entrypoint, .config.Cmd]')" '[["/app/bin/relx_app"],["daemon"]]' "relx -c daemon"
     ob_build --release "$REL_DIR" --cmd foreground -t a:1 --layout "$T/L2"
-    assert_eq "$(rel_cfg "$T/L2" a:1 .config.Entrypoint)" '["/app/bin/relx_app","foreground"]' "relx --cmd foreground"
+    assert_eq "$(rel_cfg "$T/L2" a:1 '[.config.Entrypoint, .config.Cmd]')" '[["/app/bin/relx_app"],["foreground"]]' "relx --cmd foreground"
     rel_fixture mix
     ob_build --project "$FX/mix_app" -c daemon -t m:1 --layout "$T/M"
-    assert_eq "$(rel_cfg "$T/M" m:1 .config.Entrypoint)" '["/app/bin/mix_app","daemon"]' "Mix -c daemon"
-    assert_eq "$(rel_cfg "$T/M" m:1 '.config.Cmd // "none"')" '"none"' "Cmd with -c daemon (Mix)"
+    assert_eq "$(rel_cfg "$T/M" m:1 '[.config.Entrypoint, .config.Cmd]')" '[["/app/bin/mix_app"],["daemon"]]' "Mix -c daemon"
 }
 
 # 9b. --project picks the newest release of the project.
@@ -1045,8 +1043,8 @@ test_release_config_defaults() {
     local L=$T/L
     ob_build --release "$REL_DIR" --base scratch --bundle-runtime -e FOO=bar -t relx:1 --layout "$L"
     validate_layout "$L" relx:1
-    assert_eq "$(rel_cfg "$L" relx:1 .config.Entrypoint)" '["/app/bin/relx_app","foreground"]' "relx entrypoint"
-    assert_eq "$(rel_cfg "$L" relx:1 '.config.Cmd // "none"')" '"none"' "relx Cmd"
+    assert_eq "$(rel_cfg "$L" relx:1 .config.Entrypoint)" '["/app/bin/relx_app"]' "relx entrypoint"
+    assert_eq "$(rel_cfg "$L" relx:1 '.config.Cmd // "none"')" '["foreground"]' "relx Cmd"
     assert_eq "$(rel_cfg "$L" relx:1 .config.WorkingDir)" '"/app"' "WorkingDir"
     assert_eq "$(rel_cfg "$L" relx:1 .config.User)" '"65534"' "User"
     assert_eq "$(rel_cfg "$L" relx:1 .architecture)" "\"$(host_arch)\"" "architecture"
@@ -1062,8 +1060,8 @@ test_release_config_defaults() {
     rel_fixture mix
     ob_build --project "$FX/mix_app" --base scratch --bundle-runtime -t mix:1 --layout "$T/M" -o "$T/mix.tar"
     validate_layout "$T/M" mix:1
-    assert_eq "$(rel_cfg "$T/M" mix:1 .config.Entrypoint)" '["/app/bin/mix_app","start"]' "Mix entrypoint"
-    assert_eq "$(rel_cfg "$T/M" mix:1 '.config.Cmd // "none"')" '"none"' "Mix Cmd"
+    assert_eq "$(rel_cfg "$T/M" mix:1 .config.Entrypoint)" '["/app/bin/mix_app"]' "Mix entrypoint"
+    assert_eq "$(rel_cfg "$T/M" mix:1 '.config.Cmd // "none"')" '["start"]' "Mix Cmd"
     env=$(rel_cfg "$T/M" mix:1 '.config.Env[]')
     for e in HOME=/tmp LANG=C.UTF-8 RELEASE_TMP=/tmp; do
         grep -qxF "\"$e\"" <<<"$env" || fail "Mix Env lacks $e: $env"

@@ -58,3 +58,52 @@ test_start_readme_commands_without_sudo() {
     assert_eq "$RC" 1 "demo.sh as a user without sudo (stderr: $ERR)"
     assert_contains "$ERR" "run it as root, or install sudo" "demo.sh as a user without sudo"
 }
+
+# st_entry LAYOUT TAG: "Entrypoint|Cmd" of the image config, as JSON
+st_entry() { config_json "$1" "$2" | jq -c '[.config.Entrypoint, .config.Cmd]'; }
+
+# The start script is the Entrypoint and its command the Cmd: arguments
+# given to the image (docker run IMAGE eval ...) and -c replace the Cmd.
+test_start_entrypoint_and_cmd_relx() {
+    rel_fixture relx
+    local L=$T/L port
+    port=$(rel_free_port)
+    ob_build --release "$REL_DIR" --base scratch --bundle-runtime -e "ERL_EPMD_PORT=$port" \
+        -t relx:1 --layout "$L"
+    assert_eq "$(st_entry "$L" relx:1)" '[["/app/bin/relx_app"],["foreground"]]' "relx Entrypoint and Cmd"
+    # an image whose Cmd evaluates an expression in the running node
+    ob_build --release "$REL_DIR" --base scratch --bundle-runtime -e "ERL_EPMD_PORT=$port" \
+        -c '["eval","relx_app:hello()."]' -t relx:eval --layout "$L"
+    assert_eq "$(st_entry "$L" relx:eval)" '[["/app/bin/relx_app"],["eval","relx_app:hello()."]]' \
+        "relx Cmd from -c"
+    rel_boot "$L" relx:1 "$port" ping
+    # docker run IMAGE eval ...: the arguments replace the Cmd
+    expect_ok rel_img "$L" relx:1 eval 'relx_app:hello().'
+    assert_eq "$OUT" '"mydep greets relx_app"' "eval given to the image"
+    # docker run IMAGE: the Cmd
+    RUN_IMAGE_BUNDLE=$T/evalbundle expect_ok timeout 60 "$REPO/scripts/run-image.sh" "$L" relx:eval
+    assert_eq "$OUT" '"mydep greets relx_app"' "eval as the image's Cmd"
+    rel_stop "$L" relx:1
+    assert_eq "$REL_APP_RC" 0 "exit status of 'foreground' after 'stop' (output: $(cat "$T/app.log"))"
+    # --entrypoint X -c Y keeps both
+    ob_build --release "$REL_DIR" --entrypoint '/app/bin/relx_app' -c 'eval ok.' -t relx:both --layout "$L"
+    assert_eq "$(st_entry "$L" relx:both)" '[["/app/bin/relx_app"],["eval","ok."]]' "--entrypoint with -c"
+    ob_build --release "$REL_DIR" --entrypoint '["/bin/sh","-c"]' -t relx:sh --layout "$L"
+    assert_eq "$(st_entry "$L" relx:sh)" '[["/bin/sh","-c"],null]' "--entrypoint alone drops the Cmd"
+}
+
+test_start_entrypoint_and_cmd_mix() {
+    rel_fixture mix
+    local L=$T/L
+    REL_BUNDLE=$T/bundle
+    ob_build --project "$FX/mix_app" --base scratch --bundle-runtime -t mix:1 --layout "$L"
+    assert_eq "$(st_entry "$L" mix:1)" '[["/app/bin/mix_app"],["start"]]' "Mix Entrypoint and Cmd"
+    # eval starts its own VM without the applications: no node needed
+    expect_ok rel_img "$L" mix:1 eval 'IO.puts(MixApp.hello())'
+    assert_eq "$OUT" "mylib greets mix_app" "eval given to the image"
+    ob_build --project "$FX/mix_app" --base scratch --bundle-runtime \
+        -c '["eval","IO.puts(MixApp.hello()); IO.puts(:os.cmd(~c\"id -u\"))"]' -t mix:eval --layout "$L"
+    RUN_IMAGE_BUNDLE=$T/evalbundle expect_ok timeout 60 "$REPO/scripts/run-image.sh" "$L" mix:eval
+    assert_eq "$OUT" "mylib greets mix_app
+65534" "eval as the image's Cmd, as uid 65534"
+}

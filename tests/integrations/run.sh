@@ -446,8 +446,8 @@ test_rebar3() {
 		grep -qE '^sha256:[0-9a-f]{64}$|ocibuild: wrote ' "$T/r-build.log"
 	check "rebar3: says where the image went" grep -qF "Image myrel:0.1.0 written to _build/prod/myrel-0.1.0.tar" "$T/r-build.log"
 	check "rebar3: default tag myrel:0.1.0" has_ref "$tar" myrel:0.1.0
-	check "rebar3: entrypoint /app/bin/myrel foreground" \
-		jq_true "$tar" '.config.Entrypoint == ["/app/bin/myrel","foreground"]'
+	check "rebar3: entrypoint /app/bin/myrel, cmd foreground" \
+		jq_true "$tar" '.config.Entrypoint == ["/app/bin/myrel"] and .config.Cmd == ["foreground"]'
 	check "rebar3: env from rebar.config (string values)" \
 		jq_true "$tar" '.config.Env | (index("LANG=C.UTF-8") != null) and (index("GREETING=hello world") != null)'
 	check "rebar3: exposed ports" jq_true "$tar" '.config.ExposedPorts | has("8080/tcp") and has("9090/udp")'
@@ -608,7 +608,8 @@ test_mix() {
 	local tar=$p/_build/prod/myapp-0.1.0.tar
 	check "mix release: says where the image went" grep -qF "Image myapp:0.1.0 written to _build/prod/myapp-0.1.0.tar" "$T/m-release.log"
 	check "mix release: default tag myapp:0.1.0" has_ref "$tar" myapp:0.1.0
-	check "mix: entrypoint /app/bin/myapp start" jq_true "$tar" '.config.Entrypoint == ["/app/bin/myapp","start"]'
+	check "mix: entrypoint /app/bin/myapp, cmd start" \
+		jq_true "$tar" '.config.Entrypoint == ["/app/bin/myapp"] and .config.Cmd == ["start"]'
 	check "mix: env (map, charlist value)" \
 		jq_true "$tar" '.config.Env | (index("LANG=C.UTF-8") != null) and (index("GREETING=hello world") != null)'
 	check "mix: exposed port" jq_true "$tar" '.config.ExposedPorts | has("8080/tcp")'

@@ -14,7 +14,7 @@ defmodule Ocibuild do
   Keys: `base_image`, `tag` (string or list), `workdir`, `env` (map or list of
   `{key, value}`), `expose` (list of ports, integers or strings such as
   `"53/udp"`), `labels`, `annotations` (maps), `uid`, `vcs_annotations`
-  (boolean), `cmd` (start command, or a list of arguments), `sign_key`,
+  (boolean), `cmd` (the image's Cmd: the start script's arguments, a string of words or a list; default `start`), `sign_key`,
   `compression`, `platforms` (list), `bundle_runtime` (boolean), `sbom`; and
   for registries `push` (`"REGISTRY[/NAMESPACE]"`), `ca_file`,
   `insecure_registries` (list of hosts), `chunk_size`, `image_refs`,

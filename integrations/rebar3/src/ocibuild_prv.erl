@@ -40,7 +40,7 @@ opts() ->
      {release, undefined, "release", string, "Release name, or release directory (default: "
       "the project's release)."},
      {relname, $n, "relname", string, "Release to build (rebar3 release -n)."},
-     {cmd, $c, "cmd", string, "Release start command (foreground, start, ...) or arguments."},
+     {cmd, $c, "cmd", string, "Image Cmd: the start script's arguments (default foreground), e.g. 'eval ok.'."},
      {uid, undefined, "uid", string, "User the container runs as, UID[:GID]."},
      {workdir, undefined, "workdir", string, "Where the release goes in the image."},
      {compression, undefined, "compression", string, "Layer compression: gzip, zstd or none."},
