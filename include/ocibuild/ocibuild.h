@@ -147,11 +147,17 @@ typedef struct ocibuild_build_opts {
 	ocibuild_strv expose;      /* "8080" or "53/udp" */
 	ocibuild_strv labels;      /* "K=V" */
 	ocibuild_strv annotations; /* "K=V" on the manifest (and on the index) */
-	/* Timestamp for file mtimes, config.created and history. When
-	 * has_source_date_epoch is 0, file mtimes are 1 (1970-01-01T00:00:01Z)
-	 * and created is the current time. */
+	/* Timestamp for file mtimes (else 1, 1970-01-01T00:00:01Z) and, unless
+	 * `created` says otherwise, for config.created, history and the
+	 * created annotations. */
 	int64_t source_date_epoch;
 	int has_source_date_epoch;
+	/* The image's creation time: "now", an RFC 3339 time
+	 * ("2024-05-01T12:00:00Z", "...+02:00"), or "@SECONDS". NULL: the
+	 * source date epoch, else the commit time of the git HEAD of the
+	 * input (the project, release or directory), else
+	 * 1970-01-01T00:00:01Z, so that the same input gives the same digest. */
+	const char *created;
 	/* Registries (pulling a --base reference, pushing with push) */
 	const char *push;   /* "registry[/namespace]": push NAME:TAG there */
 	const char *ca_file; /* extra CA bundle for registries */

@@ -9,6 +9,7 @@
 enum {
 	F_DIR = 256, F_BASE, F_LAYOUT, F_WORKDIR, F_COMPRESSION, F_PLATFORM, F_UID,
 	F_ENTRYPOINT, F_CMD, F_EXPOSE, F_RELEASE, F_PROJECT, F_LOCK, F_BUNDLE, F_SBOM, F_NOVCS,
+	F_CREATED,
 };
 
 static const struct cli_flag build_flags[] = {
@@ -19,6 +20,7 @@ static const struct cli_flag build_flags[] = {
 	{ "bundle-runtime", F_BUNDLE, NULL, NULL, "with --base scratch: add the libraries, loader and busybox the release needs" },
 	{ "sbom", F_SBOM, "FILE", NULL, "also write the image's SPDX 2.2 SBOM (releases) to FILE (with several platforms: the first one's)" },
 	{ "no-vcs-annotations", F_NOVCS, NULL, NULL, "do not record the source URL and revision (from CI variables or git)" },
+	{ "created", F_CREATED, "WHEN", "SOURCE_DATE_EPOCH, else the git HEAD's commit time, else 1970-01-01T00:00:01Z", "the image's creation time: now, an RFC 3339 time such as 2024-05-01T12:00:00Z, or @SECONDS since 1970" },
 	{ "tag", 't', "NAME:TAG", NULL, "image name and tag; repeatable (required)" },
 	{ "output", 'o', "FILE", NULL, "write an image archive: FILE.tar, or FILE.tar.gz to gzip it" },
 	{ "layout", F_LAYOUT, "DIR", NULL, "write (or add to) an OCI image layout directory" },
@@ -58,7 +60,8 @@ static void build_help(void)
 	cli_print_flags(build_flags);
 	printf("\nenvironment:\n"
 	       "  SOURCE_DATE_EPOCH              seconds since 1970 for file times and the creation\n"
-	       "                                 time (default: files 1970-01-01T00:00:01Z, created now)\n");
+	       "                                 time (default: files 1970-01-01T00:00:01Z, created as\n"
+	       "                                 --created says), so the same input gives the same digest\n");
 }
 
 /* A growable list of borrowed strings. */
@@ -179,6 +182,7 @@ int cmd_build(int argc, char **argv)
 		case F_BUNDLE: o.bundle_runtime = 1; break;
 		case F_SBOM: o.sbom = optarg; break;
 		case F_NOVCS: o.no_vcs_annotations = 1; break;
+		case F_CREATED: o.created = optarg; break;
 		case F_ENTRYPOINT:
 		case 'c': {
 			char ***dst = c == 'c' ? &cmd : &entrypoint;

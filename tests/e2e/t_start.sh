@@ -107,3 +107,73 @@ test_start_entrypoint_and_cmd_mix() {
     assert_eq "$OUT" "mylib greets mix_app
 65534" "eval as the image's Cmd, as uid 65534"
 }
+
+# st_created LAYOUT TAG: config.created
+st_created() { config_json "$1" "$2" | jq -r .created; }
+
+# The same input gives the same digest, whenever it is built: created comes
+# from SOURCE_DATE_EPOCH, else the git HEAD's commit time, else 1970.
+test_start_reproducible_created() {
+    rel_fixture relx
+    local d1 d2
+    ob_build --release "$REL_DIR" -t a:1 --layout "$T/L1"
+    d1=$DIGEST
+    sleep 2
+    ob_build --release "$REL_DIR" -t a:1 --layout "$T/L2"
+    d2=$DIGEST
+    assert_eq "$d2" "$d1" "digest of two builds 2 s apart"
+    assert_eq "$(st_created "$T/L1" a:1)" 1970-01-01T00:00:01Z "created outside git"
+    assert_eq "$(rel_ann "$T/L1" a:1 org.opencontainers.image.created)" 1970-01-01T00:00:01Z "created annotation"
+    # in a git work tree: the commit time of HEAD
+    mkdir -p "$T/repo/sub"
+    echo hi >"$T/repo/sub/hi"
+    git -C "$T/repo" init -q
+    git -C "$T/repo" add -A
+    GIT_AUTHOR_DATE=@1500000000 GIT_COMMITTER_DATE=@1600000000 git -C "$T/repo" \
+        -c user.name=t -c user.email=t@example.invalid commit -qm one
+    ob_build --dir "$T/repo/sub" -t a:1 --layout "$T/G1"
+    assert_eq "$(st_created "$T/G1" a:1)" 2020-09-13T12:26:40Z "created from the commit time"
+    sleep 2
+    ob_build --dir "$T/repo/sub" -t a:1 --layout "$T/G2"
+    assert_eq "$DIGEST" "$(index_digest "$T/G1" a:1)" "digest of two builds of one commit"
+    # SOURCE_DATE_EPOCH wins over git, --created over both
+    SOURCE_DATE_EPOCH=1700000000 ob_build --dir "$T/repo/sub" -t a:1 --layout "$T/G3"
+    assert_eq "$(st_created "$T/G3" a:1)" 2023-11-14T22:13:20Z "created from SOURCE_DATE_EPOCH"
+    SOURCE_DATE_EPOCH=1700000000 ob_build --dir "$T/repo/sub" --created @86400 -t a:1 --layout "$T/G4"
+    assert_eq "$(st_created "$T/G4" a:1)" 1970-01-02T00:00:00Z "--created @SECONDS"
+    ob_build --dir "$T/repo/sub" --created 2024-05-01T12:00:00+02:00 -t a:1 --layout "$T/G5"
+    assert_eq "$(st_created "$T/G5" a:1)" 2024-05-01T10:00:00Z "--created RFC 3339"
+    ob_build --dir "$T/repo/sub" --created now -t a:1 --layout "$T/G6"
+    assert_match "$(st_created "$T/G6" a:1)" '^20[0-9]{2}-' "--created now"
+    local bad
+    mkdir "$T/out"
+    for bad in yesterday 2024-02-30T00:00:00Z 2024-05-01T12:00:00 @-1 @ ""; do
+        [ -n "$bad" ] || continue
+        rel_ob_fail 2 "--created '$bad'" "RFC 3339" -- --dir "$T/repo/sub" --created "$bad" -t a:1 \
+            --layout "$T/out/L"
+    done
+    assert_dir_listing "$T/out" ""
+}
+
+# Pushing an unchanged input again uploads nothing and writes nothing: the
+# registry only answers HEADs.
+test_start_repush_unchanged_puts_nothing() {
+    rel_fixture relx
+    reg_start plain
+    ob_build_push() {
+        run "$OCIBUILD" build --release "$REL_DIR" -t relx:1 -t relx:latest --push "$REG/team"
+        [ "$RC" -eq 0 ] || fail "push exited $RC: $ERR"
+    }
+    ob_build_push
+    local first=$OUT
+    assert_match "$first" "^$REG/team/relx@sha256:[0-9a-f]{64}\$" "pushed reference"
+    sleep 2
+    reg_mark
+    ob_build_push
+    assert_eq "$OUT" "$first" "pushed reference of the same input 2 s later"
+    assert_eq "$(reg_count '"(PUT|POST|PATCH|DELETE) ')" 0 "writes to the registry on a re-push: $(reg_access)"
+    [ "$(reg_count '"HEAD /v2/team/relx/manifests/')" -ge 3 ] \
+        || fail "the re-push did not check the manifest and tags: $(reg_access)"
+    [ "$(reg_count '"HEAD /v2/team/relx/blobs/')" -ge 3 ] \
+        || fail "the re-push did not check the blobs: $(reg_access)"
+}
