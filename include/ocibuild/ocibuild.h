@@ -123,8 +123,13 @@ typedef struct ocibuild_build_opts {
 	const char *project; /* a rebar3/Mix project: its newest release under _build */
 	const char *release_name; /* with project: which release when several */
 	const char *lock;    /* rebar.lock or mix.lock; default: the project's */
-	int bundle_runtime;  /* add the shared libraries, loader and busybox the
-			      * release needs, for --base scratch */
+	/* With a scratch base, a release that bundles ERTS gets the shared
+	 * libraries, loader and busybox it needs (a runtime layer): by default,
+	 * or when bundle_runtime is set; no_bundle_runtime leaves them out (the
+	 * image will then not start). A release without ERTS on scratch is
+	 * refused: it has no Erlang to start. */
+	int bundle_runtime;
+	int no_bundle_runtime;
 	const char *sbom;    /* also write the SPDX document (the first platform's) here */
 	int no_vcs_annotations; /* do not add source/revision annotations */
 	const char *base;    /* "scratch" (default when NULL) or "oci:DIR[:TAG]" */

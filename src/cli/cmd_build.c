@@ -9,7 +9,7 @@
 enum {
 	F_DIR = 256, F_BASE, F_LAYOUT, F_WORKDIR, F_COMPRESSION, F_PLATFORM, F_UID,
 	F_ENTRYPOINT, F_CMD, F_EXPOSE, F_RELEASE, F_PROJECT, F_LOCK, F_BUNDLE, F_SBOM, F_NOVCS,
-	F_CREATED,
+	F_CREATED, F_NOBUNDLE,
 };
 
 static const struct cli_flag build_flags[] = {
@@ -17,7 +17,8 @@ static const struct cli_flag build_flags[] = {
 	{ "release", F_RELEASE, "DIR|NAME", NULL, "a rebar3 or Mix release directory; with --project, the release's name" },
 	{ "project", F_PROJECT, "DIR", NULL, "a rebar3 or Mix project: use its newest release under _build/" },
 	{ "lock", F_LOCK, "FILE", "the project's", "rebar.lock or mix.lock naming the dependencies (deps layer, SBOM)" },
-	{ "bundle-runtime", F_BUNDLE, NULL, NULL, "with --base scratch: add the libraries, loader and busybox the release needs" },
+	{ "bundle-runtime", F_BUNDLE, NULL, "with --base scratch and a release that includes ERTS", "add the libraries, loader and busybox the release needs" },
+	{ "no-bundle-runtime", F_NOBUNDLE, NULL, NULL, "leave them out (the release will not start on scratch)" },
 	{ "sbom", F_SBOM, "FILE", NULL, "also write the image's SPDX 2.2 SBOM (releases) to FILE (with several platforms: the first one's)" },
 	{ "no-vcs-annotations", F_NOVCS, NULL, NULL, "do not record the source URL and revision (from CI variables or git)" },
 	{ "created", F_CREATED, "WHEN", "SOURCE_DATE_EPOCH, else the git HEAD's commit time, else 1970-01-01T00:00:01Z", "the image's creation time: now, an RFC 3339 time such as 2024-05-01T12:00:00Z, or @SECONDS since 1970" },
@@ -180,6 +181,7 @@ int cmd_build(int argc, char **argv)
 		case F_PROJECT: o.project = optarg; break;
 		case F_LOCK: o.lock = optarg; break;
 		case F_BUNDLE: o.bundle_runtime = 1; break;
+		case F_NOBUNDLE: o.no_bundle_runtime = 1; break;
 		case F_SBOM: o.sbom = optarg; break;
 		case F_NOVCS: o.no_vcs_annotations = 1; break;
 		case F_CREATED: o.created = optarg; break;

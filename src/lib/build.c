@@ -65,6 +65,7 @@ struct build {
 	const ocibuild_build_opts *o;
 	const char *tree;  /* --dir or the release directory */
 	int is_release;
+	int bundle;        /* add the runtime layer */
 	oci_release rel;
 	const char *release_cmd; /* the default Cmd: start, foreground */
 	oci_walk w;        /* the tree */
@@ -280,6 +281,9 @@ static int validate(struct build *b, ocibuild_error *err)
 	if (o->bundle_runtime && o->dir)
 		return oci_err(err, OCIBUILD_ERR_OPTION, 0,
 			       "--bundle-runtime needs a release (--release or --project)");
+	if (o->bundle_runtime && o->no_bundle_runtime)
+		return oci_err(err, OCIBUILD_ERR_OPTION, 0,
+			       "--bundle-runtime and --no-bundle-runtime contradict each other: pass one of them");
 	if (!o->tags.count)
 		return oci_err(err, OCIBUILD_ERR_OPTION, 0, "no tag: pass -t NAME:TAG");
 	if (!o->output && !o->layout && !o->push)
@@ -690,7 +694,7 @@ static int check_elf(struct build *b, oci_strlist *elves, ocibuild_error *err)
 					     path.data, arch ? arch : "an unknown machine", want0->os,
 					     want0->architecture, want0->architecture, want0->os,
 					     arch ? arch : "?");
-			} else if (b->rel.has_erts || b->o->bundle_runtime) {
+			} else if (b->rel.has_erts || b->bundle) {
 				ws = oci_platform_string(want);
 				rc = oci_err(err, OCIBUILD_ERR_INPUT, 0,
 					     "'%s' is built for %s, so this release (it bundles ERTS) can not run on %s: build the release without ERTS (include_erts false in rebar.config's relx, include_erts: false in mix.exs) and use a --base image that provides Erlang for each platform",
@@ -975,15 +979,18 @@ static int replace_str(char **dst, const char *s, ocibuild_error *err)
 
 /* What a release needs to start as a non-root user on a read-only
  * directory: a home, a UTF-8 locale, and a writable place for the files
- * the start scripts write. The start script is the Entrypoint and its
- * command the Cmd, so `docker run IMAGE eval ...` runs `bin/NAME eval ...`. */
+ * the start scripts (and a crash) write. The start script is the
+ * Entrypoint and its command the Cmd, so `docker run IMAGE eval ...` runs
+ * `bin/NAME eval ...`. */
 static int release_config(struct build *b, oci_image_config *c, ocibuild_error *err)
 {
 	oci_buf bin = OCI_BUF_INIT(4096);
 	int rc = -1;
 
+	/* a crash dump goes to the working directory, the read-only /app */
 	if (env_put(&c->env, "HOME=/tmp", 0, err) < 0 ||
-	    env_put(&c->env, "LANG=C.UTF-8", 0, err) < 0)
+	    env_put(&c->env, "LANG=C.UTF-8", 0, err) < 0 ||
+	    env_put(&c->env, "ERL_CRASH_DUMP=/tmp/erl_crash.dump", 0, err) < 0)
 		goto out;
 	if (b->rel.kind == OCI_REL_MIX
 		    ? env_put(&c->env, "RELEASE_TMP=/tmp", 0, err) < 0
@@ -1424,6 +1431,54 @@ static int need_base_layers(struct build *b)
 	return need;
 }
 
+static int is_scratch(const char *base)
+{
+	return !base || !*base || !strcmp(base, "scratch");
+}
+
+/* A release on scratch starts only with ERTS and what ERTS needs: refuse
+ * one without ERTS, bundle the runtime for one with it (unless told not
+ * to), and refuse start commands that leave the container at once. */
+static int check_startable(struct build *b, ocibuild_error *err)
+{
+	const ocibuild_build_opts *o = b->o;
+	static const char *const relx_bg[] = { "start", "daemon", "daemon_boot", NULL };
+	static const char *const mix_bg[] = { "daemon", "daemon_iex", NULL };
+	const char *const *bg = b->rel.kind == OCI_REL_MIX ? mix_bg : relx_bg;
+	size_t i;
+
+	if (o->cmd_set && o->cmd.count && !o->entrypoint_set && !b->rel.plain_script) {
+		for (i = 0; bg[i]; i++)
+			if (!strcmp(o->cmd.items[0], bg[i]))
+				return oci_err(err, OCIBUILD_ERR_OPTION, 0,
+					       "-c %s starts the release in the background (run_erl, with its pipes and logs in the release directory): the container would exit at once, and %s is not writable by the image's user; leave -c out to run '%s' in the foreground",
+					       bg[i], b->workdir, oci_release_default_cmd(&b->rel));
+	}
+	b->bundle = o->bundle_runtime;
+	if (!is_scratch(o->base))
+		return 0;
+	if (!b->rel.has_erts)
+		return oci_err(err, OCIBUILD_ERR_OPTION, 0,
+			       "release '%s' does not include ERTS, so nothing in a scratch image can start it: pass a --base image that provides Erlang/OTP (ERTS %s), such as docker.io/library/erlang:27-slim, or build the release with ERTS (include_erts true in rebar.config's relx, include_erts: true in mix.exs)",
+			       b->rel.dir, b->rel.erts_version);
+	b->bundle = !o->no_bundle_runtime;
+	return 0;
+}
+
+static void log_runtime_choice(struct build *b)
+{
+	const ocibuild_build_opts *o = b->o;
+
+	if (!is_scratch(o->base) || !b->rel.has_erts)
+		return;
+	if (o->no_bundle_runtime)
+		oci_log(b->ctx, OCIBUILD_LOG_WARN,
+			"--no-bundle-runtime: the image has no shared libraries, loader or /bin/sh, so the release will not start on scratch");
+	else if (!o->bundle_runtime)
+		oci_log(b->ctx, OCIBUILD_LOG_INFO,
+			"adding the runtime ERTS needs on scratch (libraries, loader, busybox as /bin/sh); --no-bundle-runtime leaves it out");
+}
+
 /* Find and open the release; pick its start command. */
 static int open_release(struct build *b, ocibuild_error *err)
 {
@@ -1458,11 +1513,14 @@ static int open_release(struct build *b, ocibuild_error *err)
 		return -1;
 	b->tree = b->rel.dir;
 	b->release_cmd = oci_release_default_cmd(&b->rel);
+	if (check_startable(b, err) < 0)
+		return -1;
 	oci_log(b->ctx, OCIBUILD_LOG_INFO, "%s release %s %s (ERTS %s%s)%s%s",
 		b->rel.kind == OCI_REL_MIX ? "Mix" : "relx", b->rel.name, b->rel.version,
 		b->rel.erts_version, b->rel.has_erts ? ", bundled" : ", not bundled",
 		b->rel.lock_path ? ", lock " : ", no lock file",
 		b->rel.lock_path ? b->rel.lock_path : "");
+	log_runtime_choice(b);
 	return 0;
 }
 
@@ -1500,17 +1558,13 @@ static int plan_layers(struct build *b, ocibuild_error *err)
 	int rc = -1;
 
 	if (b->is_release) {
+		/* asked for: say why; by default the ELF check names ERTS */
 		if (b->o->bundle_runtime && b->np > 1 && check_runtime_platforms(b, err) < 0)
 			goto out;
 		if (check_elf(b, &elves, err) < 0)
 			goto out;
-		if (b->o->bundle_runtime) {
-			if (plan_runtime(b, &elves, err) < 0)
-				goto out;
-		} else if (b->plats[0].base.scratch && b->rel.has_erts) {
-			oci_log(b->ctx, OCIBUILD_LOG_WARN,
-				"the image has no base and no runtime libraries, so ERTS can not start: add --bundle-runtime or --base");
-		}
+		if (b->bundle && plan_runtime(b, &elves, err) < 0)
+			goto out;
 	}
 	if (plan_tree(b, mode, err) < 0)
 		goto out;

@@ -177,3 +177,118 @@ test_start_repush_unchanged_puts_nothing() {
     [ "$(reg_count '"HEAD /v2/team/relx/blobs/')" -ge 3 ] \
         || fail "the re-push did not check the blobs: $(reg_access)"
 }
+
+# st_env LAYOUT TAG: the config's Env, one a line
+st_env() { config_json "$1" "$2" | jq -r '.config.Env[]'; }
+
+# A release with ERTS on scratch gets the runtime it needs without asking,
+# and starts as uid 65534; --no-bundle-runtime leaves it out, with a warning.
+test_start_scratch_bundles_runtime_by_default() {
+    rel_fixture relx
+    local L=$T/L port
+    port=$(rel_free_port)
+    ob_build --release "$REL_DIR" -e "ERL_EPMD_PORT=$port" -t relx:1 --layout "$L"
+    assert_eq "$(rel_created_by "$L" relx:1 | head -n 1)" "ocibuild build: runtime layer in /" \
+        "first layer of a release with ERTS on scratch"
+    assert_contains "$BUILD_ERR" "--no-bundle-runtime" "the build says how to leave the runtime out"
+    st_env "$L" relx:1 >"$T/env"
+    grep -qxF ERL_CRASH_DUMP=/tmp/erl_crash.dump "$T/env" || fail "no ERL_CRASH_DUMP in Env: $(cat "$T/env")"
+    rel_boot "$L" relx:1 "$port" ping
+    assert_eq "$(cat "$T/ready.out")" pong "bin/relx_app ping"
+    # the crash dump goes where uid 65534 can write it
+    expect_ok rel_img "$L" relx:1 eval 'os:getenv("ERL_CRASH_DUMP").'
+    assert_eq "$OUT" '"/tmp/erl_crash.dump"' "ERL_CRASH_DUMP seen by the VM"
+    rel_stop "$L" relx:1
+    assert_eq "$REL_APP_RC" 0 "exit status of 'foreground' after 'stop'"
+    # the user's ERL_CRASH_DUMP wins
+    ob_build --release "$REL_DIR" -e ERL_CRASH_DUMP=/dev/null -t relx:2 --layout "$L"
+    assert_eq "$(st_env "$L" relx:2 | grep '^ERL_CRASH_DUMP=')" ERL_CRASH_DUMP=/dev/null "user's ERL_CRASH_DUMP"
+    # opting out
+    ob_build --release "$REL_DIR" --no-bundle-runtime -t relx:3 --layout "$L"
+    assert_eq "$(rel_created_by "$L" relx:3 | grep -c 'runtime layer' || true)" 0 "runtime layers with --no-bundle-runtime"
+    assert_contains "$BUILD_ERR" "will not start on scratch" "warning of --no-bundle-runtime"
+    mkdir "$T/out"
+    rel_ob_fail 2 --bundle-runtime --no-bundle-runtime -- --release "$REL_DIR" --bundle-runtime \
+        --no-bundle-runtime -t a:1 --layout "$T/out/L"
+    # Mix too
+    rel_fixture mix
+    ob_build --project "$FX/mix_app" -t mix:1 --layout "$T/M"
+    assert_eq "$(rel_created_by "$T/M" mix:1 | head -n 1)" "ocibuild build: runtime layer in /" \
+        "first layer of a Mix release on scratch"
+    REL_BUNDLE=$T/mixbundle
+    expect_ok rel_img "$T/M" mix:1 eval 'IO.puts(MixApp.hello())'
+    assert_eq "$OUT" "mylib greets mix_app" "Mix eval on the default scratch image"
+    assert_dir_listing "$T/out" ""
+}
+
+# A release without ERTS has no Erlang on scratch: refused, naming the fix;
+# on a base it builds.
+test_start_refuse_no_erts_on_scratch() {
+    local P=$T/noerts
+    rel_copy_fixture relx_app "$P"
+    sed -i "s/{mode, prod}, {include_erts, true}/{mode, minimal}/" "$P/rebar.config"
+    grep -q "{mode, minimal}" "$P/rebar.config" || fail "could not set mode minimal"
+    REL_HOME=$T/.home
+    rel_tool "$P" "$T/rebar3.log" rebar3 as prod release
+    ls -d "$P"/_build/prod/rel/relx_app/erts-* 2>/dev/null && fail "the release includes ERTS"
+    mkdir "$T/out"
+    rel_ob_fail 2 "does not include ERTS" "--base" "Erlang" "include_erts true" -- \
+        --project "$P" -t a:1 --layout "$T/out/L"
+    rel_ob_fail 2 "does not include ERTS" -- --project "$P" --base scratch --bundle-runtime -t a:1 \
+        -o "$T/out/a.tar"
+    assert_dir_listing "$T/out" ""
+    mkdir -p "$T/base/etc"
+    echo base >"$T/base/etc/base"
+    ob_build --dir "$T/base" --workdir / -t base:1 --layout "$T/B"
+    ob_build --project "$P" --base "oci:$T/B:base:1" -t a:1 --layout "$T/L"
+    assert_eq "$(rel_cfg "$T/L" a:1 '[.config.Entrypoint, .config.Cmd]')" '[["/app/bin/relx_app"],["foreground"]]' \
+        "a release without ERTS on a base"
+}
+
+# relx {extended_start_script, false}: bin/NAME passes its arguments to
+# erlexec, so it is started with -noinput (no 'foreground'), and runs.
+test_start_plain_start_script() {
+    local P=$T/plain L=$T/L port node
+    rel_copy_fixture relx_app "$P"
+    sed -i 's/{include_erts, true}/{include_erts, true}, {extended_start_script, false}/' "$P/rebar.config"
+    REL_HOME=$T/.home
+    rel_tool "$P" "$T/rebar3.log" rebar3 as prod release
+    grep -q foreground "$P/_build/prod/rel/relx_app/bin/relx_app" && fail "rebar3 made an extended start script"
+    port=$(rel_free_port)
+    ob_build --project "$P" -e "ERL_EPMD_PORT=$port" -t plain:1 --layout "$L"
+    assert_eq "$(rel_cfg "$L" plain:1 '[.config.Entrypoint, .config.Cmd]')" '[["/app/bin/relx_app"],["-noinput"]]' \
+        "Entrypoint and Cmd of a plain start script"
+    # start it; ask the node from the host through the same epmd
+    REL_BUNDLE=$T/bundle
+    umoci_unpack "$L" plain:1 "$REL_BUNDLE"
+    trap rel_teardown EXIT
+    epmd -port "$port" >"$T/epmd.log" 2>&1 &
+    REL_EPMD_PID=$!
+    RUN_IMAGE_BUNDLE=$REL_BUNDLE setsid "$REPO/scripts/run-image.sh" "$L" plain:1 </dev/null >"$T/app.log" 2>&1 &
+    REL_APP_PID=$!
+    node="relx_app@$(hostname -s)"
+    local i ok=0
+    for i in $(seq 1 60); do
+        rel_app_alive || fail "the plain start script exited: $(cat "$T/app.log")"
+        if ERL_EPMD_PORT=$port timeout 30 erl -sname "probe$$" -setcookie relx_app_cookie -noinput -eval "
+            case rpc:call('$node', relx_app, hello, []) of
+                {badrpc, _} -> halt(1);
+                R -> io:format(\"~p\", [R]), halt(0)
+            end." >"$T/probe.out" 2>&1; then
+            ok=1
+            break
+        fi
+        sleep 0.5
+    done
+    [ "$ok" = 1 ] || fail "the node never answered: $(cat "$T/probe.out"); output: $(cat "$T/app.log")"
+    assert_eq "$(cat "$T/probe.out")" '"mydep greets relx_app"' "rpc to the node of a plain start script"
+    ERL_EPMD_PORT=$port timeout 30 erl -sname "stop$$" -setcookie relx_app_cookie -noinput \
+        -eval "rpc:call('$node', init, stop, []), halt()." >/dev/null 2>&1 || true
+    for i in $(seq 1 60); do
+        rel_app_alive || break
+        sleep 0.5
+    done
+    rel_app_alive && fail "the node did not stop"
+    wait "$REL_APP_PID" || fail "exit status $? of the plain start script after init:stop (output: $(cat "$T/app.log"))"
+    REL_APP_PID=
+}

@@ -97,7 +97,7 @@ defmodule Ocibuild do
     sign_key: nil,
     compression: nil,
     platforms: [],
-    bundle_runtime: false,
+    bundle_runtime: nil,
     sbom: nil,
     chunk_size: nil,
     output: nil,
@@ -423,7 +423,7 @@ defmodule Ocibuild do
       opt("--cmd", s.cmd) ++
       opt("--compression", s.compression) ++
       platform(s.platforms) ++
-      bool("--bundle-runtime", s.bundle_runtime) ++
+      runtime(s.bundle_runtime) ++
       bool("--no-vcs-annotations", not s.vcs_annotations) ++
       opt("--sbom", s.sbom)
   end
@@ -447,6 +447,12 @@ defmodule Ocibuild do
 
   defp bool(flag, true), do: [flag]
   defp bool(_flag, false), do: []
+
+  # The binary bundles the runtime on scratch by default: say only what the
+  # user said.
+  defp runtime(true), do: ["--bundle-runtime"]
+  defp runtime(false), do: ["--no-bundle-runtime"]
+  defp runtime(nil), do: []
 
   defp kvs(flag, pairs) do
     Enum.flat_map(pairs, fn

@@ -45,7 +45,9 @@ opts() ->
      {workdir, undefined, "workdir", string, "Where the release goes in the image."},
      {compression, undefined, "compression", string, "Layer compression: gzip, zstd or none."},
      {bundle_runtime, undefined, "bundle-runtime", undefined, "With base scratch: add the "
-      "libraries and busybox the release needs."},
+      "libraries and busybox the release needs (the default when it includes ERTS)."},
+     {no_bundle_runtime, undefined, "no-bundle-runtime", undefined, "Leave them out (the "
+      "image will not start on scratch)."},
      {ca_file, undefined, "ca-file", string, "Also trust this CA (PEM) for registries."},
      {insecure_registry, undefined, "insecure-registry", string, "Registry HOST[:PORT] that "
       "may use plain HTTP; repeatable (default: localhost, 127.0.0.1, [::1])."},

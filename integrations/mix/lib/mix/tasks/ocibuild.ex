@@ -44,6 +44,7 @@ defmodule Mix.Tasks.Ocibuild do
     * `--workdir PATH` - where the release goes in the image
     * `--compression gzip|zstd|none` - layer compression
     * `--bundle-runtime` - with base scratch: add the libraries and busybox the release needs
+      (the default when the release includes ERTS); `--no-bundle-runtime` leaves them out
     * `--ca-file FILE` - also trust this CA (PEM) for registries
     * `--insecure-registry HOST[:PORT]` - may use plain HTTP; repeatable
       (default: localhost, 127.0.0.1, [::1])
