@@ -292,6 +292,14 @@ int oci_release_find(const char *project, const char *name, char **dir,
 	char *first = NULL;
 
 	*dir = NULL;
+	{
+		struct stat st;
+
+		if (stat(project, &st) < 0 || !S_ISDIR(st.st_mode))
+			return oci_err(err, OCIBUILD_ERR_INPUT, ENOENT,
+				       "project directory '%s' %s: pass the directory holding rebar.config or mix.exs to --project",
+				       project, errno == ENOENT ? "does not exist" : "is not a directory");
+	}
 	is_mix = exists(project, "mix.exs", 0);
 	if (oci_buf_printf(&pat, err, "%s/_build/*/rel/%s/releases/start_erl.data", project,
 			   name ? name : "*") < 0)

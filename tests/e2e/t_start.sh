@@ -292,3 +292,28 @@ test_start_plain_start_script() {
     wait "$REL_APP_PID" || fail "exit status $? of the plain start script after init:stop (output: $(cat "$T/app.log"))"
     REL_APP_PID=
 }
+
+# --project that is not there says so; --lock is read by content, whatever
+# the file is called.
+test_start_project_missing_and_lock_by_content() {
+    mkdir "$T/out"
+    rel_ob_fail 1 "'$T/nope'" "does not exist" -- --project "$T/nope" -t a:1 --layout "$T/out/L"
+    : >"$T/file"
+    rel_ob_fail 1 "'$T/file'" "is not a directory" -- --project "$T/file" -t a:1 --layout "$T/out/L"
+    assert_dir_listing "$T/out" ""
+    rel_fixture mix
+    local MIXREL=$REL_DIR
+    cp "$REL_FIXTURES/mix_app/mix.lock" "$T/deps.lock"
+    ob_build --release "$MIXREL" --lock "$T/deps.lock" --sbom "$T/mix.spdx.json" -t m:1 --layout "$T/M"
+    rel_layer_list "$T/M" m:1 deps >"$T/deps.tsv"
+    rel_has "$T/deps.tsv" '\Qapp/lib/mylib-0.4.2/ebin/Elixir.Mylib.beam\E' file \
+        || fail "a mix.lock called deps.lock: mylib is not in the deps layer"
+    jq -e '[.packages[].name] | index("mylib") != null' "$T/mix.spdx.json" >/dev/null \
+        || fail "a mix.lock called deps.lock: the SBOM does not name mylib"
+    rel_fixture relx
+    cp "$REL_FIXTURES/relx_app/rebar.lock" "$T/other.lock"
+    ob_build --release "$REL_DIR" --lock "$T/other.lock" -t r:1 --layout "$T/R"
+    rel_layer_list "$T/R" r:1 deps >"$T/rdeps.tsv"
+    rel_has "$T/rdeps.tsv" '\Qapp/lib/mydep-1.2.3/ebin/mydep.beam\E' file \
+        || fail "a rebar.lock called other.lock: mydep is not in the deps layer"
+}

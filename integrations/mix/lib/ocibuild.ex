@@ -123,7 +123,7 @@ defmodule Ocibuild do
     rel = %{
       dir: dir,
       lock: lock,
-      default_tag: "#{name}:#{vsn}",
+      default_tag: default_tag(name, vsn),
       default_output: Path.join(Mix.Project.build_path(), "#{name}-#{vsn}.tar")
     }
 
@@ -142,6 +142,22 @@ defmodule Ocibuild do
     end
 
     :ok
+  end
+
+  # A tag may not hold "+" (build metadata, "0.3.0+build.7"): "_" instead,
+  # and say so.
+  defp default_tag(name, vsn) do
+    if String.contains?(vsn, "+") do
+      tag = "#{name}:#{String.replace(vsn, "+", "_")}"
+
+      Mix.shell().info(
+        "Version #{vsn} has build metadata and a tag can not hold \"+\": tagging the image #{tag}"
+      )
+
+      tag
+    else
+      "#{name}:#{vsn}"
+    end
   end
 
   @doc """

@@ -123,7 +123,7 @@ build(State, Opts, Settings, Bin) ->
     DefaultOut = filename:join(rebar_dir:base_dir(State), Name ++ "-" ++ Vsn ++ ".tar"),
     Rel = #{dir => Dir,
             lock => case filelib:is_regular(Lock) of true -> Lock; false -> undefined end,
-            default_tag => Name ++ ":" ++ Vsn,
+            default_tag => default_tag(Name, Vsn),
             default_output => DefaultOut},
     {Argv, Outputs} = ocibuild_args:build_argv(Settings, Rel),
     Refs = exec(Bin, Argv),
@@ -132,6 +132,18 @@ build(State, Opts, Settings, Bin) ->
      || {K, V} <- Outputs, K =/= push],
     [report_push(Refs, Tags, V) || {push, V} <- Outputs],
     ok.
+
+%% A tag may not hold '+' (build metadata, "0.3.0+build.7"): '_' instead,
+%% and say so.
+default_tag(Name, Vsn) ->
+    case lists:member($+, Vsn) of
+        false -> Name ++ ":" ++ Vsn;
+        true ->
+            Tag = Name ++ ":" ++ [case C of $+ -> $_; _ -> C end || C <- Vsn],
+            rebar_api:info("Version ~ts has build metadata and a tag can not hold '+': "
+                           "tagging the image ~ts", [Vsn, Tag]),
+            Tag
+    end.
 
 where(output) -> "written to";
 where(layout) -> "added to the OCI layout".
