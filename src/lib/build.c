@@ -3,6 +3,7 @@
  * in a temporary layout directory beside the target and only moved into
  * place at the end, so a failed build leaves nothing behind. */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -775,15 +776,34 @@ static int plan_runtime(struct build *b, const oci_strlist *elves, ocibuild_erro
 	oci_strlist files = { 0 };
 	struct layer_plan *p;
 	oci_elf_info bb;
-	size_t i;
+	char root[PATH_MAX], real[PATH_MAX];
+	size_t i, rlen;
 	int rc = -1;
 
 	if (oci_elf_closure(elves, &files, err) < 0)
 		goto out;
-	for (i = 0; i < files.n; i++)
+	if (!realpath(b->tree, root)) {
+		oci_err_errno(err, errno, "cannot resolve '%s': %s", b->tree, strerror(errno));
+		goto out;
+	}
+	rlen = strlen(root);
+	for (i = 0; i < files.n; i++) {
+		/* a library the release ships (a NIF's, found through
+		 * $ORIGIN) is in its layers already, where $ORIGIN finds it
+		 * in the image too; a copy would hold the checkout's path */
+		if (realpath(files.v[i], real) && !strncmp(real, root, rlen) &&
+		    (real[rlen] == '/' || rlen == 1))
+			continue;
+		if (files.v[i][0] != '/') {
+			oci_err(err, OCIBUILD_ERR_INPUT, 0,
+				"'%s' is needed by the release but is neither in it nor on an absolute path: link it with an absolute or $ORIGIN runpath",
+				files.v[i]);
+			goto out;
+		}
 		if (oci_walk_add(&b->rt, files.v[i] + 1, OCI_TAR_FILE, 0755, files.v[i], NULL,
 				 err) < 0)
 			goto out;
+	}
 	if (oci_elf_read("/bin/busybox", &bb, NULL) == 0 && bb.is_elf && !bb.interp &&
 	    oci_elf_arch(bb.machine, bb.elfclass) &&
 	    !strcmp(oci_elf_arch(bb.machine, bb.elfclass), b->plats[0].platform.architecture)) {

@@ -317,3 +317,81 @@ test_start_project_missing_and_lock_by_content() {
     rel_has "$T/rdeps.tsv" '\Qapp/lib/mydep-1.2.3/ebin/mydep.beam\E' file \
         || fail "a rebar.lock called other.lock: mydep is not in the deps layer"
 }
+
+# st_nif_project DIR: a rebar3 release project whose NIF (priv/foo_nif.so)
+# links a library it ships, priv/lib/libfoo.so, found through
+# RUNPATH $ORIGIN/lib; built with rebar3 as prod release
+st_nif_project() {
+    local d=$1 inc
+    inc=$(erl -noshell -eval 'io:format("~s/erts-~s/include", [code:root_dir(), erlang:system_info(version)]), halt().')
+    mkdir -p "$d/src" "$d/c_src" "$d/config"
+    cat >"$d/rebar.config" <<'EOR'
+{erl_opts, [debug_info, deterministic]}.
+{pre_hooks, [{compile, "make -C c_src"}]}.
+{relx, [{release, {nifapp, "0.1.0"}, [nifapp]},
+        {mode, dev},
+        {vm_args, "config/vm.args"}]}.
+{profiles, [{prod, [{relx, [{mode, prod}, {include_erts, true}]}]}]}.
+EOR
+    printf '%s\n' '-sname nifapp' '-setcookie nifapp_cookie' >"$d/config/vm.args"
+    cat >"$d/src/nifapp.app.src" <<'EOR'
+{application, nifapp, [{description, "a NIF with its own library"}, {vsn, "0.1.0"},
+                       {registered, []}, {applications, [kernel, stdlib]}, {env, []}]}.
+EOR
+    cat >"$d/src/nifapp.erl" <<'EOR'
+-module(nifapp).
+-export([answer/0]).
+-on_load(init/0).
+init() -> erlang:load_nif(filename:join(code:priv_dir(nifapp), "foo_nif"), 0).
+answer() -> erlang:nif_error(not_loaded).
+EOR
+    printf 'int foo_answer(void) { return 42; }\n' >"$d/c_src/foo.c"
+    cat >"$d/c_src/foo_nif.c" <<'EOR'
+#include <erl_nif.h>
+int foo_answer(void);
+static ERL_NIF_TERM answer(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
+{
+	(void)argc; (void)argv;
+	return enif_make_int(env, foo_answer());
+}
+static ErlNifFunc funcs[] = { { "answer", 0, answer, 0 } };
+ERL_NIF_INIT(nifapp, funcs, NULL, NULL, NULL, NULL)
+EOR
+    cat >"$d/c_src/Makefile" <<EOR
+all: ../priv/lib/libfoo.so ../priv/foo_nif.so
+../priv/lib/libfoo.so: foo.c
+	mkdir -p ../priv/lib
+	cc -shared -fPIC -O2 -o \$@ foo.c
+../priv/foo_nif.so: foo_nif.c ../priv/lib/libfoo.so
+	cc -shared -fPIC -O2 -I$inc -o \$@ foo_nif.c -L../priv/lib -lfoo -Wl,--enable-new-dtags,-rpath,'\$\$ORIGIN/lib'
+EOR
+    REL_HOME=$T/.home
+    rel_tool "$d" "$d.log" rebar3 as prod release
+}
+
+# A NIF's own library is found inside the release ($ORIGIN), not copied
+# again into the runtime layer, and no layer depends on where the project
+# was checked out: two checkouts, relative and absolute --project, one digest.
+test_start_nif_origin_library() {
+    st_nif_project "$T/a/nifapp"
+    cp -a "$T/a/nifapp" "$T/b-nifapp"
+    readelf -d "$T/a/nifapp/_build/prod/rel/nifapp/lib/nifapp-0.1.0/priv/foo_nif.so" | grep -F 'RUNPATH' \
+        | grep -qF '[$ORIGIN/lib]' || fail "the NIF has no RUNPATH \$ORIGIN/lib"
+    local port d1 d2
+    port=$(rel_free_port)
+    ob_build --project "$T/a/nifapp" -e "ERL_EPMD_PORT=$port" -t nif:1 --layout "$T/L"
+    d1=$DIGEST
+    (cd "$T" && ob_build --project b-nifapp -e "ERL_EPMD_PORT=$port" -t nif:1 --layout "$T/L2" \
+        && echo "$DIGEST" >"$T/d2") || fail "build from a relative --project"
+    d2=$(cat "$T/d2")
+    assert_eq "$d2" "$d1" "digest of the same project in two directories (absolute and relative --project)"
+    rel_layer_list "$T/L" nif:1 runtime >"$T/runtime.tsv"
+    grep -F libfoo "$T/runtime.tsv" && fail "the runtime layer holds a copy of the release's libfoo.so"
+    grep -F "${T#/}" "$T/runtime.tsv" && fail "the runtime layer holds the checkout path"
+    rel_layer_list "$T/L" nif:1 app >"$T/app.tsv"
+    rel_has "$T/app.tsv" '\Qapp/lib/nifapp-0.1.0/priv/lib/libfoo.so\E' file || fail "the app layer lacks libfoo.so"
+    rel_boot "$T/L" nif:1 "$port" ping
+    expect_ok rel_img "$T/L" nif:1 eval 'nifapp:answer().'
+    assert_eq "$OUT" 42 "the NIF, through its own library, as uid 65534"
+    rel_stop "$T/L" nif:1
+}
