@@ -56,6 +56,11 @@ LIB_OBJ := $(LIB_SRC:%.c=$(O)/%.o)
 CLI_OBJ := $(CLI_SRC:%.c=$(O)/%.o)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(O)/tests/%)
 
+# The end-to-end and integration tests start images in a chroot, so they
+# need root: through sudo for a user, as they are for root (which may have
+# no sudo at all, as in a fresh Debian container).
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+
 LIBA := $(BIN)/libocibuild.a
 # every symbol, for the unit tests and fuzz harnesses that test internals
 LIBA_INT := $(O)/libocibuild-internal.a
@@ -96,7 +101,7 @@ unit: $(UNIT_BIN)
 	 if [ $$n -eq 0 ]; then echo "no unit tests ran"; exit 1; fi
 
 e2e: $(EXE)
-	OCIBUILD=$(abspath $(EXE)) tests/e2e/run.sh $(T)
+	$(SUDO) env OCIBUILD=$(abspath $(EXE)) tests/e2e/run.sh $(T)
 
 # One libFuzzer harness per parser of outside input: tests/fuzz/fuzz_NAME.c,
 # its corpus in tests/fuzz/corpus/NAME/.
@@ -145,7 +150,7 @@ fuzz-merge: fuzz-build
 
 # The rebar3 plugin and the Mix task, used from fresh projects as a user would.
 integrations:
-	tests/integrations/run.sh
+	$(SUDO) tests/integrations/run.sh
 
 # Only ocibuild_* may be global in the installed library.
 check-symbols: $(LIBA)

@@ -9,8 +9,17 @@ here=$(cd "$(dirname "$0")" && pwd)
 repo=$(dirname "$here")
 bin=${OCIBUILD:-$repo/ocibuild}
 out=$repo/out
+# root runs the image itself (a fresh container has no sudo); a user
+# through sudo, which then also owns the unpacked bundle
+sudo=()
+if [ "$(id -u)" -ne 0 ]; then
+	command -v sudo >/dev/null 2>&1 \
+		|| { echo "demo.sh: starting the image needs root (chroot): run it as root, or install sudo" >&2; exit 1; }
+	sudo=(sudo)
+fi
 mkdir -p "$out"
-rm -rf "$out/hello.tar" "$out/oci" "$out/bundle" "$out/hello.log"
+rm -rf "$out/hello.tar" "$out/oci" "$out/hello.log"
+"${sudo[@]}" rm -rf "$out/bundle"
 
 echo "== rebar3 as prod release (examples/hello)"
 (cd "$here/hello" && rebar3 as prod release >/dev/null)
@@ -23,9 +32,8 @@ echo "   image hello:1.0.0 $digest"
 echo "   archive out/hello.tar (podman load / docker load), layout out/oci, SBOM out/hello.spdx.json"
 
 echo "== starting the image (entrypoint as uid 65534, no container engine)"
-run=("$repo/scripts/run-image.sh")
-[ "$(id -u)" -eq 0 ] || run=(sudo RUN_IMAGE_BUNDLE="$out/bundle" "$repo/scripts/run-image.sh")
 export RUN_IMAGE_BUNDLE=$out/bundle
+run=("${sudo[@]}" env RUN_IMAGE_BUNDLE="$RUN_IMAGE_BUNDLE" "$repo/scripts/run-image.sh")
 "${run[@]}" "$out/oci" hello:1.0.0 >"$out/hello.log" 2>&1 &
 for _ in $(seq 1 60); do
 	grep -q 'Hello from' "$out/hello.log" && break

@@ -10,8 +10,15 @@ test="elixir libcmocka-dev skopeo umoci oci-image-tool podman crun zstd pigz gzi
       docker-registry apache2-utils openssl curl git util-linux"
 pkgs="$build $demo"
 [ "${1:-}" = "--test" ] && pkgs="$build $demo $test"
+# root (a fresh container, which has no sudo) runs apt-get itself
 sudo=
-[ "$(id -u)" -eq 0 ] || sudo=sudo
+if [ "$(id -u)" -ne 0 ]; then
+	if ! command -v sudo >/dev/null 2>&1; then
+		echo "install-deps.sh: installing packages needs root: run it as root, or install sudo" >&2
+		exit 1
+	fi
+	sudo=sudo
+fi
 export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -qq
 # shellcheck disable=SC2086

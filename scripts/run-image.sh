@@ -4,7 +4,8 @@
 # inside a private mount namespace with /proc, /dev/null and /etc/hosts.
 # Needs root (for chroot), umoci and jq.
 #
-#   scripts/run-image.sh LAYOUT_DIR TAG [ARGS...]    ARGS replace the image's Cmd
+#   scripts/run-image.sh LAYOUT_DIR TAG [ARGS...]    ARGS replace the image's Cmd, as
+#                                                   `docker run IMAGE ARGS...` does
 #   RUN_IMAGE_BUNDLE=DIR  unpack there (kept) instead of a temporary directory
 #   RUN_IMAGE_EXEC=1      run ARGS as the whole command line (no entrypoint)
 set -euo pipefail
@@ -27,10 +28,19 @@ gid=$(jq -r '.process.user.gid' "$cfg")
 if [ "${RUN_IMAGE_EXEC:-}" = 1 ]; then
 	args=("$@")
 else
-	mapfile -t args < <(jq -r '.process.args[]' "$cfg")
 	if [ $# -gt 0 ]; then
-		# keep the entrypoint (the image's args minus its Cmd), replace the rest
-		args=("${args[0]}" "$@")
+		# as a container engine does: the image's Entrypoint, then ARGS in
+		# place of its Cmd
+		blob() { printf '%s/blobs/%s/%s' "$layout" "${1%%:*}" "${1#*:}"; }
+		m=$(jq -r --arg t "$tag" 'first(.manifests[] | select(.annotations["org.opencontainers.image.ref.name"] == $t) | .digest)' "$layout/index.json")
+		if [ "$(jq -r '.mediaType // ""' "$(blob "$m")")" = application/vnd.oci.image.index.v1+json ]; then
+			m=$(jq -r '.manifests[0].digest' "$(blob "$m")")
+		fi
+		c=$(jq -r '.config.digest' "$(blob "$m")")
+		mapfile -t args < <(jq -r '(.config.Entrypoint // [])[]' "$(blob "$c")")
+		args+=("$@")
+	else
+		mapfile -t args < <(jq -r '.process.args[]' "$cfg")
 	fi
 fi
 rootfs=$bundle/rootfs

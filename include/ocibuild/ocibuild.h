@@ -128,8 +128,13 @@ typedef struct ocibuild_build_opts {
 	const char *project; /* a rebar3/Mix project: its newest release under _build */
 	const char *release_name; /* with project: which release when several */
 	const char *lock;    /* rebar.lock or mix.lock; default: the project's */
-	int bundle_runtime;  /* add the shared libraries, loader and busybox the
-			      * release needs, for --base scratch */
+	/* With a scratch base, a release that bundles ERTS gets the shared
+	 * libraries, loader and busybox it needs (a runtime layer): by default,
+	 * or when bundle_runtime is set; no_bundle_runtime leaves them out (the
+	 * image will then not start). A release without ERTS on scratch is
+	 * refused: it has no Erlang to start. */
+	int bundle_runtime;
+	int no_bundle_runtime;
 	const char *sbom;    /* also write the SPDX document (the first platform's) here */
 	int no_vcs_annotations; /* do not add source/revision annotations */
 	const char *base;    /* "scratch" (default when NULL) or "oci:DIR[:TAG]" */
@@ -152,11 +157,17 @@ typedef struct ocibuild_build_opts {
 	ocibuild_strv expose;      /* "8080" or "53/udp" */
 	ocibuild_strv labels;      /* "K=V" */
 	ocibuild_strv annotations; /* "K=V" on the manifest (and on the index) */
-	/* Timestamp for file mtimes, config.created and history. When
-	 * has_source_date_epoch is 0, file mtimes are 1 (1970-01-01T00:00:01Z)
-	 * and created is the current time. */
+	/* Timestamp for file mtimes (else 1, 1970-01-01T00:00:01Z) and, unless
+	 * `created` says otherwise, for config.created, history and the
+	 * created annotations. */
 	int64_t source_date_epoch;
 	int has_source_date_epoch;
+	/* The image's creation time: "now", an RFC 3339 time
+	 * ("2024-05-01T12:00:00Z", "...+02:00"), or "@SECONDS". NULL: the
+	 * source date epoch, else the commit time of the git HEAD of the
+	 * input (the project, release or directory), else
+	 * 1970-01-01T00:00:01Z, so that the same input gives the same digest. */
+	const char *created;
 	/* Registries (pulling a --base reference, pushing with push) */
 	const char *push;   /* "registry[/namespace]": push NAME:TAG there */
 	const char *ca_file; /* extra CA bundle for registries */

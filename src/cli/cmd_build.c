@@ -9,6 +9,7 @@
 enum {
 	F_DIR = 256, F_BASE, F_LAYOUT, F_WORKDIR, F_COMPRESSION, F_PLATFORM, F_UID,
 	F_ENTRYPOINT, F_CMD, F_EXPOSE, F_RELEASE, F_PROJECT, F_LOCK, F_BUNDLE, F_SBOM, F_NOVCS,
+	F_CREATED, F_NOBUNDLE,
 };
 
 static const struct cli_flag build_flags[] = {
@@ -16,9 +17,11 @@ static const struct cli_flag build_flags[] = {
 	{ "release", F_RELEASE, "DIR|NAME", NULL, "a rebar3 or Mix release directory; with --project, the release's name" },
 	{ "project", F_PROJECT, "DIR", NULL, "a rebar3 or Mix project: use its newest release under _build/" },
 	{ "lock", F_LOCK, "FILE", "the project's", "rebar.lock or mix.lock naming the dependencies (deps layer, SBOM)" },
-	{ "bundle-runtime", F_BUNDLE, NULL, NULL, "with --base scratch: add the libraries, loader and busybox the release needs" },
+	{ "bundle-runtime", F_BUNDLE, NULL, "with --base scratch and a release that includes ERTS", "add the libraries, loader and busybox the release needs" },
+	{ "no-bundle-runtime", F_NOBUNDLE, NULL, NULL, "leave them out (the release will not start on scratch)" },
 	{ "sbom", F_SBOM, "FILE", NULL, "also write the image's SPDX 2.2 SBOM (releases) to FILE (with several platforms: the first one's)" },
 	{ "no-vcs-annotations", F_NOVCS, NULL, NULL, "do not record the source URL and revision (from CI variables or git)" },
+	{ "created", F_CREATED, "WHEN", "SOURCE_DATE_EPOCH, else the git HEAD's commit time, else 1970-01-01T00:00:01Z", "the image's creation time: now, an RFC 3339 time such as 2024-05-01T12:00:00Z, or @SECONDS since 1970" },
 	{ "tag", 't', "NAME:TAG", NULL, "image name and tag; repeatable (required)" },
 	{ "output", 'o', "FILE", NULL, "write an image archive: FILE.tar, or FILE.tar.gz to gzip it" },
 	{ "layout", F_LAYOUT, "DIR", NULL, "write (or add to) an OCI image layout directory" },
@@ -28,8 +31,8 @@ static const struct cli_flag build_flags[] = {
 	{ "platform", F_PLATFORM, "OS/ARCH[,...]", "the build host's", "image platform, e.g. linux/amd64 or linux/arm64/v8; several, comma-separated, make an image index" },
 	{ "uid", F_UID, "UID[:GID]", "65534", "user the container runs as" },
 	{ "env", 'e', "KEY=VALUE", NULL, "environment variable; repeatable" },
-	{ "entrypoint", F_ENTRYPOINT, "ARGS", "the base's", "entrypoint: a JSON array or space-separated words; clears the base's cmd" },
-	{ "cmd", 'c', "ARGS", "the base's; releases: foreground (relx), start (Mix)", "default arguments (JSON array or words); for a release, its start command: start, start_iex, daemon, daemon_iex or foreground" },
+	{ "entrypoint", F_ENTRYPOINT, "ARGS", "the base's; releases: bin/NAME", "the image's Entrypoint: a JSON array or space-separated words; drops the base's (and the release's) Cmd unless -c is given too" },
+	{ "cmd", 'c', "ARGS", "the base's; releases: foreground (relx), start (Mix)", "the image's Cmd: a JSON array or words; for a release, the arguments of its start script bin/NAME (the Entrypoint), e.g. '[\"eval\",\"MyApp.Release.migrate()\"]'" },
 	{ "expose", F_EXPOSE, "PORT[/PROTO]", NULL, "port to declare, e.g. 8080 or 53/udp; repeatable" },
 	{ "label", 'l', "KEY=VALUE", NULL, "image config label; repeatable" },
 	{ "annotation", 'a', "KEY=VALUE", NULL, "image manifest annotation (and image index, with several platforms); repeatable" },
@@ -58,7 +61,8 @@ static void build_help(void)
 	cli_print_flags(build_flags);
 	printf("\nenvironment:\n"
 	       "  SOURCE_DATE_EPOCH              seconds since 1970 for file times and the creation\n"
-	       "                                 time (default: files 1970-01-01T00:00:01Z, created now)\n");
+	       "                                 time (default: files 1970-01-01T00:00:01Z, created as\n"
+	       "                                 --created says), so the same input gives the same digest\n");
 }
 
 /* A growable list of borrowed strings. */
@@ -177,8 +181,10 @@ int cmd_build(int argc, char **argv)
 		case F_PROJECT: o.project = optarg; break;
 		case F_LOCK: o.lock = optarg; break;
 		case F_BUNDLE: o.bundle_runtime = 1; break;
+		case F_NOBUNDLE: o.no_bundle_runtime = 1; break;
 		case F_SBOM: o.sbom = optarg; break;
 		case F_NOVCS: o.no_vcs_annotations = 1; break;
+		case F_CREATED: o.created = optarg; break;
 		case F_ENTRYPOINT:
 		case 'c': {
 			char ***dst = c == 'c' ? &cmd : &entrypoint;

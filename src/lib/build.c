@@ -3,6 +3,7 @@
  * in a temporary layout directory beside the target and only moved into
  * place at the end, so a failed build leaves nothing behind. */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,8 +66,9 @@ struct build {
 	const ocibuild_build_opts *o;
 	const char *tree;  /* --dir or the release directory */
 	int is_release;
+	int bundle;        /* add the runtime layer */
 	oci_release rel;
-	const char *release_cmd; /* start, foreground, ... */
+	const char *release_cmd; /* the default Cmd: start, foreground */
 	oci_walk w;        /* the tree */
 	oci_walk rt;       /* the runtime layer's files */
 	oci_net net;
@@ -160,6 +162,105 @@ static int norm_workdir(const char *in, char **out, ocibuild_error *err)
 	return *out ? 0 : oci_err_nomem(err);
 }
 
+#define MAX_EPOCH 253402300799LL /* 9999-12-31T23:59:59Z */
+
+/* Exactly n decimal digits. */
+static int take_digits(const char **p, int n, int *v)
+{
+	int i;
+
+	*v = 0;
+	for (i = 0; i < n; i++) {
+		if ((*p)[i] < '0' || (*p)[i] > '9')
+			return -1;
+		*v = *v * 10 + ((*p)[i] - '0');
+	}
+	*p += n;
+	return 0;
+}
+
+/* Days from 1970-01-01 to y-m-d of the proleptic Gregorian calendar. */
+static int64_t days_from_civil(int64_t y, int m, int d)
+{
+	int64_t era, yoe, doy, doe;
+
+	y -= m <= 2;
+	era = (y >= 0 ? y : y - 399) / 400;
+	yoe = y - era * 400;
+	doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + doe - 719468;
+}
+
+/* "YYYY-MM-DDTHH:MM:SS[.frac](Z|+HH:MM|-HH:MM)" -> seconds since 1970. */
+static int parse_rfc3339(const char *s, int64_t *out)
+{
+	static const int mdays[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+	const char *p = s;
+	int y, mo, d, h, mi, se, oh = 0, om = 0, sign = 0, leap;
+	int64_t t;
+
+	if (take_digits(&p, 4, &y) < 0 || *p++ != '-' || take_digits(&p, 2, &mo) < 0 ||
+	    *p++ != '-' || take_digits(&p, 2, &d) < 0 || (*p != 'T' && *p != 't' && *p != ' '))
+		return -1;
+	p++;
+	if (take_digits(&p, 2, &h) < 0 || *p++ != ':' || take_digits(&p, 2, &mi) < 0 ||
+	    *p++ != ':' || take_digits(&p, 2, &se) < 0)
+		return -1;
+	if (*p == '.') {
+		if (p[1] < '0' || p[1] > '9')
+			return -1;
+		for (p++; *p >= '0' && *p <= '9'; p++)
+			;
+	}
+	if (*p == 'Z' || *p == 'z') {
+		p++;
+	} else if (*p == '+' || *p == '-') {
+		sign = *p++ == '-' ? -1 : 1;
+		if (take_digits(&p, 2, &oh) < 0 || *p++ != ':' || take_digits(&p, 2, &om) < 0 ||
+		    oh > 23 || om > 59)
+			return -1;
+	} else {
+		return -1;
+	}
+	leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+	if (*p || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || (mo == 2 && d == 29 && !leap) ||
+	    h > 23 || mi > 59 || se > 59)
+		return -1;
+	t = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se -
+	    sign * (oh * 3600 + om * 60);
+	if (t < 0 || t > MAX_EPOCH)
+		return -1;
+	*out = t;
+	return 0;
+}
+
+/* --created: "now", RFC 3339 or "@SECONDS"; *now is set for "now". */
+static int parse_created(const char *s, int64_t *out, int *now, ocibuild_error *err)
+{
+	*now = 0;
+	if (!strcmp(s, "now")) {
+		*now = 1;
+		return 0;
+	}
+	if (s[0] == '@' && s[1] >= '0' && s[1] <= '9') {
+		char *end;
+		long long v;
+
+		errno = 0;
+		v = strtoll(s + 1, &end, 10);
+		if (!errno && !*end && v >= 0 && v <= MAX_EPOCH) {
+			*out = v;
+			return 0;
+		}
+	} else if (parse_rfc3339(s, out) == 0) {
+		return 0;
+	}
+	return oci_err(err, OCIBUILD_ERR_OPTION, 0,
+		       "bad --created '%s': use now, an RFC 3339 time such as 2024-05-01T12:00:00Z, or @SECONDS since 1970",
+		       s);
+}
+
 static int validate(struct build *b, ocibuild_error *err)
 {
 	const ocibuild_build_opts *o = b->o;
@@ -181,6 +282,9 @@ static int validate(struct build *b, ocibuild_error *err)
 	if (o->bundle_runtime && o->dir)
 		return oci_err(err, OCIBUILD_ERR_OPTION, 0,
 			       "--bundle-runtime needs a release (--release or --project)");
+	if (o->bundle_runtime && o->no_bundle_runtime)
+		return oci_err(err, OCIBUILD_ERR_OPTION, 0,
+			       "--bundle-runtime and --no-bundle-runtime contradict each other: pass one of them");
 	if (!o->tags.count)
 		return oci_err(err, OCIBUILD_ERR_OPTION, 0, "no tag: pass -t NAME:TAG");
 	if (!o->output && !o->layout && !o->push)
@@ -264,6 +368,13 @@ static int validate(struct build *b, ocibuild_error *err)
 		oci_err(err, OCIBUILD_ERR_OPTION, 0, "SOURCE_DATE_EPOCH must not be negative");
 		goto out;
 	}
+	if (o->created && *o->created) {
+		int64_t t;
+		int now;
+
+		if (parse_created(o->created, &t, &now, err) < 0)
+			goto out;
+	}
 	if (o->sign_key && !o->push) {
 		oci_err(err, OCIBUILD_ERR_OPTION, 0,
 			"--sign-key signs the image in the registry: add --push REGISTRY[/NAMESPACE]");
@@ -277,13 +388,31 @@ out:
 	return rc;
 }
 
+/* File times come from the source date epoch only, so that layers stay
+ * byte-identical across commits; the creation time is --created, else the
+ * source date epoch, else the commit time of the input's git HEAD, else
+ * DEFAULT_MTIME: the same input gives the same digest. */
 static int set_times(struct build *b, ocibuild_error *err)
 {
-	time_t t = b->o->has_source_date_epoch ? (time_t)b->o->source_date_epoch : time(NULL);
+	const ocibuild_build_opts *o = b->o;
+	int64_t t = DEFAULT_MTIME;
+	time_t tt;
 	struct tm tm;
+	int now = 0;
 
-	b->mtime = b->o->has_source_date_epoch ? b->o->source_date_epoch : DEFAULT_MTIME;
-	if (!gmtime_r(&t, &tm) ||
+	b->mtime = o->has_source_date_epoch ? o->source_date_epoch : DEFAULT_MTIME;
+	if (o->created && *o->created) {
+		if (parse_created(o->created, &t, &now, err) < 0)
+			return -1;
+		if (now)
+			t = (int64_t)time(NULL);
+	} else if (o->has_source_date_epoch) {
+		t = o->source_date_epoch;
+	} else if (oci_vcs_commit_time(o->project ? o->project : b->tree, &t) < 0) {
+		t = DEFAULT_MTIME;
+	}
+	tt = (time_t)t;
+	if (!gmtime_r(&tt, &tm) ||
 	    strftime(b->created, sizeof(b->created), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
 		return oci_err(err, OCIBUILD_ERR_INPUT, 0, "timestamp %lld is out of range",
 			       (long long)t);
@@ -566,7 +695,7 @@ static int check_elf(struct build *b, oci_strlist *elves, ocibuild_error *err)
 					     path.data, arch ? arch : "an unknown machine", want0->os,
 					     want0->architecture, want0->architecture, want0->os,
 					     arch ? arch : "?");
-			} else if (b->rel.has_erts || b->o->bundle_runtime) {
+			} else if (b->rel.has_erts || b->bundle) {
 				ws = oci_platform_string(want);
 				rc = oci_err(err, OCIBUILD_ERR_INPUT, 0,
 					     "'%s' is built for %s, so this release (it bundles ERTS) can not run on %s: build the release without ERTS (include_erts false in rebar.config's relx, include_erts: false in mix.exs) and use a --base image that provides Erlang for each platform",
@@ -647,15 +776,34 @@ static int plan_runtime(struct build *b, const oci_strlist *elves, ocibuild_erro
 	oci_strlist files = { 0 };
 	struct layer_plan *p;
 	oci_elf_info bb;
-	size_t i;
+	char root[PATH_MAX], real[PATH_MAX];
+	size_t i, rlen;
 	int rc = -1;
 
 	if (oci_elf_closure(elves, &files, err) < 0)
 		goto out;
-	for (i = 0; i < files.n; i++)
+	if (!realpath(b->tree, root)) {
+		oci_err_errno(err, errno, "cannot resolve '%s': %s", b->tree, strerror(errno));
+		goto out;
+	}
+	rlen = strlen(root);
+	for (i = 0; i < files.n; i++) {
+		/* a library the release ships (a NIF's, found through
+		 * $ORIGIN) is in its layers already, where $ORIGIN finds it
+		 * in the image too; a copy would hold the checkout's path */
+		if (realpath(files.v[i], real) && !strncmp(real, root, rlen) &&
+		    (real[rlen] == '/' || rlen == 1))
+			continue;
+		if (files.v[i][0] != '/') {
+			oci_err(err, OCIBUILD_ERR_INPUT, 0,
+				"'%s' is needed by the release but is neither in it nor on an absolute path: link it with an absolute or $ORIGIN runpath",
+				files.v[i]);
+			goto out;
+		}
 		if (oci_walk_add(&b->rt, files.v[i] + 1, OCI_TAR_FILE, 0755, files.v[i], NULL,
 				 err) < 0)
 			goto out;
+	}
 	if (oci_elf_read("/bin/busybox", &bb, NULL) == 0 && bb.is_elf && !bb.interp &&
 	    oci_elf_arch(bb.machine, bb.elfclass) &&
 	    !strcmp(oci_elf_arch(bb.machine, bb.elfclass), b->plats[0].platform.architecture)) {
@@ -851,14 +999,18 @@ static int replace_str(char **dst, const char *s, ocibuild_error *err)
 
 /* What a release needs to start as a non-root user on a read-only
  * directory: a home, a UTF-8 locale, and a writable place for the files
- * the start scripts write. */
+ * the start scripts (and a crash) write. The start script is the
+ * Entrypoint and its command the Cmd, so `docker run IMAGE eval ...` runs
+ * `bin/NAME eval ...`. */
 static int release_config(struct build *b, oci_image_config *c, ocibuild_error *err)
 {
 	oci_buf bin = OCI_BUF_INIT(4096);
 	int rc = -1;
 
+	/* a crash dump goes to the working directory, the read-only /app */
 	if (env_put(&c->env, "HOME=/tmp", 0, err) < 0 ||
-	    env_put(&c->env, "LANG=C.UTF-8", 0, err) < 0)
+	    env_put(&c->env, "LANG=C.UTF-8", 0, err) < 0 ||
+	    env_put(&c->env, "ERL_CRASH_DUMP=/tmp/erl_crash.dump", 0, err) < 0)
 		goto out;
 	if (b->rel.kind == OCI_REL_MIX
 		    ? env_put(&c->env, "RELEASE_TMP=/tmp", 0, err) < 0
@@ -872,12 +1024,16 @@ static int release_config(struct build *b, oci_image_config *c, ocibuild_error *
 			   strcmp(b->workdir, "/") ? "/" : "", b->rel.name) < 0)
 		goto out;
 	oci_strlist_clear(&c->entrypoint);
-	if (oci_strlist_push(&c->entrypoint, bin.data, err) < 0 ||
-	    oci_strlist_push(&c->entrypoint, b->release_cmd, err) < 0)
+	if (oci_strlist_push(&c->entrypoint, bin.data, err) < 0)
 		goto out;
 	c->has_entrypoint = 1;
 	oci_strlist_clear(&c->cmd);
 	c->has_cmd = 0;
+	if (b->release_cmd) {
+		if (oci_strlist_push(&c->cmd, b->release_cmd, err) < 0)
+			goto out;
+		c->has_cmd = 1;
+	}
 	rc = 0;
 out:
 	oci_buf_release(&bin);
@@ -942,7 +1098,8 @@ static int make_config(struct build *b, struct plat *pl, ocibuild_error *err)
 	}
 	if (b->is_release && release_config(b, c, err) < 0)
 		goto out;
-	if (o->cmd_set && !(b->is_release && b->release_cmd == o->cmd.items[0])) {
+	/* after the entrypoint: --entrypoint X -c Y keeps both */
+	if (o->cmd_set) {
 		if (set_strlist(&c->cmd, &o->cmd, err) < 0)
 			goto out;
 		c->has_cmd = 1;
@@ -1294,9 +1451,53 @@ static int need_base_layers(struct build *b)
 	return need;
 }
 
-static const char *const release_cmds[] = {
-	"start", "start_iex", "daemon", "daemon_iex", "foreground", NULL,
-};
+static int is_scratch(const char *base)
+{
+	return !base || !*base || !strcmp(base, "scratch");
+}
+
+/* A release on scratch starts only with ERTS and what ERTS needs: refuse
+ * one without ERTS, bundle the runtime for one with it (unless told not
+ * to), and refuse start commands that leave the container at once. */
+static int check_startable(struct build *b, ocibuild_error *err)
+{
+	const ocibuild_build_opts *o = b->o;
+	static const char *const relx_bg[] = { "start", "daemon", "daemon_boot", NULL };
+	static const char *const mix_bg[] = { "daemon", "daemon_iex", NULL };
+	const char *const *bg = b->rel.kind == OCI_REL_MIX ? mix_bg : relx_bg;
+	size_t i;
+
+	if (o->cmd_set && o->cmd.count && !o->entrypoint_set && !b->rel.plain_script) {
+		for (i = 0; bg[i]; i++)
+			if (!strcmp(o->cmd.items[0], bg[i]))
+				return oci_err(err, OCIBUILD_ERR_OPTION, 0,
+					       "-c %s starts the release in the background (run_erl, with its pipes and logs in the release directory): the container would exit at once, and %s is not writable by the image's user; leave -c out to run '%s' in the foreground",
+					       bg[i], b->workdir, oci_release_default_cmd(&b->rel));
+	}
+	b->bundle = o->bundle_runtime;
+	if (!is_scratch(o->base))
+		return 0;
+	if (!b->rel.has_erts)
+		return oci_err(err, OCIBUILD_ERR_OPTION, 0,
+			       "release '%s' does not include ERTS, so nothing in a scratch image can start it: pass a --base image that provides Erlang/OTP (ERTS %s), such as docker.io/library/erlang:27-slim, or build the release with ERTS (include_erts true in rebar.config's relx, include_erts: true in mix.exs)",
+			       b->rel.dir, b->rel.erts_version);
+	b->bundle = !o->no_bundle_runtime;
+	return 0;
+}
+
+static void log_runtime_choice(struct build *b)
+{
+	const ocibuild_build_opts *o = b->o;
+
+	if (!is_scratch(o->base) || !b->rel.has_erts)
+		return;
+	if (o->no_bundle_runtime)
+		oci_log(b->ctx, OCIBUILD_LOG_WARN,
+			"--no-bundle-runtime: the image has no shared libraries, loader or /bin/sh, so the release will not start on scratch");
+	else if (!o->bundle_runtime)
+		oci_log(b->ctx, OCIBUILD_LOG_INFO,
+			"adding the runtime ERTS needs on scratch (libraries, loader, busybox as /bin/sh); --no-bundle-runtime leaves it out");
+}
 
 /* Find and open the release; pick its start command. */
 static int open_release(struct build *b, ocibuild_error *err)
@@ -1332,16 +1533,14 @@ static int open_release(struct build *b, ocibuild_error *err)
 		return -1;
 	b->tree = b->rel.dir;
 	b->release_cmd = oci_release_default_cmd(&b->rel);
-	if (o->cmd_set && o->cmd.count == 1) {
-		for (i = 0; release_cmds[i]; i++)
-			if (!strcmp(o->cmd.items[0], release_cmds[i]))
-				b->release_cmd = o->cmd.items[0];
-	}
+	if (check_startable(b, err) < 0)
+		return -1;
 	oci_log(b->ctx, OCIBUILD_LOG_INFO, "%s release %s %s (ERTS %s%s)%s%s",
 		b->rel.kind == OCI_REL_MIX ? "Mix" : "relx", b->rel.name, b->rel.version,
 		b->rel.erts_version, b->rel.has_erts ? ", bundled" : ", not bundled",
 		b->rel.lock_path ? ", lock " : ", no lock file",
 		b->rel.lock_path ? b->rel.lock_path : "");
+	log_runtime_choice(b);
 	return 0;
 }
 
@@ -1379,17 +1578,13 @@ static int plan_layers(struct build *b, ocibuild_error *err)
 	int rc = -1;
 
 	if (b->is_release) {
+		/* asked for: say why; by default the ELF check names ERTS */
 		if (b->o->bundle_runtime && b->np > 1 && check_runtime_platforms(b, err) < 0)
 			goto out;
 		if (check_elf(b, &elves, err) < 0)
 			goto out;
-		if (b->o->bundle_runtime) {
-			if (plan_runtime(b, &elves, err) < 0)
-				goto out;
-		} else if (b->plats[0].base.scratch && b->rel.has_erts) {
-			oci_log(b->ctx, OCIBUILD_LOG_WARN,
-				"the image has no base and no runtime libraries, so ERTS can not start: add --bundle-runtime or --base");
-		}
+		if (b->bundle && plan_runtime(b, &elves, err) < 0)
+			goto out;
 	}
 	if (plan_tree(b, mode, err) < 0)
 		goto out;
@@ -1415,9 +1610,11 @@ int ocibuild_build(ocibuild_ctx *ctx, const ocibuild_build_opts *opts,
 	b.tree = opts->dir;
 	b.is_release = !opts->dir;
 	memset(result, 0, sizeof(*result));
-	if (validate(&b, err) < 0 || set_times(&b, err) < 0)
+	if (validate(&b, err) < 0)
 		goto out;
 	if (b.is_release && open_release(&b, err) < 0)
+		goto out;
+	if (set_times(&b, err) < 0)
 		goto out;
 	b.net.ca_file = opts->ca_file;
 	b.net.insecure = opts->insecure_registries;

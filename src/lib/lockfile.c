@@ -633,6 +633,13 @@ int oci_lock_parse_mix(const char *text, size_t len, oci_lock *out, ocibuild_err
 	return parse_mix(text, len, "mix.lock", out, err);
 }
 
+static int looks_like_mix(const char *s)
+{
+	while (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n')
+		s++;
+	return s[0] == '%' && s[1] == '{';
+}
+
 int oci_lock_load(const char *path, oci_lock *out, ocibuild_error *err)
 {
 	oci_buf b = OCI_BUF_INIT(MAX_LOCK);
@@ -643,7 +650,10 @@ int oci_lock_load(const char *path, oci_lock *out, ocibuild_error *err)
 	base = base ? base + 1 : path;
 	if (oci_read_file(path, MAX_LOCK, &b, err) < 0)
 		return -1;
-	if (!strcmp(base, "mix.lock"))
+	/* by name, else by content (a copy may be called anything): a
+	 * mix.lock is one Elixir map, "%{...}", a rebar.lock Erlang terms */
+	if (!strcmp(base, "mix.lock") ||
+	    (strcmp(base, "rebar.lock") && looks_like_mix(b.data ? b.data : "")))
 		rc = parse_mix(b.data, b.len, path, out, err);
 	else
 		rc = parse_rebar(b.data, b.len, path, out, err);

@@ -34,6 +34,11 @@ int oci_reg_get_manifest(oci_registry *r, oci_http *h, const char *repo, const c
 int oci_reg_put_manifest(oci_registry *r, oci_http *h, const char *repo, const char *ref,
 			 const char *media_type, const void *data, size_t len,
 			 ocibuild_error *err);
+/* HEAD a manifest by tag or digest: *found is 1 when the registry has it,
+ * and digest_out (72 bytes) then holds its Docker-Content-Digest, or "" when
+ * the registry did not say. */
+int oci_reg_manifest_head(oci_registry *r, oci_http *h, const char *repo, const char *ref,
+			  int *found, char *digest_out, ocibuild_error *err);
 int oci_reg_blob_exists(oci_registry *r, oci_http *h, const char *repo, const char *digest,
 			int *exists, ocibuild_error *err);
 /* Cross-repository mount; *mounted = 0 when the registry declines. */

@@ -221,6 +221,23 @@ static char *project_lock(const char *dir)
 	return NULL;
 }
 
+/* relx's extended start script knows "foreground"; the plain one
+ * ({extended_start_script, false}) passes its arguments to erlexec. */
+static int is_plain_script(const oci_release *r, ocibuild_error *err)
+{
+	oci_buf p = OCI_BUF_INIT(1 << 16), s = OCI_BUF_INIT(4u << 20);
+	int rc;
+
+	if (oci_buf_printf(&p, err, "%s/bin/%s", r->dir, r->name) < 0)
+		return -1;
+	rc = oci_read_file(p.data, 4u << 20, &s, err);
+	if (rc == 0)
+		rc = !strstr(s.data ? s.data : "", "foreground");
+	oci_buf_release(&p);
+	oci_buf_release(&s);
+	return rc;
+}
+
 int oci_release_open(const char *dir, const char *lock_path, oci_release *r,
 		     ocibuild_error *err)
 {
@@ -239,6 +256,13 @@ int oci_release_open(const char *dir, const char *lock_path, oci_release *r,
 	    check_not_dev_mode(dir, err) < 0)
 		goto fail;
 	r->kind = exists(dir, "releases/COOKIE", 0) ? OCI_REL_MIX : OCI_REL_RELX;
+	if (r->kind == OCI_REL_RELX) {
+		int plain = is_plain_script(r, err);
+
+		if (plain < 0)
+			goto fail;
+		r->plain_script = plain;
+	}
 	erts = oci_malloc(strlen(r->erts_version) + 6);
 	if (!erts) {
 		oci_err_nomem(err);
@@ -268,6 +292,14 @@ int oci_release_find(const char *project, const char *name, char **dir,
 	char *first = NULL;
 
 	*dir = NULL;
+	{
+		struct stat st;
+
+		if (stat(project, &st) < 0 || !S_ISDIR(st.st_mode))
+			return oci_err(err, OCIBUILD_ERR_INPUT, ENOENT,
+				       "project directory '%s' %s: pass the directory holding rebar.config or mix.exs to --project",
+				       project, errno == ENOENT ? "does not exist" : "is not a directory");
+	}
 	is_mix = exists(project, "mix.exs", 0);
 	if (oci_buf_printf(&pat, err, "%s/_build/*/rel/%s/releases/start_erl.data", project,
 			   name ? name : "*") < 0)
@@ -366,8 +398,12 @@ oci_group oci_release_classify(const oci_release *r, const char *rel)
 
 const char *oci_release_default_cmd(const oci_release *r)
 {
+	if (r->plain_script)
+		return "-noinput";
 	return r->kind == OCI_REL_MIX ? "start" : "foreground";
 }
+
+
 
 void oci_release_release(oci_release *r)
 {

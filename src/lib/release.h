@@ -20,6 +20,8 @@ typedef struct oci_release {
 	char *erts_version;
 	int has_erts;
 	oci_rel_kind kind;
+	int plain_script; /* relx {extended_start_script, false}: bin/NAME only
+			   * runs erlexec, it has no commands */
 	char *lock_path; /* NULL when there is no lock file */
 	oci_lock lock;
 } oci_release;
@@ -36,7 +38,9 @@ oci_group oci_release_classify(const oci_release *r, const char *rel_path);
 /* "lib/cowboy-2.10.0" -> "cowboy" (heap), NULL when out of memory. */
 char *oci_release_app_name(const char *dirname);
 int oci_release_is_otp_app(const char *app);
-/* The release's start command: "foreground" (relx) or "start" (Mix). */
+/* The release's start command: "foreground" (relx) or "start" (Mix); for
+ * a plain start script, "-noinput" (its arguments go to erlexec, and the
+ * shell it would start stops at the end of stdin). */
 const char *oci_release_default_cmd(const oci_release *r);
 const char *oci_group_name(oci_group g);
 void oci_release_release(oci_release *r);

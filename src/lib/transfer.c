@@ -432,6 +432,23 @@ static int add_blob(struct push_set *s, const char *digest, int64_t size, ocibui
 	return 0;
 }
 
+
+/* PUT a manifest under ref (a digest or a tag) unless the registry already
+ * has exactly it there: pushing an unchanged image again writes nothing. */
+static int put_manifest_once(oci_registry *reg, oci_http *h, const char *repo, const char *ref,
+			     const char *digest, const char *mt, const oci_buf *raw,
+			     ocibuild_error *err)
+{
+	char have[OCI_DIGEST_LEN + 1];
+	int found;
+
+	if (oci_reg_manifest_head(reg, h, repo, ref, &found, have, err) < 0)
+		return -1;
+	if (found && !strcmp(have, digest))
+		return 0;
+	return oci_reg_put_manifest(reg, h, repo, ref, mt, raw->data, raw->len, err);
+}
+
 /* Read manifest `digest` of the layout into slot i and list its blobs. */
 static int load_manifest(struct push_set *s, size_t i, const char *layout, const char *digest,
 			 ocibuild_error *err)
@@ -530,9 +547,8 @@ int oci_push_image(oci_registry *reg, const oci_push_opts *o, char **ref_out,
 		goto out;
 	for (i = 0; is_index && i < set.nm; i++) {
 		oci_buf_reset(&ref);
-		if (oci_reg_put_manifest(reg, h, o->repo, set.digest[i],
-					 set.mt[i] ? set.mt[i] : OCI_MT_MANIFEST, set.raw[i].data,
-					 set.raw[i].len, err) < 0 ||
+		if (put_manifest_once(reg, h, o->repo, set.digest[i], set.digest[i],
+				      set.mt[i] ? set.mt[i] : OCI_MT_MANIFEST, &set.raw[i], err) < 0 ||
 		    oci_buf_printf(&ref, err, "%s/%s@%s", oci_reg_domain(reg), o->repo,
 				   set.digest[i]) < 0)
 			goto out;
@@ -540,8 +556,8 @@ int oci_push_image(oci_registry *reg, const oci_push_opts *o, char **ref_out,
 			     (int64_t)set.raw[i].len, set.raw[i].len, ref.data);
 	}
 	oci_buf_reset(&ref);
-	if (oci_reg_put_manifest(reg, h, o->repo, o->manifest_digest,
-				 mt ? mt : OCI_MT_MANIFEST, raw.data, raw.len, err) < 0)
+	if (put_manifest_once(reg, h, o->repo, o->manifest_digest, o->manifest_digest,
+			      mt ? mt : OCI_MT_MANIFEST, &raw, err) < 0)
 		goto out;
 	if (oci_buf_printf(&ref, err, "%s/%s@%s", oci_reg_domain(reg), o->repo,
 			   o->manifest_digest) < 0)
@@ -551,8 +567,8 @@ int oci_push_image(oci_registry *reg, const oci_push_opts *o, char **ref_out,
 	for (i = 0; i < o->ntags; i++) {
 		oci_buf t = OCI_BUF_INIT(4096);
 
-		if (oci_reg_put_manifest(reg, h, o->repo, o->tags[i], mt ? mt : OCI_MT_MANIFEST,
-					 raw.data, raw.len, err) < 0)
+		if (put_manifest_once(reg, h, o->repo, o->tags[i], o->manifest_digest,
+				      mt ? mt : OCI_MT_MANIFEST, &raw, err) < 0)
 			goto out;
 		oci_buf_printf(&t, NULL, "%s/%s:%s", oci_reg_domain(reg), o->repo, o->tags[i]);
 		oci_progress(oci_reg_ctx(reg), OCIBUILD_EV_TAG_PUSHED, o->manifest_digest,

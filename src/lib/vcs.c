@@ -205,6 +205,24 @@ int oci_vcs_detect(const char *dir, const char *(*env)(const char *), oci_vcs *v
 	}
 }
 
+int oci_vcs_commit_time(const char *dir, int64_t *out)
+{
+	char *line = git_line(dir, "show", "-s", "--format=%ct"), *end;
+	long long v;
+	int rc = -1;
+
+	if (!line)
+		return -1;
+	errno = 0;
+	v = strtoll(line, &end, 10);
+	if (!errno && end != line && !*end && v >= 0 && v <= 253402300799LL) {
+		*out = v;
+		rc = 0;
+	}
+	oci_free(line);
+	return rc;
+}
+
 void oci_vcs_release(oci_vcs *v)
 {
 	oci_free(v->source);

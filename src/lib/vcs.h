@@ -17,5 +17,8 @@ int oci_vcs_detect(const char *dir, const char *(*env)(const char *), oci_vcs *v
  * query and fragment are dropped: they may carry credentials, and this is
  * what an image records. */
 char *oci_vcs_normalize_url(const char *url);
+/* The commit time of HEAD of the git work tree holding dir, in seconds
+ * since 1970: 0 and *out set, or -1 (no git, no commit, too slow). */
+int oci_vcs_commit_time(const char *dir, int64_t *out);
 void oci_vcs_release(oci_vcs *v);
 #endif

@@ -330,11 +330,8 @@ test_platforms_release_nifs() {
     if [ "$host" = amd64 ]; then want=$PLAT_BASE_AMD; else want=$PLAT_BASE_ARM; fi
     assert_eq "$(jq -r '.packages[] | select(.SPDXID == "SPDXRef-Package-base-image") | .versionInfo' "$T/sbom.json")" \
         "$want" "--sbom: the first platform's SBOM"
-    # from scratch the SBOMs are equal: one sbom layer for both
-    ob_build --project "$T/p" -t a:2 --platform "linux/$host,linux/$other" --layout "$T/L2"
-    assert_eq "$(grep -c 'sbom layer' <<<"$BUILD_ERR")" 1 "sbom layers made for equal SBOMs"
-    assert_eq "$(plat_manifest "$T/L2" a:2 amd64 | jq -r '.layers[-1].digest')" \
-        "$(plat_manifest "$T/L2" a:2 arm64 | jq -r '.layers[-1].digest')" "equal SBOMs share a layer"
+    # (on scratch, where both SBOMs would be equal, a release without ERTS
+    # is refused: t_start.sh)
 }
 
 # ------------------------------------------------------------ registries
@@ -373,7 +370,7 @@ test_platforms_registry_push() {
     reg_mark
     reg_ob_push build --dir "$T/src" -t app:1 --platform linux/amd64,linux/arm64 --push "$REG" --json
     assert_eq "$PDIGEST" "$d" "digest of the second push"
-    reg_assert_log_live
+    reg_assert_repush_noop
     assert_eq "$(reg_upload_starts)" 0 "upload sessions of the second push"
     assert_eq "$(reg_uploaded_digests | wc -l)" 0 "blob uploads of the second push"
     assert_eq "$(reg_json_events exists | wc -l)" 3 "--json exists events of the second push"
@@ -393,8 +390,7 @@ test_platforms_registry_push() {
     assert_eq "$PUSHED" "$REG/lay@$dl" "push of the layout"
     reg_mark
     reg_ob_push push "$T/L" --push "$REG"
-    reg_assert_log_live
-    assert_eq "$(reg_count '"(PUT|POST|PATCH) /v2/[^ ]*/blobs/')" 0 "blob writes of the second layout push"
+    reg_assert_repush_noop
 }
 
 # a multi-platform base on the registry, used by reference: each platform's

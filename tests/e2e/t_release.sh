@@ -506,7 +506,7 @@ test_release_mix_runs() {
     port=$(rel_free_port)
     ob_build --project "$FX/mix_app" --base scratch --bundle-runtime -e "ERL_EPMD_PORT=$port" \
         -t mix:1 --layout "$L"
-    assert_eq "$(rel_cfg "$L" mix:1 .config.Entrypoint)" '["/app/bin/mix_app","start"]' "Mix entrypoint"
+    assert_eq "$(rel_cfg "$L" mix:1 '[.config.Entrypoint, .config.Cmd]')" '[["/app/bin/mix_app"],["start"]]' "Mix entrypoint"
     rel_boot "$L" mix:1 "$port" rpc 'IO.puts(:ok)'
     assert_eq "$(cat "$T/ready.out")" ok "rpc 'IO.puts(:ok)'"
     expect_ok rel_img "$L" mix:1 rpc 'IO.puts(:ok)'
@@ -621,7 +621,8 @@ test_release_layers_without_lock_or_erts() {
     mkdir -p "$T/rel"
     cp -a "$REL_DIR" "$T/rel/relx_app"
     ob_build --release "$T/rel/relx_app" -t a:1 --layout "$T/L1"
-    assert_eq "$(rel_created_by "$T/L1" a:1)" "ocibuild build: erts layer in /app
+    assert_eq "$(rel_created_by "$T/L1" a:1)" "ocibuild build: runtime layer in /
+ocibuild build: erts layer in /app
 ocibuild build: app layer in /app
 ocibuild build: sbom layer in /" "layers without a lock file"
     rel_layer_list "$T/L1" a:1 app >"$T/app1.tsv"
@@ -631,7 +632,7 @@ ocibuild build: sbom layer in /" "layers without a lock file"
     # the same release with --lock
     ob_build --release "$T/rel/relx_app" --lock "$REL_FIXTURES/relx_app/rebar.lock" -t a:1 --layout "$T/L2"
     assert_eq "$(rel_created_by "$T/L2" a:1 | tr '\n' '|')" \
-        "ocibuild build: erts layer in /app|ocibuild build: deps layer in /app|ocibuild build: app layer in /app|ocibuild build: sbom layer in /|" \
+        "ocibuild build: runtime layer in /|ocibuild build: erts layer in /app|ocibuild build: deps layer in /app|ocibuild build: app layer in /app|ocibuild build: sbom layer in /|" \
         "layers with --lock"
     rel_layer_list "$T/L2" a:1 deps >"$T/deps2.tsv"
     rel_has "$T/deps2.tsv" '\Qapp/lib/mydep-1.2.3/ebin/mydep.beam\E' || fail "with --lock, mydep belongs in the deps layer"
@@ -640,9 +641,12 @@ ocibuild build: sbom layer in /" "layers without a lock file"
     cp "$REL_FIXTURES/relx_app/rebar.config" "$REL_FIXTURES/relx_app/rebar.lock" "$T/p/"
     cp -a "$REL_DIR" "$T/p/_build/prod/rel/relx_app"
     rm -rf "$T/p/_build/prod/rel/relx_app"/erts-*
-    ob_build --project "$T/p" -t a:1 --layout "$T/L3"
+    # (on a base: without ERTS, scratch is refused)
+    mkdir -p "$T/base/etc" && echo base >"$T/base/etc/base"
+    ob_build --dir "$T/base" --workdir / -t base:1 --layout "$T/B"
+    ob_build --project "$T/p" --base "oci:$T/B:base:1" -t a:1 --layout "$T/L3"
     assert_eq "$(rel_created_by "$T/L3" a:1 | tr '\n' '|')" \
-        "ocibuild build: deps layer in /app|ocibuild build: app layer in /app|ocibuild build: sbom layer in /|" \
+        "ocibuild build: files layer in /|ocibuild build: deps layer in /app|ocibuild build: app layer in /app|ocibuild build: sbom layer in /|" \
         "layers without ERTS"
     rel_layer_list "$T/L3" a:1 deps >"$T/deps3.tsv"
     rel_check_listing "$T/deps3.tsv"
@@ -694,7 +698,7 @@ test_release_workdir_opt() {
     port=$(rel_free_port)
     ob_build --release "$REL_DIR" --base scratch --bundle-runtime --workdir /opt/myapp \
         -e "ERL_EPMD_PORT=$port" -t relx:1 --layout "$L"
-    assert_eq "$(rel_cfg "$L" relx:1 .config.Entrypoint)" '["/opt/myapp/bin/relx_app","foreground"]' "entrypoint"
+    assert_eq "$(rel_cfg "$L" relx:1 '[.config.Entrypoint, .config.Cmd]')" '[["/opt/myapp/bin/relx_app"],["foreground"]]' "entrypoint"
     assert_eq "$(rel_cfg "$L" relx:1 .config.WorkingDir)" '"/opt/myapp"' "WorkingDir"
     assert_eq "$(rel_created_by "$L" relx:1 | tr '\n' '|')" \
         "ocibuild build: runtime layer in /|ocibuild build: erts layer in /opt/myapp|ocibuild build: deps layer in /opt/myapp|ocibuild build: app layer in /opt/myapp|ocibuild build: sbom layer in /|" \
@@ -1000,18 +1004,26 @@ test_release_err_bundle_runtime_with_base() {
     assert_dir_listing "$T/out" ""
 }
 
-# 9a. --cmd picks the release's start command.
+# 9a. -c is the Cmd; start commands that leave at once (daemons) are refused.
 test_release_cmd_daemon() {
     rel_fixture relx
-    ob_build --release "$REL_DIR" -c daemon -t a:1 --layout "$T/L"
-    assert_eq "$(rel_cfg "$T/L" a:1 .config.Entrypoint)" '["/app/bin/relx_app","daemon"]' "relx -c daemon"
-    assert_eq "$(rel_cfg "$T/L" a:1 '.config.Cmd // "none"')" '"none"' "Cmd with -c daemon"
     ob_build --release "$REL_DIR" --cmd foreground -t a:1 --layout "$T/L2"
-    assert_eq "$(rel_cfg "$T/L2" a:1 .config.Entrypoint)" '["/app/bin/relx_app","foreground"]' "relx --cmd foreground"
+    assert_eq "$(rel_cfg "$T/L2" a:1 '[.config.Entrypoint, .config.Cmd]')" '[["/app/bin/relx_app"],["foreground"]]' "relx --cmd foreground"
+    mkdir "$T/out"
+    local c
+    for c in daemon start daemon_boot; do
+        rel_ob_fail 2 "-c $c" "background" "leave -c out" -- --release "$REL_DIR" -c "$c" -t a:1 --layout "$T/out/L"
+    done
     rel_fixture mix
-    ob_build --project "$FX/mix_app" -c daemon -t m:1 --layout "$T/M"
-    assert_eq "$(rel_cfg "$T/M" m:1 .config.Entrypoint)" '["/app/bin/mix_app","daemon"]' "Mix -c daemon"
-    assert_eq "$(rel_cfg "$T/M" m:1 '.config.Cmd // "none"')" '"none"' "Cmd with -c daemon (Mix)"
+    for c in daemon daemon_iex; do
+        rel_ob_fail 2 "-c $c" "background" -- --project "$FX/mix_app" -c "$c" -t m:1 --layout "$T/out/M"
+    done
+    ob_build --project "$FX/mix_app" -c start_iex -t m:1 --layout "$T/M"
+    assert_eq "$(rel_cfg "$T/M" m:1 .config.Cmd)" '["start_iex"]' "Mix -c start_iex"
+    assert_dir_listing "$T/out" ""
+    "$OCIBUILD" build --help >"$T/help"
+    grep -q daemon "$T/help" && fail "build --help offers a daemon mode: $(grep daemon "$T/help")"
+    return 0
 }
 
 # 9b. --project picks the newest release of the project.
@@ -1045,8 +1057,8 @@ test_release_config_defaults() {
     local L=$T/L
     ob_build --release "$REL_DIR" --base scratch --bundle-runtime -e FOO=bar -t relx:1 --layout "$L"
     validate_layout "$L" relx:1
-    assert_eq "$(rel_cfg "$L" relx:1 .config.Entrypoint)" '["/app/bin/relx_app","foreground"]' "relx entrypoint"
-    assert_eq "$(rel_cfg "$L" relx:1 '.config.Cmd // "none"')" '"none"' "relx Cmd"
+    assert_eq "$(rel_cfg "$L" relx:1 .config.Entrypoint)" '["/app/bin/relx_app"]' "relx entrypoint"
+    assert_eq "$(rel_cfg "$L" relx:1 '.config.Cmd // "none"')" '["foreground"]' "relx Cmd"
     assert_eq "$(rel_cfg "$L" relx:1 .config.WorkingDir)" '"/app"' "WorkingDir"
     assert_eq "$(rel_cfg "$L" relx:1 .config.User)" '"65534"' "User"
     assert_eq "$(rel_cfg "$L" relx:1 .architecture)" "\"$(host_arch)\"" "architecture"
@@ -1062,8 +1074,8 @@ test_release_config_defaults() {
     rel_fixture mix
     ob_build --project "$FX/mix_app" --base scratch --bundle-runtime -t mix:1 --layout "$T/M" -o "$T/mix.tar"
     validate_layout "$T/M" mix:1
-    assert_eq "$(rel_cfg "$T/M" mix:1 .config.Entrypoint)" '["/app/bin/mix_app","start"]' "Mix entrypoint"
-    assert_eq "$(rel_cfg "$T/M" mix:1 '.config.Cmd // "none"')" '"none"' "Mix Cmd"
+    assert_eq "$(rel_cfg "$T/M" mix:1 .config.Entrypoint)" '["/app/bin/mix_app"]' "Mix entrypoint"
+    assert_eq "$(rel_cfg "$T/M" mix:1 '.config.Cmd // "none"')" '["start"]' "Mix Cmd"
     env=$(rel_cfg "$T/M" mix:1 '.config.Env[]')
     for e in HOME=/tmp LANG=C.UTF-8 RELEASE_TMP=/tmp; do
         grep -qxF "\"$e\"" <<<"$env" || fail "Mix Env lacks $e: $env"

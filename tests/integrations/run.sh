@@ -238,6 +238,16 @@ start_image() {
 	[ "$stopped" = 1 ] || { echo "the release did not stop"; return 1; }
 }
 
+# multi_base BIN: $T/base-multi, an OCI layout holding base:multi, an index of
+# linux/amd64 and linux/arm64 (stands for a base image that provides Erlang)
+multi_base() {
+	[ -f "$T/base-multi/index.json" ] && return 0
+	mkdir -p "$T/base-root/etc"
+	echo base >"$T/base-root/etc/base-image"
+	"$1" build -q --dir "$T/base-root" --workdir / --platform linux/amd64,linux/arm64 -t base:multi \
+		--layout "$T/base-multi" >/dev/null
+}
+
 # ------------------------------------------------------------------ registry
 
 REG_PID=
@@ -446,8 +456,8 @@ test_rebar3() {
 		grep -qE '^sha256:[0-9a-f]{64}$|ocibuild: wrote ' "$T/r-build.log"
 	check "rebar3: says where the image went" grep -qF "Image myrel:0.1.0 written to _build/prod/myrel-0.1.0.tar" "$T/r-build.log"
 	check "rebar3: default tag myrel:0.1.0" has_ref "$tar" myrel:0.1.0
-	check "rebar3: entrypoint /app/bin/myrel foreground" \
-		jq_true "$tar" '.config.Entrypoint == ["/app/bin/myrel","foreground"]'
+	check "rebar3: entrypoint /app/bin/myrel, cmd foreground" \
+		jq_true "$tar" '.config.Entrypoint == ["/app/bin/myrel"] and .config.Cmd == ["foreground"]'
 	check "rebar3: env from rebar.config (string values)" \
 		jq_true "$tar" '.config.Env | (index("LANG=C.UTF-8") != null) and (index("GREETING=hello world") != null)'
 	check "rebar3: exposed ports" jq_true "$tar" '.config.ExposedPorts | has("8080/tcp") and has("9090/udp")'
@@ -549,10 +559,25 @@ test_rebar3() {
 	expect_fail "rebar3: an image's exit status fails the task (bad --compression)" "$T/r-badcomp.log" \
 		"the ocibuild binary failed" rebar3 as prod ocibuild --compression lzma
 
-	# last, as it leaves a release without ERTS: several platforms make an index
+	# a version with build metadata: the default tag has '_' for '+', and says so
+	sed -i 's/{myrel, "0.1.0"}/{myrel, "0.3.0+build.7"}/' "$p/rebar.config"
+	expect_ok "rebar3: release version 0.3.0+build.7 (default tag)" "$T/r-vsn.log" rebar3 as prod ocibuild
+	check "rebar3: ... says the tag is myrel:0.3.0_build.7" \
+		grep -qF "tagging the image myrel:0.3.0_build.7" "$T/r-vsn.log"
+	check "rebar3: ... tagged myrel:0.3.0_build.7" has_ref "$p/_build/prod/myrel-0.3.0+build.7.tar" myrel:0.3.0_build.7
+	check "rebar3: ... the version annotation keeps the '+'" \
+		manifest_true "$p/_build/prod/myrel-0.3.0+build.7.tar" '.annotations["org.opencontainers.image.version"] == "0.3.0+build.7"'
+	sed -i 's/{myrel, "0.3.0+build.7"}/{myrel, "0.1.0"}/' "$p/rebar.config"
+
+	# last, as it leaves a release without ERTS: several platforms make an index,
+	# on a base that provides Erlang (scratch has none: refused)
+	multi_base "$p/_build/default/plugins/ocibuild/priv/ocibuild"
 	rm -rf "$p/_build/prod/rel/myrel"
+	expect_fail "rebar3: a release without ERTS on scratch is refused, naming the fix" "$T/r-noerts.log" \
+		"^ocibuild: error: .*does not include ERTS.*--base" \
+		env IT_NO_ERTS=1 IT_OCIBUILD_EXTRA="[{bundle_runtime, false}]" rebar3 as prod ocibuild -o "$T/r-noerts.tar"
 	expect_ok "rebar3: several -P platforms, release without ERTS: an image index" "$T/r-platforms.log" \
-		env DEBUG=1 IT_NO_ERTS=1 IT_OCIBUILD_EXTRA="[{bundle_runtime, false}]" \
+		env DEBUG=1 IT_NO_ERTS=1 IT_OCIBUILD_EXTRA="[{bundle_runtime, false}, {base_image, \"oci:$T/base-multi:base:multi\"}]" \
 		rebar3 as prod ocibuild -P linux/amd64 -P linux/arm64 -o "$T/r-plat.tar"
 	check "rebar3: ... one comma-separated --platform passed on" ran_with "$T/r-platforms.log" \
 		"--platform linux/amd64,linux/arm64"
@@ -608,7 +633,8 @@ test_mix() {
 	local tar=$p/_build/prod/myapp-0.1.0.tar
 	check "mix release: says where the image went" grep -qF "Image myapp:0.1.0 written to _build/prod/myapp-0.1.0.tar" "$T/m-release.log"
 	check "mix release: default tag myapp:0.1.0" has_ref "$tar" myapp:0.1.0
-	check "mix: entrypoint /app/bin/myapp start" jq_true "$tar" '.config.Entrypoint == ["/app/bin/myapp","start"]'
+	check "mix: entrypoint /app/bin/myapp, cmd start" \
+		jq_true "$tar" '.config.Entrypoint == ["/app/bin/myapp"] and .config.Cmd == ["start"]'
 	check "mix: env (map, charlist value)" \
 		jq_true "$tar" '.config.Env | (index("LANG=C.UTF-8") != null) and (index("GREETING=hello world") != null)'
 	check "mix: exposed port" jq_true "$tar" '.config.ExposedPorts | has("8080/tcp")'
@@ -712,12 +738,27 @@ test_mix() {
 	expect_fail "mix: the binary's failure fails the task (bad --compression)" "$T/m-badcomp.log" \
 		"the ocibuild binary failed" mix ocibuild --compression lzma
 
-	# last, as it leaves a release without ERTS: several platforms make an index
+	# a version with build metadata: the default tag has '_' for '+', and says so
+	sed -i 's/version: "0.1.0"/version: "0.3.0+build.7"/' "$p/mix.exs"
+	expect_ok "mix release: version 0.3.0+build.7 (default tag)" "$T/m-vsn.log" mix release --overwrite
+	check "mix: ... says the tag is myapp:0.3.0_build.7" grep -qF "tagging the image myapp:0.3.0_build.7" "$T/m-vsn.log"
+	check "mix: ... tagged myapp:0.3.0_build.7" has_ref "$p/_build/prod/myapp-0.3.0+build.7.tar" myapp:0.3.0_build.7
+	check "mix: ... the version annotation keeps the '+'" \
+		manifest_true "$p/_build/prod/myapp-0.3.0+build.7.tar" '.annotations["org.opencontainers.image.version"] == "0.3.0+build.7"'
+	sed -i 's/version: "0.3.0+build.7"/version: "0.1.0"/' "$p/mix.exs"
+
+	# last, as it leaves a release without ERTS: several platforms make an index,
+	# on a base that provides Erlang (scratch has none: refused)
+	multi_base "$p/deps/ocibuild/priv/ocibuild"
 	rm -rf "$p/_build/prod/rel/myapp"
-	expect_ok "mix release without ERTS (include_erts: false)" "$T/m-release-noerts.log" \
+	expect_fail "mix release without ERTS on scratch is refused, naming the fix" "$T/m-release-noerts-scratch.log" \
+		"^ocibuild: error: .*does not include ERTS.*--base" \
 		env IT_NO_ERTS=1 IT_OCIBUILD_EXTRA="[bundle_runtime: false]" mix release --overwrite
+	expect_ok "mix release without ERTS (include_erts: false) on a base" "$T/m-release-noerts.log" \
+		env IT_NO_ERTS=1 IT_OCIBUILD_EXTRA="[bundle_runtime: false, base_image: \"oci:$T/base-multi:base:multi\"]" \
+		mix release --overwrite
 	expect_ok "mix: several -P platforms, release without ERTS: an image index" "$T/m-platforms.log" \
-		env MIX_DEBUG=1 IT_OCIBUILD_EXTRA="[bundle_runtime: false]" \
+		env MIX_DEBUG=1 IT_OCIBUILD_EXTRA="[bundle_runtime: false, base_image: \"oci:$T/base-multi:base:multi\"]" \
 		mix ocibuild -P linux/amd64 -P linux/arm64 -o "$T/m-plat.tar"
 	check "mix: ... one comma-separated --platform passed on" ran_with "$T/m-platforms.log" \
 		"--platform linux/amd64,linux/arm64"

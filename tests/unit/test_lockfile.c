@@ -466,7 +466,7 @@ static void test_load(void **state)
 	assert_non_null(mkdtemp(dir));
 	rebar = write_tmp(dir, "rebar.lock", rebar_full);
 	mix = write_tmp(dir, "mix.lock", mix_full);
-	/* any other name is read as a rebar.lock */
+	/* any other name is read as what its content is */
 	other = write_tmp(dir, "custom.lock", "[{<<\"x\">>,{pkg,<<\"x\">>,<<\"1.0.0\">>},0}].\n");
 	badmix = write_tmp(dir, "sub-mix.lock", mix_full);
 	missing = write_tmp(dir, "gone.lock", "");
@@ -489,7 +489,16 @@ static void test_load(void **state)
 	assert_int_equal(l.n, 1);
 	oci_lock_release(&l);
 
-	/* "sub-mix.lock" is not "mix.lock": Elixir syntax is an error there */
+	/* a mix.lock under another name is still a mix.lock */
+	if (oci_lock_load(badmix, &l, &err) < 0)
+		fail_msg("%s", err.message);
+	assert_int_equal(l.n, 6);
+	oci_lock_release(&l);
+	unlink(badmix);
+	free(badmix);
+
+	/* but the name rebar.lock wins: Elixir syntax is an error there */
+	badmix = write_tmp(dir, "rebar.lock", mix_full);
 	assert_int_equal(oci_lock_load(badmix, &l, &err), -1);
 	if (!strstr(err.message, badmix) || !mentions_line(err.message, 2))
 		fail_msg("%s", err.message);

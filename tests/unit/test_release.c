@@ -95,7 +95,8 @@ static char *make_release(const char *base, const char *rel, const char *name, i
 	put(dir, buf, "{release,{\"x\",\"0.1.0\"},{erts,\"13.1.5\"},[]}.\n");
 	put(dir, "releases/0.1.0/sys.config", "[].\n");
 	snprintf(buf, sizeof(buf), "bin/%s", name);
-	put(dir, buf, "#!/bin/sh\n");
+	/* relx's extended start script: it knows "foreground" */
+	put(dir, buf, "#!/bin/sh\ncase \"$1\" in\n    console|foreground) ;;\nesac\n");
 	put(dir, "lib/kernel-8.5.3/ebin/kernel.app", "{application,kernel,[]}.\n");
 	put(dir, "lib/stdlib-4.3.1/ebin/stdlib.app", "{application,stdlib,[]}.\n");
 	put(dir, "lib/cowboy-2.10.0/ebin/cowboy.app", "{application,cowboy,[]}.\n");
@@ -247,6 +248,7 @@ static void test_open_and_classify(void **state)
 	assert_int_equal(r.has_erts, 1);
 	assert_int_equal(r.kind, OCI_REL_RELX);
 	assert_string_equal(oci_release_default_cmd(&r), "foreground");
+	assert_int_equal(r.plain_script, 0);
 	/* the lock of the project the release was built in */
 	assert_non_null(r.lock_path);
 	assert_string_equal(r.lock_path, lock);
@@ -317,6 +319,24 @@ static void test_classify_without_lock(void **state)
 	open_ok(dir, NULL, &r);
 	assert_null(r.lock_path);
 	check_classes(&r, c, sizeof(c) / sizeof(c[0]));
+	oci_release_release(&r);
+	free(dir);
+	remove_tree(tmp);
+}
+
+/* relx {extended_start_script, false}: bin/NAME only runs erlexec */
+static void test_plain_start_script(void **state)
+{
+	char *tmp = make_tmpdir(), *dir;
+	oci_release r;
+
+	(void)state;
+	dir = make_release(tmp, "plain/myrel", "myrel", 1);
+	put(dir, "bin/myrel", "#!/bin/sh\nset -e\nexec \"$BINDIR/erlexec\" \"$@\"\n");
+	open_ok(dir, NULL, &r);
+	assert_int_equal(r.kind, OCI_REL_RELX);
+	assert_int_equal(r.plain_script, 1);
+	assert_string_equal(oci_release_default_cmd(&r), "-noinput");
 	oci_release_release(&r);
 	free(dir);
 	remove_tree(tmp);
@@ -659,6 +679,7 @@ int main(void)
 		cmocka_unit_test(test_open_and_classify),
 		cmocka_unit_test(test_classify_without_erts),
 		cmocka_unit_test(test_classify_without_lock),
+		cmocka_unit_test(test_plain_start_script),
 		cmocka_unit_test(test_explicit_lock),
 		cmocka_unit_test(test_mix_release),
 		cmocka_unit_test(test_lock_found_trailing_slash),

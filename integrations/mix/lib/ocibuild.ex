@@ -14,7 +14,7 @@ defmodule Ocibuild do
   Keys: `base_image`, `tag` (string or list), `workdir`, `env` (map or list of
   `{key, value}`), `expose` (list of ports, integers or strings such as
   `"53/udp"`), `labels`, `annotations` (maps), `uid`, `vcs_annotations`
-  (boolean), `cmd` (start command, or a list of arguments), `sign_key`,
+  (boolean), `cmd` (the image's Cmd: the start script's arguments, a string of words or a list; default `start`), `sign_key`,
   `compression`, `platforms` (list), `bundle_runtime` (boolean), `sbom`; and
   for registries `push` (`"REGISTRY[/NAMESPACE]"`), `ca_file`,
   `insecure_registries` (list of hosts), `chunk_size`, `image_refs`,
@@ -97,7 +97,7 @@ defmodule Ocibuild do
     sign_key: nil,
     compression: nil,
     platforms: [],
-    bundle_runtime: false,
+    bundle_runtime: nil,
     sbom: nil,
     chunk_size: nil,
     output: nil,
@@ -123,7 +123,7 @@ defmodule Ocibuild do
     rel = %{
       dir: dir,
       lock: lock,
-      default_tag: "#{name}:#{vsn}",
+      default_tag: default_tag(name, vsn),
       default_output: Path.join(Mix.Project.build_path(), "#{name}-#{vsn}.tar")
     }
 
@@ -142,6 +142,22 @@ defmodule Ocibuild do
     end
 
     :ok
+  end
+
+  # A tag may not hold "+" (build metadata, "0.3.0+build.7"): "_" instead,
+  # and say so.
+  defp default_tag(name, vsn) do
+    if String.contains?(vsn, "+") do
+      tag = "#{name}:#{String.replace(vsn, "+", "_")}"
+
+      Mix.shell().info(
+        "Version #{vsn} has build metadata and a tag can not hold \"+\": tagging the image #{tag}"
+      )
+
+      tag
+    else
+      "#{name}:#{vsn}"
+    end
   end
 
   @doc """
@@ -423,7 +439,7 @@ defmodule Ocibuild do
       opt("--cmd", s.cmd) ++
       opt("--compression", s.compression) ++
       platform(s.platforms) ++
-      bool("--bundle-runtime", s.bundle_runtime) ++
+      runtime(s.bundle_runtime) ++
       bool("--no-vcs-annotations", not s.vcs_annotations) ++
       opt("--sbom", s.sbom)
   end
@@ -447,6 +463,12 @@ defmodule Ocibuild do
 
   defp bool(flag, true), do: [flag]
   defp bool(_flag, false), do: []
+
+  # The binary bundles the runtime on scratch by default: say only what the
+  # user said.
+  defp runtime(true), do: ["--bundle-runtime"]
+  defp runtime(false), do: ["--no-bundle-runtime"]
+  defp runtime(nil), do: []
 
   defp kvs(flag, pairs) do
     Enum.flat_map(pairs, fn

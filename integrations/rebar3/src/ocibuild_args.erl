@@ -58,7 +58,7 @@ defaults() ->
     #{tags => [], base => undefined, workdir => undefined, env => [], expose => [],
       labels => [], annotations => [], uid => undefined, vcs_annotations => true,
       cmd => undefined, sign_key => undefined, compression => undefined,
-      platforms => [], bundle_runtime => false, sbom => undefined,
+      platforms => [], bundle_runtime => undefined, sbom => undefined,
       chunk_size => undefined, output => undefined, layout => undefined,
       push => undefined, ca_file => undefined, insecure_registries => [],
       image_refs => undefined, digest_file => undefined, warnings => []}.
@@ -202,6 +202,8 @@ cli_opt(no_vcs_annotations, S) -> S#{vcs_annotations => false};
 cli_opt({no_vcs_annotations, true}, S) -> S#{vcs_annotations => false};
 cli_opt(bundle_runtime, S) -> S#{bundle_runtime => true};
 cli_opt({bundle_runtime, true}, S) -> S#{bundle_runtime => true};
+cli_opt(no_bundle_runtime, S) -> S#{bundle_runtime => false};
+cli_opt({no_bundle_runtime, true}, S) -> S#{bundle_runtime => false};
 cli_opt({K, V}, S) when K =:= output; K =:= push; K =:= layout; K =:= base;
                         K =:= cmd; K =:= uid; K =:= chunk_size; K =:= sbom;
                         K =:= sign_key; K =:= compression; K =:= workdir;
@@ -255,7 +257,7 @@ image_flags(S) ->
         ++ opt("--cmd", maps:get(cmd, S))
         ++ opt("--compression", maps:get(compression, S))
         ++ platform(maps:get(platforms, S))
-        ++ bool("--bundle-runtime", maps:get(bundle_runtime, S))
+        ++ runtime(maps:get(bundle_runtime, S))
         ++ bool("--no-vcs-annotations", not maps:get(vcs_annotations, S))
         ++ opt("--sbom", maps:get(sbom, S)).
 
@@ -277,6 +279,12 @@ opt(Flag, V) -> [Flag, V].
 
 bool(Flag, true) -> [Flag];
 bool(_, false) -> [].
+
+%% The binary bundles the runtime on scratch by default: say only what the
+%% user said.
+runtime(true) -> ["--bundle-runtime"];
+runtime(false) -> ["--no-bundle-runtime"];
+runtime(undefined) -> [].
 
 kvs(Flag, Pairs) ->
     lists:append([[Flag, case V of undefined -> K; _ -> K ++ "=" ++ V end] || {K, V} <- Pairs]).

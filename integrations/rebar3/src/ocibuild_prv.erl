@@ -40,12 +40,14 @@ opts() ->
      {release, undefined, "release", string, "Release name, or release directory (default: "
       "the project's release)."},
      {relname, $n, "relname", string, "Release to build (rebar3 release -n)."},
-     {cmd, $c, "cmd", string, "Release start command (foreground, start, ...) or arguments."},
+     {cmd, $c, "cmd", string, "Image Cmd: the start script's arguments (default foreground), e.g. 'eval ok.'."},
      {uid, undefined, "uid", string, "User the container runs as, UID[:GID]."},
      {workdir, undefined, "workdir", string, "Where the release goes in the image."},
      {compression, undefined, "compression", string, "Layer compression: gzip, zstd or none."},
      {bundle_runtime, undefined, "bundle-runtime", undefined, "With base scratch: add the "
-      "libraries and busybox the release needs."},
+      "libraries and busybox the release needs (the default when it includes ERTS)."},
+     {no_bundle_runtime, undefined, "no-bundle-runtime", undefined, "Leave them out (the "
+      "image will not start on scratch)."},
      {ca_file, undefined, "ca-file", string, "Also trust this CA (PEM) for registries."},
      {insecure_registry, undefined, "insecure-registry", string, "Registry HOST[:PORT] that "
       "may use plain HTTP; repeatable (default: localhost, 127.0.0.1, [::1])."},
@@ -121,7 +123,7 @@ build(State, Opts, Settings, Bin) ->
     DefaultOut = filename:join(rebar_dir:base_dir(State), Name ++ "-" ++ Vsn ++ ".tar"),
     Rel = #{dir => Dir,
             lock => case filelib:is_regular(Lock) of true -> Lock; false -> undefined end,
-            default_tag => Name ++ ":" ++ Vsn,
+            default_tag => default_tag(Name, Vsn),
             default_output => DefaultOut},
     {Argv, Outputs} = ocibuild_args:build_argv(Settings, Rel),
     Refs = exec(Bin, Argv),
@@ -130,6 +132,18 @@ build(State, Opts, Settings, Bin) ->
      || {K, V} <- Outputs, K =/= push],
     [report_push(Refs, Tags, V) || {push, V} <- Outputs],
     ok.
+
+%% A tag may not hold '+' (build metadata, "0.3.0+build.7"): '_' instead,
+%% and say so.
+default_tag(Name, Vsn) ->
+    case lists:member($+, Vsn) of
+        false -> Name ++ ":" ++ Vsn;
+        true ->
+            Tag = Name ++ ":" ++ [case C of $+ -> $_; _ -> C end || C <- Vsn],
+            rebar_api:info("Version ~ts has build metadata and a tag can not hold '+': "
+                           "tagging the image ~ts", [Vsn, Tag]),
+            Tag
+    end.
 
 where(output) -> "written to";
 where(layout) -> "added to the OCI layout".

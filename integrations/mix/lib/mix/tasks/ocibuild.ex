@@ -39,11 +39,12 @@ defmodule Mix.Tasks.Ocibuild do
     * `-P, --platform OS/ARCH` - image platform; repeatable (several make an image index)
     * `--base BASE` - base image: `scratch` or `oci:DIR[:TAG]`
     * `--release NAME|DIR` - the release to use
-    * `-c, --cmd CMD` - release start command (`start`, `start_iex`, ...) or arguments
+    * `-c, --cmd CMD` - the image's Cmd: arguments of the start script `bin/NAME` (default `start`)
     * `--uid UID[:GID]` - user the container runs as
     * `--workdir PATH` - where the release goes in the image
     * `--compression gzip|zstd|none` - layer compression
     * `--bundle-runtime` - with base scratch: add the libraries and busybox the release needs
+      (the default when the release includes ERTS); `--no-bundle-runtime` leaves them out
     * `--ca-file FILE` - also trust this CA (PEM) for registries
     * `--insecure-registry HOST[:PORT]` - may use plain HTTP; repeatable
       (default: localhost, 127.0.0.1, [::1])
