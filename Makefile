@@ -92,7 +92,7 @@ unit: $(UNIT_BIN)
 	 if [ $$n -eq 0 ]; then echo "no unit tests ran"; exit 1; fi
 
 e2e: $(EXE)
-	OCIBUILD=$(abspath $(EXE)) tests/e2e/run.sh $(T)
+	OCIBUILD=$(abspath $(EXE)) tests/e2e/run.sh '$(T)'
 
 # The fuzz corpora replayed through the harnesses with any compiler.
 $(O)/tests/fuzz_replay_%: tests/fuzz/replay.c tests/fuzz/fuzz_%.c $(LIBA_INT)
