@@ -110,6 +110,10 @@ void ocibuild_ctx_set_progress(ocibuild_ctx *ctx, ocibuild_progress_fn fn,
 /* Compression workers; 0 (the default) means one per online CPU. The
  * output bytes never depend on this number. */
 void ocibuild_ctx_set_jobs(ocibuild_ctx *ctx, int jobs);
+/* How long a build or pull adding to an existing OCI layout waits for
+ * another writer of that layout to finish (default 120 seconds; 0 means
+ * do not wait). The wait also ends when the cancel callback says so. */
+void ocibuild_ctx_set_lock_timeout(ocibuild_ctx *ctx, unsigned seconds);
 
 /* A list of strings, owned by the caller. */
 typedef struct ocibuild_strv {

@@ -10,6 +10,7 @@ struct ocibuild_ctx {
 	ocibuild_cancel_fn cancel;
 	void *cancel_userdata;
 	int jobs;
+	unsigned lock_timeout; /* seconds a layout writer waits for the lock */
 	ocibuild_progress_fn progress;
 	void *progress_userdata;
 	pthread_mutex_t progress_mu;
