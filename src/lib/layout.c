@@ -245,7 +245,8 @@ int oci_layout_txn_commit(oci_layout_txn *t, const oci_descriptor *desc,
 	return rc;
 }
 
-/* No allocation here: it runs on the way out of an out-of-memory failure. */
+/* The blobs and index.json are found without allocating: this runs on the
+ * way out of out-of-memory failures too. */
 void oci_layout_txn_abort(oci_layout_txn *t)
 {
 	char p[PATH_MAX];
