@@ -215,15 +215,11 @@ int oci_layout_txn_add(oci_layout_txn *t, const char *src_dir, const char *diges
 {
 	if (oci_blobs_has(t->dir, digest))
 		return 0;
-	/* recorded first, so that a blob in the layout is always one abort
-	 * knows about */
+	/* recorded first, and kept when the import fails (it may fail after
+	 * the blob is in place): it was not there before, so abort removes it */
 	if (oci_strlist_push(&t->added, digest, err) < 0)
 		return -1;
-	if (oci_blobs_import(t->dir, src_dir, digest, size, 1, err) < 0) {
-		oci_free(t->added.v[--t->added.n]);
-		return -1;
-	}
-	return 0;
+	return oci_blobs_import(t->dir, src_dir, digest, size, 1, err);
 }
 
 int oci_layout_txn_commit(oci_layout_txn *t, const oci_descriptor *desc,
