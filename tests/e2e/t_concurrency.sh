@@ -66,8 +66,8 @@ fcntl.flock(f, fcntl.LOCK_EX)
 open(sys.argv[2], "w").close()
 time.sleep(600)' "$1" "$T/.held" &
     CONC_HOLDER=$!
-    local i
-    for i in $(seq 1 200); do
+    local _
+    for _ in $(seq 1 200); do
         [ -e "$T/.held" ] && return 0
         sleep 0.05
     done
@@ -76,8 +76,8 @@ time.sleep(600)' "$1" "$T/.held" &
 
 # conc_wait_blocked PID FILE: PID has FILE open (it waits for the lock)
 conc_wait_blocked() {
-    local i f
-    for i in $(seq 1 400); do
+    local _ f
+    for _ in $(seq 1 400); do
         for f in /proc/"$1"/fd/*; do
             [ "$(readlink "$f" 2>/dev/null)" = "$2" ] && return 0
         done
@@ -139,7 +139,8 @@ test_concurrency_builds_and_pulls() {
     assert_eq "$(conc_check_layout "$T/L")" $((1 + 2 * writers * rounds)) "index entries"
     assert_dir_listing "$T/L" "$CONC_LOCK blobs index.json oci-layout"
     assert_eq "$(find "$T" -maxdepth 1 -name '.ocibuild-stage-*' | wc -l)" 0 "staging dirs left"
-    assert_eq "$(ls -A "$T/L/blobs/sha256" | grep -cvE '^[0-9a-f]{64}$' || true)" 0 \
+    assert_eq "$(find "$T/L/blobs/sha256" -mindepth 1 -regextype posix-extended \
+        ! -regex '.*/[0-9a-f]{64}' | wc -l)" 0 \
         "temporary files among the blobs"
     # the readers do not mind the lock file
     for k in 1 $writers; do
