@@ -101,7 +101,7 @@ unit: $(UNIT_BIN)
 	 if [ $$n -eq 0 ]; then echo "no unit tests ran"; exit 1; fi
 
 e2e: $(EXE)
-	$(SUDO) env OCIBUILD=$(abspath $(EXE)) tests/e2e/run.sh $(T)
+	$(SUDO) env OCIBUILD=$(abspath $(EXE)) tests/e2e/run.sh '$(T)'
 
 # One libFuzzer harness per parser of outside input: tests/fuzz/fuzz_NAME.c,
 # its corpus in tests/fuzz/corpus/NAME/.

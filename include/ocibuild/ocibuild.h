@@ -115,6 +115,10 @@ void ocibuild_ctx_set_jobs(ocibuild_ctx *ctx, int jobs);
  * an upload chunk). A transfer that stalls is cut off sooner, after 60 s
  * under 1 KiB/s. */
 void ocibuild_ctx_set_request_timeout(ocibuild_ctx *ctx, long seconds);
+/* How long a build or pull adding to an existing OCI layout waits for
+ * another writer of that layout to finish (default 120 seconds; 0 means
+ * do not wait). The wait also ends when the cancel callback says so. */
+void ocibuild_ctx_set_lock_timeout(ocibuild_ctx *ctx, unsigned seconds);
 
 /* A list of strings, owned by the caller. */
 typedef struct ocibuild_strv {

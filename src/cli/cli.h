@@ -57,7 +57,14 @@ long long cli_parse_size(const char *s);
 /* Flags shared by the commands that talk to registries. */
 enum {
 	F_CA_FILE = 1000, F_INSECURE, F_CHUNK, F_IMAGE_REFS, F_DIGEST_FILE, F_JSON, F_SIGN_KEY,
+	F_LOCK_TIMEOUT,
 };
+/* Of the commands that add to an OCI layout (build, pull). */
+#define CLI_LOCK_TIMEOUT_FLAG                                                                   \
+	{ "lock-timeout", F_LOCK_TIMEOUT, "SECONDS", "120", "how long to wait while another process writes to the same --layout (0: do not wait)" }
+/* Parse the value of --lock-timeout: 0 when valid, else prints a usage
+ * error and returns -1. */
+int cli_parse_lock_timeout(const char *cmd, const char *arg, unsigned *seconds);
 #define CLI_CONNECTION_FLAGS                                                                    \
 	{ "ca-file", F_CA_FILE, "FILE", "the system CAs", "also trust this CA for registries (PEM)" }, \
 	{ "insecure-registry", F_INSECURE, "HOST", "localhost, 127.0.0.1, [::1]", "may use plain HTTP when it does not speak TLS; repeatable" }

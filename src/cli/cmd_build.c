@@ -25,6 +25,7 @@ static const struct cli_flag build_flags[] = {
 	{ "tag", 't', "NAME:TAG", NULL, "image name and tag; repeatable (required)" },
 	{ "output", 'o', "FILE", NULL, "write an image archive: FILE.tar, or FILE.tar.gz to gzip it" },
 	{ "layout", F_LAYOUT, "DIR", NULL, "write (or add to) an OCI image layout directory" },
+	CLI_LOCK_TIMEOUT_FLAG,
 	{ "base", F_BASE, "BASE", "scratch", "base image: scratch, oci:DIR[:TAG] (a layout on disk) or a registry reference such as debian:stable-slim" },
 	{ "workdir", F_WORKDIR, "PATH", "/app", "where the files go in the image; also the working directory" },
 	{ "compression", F_COMPRESSION, "ALGO", "gzip", "layer compression: gzip, zstd or none" },
@@ -139,7 +140,8 @@ int cmd_build(int argc, char **argv)
 	char **entrypoint = NULL, **cmd = NULL;
 	size_t nentry = 0, ncmd = 0;
 	ocibuild_ctx *ctx = NULL;
-	int c, rc = CLI_FAIL, jobs = 0;
+	int c, rc = CLI_FAIL, jobs = 0, lock_timeout_set = 0;
+	unsigned lock_timeout = 0;
 	struct cli_output out;
 	struct cli_registry reg = { 0 };
 	const char *release_arg = NULL;
@@ -214,6 +216,13 @@ int cmd_build(int argc, char **argv)
 			jobs = (int)v;
 			break;
 		}
+		case F_LOCK_TIMEOUT:
+			if (cli_parse_lock_timeout("build", optarg, &lock_timeout) < 0) {
+				rc = CLI_USAGE;
+				goto out;
+			}
+			lock_timeout_set = 1;
+			break;
 		case 'q': out.quiet = 1; break;
 		case 'p': o.push = optarg; break;
 		case 'h':
@@ -279,6 +288,8 @@ int cmd_build(int argc, char **argv)
 	if ((rc = cli_ctx_env(ctx)) != CLI_OK)
 		goto out;
 	rc = CLI_FAIL;
+	if (lock_timeout_set)
+		ocibuild_ctx_set_lock_timeout(ctx, lock_timeout);
 	cli_signals_install();
 	if (ocibuild_build(ctx, &o, &res, &err) < 0) {
 		rc = cli_report(&err);

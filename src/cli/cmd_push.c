@@ -20,6 +20,7 @@ static const struct cli_flag push_flags[] = {
 
 static const struct cli_flag pull_flags[] = {
 	{ "layout", F_LAYOUT_P, "DIR", NULL, "OCI layout to write or add the image to (required)" },
+	CLI_LOCK_TIMEOUT_FLAG,
 	{ "platform", F_PLATFORM_P, "OS/ARCH", "the build host's", "which image of a multi-platform index" },
 	{ "jobs", 'j', "N", "4", "blobs in flight at once" },
 	{ "quiet", 'q', NULL, NULL, "print only errors and the reference" },
@@ -63,6 +64,8 @@ struct parsed {
 	size_t npos;
 	const char *push, *layout, *platform, *user;
 	int password_stdin, jobs;
+	unsigned lock_timeout;
+	int lock_timeout_set;
 };
 
 static int parse(const char *cmd, const struct cli_flag *flags, void (*help)(void), int argc,
@@ -99,6 +102,11 @@ static int parse(const char *cmd, const struct cli_flag *flags, void (*help)(voi
 		case 'q': p->out.quiet = 1; break;
 		case 'u': p->user = optarg; break;
 		case F_LAYOUT_P: p->layout = optarg; break;
+		case F_LOCK_TIMEOUT:
+			if (cli_parse_lock_timeout(cmd, optarg, &p->lock_timeout) < 0)
+				goto usage;
+			p->lock_timeout_set = 1;
+			break;
 		case F_PLATFORM_P: p->platform = optarg; break;
 		case F_PASSWORD_STDIN: p->password_stdin = 1; break;
 		case 'h':
@@ -160,6 +168,8 @@ static ocibuild_ctx *make_ctx(struct parsed *p)
 		ocibuild_ctx_free(ctx);
 		return NULL;
 	}
+	if (p->lock_timeout_set)
+		ocibuild_ctx_set_lock_timeout(ctx, p->lock_timeout);
 	cli_signals_install();
 	return ctx;
 }

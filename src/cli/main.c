@@ -76,6 +76,21 @@ void cli_log(void *userdata, ocibuild_log_level level, const char *message)
 		message);
 }
 
+int cli_parse_lock_timeout(const char *cmd, const char *arg, unsigned *seconds)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(arg, &end, 10);
+	if (errno || end == arg || *end || *arg == '-' || v > 86400) {
+		cli_usage_error(cmd, "bad --lock-timeout '%s': use a number of seconds from 0 to 86400", arg);
+		return -1;
+	}
+	*seconds = (unsigned)v;
+	return 0;
+}
+
 long long cli_parse_size(const char *s)
 {
 	char *end;

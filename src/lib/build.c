@@ -86,7 +86,7 @@ struct build {
 	int layout_exists;
 	/* what the tags point at: the one manifest, or the index of several */
 	oci_descriptor top;
-	oci_strlist added_blobs; /* blobs we put in an existing layout */
+	oci_layout_txn txn;      /* adding to an existing layout */
 	oci_sign_key *sign;      /* --sign-key, loaded before any work */
 };
 
@@ -487,6 +487,15 @@ static int check_layout_target(struct build *b, ocibuild_error *err)
 		return -1;
 	if (stat(p.data, &st) == 0) {
 		b->layout_exists = 1;
+		goto out;
+	}
+	/* its lock but no oci-layout yet: another writer is making it, and we
+	 * add to it under the lock like to any layout */
+	oci_buf_reset(&p);
+	if (oci_buf_printf(&p, err, "%s/%s", dir, OCI_LAYOUT_LOCK) < 0) {
+		rc = -1;
+	} else if (stat(p.data, &st) == 0) {
+		b->layout_exists = 1;
 	} else if (rmdir(dir) == 0) {
 		/* an empty directory: treat it as new (we recreate it at the end) */
 		b->layout_exists = 0;
@@ -495,6 +504,7 @@ static int check_layout_target(struct build *b, ocibuild_error *err)
 			     "'%s' exists and is not an OCI layout (no oci-layout file): choose an empty or new directory for --layout",
 			     dir);
 	}
+out:
 	oci_buf_release(&p);
 	return rc;
 }
@@ -1332,77 +1342,54 @@ static int write_archive(struct build *b, ocibuild_error *err)
 	return rc;
 }
 
-static int import_blob(struct build *b, const char *digest, int64_t size,
-		       ocibuild_error *err)
-{
-	if (oci_blobs_has(b->o->layout, digest))
-		return 0;
-	if (oci_blobs_import(b->o->layout, b->stage, digest, size, 1, err) < 0)
-		return -1;
-	return oci_strlist_push(&b->added_blobs, digest, err);
-}
-
 static int write_layout(struct build *b, ocibuild_error *err)
 {
 	const char *dir = b->o->layout;
-	oci_index x;
+	oci_layout_txn *t = &b->txn;
 	size_t i, k;
-	int rc = -1;
 
 	if (!b->layout_exists) {
-		if (rename(b->stage, dir) < 0)
+		if (rename(b->stage, dir) == 0) {
+			oci_free(b->stage);
+			b->stage = NULL;
+			return 0;
+		}
+		/* another writer made it since we looked: add to it instead */
+		if (errno != EEXIST && errno != ENOTEMPTY)
 			return oci_err_errno(err, errno, "cannot create layout '%s': %s", dir,
 					     strerror(errno));
-		oci_free(b->stage);
-		b->stage = NULL;
-		return 0;
 	}
-	if (oci_blobs_prepare(dir, err) < 0)
+	if (oci_layout_txn_begin(t, dir, b->ctx->lock_timeout, b->ctx->cancel,
+				 b->ctx->cancel_userdata, err) < 0)
 		return -1;
 	for (k = 0; k < b->np; k++) {
-		const struct plat *pl = &b->plats[k];
+		const oci_manifest *m = &b->plats[k].manifest;
 
-		for (i = 0; i < pl->manifest.nlayers; i++)
-			if (import_blob(b, pl->manifest.layers[i].digest,
-					pl->manifest.layers[i].size, err) < 0)
+		for (i = 0; i < m->nlayers; i++)
+			if (oci_layout_txn_add(t, b->stage, m->layers[i].digest, m->layers[i].size,
+					       err) < 0)
 				return -1;
-		if (import_blob(b, pl->manifest.config.digest, pl->manifest.config.size, err) < 0 ||
-		    import_blob(b, pl->desc.digest, pl->desc.size, err) < 0)
+		if (oci_layout_txn_add(t, b->stage, m->config.digest, m->config.size, err) < 0 ||
+		    oci_layout_txn_add(t, b->stage, b->plats[k].desc.digest, b->plats[k].desc.size,
+				       err) < 0)
 			return -1;
 	}
 	/* the index last: a reader never finds it before what it names */
-	if (b->np > 1 && import_blob(b, b->top.digest, b->top.size, err) < 0)
+	if (b->np > 1 && oci_layout_txn_add(t, b->stage, b->top.digest, b->top.size, err) < 0)
 		return -1;
-	if (oci_layout_read_index(dir, &x, err) < 0)
-		return -1;
-	for (i = 0; i < b->tags.n; i++)
-		if (oci_layout_set_ref(&x, &b->top, b->tags.v[i], err) < 0)
-			goto out;
-	rc = oci_layout_write_index(dir, &x, 1, err);
-out:
-	oci_index_release(&x);
-	return rc;
+	return oci_layout_txn_commit(t, &b->top, (const char *const *)b->tags.v, b->tags.n, err);
 }
 
-static void cleanup(struct build *b, int failed)
+static void cleanup(struct build *b)
 {
 	size_t i;
 
-	if (failed && b->o->layout) {
-		for (i = 0; i < b->added_blobs.n; i++) {
-			char *p = oci_blobs_path(b->o->layout, b->added_blobs.v[i]);
-
-			if (p)
-				unlink(p);
-			oci_free(p);
-		}
-	}
+	oci_layout_txn_abort(&b->txn); /* nothing to undo after its commit */
 	if (b->stage)
 		oci_remove_tree(b->stage);
 	oci_free(b->stage);
 	oci_free(b->workdir);
 	oci_strlist_clear(&b->tags);
-	oci_strlist_clear(&b->added_blobs);
 	for (i = 0; i < b->np; i++) {
 		struct plat *pl = &b->plats[i];
 
@@ -1697,6 +1684,6 @@ out:
 			opts->layout ? opts->layout : opts->output);
 	if (rc < 0 && opts->sbom && b.np && b.plats[0].sbom.data)
 		unlink(opts->sbom);
-	cleanup(&b, rc < 0);
+	cleanup(&b);
 	return rc;
 }

@@ -11,8 +11,10 @@ ocibuild_ctx *ocibuild_ctx_new(void)
 {
 	ocibuild_ctx *ctx = oci_calloc(1, sizeof(ocibuild_ctx));
 
-	if (ctx)
+	if (ctx) {
 		pthread_mutex_init(&ctx->progress_mu, NULL);
+		ctx->lock_timeout = 120;
+	}
 	return ctx;
 }
 
@@ -57,6 +59,11 @@ void ocibuild_ctx_set_cancel(ocibuild_ctx *ctx, ocibuild_cancel_fn fn, void *use
 void ocibuild_ctx_set_jobs(ocibuild_ctx *ctx, int jobs)
 {
 	ctx->jobs = jobs < 0 ? 0 : jobs;
+}
+
+void ocibuild_ctx_set_lock_timeout(ocibuild_ctx *ctx, unsigned seconds)
+{
+	ctx->lock_timeout = seconds;
 }
 
 void oci_log(ocibuild_ctx *ctx, ocibuild_log_level level, const char *fmt, ...)

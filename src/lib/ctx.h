@@ -11,6 +11,7 @@ struct ocibuild_ctx {
 	void *cancel_userdata;
 	int jobs;
 	long request_timeout_s; /* 0: the registry module's defaults */
+	unsigned lock_timeout; /* seconds a layout writer waits for the lock */
 	ocibuild_progress_fn progress;
 	void *progress_userdata;
 	pthread_mutex_t progress_mu;

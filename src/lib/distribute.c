@@ -417,16 +417,15 @@ int ocibuild_pull(ocibuild_ctx *ctx, const ocibuild_pull_opts *o, ocibuild_build
 	oci_platform want;
 	oci_pulled p;
 	oci_ref ref;
-	oci_index x;
 	oci_descriptor d;
-	oci_strlist added = { 0 };
-	struct stat lst;
+	oci_layout_txn txn;
+	oci_strlist refs = { 0 };
 	char *cache = oci_cache_dir(NULL);
 	size_t i;
-	int rc = -1, existed = 1;
+	int rc = -1, wrote_refs = 0;
 
 	memset(res, 0, sizeof(*res));
-	memset(&x, 0, sizeof(x));
+	memset(&txn, 0, sizeof(txn));
 	memset(&d, 0, sizeof(d));
 	memset(&p, 0, sizeof(p));
 	memset(&want, 0, sizeof(want));
@@ -447,9 +446,18 @@ int ocibuild_pull(ocibuild_ctx *ctx, const ocibuild_pull_opts *o, ocibuild_build
 	    oci_pull_resolve(reg, &ref, &want, cache, &p, err) < 0 ||
 	    oci_pull_layers(reg, ref.path, &p.manifest, cache, net.jobs, err) < 0)
 		goto out;
+	memcpy(res->manifest_digest, p.digest, sizeof(p.digest));
+	snprintf(res->pushed_ref, sizeof(res->pushed_ref), "%s/%s@%s", ref.domain, ref.path, p.digest);
+	/* the files naming the image first: writing them is the last thing
+	 * that can fail before the layout's index.json names it */
+	if (oci_strlist_push(&refs, res->pushed_ref, err) < 0)
+		goto out;
+	wrote_refs = 1;
+	if (oci_write_refs(o->image_refs, o->digest_file, &refs, p.digest, err) < 0)
+		goto out;
 	/* on failure: remove a layout we made, or the blobs we added */
-	existed = stat(o->layout, &lst) == 0;
-	if (oci_blobs_prepare(o->layout, err) < 0)
+	if (oci_layout_txn_begin(&txn, o->layout, ctx->lock_timeout, ctx->cancel,
+				 ctx->cancel_userdata, err) < 0)
 		goto out;
 	for (i = 0; i <= p.manifest.nlayers + 1; i++) {
 		const char *dg = i < p.manifest.nlayers ? p.manifest.layers[i].digest
@@ -457,13 +465,9 @@ int ocibuild_pull(ocibuild_ctx *ctx, const ocibuild_pull_opts *o, ocibuild_build
 		int64_t sz = i < p.manifest.nlayers ? p.manifest.layers[i].size
 			   : i == p.manifest.nlayers ? p.manifest.config.size : -1;
 
-		if (!oci_blobs_has(o->layout, dg) && oci_strlist_push(&added, dg, err) < 0)
-			goto out;
-		if (oci_blobs_import(o->layout, cache, dg, sz, 1, err) < 0)
+		if (oci_layout_txn_add(&txn, cache, dg, sz, err) < 0)
 			goto out;
 	}
-	if (oci_layout_read_index(o->layout, &x, err) < 0)
-		goto out;
 	{
 		char *mp = oci_blobs_path(o->layout, p.digest);
 		struct stat st;
@@ -473,40 +477,25 @@ int ocibuild_pull(ocibuild_ctx *ctx, const ocibuild_pull_opts *o, ocibuild_build
 	}
 	d.media_type = oci_strdup(p.media_type ? p.media_type : OCI_MT_MANIFEST);
 	memcpy(d.digest, p.digest, sizeof(d.digest));
-	if (!d.media_type || oci_layout_set_ref(&x, &d, o->ref, err) < 0 ||
-	    oci_layout_write_index(o->layout, &x, 1, err) < 0) {
-		if (!d.media_type)
-			oci_err_nomem(err);
+	if (!d.media_type) {
+		oci_err_nomem(err);
 		goto out;
 	}
-	memcpy(res->manifest_digest, p.digest, sizeof(p.digest));
-	snprintf(res->pushed_ref, sizeof(res->pushed_ref), "%s/%s@%s", ref.domain, ref.path, p.digest);
-	{
-		oci_strlist refs = { 0 };
-
-		rc = oci_strlist_push(&refs, res->pushed_ref, err);
-		if (rc == 0)
-			rc = oci_write_refs(o->image_refs, o->digest_file, &refs, p.digest, err);
-		oci_strlist_clear(&refs);
-		if (rc < 0)
-			goto out;
-	}
+	if (oci_layout_txn_commit(&txn, &d, &o->ref, 1, err) < 0)
+		goto out;
 	rc = 0;
 out:
-	if (rc < 0 && o->layout && !existed) {
-		oci_remove_tree(o->layout);
-	} else if (rc < 0) {
-		for (i = 0; i < added.n; i++) {
-			char *bp = oci_blobs_path(o->layout, added.v[i]);
-
-			if (bp)
-				unlink(bp);
-			oci_free(bp);
-		}
+	oci_layout_txn_abort(&txn); /* nothing to undo after its commit */
+	if (rc < 0 && wrote_refs) {
+		if (o->image_refs)
+			unlink(o->image_refs);
+		if (o->digest_file)
+			unlink(o->digest_file);
 	}
-	oci_strlist_clear(&added);
+	if (rc < 0)
+		memset(res, 0, sizeof(*res));
+	oci_strlist_clear(&refs);
 	oci_descriptor_release(&d);
-	oci_index_release(&x);
 	oci_pulled_release(&p);
 	oci_platform_release(&want);
 	oci_ref_release(&ref);

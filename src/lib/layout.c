@@ -1,13 +1,17 @@
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "layout.h"
 #include "blobstore.h"
+#include "digest.h"
 #include "err.h"
 #include "layer.h"
 #include "mem.h"
@@ -88,6 +92,175 @@ int oci_layout_set_ref(oci_index *x, const oci_descriptor *desc,
 		rc = oci_index_add(x, &d, err);
 	oci_descriptor_release(&d);
 	return rc;
+}
+
+/* ---- writers: the lock and the transaction ---- */
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void nap_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+static void txn_end(oci_layout_txn *t)
+{
+	if (t->fd >= 0)
+		close(t->fd); /* lets go of the lock */
+	oci_free(t->dir);
+	oci_free(t->lock_path);
+	oci_strlist_clear(&t->added);
+	memset(t, 0, sizeof(*t));
+	t->fd = -1;
+}
+
+/* Wait for the lock on t->fd: flock(2) cannot time out, so poll it, with
+ * short naps that grow to 50 ms, watching the clock and the cancel callback. */
+static int wait_lock(oci_layout_txn *t, unsigned timeout, ocibuild_cancel_fn cancel,
+		     void *cancel_userdata, ocibuild_error *err)
+{
+	long long deadline = now_ms() + (long long)timeout * 1000;
+	long nap = 1;
+
+	while (flock(t->fd, LOCK_EX | LOCK_NB) < 0) {
+		if (errno != EWOULDBLOCK && errno != EINTR)
+			return oci_err_errno(err, errno, "cannot lock '%s' of layout '%s': %s",
+					     t->lock_path, t->dir, strerror(errno));
+		if (cancel && cancel(cancel_userdata))
+			return oci_err(err, OCIBUILD_ERR_CANCELLED, 0, "interrupted");
+		if (now_ms() >= deadline)
+			return oci_err(err, OCIBUILD_ERR_IO, EWOULDBLOCK,
+				       "layout '%s' is locked by another writer: gave up waiting for '%s' after %u s; "
+				       "let the other ocibuild finish, or wait longer with --lock-timeout",
+				       t->dir, t->lock_path, timeout);
+		nap_ms(nap);
+		if (nap < 50)
+			nap *= 2;
+	}
+	return 0;
+}
+
+int oci_layout_txn_begin(oci_layout_txn *t, const char *dir, unsigned timeout,
+			 ocibuild_cancel_fn cancel, void *cancel_userdata,
+			 ocibuild_error *err)
+{
+	struct stat held, named;
+	int locked = 0;
+
+	memset(t, 0, sizeof(*t));
+	t->fd = -1;
+	t->dir = oci_strdup(dir);
+	t->lock_path = oci_path_join(dir, OCI_LAYOUT_LOCK);
+	if (!t->dir || !t->lock_path) {
+		oci_err_nomem(err);
+		goto fail;
+	}
+	for (;;) {
+		t->created = 0;
+		if (mkdir(dir, 0755) == 0) {
+			t->created = 1;
+		} else if (errno == ENOENT) {
+			if (oci_mkdirs(dir, 0755, err) < 0)
+				goto fail;
+			t->created = 1;
+		} else if (errno != EEXIST) {
+			oci_err_errno(err, errno, "cannot create layout '%s': %s", dir, strerror(errno));
+			goto fail;
+		}
+		/* read-only is enough for flock, and lets a writer who may not
+		 * write the lock file (made by someone else) still wait on it */
+		t->fd = open(t->lock_path, O_RDONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+		if (t->fd < 0) {
+			oci_err_errno(err, errno, "cannot open '%s' to lock layout '%s': %s",
+				      t->lock_path, dir, strerror(errno));
+			goto fail;
+		}
+		if (wait_lock(t, timeout, cancel, cancel_userdata, err) < 0)
+			goto fail;
+		/* A writer that made the layout and failed removed it, lock file
+		 * and all, while we waited: our lock is on a file nobody else
+		 * can find, so start again. */
+		if (fstat(t->fd, &held) == 0 && stat(t->lock_path, &named) == 0 &&
+		    held.st_dev == named.st_dev && held.st_ino == named.st_ino)
+			break;
+		close(t->fd);
+		t->fd = -1;
+	}
+	locked = 1;
+	if (oci_blobs_prepare(dir, err) < 0)
+		goto fail;
+	return 0;
+fail:
+	if (locked) {
+		oci_layout_txn_abort(t);
+		return -1;
+	}
+	/* without the lock only an empty directory is surely ours */
+	if (t->created)
+		rmdir(dir);
+	txn_end(t);
+	return -1;
+}
+
+int oci_layout_txn_add(oci_layout_txn *t, const char *src_dir, const char *digest,
+		       int64_t size, ocibuild_error *err)
+{
+	if (oci_blobs_has(t->dir, digest))
+		return 0;
+	/* recorded first, and kept when the import fails (it may fail after
+	 * the blob is in place): it was not there before, so abort removes it */
+	if (oci_strlist_push(&t->added, digest, err) < 0)
+		return -1;
+	return oci_blobs_import(t->dir, src_dir, digest, size, 1, err);
+}
+
+int oci_layout_txn_commit(oci_layout_txn *t, const oci_descriptor *desc,
+			  const char *const *refs, size_t nrefs, ocibuild_error *err)
+{
+	oci_index x;
+	size_t i;
+	int rc = 0;
+
+	if (oci_layout_read_index(t->dir, &x, err) < 0)
+		return -1;
+	for (i = 0; i < nrefs && rc == 0; i++)
+		rc = oci_layout_set_ref(&x, desc, refs[i], err);
+	if (rc == 0)
+		rc = oci_layout_write_index(t->dir, &x, 1, err);
+	oci_index_release(&x);
+	if (rc == 0)
+		txn_end(t);
+	return rc;
+}
+
+/* The blobs and index.json are found without allocating: this runs on the
+ * way out of out-of-memory failures too. */
+void oci_layout_txn_abort(oci_layout_txn *t)
+{
+	char p[PATH_MAX];
+	struct stat st;
+	size_t i;
+
+	if (!t->dir)
+		return;
+	for (i = 0; i < t->added.n; i++)
+		if (snprintf(p, sizeof(p), "%s/blobs/sha256/%s", t->dir,
+			     oci_digest_hex(t->added.v[i])) < (int)sizeof(p))
+			unlink(p);
+	/* a layout begin made goes again, unless another writer has
+	 * committed to it since (we hold the lock: nobody is adding now) */
+	if (t->created && snprintf(p, sizeof(p), "%s/index.json", t->dir) < (int)sizeof(p) &&
+	    stat(p, &st) < 0 && errno == ENOENT)
+		oci_remove_tree(t->dir);
+	txn_end(t);
 }
 
 static int make_tmp_near(const char *path, char **tmp, int *fd, ocibuild_error *err)

@@ -15,6 +15,42 @@ int oci_layout_write_index(const char *dir, const oci_index *x, int durable,
 int oci_layout_set_ref(oci_index *x, const oci_descriptor *desc,
 		       const char *ref_name, ocibuild_error *err);
 
+/* The lock file, beside index.json: writers take an exclusive flock(2) on
+ * it; readers never need it (index.json is replaced by rename, and blobs
+ * go in before the index names them). A name starting with a dot, which
+ * tools reading the layout (skopeo, umoci, oci-image-tool) do not look at. */
+#define OCI_LAYOUT_LOCK ".ocibuild.lock"
+/* Adding an image to a layout that may have other writers:
+ *   begin   create dir if needed, take the lock (waiting at most
+ *           timeout seconds, giving up when cancel says so)
+ *   add     put blobs in, remembering those that were not there
+ *   commit  point ref names at a descriptor in index.json, let go
+ *   abort   remove the blobs add put in (and the layout, when begin
+ *           made it and nobody committed to it), let go
+ * Blobs are added under the lock, so a failing writer never removes a blob
+ * that another writer's committed index names. Zero a txn before use;
+ * abort is a no-op after commit, so it can be called on every exit path. */
+typedef struct oci_layout_txn {
+	char *dir;         /* NULL when no transaction is open */
+	char *lock_path;
+	int fd;            /* the lock file, locked */
+	int created;       /* begin made dir */
+	oci_strlist added; /* digests of the blobs add put in */
+} oci_layout_txn;
+
+int oci_layout_txn_begin(oci_layout_txn *t, const char *dir, unsigned timeout,
+			 ocibuild_cancel_fn cancel, void *cancel_userdata,
+			 ocibuild_error *err);
+/* Import blob digest from src_dir (a blob directory layout too), unless
+ * it is there already; size -1 when not known. */
+int oci_layout_txn_add(oci_layout_txn *t, const char *src_dir, const char *digest,
+		       int64_t size, ocibuild_error *err);
+/* Point each of refs[0..nrefs) at desc in index.json (atomic, durable),
+ * then end the transaction. On failure the transaction stays open. */
+int oci_layout_txn_commit(oci_layout_txn *t, const oci_descriptor *desc,
+			  const char *const *refs, size_t nrefs, ocibuild_error *err);
+void oci_layout_txn_abort(oci_layout_txn *t);
+
 typedef struct oci_archive_opts {
 	const char *path;      /* output file; written atomically */
 	int gzip;              /* compress the whole archive */

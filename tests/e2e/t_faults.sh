@@ -15,16 +15,23 @@ faults_enabled() {
 }
 
 # faults_one N OUTDIR ARGS...: one run with the Nth allocation failing;
-# prints "ok" (absorbed), "oom" (failed cleanly) or a reason it is wrong
+# prints "ok" (absorbed), "oom" (failed cleanly) or a reason it is wrong.
+# Hooks, when set: FAULTS_SETUP OUTDIR runs before, FAULTS_CHECK OUTDIR RC
+# after; what FAULTS_CHECK prints is a reason the run is wrong.
 faults_one() {
-    local n=$1 out=$2 rc
+    local n=$1 out=$2 rc why
     shift 2
     rm -rf "$out"
     mkdir -p "$out"
+    [ -z "${FAULTS_SETUP:-}" ] || "$FAULTS_SETUP" "$out"
     rc=0
     ASAN_OPTIONS=exitcode=99:detect_leaks=1:abort_on_error=0 OCIBUILD_FAIL_ALLOC=$n \
         "$OCIBUILD" "$@" >"$out.stdout" 2>"$out.stderr" || rc=$?
-    if [ "$rc" = 0 ]; then
+    why=
+    [ -z "${FAULTS_CHECK:-}" ] || why=$("$FAULTS_CHECK" "$out" "$rc" 2>&1)
+    if [ -n "$why" ]; then
+        echo "N=$n: exit $rc: $why"
+    elif [ "$rc" = 0 ]; then
         echo ok
     elif [ "$rc" != 1 ]; then
         echo "N=$n: exit $rc: $(grep -m1 -E 'Sanitizer|runtime error|ERROR' "$out.stderr" || head -c 300 "$out.stderr")"
@@ -105,4 +112,43 @@ test_faults_push_and_pull() {
     faults_sweep 2 push "$T/multi.tar" --push "$REG/multi@N@" -q
     "$OCIBUILD" push "$T/img.tar" --push "$REG/src" -q >/dev/null || fail "push for the pull"
     faults_sweep 2 pull "$REG/src/app:1" --layout @OUT@/layout -q
+}
+
+# Adding to an existing layout (the layout transaction): a run that fails
+# leaves the layout exactly as it was (its new blobs taken out again); one
+# that succeeds leaves it naming every blob it holds.
+faults_layout_setup() {  # a copy of $T/seed (hard links) beside OUTDIR
+    cp -al "$T/seed" "$1.L"
+}
+faults_layout_check() {  # OUTDIR RC
+    local L=$1.L
+    if [ "$2" != 0 ]; then
+        cmp -s "$L/index.json" "$T/seed/index.json" || echo "index.json changed"
+        [ "$(cd "$L" && ls -A . blobs/sha256)" = "$(cd "$T/seed" && ls -A . blobs/sha256)" ] \
+            || echo "files added: $(cd "$L" && ls -A . blobs/sha256 | tr '\n' ' ')"
+        return 0
+    fi
+    "$PY" - "$L" <<'PY'
+import json, os, sys
+L = sys.argv[1]
+seen = set()
+for e in json.load(open(os.path.join(L, "index.json")))["manifests"]:
+    m = json.load(open(os.path.join(L, "blobs/sha256", e["digest"][7:])))
+    seen.add(e["digest"][7:])
+    seen.add(m["config"]["digest"][7:])
+    seen.update(l["digest"][7:] for l in m["layers"])
+have = set(os.listdir(os.path.join(L, "blobs/sha256")))
+if have != seen:
+    print("blobs not named by index.json: %s; missing: %s" % (sorted(have - seen), sorted(seen - have)))
+PY
+}
+
+test_faults_existing_layout() {
+    faults_enabled
+    mk_tree "$T/src"
+    mkdir -p "$T/other" && echo other >"$T/other/f"
+    ob_build --dir "$T/other" -t other:1 --layout "$T/seed"
+    ob_build --dir "$T/other" -t other:2 --layout "$T/seed" --env B=2 # now with its lock file
+    FAULTS_SETUP=faults_layout_setup FAULTS_CHECK=faults_layout_check \
+        faults_sweep 2 build --dir "$T/src" -t app:1 --env A=1 --layout @OUT@.L -q
 }
