@@ -9,6 +9,9 @@
 #include "mem.h"
 #include "banned.h"
 
+/* what is kept of an error body; the transfer ends there */
+#define MAX_ERROR_BODY (64u * 1024)
+
 struct oci_http {
 	CURL *curl;
 	oci_http_opts o;
@@ -140,6 +143,7 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
 	struct xfer *x = ud;
 	size_t n = size * nmemb;
 	long status = 0;
+	size_t cap;
 	int ok;
 
 	curl_easy_getinfo(x->h->curl, CURLINFO_RESPONSE_CODE, &status);
@@ -158,20 +162,22 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
 	}
 	if (!x->req->out) {
 		/* nobody wants an error body: stop once it is clearly not small */
-		if (!ok && x->received > (1u << 16)) {
+		if (!ok && x->received > MAX_ERROR_BODY) {
 			x->truncated = 1;
 			return 0;
 		}
 		return n;
 	}
-	if (x->req->out->len + n > x->req->out->max) {
+	cap = ok || x->req->out->max < MAX_ERROR_BODY ? x->req->out->max : MAX_ERROR_BODY;
+	if (x->req->out->len + n > cap) {
 		if (ok) {
 			x->too_big = 1;
 			return 0;
 		}
 		/* an error body: keep what fits and stop reading, however slowly
 		 * the rest would come */
-		if (oci_buf_append(x->req->out, data, x->req->out->max - x->req->out->len, x->err) < 0) {
+		if (x->req->out->len < cap &&
+		    oci_buf_append(x->req->out, data, cap - x->req->out->len, x->err) < 0) {
 			x->sink_failed = 1;
 			return 0;
 		}

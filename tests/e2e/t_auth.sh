@@ -132,6 +132,24 @@ test_auth_helper_sigint() {
     assert_not_contains "$(cat "$T/out" "$T/err")" "$REG_PASS" "password printed"
 }
 
+# the same while a push waits for a helper's `get` (the registry's
+# credential lookup, not login's store)
+test_auth_helper_sigint_push() {
+    auth_setup
+    auth_helper slow "sleep 60 & echo \$! >'$T/slow-child.pid'; wait"
+    jq -n '{credsStore: "slow"}' >"$DOCKER_CONFIG/config.json"
+    timeout -k 5 30 "$OCIBUILD" push "$T/x.tar" --push "$REG" >"$T/out" 2>"$T/err" &
+    local pid=$! rc=0
+    auth_wait_file "$T/slow-child.pid"
+    pkill -INT -P "$pid" -x ocibuild || kill -INT "$(pgrep -P "$pid")"
+    wait "$pid" || rc=$?
+    [ "$rc" -ne 124 ] || fail "Ctrl-C was ignored while the helper ran: $(cat "$T/err")"
+    assert_eq "$rc" 130 "exit status after SIGINT (stderr: $(cat "$T/err"))"
+    auth_gone "$T/slow.pid"
+    auth_gone "$T/slow-child.pid"
+    reg_assert_remote_missing app:1
+}
+
 # ------------------------------------------------------------ auth files
 
 # a FIFO (or a directory) where config.json or the containers auth file should

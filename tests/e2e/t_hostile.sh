@@ -196,7 +196,7 @@ test_hostile_trickled_error_body() {
     sleep 0.5
     local sent
     sent=$(awk '$1 == "sent" { s += $2 } END { printf "%d\n", s }' "$HOS_LOG")
-    [ "$sent" -lt $((4 << 20)) ] || fail "ocibuild read $sent bytes of an error body"
+    [ "$sent" -lt $((1 << 20)) ] || fail "ocibuild read $sent bytes of an error body"
 }
 
 test_hostile_request_time_limit() {
