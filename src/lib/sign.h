@@ -38,6 +38,10 @@ int oci_sign_payload_parse(const char *data, size_t len, char **repository, char
 /* Sign SHA-256(data) with k: the base64 of the DER signature (heap). */
 int oci_sign_data(const oci_sign_key *k, const void *data, size_t len, char **b64sig,
 		  ocibuild_error *err);
-/* 1 when b64sig is k's signature of data, 0 when not (or not base64). */
+/* 1 when b64sig is k's signature of data, 0 when not (or not base64, or
+ * longer than 64 KiB), -1 only when out of memory (err filled). */
+int oci_sign_check(const oci_sign_key *k, const void *data, size_t len, const char *b64sig,
+		   ocibuild_error *err);
+/* oci_sign_check as a yes/no: 1 when it verifies, else 0. */
 int oci_sign_verify(const oci_sign_key *k, const void *data, size_t len, const char *b64sig);
 #endif

@@ -76,9 +76,16 @@ static int check_layer(oci_registry *reg, oci_http *h, const char *repo, const c
 	rc = sig ? fetch_payload(reg, h, repo, cache, d, &payload, err) : 0;
 	if (rc < 0)
 		goto out;
-	if (rc == 0 || oci_sign_payload_parse(payload.data, payload.len, &pr, &pd, NULL) < 0) {
-		t->unusable++;
+	if (rc == 1 && oci_sign_payload_parse(payload.data, payload.len, &pr, &pd, err) < 0) {
+		if (err->kind == OCIBUILD_ERR_NOMEM) {
+			rc = -1;
+			goto out;
+		}
+		ocibuild_error_clear(err);
 		rc = 0;
+	}
+	if (rc == 0) {
+		t->unusable++;
 		goto out;
 	}
 	rc = 0;
@@ -94,10 +101,10 @@ static int check_layer(oci_registry *reg, oci_http *h, const char *repo, const c
 			t->seen_repo = pr;
 			pr = NULL;
 		}
-	} else if (oci_sign_verify(key, payload.data, payload.len, sig)) {
-		rc = 1;
 	} else {
-		t->bad_signature++;
+		rc = oci_sign_check(key, payload.data, payload.len, sig, err);
+		if (rc == 0)
+			t->bad_signature++;
 	}
 out:
 	oci_free(pr);
@@ -107,17 +114,21 @@ out:
 }
 
 /* 1 when the repository's tag list holds a signature tag other than
- * `mine` (so the image REF names now is not the one that was signed). */
-static int other_signatures(oci_registry *reg, oci_http *h, const char *repo, const char *mine)
+ * `mine` (so the image REF names now is not the one that was signed), 0
+ * when not or when the registry does not list tags, -1 out of memory. */
+static int other_signatures(oci_registry *reg, oci_http *h, const char *repo, const char *mine,
+			    ocibuild_error *err)
 {
 	oci_buf tags = OCI_BUF_INIT(OCI_MAX_TAGS_LIST);
-	ocibuild_error e = { 0 };
 	const char *p;
 	int found = 0;
 
-	if (oci_reg_get_tags(reg, h, repo, &tags, &e) < 0 || !tags.data) {
-		ocibuild_error_clear(&e);
+	/* a registry that will not list tags only makes the message vaguer */
+	if (oci_reg_get_tags(reg, h, repo, &tags, err) < 0 || !tags.data) {
 		oci_buf_release(&tags);
+		if (err->kind == OCIBUILD_ERR_NOMEM || err->kind == OCIBUILD_ERR_CANCELLED)
+			return -1;
+		ocibuild_error_clear(err);
 		return 0;
 	}
 	/* a tag in the JSON list: "sha256-<64 hex>.sig" */
@@ -143,7 +154,7 @@ int ocibuild_verify(ocibuild_ctx *ctx, const ocibuild_verify_opts *o, ocibuild_v
 	struct tally t;
 	char sigdigest[OCI_DIGEST_LEN + 1], tag[80], *mt = NULL, *cache = NULL;
 	size_t i;
-	int rc = -1;
+	int rc = -1, moved;
 
 	memset(res, 0, sizeof(*res));
 	memset(&m, 0, sizeof(m));
@@ -181,7 +192,10 @@ int ocibuild_verify(ocibuild_ctx *ctx, const ocibuild_verify_opts *o, ocibuild_v
 		if (err->code != 404 || err->kind != OCIBUILD_ERR_INPUT)
 			goto out;
 		ocibuild_error_clear(err);
-		if (!ref.digest && other_signatures(reg, h, ref.path, tag))
+		moved = ref.digest ? 0 : other_signatures(reg, h, ref.path, tag, err);
+		if (moved < 0)
+			goto out;
+		if (moved)
 			oci_err(err, OCIBUILD_ERR_INPUT, 0,
 				"'%s' now points at %s, which is not signed, while %s holds "
 				"signatures of other images: the tag was moved after signing "
