@@ -33,6 +33,20 @@ static void tally_release(struct tally *t)
 	oci_free(t->seen_repo);
 }
 
+/* A name from a payload, fit for a one-line message: short and printable,
+ * else a neutral word (the payload is the registry's text, not ours). */
+static const char *shown(const char *s, const char *instead)
+{
+	const char *p;
+
+	if (!s || strlen(s) > 255)
+		return instead;
+	for (p = s; *p; p++)
+		if ((unsigned char)*p < 0x21 || (unsigned char)*p > 0x7e)
+			return instead;
+	return s;
+}
+
 /* The payload of one signature layer into `payload`: fetched into the
  * cache, digest-checked on the way in and again as read. 1 when usable, 0
  * when not (counted), -1 on an error that stops everything. */
@@ -234,11 +248,11 @@ int ocibuild_verify(ocibuild_ctx *ctx, const ocibuild_verify_opts *o, ocibuild_v
 		oci_err(err, OCIBUILD_ERR_DIGEST, 0,
 			"the signature of %s@%s names %s, not %s: it was made for another image "
 			"(the signature tag was tampered with or copied)",
-			name.data, res->digest, t.seen_digest, res->digest);
+			name.data, res->digest, shown(t.seen_digest, "another digest"), res->digest);
 	} else if (t.other_repo) {
 		oci_err(err, OCIBUILD_ERR_INPUT, 0,
 			"the signature of %s@%s names %s, not %s: it was made for another repository",
-			name.data, res->digest, t.seen_repo, name.data);
+			name.data, res->digest, shown(t.seen_repo, "another name"), name.data);
 	} else if (t.bad_signature) {
 		oci_err(err, OCIBUILD_ERR_INPUT, 0,
 			"no signature of %s@%s verifies with %s (%zu signature%s by another key)",

@@ -267,6 +267,22 @@ verify_cases() {  # the five outcomes against the running registry
         -H 'Accept: application/vnd.oci.image.manifest.v1+json' >"$T/sigman" || fail "GET sig"
     sign_put_manifest app "sha256-${moved#sha256:}.sig" "$T/sigman"
     sign_expect_unverified "signature.*names $signed, not $moved" "$REG/app:1" --key "$T/k1.pub"
+    # a payload whose digest is hostile text: the reason stays one line
+    printf '{"critical":{"identity":{"docker-reference":"%s"},"image":{"docker-manifest-digest":"sha256:0\\nerror: injected"},"type":"cosign container image signature"},"optional":null}' \
+        "$REG/app" >"$T/evil"
+    local ed loc
+    ed=sha256:$(sha256sum <"$T/evil" | cut -d' ' -f1)
+    loc=$(curl -sf -o /dev/null -w '%{redirect_url}' -X POST "http://$REG/v2/app/blobs/uploads/") ||
+        fail "POST upload"
+    [ -n "$loc" ] || loc=$(curl -sf -D - -o /dev/null -X POST "http://$REG/v2/app/blobs/uploads/" |
+        tr -d '\r' | sed -n 's/^[Ll]ocation: //p')
+    curl -sf -X PUT -H 'Content-Type: application/octet-stream' --data-binary "@$T/evil" \
+        "$loc&digest=$ed" >/dev/null || fail "PUT evil payload"
+    jq --arg d "$ed" --argjson n "$(stat -c %s "$T/evil")" \
+        '.layers = [.layers[0] | .digest = $d | .size = $n]' "$T/sigman" >"$T/evilman"
+    sign_put_manifest app "sha256-${moved#sha256:}.sig" "$T/evilman"
+    sign_expect_unverified "signature.*names another digest, not $moved" "$REG/app:1" --key "$T/k1.pub"
+
     # ... or another repository: the signed image pushed unsigned to "copy",
     # the signature manifest of "app" copied next to it
     sign_curl "app/manifests/sha256-${signed#sha256:}.sig" \
