@@ -244,6 +244,33 @@ int ocibuild_login(ocibuild_ctx *ctx, const char *registry, const char *user,
 		   const char *password, const char *ca_file,
 		   ocibuild_strv insecure_registries, ocibuild_error *err);
 
+typedef struct ocibuild_verify_opts {
+	const char *ref; /* the image: REGISTRY/REPO:TAG or REGISTRY/REPO@sha256:... */
+	const char *key; /* PEM public key (SubjectPublicKeyInfo, ECDSA P-256), e.g. cosign.pub */
+	const char *ca_file;
+	ocibuild_strv insecure_registries;
+} ocibuild_verify_opts;
+
+typedef struct ocibuild_verify_result {
+	char repository[1024]; /* "registry/repo" */
+	char digest[72];       /* the manifest (or index) REF resolved to */
+	size_t signatures;     /* signature layers found for that digest */
+	size_t verified;       /* of them, those that name it and verify with the key */
+} ocibuild_verify_result;
+
+/* Check the cosign-format signatures of an image (the "sha256-<hex>.sig"
+ * tag of its repository, as --sign-key stores them) against a public key:
+ * resolve opts->ref to the digest of the manifest the registry sends,
+ * fetch each signature payload (digest-checked, at most 64 KiB), and count
+ * those that name this digest and repository and whose ECDSA signature
+ * over the payload verifies with the key. Credentials are those of a pull.
+ * Returns 0 when at least one verified; otherwise -1 with err saying why
+ * (no signature, signed by another key, the tag now names an unsigned
+ * image, a payload naming another image). result is filled as far as it
+ * got in both cases. An index is checked as itself, not per platform. */
+int ocibuild_verify(ocibuild_ctx *ctx, const ocibuild_verify_opts *opts,
+		    ocibuild_verify_result *result, ocibuild_error *err);
+
 /* Validate "name:tag" against the OCI distribution grammar. Returns 0 when
  * valid, else -1 with err saying which part is wrong. */
 int ocibuild_tag_check(const char *tag, ocibuild_error *err);

@@ -96,6 +96,7 @@ ocibuild_strv cli_insecure(const struct cli_registry *r);
 int cmd_push(int argc, char **argv);
 int cmd_pull(int argc, char **argv);
 int cmd_login(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
 /* Install SIGINT/SIGTERM handlers; the returned callback reports them. */
 void cli_signals_install(void);
 /* Settings of the context from the environment (OCIBUILD_REQUEST_TIMEOUT);

@@ -209,6 +209,7 @@ static const struct command commands[] = {
 	{ "build", cmd_build, "build an OCI image from a directory or a BEAM release" },
 	{ "push", cmd_push, "push an image archive or layout to a registry" },
 	{ "pull", cmd_pull, "pull an image from a registry into an OCI layout" },
+	{ "verify", cmd_verify, "check an image's signatures (as --sign-key stores them) with a public key" },
 	{ "login", cmd_login, "store registry credentials in docker's config.json" },
 	{ NULL, NULL, NULL },
 };

@@ -1000,6 +1000,42 @@ out:
 	return rc;
 }
 
+int oci_reg_get_tags(oci_registry *r, oci_http *h, const char *repo, oci_buf *out,
+		     ocibuild_error *err)
+{
+	struct rreq q;
+	oci_http_resp resp;
+	char *path = v2_path(repo, "tags", "list"), *scope = scope_for(r, repo, NULL);
+	int rc = -1;
+
+	if (!path || !scope) {
+		oci_err_nomem(err);
+		goto out;
+	}
+	rreq_init(&q, "GET", path, scope);
+	out->max = OCI_MAX_TAGS_LIST;
+	q.http.out = out;
+	q.follow = 1;
+	if (reg_do(r, h, &q, &resp, err) < 0) {
+		if (err->code == ERR_CODE_TOO_BIG) {
+			ocibuild_error_clear(err);
+			oci_err(err, OCIBUILD_ERR_REGISTRY, 0,
+				"the tag list of '%s' from registry '%s' is larger than the %u MiB limit: refusing it",
+				repo, r->domain, OCI_MAX_TAGS_LIST >> 20);
+		}
+		goto out;
+	}
+	if (resp.status != 200)
+		registry_said(r, &q, &resp, out, err);
+	else
+		rc = 0;
+	oci_http_resp_release(&resp);
+out:
+	oci_free(path);
+	oci_free(scope);
+	return rc;
+}
+
 int oci_reg_put_manifest(oci_registry *r, oci_http *h, const char *repo, const char *ref,
 			 const char *media_type, const void *data, size_t len,
 			 ocibuild_error *err)

@@ -31,6 +31,11 @@ int oci_reg_http(oci_registry *r, oci_http **h, ocibuild_error *err);
  * the sha256 of the bytes, checked against ref when ref is a digest. */
 int oci_reg_get_manifest(oci_registry *r, oci_http *h, const char *repo, const char *ref,
 			 oci_buf *out, char *digest_out, char **media_type, ocibuild_error *err);
+/* GET /v2/<repo>/tags/list (the first page, as the registry sends it, at
+ * most OCI_MAX_TAGS_LIST bytes) into out. */
+#define OCI_MAX_TAGS_LIST (4u << 20)
+int oci_reg_get_tags(oci_registry *r, oci_http *h, const char *repo, oci_buf *out,
+		     ocibuild_error *err);
 int oci_reg_put_manifest(oci_registry *r, oci_http *h, const char *repo, const char *ref,
 			 const char *media_type, const void *data, size_t len,
 			 ocibuild_error *err);

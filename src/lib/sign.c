@@ -136,7 +136,7 @@ out:
 	return rc;
 }
 
-static int check_p256(const char *path, EVP_PKEY *pkey, ocibuild_error *err)
+static int check_p256(const char *what, const char *path, EVP_PKEY *pkey, ocibuild_error *err)
 {
 	char group[64] = "";
 	size_t glen = 0;
@@ -146,9 +146,9 @@ static int check_p256(const char *path, EVP_PKEY *pkey, ocibuild_error *err)
 					   sizeof(group), &glen) != 1 ||
 	    strcmp(group, "prime256v1"))
 		return oci_err(err, OCIBUILD_ERR_INPUT, 0,
-			       "signing key %s is not an ECDSA P-256 key: make one with "
+			       "%s %s is not an ECDSA P-256 key: make one with "
 			       "'openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256'",
-			       path);
+			       what, path);
 	return 0;
 }
 
@@ -202,7 +202,7 @@ int oci_sign_key_load(const char *path, oci_getenv_fn env, oci_sign_key **out,
 			goto out;
 		}
 	}
-	if (check_p256(path, pkey, err) < 0)
+	if (check_p256("signing key", path, pkey, err) < 0)
 		goto out;
 	*out = oci_calloc(1, sizeof(**out));
 	if (!*out) {
@@ -222,6 +222,53 @@ out:
 	BIO_free(bio);
 	if (file.data)
 		OPENSSL_cleanse(file.data, file.len);
+	oci_buf_release(&file);
+	return rc;
+}
+
+int oci_sign_pubkey_load(const char *path, oci_sign_key **out, ocibuild_error *err)
+{
+	oci_buf file = OCI_BUF_INIT(KEY_FILE_MAX);
+	BIO *bio = NULL;
+	EVP_PKEY *pkey = NULL;
+	int rc = -1;
+
+	*out = NULL;
+	if (oci_read_file(path, KEY_FILE_MAX, &file, err) < 0) {
+		oci_err_prefix(err, "public key");
+		goto out;
+	}
+	if (!memmem(file.data, file.len, "-----BEGIN PUBLIC KEY-----", 26)) {
+		oci_err(err, OCIBUILD_ERR_INPUT, 0,
+			"%s holds no public key (expected -----BEGIN PUBLIC KEY-----): give the "
+			"public half, e.g. 'openssl pkey -in KEY.pem -pubout' or cosign.pub", path);
+		goto out;
+	}
+	bio = BIO_new_mem_buf(file.data, (int)file.len);
+	if (!bio) {
+		oci_err_nomem(err);
+		goto out;
+	}
+	pkey = PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL);
+	if (!pkey) {
+		oci_err(err, OCIBUILD_ERR_INPUT, 0,
+			"public key %s is not a valid PEM SubjectPublicKeyInfo", path);
+		goto out;
+	}
+	if (check_p256("public key", path, pkey, err) < 0)
+		goto out;
+	*out = oci_calloc(1, sizeof(**out));
+	if (!*out) {
+		oci_err_nomem(err);
+		goto out;
+	}
+	(*out)->pkey = pkey;
+	pkey = NULL;
+	rc = 0;
+out:
+	ERR_clear_error();
+	EVP_PKEY_free(pkey);
+	BIO_free(bio);
 	oci_buf_release(&file);
 	return rc;
 }
@@ -275,6 +322,32 @@ int oci_sign_payload(const char *repository, const char *digest, oci_buf *out,
 	return rc;
 }
 
+int oci_sign_payload_parse(const char *data, size_t len, char **repository, char **digest,
+			   ocibuild_error *err)
+{
+	json_t *doc = json_loadb(data, len, 0, NULL);
+	json_t *crit = json_object_get(doc, "critical");
+	const char *type = json_string_value(json_object_get(crit, "type"));
+	const char *r = json_string_value(
+		json_object_get(json_object_get(crit, "identity"), "docker-reference"));
+	const char *d = json_string_value(
+		json_object_get(json_object_get(crit, "image"), "docker-manifest-digest"));
+	int rc = 0;
+
+	*repository = *digest = NULL;
+	if (!json_is_object(doc) || !type || strcmp(type, "cosign container image signature") ||
+	    !r || !d)
+		rc = oci_err(err, OCIBUILD_ERR_INPUT, 0,
+			     "not a cosign simple signing payload (critical.type, identity, image)");
+	else if (!(*repository = oci_strdup(r)) || !(*digest = oci_strdup(d))) {
+		oci_free(*repository);
+		*repository = NULL;
+		rc = oci_err_nomem(err);
+	}
+	json_decref(doc);
+	return rc;
+}
+
 int oci_sign_data(const oci_sign_key *k, const void *data, size_t len, char **b64sig,
 		  ocibuild_error *err)
 {
@@ -303,19 +376,42 @@ out:
 	return rc;
 }
 
-int oci_sign_verify(const oci_sign_key *k, const void *data, size_t len, const char *b64sig)
+int oci_sign_check(const oci_sign_key *k, const void *data, size_t len, const char *b64sig,
+		   ocibuild_error *err)
 {
-	EVP_MD_CTX *md = EVP_MD_CTX_new();
-	size_t siglen = 0;
-	char *sig = oci_b64_decode(b64sig, &siglen);
-	int ok = 0;
+	size_t n = strlen(b64sig), siglen = 0;
+	unsigned char *sig = n <= (1u << 16) ? oci_malloc(3 * (n / 4) + 3) : NULL;
+	EVP_MD_CTX *md;
+	int ok = 0, r;
 
-	if (md && sig &&
-	    EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, k->pkey) == 1 &&
-	    EVP_DigestVerify(md, (const unsigned char *)sig, siglen, data, len) == 1)
+	if (n > (1u << 16))
+		return 0;
+	if (!sig)
+		return oci_err_nomem(err);
+	md = EVP_MD_CTX_new();
+	if (!md) {
+		oci_free(sig);
+		return oci_err_nomem(err);
+	}
+	/* EVP_DecodeBlock counts the padding as zero bytes: take them off */
+	r = EVP_DecodeBlock(sig, (const unsigned char *)b64sig, (int)n);
+	if (r >= 0) {
+		siglen = (size_t)r;
+		if (n && b64sig[n - 1] == '=')
+			siglen--;
+		if (n > 1 && b64sig[n - 2] == '=')
+			siglen--;
+	}
+	if (r >= 0 && EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, k->pkey) == 1 &&
+	    EVP_DigestVerify(md, sig, siglen, data, len) == 1)
 		ok = 1;
 	ERR_clear_error();
 	oci_free(sig);
 	EVP_MD_CTX_free(md);
 	return ok;
+}
+
+int oci_sign_verify(const oci_sign_key *k, const void *data, size_t len, const char *b64sig)
+{
+	return oci_sign_check(k, data, len, b64sig, NULL) == 1;
 }

@@ -114,6 +114,21 @@ test_faults_push_and_pull() {
     faults_sweep 2 pull "$REG/src/app:1" --layout @OUT@/layout -q
 }
 
+# verify: every allocation failure ends in "out of memory", never in a
+# wrong verdict about the signature (fresh cache per run: the payload is
+# fetched every time)
+test_faults_verify() {
+    faults_enabled
+    reg_start basic
+    reg_src "$T/src"
+    openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$T/k.pem" 2>/dev/null
+    openssl pkey -in "$T/k.pem" -pubout -out "$T/k.pub" 2>/dev/null
+    ob_build --dir "$T/src" -t app:1 -o "$T/img.tar"
+    "$OCIBUILD" push "$T/img.tar" --push "$REG" --sign-key "$T/k.pem" -q >/dev/null ||
+        fail "signed push"
+    OCIBUILD_CACHE_DIR=$T/vcache faults_sweep 2 verify "$REG/app:1" --key "$T/k.pub"
+}
+
 # Adding to an existing layout (the layout transaction): a run that fails
 # leaves the layout exactly as it was (its new blobs taken out again); one
 # that succeeds leaves it naming every blob it holds.

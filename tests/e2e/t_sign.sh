@@ -187,3 +187,135 @@ test_sign_errors() {
     assert_contains "$ERR" "add --push" "message"
     assert_no_path "$T/L"
 }
+
+# ---------------------------------------------------------------- ocibuild verify
+
+# sign_ob_verify ARGS...: run `ocibuild verify ARGS $REG_NET`
+sign_ob_verify() {
+    run "$OCIBUILD" verify "$@" "${REG_NET[@]}"
+}
+
+# sign_expect_unverified NEEDLE ARGS...: verify fails with exit 1 and one
+# error line matching NEEDLE
+sign_expect_unverified() {
+    local needle=$1
+    shift
+    sign_ob_verify "$@"
+    assert_eq "$RC" 1 "exit code of ocibuild verify $* (stderr: $ERR)"
+    reg_assert_one_error "$needle"
+}
+
+# sign_put_manifest REPO REF FILE: PUT the manifest bytes of FILE as REPO:REF
+sign_put_manifest() {
+    local -a auth=()
+    [ "$REG_MODE" = basic ] && auth=(-u "$REG_USER:$REG_PASS")
+    curl -sf "${auth[@]}" -X PUT -H 'Content-Type: application/vnd.oci.image.manifest.v1+json' \
+        --data-binary "@$3" "http://$REG/v2/$1/manifests/$2" >/dev/null || fail "PUT $1:$2"
+}
+
+verify_cases() {  # the five outcomes against the running registry
+    sign_keypair k1
+    sign_keypair other
+    reg_ob_push build --dir "$T/src" -t app:1 --push "$REG" --sign-key "$T/k1.pem"
+    local signed=$PDIGEST
+    sign_verify app "$signed" "$T/k1.pub"   # the independent check (openssl) agrees
+    reg_ob_push build --dir "$T/src" -t copy:1 --push "$REG"
+    assert_eq "$PDIGEST" "$signed" "the same image pushed unsigned to another repository"
+
+    # good: by tag and by digest, one line per verified signature
+    sign_ob_verify "$REG/app:1" --key "$T/k1.pub"
+    assert_eq "$RC" 0 "verify exit code (stderr: $ERR)"
+    assert_eq "$OUT" "$REG/app@$signed verified with $T/k1.pub" "verify stdout"
+    sign_ob_verify "$REG/app@$signed" --key "$T/k1.pub" --json
+    assert_eq "$RC" 0 "verify --json exit code (stderr: $ERR)"
+    jq -e --arg r "$REG/app" --arg d "$signed" --arg k "$T/k1.pub" '
+        .repository == $r and .digest == $d and .key == $k and .verified == 1 and
+        .signatures == 1' <<<"$OUT" >/dev/null || fail "verify --json: $OUT"
+    # a second signer: both layers are checked, only the matching one counts
+    reg_ob_push build --dir "$T/src" -t app:1 --push "$REG" --sign-key "$T/other.pem"
+    sign_ob_verify "$REG/app:1" --key "$T/k1.pub" --json
+    assert_eq "$RC" 0 "verify with two signers (stderr: $ERR)"
+    jq -e '.verified == 1 and .signatures == 2' <<<"$OUT" >/dev/null || fail "two signers: $OUT"
+
+    # wrong key
+    sign_keypair stranger
+    sign_expect_unverified "no signature of $REG/app@$signed verifies with .*stranger\.pub" \
+        "$REG/app:1" --key "$T/stranger.pub"
+    if openssl dgst -sha256 -verify "$T/stranger.pub" -signature "$T/sig.der" "$T/payload" \
+        >/dev/null 2>&1; then
+        fail "openssl accepts the wrong key too"
+    fi
+
+    # missing: an image never signed
+    reg_ob_push build --dir "$T/src" -t plain:1 --push "$REG"
+    sign_expect_unverified "no signature for $REG/plain:1" "$REG/plain:1" --key "$T/k1.pub"
+
+    # tampered: another image pushed under the signed tag
+    echo changed >"$T/src/changed"
+    reg_ob_push build --dir "$T/src" -t app:1 --push "$REG"
+    local moved=$PDIGEST
+    assert_ne "$moved" "$signed" "the re-pushed image"
+    sign_expect_unverified "$REG/app:1' now points at $moved, which is not signed.*other images" \
+        "$REG/app:1" --key "$T/k1.pub"
+    # the signed image itself still verifies by digest
+    sign_ob_verify "$REG/app@$signed" --key "$T/k1.pub"
+    assert_eq "$RC" 0 "signed digest after the tag moved (stderr: $ERR)"
+
+    # a signature whose payload names another digest: the signature manifest
+    # of the signed image copied to the unsigned image's signature tag
+    sign_curl "app/manifests/sha256-${signed#sha256:}.sig" \
+        -H 'Accept: application/vnd.oci.image.manifest.v1+json' >"$T/sigman" || fail "GET sig"
+    sign_put_manifest app "sha256-${moved#sha256:}.sig" "$T/sigman"
+    sign_expect_unverified "signature.*names $signed, not $moved" "$REG/app:1" --key "$T/k1.pub"
+    # a payload whose digest is hostile text: the reason stays one line
+    printf '{"critical":{"identity":{"docker-reference":"%s"},"image":{"docker-manifest-digest":"sha256:0\\nerror: injected"},"type":"cosign container image signature"},"optional":null}' \
+        "$REG/app" >"$T/evil"
+    local ed loc
+    ed=sha256:$(sha256sum <"$T/evil" | cut -d' ' -f1)
+    loc=$(curl -sf -o /dev/null -w '%{redirect_url}' -X POST "http://$REG/v2/app/blobs/uploads/") ||
+        fail "POST upload"
+    [ -n "$loc" ] || loc=$(curl -sf -D - -o /dev/null -X POST "http://$REG/v2/app/blobs/uploads/" |
+        tr -d '\r' | sed -n 's/^[Ll]ocation: //p')
+    curl -sf -X PUT -H 'Content-Type: application/octet-stream' --data-binary "@$T/evil" \
+        "$loc&digest=$ed" >/dev/null || fail "PUT evil payload"
+    jq --arg d "$ed" --argjson n "$(stat -c %s "$T/evil")" \
+        '.layers = [.layers[0] | .digest = $d | .size = $n]' "$T/sigman" >"$T/evilman"
+    sign_put_manifest app "sha256-${moved#sha256:}.sig" "$T/evilman"
+    sign_expect_unverified "signature.*names another digest, not $moved" "$REG/app:1" --key "$T/k1.pub"
+
+    # ... or another repository: the signed image pushed unsigned to "copy",
+    # the signature manifest of "app" copied next to it
+    sign_curl "app/manifests/sha256-${signed#sha256:}.sig" \
+        -H 'Accept: application/vnd.oci.image.manifest.v1+json' >"$T/sigman"
+    jq -r '.layers[].digest, .config.digest' "$T/sigman" | while read -r d; do
+        curl -sf -X POST "http://$REG/v2/copy/blobs/uploads/?mount=$d&from=app" >/dev/null ||
+            fail "mount $d"
+    done
+    sign_put_manifest copy "sha256-${signed#sha256:}.sig" "$T/sigman"
+    sign_expect_unverified "signature.*names $REG/app, not $REG/copy" \
+        "$REG/copy@$signed" --key "$T/k1.pub"
+}
+
+test_sign_verify() {
+    reg_start plain
+    reg_src "$T/src"
+    verify_cases
+}
+
+test_sign_verify_errors() {
+    reg_start basic
+    reg_src "$T/src"
+    sign_keypair k1
+    reg_ob_push build --dir "$T/src" -t app:1 --push "$REG" --sign-key "$T/k1.pem"
+    # credentials as pull: the pull variables
+    sign_ob_verify "$REG/app:1" --key "$T/k1.pub"
+    assert_eq "$RC" 0 "verify with Basic auth (stderr: $ERR)"
+    assert_not_contains "$ERR$OUT" "$REG_PASS" "output"
+    run "$OCIBUILD" verify "$REG/app:1"
+    assert_eq "$RC" 2 "verify without --key"
+    sign_expect_unverified "holds no public key|not a PEM" "$REG/app:1" --key "$T/k1.pem"
+    openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-384 -out "$T/p384.pem" 2>/dev/null
+    openssl pkey -in "$T/p384.pem" -pubout -out "$T/p384.pub" 2>/dev/null
+    sign_expect_unverified "not an ECDSA P-256" "$REG/app:1" --key "$T/p384.pub"
+    sign_expect_unverified "app:nope.*not found" "$REG/app:nope" --key "$T/k1.pub"
+}
