@@ -332,3 +332,27 @@ test_hostile_retry_budget() {
     per=$(grep -c 'POST /v2/app/blobs/uploads/ ' "$REG_PROXY_LOG" || true)
     [ "$per" -le 8 ] || fail "$per upload sessions"
 }
+
+test_hostile_corrupt_cache_blob_healed() {
+    # a cached blob that no longer matches its digest is dropped and fetched
+    # again, with a warning naming the cache file (before: every later pull
+    # failed until the file was deleted by hand)
+    reg_start plain
+    reg_src "$T/src"
+    reg_ob_push build --dir "$T/src" -t app:1 --push "$REG"
+    expect_ok "$OCIBUILD" pull "$REG/app:1" --layout "$T/one"
+    local layer f
+    layer=$(manifest_json "$T/one" "$REG/app:1" | jq -r '.layers[0].digest')
+    f=$(blob "$T/cache" "$layer")
+    assert_file "$f"
+    printf 'X' | dd of="$f" bs=1 seek=10 conv=notrunc 2>/dev/null
+    [ "sha256:$(sha256sum "$f" | cut -d' ' -f1)" != "$layer" ] || fail "the cache blob was not corrupted"
+    expect_ok "$OCIBUILD" pull "$REG/app:1" --layout "$T/two"
+    assert_contains "$ERR" "cache file '$f' is corrupt" "warning naming the cache file"
+    assert_eq "sha256:$(sha256sum "$f" | cut -d' ' -f1)" "$layer" "the cache blob after the second pull"
+    verify_blob "$T/two" "$layer" "$(stat -c %s "$f")"
+    # and a build on it as a base heals the same way
+    printf 'Y' | dd of="$f" bs=1 seek=10 conv=notrunc 2>/dev/null
+    expect_ok "$OCIBUILD" build --dir "$T/src" --base "$REG/app:1" -t app:2 -o "$T/x.tar"
+    assert_contains "$ERR" "is corrupt" "warning from build --base"
+}
