@@ -15,6 +15,7 @@
 #include "distribute.h"
 #include "blobstore.h"
 #include "ctx.h"
+#include "dpkg.h"
 #include "elfdeps.h"
 #include "err.h"
 #include "layer.h"
@@ -71,6 +72,7 @@ struct build {
 	const char *release_cmd; /* the default Cmd: start, foreground */
 	oci_walk w;        /* the tree */
 	oci_walk rt;       /* the runtime layer's files */
+	oci_dpkg dpkg;     /* their packages' records (status.d) */
 	oci_net net;
 	oci_strlist refs; /* pushed references */
 	struct layer_plan layers[MAX_LAYERS]; /* shared by every platform */
@@ -773,9 +775,67 @@ static int add_parents(oci_walk *w, ocibuild_error *err)
 	return 0;
 }
 
+/* OpenSSL 3 loads providers from a directory compiled into libcrypto
+ * (Debian: ossl-modules beside it), and the crypto application loads the
+ * legacy provider when it can: without legacy.so :crypto lacks md4 and the
+ * other legacy algorithms it has on the host. Its libraries are libcrypto
+ * and libc, in the closure already. NULL when there is none. */
+static const char *legacy_provider(const oci_strlist *files, char *out, size_t size)
+{
+	char real[PATH_MAX];
+	size_t i;
+
+	for (i = 0; i < files->n; i++) {
+		const char *base = strrchr(files->v[i], '/');
+		char *slash;
+
+		if (!base || strncmp(base + 1, "libcrypto.so.3", 14) || !realpath(files->v[i], real))
+			continue;
+		slash = strrchr(real, '/');
+		*slash = '\0';
+		if ((size_t)snprintf(out, size, "%s/ossl-modules/legacy.so", real) < size &&
+		    oci_elf_is_elf(out))
+			return out;
+	}
+	return NULL;
+}
+
+/* For scanners: a dpkg status record (status.d/NAME, as distroless images
+ * have them) for each Debian package that owns a file copied from this
+ * machine, and its /etc/os-release. */
+static int plan_packages(struct build *b, const oci_strlist *host, ocibuild_error *err)
+{
+	static const char *const osrel[] = { "/etc/os-release", "/usr/lib/os-release", NULL };
+	size_t i;
+	int r = oci_dpkg_owners("/var/lib/dpkg", host, &b->dpkg, err);
+
+	if (r < 0)
+		return -1;
+	if (r == 0)
+		oci_log(b->ctx, OCIBUILD_LOG_INFO,
+			"no dpkg database in /var/lib/dpkg (not a Debian system): the runtime layer has no package records, so scanners will not list its libraries");
+	for (i = 0; i < b->dpkg.n; i++) {
+		oci_buf name = OCI_BUF_INIT(512);
+
+		if (oci_buf_printf(&name, err, "var/lib/dpkg/status.d/%s", b->dpkg.v[i].name) < 0 ||
+		    oci_walk_add_data(&b->rt, name.data, 0644, b->dpkg.v[i].record, b->dpkg.v[i].len,
+				      err) < 0) {
+			oci_buf_release(&name);
+			return -1;
+		}
+		oci_buf_release(&name);
+	}
+	for (i = 0; osrel[i]; i++)
+		if (access(osrel[i], R_OK) == 0)
+			return oci_walk_add(&b->rt, "etc/os-release", OCI_TAR_FILE, 0644, osrel[i],
+					    NULL, err);
+	return 0;
+}
+
 /* The runtime layer for a scratch image: the loader and shared libraries
  * the release's ELF files need, busybox as /bin/sh and the start scripts'
- * tools, passwd/group entries for the image user, /tmp and CA roots. */
+ * tools, passwd/group entries for the image user, /tmp and CA roots, and
+ * the records of the Debian packages they come from. */
 static int plan_runtime(struct build *b, const oci_strlist *elves, ocibuild_error *err)
 {
 	static const char passwd[] = "root:x:0:0:root:/root:/bin/sh\n"
@@ -783,10 +843,10 @@ static int plan_runtime(struct build *b, const oci_strlist *elves, ocibuild_erro
 	static const char group[] = "root:x:0:\nnogroup:x:65534:\n";
 	static const char *const ca[] = { "/etc/ssl/certs/ca-certificates.crt",
 					  "/etc/pki/tls/certs/ca-bundle.crt", NULL };
-	oci_strlist files = { 0 };
+	oci_strlist files = { 0 }, host = { 0 };
 	struct layer_plan *p;
 	oci_elf_info bb;
-	char root[PATH_MAX], real[PATH_MAX];
+	char root[PATH_MAX], real[PATH_MAX], legacy[PATH_MAX];
 	size_t i, rlen;
 	int rc = -1;
 
@@ -811,15 +871,21 @@ static int plan_runtime(struct build *b, const oci_strlist *elves, ocibuild_erro
 			goto out;
 		}
 		if (oci_walk_add(&b->rt, files.v[i] + 1, OCI_TAR_FILE, 0755, files.v[i], NULL,
-				 err) < 0)
+				 err) < 0 ||
+		    oci_strlist_push(&host, files.v[i], err) < 0)
 			goto out;
 	}
+	if (legacy_provider(&files, legacy, sizeof(legacy)) &&
+	    (oci_walk_add(&b->rt, legacy + 1, OCI_TAR_FILE, 0644, legacy, NULL, err) < 0 ||
+	     oci_strlist_push(&host, legacy, err) < 0))
+		goto out;
 	if (oci_elf_read("/bin/busybox", &bb, NULL) == 0 && bb.is_elf && !bb.interp &&
 	    oci_elf_arch(bb.machine, bb.elfclass) &&
 	    !strcmp(oci_elf_arch(bb.machine, bb.elfclass), b->plats[0].platform.architecture)) {
 		oci_elf_release(&bb);
 		if (oci_walk_add(&b->rt, "bin/busybox", OCI_TAR_FILE, 0755, "/bin/busybox", NULL,
-				 err) < 0)
+				 err) < 0 ||
+		    oci_strlist_push(&host, "/bin/busybox", err) < 0)
 			goto out;
 		for (i = 0; busybox_applets[i]; i++) {
 			oci_buf name = OCI_BUF_INIT(256);
@@ -843,12 +909,13 @@ static int plan_runtime(struct build *b, const oci_strlist *elves, ocibuild_erro
 		goto out;
 	for (i = 0; ca[i]; i++) {
 		if (access(ca[i], R_OK) == 0) {
-			if (oci_walk_add(&b->rt, ca[i] + 1, OCI_TAR_FILE, 0644, ca[i], NULL, err) < 0)
+			if (oci_walk_add(&b->rt, ca[i] + 1, OCI_TAR_FILE, 0644, ca[i], NULL, err) < 0 ||
+			    oci_strlist_push(&host, ca[i], err) < 0)
 				goto out;
 			break;
 		}
 	}
-	if (add_parents(&b->rt, err) < 0)
+	if (plan_packages(b, &host, err) < 0 || add_parents(&b->rt, err) < 0)
 		goto out;
 	p = new_plan(b, "runtime", &b->rt, "/", "", 0755, err);
 	if (!p)
@@ -858,6 +925,7 @@ static int plan_runtime(struct build *b, const oci_strlist *elves, ocibuild_erro
 	rc = 0;
 out:
 	oci_strlist_clear(&files);
+	oci_strlist_clear(&host);
 	return rc;
 }
 
@@ -1408,6 +1476,7 @@ static void cleanup(struct build *b)
 		oci_free(b->layers[i].v);
 	oci_walk_release(&b->w);
 	oci_walk_release(&b->rt);
+	oci_dpkg_release(&b->dpkg);
 	oci_release_release(&b->rel);
 	oci_vcs_release(&b->vcs);
 	oci_strlist_clear(&b->refs);

@@ -491,6 +491,9 @@ test_release_relx_runs_as_nobody() {
     # the crypto NIF loads: its shared libraries are in the runtime layer
     expect_ok rel_img "$L" relx:1 eval 'relx_app:sha256(<<"abc">>).'
     assert_eq "$OUT" '"BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD"' "crypto NIF"
+    # as on the host, OpenSSL's legacy provider is there: md4 (RFC 1320's "abc")
+    expect_ok rel_img "$L" relx:1 eval 'binary_to_list(binary:encode_hex(crypto:hash(md4, <<"abc">>))).'
+    assert_eq "$OUT" '"A448017AAF21D8525FC10AE87AA6729D"' "md4 from the legacy provider"
     # /bin/sh and id come from the bundled busybox
     expect_ok rel_img "$L" relx:1 eval 'os:cmd("id -u").'
     assert_eq "$OUT" '"65534\n"' "id -u inside the release"
@@ -593,6 +596,52 @@ ocibuild build: sbom layer in /" "history created_by of the layers"
                 || fail "runtime layer lacks $lib (needed by ${elf#"$REL_DIR"/})"
         done
     done
+}
+
+# 3b. The runtime layer tells scanners what it is: a dpkg status record in
+# /var/lib/dpkg/status.d/NAME for each Debian package that owns a bundled
+# file (as distroless images have), equal to what dpkg says on this
+# machine, and this machine's /etc/os-release. Two builds give the same
+# runtime layer.
+test_release_runtime_dpkg_records() {
+    [ -f /var/lib/dpkg/status ] || skip "no dpkg database on this machine"
+    rel_fixture relx
+    local L=$T/L R f name want got owner bad=""
+    ob_build --release "$REL_DIR" --base scratch -t relx:1 --layout "$L"
+    umoci_unpack "$L" relx:1 "$T/bundle"
+    R=$T/bundle/rootfs
+    [ -d "$R/var/lib/dpkg/status.d" ] || fail "the image has no /var/lib/dpkg/status.d"
+    ls "$R/var/lib/dpkg/status.d" >"$T/pkgs"
+    [ -s "$T/pkgs" ] || fail "status.d is empty"
+    for f in "$R"/var/lib/dpkg/status.d/*; do
+        name=${f##*/}
+        got=$(awk -F': ' '$1 == "Package" { p = $2 } $1 == "Version" { v = $2 }
+            $1 == "Architecture" { a = $2 } END { print p " " v " " a }' "$f")
+        want=$(dpkg-query -W -f '${Package} ${Version} ${Architecture}' "$name") \
+            || fail "dpkg-query knows no package $name"
+        assert_eq "$got" "$want" "status.d/$name against dpkg-query"
+        assert_eq "$(grep -c '^Status: install ok installed$' "$f")" 1 "Status of status.d/$name"
+        assert_eq "$(grep '^Source:' "$f" || true)" "$(dpkg-query -s "$name" | grep '^Source:' || true)" \
+            "Source of status.d/$name"
+        grep -qE '^(Conffiles|Config-Version|Triggers-)' "$f" && bad="$bad $name"
+    done
+    assert_eq "$bad" "" "status.d records with dpkg bookkeeping fields"
+    # the owners of the loader, libc, /bin/sh (busybox) and libcrypto are there
+    for f in /lib64/ld-linux-x86-64.so.2 /bin/busybox "$(ldd "$REL_DIR"/lib/crypto-*/priv/lib/crypto.so \
+        | awk '$1 ~ /^libcrypto/ { print $3 }')"; do
+        [ -e "$f" ] || continue
+        owner=$(dpkg -S "$(readlink -f "$f")" 2>/dev/null || dpkg -S "$f") || fail "dpkg -S $f"
+        owner=${owner%%: *}
+        owner=${owner%%:*}
+        grep -qx "$owner" "$T/pkgs" || fail "status.d has no record of $owner, which owns $f: $(cat "$T/pkgs")"
+    done
+    grep -qx libc6 "$T/pkgs" || fail "status.d has no libc6: $(cat "$T/pkgs")"
+    cmp "$R/etc/os-release" /etc/os-release || fail "/etc/os-release of the image differs from the host's"
+    [ -L "$R/etc/os-release" ] && fail "/etc/os-release must be a regular file, not a symlink"
+    # reproducible: a second build has the same runtime layer
+    ob_build --release "$REL_DIR" --base scratch -t relx:1 --layout "$T/L2"
+    assert_eq "$(manifest_json "$T/L2" relx:1 | jq -r '.layers[0].digest')" \
+        "$(manifest_json "$L" relx:1 | jq -r '.layers[0].digest')" "runtime layer digest of two builds"
 }
 
 # 3a. Each layer is a well-formed tree: no duplicates, and every member's

@@ -1,0 +1,358 @@
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "dpkg.h"
+#include "blobstore.h"
+#include "err.h"
+#include "mem.h"
+#include "banned.h"
+
+/* a status file far larger than any real one is not read */
+#define STATUS_MAX (256u << 20)
+#define RECORD_MAX (1u << 20)
+
+/* ---- status records ---- */
+
+/* The end of the line that starts at p (its '\n' or end). */
+static const char *eol(const char *p, const char *end)
+{
+	const char *nl = memchr(p, '\n', (size_t)(end - p));
+
+	return nl ? nl : end;
+}
+
+/* If the line [p, e) is the field `name`, its value (leading blanks
+ * skipped) in [*v, e). */
+static int is_field(const char *p, const char *e, const char *name, const char **v)
+{
+	size_t n = strlen(name);
+
+	if ((size_t)(e - p) <= n || strncasecmp(p, name, n) || p[n] != ':')
+		return 0;
+	p += n + 1;
+	while (p < e && (*p == ' ' || *p == '\t'))
+		p++;
+	*v = p;
+	return 1;
+}
+
+static int value_is(const char *v, const char *e, const char *want)
+{
+	while (e > v && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r'))
+		e--;
+	return (size_t)(e - v) == strlen(want) && !memcmp(v, want, (size_t)(e - v));
+}
+
+/* "want ok installed", "hold ok installed": the last word is the state */
+static int installed(const char *v, const char *e)
+{
+	const char *w = e;
+
+	while (w > v && (w[-1] == ' ' || w[-1] == '\t' || w[-1] == '\r'))
+		w--;
+	e = w;
+	while (w > v && w[-1] != ' ' && w[-1] != '\t')
+		w--;
+	return value_is(w, e, "installed");
+}
+
+/* dpkg's own bookkeeping: meaningless (or wrong) in an image */
+static int dropped(const char *p, const char *e)
+{
+	static const char *const names[] = { "Conffiles", "Config-Version", "Triggers-Awaited",
+					     "Triggers-Pending", NULL };
+	const char *v;
+	size_t i;
+
+	for (i = 0; names[i]; i++)
+		if (is_field(p, e, names[i], &v))
+			return 1;
+	return 0;
+}
+
+static int emit(const char *s, const char *e, oci_buf *out, ocibuild_error *err)
+{
+	const char *p, *le, *v;
+	int skip = 0;
+
+	for (p = s; p < e; p = le + 1) {
+		le = eol(p, e);
+		if (*p == ' ' || *p == '\t') { /* continuation of the field before */
+			if (skip)
+				continue;
+		} else if (dropped(p, le)) {
+			skip = 1;
+			continue;
+		} else if (is_field(p, le, "Status", &v)) {
+			skip = 1;
+			if (oci_buf_puts(out, "Status: install ok installed\n", err) < 0)
+				return -1;
+			continue;
+		} else {
+			skip = 0;
+		}
+		if (oci_buf_append(out, p, (size_t)(le - p), err) < 0 ||
+		    oci_buf_append(out, "\n", 1, err) < 0)
+			return -1;
+		if (le == e)
+			break;
+	}
+	return 0;
+}
+
+int oci_dpkg_record(const char *status, size_t len, const char *name, const char *arch,
+		    oci_buf *out, ocibuild_error *err)
+{
+	const char *p = status, *end = status + len;
+
+	while (p < end) {
+		const char *s, *le, *v;
+		int pkg = 0, ar = !arch, inst = 0;
+
+		while (p < end && *p == '\n') /* blank lines between stanzas */
+			p++;
+		s = p;
+		for (; p < end; p = le + 1) {
+			le = eol(p, end);
+			if (le == p) /* the blank line that ends the stanza */
+				break;
+			if (is_field(p, le, "Package", &v))
+				pkg = value_is(v, le, name);
+			else if (arch && is_field(p, le, "Architecture", &v))
+				ar = value_is(v, le, arch);
+			else if (is_field(p, le, "Status", &v))
+				inst = installed(v, le);
+			if (le == end) {
+				p = end;
+				break;
+			}
+		}
+		if (pkg && ar && inst)
+			return emit(s, p < end ? p : end, out, err) < 0 ? -1 : 1;
+	}
+	return 0;
+}
+
+/* ---- owners ---- */
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int cmp_pkg(const void *a, const void *b)
+{
+	const oci_dpkg_pkg *x = a, *y = b;
+	int c = strcmp(x->name, y->name);
+
+	if (c)
+		return c;
+	return strcmp(x->arch ? x->arch : "", y->arch ? y->arch : "");
+}
+
+/* A directory that /usr merge made a symlink into /usr. */
+static int merged_dir(const char *p)
+{
+	return !strncmp(p, "/bin/", 5) || !strncmp(p, "/sbin/", 6) || !strncmp(p, "/lib", 4);
+}
+
+/* p and its other /usr-merge spelling */
+static int push_spellings(oci_strlist *c, const char *p, ocibuild_error *err)
+{
+	oci_buf b = OCI_BUF_INIT(PATH_MAX + 8);
+	int rc = -1;
+
+	if (oci_strlist_push(c, p, err) < 0)
+		return -1;
+	if (!strncmp(p, "/usr/", 5) && merged_dir(p + 4))
+		rc = oci_strlist_push(c, p + 4, err);
+	else if (merged_dir(p))
+		rc = oci_buf_printf(&b, err, "/usr%s", p) < 0 ? -1 : oci_strlist_push(c, b.data, err);
+	else
+		rc = 0;
+	oci_buf_release(&b);
+	return rc;
+}
+
+static int add_pkg(oci_dpkg *d, const char *list, ocibuild_error *err)
+{
+	size_t n = strlen(list) - strlen(".list");
+	const char *colon = memchr(list, ':', n);
+	oci_dpkg_pkg *pk;
+
+	if (d->n == d->cap) {
+		size_t cap = d->cap ? d->cap * 2 : 16;
+		oci_dpkg_pkg *v = oci_reallocarray(d->v, cap, sizeof(*v));
+
+		if (!v)
+			return oci_err_nomem(err);
+		d->v = v;
+		d->cap = cap;
+	}
+	pk = &d->v[d->n];
+	memset(pk, 0, sizeof(*pk));
+	pk->name = oci_strndup(list, colon ? (size_t)(colon - list) : n);
+	if (colon)
+		pk->arch = oci_strndup(colon + 1, n - (size_t)(colon + 1 - list));
+	d->n++;
+	if (!pk->name || (colon && !pk->arch))
+		return oci_err_nomem(err);
+	return 0;
+}
+
+/* 1 if a line of the list file is one of the sorted candidate paths */
+static int list_owns(const char *path, char *const *cand, size_t nc, ocibuild_error *err)
+{
+	char line[PATH_MAX + 2];
+	FILE *f = fopen(path, "re");
+	int found = 0;
+
+	if (!f)
+		return oci_err_errno(err, errno, "cannot read the dpkg file list '%s': %s", path,
+				     strerror(errno));
+	while (!found && fgets(line, sizeof(line), f)) {
+		size_t n = strlen(line);
+		const char *key = line;
+
+		if (n && line[n - 1] == '\n') {
+			line[--n] = '\0';
+		} else if (!feof(f)) { /* longer than any path: skip the rest */
+			int ch;
+
+			while ((ch = getc(f)) != EOF && ch != '\n')
+				;
+			continue;
+		}
+		if (bsearch(&key, cand, nc, sizeof(char *), cmp_str))
+			found = 1;
+	}
+	if (ferror(f)) {
+		fclose(f);
+		return oci_err_errno(err, EIO, "cannot read the dpkg file list '%s'", path);
+	}
+	fclose(f);
+	return found;
+}
+
+int oci_dpkg_owners(const char *admindir, const oci_strlist *files, oci_dpkg *out,
+		    ocibuild_error *err)
+{
+	oci_strlist cand = { 0 }, lists = { 0 };
+	oci_buf path = OCI_BUF_INIT(PATH_MAX + 64), status = OCI_BUF_INIT(STATUS_MAX);
+	char real[PATH_MAX];
+	DIR *dir = NULL;
+	struct dirent *de;
+	size_t i, j;
+	int rc = -1;
+
+	if (oci_buf_printf(&path, err, "%s/status", admindir) < 0)
+		goto out;
+	if (access(path.data, F_OK) < 0) {
+		rc = 0;
+		goto out;
+	}
+	for (i = 0; i < files->n; i++) {
+		if (push_spellings(&cand, files->v[i], err) < 0)
+			goto out;
+		if (realpath(files->v[i], real) && strcmp(real, files->v[i]) &&
+		    push_spellings(&cand, real, err) < 0)
+			goto out;
+	}
+	if (cand.n)
+		qsort(cand.v, cand.n, sizeof(char *), cmp_str);
+
+	oci_buf_reset(&path);
+	if (oci_buf_printf(&path, err, "%s/info", admindir) < 0)
+		goto out;
+	dir = opendir(path.data);
+	if (!dir) {
+		oci_err_errno(err, errno, "cannot read the dpkg database '%s': %s", path.data,
+			      strerror(errno));
+		goto out;
+	}
+	while ((de = readdir(dir))) {
+		size_t n = strlen(de->d_name);
+
+		if (n > 5 && !strcmp(de->d_name + n - 5, ".list") &&
+		    oci_strlist_push(&lists, de->d_name, err) < 0)
+			goto out;
+	}
+	if (lists.n)
+		qsort(lists.v, lists.n, sizeof(char *), cmp_str);
+	for (i = 0; i < lists.n && cand.n; i++) {
+		int own;
+
+		oci_buf_reset(&path);
+		if (oci_buf_printf(&path, err, "%s/info/%s", admindir, lists.v[i]) < 0)
+			goto out;
+		own = list_owns(path.data, cand.v, cand.n, err);
+		if (own < 0 || (own && add_pkg(out, lists.v[i], err) < 0))
+			goto out;
+	}
+	if (out->n)
+		qsort(out->v, out->n, sizeof(*out->v), cmp_pkg);
+
+	oci_buf_reset(&path);
+	if (oci_buf_printf(&path, err, "%s/status", admindir) < 0 ||
+	    oci_read_file(path.data, STATUS_MAX, &status, err) < 0)
+		goto out;
+	for (i = j = 0; i < out->n; i++) {
+		oci_dpkg_pkg *pk = &out->v[i];
+		oci_buf rec = OCI_BUF_INIT(RECORD_MAX);
+		int r = 0;
+
+		/* one record per name: status.d/NAME */
+		if (!(j && !strcmp(out->v[j - 1].name, pk->name)))
+			r = oci_dpkg_record(status.data ? status.data : "", status.len, pk->name,
+					    pk->arch, &rec, err);
+		if (r > 0) {
+			pk->record = oci_buf_detach(&rec, &pk->len);
+			if (!pk->record)
+				r = oci_err_nomem(err);
+		}
+		oci_buf_release(&rec);
+		if (r < 0) { /* slots before j are kept, from i on are whole */
+			for (; i < out->n; i++) {
+				oci_free(out->v[i].name);
+				oci_free(out->v[i].arch);
+			}
+			out->n = j;
+			goto out;
+		}
+		if (r > 0) {
+			out->v[j++] = *pk;
+		} else { /* a list without an installed package: half removed */
+			oci_free(pk->name);
+			oci_free(pk->arch);
+		}
+	}
+	out->n = j;
+	rc = 1;
+out:
+	if (dir)
+		closedir(dir);
+	oci_strlist_clear(&cand);
+	oci_strlist_clear(&lists);
+	oci_buf_release(&path);
+	oci_buf_release(&status);
+	return rc;
+}
+
+void oci_dpkg_release(oci_dpkg *d)
+{
+	size_t i;
+
+	for (i = 0; i < d->n; i++) {
+		oci_free(d->v[i].name);
+		oci_free(d->v[i].arch);
+		oci_free(d->v[i].record);
+	}
+	oci_free(d->v);
+	memset(d, 0, sizeof(*d));
+}
