@@ -95,6 +95,10 @@ void ocibuild_global_init(void);
 
 /* Options, callbacks and worker count for library calls. Not thread safe:
  * use one context per concurrent build. */
+/* What the library uses when an option is left 0. */
+#define OCIBUILD_DEFAULT_JOBS 4                 /* blobs in flight to or from a registry */
+#define OCIBUILD_DEFAULT_CHUNK_SIZE (16u << 20) /* uploads larger than this go in chunks */
+
 typedef struct ocibuild_ctx ocibuild_ctx;
 
 /* Returns NULL only when out of memory. Free with ocibuild_ctx_free(). */
@@ -176,7 +180,7 @@ typedef struct ocibuild_build_opts {
 	const char *push;   /* "registry[/namespace]": push NAME:TAG there */
 	const char *ca_file; /* extra CA bundle for registries */
 	ocibuild_strv insecure_registries; /* may use plain HTTP */
-	uint64_t chunk_size; /* upload in PATCH chunks above this size */
+	uint64_t chunk_size; /* upload in PATCH chunks above this size (0: OCIBUILD_DEFAULT_CHUNK_SIZE) */
 	const char *image_refs;  /* write every pushed ref here, one a line */
 	const char *digest_file; /* write the manifest (or index) digest here */
 	/* with push: sign the pushed image with this ECDSA P-256 private key
@@ -214,7 +218,7 @@ typedef struct ocibuild_push_opts {
 	ocibuild_strv tags; /* NAME:TAG to push as; default: the source's tags */
 	const char *ca_file;
 	ocibuild_strv insecure_registries;
-	uint64_t chunk_size;
+	uint64_t chunk_size; /* as in ocibuild_build_opts */
 	const char *image_refs;
 	const char *digest_file;
 	const char *sign_key; /* as in ocibuild_build_opts */

@@ -54,6 +54,9 @@ void cli_progress(void *userdata, const ocibuild_event *ev);
 /* Parse a size such as 16M, 512k or 1048576 into bytes; -1 when bad. */
 long long cli_parse_size(const char *s);
 
+#define CLI_STR_(x) #x
+#define CLI_STR(x) CLI_STR_(x)
+
 /* Flags shared by the commands that talk to registries. */
 enum {
 	F_CA_FILE = 1000, F_INSECURE, F_CHUNK, F_IMAGE_REFS, F_DIGEST_FILE, F_JSON, F_SIGN_KEY,

@@ -277,7 +277,7 @@ int cmd_build(int argc, char **argv)
 	}
 	o.ca_file = reg.ca_file;
 	o.insecure_registries = cli_insecure(&reg);
-	o.chunk_size = reg.chunk ? reg.chunk : 16u << 20;
+	o.chunk_size = reg.chunk;
 	o.image_refs = reg.image_refs;
 	o.digest_file = reg.digest_file;
 	o.sign_key = reg.sign_key;

@@ -11,7 +11,7 @@ enum { F_PLATFORM_P = 300, F_LAYOUT_P, F_PASSWORD_STDIN, F_USER };
 static const struct cli_flag push_flags[] = {
 	{ "push", 'p', "REGISTRY[/NS]", NULL, "where to push (required)" },
 	{ "tag", 't', "NAME:TAG", "the image's own tags", "push under this name and tag; repeatable" },
-	{ "jobs", 'j', "N", "4", "blobs in flight at once" },
+	{ "jobs", 'j', "N", CLI_STR(OCIBUILD_DEFAULT_JOBS), "blobs in flight at once" },
 	{ "quiet", 'q', NULL, NULL, "print only errors and the reference" },
 	CLI_REGISTRY_FLAGS,
 	{ "help", 'h', NULL, NULL, "show this help" },
@@ -22,7 +22,7 @@ static const struct cli_flag pull_flags[] = {
 	{ "layout", F_LAYOUT_P, "DIR", NULL, "OCI layout to write or add the image to (required)" },
 	CLI_LOCK_TIMEOUT_FLAG,
 	{ "platform", F_PLATFORM_P, "OS/ARCH", "the build host's", "which image of a multi-platform index" },
-	{ "jobs", 'j', "N", "4", "blobs in flight at once" },
+	{ "jobs", 'j', "N", CLI_STR(OCIBUILD_DEFAULT_JOBS), "blobs in flight at once" },
 	{ "quiet", 'q', NULL, NULL, "print only errors and the reference" },
 	CLI_CONNECTION_FLAGS,
 	{ "image-refs", F_IMAGE_REFS, "FILE", NULL, "write the pulled digest reference to FILE" },
@@ -163,7 +163,7 @@ static ocibuild_ctx *make_ctx(struct parsed *p)
 	ocibuild_ctx_set_log(ctx, cli_log, &p->out);
 	ocibuild_ctx_set_progress(ctx, cli_progress, &p->out);
 	ocibuild_ctx_set_cancel(ctx, cli_interrupted, NULL);
-	ocibuild_ctx_set_jobs(ctx, p->jobs ? p->jobs : 4);
+	ocibuild_ctx_set_jobs(ctx, p->jobs);
 	if (cli_ctx_env(ctx) != CLI_OK) {
 		ocibuild_ctx_free(ctx);
 		return NULL;
@@ -236,7 +236,7 @@ int cmd_push(int argc, char **argv)
 	o.tags.count = p.ntags;
 	o.ca_file = p.reg.ca_file;
 	o.insecure_registries = cli_insecure(&p.reg);
-	o.chunk_size = p.reg.chunk ? p.reg.chunk : 16u << 20;
+	o.chunk_size = p.reg.chunk;
 	o.image_refs = p.reg.image_refs;
 	o.digest_file = p.reg.digest_file;
 	o.sign_key = p.reg.sign_key;

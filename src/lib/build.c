@@ -1674,8 +1674,8 @@ int ocibuild_build(ocibuild_ctx *ctx, const ocibuild_build_opts *opts,
 		goto out;
 	b.net.ca_file = opts->ca_file;
 	b.net.insecure = opts->insecure_registries;
-	b.net.chunk = opts->chunk_size;
-	b.net.jobs = ctx->jobs > 0 ? ctx->jobs : 4;
+	b.net.chunk = opts->chunk_size ? opts->chunk_size : OCIBUILD_DEFAULT_CHUNK_SIZE;
+	b.net.jobs = ctx->jobs > 0 ? ctx->jobs : OCIBUILD_DEFAULT_JOBS;
 	for (i = 0; i < b.np; i++)
 		if (oci_base_open(ctx, &b.net, opts->base, &b.plats[i].platform,
 				  need_base_layers(&b), &b.plats[i].base, err) < 0)

@@ -303,7 +303,9 @@ out:
 int ocibuild_push(ocibuild_ctx *ctx, const ocibuild_push_opts *o, ocibuild_build_result *res,
 		  ocibuild_error *err)
 {
-	oci_net net = { o->ca_file, o->insecure_registries, o->chunk_size, oci_ctx_threads(ctx) };
+	oci_net net = { o->ca_file, o->insecure_registries,
+			o->chunk_size ? o->chunk_size : OCIBUILD_DEFAULT_CHUNK_SIZE,
+			ctx->jobs > 0 ? ctx->jobs : OCIBUILD_DEFAULT_JOBS };
 	oci_strlist refs = { 0 }, tags = { 0 };
 	oci_index x;
 	struct stat st;
@@ -316,8 +318,6 @@ int ocibuild_push(ocibuild_ctx *ctx, const ocibuild_push_opts *o, ocibuild_build
 
 	memset(res, 0, sizeof(*res));
 	memset(&x, 0, sizeof(x));
-	if (ctx->jobs <= 0)
-		net.jobs = 4;
 	if (!o->source || !o->push)
 		return oci_err(err, OCIBUILD_ERR_OPTION, 0,
 			       "usage: ocibuild push IMAGE.tar|LAYOUT_DIR --push REGISTRY[/NAMESPACE]");
@@ -412,7 +412,8 @@ out:
 int ocibuild_pull(ocibuild_ctx *ctx, const ocibuild_pull_opts *o, ocibuild_build_result *res,
 		  ocibuild_error *err)
 {
-	oci_net net = { o->ca_file, o->insecure_registries, 0, 4 };
+	oci_net net = { o->ca_file, o->insecure_registries, 0,
+			ctx->jobs > 0 ? ctx->jobs : OCIBUILD_DEFAULT_JOBS };
 	oci_registry *reg = NULL;
 	oci_platform want;
 	oci_pulled p;

@@ -1379,3 +1379,32 @@ test_registry_parallel_uploads() {
     awk -v a="${t[0]}" -v b="${t[1]}" 'BEGIN { exit !(b - a >= 1.0) }' ||
         fail "with -j 1 the second upload started before the first was answered: PUTs at ${t[*]}"
 }
+
+# pull -j N: the layers of one image are fetched N at a time (-j was once
+# ignored by pull, which always used 4)
+test_registry_pull_jobs() {
+    reg_start plain
+    reg_base
+    reg_src "$T/src"
+    reg_ob_push build --dir "$T/src" --base "$REG/base:1" -t two:1 --push "$REG"
+    local layers
+    layers=$(skopeo inspect --raw --tls-verify=false "docker://$REG/two:1" | jq -r '.layers[].digest')
+    assert_eq "$(wc -l <<<"$layers")" 2 "layers of the image"
+    reg_proxy_start --delay 1 --delay-path '^/v2/.+/blobs/sha256:'
+    local -a t
+    for j in 4 1; do
+        rm -rf "$T/cache" "$T/L$j"
+        : >"$REG_PROXY_LOG"
+        expect_ok "$OCIBUILD" pull "$REG_PROXY/two:1" --layout "$T/L$j" -j "$j"
+        mapfile -t t < <(grep -F -f <(printf ' forward GET /v2/two/blobs/%s \n' $layers) "$REG_PROXY_LOG" \
+            | awk '{ print $1 }' | sort -n)
+        assert_eq "${#t[@]}" 2 "layer GETs with -j $j"
+        if [ "$j" = 4 ]; then
+            awk -v a="${t[0]}" -v b="${t[1]}" 'BEGIN { exit !(b - a < 0.9) }' ||
+                fail "with -j 4 the two layer downloads did not overlap: GETs at ${t[*]}"
+        else
+            awk -v a="${t[0]}" -v b="${t[1]}" 'BEGIN { exit !(b - a >= 1.0) }' ||
+                fail "with -j 1 the second download started before the first was answered: GETs at ${t[*]}"
+        fi
+    done
+}
