@@ -405,6 +405,7 @@ static int fetch_token(oci_registry *r, oci_http *h, const oci_challenge *ch, co
 {
 	oci_buf url = OCI_BUF_INIT(1 << 16), body = OCI_BUF_INIT(MAX_TOKEN_BODY);
 	oci_buf form = OCI_BUF_INIT(1 << 16);
+	oci_http_req q;
 	oci_http_resp resp;
 	oci_http_fail fail;
 	const char *hdrs[1];
@@ -430,63 +431,51 @@ static int fetch_token(oci_registry *r, oci_http *h, const oci_challenge *ch, co
 	if (append_scopes(&url, scope, url.data[url.len - 1] != '?', err) < 0)
 		goto out;
 	if (r->cred.username && r->cred.password) {
-		{
-			char *basic = oci_auth_basic_header(r->cred.username, r->cred.password);
-			oci_buf a = OCI_BUF_INIT(1 << 17);
+		char *basic = oci_auth_basic_header(r->cred.username, r->cred.password);
+		oci_buf a = OCI_BUF_INIT(1 << 17);
 
-			if (!basic || oci_buf_printf(&a, err, "Authorization: %s", basic) < 0) {
-				oci_free(basic);
-				goto out;
-			}
+		if (!basic || oci_buf_printf(&a, err, "Authorization: %s", basic) < 0) {
+			if (!basic)
+				oci_err_nomem(err);
 			oci_free(basic);
-			auth = oci_buf_detach(&a, NULL);
+			goto out;
 		}
+		memset(basic, 0, strlen(basic));
+		oci_free(basic);
+		auth = oci_buf_detach(&a, NULL);
 	}
+	/* one exchange: with an OAuth2 refresh token from `docker login`, POST
+	 * the grant; else GET, with Basic credentials when there are some */
+	memset(&q, 0, sizeof(q));
+	q.body_fd = -1;
+	q.out = &body;
 	if (r->cred.identity_token) {
-		/* an OAuth2 refresh token from `docker login`: POST the grant */
-		const char *form_hdr[1] = { "Content-Type: application/x-www-form-urlencoded" };
 		char *tok = oci_http_escape(r->cred.identity_token);
-		oci_http_req q;
+		int frc = tok ? oci_buf_printf(&form, err,
+					      "grant_type=refresh_token&client_id=ocibuild&refresh_token=%s%s%s",
+					      tok, svc ? "&service=" : "", svc ? svc : "")
+			      : oci_err_nomem(err);
 
-		if (!tok || oci_buf_printf(&form, err, "grant_type=refresh_token&client_id=ocibuild&refresh_token=%s%s%s",
-					   tok, svc ? "&service=" : "", svc ? svc : "") < 0) {
-			if (tok)
-				memset(tok, 0, strlen(tok));
-			oci_free(tok);
-			goto out;
-		}
-		memset(tok, 0, strlen(tok));
+		if (tok)
+			memset(tok, 0, strlen(tok));
 		oci_free(tok);
-		if (append_scopes(&form, scope, 1, err) < 0)
+		if (frc < 0 || append_scopes(&form, scope, 1, err) < 0)
 			goto out;
-		memset(&q, 0, sizeof(q));
+		hdrs[0] = "Content-Type: application/x-www-form-urlencoded";
 		q.method = "POST";
 		q.url = ch->realm;
-		q.headers = form_hdr;
-		q.nheaders = 1;
 		q.body = form.data;
-		q.body_fd = -1;
 		q.body_len = form.len;
-		q.out = &body;
-		if (oci_http_do(h, &q, &resp, &fail, err) < 0) {
-			oci_err_prefix(err, "cannot get a token for '%s'", r->domain);
-			goto out;
-		}
 	} else {
-		oci_http_req q;
-
-		memset(&q, 0, sizeof(q));
+		hdrs[0] = auth;
 		q.method = "GET";
 		q.url = url.data;
-		hdrs[0] = auth;
-		q.headers = hdrs;
-		q.nheaders = auth ? 1 : 0;
-		q.body_fd = -1;
-		q.out = &body;
-		if (oci_http_do(h, &q, &resp, &fail, err) < 0) {
-			oci_err_prefix(err, "cannot get a token for '%s'", r->domain);
-			goto out;
-		}
+	}
+	q.headers = hdrs;
+	q.nheaders = hdrs[0] ? 1 : 0;
+	if (oci_http_do(h, &q, &resp, &fail, err) < 0) {
+		oci_err_prefix(err, "cannot get a token for '%s'", r->domain);
+		goto out;
 	}
 	if (resp.status == 401 || resp.status == 403) {
 		oci_err(err, OCIBUILD_ERR_AUTH, (int)resp.status,
