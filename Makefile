@@ -92,9 +92,9 @@ $(LIBA_INT): $(LIB_OBJ)
 $(EXE): $(CLI_OBJ) $(LIBA)
 	$(CC) $(ALL_LDFLAGS) -o $@ $(CLI_OBJ) $(LIBA) $(LIBS)
 
-$(O)/tests/%: tests/unit/%.c $(LIBA_INT)
+$(O)/tests/%: tests/unit/%.c tests/unit/cmocka_filter.c $(LIBA_INT)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(LIBA_INT) $(LIBS) -lcmocka
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< tests/unit/cmocka_filter.c $(LIBA_INT) $(LIBS) -lcmocka
 
 unit: $(UNIT_BIN)
 	@n=0; for t in $(UNIT_BIN); do echo "== $$t"; $$t || exit 1; n=$$((n+1)); done; \

@@ -321,3 +321,8 @@ with tarfile.open(fileobj=sys.stdin.buffer, mode="r|") as tf:
             "linkname": m.linkname, "pax": sorted(m.pax_headers.keys())}))
 '
 }
+
+# ------------------------------------------------------------ the registry fixture
+
+# shellcheck source=registry/lib.sh
+source "$E2E_DIR/registry/lib.sh"
