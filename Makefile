@@ -10,10 +10,11 @@ PKG_CONFIG ?= pkg-config
 O ?= build
 BIN ?= .
 
-PKGS := jansson libzstd zlib libcrypto libelf libcurl libarchive libsodium
+PKGS := jansson libzstd libdeflate zlib libcrypto libelf libcurl libarchive libsodium
 # Debian package providing each pkg-config module, for the error message.
 DEB_jansson := libjansson-dev
 DEB_libzstd := libzstd-dev
+DEB_libdeflate := libdeflate-dev
 DEB_zlib := zlib1g-dev
 DEB_libcrypto := libssl-dev
 DEB_libelf := libelf-dev

@@ -3,7 +3,7 @@
 #   scripts/install-deps.sh          build dependencies and what `make demo` uses
 #   scripts/install-deps.sh --test   plus the real peers the test suite drives
 set -eu
-build="build-essential pkg-config libjansson-dev libzstd-dev zlib1g-dev libssl-dev libelf-dev libcurl4-openssl-dev libarchive-dev libsodium-dev"
+build="build-essential pkg-config libjansson-dev libzstd-dev libdeflate-dev zlib1g-dev libssl-dev libelf-dev libcurl4-openssl-dev libarchive-dev libsodium-dev"
 demo="erlang-nox erlang-dev rebar3 busybox-static umoci jq"
 test="elixir libcmocka-dev skopeo umoci oci-image-tool podman crun zstd pigz gzip tar time
       python3 python3-jsonschema python3-jwt python3-cryptography python3-nacl file ca-certificates

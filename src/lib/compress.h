@@ -1,9 +1,10 @@
-/* Streaming compressors used as sinks: gzip (parallel, in fixed independent
- * blocks in the style of pigz), zstd (libzstd's workers) and none.
+/* Streaming compressors used as sinks: gzip (parallel: fixed blocks, each a
+ * gzip member of its own, made by libdeflate), zstd (libzstd's workers) and
+ * none.
  *
  * The bytes produced depend only on the input and the kind, never on the
- * number of threads: gzip blocks have fixed boundaries and each is a pure
- * function of its input and the 32 KiB before it; zstd always runs in
+ * number of threads: gzip blocks have fixed boundaries and each member is a
+ * pure function of its block; zstd always runs in
  * libzstd's multi-threaded mode, whose output is the same for any worker
  * count of 1 or more. */
 #ifndef OCI_COMPRESS_H

@@ -158,10 +158,14 @@ static void compress_into(ocibuild_compression kind, int threads, const unsigned
 
 /* ---- decoders, from zlib and libzstd directly ---- */
 
-static void gunzip_check(const oci_buf *gz, const unsigned char *want, size_t n)
+/* Inflate every gzip member in turn (the writer emits one per fixed
+ * block); *members gets their count when not NULL. */
+static void gunzip_members(const oci_buf *gz, const unsigned char *want, size_t n,
+			   size_t *members)
 {
 	z_stream zs;
 	unsigned char *out = malloc(n + 64);
+	size_t count = 0;
 	int rc;
 
 	assert_non_null(out);
@@ -171,16 +175,29 @@ static void gunzip_check(const oci_buf *gz, const unsigned char *want, size_t n)
 	zs.avail_in = (uInt)gz->len;
 	zs.next_out = out;
 	zs.avail_out = (uInt)(n + 64);
-	rc = inflate(&zs, Z_FINISH);
-	if (rc != Z_STREAM_END)
-		fail_msg("inflate: %d (%s) after %lu bytes in, %lu out", rc, zs.msg ? zs.msg : "",
-			 zs.total_in, zs.total_out);
-	assert_int_equal(zs.avail_in, 0); /* one gzip member, nothing after it */
-	assert_int_equal(zs.total_out, n);
+	for (;;) {
+		rc = inflate(&zs, Z_FINISH);
+		if (rc != Z_STREAM_END)
+			fail_msg("inflate: %d (%s) after %lu bytes in, %lu out", rc,
+				 zs.msg ? zs.msg : "", zs.total_in, zs.total_out);
+		count++;
+		if (!zs.avail_in)
+			break;
+		/* the next member: keep the output position */
+		assert_int_equal(inflateReset(&zs), Z_OK);
+	}
+	assert_int_equal((size_t)(zs.next_out - out), n);
 	if (n)
 		assert_memory_equal(out, want, n);
 	inflateEnd(&zs);
 	free(out);
+	if (members)
+		*members = count;
+}
+
+static void gunzip_check(const oci_buf *gz, const unsigned char *want, size_t n)
+{
+	gunzip_members(gz, want, n, NULL);
 }
 
 static void unzstd_check(const oci_buf *zst, const unsigned char *want, size_t n)
@@ -272,44 +289,63 @@ static void test_none_roundtrip(void **state)
 
 static void test_gzip_header_trailer(void **state)
 {
-	size_t n = 300 * KIB + 11;
+	/* fixed 512 KiB blocks, each a gzip member of its own */
+	size_t n = 3 * 512 * KIB + 11, members = 0, off = 0, k;
 	unsigned char *in = make_input(n);
 	oci_buf out;
 	const unsigned char *p;
-	uLong crc = crc32(0L, Z_NULL, 0);
-	uint32_t got_crc, got_len;
 
 	(void)state;
 	compress_into(OCIBUILD_COMPRESS_GZIP, 3, in, n, 1, &out);
 	p = (const unsigned char *)out.data;
 	assert_true(out.len > 18);
-	assert_int_equal(p[0], 0x1f);
-	assert_int_equal(p[1], 0x8b);
-	assert_int_equal(p[2], 8);    /* deflate */
-	assert_int_equal(p[3], 0);    /* no name, comment or extra field */
-	assert_int_equal(p[4], 0);    /* mtime 0 */
-	assert_int_equal(p[5], 0);
-	assert_int_equal(p[6], 0);
-	assert_int_equal(p[7], 0);
-	crc = crc32(crc, in, (uInt)n);
-	got_crc = (uint32_t)p[out.len - 8] | (uint32_t)p[out.len - 7] << 8 |
-		  (uint32_t)p[out.len - 6] << 16 | (uint32_t)p[out.len - 5] << 24;
-	got_len = (uint32_t)p[out.len - 4] | (uint32_t)p[out.len - 3] << 8 |
-		  (uint32_t)p[out.len - 2] << 16 | (uint32_t)p[out.len - 1] << 24;
-	assert_int_equal(got_crc, (uint32_t)crc);
-	assert_int_equal(got_len, (uint32_t)n);
+	gunzip_members(&out, in, n, &members);
+	assert_int_equal(members, 4);
+	/* every member: deflate, no name, comment or extra field, mtime 0,
+	 * and a trailer with the CRC and length of its own block */
+	for (k = 0; k < members; k++) {
+		z_stream zs;
+		unsigned char *tmp = malloc(512 * KIB + 64);
+		size_t blk = k < 3 ? 512 * KIB : 11;
+		const unsigned char *t;
+		uint32_t got_crc, got_len;
+
+		assert_non_null(tmp);
+		assert_int_equal(p[off], 0x1f);
+		assert_int_equal(p[off + 1], 0x8b);
+		assert_int_equal(p[off + 2], 8);
+		assert_int_equal(p[off + 3], 0);
+		assert_true(p[off + 4] == 0 && p[off + 5] == 0 && p[off + 6] == 0 && p[off + 7] == 0);
+		memset(&zs, 0, sizeof(zs));
+		assert_int_equal(inflateInit2(&zs, 16 + MAX_WBITS), Z_OK);
+		zs.next_in = (unsigned char *)p + off;
+		zs.avail_in = (uInt)(out.len - off);
+		zs.next_out = tmp;
+		zs.avail_out = (uInt)(512 * KIB + 64);
+		assert_int_equal(inflate(&zs, Z_FINISH), Z_STREAM_END);
+		assert_int_equal(zs.total_out, blk);
+		t = p + off + zs.total_in - 8;
+		got_crc = (uint32_t)t[0] | (uint32_t)t[1] << 8 | (uint32_t)t[2] << 16 | (uint32_t)t[3] << 24;
+		got_len = (uint32_t)t[4] | (uint32_t)t[5] << 8 | (uint32_t)t[6] << 16 | (uint32_t)t[7] << 24;
+		assert_int_equal(got_crc, (uint32_t)crc32(crc32(0L, Z_NULL, 0), in + k * 512 * KIB, (uInt)blk));
+		assert_int_equal(got_len, (uint32_t)blk);
+		off += zs.total_in;
+		inflateEnd(&zs);
+		free(tmp);
+	}
+	assert_int_equal(off, out.len);
 	oci_buf_release(&out);
 
-	/* the empty stream too */
+	/* an exact multiple of the block: no empty member at the end */
+	compress_into(OCIBUILD_COMPRESS_GZIP, 2, in, 2 * 512 * KIB, 1, &out);
+	gunzip_members(&out, in, 2 * 512 * KIB, &members);
+	assert_int_equal(members, 2);
+	oci_buf_release(&out);
+
+	/* the empty stream: one empty member */
 	compress_into(OCIBUILD_COMPRESS_GZIP, 1, in, 0, -1, &out);
-	p = (const unsigned char *)out.data;
-	assert_int_equal(p[0], 0x1f);
-	assert_int_equal(p[1], 0x8b);
-	assert_int_equal(p[2], 8);
-	assert_true(p[4] == 0 && p[5] == 0 && p[6] == 0 && p[7] == 0);
-	/* crc32 and length of nothing */
-	assert_true(out.len > 18);
-	assert_memory_equal(p + out.len - 8, "\0\0\0\0\0\0\0\0", 8);
+	gunzip_members(&out, in, 0, &members);
+	assert_int_equal(members, 1);
 	oci_buf_release(&out);
 	free(in);
 }
