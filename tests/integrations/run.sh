@@ -475,8 +475,22 @@ test_rebar3() {
 
 	expect_fail "rebar3: unknown flag fails with a message" "$T/r-badflag.log" "Invalid option --bogus" \
 		rebar3 as prod ocibuild --bogus
-	expect_fail "rebar3: --release of a missing release names the command" "$T/r-norel.log" \
-		"rebar3 as prod release" rebar3 as prod ocibuild --release nosuch
+	expect_fail "rebar3: --release of a release the relx config lacks names the ones it has" "$T/r-norel.log" \
+		"no release nosuch in the relx config \\(it has myrel\\)" rebar3 as prod ocibuild --release nosuch
+
+	# two releases: rebar3's release provider needs the name (-n); --release NAME
+	# and -n both give it, and without either the plugin says which to pick
+	sed -i 's/{release, {myrel, "0.1.0"},/{release, {other, "0.2.0"}, [myrel, sasl]},\n{release, {myrel, "0.1.0"},/' "$p/rebar.config"
+	expect_fail "rebar3: two releases and no name: the message says -n NAME" "$T/r-two.log" \
+		"several releases \\(myrel, other\\): pick one with .rebar3 as prod ocibuild -n NAME" \
+		rebar3 as prod ocibuild -o "$T/r-two.tar"
+	expect_ok "rebar3: two releases, --release other" "$T/r-two-release.log" \
+		rebar3 as prod ocibuild --release other -o "$T/r-other.tar"
+	check "rebar3: ... the image of release other:0.2.0" has_ref "$T/r-other.tar" other:0.2.0
+	expect_ok "rebar3: two releases, -n myrel" "$T/r-two-n.log" \
+		rebar3 as prod ocibuild -n myrel -o "$T/r-two-myrel.tar"
+	check "rebar3: ... the image of release myrel:0.1.0" has_ref "$T/r-two-myrel.tar" myrel:0.1.0
+	sed -i '/{release, {other, "0.2.0"}, \[myrel, sasl\]},/d' "$p/rebar.config"
 	# passed on unchanged: the binary either does it or reports it
 	# several platforms: a release that bundles ERTS runs on the build host's only
 	expect_fail "rebar3: several -P platforms with ERTS bundled: the binary says to drop ERTS" \
