@@ -643,6 +643,8 @@ test_mix() {
 	expect_ok "mix deps.compile after a C source changed" "$T/m-stale.log" mix deps.compile ocibuild
 	check "mix: ... rebuilt the binary" grep -q "building the ocibuild binary" "$T/m-stale.log"
 
+	expect_fail "mix ocibuild without MIX_ENV before any release: says MIX_ENV=prod mix release" "$T/m-norel-noenv.log" \
+		"build it first with .MIX_ENV=prod mix release." env -u MIX_ENV mix ocibuild
 	expect_ok "MIX_ENV=prod mix release: the release step builds the image" "$T/m-release.log" mix release --overwrite
 	local tar=$p/_build/prod/myapp-0.1.0.tar
 	check "mix release: says where the image went" grep -qF "Image myapp:0.1.0 written to _build/prod/myapp-0.1.0.tar" "$T/m-release.log"
@@ -665,6 +667,13 @@ test_mix() {
 		mix ocibuild -t myapp:custom -t myapp:latest -o "$T/myapp-custom.tar" -l org.example.team=edge
 	check "mix ocibuild: both -t tags, not the default" refs_are "$T/myapp-custom.tar" "myapp:custom myapp:latest"
 	check "mix ocibuild: -l overrides the config's label" jq_true "$T/myapp-custom.tar" '.config.Labels["org.example.team"] == "edge"'
+
+	# without MIX_ENV (env dev, no release of its own): the prod release, logged
+	expect_ok "mix ocibuild without MIX_ENV, only a prod release: uses it" "$T/m-noenv.log" \
+		env -u MIX_ENV mix ocibuild -o "$T/m-noenv.tar"
+	check "mix: ... says it uses the prod release" \
+		grep -qF "using the prod release _build/prod/rel/myapp" "$T/m-noenv.log"
+	check "mix: ... the image of myapp:0.1.0" has_ref "$T/m-noenv.tar" myapp:0.1.0
 
 	expect_fail "mix: unknown flag fails with a message" "$T/m-badflag.log" "unknown option --bogus" mix ocibuild --bogus
 	# passed on unchanged: the binary either does it or reports it
