@@ -475,8 +475,23 @@ test_rebar3() {
 
 	expect_fail "rebar3: unknown flag fails with a message" "$T/r-badflag.log" "Invalid option --bogus" \
 		rebar3 as prod ocibuild --bogus
-	expect_fail "rebar3: --release of a missing release names the command" "$T/r-norel.log" \
-		"rebar3 as prod release" rebar3 as prod ocibuild --release nosuch
+	expect_fail "rebar3: --release of a release the relx config lacks names the ones it has" "$T/r-norel.log" \
+		"no release nosuch in the relx config \\(it has myrel\\)" rebar3 as prod ocibuild --release nosuch
+
+	# two releases: rebar3's release provider needs the name (-n); --release NAME
+	# and -n both give it, and without either the plugin says which to pick
+	cp "$p/rebar.config" "$T/rebar.config.one"
+	sed -i 's/{release, {myrel, "0.1.0"},/{release, {other, "0.2.0"}, [myrel, sasl]},\n{release, {myrel, "0.1.0"},/' "$p/rebar.config"
+	expect_fail "rebar3: two releases and no name: the message says -n NAME" "$T/r-two.log" \
+		"several releases \\(myrel, other\\): pick one with .rebar3 as prod ocibuild -n NAME" \
+		rebar3 as prod ocibuild -o "$T/r-two.tar"
+	expect_ok "rebar3: two releases, --release other" "$T/r-two-release.log" \
+		rebar3 as prod ocibuild --release other -o "$T/r-other.tar"
+	check "rebar3: ... the image of release other:0.2.0" has_ref "$T/r-other.tar" other:0.2.0
+	expect_ok "rebar3: two releases, -n myrel" "$T/r-two-n.log" \
+		rebar3 as prod ocibuild -n myrel -o "$T/r-two-myrel.tar"
+	check "rebar3: ... the image of release myrel:0.1.0" has_ref "$T/r-two-myrel.tar" myrel:0.1.0
+	cp "$T/rebar.config.one" "$p/rebar.config"
 	# passed on unchanged: the binary either does it or reports it
 	# several platforms: a release that bundles ERTS runs on the build host's only
 	expect_fail "rebar3: several -P platforms with ERTS bundled: the binary says to drop ERTS" \
@@ -629,6 +644,8 @@ test_mix() {
 	expect_ok "mix deps.compile after a C source changed" "$T/m-stale.log" mix deps.compile ocibuild
 	check "mix: ... rebuilt the binary" grep -q "building the ocibuild binary" "$T/m-stale.log"
 
+	expect_fail "mix ocibuild without MIX_ENV before any release: says MIX_ENV=prod mix release" "$T/m-norel-noenv.log" \
+		"build it first with .MIX_ENV=prod mix release." env -u MIX_ENV mix ocibuild
 	expect_ok "MIX_ENV=prod mix release: the release step builds the image" "$T/m-release.log" mix release --overwrite
 	local tar=$p/_build/prod/myapp-0.1.0.tar
 	check "mix release: says where the image went" grep -qF "Image myapp:0.1.0 written to _build/prod/myapp-0.1.0.tar" "$T/m-release.log"
@@ -651,6 +668,13 @@ test_mix() {
 		mix ocibuild -t myapp:custom -t myapp:latest -o "$T/myapp-custom.tar" -l org.example.team=edge
 	check "mix ocibuild: both -t tags, not the default" refs_are "$T/myapp-custom.tar" "myapp:custom myapp:latest"
 	check "mix ocibuild: -l overrides the config's label" jq_true "$T/myapp-custom.tar" '.config.Labels["org.example.team"] == "edge"'
+
+	# without MIX_ENV (env dev, no release of its own): the prod release, logged
+	expect_ok "mix ocibuild without MIX_ENV, only a prod release: uses it" "$T/m-noenv.log" \
+		env -u MIX_ENV mix ocibuild -o "$T/m-noenv.tar"
+	check "mix: ... says it uses the prod release" \
+		grep -qF "using the prod release _build/prod/rel/myapp" "$T/m-noenv.log"
+	check "mix: ... the image of myapp:0.1.0" has_ref "$T/m-noenv.tar" myapp:0.1.0
 
 	expect_fail "mix: unknown flag fails with a message" "$T/m-badflag.log" "unknown option --bogus" mix ocibuild --bogus
 	# passed on unchanged: the binary either does it or reports it

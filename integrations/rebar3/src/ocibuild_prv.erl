@@ -1,6 +1,8 @@
 %% @doc The `ocibuild' rebar3 provider: `rebar3 [as PROFILE] ocibuild [OPTIONS] [TARBALL]'.
 %%
-%% Runs `release' for the current profile first (a provider dependency), then
+%% Runs `release' for the current profile first (after `compile', a provider
+%% dependency; `release' itself is run from here, with the release name that
+%% --release or -n gave, as rebar3's own provider needs it as -n), then
 %% hands the release directory, the lock file and the image settings (config
 %% `{ocibuild, [...]}' in rebar.config, overridden by the command line) to the
 %% `ocibuild' binary, whose output is shown as it comes.
@@ -9,7 +11,7 @@
 -export([init/1, do/1, format_error/1]).
 
 -define(PROVIDER, ocibuild).
--define(DEPS, [release]).
+-define(DEPS, [compile]).
 
 -spec init(rebar_state:t()) -> {ok, rebar_state:t()}.
 init(State) ->
@@ -37,9 +39,10 @@ opts() ->
      {expose, undefined, "expose", string, "Port to declare, e.g. 8080 or 53/udp; repeatable."},
      {platform, $P, "platform", string, "Image platform OS/ARCH; repeatable (several make an image index)."},
      {base, undefined, "base", string, "Base image: scratch or oci:DIR[:TAG]."},
-     {release, undefined, "release", string, "Release name, or release directory (default: "
-      "the project's release)."},
-     {relname, $n, "relname", string, "Release to build (rebar3 release -n)."},
+     {release, undefined, "release", string, "Release name (as -n), or a release directory "
+      "built before (default: the project's only release)."},
+     {relname, $n, "relname", string, "Release to build, with several releases "
+      "(rebar3 release -n)."},
      {cmd, $c, "cmd", string, "Image Cmd: the start script's arguments (default foreground), e.g. 'eval ok.'."},
      {uid, undefined, "uid", string, "User the container runs as, UID[:GID]."},
      {workdir, undefined, "workdir", string, "Where the release goes in the image."},
@@ -65,7 +68,8 @@ opts() ->
       "--push, -t and the registry options only."}].
 
 desc() ->
-    "Builds the release of the current profile (use `rebar3 as prod ocibuild`), then an OCI "
+    "Builds the release of the current profile (use `rebar3 as prod ocibuild`; with several "
+    "releases name one: `rebar3 as prod ocibuild -n NAME`), then an OCI "
     "image from it with the ocibuild binary: erts, deps and app layers plus an SBOM, no "
     "Docker or daemon. Settings come from {ocibuild, [...]} in rebar.config (base_image, tag, "
     "workdir, env, expose, labels, annotations, uid, vcs_annotations, cmd, sign_key, "
@@ -116,7 +120,7 @@ push(State, Opts, File, Bin) ->
     report_push(Refs, [], maps:get(push, S)).
 
 build(State, Opts, Settings, Bin) ->
-    Dir = release_dir(State, Opts),
+    Dir = release_dir(release(State, Opts), Opts),
     {Name, Vsn} = release_name_vsn(Dir),
     ProjectDir = rebar_state:dir(State),
     Lock = filename:join(ProjectDir, "rebar.lock"),
@@ -164,6 +168,48 @@ exec(Bin, Argv) ->
         {Status, _} -> fail({exit, Bin, Status})
     end.
 
+%% Runs rebar3's `release' provider for the release to build: --release NAME
+%% (not a directory), else -n NAME, else the project's only release, given to it
+%% as -n NAME (it reads the command's parsed arguments, and wants the name as soon
+%% as the relx config has several releases). A --release directory is used as
+%% it is. Returns the state `release' left.
+release(State, Opts) ->
+    Rel = proplists:get_value(release, Opts),
+    case Rel =/= undefined andalso is_release(Rel) of
+        true -> State;
+        false ->
+            Name = case {Rel, proplists:get_value(relname, Opts)} of
+                       {undefined, undefined} -> relx_release(State);
+                       {undefined, N} -> N;
+                       {R, _} -> R
+                   end,
+            Known = relx_names(rebar_state:get(State, relx, [])),
+            Name =:= undefined orelse Known =:= [] orelse lists:member(Name, Known)
+                orelse fail({unknown_release, Name, Known}),
+            Args = [{relname, Name} || Name =/= undefined],
+            State1 = rebar_state:command_parsed_args(State, {Args, []}),
+            case rebar_core:do([{default, release}], State1) of
+                {ok, State2} -> rebar_state:command_parsed_args(State2, {Opts, []});
+                {error, E} -> fail({release, E})
+            end
+    end.
+
+%% The name of the relx config's only release (or of its default_release);
+%% undefined if it names none; several: an error naming them and -n.
+relx_release(State) ->
+    Relx = rebar_state:get(State, relx, []),
+    case {relx_names(Relx), [atom_to_list(N) || {default_release, {N, _}} <- Relx, is_atom(N)]} of
+        {[], []} -> undefined;
+        {[N], _} -> N;
+        {_, [N | _]} -> N;
+        {Many, []} -> fail({several_releases, Many})
+    end.
+
+relx_names(Relx) ->
+    lists:usort([atom_to_list(N) || T <- Relx, element(1, T) =:= release,
+                                    tuple_size(T) >= 3,
+                                    {N, _} <- [element(2, T)], is_atom(N)]).
+
 %% The release directory: --release (a directory or a release name), else
 %% --relname, else the one release of the relx config (or its default_release).
 release_dir(State, Opts) ->
@@ -183,9 +229,7 @@ release_dir(State, Opts) ->
 
 default_release(State, Base) ->
     Relx = rebar_state:get(State, relx, []),
-    Names = lists:usort([atom_to_list(N) || T <- Relx, element(1, T) =:= release,
-                                            tuple_size(T) >= 3,
-                                            {N, _} <- [element(2, T)], is_atom(N)]),
+    Names = relx_names(Relx),
     Default = [atom_to_list(N) || {default_release, {N, _}} <- Relx, is_atom(N)],
     case {Names, Default} of
         {[N], _} -> N;
@@ -261,8 +305,15 @@ format_error({exit, _Bin, Status}) ->
 format_error({no_release, Dir, Profile}) ->
     io_lib:format("no release in ~ts: build it with `~ts`", [relative(Dir), release_cmd(Profile)]);
 format_error({several_releases, Names}) ->
-    io_lib:format("several releases (~ts): pick one with --release NAME or set "
-                  "{default_release, {Name, Vsn}} in the relx config", [lists:join(", ", Names)]);
+    io_lib:format("several releases (~ts): pick one with `rebar3 as prod ocibuild -n NAME` "
+                  "(or --release NAME)", [lists:join(", ", Names)]);
+format_error({unknown_release, Name, Known}) ->
+    io_lib:format("no release ~ts in the relx config (it has ~ts); --release also takes a "
+                  "release directory", [Name, lists:join(", ", Known)]);
+format_error({release, E}) when is_list(E); is_binary(E) ->
+    io_lib:format("rebar3 release failed: ~ts", [E]);
+format_error({release, {Module, E}}) when is_atom(Module) ->
+    io_lib:format("rebar3 release failed: ~ts", [Module:format_error(E)]);
 format_error({no_version, Dir}) ->
     io_lib:format("cannot tell the version of the release in ~ts (no releases/start_erl.data)",
                   [relative(Dir)]);

@@ -17,7 +17,8 @@ defmodule Mix.Tasks.Ocibuild do
   `--push`, `-t` and the registry options (and the registry settings of the
   config) apply; build options are an error.
 
-  The release is `_build/<env>/rel/<name>` of the current `MIX_ENV`; with
+  The release is `_build/<env>/rel/<name>` of the current `MIX_ENV` (without
+  `MIX_ENV`, when that env has none, the one in `_build/prod/rel/<name>`); with
   several releases, pick one with `--release NAME` (or set `default_release`).
   `mix.lock` names the dependencies of the deps layer and the SBOM.
 
@@ -147,7 +148,7 @@ defmodule Mix.Tasks.Ocibuild do
     dir =
       given_dir ||
         case releases[String.to_atom(name)][:path] do
-          nil -> Path.join([Mix.Project.build_path(), "rel", name])
+          nil -> prod_fallback(Path.join([Mix.Project.build_path(), "rel", name]))
           path -> Path.expand(path)
         end
 
@@ -156,11 +157,36 @@ defmodule Mix.Tasks.Ocibuild do
 
       Mix.raise(
         "no release at #{Ocibuild.relative(dir)}: build it first with " <>
-          "`MIX_ENV=#{Mix.env()} #{cmd}`"
+          "`MIX_ENV=#{hint_env()} #{cmd}`"
       )
     end
 
     {dir, name}
+  end
+
+  # Without MIX_ENV (env dev), a release built with `MIX_ENV=prod mix release`
+  # is the one meant: use it when the current env has none, and say so.
+  defp prod_fallback(dir) do
+    build = Mix.Project.build_path()
+    prod = Path.join([Path.dirname(build), "prod", "rel", Path.basename(dir)])
+
+    if System.get_env("MIX_ENV") in [nil, ""] and Mix.env() != :prod and
+         Path.basename(build) == Atom.to_string(Mix.env()) and not release_dir?(dir) and
+         release_dir?(prod) do
+      Mix.shell().info(
+        "No release in #{Ocibuild.relative(dir)} (MIX_ENV is not set): using the prod " <>
+          "release #{Ocibuild.relative(prod)}"
+      )
+
+      prod
+    else
+      dir
+    end
+  end
+
+  # the env of the release to build: prod unless MIX_ENV names one
+  defp hint_env do
+    if System.get_env("MIX_ENV") in [nil, ""], do: :prod, else: Mix.env()
   end
 
   defp default_release!(config, releases) do
