@@ -187,6 +187,10 @@ typedef struct ocibuild_build_opts {
 	 * (PEM, or cosign's encrypted key file; password from
 	 * OCIBUILD_SIGN_PASSWORD or COSIGN_PASSWORD), stored as cosign does */
 	const char *sign_key;
+	/* Layers are kept in the cache ($OCIBUILD_CACHE_DIR, else
+	 * $XDG_CACHE_HOME/ocibuild, else ~/.cache/ocibuild) and taken from it
+	 * when their input has not changed; set to bypass it. */
+	int no_cache;
 } ocibuild_build_opts;
 
 typedef struct ocibuild_build_result {

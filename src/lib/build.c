@@ -20,6 +20,7 @@
 #include "err.h"
 #include "layer.h"
 #include "layout.h"
+#include "layercache.h"
 #include "mem.h"
 #include "oci.h"
 #include "ref.h"
@@ -85,6 +86,7 @@ struct build {
 	char created[32];
 	int64_t mtime;
 	char *stage;       /* temporary layout dir */
+	char *lcache;      /* the layer cache's directory, or NULL */
 	int layout_exists;
 	/* what the tags point at: the one manifest, or the index of several */
 	oci_descriptor top;
@@ -967,10 +969,43 @@ static int plan_sbom(struct build *b, struct plat *pl, ocibuild_error *err)
 	return 0;
 }
 
+/* A layer from the cache, when its input has not changed. *hit says
+ * whether it was; a cached blob that fails its digest is dropped (with the
+ * entry) and the layer made again. */
+static int layer_from_cache(struct build *b, struct layer_plan *p, const char *key, int *hit,
+			    ocibuild_error *err)
+{
+	char *blob;
+
+	*hit = 0;
+	if (oci_lcache_get(b->lcache, key, &p->r, hit, err) < 0 || !*hit)
+		return *hit ? 0 : err->kind == OCIBUILD_ERR_NONE ? 0 : -1;
+	if (oci_blobs_import(b->stage, b->lcache, p->r.digest, p->r.size, b->o->layout != NULL,
+			     err) == 0) {
+		oci_log(b->ctx, OCIBUILD_LOG_INFO, "%s layer %.19s: from the cache", p->what,
+			p->r.digest);
+		return 0;
+	}
+	*hit = 0;
+	if (err->kind != OCIBUILD_ERR_DIGEST)
+		return -1;
+	blob = oci_blobs_path(b->lcache, p->r.digest);
+	if (!blob)
+		return oci_err_nomem(err);
+	oci_log(b->ctx, OCIBUILD_LOG_WARN, "cache file '%s' is corrupt (%s): removed, making the layer again",
+		blob, err->message);
+	ocibuild_error_clear(err);
+	unlink(blob);
+	oci_free(blob);
+	oci_lcache_drop(b->lcache, key);
+	return 0;
+}
+
 static int build_layer(struct build *b, struct layer_plan *p, ocibuild_error *err)
 {
 	oci_layer_opts lo;
-	char h1[32], h2[32];
+	char h1[32], h2[32], key[OCI_LCACHE_KEY_LEN + 1];
+	int hit = 0;
 
 	memset(&lo, 0, sizeof(lo));
 	lo.root = p->root;
@@ -981,6 +1016,13 @@ static int build_layer(struct build *b, struct layer_plan *p, ocibuild_error *er
 	lo.threads = oci_ctx_threads(b->ctx);
 	lo.cancel = b->ctx->cancel;
 	lo.cancel_userdata = b->ctx->cancel_userdata;
+	if (b->lcache) {
+		if (oci_lcache_key(&lo, p->v, p->n, key, err) < 0 ||
+		    layer_from_cache(b, p, key, &hit, err) < 0)
+			return -1;
+		if (hit)
+			return 0;
+	}
 	if (oci_layer_build(&lo, p->v, p->n, b->stage, b->o->layout != NULL, &p->r, err) < 0)
 		return -1;
 	oci_log(b->ctx, OCIBUILD_LOG_INFO, "%s layer %.19s: %zu entries, %s tar, %s %s",
@@ -988,6 +1030,17 @@ static int build_layer(struct build *b, struct layer_plan *p, ocibuild_error *er
 		human((uint64_t)p->r.size, h2, sizeof(h2)),
 		b->o->compression == OCIBUILD_COMPRESS_NONE ? "uncompressed"
 		: b->o->compression == OCIBUILD_COMPRESS_ZSTD ? "zstd" : "gzip");
+	if (b->lcache && oci_lcache_put(b->lcache, key, b->stage, &p->r, err) < 0) {
+		/* a cache that can not be written costs the next build time,
+		 * not this one its result */
+		if (err->kind == OCIBUILD_ERR_NOMEM)
+			return -1;
+		oci_log(b->ctx, OCIBUILD_LOG_WARN, "the layer cache '%s' is not usable (%s): going on without it",
+			b->lcache, err->message);
+		ocibuild_error_clear(err);
+		oci_free(b->lcache);
+		b->lcache = NULL;
+	}
 	return 0;
 }
 
@@ -1456,6 +1509,7 @@ static void cleanup(struct build *b)
 	if (b->stage)
 		oci_remove_tree(b->stage);
 	oci_free(b->stage);
+	oci_free(b->lcache);
 	oci_free(b->workdir);
 	oci_strlist_clear(&b->tags);
 	for (i = 0; i < b->np; i++) {
@@ -1672,6 +1726,10 @@ int ocibuild_build(ocibuild_ctx *ctx, const ocibuild_build_opts *opts,
 		goto out;
 	if (set_times(&b, err) < 0)
 		goto out;
+	if (!opts->no_cache && !(b.lcache = oci_cache_dir(NULL))) {
+		oci_err_nomem(err);
+		goto out;
+	}
 	b.net.ca_file = opts->ca_file;
 	b.net.insecure = opts->insecure_registries;
 	b.net.chunk = opts->chunk_size ? opts->chunk_size : OCIBUILD_DEFAULT_CHUNK_SIZE;

@@ -86,6 +86,8 @@ for name in "${selected[@]}"; do
     T=$(mktemp -d "${TMPDIR:-/tmp}/ocibuild-e2e.XXXXXX")
     chmod 0755 "$T"
     export T
+    # each test has a cache of its own (tests that share one set it)
+    export OCIBUILD_CACHE_DIR=$T/.cache
     log="$T/.log"
     t0=$(date +%s)
     # Must not be in a conditional context, or `set -e` would be ignored

@@ -1,0 +1,217 @@
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "layercache.h"
+#include "blobstore.h"
+#include "buf.h"
+#include "digest.h"
+#include "err.h"
+#include "mem.h"
+#include "banned.h"
+
+/* Bump when anything that shapes a layer's bytes changes without showing
+ * in the key (tar headers, compressor settings, the libraries' output). */
+#define LCACHE_FORMAT "ocibuild-layer-cache 2 gzip-libdeflate-512k-6 zstd-3-2m"
+#define MAX_ENTRY 1024
+
+static void put_str(oci_sha256 *h, const char *s)
+{
+	/* length-prefixed, so that no two lists of fields hash alike */
+	uint64_t n = s ? strlen(s) : UINT64_MAX;
+
+	oci_sha256_update(h, &n, sizeof(n));
+	if (s)
+		oci_sha256_update(h, s, strlen(s));
+}
+
+static void put_u64(oci_sha256 *h, uint64_t v)
+{
+	oci_sha256_update(h, &v, sizeof(v));
+}
+
+static int put_content(oci_sha256 *h, const char *path, ocibuild_error *err)
+{
+	static const size_t bufsize = 128 * 1024;
+	unsigned char *buf = oci_malloc(bufsize);
+	int fd, rc = -1;
+
+	if (!buf)
+		return oci_err_nomem(err);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		oci_err_errno(err, errno, "cannot read '%s': %s", path, strerror(errno));
+		goto out;
+	}
+	for (;;) {
+		ssize_t n = read(fd, buf, bufsize);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			oci_err_errno(err, errno, "cannot read '%s': %s", path, strerror(errno));
+			goto out;
+		}
+		if (!n)
+			break;
+		oci_sha256_update(h, buf, (size_t)n);
+	}
+	rc = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	oci_free(buf);
+	return rc;
+}
+
+int oci_lcache_key(const oci_layer_opts *o, const oci_walk_entry *const *entries, size_t n,
+		   char *key, ocibuild_error *err)
+{
+	oci_sha256 h;
+	char digest[OCI_DIGEST_LEN + 1];
+	size_t i;
+	int rc = -1;
+
+	if (oci_sha256_init(&h, err) < 0)
+		return -1;
+	put_str(&h, LCACHE_FORMAT);
+	put_u64(&h, (uint64_t)o->compression);
+	put_str(&h, o->prefix);
+	put_u64(&h, o->prefix_mode);
+	put_u64(&h, (uint64_t)o->mtime);
+	put_u64(&h, n);
+	for (i = 0; i < n; i++) {
+		const oci_walk_entry *e = entries[i];
+
+		put_str(&h, e->rel);
+		put_u64(&h, (uint64_t)e->type);
+		put_u64(&h, e->mode);
+		put_u64(&h, e->size);
+		put_str(&h, e->link);
+		if (e->data) {
+			put_str(&h, "data");
+			oci_sha256_update(&h, e->data, (size_t)e->size);
+		} else if (e->type == OCI_TAR_FILE) {
+			char *path = e->src ? oci_strdup(e->src) : oci_path_join(o->root, e->rel);
+			int prc;
+
+			if (!path) {
+				oci_err_nomem(err);
+				goto out;
+			}
+			put_str(&h, "content");
+			prc = put_content(&h, path, err);
+			oci_free(path);
+			if (prc < 0)
+				goto out;
+		}
+	}
+	oci_sha256_final(&h, digest);
+	memcpy(key, digest + 7, OCI_LCACHE_KEY_LEN + 1);
+	rc = 0;
+out:
+	oci_sha256_release(&h);
+	return rc;
+}
+
+static char *entry_path(const char *cache_dir, const char *key)
+{
+	oci_buf b = OCI_BUF_INIT(1 << 16);
+
+	if (oci_buf_printf(&b, NULL, "%s/layers/%s", cache_dir, key) < 0) {
+		oci_buf_release(&b);
+		return NULL;
+	}
+	return oci_buf_detach(&b, NULL);
+}
+
+int oci_lcache_get(const char *cache_dir, const char *key, oci_layer_result *r, int *hit,
+		   ocibuild_error *err)
+{
+	char *path = entry_path(cache_dir, key), *blob = NULL;
+	oci_buf b = OCI_BUF_INIT(MAX_ENTRY);
+	ocibuild_error e = { 0 };
+	char digest[OCI_DIGEST_LEN + 1], diff_id[OCI_DIGEST_LEN + 1];
+	long long size;
+	unsigned long long tar_size;
+	struct stat st;
+
+	*hit = 0;
+	if (!path)
+		return oci_err_nomem(err);
+	if (oci_read_file(path, MAX_ENTRY, &b, &e) < 0) {
+		int nomem = e.kind == OCIBUILD_ERR_NOMEM;
+
+		ocibuild_error_clear(&e);
+		oci_free(path);
+		return nomem ? oci_err_nomem(err) : 0; /* no entry: a miss */
+	}
+	if (!b.data || sscanf(b.data, "%71s %71s %lld %llu", digest, diff_id, &size, &tar_size) != 4 ||
+	    !oci_digest_valid(digest) || !oci_digest_valid(diff_id) || size < 0)
+		goto drop;
+	blob = oci_blobs_path(cache_dir, digest);
+	if (!blob) {
+		oci_buf_release(&b);
+		oci_free(path);
+		return oci_err_nomem(err);
+	}
+	if (stat(blob, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size != size)
+		goto drop;
+	memcpy(r->digest, digest, sizeof(digest));
+	memcpy(r->diff_id, diff_id, sizeof(diff_id));
+	r->size = size;
+	r->tar_size = tar_size;
+	*hit = 1;
+	goto out;
+drop:
+	unlink(path);
+out:
+	oci_free(blob);
+	oci_buf_release(&b);
+	oci_free(path);
+	return 0;
+}
+
+int oci_lcache_put(const char *cache_dir, const char *key, const char *blob_dir,
+		   const oci_layer_result *r, ocibuild_error *err)
+{
+	oci_buf line = OCI_BUF_INIT(MAX_ENTRY), dir = OCI_BUF_INIT(1 << 16);
+	char *path = NULL;
+	int rc = -1;
+
+	if (oci_blobs_prepare(cache_dir, err) < 0 ||
+	    oci_blobs_import(cache_dir, blob_dir, r->digest, r->size, 0, err) < 0)
+		goto out;
+	if (oci_buf_printf(&dir, err, "%s/layers", cache_dir) < 0 ||
+	    oci_mkdirs(dir.data, 0755, err) < 0)
+		goto out;
+	path = entry_path(cache_dir, key);
+	if (!path) {
+		oci_err_nomem(err);
+		goto out;
+	}
+	if (oci_buf_printf(&line, err, "%s %s %lld %llu\n", r->digest, r->diff_id,
+			   (long long)r->size, (unsigned long long)r->tar_size) < 0)
+		goto out;
+	rc = oci_write_file_atomic(path, line.data, line.len, 0, err);
+out:
+	oci_free(path);
+	oci_buf_release(&line);
+	oci_buf_release(&dir);
+	return rc;
+}
+
+void oci_lcache_drop(const char *cache_dir, const char *key)
+{
+	char *path = entry_path(cache_dir, key);
+
+	if (path)
+		unlink(path);
+	oci_free(path);
+}

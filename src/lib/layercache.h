@@ -1,0 +1,36 @@
+/* The layer cache: a layer already built from exactly the same input is
+ * taken from the cache instead of being made again.
+ *
+ * The key of a layer is a SHA-256 over what decides its bytes: the layer
+ * options (compression, prefix, file times) and, for every entry in order,
+ * its path, type, mode, size, link target and content. Content, not file
+ * identity and times: release tools (relx, mix release) copy every file
+ * into a new release directory on each run, so inode and ctime never
+ * survive from one build to the next, and a key made of them would always
+ * miss; hashing is a fraction of the cost of tar and compression. An entry
+ * maps the key to the blob's digest, diff_id and sizes; the blob itself is
+ * in the content-addressed cache, so an entry whose blob is gone is a miss
+ * and is dropped, and one whose blob is corrupt is made again.
+ *
+ * Entries and blobs are written under temporary names and renamed, so
+ * builds sharing a cache need no lock. */
+#ifndef OCI_LAYERCACHE_H
+#define OCI_LAYERCACHE_H
+#include "layer.h"
+
+#define OCI_LCACHE_KEY_LEN 64
+
+/* Compute the key of a layer; key gets OCI_LCACHE_KEY_LEN hex digits + NUL. */
+int oci_lcache_key(const oci_layer_opts *o, const oci_walk_entry *const *entries, size_t n,
+		   char *key, ocibuild_error *err);
+/* Look the key up in cache_dir. *hit is set and r filled when an entry
+ * names a blob that is present in cache_dir with the recorded size. */
+int oci_lcache_get(const char *cache_dir, const char *key, oci_layer_result *r, int *hit,
+		   ocibuild_error *err);
+/* Record r (whose blob is in blob_dir) under key: the blob is added to the
+ * cache's blob store (hard link when possible) and the entry written. */
+int oci_lcache_put(const char *cache_dir, const char *key, const char *blob_dir,
+		   const oci_layer_result *r, ocibuild_error *err);
+/* Forget an entry (its blob turned out to be corrupt). */
+void oci_lcache_drop(const char *cache_dir, const char *key);
+#endif
