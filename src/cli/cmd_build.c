@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "../lib/banned.h"
 
 enum {
 	F_DIR = 256, F_BASE, F_LAYOUT, F_WORKDIR, F_COMPRESSION, F_PLATFORM, F_UID,

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "../lib/banned.h"
 
 enum { F_PLATFORM_P = 300, F_LAYOUT_P, F_PASSWORD_STDIN, F_USER };
 

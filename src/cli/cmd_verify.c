@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "../lib/banned.h"
 
 enum { F_KEY = 400 };
 

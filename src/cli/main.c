@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "../lib/banned.h"
 
 static volatile sig_atomic_t got_signal;
 

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "../lib/banned.h"
 
 static const char *what(ocibuild_event_kind k)
 {
