@@ -19,14 +19,17 @@ faults_enabled() {
 # Hooks, when set: FAULTS_SETUP OUTDIR runs before, FAULTS_CHECK OUTDIR RC
 # after; what FAULTS_CHECK prints is a reason the run is wrong.
 faults_one() {
-    local n=$1 out=$2 rc why
+    local n=$1 out=$2 rc why cache=$OCIBUILD_CACHE_DIR
     shift 2
     rm -rf "$out"
     mkdir -p "$out"
+    # each run starts from an empty layer cache of its own (unless the test
+    # chose a cache), so that every run takes the whole path, filling it
+    [ "$cache" != "$T/.cache" ] || cache=$out.cache
     [ -z "${FAULTS_SETUP:-}" ] || "$FAULTS_SETUP" "$out"
     rc=0
     ASAN_OPTIONS=exitcode=99:detect_leaks=1:abort_on_error=0 OCIBUILD_FAIL_ALLOC=$n \
-        "$OCIBUILD" "$@" >"$out.stdout" 2>"$out.stderr" || rc=$?
+        OCIBUILD_CACHE_DIR=$cache "$OCIBUILD" "$@" >"$out.stdout" 2>"$out.stderr" || rc=$?
     why=
     [ -z "${FAULTS_CHECK:-}" ] || why=$("$FAULTS_CHECK" "$out" "$rc" 2>&1)
     if [ -n "$why" ]; then
