@@ -98,6 +98,7 @@ void ocibuild_global_init(void);
 /* What the library uses when an option is left 0. */
 #define OCIBUILD_DEFAULT_JOBS 4                 /* blobs in flight to or from a registry */
 #define OCIBUILD_DEFAULT_CHUNK_SIZE (16u << 20) /* uploads larger than this go in chunks */
+#define OCIBUILD_DEFAULT_CACHE_MAX (10ull << 30) /* the layer and blob cache's size bound */
 
 typedef struct ocibuild_ctx ocibuild_ctx;
 
@@ -191,6 +192,10 @@ typedef struct ocibuild_build_opts {
 	 * $XDG_CACHE_HOME/ocibuild, else ~/.cache/ocibuild) and taken from it
 	 * when their input has not changed; set to bypass it. */
 	int no_cache;
+	/* After the build, the least recently used blobs of the cache are
+	 * removed until the cache holds at most this many bytes (0:
+	 * OCIBUILD_DEFAULT_CACHE_MAX). */
+	uint64_t cache_max;
 } ocibuild_build_opts;
 
 typedef struct ocibuild_build_result {

@@ -10,7 +10,7 @@
 enum {
 	F_DIR = 256, F_BASE, F_LAYOUT, F_WORKDIR, F_COMPRESSION, F_PLATFORM, F_UID,
 	F_ENTRYPOINT, F_CMD, F_EXPOSE, F_RELEASE, F_PROJECT, F_LOCK, F_BUNDLE, F_SBOM, F_NOVCS,
-	F_CREATED, F_NOBUNDLE, F_NOCACHE,
+	F_CREATED, F_NOBUNDLE, F_NOCACHE, F_CACHEMAX,
 };
 
 static const struct cli_flag build_flags[] = {
@@ -30,6 +30,7 @@ static const struct cli_flag build_flags[] = {
 	{ "base", F_BASE, "BASE", "scratch", "base image: scratch, oci:DIR[:TAG] (a layout on disk) or a registry reference such as debian:stable-slim" },
 	{ "workdir", F_WORKDIR, "PATH", "/app", "where the files go in the image; also the working directory" },
 	{ "compression", F_COMPRESSION, "ALGO", "gzip", "layer compression: gzip, zstd or none" },
+	{ "cache-max", F_CACHEMAX, "SIZE", "10G", "keep the cache at most this big: the least recently used blobs go after the build" },
 	{ "no-cache", F_NOCACHE, NULL, NULL, "make every layer, and keep none, instead of taking unchanged layers from the layer cache in $OCIBUILD_CACHE_DIR (default ~/.cache/ocibuild)" },
 	{ "platform", F_PLATFORM, "OS/ARCH[,...]", "the build host's", "image platform, e.g. linux/amd64 or linux/arm64/v8; several, comma-separated, make an image index" },
 	{ "uid", F_UID, "UID[:GID]", "65534", "user the container runs as" },
@@ -190,6 +191,16 @@ int cmd_build(int argc, char **argv)
 		case F_NOVCS: o.no_vcs_annotations = 1; break;
 		case F_CREATED: o.created = optarg; break;
 		case F_NOCACHE: o.no_cache = 1; break;
+		case F_CACHEMAX: {
+			long long v = cli_parse_size(optarg);
+
+			if (v < 1) {
+				rc = cli_usage_error("build", "bad --cache-max '%s': use a size such as 10G or 500M", optarg);
+				goto out;
+			}
+			o.cache_max = (uint64_t)v;
+			break;
+		}
 		case F_ENTRYPOINT:
 		case 'c': {
 			char ***dst = c == 'c' ? &cmd : &entrypoint;

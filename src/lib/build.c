@@ -982,11 +982,18 @@ static int layer_from_cache(struct build *b, struct layer_plan *p, const char *k
 		return *hit ? 0 : err->kind == OCIBUILD_ERR_NONE ? 0 : -1;
 	if (oci_blobs_import(b->stage, b->lcache, p->r.digest, p->r.size, b->o->layout != NULL,
 			     err) == 0) {
+		oci_lcache_touch(b->lcache, p->r.digest);
 		oci_log(b->ctx, OCIBUILD_LOG_INFO, "%s layer %.19s: from the cache", p->what,
 			p->r.digest);
 		return 0;
 	}
 	*hit = 0;
+	if (err->kind == OCIBUILD_ERR_IO && err->code == ENOENT) {
+		/* another build trimmed the cache under us: a miss */
+		ocibuild_error_clear(err);
+		oci_lcache_drop(b->lcache, key);
+		return 0;
+	}
 	if (err->kind != OCIBUILD_ERR_DIGEST)
 		return -1;
 	blob = oci_blobs_path(b->lcache, p->r.digest);
@@ -1047,10 +1054,21 @@ static int build_layer(struct build *b, struct layer_plan *p, ocibuild_error *er
 static int build_layers(struct build *b, ocibuild_error *err)
 {
 	size_t i;
+	uint64_t gone = 0;
 
 	for (i = 0; i < b->nlayers; i++)
 		if (build_layer(b, &b->layers[i], err) < 0)
 			return -1;
+	if (b->lcache) {
+		if (oci_lcache_trim(b->lcache, b->o->cache_max ? b->o->cache_max
+							   : OCIBUILD_DEFAULT_CACHE_MAX,
+				    &gone, err) < 0)
+			return -1;
+		if (gone)
+			oci_log(b->ctx, OCIBUILD_LOG_INFO,
+				"cache: removed %llu bytes of least recently used blobs",
+				(unsigned long long)gone);
+	}
 	for (i = 0; i < b->np; i++) {
 		struct plat *pl = &b->plats[i];
 

@@ -1,3 +1,4 @@
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -214,4 +215,98 @@ void oci_lcache_drop(const char *cache_dir, const char *key)
 	if (path)
 		unlink(path);
 	oci_free(path);
+}
+
+void oci_lcache_touch(const char *cache_dir, const char *digest)
+{
+	char *path = oci_blobs_path(cache_dir, digest);
+
+	if (path)
+		utimensat(AT_FDCWD, path, NULL, 0);
+	oci_free(path);
+}
+
+struct aged {
+	char *name;
+	struct timespec used;
+	uint64_t size;
+};
+
+static int older_first(const void *a, const void *b)
+{
+	const struct aged *x = a, *y = b;
+
+	if (x->used.tv_sec != y->used.tv_sec)
+		return x->used.tv_sec < y->used.tv_sec ? -1 : 1;
+	if (x->used.tv_nsec != y->used.tv_nsec)
+		return x->used.tv_nsec < y->used.tv_nsec ? -1 : 1;
+	return strcmp(x->name, y->name);
+}
+
+int oci_lcache_trim(const char *cache_dir, uint64_t max, uint64_t *removed,
+		    ocibuild_error *err)
+{
+	oci_buf dir = OCI_BUF_INIT(1 << 16);
+	struct aged *v = NULL;
+	size_t n = 0, cap = 0, i;
+	uint64_t total = 0, gone = 0;
+	DIR *d = NULL;
+	struct dirent *de;
+	int rc = -1;
+
+	if (removed)
+		*removed = 0;
+	if (oci_buf_printf(&dir, err, "%s/blobs/sha256", cache_dir) < 0)
+		return -1;
+	d = opendir(dir.data);
+	if (!d) {
+		oci_buf_release(&dir);
+		return 0; /* no blobs yet */
+	}
+	while ((de = readdir(d))) {
+		struct stat st;
+
+		if (strlen(de->d_name) != 64 || fstatat(dirfd(d), de->d_name, &st, 0) < 0 ||
+		    !S_ISREG(st.st_mode))
+			continue;
+		if (n == cap) {
+			size_t nc = cap ? cap * 2 : 256;
+			struct aged *nv = oci_reallocarray(v, nc, sizeof(*v));
+
+			if (!nv) {
+				oci_err_nomem(err);
+				goto out;
+			}
+			v = nv;
+			cap = nc;
+		}
+		v[n].name = oci_strdup(de->d_name);
+		if (!v[n].name) {
+			oci_err_nomem(err);
+			goto out;
+		}
+		v[n].used = st.st_mtim;
+		v[n].size = (uint64_t)st.st_size;
+		total += v[n].size;
+		n++;
+	}
+	if (total > max) {
+		qsort(v, n, sizeof(*v), older_first);
+		for (i = 0; i < n && total > max; i++) {
+			if (unlinkat(dirfd(d), v[i].name, 0) == 0 || errno == ENOENT) {
+				total -= v[i].size;
+				gone += v[i].size;
+			}
+		}
+	}
+	if (removed)
+		*removed = gone;
+	rc = 0;
+out:
+	for (i = 0; i < n; i++)
+		oci_free(v[i].name);
+	oci_free(v);
+	closedir(d);
+	oci_buf_release(&dir);
+	return rc;
 }

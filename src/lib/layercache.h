@@ -33,4 +33,13 @@ int oci_lcache_put(const char *cache_dir, const char *key, const char *blob_dir,
 		   const oci_layer_result *r, ocibuild_error *err);
 /* Forget an entry (its blob turned out to be corrupt). */
 void oci_lcache_drop(const char *cache_dir, const char *key);
+/* Mark a blob of the cache as just used (least recently used go first). */
+void oci_lcache_touch(const char *cache_dir, const char *digest);
+/* Remove the least recently used blobs of cache_dir until they add up to
+ * at most max bytes; *removed (may be NULL) gets how many bytes went.
+ * Entries whose blob is gone are misses from then on. Safe with other
+ * builds at work on the same cache: a blob removed under one of them is a
+ * miss there. */
+int oci_lcache_trim(const char *cache_dir, uint64_t max, uint64_t *removed,
+		    ocibuild_error *err);
 #endif

@@ -126,3 +126,24 @@ test_cache_release_copied_again() {
     assert_eq "$DIGEST" "$first" "digest"
     assert_eq "$(cache_made "$BUILD_ERR")" 0 "layers made after the release was copied again ($BUILD_ERR)"
 }
+
+# --cache-max: the least recently used blobs go once the cache is larger
+test_cache_bounded_lru() {
+    mkdir -p "$T/a" "$T/b"
+    head -c 300000 /dev/urandom >"$T/a/blob"
+    head -c 300000 /dev/urandom >"$T/b/blob"
+    # room for one of the two layers (and the small blobs), not both
+    ob_build --dir "$T/a" -t a:1 -o "$T/a.tar" --compression none --cache-max 400K
+    ob_build --dir "$T/b" -t b:1 -o "$T/b.tar" --compression none --cache-max 400K
+    assert_contains "$BUILD_ERR" "cache: removed" "eviction logged"
+    local total
+    total=$(find "$OCIBUILD_CACHE_DIR/blobs/sha256" -type f -printf '%s\n' | awk '{ s += $1 } END { print s + 0 }')
+    [ "$total" -le 409600 ] || fail "the cache holds $total bytes, more than --cache-max"
+    # b was used last: it is still there; a went
+    ob_build --dir "$T/b" -t b:1 -o "$T/b.tar" --compression none --cache-max 400K
+    assert_eq "$(cache_made "$BUILD_ERR")" 0 "layers made for b"
+    ob_build --dir "$T/a" -t a:1 -o "$T/a.tar" --compression none --cache-max 400K
+    assert_eq "$(cache_made "$BUILD_ERR")" 1 "layers made for a (evicted)"
+    expect_fail "$OCIBUILD" build --dir "$T/a" -t a:1 -o "$T/x.tar" --cache-max lots
+    assert_contains "$ERR" "bad --cache-max 'lots'" "error"
+}
