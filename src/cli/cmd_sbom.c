@@ -11,6 +11,7 @@ static const struct cli_flag sbom_flags[] = {
 	{ "output", 'o', "FILE", "stdout", "write the SBOM to FILE (whole or not at all)" },
 	{ "platform", F_SBOM_PLATFORM, "OS/ARCH", "the host's", "which image of an image index" },
 	CLI_CONNECTION_FLAGS,
+	{ "quiet", 'q', NULL, NULL, "print only errors (and the SBOM)" },
 	{ "help", 'h', NULL, NULL, "show this help" },
 	{ NULL, 0, NULL, NULL, NULL },
 };
@@ -52,6 +53,7 @@ int cmd_sbom(int argc, char **argv)
 		switch (c) {
 		case 'o': o.output = optarg; break;
 		case F_SBOM_PLATFORM: o.platform = optarg; break;
+		case 'q': out.quiet = 1; break;
 		case 'h':
 			sbom_help();
 			rc = CLI_OK;

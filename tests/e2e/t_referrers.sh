@@ -281,3 +281,39 @@ test_referrers_api_without_subject_header() {
     expect_ok "$OCIBUILD" sbom "$HOS/app:1" -o "$T/got.json"
     cmp -s "$T/got.json" "$T/sbom.json" || fail "ocibuild sbom through the referrers API"
 }
+
+# refs_tiny LAYOUT: a tiny image whose last layer is made the way build
+# makes an SBOM layer (sbom.spdx.json in /, the history naming it), as
+# "tiny:1" in LAYOUT; sets REFS_TINY_SBOM (the document's path)
+refs_tiny() {
+    local L=$1 m c nc nm cd md
+    mkdir -p "$T/tiny"
+    jq -nc '{spdxVersion: "SPDX-2.2", name: "tiny", packages: []}' >"$T/tiny/sbom.spdx.json"
+    REFS_TINY_SBOM=$T/tiny/sbom.spdx.json
+    ob_build --dir "$T/tiny" --workdir / -t tiny:1 --layout "$L"
+    m=$(manifest_json "$L" tiny:1)
+    c=$(cat "$(blob "$L" "$(jq -r .config.digest <<<"$m")")")
+    nc=$(jq -c '.history[-1].created_by = "ocibuild build: sbom layer in /"' <<<"$c")
+    cd=$(refs_digest_of "$nc")
+    printf '%s' "$nc" >"$(blob "$L" "$cd")"
+    nm=$(jq -c --arg d "$cd" --argjson s "$(printf '%s' "$nc" | wc -c)" \
+        '.config.digest = $d | .config.size = $s' <<<"$m")
+    md=$(refs_digest_of "$nm")
+    printf '%s' "$nm" >"$(blob "$L" "$md")"
+    jq -c --arg d "$md" --argjson s "$(printf '%s' "$nm" | wc -c)" \
+        '.manifests[0].digest = $d | .manifests[0].size = $s' "$L/index.json" >"$T/index.new"
+    mv "$T/index.new" "$L/index.json"
+}
+
+# out of memory anywhere in attaching (push) and fetching (sbom): a clean
+# error or success, never a crash, a leak or a half-written -o file
+test_referrers_faults() {
+    faults_enabled
+    reg_start plain
+    refs_tiny "$T/L"
+    reg_ob_push push "$T/L" --push "$REG/once"
+    expect_ok "$OCIBUILD" sbom "$REG/once/tiny:1"
+    assert_eq "$OUT" "$(cat "$REFS_TINY_SBOM")" "the tiny image's SBOM"
+    faults_sweep 2 push "$T/L" --push "$REG/r@N@" -q
+    faults_sweep 2 sbom "$REG/once/tiny:1" -o @OUT@/sbom.json -q
+}
