@@ -323,8 +323,13 @@ static int attach_one(ocibuild_ctx *ctx, oci_registry *reg, const char *repo,
 	}
 	rc = -1;
 	if (oci_referrer_attach(reg, repo, desc, OCI_MT_SPDX, sbom.data, sbom.len, ".sbom", store,
-				digest, &api, err) < 0 ||
-	    oci_buf_printf(&ref, err, "%s/%s:sha256-%s.sbom", oci_reg_domain(reg), repo,
+				digest, &api, err) < 0) {
+		if (err->kind != OCIBUILD_ERR_NOMEM && err->kind != OCIBUILD_ERR_CANCELLED)
+			oci_err_prefix(err, "pushed the image but not its SBOM "
+				       "(--no-attach-sbom skips it)");
+		goto out;
+	}
+	if (oci_buf_printf(&ref, err, "%s/%s:sha256-%s.sbom", oci_reg_domain(reg), repo,
 			   oci_digest_hex(desc->digest)) < 0)
 		goto out;
 	oci_log(ctx, OCIBUILD_LOG_INFO, "attached SBOM %s/%s@%s to %s (%s)", oci_reg_domain(reg),

@@ -20,9 +20,17 @@ REFS_MT_INDEX=application/vnd.oci.image.index.v1+json
 REFS_SPDX=application/spdx+json
 REFS_EMPTY_DIGEST=sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a
 
+# refs_auth: curl's credentials for the registry mode
+refs_auth() {
+    REFS_AUTH=()
+    [ "${REG_MODE:-}" = basic ] && REFS_AUTH=(-u "$REG_USER:$REG_PASS")
+    return 0
+}
+
 # refs_get PATH [ACCEPT]: GET http://$REG/v2/PATH (a manifest by default)
 refs_get() {
-    curl -sf -H "Accept: ${2:-$REFS_MT_MANIFEST, $REFS_MT_INDEX}" "http://$REG/v2/$1"
+    refs_auth
+    curl -sf "${REFS_AUTH[@]}" -H "Accept: ${2:-$REFS_MT_MANIFEST, $REFS_MT_INDEX}" "http://$REG/v2/$1"
 }
 
 # refs_digest_of TEXT: sha256 of the bytes
@@ -182,7 +190,7 @@ test_referrers_none_without_sbom_or_flag() {
 }
 
 test_referrers_push_archive_signed() {
-    reg_start plain
+    reg_start basic
     refs_release
     sign_keypair k1
     ob_build --release "$REFS_REL" -t app:2 -o "$T/img.tar" --sbom "$T/sbom.json"
@@ -316,4 +324,20 @@ test_referrers_faults() {
     assert_eq "$OUT" "$(cat "$REFS_TINY_SBOM")" "the tiny image's SBOM"
     faults_sweep 2 push "$T/L" --push "$REG/r@N@" -q
     faults_sweep 2 sbom "$REG/once/tiny:1" -o @OUT@/sbom.json -q
+}
+
+# a tag sha256-<hex> that holds something else than an index: the push
+# fails with one line naming the tag and the way out, and changes nothing
+test_referrers_bad_tag_index() {
+    reg_start plain
+    refs_release
+    reg_ob_push build --release "$REFS_REL" -t app:1 --push "$REG" --no-attach-sbom
+    local d=$PDIGEST tag="sha256-${PDIGEST#sha256:}"
+    refs_get "app/manifests/$d" >"$T/image.json" || fail "image manifest"
+    curl -sf -X PUT -H "Content-Type: $REFS_MT_MANIFEST" --data-binary @"$T/image.json" \
+        "http://$REG/v2/app/manifests/$tag" >/dev/null || fail "PUT $tag"
+    run "$OCIBUILD" build --release "$REFS_REL" -t app:1 --push "$REG"
+    reg_assert_one_error "--no-attach-sbom.*$tag.*not a usable image index"
+    assert_eq "$(refs_digest_of "$(refs_get "app/manifests/$tag")")" "$d" "the tag is left alone"
+    reg_ob_push build --release "$REFS_REL" -t app:1 --push "$REG" --no-attach-sbom
 }
