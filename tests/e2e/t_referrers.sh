@@ -341,3 +341,21 @@ test_referrers_bad_tag_index() {
     assert_eq "$(refs_digest_of "$(refs_get "app/manifests/$tag")")" "$d" "the tag is left alone"
     reg_ob_push build --release "$REFS_REL" -t app:1 --push "$REG" --no-attach-sbom
 }
+
+# an index that lists another image's SBOM: ocibuild sbom checks the subject
+test_referrers_sbom_of_another_image() {
+    reg_start plain
+    refs_release
+    reg_ob_push build --release "$REFS_REL" -e A=1 -t app:1 --push "$REG" --no-attach-sbom
+    local d1=$PDIGEST
+    reg_ob_push build --release "$REFS_REL" -e A=2 -t app:2 --push "$REG"
+    local d2=$PDIGEST x
+    assert_ne "$d1" "$d2" "two images"
+    x=$(refs_index app "$d2") || fail "no referrers index of app:2"
+    printf '%s' "$x" >"$T/x.json"
+    curl -sf -X PUT -H "Content-Type: $REFS_MT_INDEX" --data-binary @"$T/x.json" \
+        "http://$REG/v2/app/manifests/sha256-${d1#sha256:}" >/dev/null || fail "PUT index for app:1"
+    run "$OCIBUILD" sbom "$REG/app:1" -o "$T/got.json"
+    reg_assert_one_error "names $d2 as its subject, not $d1"
+    assert_no_path "$T/got.json"
+}
