@@ -196,6 +196,10 @@ typedef struct ocibuild_build_opts {
 	 * removed until the cache holds at most this many bytes (0:
 	 * OCIBUILD_DEFAULT_CACHE_MAX). */
 	uint64_t cache_max;
+	/* with push: do not attach the SBOM to the pushed image (by default
+	 * a release image's SBOM is attached to each pushed image manifest as
+	 * an OCI 1.1 referrer, see ocibuild_sbom_fetch) */
+	int no_attach_sbom;
 } ocibuild_build_opts;
 
 typedef struct ocibuild_build_result {
@@ -231,6 +235,7 @@ typedef struct ocibuild_push_opts {
 	const char *image_refs;
 	const char *digest_file;
 	const char *sign_key; /* as in ocibuild_build_opts */
+	int no_attach_sbom;   /* as in ocibuild_build_opts */
 } ocibuild_push_opts;
 
 /* Push an existing image. result->pushed_ref is the digest reference. */
@@ -283,6 +288,35 @@ typedef struct ocibuild_verify_result {
  * got in both cases. An index is checked as itself, not per platform. */
 int ocibuild_verify(ocibuild_ctx *ctx, const ocibuild_verify_opts *opts,
 		    ocibuild_verify_result *result, ocibuild_error *err);
+
+typedef struct ocibuild_sbom_opts {
+	const char *ref;      /* REGISTRY/REPO:TAG or REGISTRY/REPO@sha256:... */
+	const char *platform; /* for an index: which image ("os/arch[/variant]"); NULL: the host's */
+	const char *output;   /* write the SBOM here (temp + rename), or NULL: into the result */
+	const char *ca_file;
+	ocibuild_strv insecure_registries;
+} ocibuild_sbom_opts;
+
+typedef struct ocibuild_sbom_result {
+	char subject[72];  /* the image manifest whose SBOM it is */
+	char artifact[72]; /* the artifact manifest holding it */
+	const char *found_by; /* "referrers API", "referrers tag schema" or "sbom tag" (static) */
+	/* when opts->output is NULL: the document (free with
+	 * ocibuild_sbom_result_release) */
+	char *data;
+	size_t len;
+} ocibuild_sbom_result;
+
+/* Find the SPDX SBOM attached to an image (as push attaches it: an OCI 1.1
+ * referrer with artifactType application/spdx+json): resolve opts->ref (an
+ * index to the platform's manifest), then ask the registry's referrers
+ * API, else read the "sha256-<hex>" referrers tag index, else the
+ * "sha256-<hex>.sbom" tag; the artifact's subject must be the image and
+ * the document is checked against its digest. Credentials are those of a
+ * pull. */
+int ocibuild_sbom_fetch(ocibuild_ctx *ctx, const ocibuild_sbom_opts *opts,
+			ocibuild_sbom_result *result, ocibuild_error *err);
+void ocibuild_sbom_result_release(ocibuild_sbom_result *result);
 
 /* Validate "name:tag" against the OCI distribution grammar. Returns 0 when
  * valid, else -1 with err saying which part is wrong. */

@@ -60,7 +60,7 @@ long long cli_parse_size(const char *s);
 /* Flags shared by the commands that talk to registries. */
 enum {
 	F_CA_FILE = 1000, F_INSECURE, F_CHUNK, F_IMAGE_REFS, F_DIGEST_FILE, F_JSON, F_SIGN_KEY,
-	F_LOCK_TIMEOUT,
+	F_LOCK_TIMEOUT, F_NO_ATTACH_SBOM,
 };
 /* Of the commands that add to an OCI layout (build, pull). */
 #define CLI_LOCK_TIMEOUT_FLAG                                                                   \
@@ -77,6 +77,7 @@ int cli_parse_lock_timeout(const char *cmd, const char *arg, unsigned *seconds);
 	{ "image-refs", F_IMAGE_REFS, "FILE", NULL, "write every pushed reference to FILE, one a line" }, \
 	{ "digest-file", F_DIGEST_FILE, "FILE", NULL, "write the image digest to FILE" }, \
 	{ "sign-key", F_SIGN_KEY, "KEY", NULL, "sign the pushed image as cosign does (ECDSA P-256 PEM or cosign.key; password from OCIBUILD_SIGN_PASSWORD or COSIGN_PASSWORD)" }, \
+	{ "no-attach-sbom", F_NO_ATTACH_SBOM, NULL, NULL, "do not attach the image's SBOM to the pushed image (an OCI 1.1 referrer)" }, \
 	{ "json", F_JSON, NULL, NULL, "progress as JSON lines on stderr" }
 
 /* Values of the registry flags, filled by cli_registry_flag(). */
@@ -88,6 +89,7 @@ struct cli_registry {
 	const char *image_refs;
 	const char *digest_file;
 	const char *sign_key;
+	int no_attach_sbom;
 };
 
 /* Handle one of CLI_REGISTRY_FLAGS: 1 when handled, 0 when not one of
@@ -100,6 +102,7 @@ int cmd_push(int argc, char **argv);
 int cmd_pull(int argc, char **argv);
 int cmd_login(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
+int cmd_sbom(int argc, char **argv);
 /* Install SIGINT/SIGTERM handlers; the returned callback reports them. */
 void cli_signals_install(void);
 /* Settings of the context from the environment (OCIBUILD_REQUEST_TIMEOUT);

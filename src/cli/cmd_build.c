@@ -295,6 +295,7 @@ int cmd_build(int argc, char **argv)
 	o.image_refs = reg.image_refs;
 	o.digest_file = reg.digest_file;
 	o.sign_key = reg.sign_key;
+	o.no_attach_sbom = reg.no_attach_sbom;
 	ocibuild_ctx_set_log(ctx, cli_log, &out);
 	ocibuild_ctx_set_progress(ctx, cli_progress, &out);
 	ocibuild_ctx_set_cancel(ctx, cli_interrupted, NULL);

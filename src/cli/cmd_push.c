@@ -241,6 +241,7 @@ int cmd_push(int argc, char **argv)
 	o.image_refs = p.reg.image_refs;
 	o.digest_file = p.reg.digest_file;
 	o.sign_key = p.reg.sign_key;
+	o.no_attach_sbom = p.reg.no_attach_sbom;
 	ctx = make_ctx(&p);
 	if (!ctx) {
 		release_parsed(&p);

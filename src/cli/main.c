@@ -211,6 +211,7 @@ static const struct command commands[] = {
 	{ "push", cmd_push, "push an image archive or layout to a registry" },
 	{ "pull", cmd_pull, "pull an image from a registry into an OCI layout" },
 	{ "verify", cmd_verify, "check an image's signatures (as --sign-key stores them) with a public key" },
+	{ "sbom", cmd_sbom, "print the SBOM attached to a pushed image (OCI 1.1 referrer)" },
 	{ "login", cmd_login, "store registry credentials in docker's config.json" },
 	{ NULL, NULL, NULL },
 };

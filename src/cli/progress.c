@@ -166,6 +166,9 @@ int cli_registry_flag(int c, const char *arg, const char *cmd, struct cli_regist
 	case F_SIGN_KEY:
 		r->sign_key = arg;
 		return 1;
+	case F_NO_ATTACH_SBOM:
+		r->no_attach_sbom = 1;
+		return 1;
 	case F_JSON:
 		out->json = 1;
 		return 1;

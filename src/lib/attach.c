@@ -54,8 +54,8 @@ static int already_signed(const oci_manifest *m, const char *pd, const oci_buf *
 	return 0;
 }
 
-static int push_blob(oci_registry *reg, oci_http *h, const char *repo, const char *store,
-		     const void *data, size_t len, char *digest, ocibuild_error *err)
+int oci_attach_blob(oci_registry *reg, oci_http *h, const char *repo, const char *store,
+		    const void *data, size_t len, char *digest, ocibuild_error *err)
 {
 	char *path;
 	int exists = 0, rc;
@@ -150,8 +150,8 @@ int oci_attach_signature(oci_registry *reg, const char *repo, const char *digest
 		if (oci_sign_data(k, payload.data, payload.len, &sig, err) < 0 ||
 		    add_signature(&m, pd, payload.len, sig, err) < 0 ||
 		    sig_config(&m, &cfg, err) < 0 ||
-		    push_blob(reg, h, repo, store, payload.data, payload.len, pd, err) < 0 ||
-		    push_blob(reg, h, repo, store, cfg.data, cfg.len, m.config.digest, err) < 0)
+		    oci_attach_blob(reg, h, repo, store, payload.data, payload.len, pd, err) < 0 ||
+		    oci_attach_blob(reg, h, repo, store, cfg.data, cfg.len, m.config.digest, err) < 0)
 			goto out;
 		m.config.size = (int64_t)cfg.len;
 		if (oci_manifest_serialize(&m, &man, err) < 0 ||

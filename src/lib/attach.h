@@ -13,4 +13,8 @@
 int oci_attach_signature(oci_registry *reg, const char *repo, const char *digest,
 			 const oci_sign_key *k, const char *store, char **ref_out,
 			 ocibuild_error *err);
+/* Store a small blob in `store` (filling digest) and upload it to repo
+ * unless the registry has it. */
+int oci_attach_blob(oci_registry *reg, oci_http *h, const char *repo, const char *store,
+		    const void *data, size_t len, char *digest, ocibuild_error *err);
 #endif

@@ -1796,7 +1796,8 @@ int ocibuild_build(ocibuild_ctx *ctx, const ocibuild_build_opts *opts,
 		if (rc == 0)
 			rc = oci_push_tags(ctx, &b.net, b.stage, b.top.digest, opts->push,
 					   (const char *const *)b.tags.v, b.tags.n, b.plats[0].base.reg,
-					   b.plats[0].base.repo, &base_blobs, cache, b.sign, &b.refs, err);
+					   b.plats[0].base.repo, &base_blobs, cache, b.sign,
+					   !opts->no_attach_sbom, &b.refs, err);
 		oci_strlist_clear(&base_blobs);
 		oci_free(cache);
 		if (rc == 0)

@@ -14,6 +14,7 @@
 #include "err.h"
 #include "layout.h"
 #include "mem.h"
+#include "referrer.h"
 #include "banned.h"
 
 int oci_push_target(const char *prefix, const char *tag, char **domain, char **repo,
@@ -66,7 +67,7 @@ int oci_push_tags(ocibuild_ctx *ctx, const oci_net *net, const char *layout,
 		  const char *manifest_digest, const char *prefix, const char *const *tags,
 		  size_t ntags, oci_registry *base_reg, const char *base_repo,
 		  const oci_strlist *base_blobs, const char *cache, const oci_sign_key *sign,
-		  oci_strlist *refs, ocibuild_error *err)
+		  int attach_sbom, oci_strlist *refs, ocibuild_error *err)
 {
 	size_t i, j, k, nregs = 0;
 	int rc = 0;
@@ -175,6 +176,9 @@ int oci_push_tags(ocibuild_ctx *ctx, const oci_net *net, const char *layout,
 			}
 			oci_free(sref);
 		}
+		if (rc == 0 && attach_sbom)
+			rc = oci_referrer_attach_sboms(ctx, reg, repo, layout, manifest_digest, cache,
+						       sign, refs, err);
 next:
 		if (group)
 			for (j = 0; j < ng; j++)
@@ -324,14 +328,13 @@ int ocibuild_push(ocibuild_ctx *ctx, const ocibuild_push_opts *o, ocibuild_build
 	if (stat(o->source, &st) < 0)
 		return oci_err(err, OCIBUILD_ERR_INPUT, errno, "'%s' does not exist: pass an image archive or layout",
 			       o->source);
-	if (o->sign_key) {
-		if (oci_sign_key_load(o->sign_key, NULL, &key, err) < 0)
-			return -1;
-		cache = oci_cache_dir(NULL);
-		if (!cache) {
-			oci_sign_key_free(key);
-			return oci_err_nomem(err);
-		}
+	if (o->sign_key && oci_sign_key_load(o->sign_key, NULL, &key, err) < 0)
+		return -1;
+	/* the signatures' and the SBOM artifact's small blobs go through it */
+	cache = oci_cache_dir(NULL);
+	if (!cache) {
+		oci_sign_key_free(key);
+		return oci_err_nomem(err);
 	}
 	if (!S_ISDIR(st.st_mode)) {
 		oci_buf t = OCI_BUF_INIT(4096);
@@ -388,7 +391,7 @@ int ocibuild_push(ocibuild_ctx *ctx, const ocibuild_push_opts *o, ocibuild_build
 		}
 	}
 	if (oci_push_tags(ctx, &net, layout, digest, o->push, (const char *const *)tags.v, tags.n,
-			  NULL, NULL, NULL, cache, key, &refs, err) < 0)
+			  NULL, NULL, NULL, cache, key, !o->no_attach_sbom, &refs, err) < 0)
 		goto out;
 	if (oci_write_refs(o->image_refs, o->digest_file, &refs, digest, err) < 0)
 		goto out;

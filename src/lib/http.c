@@ -76,6 +76,7 @@ void oci_http_resp_release(oci_http_resp *r)
 	oci_free(r->content_type);
 	oci_free(r->range);
 	oci_free(r->retry_after);
+	oci_free(r->oci_subject);
 	memset(r, 0, sizeof(*r));
 	r->content_length = -1;
 }
@@ -107,6 +108,7 @@ static size_t on_header(char *data, size_t size, size_t nitems, void *ud)
 		{ "content-type", offsetof(oci_http_resp, content_type) },
 		{ "range", offsetof(oci_http_resp, range) },
 		{ "retry-after", offsetof(oci_http_resp, retry_after) },
+		{ "oci-subject", offsetof(oci_http_resp, oci_subject) },
 	};
 	const char *colon = memchr(data, ':', n);
 	size_t i;

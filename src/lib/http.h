@@ -43,6 +43,7 @@ typedef struct oci_http_resp {
 	char *content_type;
 	char *range;
 	char *retry_after;
+	char *oci_subject; /* a registry with the referrers API answers a PUT with it */
 	int64_t content_length; /* -1 when unknown */
 } oci_http_resp;
 

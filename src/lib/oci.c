@@ -447,7 +447,8 @@ static int parse_descriptor(json_t *o, oci_descriptor *d, const char *what,
 	if (!json_is_integer(sz) || json_integer_value(sz) < 0)
 		return oci_err(err, OCIBUILD_ERR_INPUT, 0, "%s: descriptor size is missing", what);
 	d->size = json_integer_value(sz);
-	if (get_map(o, "annotations", &d->annotations, what, err) < 0)
+	if (get_map(o, "annotations", &d->annotations, what, err) < 0 ||
+	    get_str(o, "artifactType", &d->artifact_type, what, err) < 0)
 		return -1;
 	return parse_platform(json_object_get(o, "platform"), &d->platform, err);
 }
@@ -455,6 +456,7 @@ static int parse_descriptor(json_t *o, oci_descriptor *d, const char *what,
 void oci_descriptor_release(oci_descriptor *d)
 {
 	oci_free(d->media_type);
+	oci_free(d->artifact_type);
 	oci_map_release(&d->annotations);
 	if (d->platform) {
 		oci_platform_release(d->platform);
@@ -470,6 +472,8 @@ int oci_descriptor_copy(oci_descriptor *dst, const oci_descriptor *src, ocibuild
 	memcpy(dst->digest, src->digest, sizeof(dst->digest));
 	dst->size = src->size;
 	if (!dst->media_type || oci_map_copy(&dst->annotations, &src->annotations, err) < 0)
+		goto fail;
+	if (src->artifact_type && !(dst->artifact_type = oci_strdup(src->artifact_type)))
 		goto fail;
 	if (src->platform) {
 		dst->platform = oci_calloc(1, sizeof(*dst->platform));
@@ -546,6 +550,8 @@ static json_t *descriptor_json(const oci_descriptor *d)
 	bad |= set_new(o, "size", json_integer(d->size));
 	if (d->annotations.n)
 		bad |= set_new(o, "annotations", map_json(&d->annotations));
+	if (d->artifact_type)
+		bad |= set_new(o, "artifactType", json_string(d->artifact_type));
 	if (d->platform) {
 		json_t *p = json_object();
 
@@ -625,8 +631,19 @@ int oci_manifest_parse(const char *json, size_t len, oci_manifest *m, ocibuild_e
 		if (parse_descriptor(it, &m->layers[i], "image manifest layer", err) < 0)
 			goto out;
 	}
-	if (get_map(root, "annotations", &m->annotations, "image manifest", err) < 0)
+	if (get_map(root, "annotations", &m->annotations, "image manifest", err) < 0 ||
+	    get_str(root, "artifactType", &m->artifact_type, "image manifest", err) < 0)
 		goto out;
+	if (json_object_get(root, "subject")) {
+		m->subject = oci_calloc(1, sizeof(*m->subject));
+		if (!m->subject) {
+			oci_err_nomem(err);
+			goto out;
+		}
+		if (parse_descriptor(json_object_get(root, "subject"), m->subject,
+				     "image manifest subject", err) < 0)
+			goto out;
+	}
 	rc = 0;
 out:
 	json_decref(root);
@@ -654,6 +671,10 @@ int oci_manifest_serialize(const oci_manifest *m, oci_buf *out, ocibuild_error *
 	bad |= set_new(o, "layers", layers);
 	if (m->annotations.n)
 		bad |= set_new(o, "annotations", map_json(&m->annotations));
+	if (m->artifact_type)
+		bad |= set_new(o, "artifactType", json_string(m->artifact_type));
+	if (m->subject)
+		bad |= set_new(o, "subject", descriptor_json(m->subject));
 	if (bad) {
 		json_decref(o);
 		return oci_err_nomem(err);
@@ -671,6 +692,11 @@ void oci_manifest_release(oci_manifest *m)
 		oci_descriptor_release(&m->layers[i]);
 	oci_free(m->layers);
 	oci_map_release(&m->annotations);
+	oci_free(m->artifact_type);
+	if (m->subject) {
+		oci_descriptor_release(m->subject);
+		oci_free(m->subject);
+	}
 	memset(m, 0, sizeof(*m));
 }
 

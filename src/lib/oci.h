@@ -15,6 +15,9 @@
 #define OCI_MT_DOCKER_MANIFEST "application/vnd.docker.distribution.manifest.v2+json"
 #define OCI_MT_DOCKER_LIST "application/vnd.docker.distribution.manifest.list.v2+json"
 #define OCI_MT_DOCKER_CONFIG "application/vnd.docker.container.image.v1+json"
+#define OCI_MT_EMPTY "application/vnd.oci.empty.v1+json"
+/* the empty config of an artifact manifest: "{}" */
+#define OCI_EMPTY_DIGEST "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
 #define OCI_MT_DOCKER_LAYER "application/vnd.docker.image.rootfs.diff.tar.gzip"
 
 #define OCI_ANN_REF_NAME "org.opencontainers.image.ref.name"
@@ -76,6 +79,7 @@ typedef struct oci_descriptor {
 	int64_t size;
 	oci_map annotations;
 	oci_platform *platform; /* NULL when absent */
+	char *artifact_type;    /* NULL when absent */
 } oci_descriptor;
 
 void oci_descriptor_release(oci_descriptor *d);
@@ -87,6 +91,8 @@ typedef struct oci_manifest {
 	oci_descriptor *layers;
 	size_t nlayers;
 	oci_map annotations;
+	char *artifact_type;     /* NULL when absent */
+	oci_descriptor *subject; /* the manifest this one refers to, or NULL */
 } oci_manifest;
 
 typedef struct oci_index {

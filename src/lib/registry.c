@@ -1025,9 +1025,9 @@ out:
 	return rc;
 }
 
-int oci_reg_put_manifest(oci_registry *r, oci_http *h, const char *repo, const char *ref,
-			 const char *media_type, const void *data, size_t len,
-			 ocibuild_error *err)
+static int put_manifest(oci_registry *r, oci_http *h, const char *repo, const char *ref,
+			const char *media_type, const void *data, size_t len, int *subject_ack,
+			ocibuild_error *err)
 {
 	oci_buf ct = OCI_BUF_INIT(4096), body = OCI_BUF_INIT(MAX_ERROR_BODY);
 	const char *hdrs[1];
@@ -1054,12 +1054,79 @@ int oci_reg_put_manifest(oci_registry *r, oci_http *h, const char *repo, const c
 		registry_said(r, &q, &resp, &body, err);
 	else
 		rc = 0;
+	if (subject_ack)
+		*subject_ack = rc == 0 && resp.oci_subject && *resp.oci_subject;
 	oci_http_resp_release(&resp);
 out:
 	oci_buf_release(&ct);
 	oci_buf_release(&body);
 	oci_free(path);
 	oci_free(scope);
+	return rc;
+}
+
+int oci_reg_put_manifest(oci_registry *r, oci_http *h, const char *repo, const char *ref,
+			 const char *media_type, const void *data, size_t len,
+			 ocibuild_error *err)
+{
+	return put_manifest(r, h, repo, ref, media_type, data, len, NULL, err);
+}
+
+int oci_reg_put_referrer(oci_registry *r, oci_http *h, const char *repo, const char *ref,
+			 const char *media_type, const void *data, size_t len, int *subject_ack,
+			 ocibuild_error *err)
+{
+	*subject_ack = 0;
+	return put_manifest(r, h, repo, ref, media_type, data, len, subject_ack, err);
+}
+
+int oci_reg_get_referrers(oci_registry *r, oci_http *h, const char *repo, const char *digest,
+			  const char *artifact_type, oci_buf *out, int *supported,
+			  ocibuild_error *err)
+{
+	static const char *const hdrs[] = { "Accept: " OCI_MT_INDEX };
+	struct rreq q;
+	oci_http_resp resp;
+	oci_buf p = OCI_BUF_INIT(1 << 16);
+	char *scope = scope_for(r, repo, NULL), *esc = NULL, *mt = NULL;
+	int rc = -1;
+
+	*supported = 0;
+	if (!scope || (artifact_type && !(esc = oci_http_escape(artifact_type)))) {
+		oci_err_nomem(err);
+		goto out;
+	}
+	if (oci_buf_printf(&p, err, "/v2/%s/referrers/%s%s%s", repo, digest,
+			   esc ? "?artifactType=" : "", esc ? esc : "") < 0)
+		goto out;
+	rreq_init(&q, "GET", p.data, scope);
+	q.http.headers = hdrs;
+	q.http.nheaders = 1;
+	out->max = OCI_MAX_MANIFEST;
+	q.http.out = out;
+	q.follow = 1;
+	if (reg_do(r, h, &q, &resp, err) < 0) {
+		if (err->code != ERR_CODE_TOO_BIG)
+			goto out;
+		ocibuild_error_clear(err);
+		oci_err(err, OCIBUILD_ERR_REGISTRY, 0,
+			"the referrers of %s in '%s' from registry '%s' are larger than the %u MiB limit: refusing them",
+			digest, repo, r->domain, OCI_MAX_MANIFEST >> 20);
+		goto out;
+	}
+	/* the answer of a registry without the API: 404 (or 400, 405...);
+	 * with it: 200 and an image index */
+	rc = 0;
+	if (resp.status == 200 && out->data &&
+	    oci_json_media_type(out->data, out->len, &mt, err) < 0)
+		rc = -1;
+	*supported = rc == 0 && resp.status == 200 && mt && !strcmp(mt, OCI_MT_INDEX);
+	oci_http_resp_release(&resp);
+out:
+	oci_free(mt);
+	oci_free(esc);
+	oci_free(scope);
+	oci_buf_release(&p);
 	return rc;
 }
 

@@ -39,6 +39,18 @@ int oci_reg_get_tags(oci_registry *r, oci_http *h, const char *repo, oci_buf *ou
 int oci_reg_put_manifest(oci_registry *r, oci_http *h, const char *repo, const char *ref,
 			 const char *media_type, const void *data, size_t len,
 			 ocibuild_error *err);
+/* The same, for a manifest with a subject: *subject_ack is 1 when the
+ * registry answered with an OCI-Subject header (it keeps the referrers
+ * list itself). */
+int oci_reg_put_referrer(oci_registry *r, oci_http *h, const char *repo, const char *ref,
+			 const char *media_type, const void *data, size_t len, int *subject_ack,
+			 ocibuild_error *err);
+/* GET /v2/<repo>/referrers/<digest>[?artifactType=...]: *supported is 1
+ * and out holds the image index when the registry has the referrers API,
+ * 0 when it answered anything else (no API: use the tag schema). */
+int oci_reg_get_referrers(oci_registry *r, oci_http *h, const char *repo, const char *digest,
+			  const char *artifact_type, oci_buf *out, int *supported,
+			  ocibuild_error *err);
 /* HEAD a manifest by tag or digest: *found is 1 when the registry has it,
  * and digest_out (72 bytes) then holds its Docker-Content-Digest, or "" when
  * the registry did not say. */

@@ -419,6 +419,65 @@ static void test_index_roundtrip(void **state)
 	oci_index_release(&x);
 }
 
+/* OCI 1.1: an artifact manifest's artifactType and subject, and the
+ * artifactType of a referrers index entry, survive a round trip */
+static const char artifact_compact[] =
+	"{'artifactType':'application/spdx+json',"
+	"'config':{'digest':'" D1 "','mediaType':'application/vnd.oci.empty.v1+json','size':2},"
+	"'layers':[{'digest':'" D2 "','mediaType':'application/spdx+json','size':1234}],"
+	"'mediaType':'application/vnd.oci.image.manifest.v1+json','schemaVersion':2,"
+	"'subject':{'digest':'" D3 "','mediaType':'application/vnd.oci.image.manifest.v1+json','size':987}}";
+
+static void test_artifact_manifest_roundtrip(void **state)
+{
+	oci_manifest m;
+	oci_index x;
+
+	(void)state;
+	manifest_parse_ok(q(artifact_compact), &m);
+	assert_string_equal(m.artifact_type, "application/spdx+json");
+	assert_non_null(m.subject);
+	assert_string_equal(m.subject->digest, D3);
+	assert_int_equal(m.subject->size, 987);
+	manifest_stable(&m, q(artifact_compact));
+	oci_manifest_release(&m);
+	/* none of it when absent */
+	manifest_parse_ok(q("{'schemaVersion':2,'config':{'mediaType':'a','digest':'" D1
+			    "','size':1},'layers':[]}"), &m);
+	assert_null(m.artifact_type);
+	assert_null(m.subject);
+	oci_manifest_release(&m);
+	index_parse_ok(q("{'schemaVersion':2,'mediaType':'application/vnd.oci.image.index.v1+json',"
+			 "'manifests':[{'mediaType':'application/vnd.oci.image.manifest.v1+json',"
+			 "'digest':'" D1 "','size':5,'artifactType':'application/spdx+json',"
+			 "'annotations':{'k':'v'}}]}"), &x);
+	assert_string_equal(x.manifests[0].artifact_type, "application/spdx+json");
+	index_stable(&x, q("{'manifests':[{'annotations':{'k':'v'},"
+			   "'artifactType':'application/spdx+json','digest':'" D1 "',"
+			   "'mediaType':'application/vnd.oci.image.manifest.v1+json','size':5}],"
+			   "'mediaType':'application/vnd.oci.image.index.v1+json','schemaVersion':2}"));
+	/* a copy keeps it (oci_descriptor_copy, which oci_index_add uses) */
+	{
+		oci_descriptor d;
+
+		assert_int_equal(oci_descriptor_copy(&d, &x.manifests[0], NULL), 0);
+		assert_string_equal(d.artifact_type, "application/spdx+json");
+		assert_int_equal(oci_index_add(&x, &d, NULL), 0);
+		assert_string_equal(x.manifests[1].artifact_type, "application/spdx+json");
+		oci_descriptor_release(&d);
+	}
+	oci_index_release(&x);
+	/* a subject that is not a descriptor is refused */
+	{
+		ocibuild_error err = { 0 };
+		const char *bad = q("{'schemaVersion':2,'config':{'mediaType':'a','digest':'" D1
+				    "','size':1},'layers':[],'subject':'x'}");
+
+		assert_int_equal(oci_manifest_parse(bad, strlen(bad), &m, &err), -1);
+		ocibuild_error_clear(&err);
+	}
+}
+
 static void test_index_docker_list(void **state)
 {
 	oci_index x;
@@ -1239,6 +1298,7 @@ int main(void)
 		cmocka_unit_test(test_manifest_rejects_embedded_nul),
 		cmocka_unit_test(test_manifest_len_respected),
 		cmocka_unit_test(test_index_roundtrip),
+		cmocka_unit_test(test_artifact_manifest_roundtrip),
 		cmocka_unit_test(test_index_docker_list),
 		cmocka_unit_test(test_index_rejects),
 		cmocka_unit_test(test_index_add_remove),

@@ -30,6 +30,12 @@ request with whether it carried an Authorization header.
                            request's Authorization header, a newline and ESC
   location-fragment        POST of an upload: the Location ends in #frag
 
+--referrers[=no-header] adds the OCI 1.1 referrers API: GET
+/v2/NAME/referrers/DIGEST[?artifactType=T] answers an image index of the
+manifests whose subject is DIGEST, and a manifest PUT with a subject is
+answered with an OCI-Subject header (not with =no-header). Without it, that
+path is 404 as on a registry without the API.
+
 Log (--log), one line per request: "METHOD PATH STATUS auth=yes|no"
 (plain listener lines start with "plain "), and "sent BYTES PATH" for
 streamed bodies when the client goes away. No header values are logged.
@@ -52,6 +58,7 @@ LOCK = threading.Lock()
 BLOBS = {}       # digest -> bytes
 MANIFESTS = {}   # (repo, ref) -> (media type, bytes)
 UPLOADS = {}     # id -> bytearray
+REFERRERS = {}   # (repo, subject digest) -> [descriptor] (with --referrers)
 FAULTS = {}
 PATCHES = [0]
 PLAIN_PORT = [0]
@@ -191,6 +198,8 @@ class Registry(BaseHTTPRequestHandler):
         if rate:
             return self.stream(404, b'{"errors":[' + b" " * 1022 + b"\n", int(rate))
         parts = path[4:].split("/")
+        if ARGS.referrers and len(parts) >= 3 and parts[-2] == "referrers":
+            return self.referrers("/".join(parts[:-2]), parts[-1], query)
         if "manifests" in parts:
             i = parts.index("manifests")
             return self.manifest("/".join(parts[:i]), "/".join(parts[i + 1:]))
@@ -210,11 +219,15 @@ class Registry(BaseHTTPRequestHandler):
                 return self.error(400, "MANIFEST_INVALID", msg)
             digest = "sha256:" + hashlib.sha256(data).hexdigest()
             ctype = self.headers.get("Content-Type", "")
+            headers = {"Location": "/v2/%s/manifests/%s" % (repo, digest),
+                       "Docker-Content-Digest": digest}
             with LOCK:
                 MANIFESTS[(repo, ref)] = (ctype, data)
                 MANIFESTS[(repo, digest)] = (ctype, data)
-            return self.reply(201, headers={"Location": "/v2/%s/manifests/%s" % (repo, digest),
-                                            "Docker-Content-Digest": digest})
+                subject = self.subject_of(repo, digest, ctype, data) if ARGS.referrers else None
+            if subject and ARGS.referrers != "no-header":
+                headers["OCI-Subject"] = subject
+            return self.reply(201, headers=headers)
         if fault("manifest-redirect-http"):
             return self.reply(307, headers={
                 "Location": "http://127.0.0.1:%d/v2/%s/manifests/%s" % (PLAIN_PORT[0], repo, ref)})
@@ -232,6 +245,40 @@ class Registry(BaseHTTPRequestHandler):
             return self.stream(200, b" " * 256, int(rate), ctype=m[0])
         digest = "sha256:" + hashlib.sha256(m[1]).hexdigest()
         self.reply(200, m[1], {"Docker-Content-Digest": digest}, m[0])
+
+    def subject_of(self, repo, digest, ctype, data):
+        """Record a manifest with a subject as a referrer (LOCK held)."""
+        try:
+            doc = json.loads(data)
+        except ValueError:
+            return None
+        subject = doc.get("subject") if isinstance(doc, dict) else None
+        if not isinstance(subject, dict) or "digest" not in subject:
+            return None
+        d = {"mediaType": doc.get("mediaType", ctype), "digest": digest, "size": len(data)}
+        at = doc.get("artifactType") or doc.get("config", {}).get("mediaType")
+        if at:
+            d["artifactType"] = at
+        if doc.get("annotations"):
+            d["annotations"] = doc["annotations"]
+        lst = REFERRERS.setdefault((repo, subject["digest"]), [])
+        if all(e["digest"] != digest for e in lst):
+            lst.append(d)
+        return subject["digest"]
+
+    def referrers(self, repo, digest, query):
+        if self.command not in ("GET", "HEAD"):
+            return self.reply(405)
+        params = dict(p.split("=", 1) for p in query.split("&") if "=" in p)
+        want = params.get("artifactType", "").replace("%2B", "+").replace("%2F", "/")
+        with LOCK:
+            lst = [e for e in REFERRERS.get((repo, digest), [])
+                   if not want or e.get("artifactType") == want]
+        doc = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+               "manifests": lst}
+        headers = {"OCI-Filters-Applied": "artifactType"} if want else {}
+        self.reply(200, json.dumps(doc).encode(), headers,
+                   "application/vnd.oci.image.index.v1+json")
 
     def blob(self, repo, digest):
         if fault("endless-blob") == digest and self.command == "GET":
@@ -326,6 +373,7 @@ def main():
     p.add_argument("--realm")
     p.add_argument("--seed-layout")
     p.add_argument("--fault", action="append", default=[])
+    p.add_argument("--referrers", nargs="?", const="header", choices=("header", "no-header"))
     ARGS = p.parse_args()
     for f in ARGS.fault:
         k, _, v = f.partition("=")
