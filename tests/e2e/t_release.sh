@@ -9,6 +9,9 @@
 #              include_erts true. vm.args has -sname.
 #   mix_app/   Mix project with a path dependency on ../mylib, which the
 #              hand-written mix.lock names as a hex package.
+#   umbrella_app/  Mix umbrella, release umb: apps/web needs apps/core and
+#              the path dependency ../mylib; its mix.lock names only ocibuild,
+#              which is not in the release.
 # They are built once (rebar3 / mix, offline) into
 # ${TMPDIR:-/tmp}/ocibuild-e2e-cache/<kind>-<hash of fixture files and tools>
 # and reused by every test and run; tests copy them before changing anything.
@@ -86,7 +89,16 @@ rel_build_mix() {
     [ -d "$FX/mix_app/_build/prod/rel/mix_app/lib" ] || fail "mix made no release in $FX/mix_app"
 }
 
-# rel_fixture relx|mix : build the fixture once (cached, under a lock); sets
+rel_build_umbrella() {
+    rel_copy_fixture umbrella_app "$FX/umbrella_app"
+    rel_copy_fixture mylib "$FX/mylib"
+    rm -f "$FX/umbrella_app/mix.lock"
+    rel_tool "$FX/umbrella_app" "$FX/umbrella.log" env MIX_ENV=prod mix release --overwrite
+    cp "$REL_FIXTURES/umbrella_app/mix.lock" "$FX/umbrella_app/mix.lock"
+    [ -d "$FX/umbrella_app/_build/prod/rel/umb/lib" ] || fail "mix made no release in $FX/umbrella_app"
+}
+
+# rel_fixture relx|mix|umbrella : build the fixture once (cached, under a lock); sets
 # FX to its directory and REL_DIR to its release:
 #   relx: $FX/proj (prod release), $FX/dev (dev-mode release)
 #   mix:  $FX/mix_app, $FX/mylib
@@ -95,6 +107,7 @@ rel_fixture() {
     case $kind in
         relx) key=$(rel_fingerprint relx_app) ;;
         mix) key=$(rel_fingerprint mix_app mylib) ;;
+        umbrella) key=$(rel_fingerprint umbrella_app mylib) ;;
         *) fail "rel_fixture: unknown kind '$kind'" ;;
     esac
     root=${TMPDIR:-/tmp}/ocibuild-e2e-cache
@@ -116,6 +129,7 @@ rel_fixture() {
     case $kind in
         relx) REL_DIR=$FX/proj/_build/prod/rel/relx_app ;;
         mix) REL_DIR=$FX/mix_app/_build/prod/rel/mix_app ;;
+        umbrella) REL_DIR=$FX/umbrella_app/_build/prod/rel/umb ;;
     esac
     # tests that run rebar3/mix themselves use their own caches
     REL_HOME=$T/.home
@@ -884,6 +898,26 @@ test_release_sbom() {
     rel_check_sbom_image "$T/M" mix:2
     assert_eq "$(jq -r '[.packages[].name | select(. == "credo" or . == "ocibuild")] | length' "$T/mix2.spdx.json")" 0 \
         "locked packages that are not in the image"
+}
+
+# 6a. A Mix umbrella: its apps, their path dependency and the OTP and Elixir
+# applications, none of what only the lock names; DEPENDS_ON from the .app files.
+test_release_sbom_umbrella() {
+    rel_fixture umbrella
+    local erts vsn
+    rel_start_erl "$REL_DIR"
+    ob_build --project "$FX/umbrella_app" --sbom "$T/umb.spdx.json" -t umb:1 --layout "$T/U"
+    rel_layer_cat "$T/U" umb:1 sbom sbom.spdx.json | cmp - "$T/umb.spdx.json" \
+        || fail "umbrella: --sbom file differs from /sbom.spdx.json"
+    rel_check_spdx "$T/umb.spdx.json" umb "$vsn" "$erts" umbrella:core umbrella:web path:mylib \
+        elixir:elixir elixir:logger otp:kernel otp:stdlib otp:compiler
+    rel_check_sbom_image "$T/U" umb:1
+    assert_eq "$(jq -r '.packages[] | select(.name == "core" or .name == "web") | "\(.name)@\(.versionInfo)"' "$T/umb.spdx.json" | sort | tr '\n' ' ')" \
+        "core@0.2.1 web@0.2.2 " "versions of the umbrella apps (their .app files)"
+    assert_eq "$(jq -r '[.packages[] | select(.name == "ocibuild")] | length' "$T/umb.spdx.json")" 0 "ocibuild (locked, not in the release)"
+    assert_eq "$(jq -r '[.relationships[] | select(.relationshipType == "DEPENDS_ON" and .spdxElementId == "SPDXRef-Package-umbrella-web") | .relatedSpdxElement] | sort | join(" ")' "$T/umb.spdx.json")" \
+        "SPDXRef-Package-elixir-elixir SPDXRef-Package-elixir-logger SPDXRef-Package-otp-kernel SPDXRef-Package-otp-stdlib SPDXRef-Package-path-mylib SPDXRef-Package-umbrella-core" \
+        "web DEPENDS_ON"
 }
 
 # 6b. Git dependencies in the lock: their credentials never reach the SBOM;
