@@ -48,7 +48,8 @@ const char *oci_group_name(oci_group g);
 typedef enum oci_app_kind {
 	OCI_APP_OWN,      /* the project's own app (the release's name, or src/ at the root) */
 	OCI_APP_UMBRELLA, /* a member of the project: apps/NAME/ */
-	OCI_APP_PATH,     /* anything else not in the lock: a path dependency */
+	OCI_APP_PATH,     /* anything else, a path dependency: not in the lock, or
+			   * a hex entry at another version than the image has */
 	OCI_APP_HEX,      /* a hex package of the lock, at the locked version */
 	OCI_APP_GIT,      /* a git dependency of the lock */
 	OCI_APP_OTP,      /* an Erlang/OTP application */
