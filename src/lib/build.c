@@ -74,6 +74,9 @@ struct build {
 	oci_walk w;        /* the tree */
 	oci_walk rt;       /* the runtime layer's files */
 	oci_dpkg dpkg;     /* their packages' records (status.d) */
+	oci_buf osrel;     /* the os-release the runtime layer carries (deb purls) */
+	oci_release_app *apps; /* lib/ of the release, for the SBOM */
+	size_t napps;
 	oci_net net;
 	oci_strlist refs; /* pushed references */
 	struct layer_plan layers[MAX_LAYERS]; /* shared by every platform */
@@ -829,8 +832,10 @@ static int plan_packages(struct build *b, const oci_strlist *host, ocibuild_erro
 	}
 	for (i = 0; osrel[i]; i++)
 		if (access(osrel[i], R_OK) == 0)
-			return oci_walk_add(&b->rt, "etc/os-release", OCI_TAR_FILE, 0644, osrel[i],
-					    NULL, err);
+			return oci_read_file(osrel[i], 64u << 10, &b->osrel, err) < 0
+				       ? -1
+				       : oci_walk_add(&b->rt, "etc/os-release", OCI_TAR_FILE, 0644,
+						      osrel[i], NULL, err);
 	return 0;
 }
 
@@ -940,6 +945,10 @@ static int plan_sbom(struct build *b, struct plat *pl, ocibuild_error *err)
 
 	memset(&in, 0, sizeof(in));
 	in.release = &b->rel;
+	in.apps = b->apps;
+	in.napps = b->napps;
+	in.debs = &b->dpkg;
+	in.os_release = b->osrel.data;
 	in.created = b->created;
 	if (!pl->base.scratch) {
 		in.base_name = pl->base.name;
@@ -1549,6 +1558,8 @@ static void cleanup(struct build *b)
 	oci_walk_release(&b->w);
 	oci_walk_release(&b->rt);
 	oci_dpkg_release(&b->dpkg);
+	oci_buf_release(&b->osrel);
+	oci_release_apps_free(b->apps, b->napps);
 	oci_release_release(&b->rel);
 	oci_vcs_release(&b->vcs);
 	oci_strlist_clear(&b->refs);
@@ -1715,6 +1726,8 @@ static int plan_layers(struct build *b, ocibuild_error *err)
 			goto out;
 	}
 	if (plan_tree(b, mode, err) < 0)
+		goto out;
+	if (b->is_release && oci_release_apps(&b->rel, &b->apps, &b->napps, err) < 0)
 		goto out;
 	for (i = 0; b->is_release && i < b->np; i++)
 		if (plan_sbom(b, &b->plats[i], err) < 0)

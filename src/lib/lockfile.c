@@ -313,6 +313,19 @@ static struct term *parse(struct reader *r, int depth)
 
 		while (r->p < r->end && (isdigit((unsigned char)*r->p) || *r->p == '_'))
 			r->p++;
+		/* a float (an .app file's env may hold one); "1." ends a term */
+		if (r->p + 1 < r->end && *r->p == '.' && isdigit((unsigned char)r->p[1])) {
+			r->p++;
+			while (r->p < r->end && isdigit((unsigned char)*r->p))
+				r->p++;
+			if (r->p < r->end && (*r->p == 'e' || *r->p == 'E')) {
+				r->p++;
+				if (r->p < r->end && (*r->p == '-' || *r->p == '+'))
+					r->p++;
+				while (r->p < r->end && isdigit((unsigned char)*r->p))
+					r->p++;
+			}
+		}
 		t = new_term(r, TT_INT);
 		if (t && !(t->s = oci_strndup(s, (size_t)(r->p - s)))) {
 			term_free(t);
@@ -545,6 +558,32 @@ out:
 	return rc;
 }
 
+/* The names in a list of atoms or of tuples that start with one: an .app's
+ * [kernel, stdlib] or a mix.lock entry's [{:dep, "~> 1.0", opts}]. */
+static int names_of(struct reader *r, const struct term *t, char ***out, size_t *n)
+{
+	size_t i;
+
+	if (t->type != TT_LIST)
+		return 0;
+	for (i = 0; i < t->n; i++) {
+		const struct term *e = t->v[i];
+		const char *name = e->type == TT_TUPLE && e->n ? str_of(e->v[0]) : str_of(e);
+		char **v;
+
+		if (!name)
+			continue;
+		v = oci_reallocarray(*out, *n + 1, sizeof(*v));
+		if (!v)
+			return oci_err_nomem(r->err);
+		*out = v;
+		if (!(v[*n] = oci_strdup(name)))
+			return oci_err_nomem(r->err);
+		(*n)++;
+	}
+	return 0;
+}
+
 static int mix_entry(struct reader *r, const struct term *pair, oci_lock *l)
 {
 	const struct term *v;
@@ -576,6 +615,8 @@ static int mix_entry(struct reader *r, const struct term *pair, oci_lock *l)
 			return -1;
 		}
 		lower(d->sha256);
+		if (v->n >= 6 && names_of(r, v->v[5], &d->requires, &d->nrequires) < 0)
+			return -1;
 		if (dup_into(&d->repo, v->n >= 7 && v->v[6]->type == TT_STR ? v->v[6]->s : "hexpm",
 			     r->err) < 0)
 			return -1;
@@ -671,6 +712,15 @@ const oci_lock_dep *oci_lock_find(const oci_lock *l, const char *name)
 	return NULL;
 }
 
+static void free_names(char **v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		oci_free(v[i]);
+	oci_free(v);
+}
+
 void oci_lock_release(oci_lock *l)
 {
 	size_t i;
@@ -685,7 +735,61 @@ void oci_lock_release(oci_lock *l)
 		oci_free(d->git_url);
 		oci_free(d->git_ref);
 		oci_free(d->sha256);
+		free_names(d->requires, d->nrequires);
 	}
 	oci_free(l->deps);
 	memset(l, 0, sizeof(*l));
+}
+
+int oci_lock_app_parse(const char *text, size_t len, const char *file, oci_lock_app *out,
+		       ocibuild_error *err)
+{
+	struct reader r = { text, text + len, 1, 0, file, err };
+	struct term *terms[1] = { NULL };
+	const struct term *t, *props;
+	size_t n = 0, i;
+	int rc = -1;
+
+	memset(out, 0, sizeof(*out));
+	if (read_terms(&r, terms, 1, &n) < 0)
+		goto out;
+	t = terms[0];
+	if (n != 1 || t->type != TT_TUPLE || t->n != 3 || !is_atom(t->v[0], "application") ||
+	    !str_of(t->v[1]) || t->v[2]->type != TT_LIST) {
+		r.line = n ? t->line : 1;
+		oci_err(err, OCIBUILD_ERR_INPUT, 0,
+			"%s line %d: expected {application, Name, [...]}; rebuild the release", file,
+			r.line);
+		goto out;
+	}
+	if (dup_into(&out->name, str_of(t->v[1]), err) < 0)
+		goto out;
+	props = t->v[2];
+	for (i = 0; i < props->n; i++) {
+		const struct term *p = props->v[i];
+
+		if (p->type != TT_TUPLE || p->n != 2)
+			continue;
+		if (is_atom(p->v[0], "vsn") && p->v[1]->type == TT_STR && !out->vsn &&
+		    dup_into(&out->vsn, p->v[1]->s, err) < 0)
+			goto out;
+		if ((is_atom(p->v[0], "applications") ||
+		     is_atom(p->v[0], "included_applications")) &&
+		    names_of(&r, p->v[1], &out->uses, &out->nuses) < 0)
+			goto out;
+	}
+	rc = 0;
+out:
+	term_free(terms[0]);
+	if (rc < 0)
+		oci_lock_app_release(out);
+	return rc;
+}
+
+void oci_lock_app_release(oci_lock_app *a)
+{
+	oci_free(a->name);
+	oci_free(a->vsn);
+	free_names(a->uses, a->nuses);
+	memset(a, 0, sizeof(*a));
 }

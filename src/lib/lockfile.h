@@ -17,6 +17,8 @@ typedef struct oci_lock_dep {
 	char *git_url;
 	char *git_ref;  /* commit */
 	char *sha256;   /* hex checksum of the package tarball, lower-case, or NULL */
+	char **requires; /* mix.lock: the packages this one requires (names) */
+	size_t nrequires;
 } oci_lock_dep;
 
 typedef struct oci_lock {
@@ -30,4 +32,19 @@ int oci_lock_parse_mix(const char *text, size_t len, oci_lock *out, ocibuild_err
 int oci_lock_load(const char *path, oci_lock *out, ocibuild_error *err);
 const oci_lock_dep *oci_lock_find(const oci_lock *l, const char *name);
 void oci_lock_release(oci_lock *l);
+
+/* An application resource file (ebin/NAME.app), read with the same term
+ * reader: its name, vsn and the applications it needs. */
+typedef struct oci_lock_app {
+	char *name;
+	char *vsn;    /* NULL when the file has none */
+	char **uses;  /* applications, then included_applications */
+	size_t nuses;
+} oci_lock_app;
+
+/* Parse the text of an .app file; `file` names it in errors. Free `out`
+ * with oci_lock_app_release (also filled on error: empty). */
+int oci_lock_app_parse(const char *text, size_t len, const char *file, oci_lock_app *out,
+		       ocibuild_error *err);
+void oci_lock_app_release(oci_lock_app *a);
 #endif

@@ -28,6 +28,17 @@ static const char *const otp_apps[] = {
 	NULL,
 };
 
+int oci_release_is_elixir_app(const char *app)
+{
+	static const char *const ex[] = { "eex", "elixir", "ex_unit", "iex", "logger", "mix", NULL };
+	size_t i;
+
+	for (i = 0; ex[i]; i++)
+		if (!strcmp(app, ex[i]))
+			return 1;
+	return 0;
+}
+
 int oci_release_is_otp_app(const char *app)
 {
 	size_t i;
@@ -178,8 +189,8 @@ out:
 	return rc;
 }
 
-/* DIR/_build/<profile>/rel/<name> -> DIR/<lockname>, if that file exists. */
-static char *project_lock(const char *dir)
+/* DIR/_build/<profile>/rel/<name> -> DIR (heap), or NULL. */
+static char *build_root(const char *dir)
 {
 	char *copy = realpath(dir, NULL), *s;
 	int up;
@@ -204,20 +215,29 @@ static char *project_lock(const char *dir)
 		}
 		*s = '\0';
 	}
-	{
-		const char *names[] = { "rebar.lock", "mix.lock" };
-		size_t i;
+	if (!*copy) {
+		oci_free(copy);
+		return oci_strdup("/");
+	}
+	return copy;
+}
 
-		for (i = 0; i < 2; i++) {
-			if (exists(*copy ? copy : "/", names[i], 0)) {
-				char *p = oci_path_join(*copy ? copy : "", names[i]);
+/* DIR/_build/<profile>/rel/<name> -> DIR/<lockname>, if that file exists. */
+static char *project_lock(const char *dir)
+{
+	const char *names[] = { "rebar.lock", "mix.lock" };
+	char *root = build_root(dir);
+	size_t i;
 
-				oci_free(copy);
-				return p;
-			}
+	for (i = 0; root && i < 2; i++) {
+		if (exists(root, names[i], 0)) {
+			char *p = oci_path_join(strcmp(root, "/") ? root : "", names[i]);
+
+			oci_free(root);
+			return p;
 		}
 	}
-	oci_free(copy);
+	oci_free(root);
 	return NULL;
 }
 
@@ -403,7 +423,157 @@ const char *oci_release_default_cmd(const oci_release *r)
 	return r->kind == OCI_REL_MIX ? "start" : "foreground";
 }
 
+char *oci_release_project(const oci_release *r)
+{
+	char *root = build_root(r->dir);
+	const char *slash;
 
+	if (root || !r->lock_path)
+		return root;
+	slash = strrchr(r->lock_path, '/');
+	if (!slash)
+		return oci_strdup(".");
+	return slash == r->lock_path ? oci_strdup("/")
+				     : oci_strndup(r->lock_path, (size_t)(slash - r->lock_path));
+}
+
+static int by_dir(const void *a, const void *b)
+{
+	return strcmp(((const oci_release_app *)a)->dir, ((const oci_release_app *)b)->dir);
+}
+
+/* Version and applications from lib/DIR/ebin/NAME.app. An unreadable or
+ * unparsable file is not an error (-1 only when out of memory). */
+static int read_app(const char *reldir, oci_release_app *a, ocibuild_error *err)
+{
+	oci_buf p = OCI_BUF_INIT(1 << 16), text = OCI_BUF_INIT(4u << 20);
+	ocibuild_error e = { 0 };
+	int rc = 0;
+
+	if (oci_buf_printf(&p, err, "%s/%s/ebin/%s.app", reldir, a->dir, a->name) < 0)
+		return -1;
+	if (oci_read_file(p.data, 4u << 20, &text, &e) == 0 &&
+	    oci_lock_app_parse(text.data ? text.data : "", text.len, p.data, &a->app, &e) == 0 &&
+	    a->app.vsn) {
+		oci_free(a->version);
+		a->version = oci_strdup(a->app.vsn);
+		if (!a->version)
+			rc = oci_err_nomem(err);
+	}
+	if (e.kind == OCIBUILD_ERR_NOMEM)
+		rc = oci_err_nomem(err);
+	ocibuild_error_clear(&e);
+	oci_buf_release(&p);
+	oci_buf_release(&text);
+	return rc;
+}
+
+static oci_app_kind app_kind(const oci_release *r, const char *root, oci_release_app *a)
+{
+	const oci_lock_dep *d = oci_lock_find(&r->lock, a->name);
+	char rel[PATH_MAX];
+
+	if (oci_release_is_elixir_app(a->name))
+		return OCI_APP_ELIXIR;
+	if (oci_release_is_otp_app(a->name))
+		return OCI_APP_OTP;
+	/* a lock entry describes the image's copy only at its version */
+	if (d && d->source == OCI_DEP_HEX && d->version && !strcmp(d->version, a->version)) {
+		a->dep = d;
+		return OCI_APP_HEX;
+	}
+	if (d && d->source == OCI_DEP_GIT) {
+		a->dep = d;
+		return OCI_APP_GIT;
+	}
+	if (root && (size_t)snprintf(rel, sizeof(rel), "apps/%s", a->name) < sizeof(rel) &&
+	    exists(root, rel, 1))
+		return OCI_APP_UMBRELLA;
+	if (!strcmp(a->name, r->name))
+		return OCI_APP_OWN;
+	if (root && (size_t)snprintf(rel, sizeof(rel), "src/%s.app.src", a->name) < sizeof(rel) &&
+	    exists(root, rel, 0))
+		return OCI_APP_OWN;
+	return OCI_APP_PATH;
+}
+
+int oci_release_apps(const oci_release *r, oci_release_app **out, size_t *nout,
+		     ocibuild_error *err)
+{
+	char *lib = oci_path_join(r->dir, "lib"), *root = NULL;
+	oci_release_app *v = NULL;
+	size_t n = 0, i;
+	DIR *d = NULL;
+	struct dirent *de;
+	int rc = -1;
+
+	*out = NULL;
+	*nout = 0;
+	if (!lib)
+		return oci_err_nomem(err);
+	d = opendir(lib);
+	if (!d) {
+		rc = errno == ENOENT ? 0 : oci_err_errno(err, errno, "cannot read '%s': %s", lib,
+							  strerror(errno));
+		goto out;
+	}
+	while ((de = readdir(d))) {
+		oci_release_app *a, *nv;
+
+		if (de->d_name[0] == '.' || !exists(lib, de->d_name, 1))
+			continue;
+		nv = oci_reallocarray(v, n + 1, sizeof(*v));
+		if (!nv) {
+			oci_err_nomem(err);
+			goto out;
+		}
+		v = nv;
+		a = &v[n++];
+		memset(a, 0, sizeof(*a));
+		a->name = oci_release_app_name(de->d_name);
+		a->dir = oci_path_join("lib", de->d_name);
+		{
+			const char *dash = a->name ? de->d_name + strlen(a->name) : NULL;
+
+			a->version = oci_strdup(dash && *dash == '-' ? dash + 1 : "");
+		}
+		if (!a->name || !a->dir || !a->version) {
+			oci_err_nomem(err);
+			goto out;
+		}
+	}
+	qsort(v, n, sizeof(*v), by_dir);
+	root = oci_release_project(r);
+	for (i = 0; i < n; i++) {
+		if (read_app(r->dir, &v[i], err) < 0)
+			goto out;
+		v[i].kind = app_kind(r, root, &v[i]);
+	}
+	*out = v;
+	*nout = n;
+	v = NULL;
+	rc = 0;
+out:
+	if (d)
+		closedir(d);
+	oci_release_apps_free(v, n);
+	oci_free(root);
+	oci_free(lib);
+	return rc;
+}
+
+void oci_release_apps_free(oci_release_app *v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; v && i < n; i++) {
+		oci_free(v[i].name);
+		oci_free(v[i].version);
+		oci_free(v[i].dir);
+		oci_lock_app_release(&v[i].app);
+	}
+	oci_free(v);
+}
 
 void oci_release_release(oci_release *r)
 {

@@ -43,5 +43,39 @@ int oci_release_is_otp_app(const char *app);
  * shell it would start stops at the end of stdin). */
 const char *oci_release_default_cmd(const oci_release *r);
 const char *oci_group_name(oci_group g);
+
+/* What an application directory lib/NAME-VSN of the release is. */
+typedef enum oci_app_kind {
+	OCI_APP_OWN,      /* the project's own app (the release's name, or src/ at the root) */
+	OCI_APP_UMBRELLA, /* a member of the project: apps/NAME/ */
+	OCI_APP_PATH,     /* anything else, a path dependency: not in the lock, or
+			   * a hex entry at another version than the image has */
+	OCI_APP_HEX,      /* a hex package of the lock, at the locked version */
+	OCI_APP_GIT,      /* a git dependency of the lock */
+	OCI_APP_OTP,      /* an Erlang/OTP application */
+	OCI_APP_ELIXIR,   /* one of Elixir's own applications */
+} oci_app_kind;
+
+typedef struct oci_release_app {
+	char *name;
+	char *version;            /* ebin/NAME.app's vsn, else the directory's */
+	char *dir;                /* "lib/NAME-VSN" */
+	oci_app_kind kind;
+	const oci_lock_dep *dep;  /* the lock entry (hex, git), points into r->lock */
+	oci_lock_app app;         /* the .app's applications; empty when unreadable */
+} oci_release_app;
+
+/* The application directories in the release's lib/, sorted by directory
+ * name, classified. An .app file that cannot be read leaves the version of
+ * the directory name and no applications. *v is heap; free it with
+ * oci_release_apps_free. */
+int oci_release_apps(const oci_release *r, oci_release_app **v, size_t *n,
+		     ocibuild_error *err);
+void oci_release_apps_free(oci_release_app *v, size_t n);
+/* The project directory holding the release (DIR of DIR/_build/P/rel/N),
+ * else the lock file's directory, else NULL. Heap. */
+char *oci_release_project(const oci_release *r);
+/* Elixir's applications (elixir, logger, ...): part of the runtime. */
+int oci_release_is_elixir_app(const char *app);
 void oci_release_release(oci_release *r);
 #endif

@@ -9,6 +9,9 @@
 #              include_erts true. vm.args has -sname.
 #   mix_app/   Mix project with a path dependency on ../mylib, which the
 #              hand-written mix.lock names as a hex package.
+#   umbrella_app/  Mix umbrella, release umb: apps/web needs apps/core and
+#              the path dependency ../mylib; its mix.lock names only ocibuild,
+#              which is not in the release.
 # They are built once (rebar3 / mix, offline) into
 # ${TMPDIR:-/tmp}/ocibuild-e2e-cache/<kind>-<hash of fixture files and tools>
 # and reused by every test and run; tests copy them before changing anything.
@@ -17,7 +20,8 @@
 # runs its own epmd on a free port and bakes ERL_EPMD_PORT into the image
 # (-e), so that concurrent runs (same node names) cannot meet.
 #
-# Environment: SPDX_SCHEMA=FILE  also validate SBOMs against that JSON schema.
+# Environment: SPDX_SCHEMA=FILE  validate SBOMs against that JSON schema
+#              (default: schemas/spdx-2.2-schema.json beside this file).
 #
 # All helpers here are prefixed rel_ (every t_*.sh shares one shell).
 
@@ -85,7 +89,16 @@ rel_build_mix() {
     [ -d "$FX/mix_app/_build/prod/rel/mix_app/lib" ] || fail "mix made no release in $FX/mix_app"
 }
 
-# rel_fixture relx|mix : build the fixture once (cached, under a lock); sets
+rel_build_umbrella() {
+    rel_copy_fixture umbrella_app "$FX/umbrella_app"
+    rel_copy_fixture mylib "$FX/mylib"
+    rm -f "$FX/umbrella_app/mix.lock"
+    rel_tool "$FX/umbrella_app" "$FX/umbrella.log" env MIX_ENV=prod mix release --overwrite
+    cp "$REL_FIXTURES/umbrella_app/mix.lock" "$FX/umbrella_app/mix.lock"
+    [ -d "$FX/umbrella_app/_build/prod/rel/umb/lib" ] || fail "mix made no release in $FX/umbrella_app"
+}
+
+# rel_fixture relx|mix|umbrella : build the fixture once (cached, under a lock); sets
 # FX to its directory and REL_DIR to its release:
 #   relx: $FX/proj (prod release), $FX/dev (dev-mode release)
 #   mix:  $FX/mix_app, $FX/mylib
@@ -94,6 +107,7 @@ rel_fixture() {
     case $kind in
         relx) key=$(rel_fingerprint relx_app) ;;
         mix) key=$(rel_fingerprint mix_app mylib) ;;
+        umbrella) key=$(rel_fingerprint umbrella_app mylib) ;;
         *) fail "rel_fixture: unknown kind '$kind'" ;;
     esac
     root=${TMPDIR:-/tmp}/ocibuild-e2e-cache
@@ -115,6 +129,7 @@ rel_fixture() {
     case $kind in
         relx) REL_DIR=$FX/proj/_build/prod/rel/relx_app ;;
         mix) REL_DIR=$FX/mix_app/_build/prod/rel/mix_app ;;
+        umbrella) REL_DIR=$FX/umbrella_app/_build/prod/rel/umb ;;
     esac
     # tests that run rebar3/mix themselves use their own caches
     REL_HOME=$T/.home
@@ -336,12 +351,16 @@ rel_start_erl() {
 }
 
 # rel_check_spdx FILE NAME VERSION ERTS_VSN [PKG...]
-# Structural SPDX 2.2 checks that do not need the schema; and the schema too
-# when SPDX_SCHEMA names one. The packages besides the app and erts, each
-# depended on by the app, no others:
+# Structural SPDX 2.2 checks that do not need the schema, then the schema.
+# The image package SPDXRef-Image (NAME VERSION) is what the document
+# describes and contains every other package; ERTS_VSN is the erts package's
+# version ("-": none). Packages that must be there (rel_check_sbom_image
+# checks that there are no others):
 #   hex:NAME=VERSION=SHA256   purl pkg:hex/NAME@VERSION, that SHA256 checksum
-#   git:NAME=REF              versionInfo REF, some purl
+#   git:NAME=REF              the commit REF in its download location and purl
 #   base:NAME=DIGEST          the base image: that SHA256 checksum (hex of DIGEST)
+#   KIND:NAME                 (otp, elixir, app, umbrella, path) its SPDXID is
+#                             SPDXRef-Package-KIND-NAME
 rel_check_spdx() {
     "$PY" - "$@" <<'PYEOF' || fail "SBOM $1 fails the SPDX 2.2 checks (see above)"
 import json, re, sys
@@ -349,7 +368,7 @@ path, name, version, erts = sys.argv[1:5]
 deps = {}
 for spec in sys.argv[5:]:
     kind, rest = spec.split(":", 1)
-    n, rest = rest.split("=", 1)
+    n, _, rest = rest.partition("=")
     deps[n] = (kind, rest)
 errors = []
 def err(msg):
@@ -409,15 +428,22 @@ for p in pkgs:
 def purls(p):
     return [r["referenceLocator"] for r in p.get("externalRefs", []) if r.get("referenceType") == "purl"]
 def one(n):
-    got = by_name.get(n, [])
+    got = [p for p in by_name.get(n, []) if p.get("SPDXID") != "SPDXRef-Image"]
     if len(got) != 1:
         err("expected one package named %s, found %d" % (n, len(got)))
         return None
     return got[0]
-app = one(name)
-if app and app.get("versionInfo") != version: err("app package versionInfo %r, want %r" % (app.get("versionInfo"), version))
-ep = one("erts")
-if ep and ep.get("versionInfo") != erts: err("erts package versionInfo %r, want %r (start_erl.data)" % (ep.get("versionInfo"), erts))
+app = None
+for p in pkgs:
+    if p.get("SPDXID") == "SPDXRef-Image": app = p
+if not app: err("no package SPDXRef-Image")
+elif app.get("name") != name or app.get("versionInfo") != version:
+    err("image package %r %r, want %r %r" % (app.get("name"), app.get("versionInfo"), name, version))
+if erts != "-":
+    ep = one("erts")
+    if ep and ep.get("versionInfo") != erts: err("erts package versionInfo %r, want %r (start_erl.data)" % (ep.get("versionInfo"), erts))
+elif "erts" in by_name:
+    err("an erts package, but the release has no ERTS")
 for n, (kind, rest) in deps.items():
     p = one(n)
     if not p: continue
@@ -428,15 +454,15 @@ for n, (kind, rest) in deps.items():
         if "pkg:hex/%s@%s" % (n, v) not in purls(p): err("%s purls %r, want pkg:hex/%s@%s" % (n, purls(p), n, v))
         if sums != [h]: err("%s SHA256 checksums %r, want [%r] (the lock's outer hash, lower-cased)" % (n, sums, h))
     elif kind == "git":
-        if p.get("versionInfo") != rest: err("%s versionInfo %r, want %r" % (n, p.get("versionInfo"), rest))
-        if not purls(p): err("%s has no purl" % n)
+        if not p.get("downloadLocation", "").endswith("@" + rest): err("%s downloadLocation %r does not end in @%s" % (n, p.get("downloadLocation"), rest))
+        if not any(rest in u for u in purls(p)): err("%s purls %r do not name the commit %s" % (n, purls(p), rest))
     elif kind == "base":
         if sums != [rest.split(":")[-1]]: err("base %s SHA256 checksums %r, want the digest %s" % (n, sums, rest))
+    elif kind in ("otp", "elixir", "app", "umbrella", "path"):
+        want = "SPDXRef-Package-%s-%s" % (kind, n.replace("_", "-"))
+        if p.get("SPDXID") != want: err("%s is %r, want %s" % (n, p.get("SPDXID"), want))
     else:
         err("bad package spec kind %r" % kind)
-known = {name, "erts"} | set(deps)
-for extra in set(by_name) - known:
-    err("unexpected package %r" % extra)
 rels = doc.get("relationships") or []
 for r in rels:
     for f in ("spdxElementId", "relatedSpdxElement"):
@@ -448,15 +474,15 @@ if app:
     if doc.get("documentDescribes", [app["SPDXID"]]) != [app["SPDXID"]]:
         err("documentDescribes %r" % doc.get("documentDescribes"))
     for p in pkgs:
-        if p is not app and not has(app["SPDXID"], "DEPENDS_ON", p["SPDXID"]):
-            err("no %s DEPENDS_ON %s" % (app["SPDXID"], p["SPDXID"]))
+        if p is not app and not has(app["SPDXID"], "CONTAINS", p["SPDXID"]):
+            err("no %s CONTAINS %s" % (app["SPDXID"], p["SPDXID"]))
 for e in errors:
     print("SPDX: " + e)
 sys.exit(1 if errors else 0)
 PYEOF
-    if [ -n "${SPDX_SCHEMA:-}" ]; then
-        [ -r "$SPDX_SCHEMA" ] || fail "SPDX_SCHEMA=$SPDX_SCHEMA is not readable"
-        "$PY" - "$SPDX_SCHEMA" "$1" <<'PYEOF' || fail "SBOM $1 does not validate against $SPDX_SCHEMA"
+    local schema=${SPDX_SCHEMA:-$E2E_DIR/schemas/spdx-2.2-schema.json}
+    [ -r "$schema" ] || fail "SPDX schema $schema is not readable"
+    "$PY" - "$schema" "$1" <<'PYEOF' || fail "SBOM $1 does not validate against $schema"
 import json, sys
 import jsonschema
 schema = json.load(open(sys.argv[1]))
@@ -467,8 +493,58 @@ for e in errors:
     print("schema: %s at %s" % (e.message, "/".join(map(str, e.absolute_path))))
 sys.exit(1 if errors else 0)
 PYEOF
-        echo "# SBOM $1 validated against $SPDX_SCHEMA"
-    fi
+}
+
+# rel_check_sbom_image LAYOUT TAG [BASE_LAYERS]: the packages of the image's
+# /sbom.spdx.json are exactly the release's lib/NAME-VSN directories in the
+# image (name and version), its erts-VSN, the Debian packages with a record
+# in /var/lib/dpkg/status.d/ and, when the image has BASE_LAYERS layers
+# from a base, the base: none more, none fewer.
+rel_check_sbom_image() {
+    local L=$1 tag=$2 nbase=${3:-0} n i
+    n=$(manifest_json "$L" "$tag" | jq '.layers | length')
+    rel_layer_cat "$L" "$tag" sbom sbom.spdx.json >"$T/image-sbom.json"
+    for ((i = nbase; i < n; i++)); do
+        layer_tar "$L" "$tag" "$i" | "$PY" -c '
+import sys, tarfile
+with tarfile.open(fileobj=sys.stdin.buffer, mode="r|") as tf:
+    for m in tf:
+        print(m.name.lstrip("./").strip("/") + ("/" if m.isdir() else ""))
+    sys.stdin.buffer.read()
+' || fail "cannot list layer $i of $tag"
+    done >"$T/image-members.txt"
+    "$PY" - "$T/image-members.txt" "$T/image-sbom.json" "$nbase" <<'PYEOF' || fail "the SBOM of $tag does not list what the image holds (see above)"
+import json, re, sys
+members = [l.rstrip("\n") for l in open(sys.argv[1])]
+doc = json.load(open(sys.argv[2]))
+base = int(sys.argv[3]) > 0
+roots = [m[:-len("releases/start_erl.data")] for m in members if m.endswith("releases/start_erl.data")]
+if len(roots) != 1: sys.exit("release roots in the image: %r" % roots)
+root = roots[0]
+want = set()
+for m in members:
+    if not m.startswith(root) or not m.endswith("/"): continue
+    rest = m[len(root):-1]
+    if re.fullmatch(r"lib/[^/]+", rest): want.add("app " + rest[4:])
+    if re.fullmatch(r"erts-[^/]+", rest): want.add("erts " + rest)
+for m in members:
+    if m.startswith("var/lib/dpkg/status.d/") and not m.endswith("/"):
+        want.add("deb " + m.rsplit("/", 1)[1])
+if base: want.add("base")
+got = set()
+for p in doc["packages"]:
+    i = p["SPDXID"]
+    if i == "SPDXRef-Image": continue
+    if i == "SPDXRef-Package-erts": got.add("erts erts-" + p["versionInfo"])
+    elif i.startswith("SPDXRef-Package-deb-"): got.add("deb " + p["name"])
+    elif i == "SPDXRef-Package-base-image": got.add("base")
+    else: got.add("app %s-%s" % (p["name"], p["versionInfo"]))
+bad = False
+for x in sorted(want - got): print("SBOM: missing %s" % x); bad = True
+for x in sorted(got - want): print("SBOM: not in the image: %s" % x); bad = True
+print("# SBOM of the image: %d packages, as in the image" % len(got))
+sys.exit(1 if bad else 0)
+PYEOF
 }
 
 # =================================================================== tests
@@ -676,8 +752,10 @@ ocibuild build: app layer in /app
 ocibuild build: sbom layer in /" "layers without a lock file"
     rel_layer_list "$T/L1" a:1 app >"$T/app1.tsv"
     rel_has "$T/app1.tsv" '\Qapp/lib/mydep-1.2.3/ebin/mydep.beam\E' || fail "without a lock, mydep belongs in the app layer"
-    rel_layer_cat "$T/L1" a:1 sbom sbom.spdx.json | jq -e '[.packages[].name] | index("mydep") == null' >/dev/null \
-        || fail "SBOM names mydep although there is no lock file"
+    rel_layer_cat "$T/L1" a:1 sbom sbom.spdx.json >"$T/l1.spdx.json"
+    jq -e '[.packages[] | select(.name == "mydep") | .SPDXID] == ["SPDXRef-Package-path-mydep"]' "$T/l1.spdx.json" >/dev/null \
+        || fail "without a lock file mydep is in the SBOM as a path dependency"
+    rel_check_sbom_image "$T/L1" a:1
     # the same release with --lock
     ob_build --release "$T/rel/relx_app" --lock "$REL_FIXTURES/relx_app/rebar.lock" -t a:1 --layout "$T/L2"
     assert_eq "$(rel_created_by "$T/L2" a:1 | tr '\n' '|')" \
@@ -781,7 +859,13 @@ test_release_sbom() {
     ob_build --release "$REL_DIR" --base scratch --bundle-runtime --sbom "$T/a.spdx.json" -t relx:1 --layout "$T/L1"
     rel_layer_cat "$T/L1" relx:1 sbom sbom.spdx.json >"$T/in-image.spdx.json"
     cmp "$T/a.spdx.json" "$T/in-image.spdx.json" || fail "--sbom file differs from /sbom.spdx.json in the image"
-    rel_check_spdx "$T/a.spdx.json" relx_app "$vsn" "$erts" "hex:mydep=1.2.3=$hash"
+    rel_check_spdx "$T/a.spdx.json" relx_app "$vsn" "$erts" "hex:mydep=1.2.3=$hash" \
+        app:relx_app otp:kernel otp:stdlib otp:sasl
+    rel_check_sbom_image "$T/L1" relx:1
+    jq -e '[.packages[] | select(.externalRefs[]?.referenceLocator | test("^pkg:deb/debian/libc6@.*[?]arch=[a-z0-9]+&distro=debian-[0-9]+$"))] | length == 1' \
+        "$T/a.spdx.json" >/dev/null || fail "no pkg:deb purl for libc6 of the runtime layer"
+    assert_eq "$(jq -r '[.relationships[] | select(.relationshipType == "DEPENDS_ON" and .spdxElementId == "SPDXRef-Package-app-relx-app") | .relatedSpdxElement] | sort | join(" ")' "$T/a.spdx.json")" \
+        "SPDXRef-Package-hex-mydep SPDXRef-Package-otp-crypto SPDXRef-Package-otp-kernel SPDXRef-Package-otp-stdlib" "relx_app DEPENDS_ON (its .app's applications)"
     assert_eq "$(jq -r .creationInfo.created "$T/a.spdx.json")" 2023-11-14T22:13:20Z "created = SOURCE_DATE_EPOCH"
     sleep 1.1
     ob_build --release "$REL_DIR" --base scratch --bundle-runtime --sbom "$T/b.spdx.json" -t relx:1 -o "$T/b.tar"
@@ -797,35 +881,72 @@ test_release_sbom() {
     ob_build --project "$FX/mix_app" --sbom "$T/mix.spdx.json" -t mix:1 --layout "$T/M"
     rel_layer_cat "$T/M" mix:1 sbom sbom.spdx.json | cmp - "$T/mix.spdx.json" \
         || fail "Mix: --sbom file differs from /sbom.spdx.json"
-    rel_check_spdx "$T/mix.spdx.json" mix_app "$vsn" "$erts" "hex:mylib=0.4.2=$hash"
+    rel_check_spdx "$T/mix.spdx.json" mix_app "$vsn" "$erts" "hex:mylib=0.4.2=$hash" \
+        app:mix_app elixir:elixir elixir:logger otp:kernel otp:stdlib
+    rel_check_sbom_image "$T/M" mix:1
+    # what the lock names but the release leaves out (ocibuild itself,
+    # runtime: false; a dev-only credo) is not in the SBOM; without the
+    # lock's entry mylib is a path dependency
+    {
+        echo '%{'
+        echo '  "credo": {:hex, :credo, "1.7.0", "6839fcf63d1f0d1c0f450abc8564a57c43d644077ab96f2934563e68b8a769d7", [:mix], [], "hexpm", "2a1c4b9b2a4d5e3a4f9e2b5e6f8a0c1d2e3f4a5b6c7d8e9f0a1b2c3d4e5f6a7b"},'
+        echo '  "ocibuild": {:git, "https://github.com/example/ocibuild.git", "0123456789abcdef0123456789abcdef01234567", []},'
+        echo '}'
+    } >"$T/mix.lock"
+    ob_build --release "$REL_DIR" --lock "$T/mix.lock" --sbom "$T/mix2.spdx.json" -t mix:2 --layout "$T/M"
+    rel_check_spdx "$T/mix2.spdx.json" mix_app "$vsn" "$erts" path:mylib app:mix_app
+    rel_check_sbom_image "$T/M" mix:2
+    assert_eq "$(jq -r '[.packages[].name | select(. == "credo" or . == "ocibuild")] | length' "$T/mix2.spdx.json")" 0 \
+        "locked packages that are not in the image"
 }
 
-# 6b. Git dependencies in the lock: their credentials never reach the SBOM.
+# 6a. A Mix umbrella: its apps, their path dependency and the OTP and Elixir
+# applications, none of what only the lock names; DEPENDS_ON from the .app files.
+test_release_sbom_umbrella() {
+    rel_fixture umbrella
+    local erts vsn
+    rel_start_erl "$REL_DIR"
+    ob_build --project "$FX/umbrella_app" --sbom "$T/umb.spdx.json" -t umb:1 --layout "$T/U"
+    rel_layer_cat "$T/U" umb:1 sbom sbom.spdx.json | cmp - "$T/umb.spdx.json" \
+        || fail "umbrella: --sbom file differs from /sbom.spdx.json"
+    rel_check_spdx "$T/umb.spdx.json" umb "$vsn" "$erts" umbrella:core umbrella:web path:mylib \
+        elixir:elixir elixir:logger otp:kernel otp:stdlib otp:compiler
+    rel_check_sbom_image "$T/U" umb:1
+    assert_eq "$(jq -r '.packages[] | select(.name == "core" or .name == "web") | "\(.name)@\(.versionInfo)"' "$T/umb.spdx.json" | sort | tr '\n' ' ')" \
+        "core@0.2.1 web@0.2.2 " "versions of the umbrella apps (their .app files)"
+    assert_eq "$(jq -r '[.packages[] | select(.name == "ocibuild")] | length' "$T/umb.spdx.json")" 0 "ocibuild (locked, not in the release)"
+    assert_eq "$(jq -r '[.relationships[] | select(.relationshipType == "DEPENDS_ON" and .spdxElementId == "SPDXRef-Package-umbrella-web") | .relatedSpdxElement] | sort | join(" ")' "$T/umb.spdx.json")" \
+        "SPDXRef-Package-elixir-elixir SPDXRef-Package-elixir-logger SPDXRef-Package-otp-kernel SPDXRef-Package-otp-stdlib SPDXRef-Package-path-mylib SPDXRef-Package-umbrella-core" \
+        "web DEPENDS_ON"
+}
+
+# 6b. Git dependencies in the lock: their credentials never reach the SBOM;
+# lock entries that are not in the image are not in it either.
 test_release_sbom_git_deps_without_credentials() {
     rel_fixture relx
-    local foo=0123456789abcdef0123456789abcdef01234567 bar=89abcdef0123456789abcdef0123456789abcdef
-    local erts vsn hash k
+    local foo=0123456789abcdef0123456789abcdef01234567 ref=89abcdef0123456789abcdef0123456789abcdef
+    local erts vsn url
     rel_start_erl "$REL_DIR"
-    {
-        echo '{"1.2.0",'
-        echo "[{<<\"bar\">>,{git,\"https://oauth2:s3cr3t@gitlab.example.com/acme/bar.git\",{ref,\"$bar\"}},0},"
-        echo " {<<\"foo\">>,{git,\"https://user:s3cr3t@github.com/acme/foo.git\",{ref,\"$foo\"}},0},"
-        sed -n '2s/^\[/ /p' "$REL_FIXTURES/relx_app/rebar.lock"
-        sed -n '3,$p' "$REL_FIXTURES/relx_app/rebar.lock"
-    } >"$T/rebar.lock"
-    hash=f9e8d7c6b5a4938271605f4e3d2c1b0af9e8d7c6b5a4938271605f4e3d2c1b0a
-    grep -qi "$hash" "$T/rebar.lock" || fail "fixture rebar.lock: unexpected pkg_hash_ext"
-    ob_build --release "$REL_DIR" --lock "$T/rebar.lock" --sbom "$T/sbom.json" -t a:1 --layout "$T/L"
-    rel_check_spdx "$T/sbom.json" relx_app "$vsn" "$erts" "hex:mydep=1.2.3=$hash" "git:foo=$foo" "git:bar=$bar"
-    assert_not_contains "$(cat "$T/sbom.json")" s3cr3t "SBOM"
-    assert_not_contains "$(rel_layer_cat "$T/L" a:1 sbom sbom.spdx.json)" s3cr3t "/sbom.spdx.json"
-    assert_not_contains "$BUILD_ERR" s3cr3t "stderr"
-    assert_eq "$(jq -r '.packages[] | select(.name == "foo") | .externalRefs[] | select(.referenceType == "purl") | .referenceLocator' "$T/sbom.json")" \
-        "pkg:github/acme/foo@$foo" "purl of a github.com git dependency"
-    # the deps layer still holds just mydep
-    rel_layer_list "$T/L" a:1 deps >"$T/deps.tsv"
-    k=$(cut -f1 "$T/deps.tsv" | grep -vxE 'app|app/lib|app/lib/mydep-1\.2\.3(/.*)?' || true)
-    assert_eq "$k" "" "deps layer members outside lib/mydep-*"
+    for url in "https://user:s3cr3t@github.com/acme/mydep.git?tok=s3cr3t" \
+        "https://oauth2:s3cr3t@gitlab.example.com/acme/mydep.git#s3cr3t"; do
+        {
+            echo '{"1.2.0",'
+            echo "[{<<\"foo\">>,{git,\"https://user:s3cr3t@github.com/acme/foo.git\",{ref,\"$foo\"}},0},"
+            echo " {<<\"mydep\">>,{git,\"$url\",{ref,\"$ref\"}},0}]}."
+        } >"$T/rebar.lock"
+        ob_build --release "$REL_DIR" --lock "$T/rebar.lock" --sbom "$T/sbom.json" -t a:1 --layout "$T/L"
+        rel_check_spdx "$T/sbom.json" relx_app "$vsn" "$erts" "git:mydep=$ref" app:relx_app
+        rel_check_sbom_image "$T/L" a:1
+        assert_eq "$(jq -r '.packages[] | select(.name == "mydep") | .versionInfo' "$T/sbom.json")" 1.2.3 \
+            "version of a git dependency: its .app's"
+        assert_not_contains "$(cat "$T/sbom.json")" s3cr3t "SBOM"
+        assert_not_contains "$(cat "$T/sbom.json")" '"foo"' "SBOM (foo is not in the image)"
+        assert_not_contains "$(rel_layer_cat "$T/L" a:1 sbom sbom.spdx.json)" s3cr3t "/sbom.spdx.json"
+        assert_not_contains "$BUILD_ERR" s3cr3t "stderr"
+        rm -rf "$T/L"
+    done
+    assert_eq "$(jq -r '.packages[] | select(.name == "mydep") | .downloadLocation' "$T/sbom.json")" \
+        "git+https://gitlab.example.com/acme/mydep@$ref" "download location of a git dependency"
 }
 
 # 7a. VCS annotations from CI variables; -a cannot override them.
@@ -945,6 +1066,7 @@ test_release_base_annotations() {
     rel_check_spdx "$T/sbom.json" relx_app "$vsn" "$erts" \
         "hex:mydep=1.2.3=f9e8d7c6b5a4938271605f4e3d2c1b0af9e8d7c6b5a4938271605f4e3d2c1b0a" \
         "base:$(rel_ann "$T/L" a:1 org.opencontainers.image.base.name)=$base"
+    rel_check_sbom_image "$T/L" a:1 1
 }
 
 # 8. Errors: one line, naming the fix.

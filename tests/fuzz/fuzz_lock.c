@@ -3,8 +3,9 @@
  * Each input goes to both parsers. An accepted lock has what its entries
  * promise (a name; a hex package's name, version and repository; a git
  * dependency's URL; a lower-case checksum) and oci_lock_find finds every
- * name; a refused one is empty and has a one-line message. abort()
- * otherwise. */
+ * name; a refused one is empty and has a one-line message. The same input
+ * goes to the .app reader: an accepted file has a name and names for what
+ * it uses, a refused one leaves nothing. abort() otherwise. */
 #include <ctype.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -63,5 +64,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	check("rebar.lock", rc, &l, &err);
 	rc = oci_lock_parse_mix((const char *)data, size, &l, &err);
 	check("mix.lock", rc, &l, &err);
+	{
+		oci_lock_app a;
+		size_t i;
+
+		rc = oci_lock_app_parse((const char *)data, size, "x.app", &a, &err);
+		if (rc < 0) {
+			if (a.name || a.vsn || a.uses || a.nuses)
+				bad(".app", "refused, but fields left behind");
+			if (!err.message || strchr(err.message, '\n'))
+				bad(".app", "refused without a one-line message");
+			ocibuild_error_clear(&err);
+		} else {
+			if (!a.name)
+				bad(".app", "accepted without a name");
+			for (i = 0; i < a.nuses; i++)
+				if (!a.uses[i])
+					bad(".app", "an application without a name");
+			oci_lock_app_release(&a);
+		}
+	}
 	return 0;
 }

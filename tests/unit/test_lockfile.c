@@ -538,6 +538,70 @@ static void test_load(void **state)
 	free(missing);
 }
 
+/* mix.lock's requirement lists: the names, whatever the options */
+static void test_mix_requires(void **state)
+{
+	static const char text[] =
+		"%{\n"
+		"  \"plug\": {:hex, :plug, \"1.15.0\", \"aa\", [:mix], [{:mime, \"~> 1.0 or ~> 2.0\", [hex: :mime, repo: \"hexpm\", optional: false]}, {:plug_crypto, \"~> 1.1\", [hex: :plug_crypto, repo: \"hexpm\", optional: false]}], \"hexpm\", \"bb\"},\n"
+		"  \"mime\": {:hex, :mime, \"2.0.5\", \"cc\", [:mix], [], \"hexpm\", \"dd\"},\n"
+		"}\n";
+	oci_lock l;
+	ocibuild_error err = { 0 };
+	const oci_lock_dep *d;
+
+	(void)state;
+	assert_int_equal(parse_mix(text, &l, &err), 0);
+	d = must_find(&l, "plug");
+	assert_int_equal(d->nrequires, 2);
+	assert_string_equal(d->requires[0], "mime");
+	assert_string_equal(d->requires[1], "plug_crypto");
+	assert_int_equal(must_find(&l, "mime")->nrequires, 0);
+	oci_lock_release(&l);
+}
+
+static void app_ok(const char *text, const char *name, const char *vsn, const char *uses)
+{
+	oci_lock_app a;
+	ocibuild_error err = { 0 };
+	char got[512] = "";
+	size_t i;
+
+	if (oci_lock_app_parse(text, strlen(text), "x.app", &a, &err) < 0)
+		fail_msg("%s: %s", text, err.message);
+	assert_string_equal(a.name, name);
+	assert_str_or_null(a.vsn, vsn);
+	for (i = 0; i < a.nuses; i++)
+		snprintf(got + strlen(got), sizeof(got) - strlen(got), "%s%s", i ? "," : "", a.uses[i]);
+	assert_string_equal(got, uses);
+	oci_lock_app_release(&a);
+}
+
+static void test_app_file(void **state)
+{
+	oci_lock_app a;
+	ocibuild_error err = { 0 };
+
+	(void)state;
+	/* as Mix writes it: one line, floats and binaries in env */
+	app_ok("{application,web,[{optional_applications,[]},{applications,[kernel,stdlib,elixir,logger,core]},"
+	       "{description,\"web {vsn,\\\"9\\\"}\"},{modules,['Elixir.Web']},{registered,[]},"
+	       "{vsn,\"0.2.2\"},{env,[{ratio,1.5},{big,-2.0e-3},{n,1},{b,<<\"x\">>}]}]}.\n",
+	       "web", "0.2.2", "kernel,stdlib,elixir,logger,core");
+	/* as rebar3 writes it, with included applications */
+	app_ok("%% comment\n{application, 'my_app',\n [{vsn, \"1.0.0\"},\n  {applications, [kernel]},\n"
+	       "  {included_applications, [inner]}]}.\n",
+	       "my_app", "1.0.0", "kernel,inner");
+	app_ok("{application,bare,[]}.", "bare", NULL, "");
+	/* not an application resource file */
+	assert_int_equal(oci_lock_app_parse("{foo,bar,[]}.", 13, "x.app", &a, &err), -1);
+	assert_non_null(strstr(err.message, "x.app"));
+	ocibuild_error_clear(&err);
+	assert_null(a.name);
+	assert_int_equal(oci_lock_app_parse("{application,x,[{vsn,1.}]}.", 27, "x.app", &a, &err), -1);
+	ocibuild_error_clear(&err);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -556,6 +620,8 @@ int main(void)
 		cmocka_unit_test(test_mix_error_message),
 		cmocka_unit_test(test_find),
 		cmocka_unit_test(test_load),
+		cmocka_unit_test(test_mix_requires),
+		cmocka_unit_test(test_app_file),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,4 +1,5 @@
-/* Unit tests for the SPDX 2.2 SBOM (src/lib/sbom.c): the document is
+/* Unit tests for the SPDX 2.2 SBOM (src/lib/sbom.c): a release directory
+ * is made in /tmp, its lib/ read by oci_release_apps, and the document is
  * parsed back with jansson and checked against the SPDX 2.2 rules. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,10 +9,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <cmocka.h>
 #include <jansson.h>
 
 #include "sbom.h"
+
+#define TMP_PREFIX "/tmp/ocibuild-test-sbom-"
+#include "testutil.h"
 
 #define HEX_SHA "3afdccb7183cc6f143cb14d3cf51fa00e53db9ec80cdcd525482f5e99bc41d6b"
 #define HEX_SHA2 "53cfe5f497ed0e7771ae1a475575603d77425099ba5faef9394932b35020ffcc"
@@ -20,6 +25,7 @@
 #define BASE_HEX "ab12cd34ef56ab12cd34ef56ab12cd34ef56ab12cd34ef56ab12cd34ef56ab12"
 #define BASE_DIGEST "sha256:" BASE_HEX
 #define CREATED "2024-01-02T03:04:05Z"
+#define OS_RELEASE "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nNAME=\"Debian GNU/Linux\"\nVERSION_ID=\"12\"\nID=debian\n"
 
 /* ---- input ---- */
 
@@ -34,9 +40,9 @@ static char *xstrdup(const char *s)
 	return d;
 }
 
-static void add_dep(oci_release *r, oci_dep_source src, const char *name, const char *hex_name,
-		    const char *version, const char *git_url, const char *git_ref,
-		    const char *sha256)
+static oci_lock_dep *add_dep(oci_release *r, oci_dep_source src, const char *name,
+			     const char *hex_name, const char *version, const char *git_url,
+			     const char *git_ref, const char *sha256)
 {
 	oci_lock_dep *v = realloc(r->lock.deps, (r->lock.n + 1) * sizeof(*v)), *d;
 
@@ -52,35 +58,194 @@ static void add_dep(oci_release *r, oci_dep_source src, const char *name, const 
 	d->git_url = xstrdup(git_url);
 	d->git_ref = xstrdup(git_ref);
 	d->sha256 = xstrdup(sha256);
+	return d;
 }
 
-/* my_app 1.2.3 on ERTS 13.1.5 with a hex dep, a hex dep whose package name
- * differs, a GitHub dep and a dep from another git host. */
-static void make_release(oci_release *r)
+static void require(oci_lock_dep *d, const char *name)
 {
-	memset(r, 0, sizeof(*r));
-	r->dir = xstrdup("/nonexistent/_build/prod/rel/my_app");
-	r->name = xstrdup("my_app");
-	r->version = xstrdup("1.2.3");
-	r->erts_version = xstrdup("13.1.5");
-	r->has_erts = 1;
-	r->kind = OCI_REL_RELX;
-	add_dep(r, OCI_DEP_HEX, "cowboy", "cowboy", "2.10.0", NULL, NULL, HEX_SHA);
-	add_dep(r, OCI_DEP_HEX, "my_dep", "my_dep_pkg", "0.3.0", NULL, NULL, HEX_SHA2);
-	add_dep(r, OCI_DEP_GIT, "gun", NULL, NULL, "https://github.com/ninenines/gun.git", GUN_REF,
-		NULL);
-	add_dep(r, OCI_DEP_GIT, "internal_lib", NULL, NULL,
-		"https://gitlab.example.com/team/internal_lib.git", LIB_REF, NULL);
+	char **v = realloc(d->requires, (d->nrequires + 1) * sizeof(*v));
+
+	assert_non_null(v);
+	d->requires = v;
+	v[d->nrequires++] = xstrdup(name);
 }
 
-static char *spdx(const oci_release *r, const char *created, const char *base_name,
+static void mkdirs(const char *path)
+{
+	char *p = xstrdup(path), *s;
+
+	for (s = p + 1; *s; s++) {
+		if (*s != '/')
+			continue;
+		*s = '\0';
+		if (mkdir(p, 0755) < 0 && errno != EEXIST)
+			fail_msg("mkdir %s: %s", p, strerror(errno));
+		*s = '/';
+	}
+	if (mkdir(p, 0755) < 0 && errno != EEXIST)
+		fail_msg("mkdir %s: %s", p, strerror(errno));
+	free(p);
+}
+
+/* base/rel with text (NULL: a directory) */
+static void put(const char *base, const char *rel, const char *text)
+{
+	char *path = pjoin(base, rel), *slash;
+	FILE *f;
+
+	if (!text) {
+		mkdirs(path);
+		free(path);
+		return;
+	}
+	slash = strrchr(path, '/');
+	*slash = '\0';
+	mkdirs(path);
+	*slash = '/';
+	f = fopen(path, "w");
+	if (!f)
+		fail_msg("fopen %s: %s", path, strerror(errno));
+	assert_true(fputs(text, f) >= 0);
+	assert_int_equal(fclose(f), 0);
+	free(path);
+}
+
+/* lib/NAME-VSN/ebin/NAME.app with vsn APPVSN and those applications */
+static void put_app(const char *rel, const char *name, const char *dirvsn, const char *appvsn,
+		    const char *apps)
+{
+	char path[512], text[1024];
+
+	snprintf(path, sizeof(path), "lib/%s-%s/ebin/%s.app", name, dirvsn, name);
+	snprintf(text, sizeof(text),
+		 "{application,%s,\n [{description,\"{vsn,\\\"9.9\\\"} in a description\"},\n"
+		 "  {vsn,\"%s\"},\n  {env,[{ratio,1.5},{big,1.0e10},{name,<<\"x\">>}]},\n"
+		 "  {applications,[%s]},\n  {included_applications,[]}]}.\n",
+		 name, appvsn, apps);
+	put(rel, path, text);
+}
+
+struct fx {
+	char *tmp;
+	oci_release r;
+	oci_release_app *apps;
+	size_t napps;
+	oci_dpkg debs;
+};
+
+static void add_deb(oci_dpkg *d, const char *name, const char *arch, const char *version,
+		    const char *record_arch)
+{
+	char rec[1024];
+	oci_dpkg_pkg *v = realloc(d->v, (d->n + 1) * sizeof(*v)), *p;
+
+	assert_non_null(v);
+	d->v = v;
+	d->cap = d->n + 1;
+	p = &v[d->n++];
+	snprintf(rec, sizeof(rec),
+		 "Package: %s\nStatus: install ok installed\nArchitecture: %s\nVersion: %s\n"
+		 "Description: test\n",
+		 name, record_arch, version);
+	p->name = xstrdup(name);
+	p->arch = xstrdup(arch);
+	p->record = xstrdup(rec);
+	p->len = strlen(rec);
+}
+
+/* my_app 1.2.3 (relx, ERTS 13.1.5) in TMP/proj/_build/prod/rel/my_app:
+ *   lib/ my_app (own), cowboy and my_dep (hex; my_dep's package name
+ *        differs), gun (GitHub) and internal_lib (another git host),
+ *        umb (apps/umb in the project), pathdep (not in the lock), stale
+ *        (locked at another version), noapp (no ebin), kernel and stdlib
+ *        (OTP), logger (Elixir);
+ *   the lock also names ocibuild and credo, which are not in lib/. */
+static void make(struct fx *f)
+{
+	char *rel;
+	oci_lock_dep *cowboy;
+	ocibuild_error err = { 0 };
+
+	memset(f, 0, sizeof(*f));
+	f->tmp = make_tmpdir();
+	rel = pjoin(f->tmp, "proj/_build/prod/rel/my_app");
+	put(f->tmp, "proj/apps/umb/src/umb.app.src", "{application,umb,[]}.\n");
+	put_app(rel, "my_app", "1.2.3", "1.2.3",
+		"kernel,stdlib,logger,cowboy,my_dep,gun,internal_lib,umb,pathdep,stale,noapp,missing");
+	put_app(rel, "cowboy", "2.10.0", "2.10.0", "kernel,stdlib");
+	put_app(rel, "my_dep", "0.3.0", "0.3.0", "kernel,stdlib");
+	/* the .app's vsn wins over the directory's */
+	put_app(rel, "gun", "2.0.1", "2.0.1-rc", "kernel,stdlib,cowboy,cowboy");
+	put_app(rel, "internal_lib", "0.1.0", "0.1.0", "kernel");
+	put_app(rel, "umb", "0.2.0", "0.2.0", "kernel");
+	put_app(rel, "pathdep", "0.5.0", "0.5.0", "kernel");
+	put_app(rel, "stale", "1.0.0", "1.0.0", "kernel");
+	put(rel, "lib/noapp-0.7.0/priv/x", "x");
+	put_app(rel, "kernel", "8.5.3", "8.5.3", "");
+	put_app(rel, "stdlib", "4.2", "4.2", "kernel");
+	put_app(rel, "logger", "1.14.0", "1.14.0", "kernel");
+	put(rel, "erts-13.1.5/bin/beam.smp", "x");
+	f->r.dir = rel;
+	f->r.name = xstrdup("my_app");
+	f->r.version = xstrdup("1.2.3");
+	f->r.erts_version = xstrdup("13.1.5");
+	f->r.has_erts = 1;
+	f->r.kind = OCI_REL_RELX;
+	cowboy = add_dep(&f->r, OCI_DEP_HEX, "cowboy", "cowboy", "2.10.0", NULL, NULL, HEX_SHA);
+	/* mix.lock requirements: one in the image, one not */
+	require(cowboy, "my_dep");
+	require(cowboy, "ranch");
+	add_dep(&f->r, OCI_DEP_HEX, "my_dep", "my_dep_pkg", "0.3.0", NULL, NULL, HEX_SHA2);
+	add_dep(&f->r, OCI_DEP_GIT, "gun", NULL, NULL, "https://github.com/ninenines/gun.git",
+		GUN_REF, NULL);
+	add_dep(&f->r, OCI_DEP_GIT, "internal_lib", NULL, NULL,
+		"https://gitlab.example.com/team/internal_lib.git", LIB_REF, NULL);
+	add_dep(&f->r, OCI_DEP_HEX, "stale", "stale", "0.9.0", NULL, NULL, HEX_SHA);
+	add_dep(&f->r, OCI_DEP_GIT, "ocibuild", NULL, NULL, "https://github.com/o/ocibuild.git",
+		GUN_REF, NULL);
+	add_dep(&f->r, OCI_DEP_HEX, "credo", "credo", "1.7.0", NULL, NULL, HEX_SHA);
+	/* sorted by name, as oci_dpkg_owners gives them */
+	add_deb(&f->debs, "busybox-static", NULL, "1:1.35.0-4+b3", "amd64");
+	add_deb(&f->debs, "libc6", "amd64", "2.36-9+deb12u4", "amd64");
+	add_deb(&f->debs, "libstdc++6", "amd64", "12.2.0-14", "amd64");
+	if (oci_release_apps(&f->r, &f->apps, &f->napps, &err) < 0)
+		fail_msg("oci_release_apps: %s", err.message);
+}
+
+static void rm_tree(const char *dir)
+{
+	char cmd[512];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
+static void unmake(struct fx *f)
+{
+	rm_tree(f->tmp);
+	free(f->tmp);
+	oci_release_apps_free(f->apps, f->napps);
+	oci_dpkg_release(&f->debs);
+	oci_release_release(&f->r);
+}
+
+static char *spdx(const struct fx *f, const char *created, const char *base_name,
 		  const char *base_digest)
 {
-	oci_sbom_input in = { r, created, base_name, base_digest };
+	oci_sbom_input in;
 	oci_buf out = OCI_BUF_INIT(1 << 24);
 	ocibuild_error err = { 0 };
 	char *s;
 
+	memset(&in, 0, sizeof(in));
+	in.release = &f->r;
+	in.apps = f->apps;
+	in.napps = f->napps;
+	in.debs = &f->debs;
+	in.os_release = OS_RELEASE;
+	in.created = created;
+	in.base_name = base_name;
+	in.base_digest = base_digest;
 	if (oci_sbom_spdx(&in, &out, &err) < 0)
 		fail_msg("oci_sbom_spdx: %s", err.message ? err.message : "?");
 	assert_int_equal(err.kind, OCIBUILD_ERR_NONE);
@@ -124,6 +289,18 @@ static json_t *packages(json_t *doc)
 
 	assert_true(json_is_array(p));
 	return p;
+}
+
+static json_t *package_id(json_t *doc, const char *id)
+{
+	json_t *pkgs = packages(doc), *p;
+	size_t i;
+
+	json_array_foreach(pkgs, i, p)
+		if (!strcmp(must_str(p, "SPDXID"), id))
+			return p;
+	fail_msg("no package %s", id);
+	return NULL;
 }
 
 static json_t *package_named(json_t *doc, const char *name)
@@ -210,14 +387,14 @@ static size_t count_rel(json_t *doc, const char *a, const char *type, const char
 
 static void test_document(void **state)
 {
-	oci_release r;
+	struct fx f;
 	char *text;
 	json_t *doc, *ci, *creators;
 	const char *ns;
 
 	(void)state;
-	make_release(&r);
-	text = spdx(&r, CREATED, NULL, NULL);
+	make(&f);
+	text = spdx(&f, CREATED, NULL, NULL);
 	doc = parse(text);
 	assert_string_equal(must_str(doc, "spdxVersion"), "SPDX-2.2");
 	assert_string_equal(must_str(doc, "dataLicense"), "CC0-1.0");
@@ -237,31 +414,55 @@ static void test_document(void **state)
 	assert_int_equal(text[strlen(text) - 1], '\n');
 	json_decref(doc);
 	free(text);
-	oci_release_release(&r);
+	unmake(&f);
 }
 
+/* exactly what is in the image: lib/ (not the lock), ERTS, the runtime
+ * layer's Debian packages, the base */
 static void test_packages(void **state)
 {
 	static const char *const required[] = {
 		"SPDXID", "name", "downloadLocation", "licenseConcluded", "licenseDeclared",
 		"copyrightText",
 	};
-	oci_release r;
+	static const char *const want[] = {
+		"SPDXRef-Image",
+		"SPDXRef-Package-hex-cowboy",
+		"SPDXRef-Package-git-gun",
+		"SPDXRef-Package-git-internal-lib",
+		"SPDXRef-Package-otp-kernel",
+		"SPDXRef-Package-elixir-logger",
+		"SPDXRef-Package-app-my-app",
+		"SPDXRef-Package-hex-my-dep",
+		"SPDXRef-Package-path-noapp",
+		"SPDXRef-Package-path-pathdep",
+		"SPDXRef-Package-path-stale",
+		"SPDXRef-Package-otp-stdlib",
+		"SPDXRef-Package-umbrella-umb",
+		"SPDXRef-Package-erts",
+		"SPDXRef-Package-deb-busybox-static",
+		"SPDXRef-Package-deb-libc6-amd64",
+		"SPDXRef-Package-deb-libstdc--6-amd64",
+		"SPDXRef-Package-base-image",
+	};
+	struct fx f;
 	regex_t re;
 	char *text;
 	json_t *doc, *p;
-	size_t i, j, k;
+	size_t i, j, k, n = sizeof(want) / sizeof(want[0]);
 
 	(void)state;
 	assert_int_equal(regcomp(&re, "^SPDXRef-[A-Za-z0-9.-]+$", REG_EXTENDED | REG_NOSUB), 0);
-	make_release(&r);
-	text = spdx(&r, CREATED, "docker.io/library/debian:12-slim", BASE_DIGEST);
+	make(&f);
+	text = spdx(&f, CREATED, "docker.io/library/debian:12-slim", BASE_DIGEST);
 	doc = parse(text);
-	/* the app, 4 deps, erts, the base */
-	assert_int_equal(json_array_size(packages(doc)), 7);
+	if (json_array_size(packages(doc)) != n)
+		fail_msg("%zu packages, want %zu:\n%s", json_array_size(packages(doc)), n, text);
 	json_array_foreach(packages(doc), i, p) {
 		const char *id = must_str(p, "SPDXID");
 
+		if (strcmp(id, want[i]))
+			fail_msg("package %zu is %s, want %s", i, id, want[i]);
 		for (j = 0; j < sizeof(required) / sizeof(required[0]); j++)
 			if (!str(p, required[j]) || !*str(p, required[j]))
 				fail_msg("package %s has no %s", id, required[j]);
@@ -269,30 +470,32 @@ static void test_packages(void **state)
 			fail_msg("bad SPDXID '%s'", id);
 		if (!json_is_false(json_object_get(p, "filesAnalyzed")))
 			fail_msg("package %s: filesAnalyzed is not false", id);
-		/* ids are unique */
 		for (k = i + 1; k < json_array_size(packages(doc)); k++)
 			if (!strcmp(id, must_str(json_array_get(packages(doc), k), "SPDXID")))
 				fail_msg("SPDXID %s used twice", id);
 	}
-	/* the app's id maps the underscore */
-	assert_null(strchr(must_str(package_named(doc, "my_app"), "SPDXID"), '_'));
-	assert_null(strchr(must_str(package_named(doc, "my_dep"), "SPDXID"), '_'));
+	/* lock entries that are not in lib/ are not in the image */
+	assert_null(strstr(text, "ocibuild\""));
+	assert_null(strstr(text, "credo"));
+	assert_null(strstr(text, "ranch"));
+	assert_string_equal(must_str(package_id(doc, "SPDXRef-Package-deb-libstdc--6-amd64"), "name"),
+			    "libstdc++6");
 	json_decref(doc);
 	free(text);
-	oci_release_release(&r);
+	unmake(&f);
 	regfree(&re);
 }
 
 static void test_purls_and_checksums(void **state)
 {
-	oci_release r;
+	struct fx f;
 	char *text;
 	json_t *doc, *p;
 	const char *purl;
 
 	(void)state;
-	make_release(&r);
-	text = spdx(&r, CREATED, NULL, NULL);
+	make(&f);
+	text = spdx(&f, CREATED, NULL, NULL);
 	doc = parse(text);
 
 	p = package_named(doc, "cowboy");
@@ -309,49 +512,81 @@ static void test_purls_and_checksums(void **state)
 			    "https://repo.hex.pm/tarballs/my_dep_pkg-0.3.0.tar");
 	check_checksum(p, HEX_SHA2);
 
+	/* the version of the .app, the commit of the lock */
 	p = package_named(doc, "gun");
 	assert_string_equal(purl_of(p), "pkg:github/ninenines/gun@" GUN_REF);
-	assert_string_equal(must_str(p, "versionInfo"), GUN_REF);
+	assert_string_equal(must_str(p, "versionInfo"), "2.0.1-rc");
+	assert_string_equal(must_str(p, "downloadLocation"),
+			    "git+https://github.com/ninenines/gun@" GUN_REF);
 	check_checksum(p, NULL);
 
 	p = package_named(doc, "internal_lib");
 	purl = purl_of(p);
 	assert_non_null(purl);
-	assert_int_equal(strncmp(purl, "pkg:", 4), 0);
 	assert_null(strstr(purl, "pkg:github"));
 	assert_non_null(strstr(purl, "internal_lib"));
-	assert_non_null(strstr(must_str(p, "downloadLocation"), "gitlab.example.com/team/internal_lib"));
+	assert_string_equal(must_str(p, "downloadLocation"),
+			    "git+https://gitlab.example.com/team/internal_lib@" LIB_REF);
 	check_checksum(p, NULL);
 
+	/* locked at 0.9.0, 1.0.0 in the image: the lock does not describe it */
+	p = package_named(doc, "stale");
+	assert_string_equal(must_str(p, "versionInfo"), "1.0.0");
+	assert_string_equal(purl_of(p), "pkg:generic/stale@1.0.0");
+	check_checksum(p, NULL);
+	/* no .app: the directory's version */
+	assert_string_equal(must_str(package_named(doc, "noapp"), "versionInfo"), "0.7.0");
+	assert_string_equal(purl_of(package_named(doc, "umb")), "pkg:generic/umb@0.2.0");
+
+	p = package_named(doc, "kernel");
+	assert_string_equal(must_str(p, "versionInfo"), "8.5.3");
+	assert_string_equal(purl_of(p), "pkg:generic/otp/kernel@8.5.3?otp=25");
+	assert_string_equal(purl_of(package_named(doc, "logger")),
+			    "pkg:generic/elixir/logger@1.14.0");
 	p = package_named(doc, "erts");
 	assert_string_equal(must_str(p, "versionInfo"), "13.1.5");
-	assert_string_equal(purl_of(p), "pkg:generic/erts@13.1.5");
+	assert_string_equal(purl_of(p), "pkg:generic/otp/erts@13.1.5?otp=25");
 
-	p = package_named(doc, "my_app");
+	p = package_id(doc, "SPDXRef-Package-app-my-app");
 	assert_string_equal(must_str(p, "versionInfo"), "1.2.3");
-	assert_non_null(purl_of(p));
+	assert_string_equal(purl_of(p), "pkg:generic/my_app@1.2.3");
+	p = package_id(doc, "SPDXRef-Image");
+	assert_string_equal(must_str(p, "name"), "my_app");
+	assert_string_equal(must_str(p, "versionInfo"), "1.2.3");
+
+	assert_string_equal(purl_of(package_named(doc, "libc6")),
+			    "pkg:deb/debian/libc6@2.36-9%2Bdeb12u4?arch=amd64&distro=debian-12");
+	assert_string_equal(must_str(package_named(doc, "libc6"), "versionInfo"), "2.36-9+deb12u4");
+	assert_string_equal(purl_of(package_named(doc, "libstdc++6")),
+			    "pkg:deb/debian/libstdc%2B%2B6@12.2.0-14?arch=amd64&distro=debian-12");
+	/* no arch in the list file's name: the record's */
+	assert_string_equal(purl_of(package_named(doc, "busybox-static")),
+			    "pkg:deb/debian/busybox-static@1%3A1.35.0-4%2Bb3?arch=amd64&distro=debian-12");
 
 	/* no base image: no oci package */
 	assert_null(strstr(text, "pkg:oci/"));
 	json_decref(doc);
 	free(text);
-	oci_release_release(&r);
+	unmake(&f);
+}
+
+static const char *id_of(json_t *doc, const char *name)
+{
+	return must_str(package_named(doc, name), "SPDXID");
 }
 
 static void test_relationships(void **state)
 {
-	oci_release r;
+	struct fx f;
 	char *text;
-	json_t *doc, *rels, *rel, *describes;
-	const char *app_id;
-	size_t i;
+	json_t *doc, *rels, *rel, *describes, *p;
+	const char *app;
+	size_t i, n;
 
 	(void)state;
-	make_release(&r);
-	text = spdx(&r, CREATED, "ghcr.io/org/base:1", BASE_DIGEST);
+	make(&f);
+	text = spdx(&f, CREATED, "ghcr.io/org/base:1", BASE_DIGEST);
 	doc = parse(text);
-	app_id = must_str(package_named(doc, "my_app"), "SPDXID");
-
 	rels = json_object_get(doc, "relationships");
 	assert_true(json_is_array(rels));
 	json_array_foreach(rels, i, rel) {
@@ -362,40 +597,48 @@ static void test_relationships(void **state)
 		if (!has_id(doc, b))
 			fail_msg("relationship to unknown id %s", b);
 	}
-	assert_int_equal(count_rel(doc, "SPDXRef-DOCUMENT", "DESCRIBES", app_id), 1);
+	assert_int_equal(count_rel(doc, "SPDXRef-DOCUMENT", "DESCRIBES", "SPDXRef-Image"), 1);
 	assert_int_equal(count_rel(doc, NULL, "DESCRIBES", NULL), 1);
-	/* the app depends on every other package */
-	assert_int_equal(count_rel(doc, app_id, "DEPENDS_ON", NULL), 6);
-	assert_int_equal(count_rel(doc, app_id, "DEPENDS_ON",
-				   must_str(package_named(doc, "cowboy"), "SPDXID")), 1);
-	assert_int_equal(count_rel(doc, app_id, "DEPENDS_ON",
-				   must_str(package_named(doc, "internal_lib"), "SPDXID")), 1);
-	assert_int_equal(count_rel(doc, app_id, "DEPENDS_ON",
-				   must_str(package_named(doc, "erts"), "SPDXID")), 1);
-	assert_int_equal(count_rel(doc, app_id, "DEPENDS_ON",
-				   must_str(package_named(doc, "ghcr.io/org/base:1"), "SPDXID")), 1);
 	describes = json_object_get(doc, "documentDescribes");
-	if (describes) {
-		assert_int_equal(json_array_size(describes), 1);
-		assert_string_equal(json_string_value(json_array_get(describes, 0)), app_id);
-	}
+	assert_int_equal(json_array_size(describes), 1);
+	assert_string_equal(json_string_value(json_array_get(describes, 0)), "SPDXRef-Image");
+	/* the image contains every other package, and only it contains */
+	n = json_array_size(packages(doc));
+	assert_int_equal(count_rel(doc, NULL, "CONTAINS", NULL), n - 1);
+	json_array_foreach(packages(doc), i, p)
+		if (i > 0)
+			assert_int_equal(count_rel(doc, "SPDXRef-Image", "CONTAINS",
+						   must_str(p, "SPDXID")), 1);
+	/* DEPENDS_ON: the .app's applications in the image, each once */
+	app = "SPDXRef-Package-app-my-app";
+	assert_int_equal(count_rel(doc, app, "DEPENDS_ON", NULL), 11);
+	assert_int_equal(count_rel(doc, app, "DEPENDS_ON", id_of(doc, "umb")), 1);
+	assert_int_equal(count_rel(doc, app, "DEPENDS_ON", id_of(doc, "logger")), 1);
+	assert_int_equal(count_rel(doc, id_of(doc, "gun"), "DEPENDS_ON", NULL), 3);
+	assert_int_equal(count_rel(doc, id_of(doc, "gun"), "DEPENDS_ON", id_of(doc, "cowboy")), 1);
+	/* and the lock's requirements (mix.lock) */
+	assert_int_equal(count_rel(doc, id_of(doc, "cowboy"), "DEPENDS_ON", id_of(doc, "my_dep")), 1);
+	assert_int_equal(count_rel(doc, id_of(doc, "cowboy"), "DEPENDS_ON", NULL), 3);
+	assert_int_equal(count_rel(doc, id_of(doc, "kernel"), "DEPENDS_ON", NULL), 0);
+	assert_int_equal(count_rel(doc, NULL, "DEPENDS_ON", "SPDXRef-Package-base-image"), 0);
 	json_decref(doc);
 	free(text);
-	oci_release_release(&r);
+	unmake(&f);
 }
 
 static void test_base_image(void **state)
 {
-	oci_release r;
+	struct fx f;
 	char *text;
 	json_t *doc, *p;
 	const char *purl;
 
 	(void)state;
-	make_release(&r);
-	text = spdx(&r, CREATED, "docker.io/library/debian:12-slim", BASE_DIGEST);
+	make(&f);
+	text = spdx(&f, CREATED, "docker.io/library/debian:12-slim", BASE_DIGEST);
 	doc = parse(text);
 	p = package_named(doc, "docker.io/library/debian:12-slim");
+	assert_string_equal(must_str(p, "SPDXID"), "SPDXRef-Package-base-image");
 	purl = purl_of(p);
 	assert_non_null(purl);
 	assert_int_equal(strncmp(purl, "pkg:oci/debian@sha256%3A" BASE_HEX,
@@ -405,7 +648,7 @@ static void test_base_image(void **state)
 	free(text);
 
 	/* a name with a digest and no tag */
-	text = spdx(&r, CREATED, "registry.example.com:5000/team/runtime@" BASE_DIGEST,
+	text = spdx(&f, CREATED, "registry.example.com:5000/team/runtime@" BASE_DIGEST,
 		    BASE_DIGEST);
 	doc = parse(text);
 	p = package_named(doc, "registry.example.com:5000/team/runtime@" BASE_DIGEST);
@@ -415,7 +658,29 @@ static void test_base_image(void **state)
 				 strlen("pkg:oci/runtime@sha256%3A" BASE_HEX)), 0);
 	json_decref(doc);
 	free(text);
-	oci_release_release(&r);
+	unmake(&f);
+}
+
+/* a release without ERTS and a build without the runtime layer: neither
+ * ERTS nor Debian packages */
+static void test_without_erts_and_runtime(void **state)
+{
+	struct fx f;
+	char *text;
+	json_t *doc;
+
+	(void)state;
+	make(&f);
+	f.r.has_erts = 0;
+	oci_dpkg_release(&f.debs);
+	text = spdx(&f, CREATED, "debian:12", BASE_DIGEST);
+	doc = parse(text);
+	assert_null(strstr(text, "\"erts\""));
+	assert_null(strstr(text, "pkg:deb/"));
+	assert_int_equal(json_array_size(packages(doc)), 14);
+	json_decref(doc);
+	free(text);
+	unmake(&f);
 }
 
 static void test_no_spdx23_fields(void **state)
@@ -423,14 +688,14 @@ static void test_no_spdx23_fields(void **state)
 	static const char *const spdx23[] = {
 		"primaryPackagePurpose", "releaseDate", "builtDate", "validUntilDate",
 	};
-	oci_release r;
+	struct fx f;
 	char *text;
 	json_t *doc, *p;
 	size_t i, j;
 
 	(void)state;
-	make_release(&r);
-	text = spdx(&r, CREATED, "debian:12", BASE_DIGEST);
+	make(&f);
+	text = spdx(&f, CREATED, "debian:12", BASE_DIGEST);
 	doc = parse(text);
 	for (j = 0; j < sizeof(spdx23) / sizeof(spdx23[0]); j++) {
 		assert_null(json_object_get(doc, spdx23[j]));
@@ -444,28 +709,29 @@ static void test_no_spdx23_fields(void **state)
 	assert_null(strstr(text, "PACKAGE_MANAGER"));
 	json_decref(doc);
 	free(text);
-	oci_release_release(&r);
+	unmake(&f);
 }
 
 static void test_reproducible(void **state)
 {
-	oci_release r;
+	struct fx f, g;
 	char *a, *b, *c, *d, *e;
 	json_t *ja, *jc, *jd, *je;
 
 	(void)state;
-	make_release(&r);
-	a = spdx(&r, CREATED, "debian:12", BASE_DIGEST);
-	b = spdx(&r, CREATED, "debian:12", BASE_DIGEST);
+	make(&f);
+	make(&g); /* another directory, the same contents */
+	a = spdx(&f, CREATED, "debian:12", BASE_DIGEST);
+	b = spdx(&g, CREATED, "debian:12", BASE_DIGEST);
 	assert_string_equal(a, b);
-	/* another dependency version */
-	free(r.lock.deps[0].version);
-	r.lock.deps[0].version = xstrdup("2.10.1");
-	c = spdx(&r, CREATED, "debian:12", BASE_DIGEST);
+	/* another version of an application */
+	free(f.apps[0].version);
+	f.apps[0].version = xstrdup("2.10.1");
+	c = spdx(&f, CREATED, "debian:12", BASE_DIGEST);
 	/* another creation time */
-	d = spdx(&r, "2024-01-02T03:04:06Z", "debian:12", BASE_DIGEST);
+	d = spdx(&f, "2024-01-02T03:04:06Z", "debian:12", BASE_DIGEST);
 	/* another base */
-	e = spdx(&r, "2024-01-02T03:04:06Z", NULL, NULL);
+	e = spdx(&f, "2024-01-02T03:04:06Z", NULL, NULL);
 	ja = parse(a);
 	jc = parse(c);
 	jd = parse(d);
@@ -482,67 +748,117 @@ static void test_reproducible(void **state)
 	free(c);
 	free(d);
 	free(e);
-	oci_release_release(&r);
+	unmake(&f);
+	unmake(&g);
 }
 
 /* A lock may hold a git URL with a token in it; the SBOM is published with
  * the image, so the token must not be copied into it. */
 static void test_no_credentials(void **state)
 {
-	oci_release r;
+	static const char *const urls[] = {
+		"https://x-access-token:ghs_SECRET1@github.com/org/gun.git",
+		"https://oauth2:glpat-SECRET2@gitlab.example.com/team/gun.git",
+		/* tokens in a query or fragment */
+		"https://gitlab.example.com/team/gun.git?private_token=SECRET3#SECRET4",
+		"https://github.com/org/gun.git?tok=SECRET5",
+	};
+	struct fx f;
 	char *text;
+	size_t i, k;
 
 	(void)state;
-	make_release(&r);
-	add_dep(&r, OCI_DEP_GIT, "private_gh", NULL, NULL,
-		"https://x-access-token:ghs_SECRET1@github.com/org/private_gh.git", GUN_REF, NULL);
-	add_dep(&r, OCI_DEP_GIT, "private_gl", NULL, NULL,
-		"https://oauth2:glpat-SECRET2@gitlab.example.com/team/private_gl.git", LIB_REF,
-		NULL);
-	/* tokens in a query or fragment */
-	add_dep(&r, OCI_DEP_GIT, "query_gl", NULL, NULL,
-		"https://gitlab.example.com/team/query_gl.git?private_token=SECRET3#SECRET4", LIB_REF,
-		NULL);
-	add_dep(&r, OCI_DEP_GIT, "query_gh", NULL, NULL,
-		"https://github.com/org/query_gh.git?tok=SECRET5", GUN_REF, NULL);
-	text = spdx(&r, CREATED, NULL, NULL);
-	oci_release_release(&r);
-	if (strstr(text, "SECRET") || strstr(text, "tok=")) {
-		char *line = strstr(text, "SECRET"), shown[512];
+	for (i = 0; i < sizeof(urls) / sizeof(urls[0]); i++) {
+		make(&f);
+		for (k = 0; k < f.r.lock.n; k++) {
+			if (strcmp(f.r.lock.deps[k].name, "gun"))
+				continue;
+			free(f.r.lock.deps[k].git_url);
+			f.r.lock.deps[k].git_url = xstrdup(urls[i]);
+		}
+		text = spdx(&f, CREATED, NULL, NULL);
+		unmake(&f);
+		if (!strstr(text, "gun@" GUN_REF) || strstr(text, "SECRET") || strstr(text, "tok=")) {
+			char *line = strstr(text, "SECRET"), shown[512];
 
-		while (line > text && line[-1] != '\n')
-			line--;
-		snprintf(shown, sizeof(shown), "%.*s", (int)strcspn(line, "\n"), line);
+			while (line && line > text && line[-1] != '\n')
+				line--;
+			snprintf(shown, sizeof(shown), "%.*s", line ? (int)strcspn(line, "\n") : 0,
+				 line ? line : "");
+			free(text);
+			fail_msg("%s: credentials copied into the SBOM, or no commit: %s", urls[i],
+				 shown);
+		}
 		free(text);
-		fail_msg("credentials copied into the SBOM: %s", shown);
 	}
-	free(text);
 }
 
 /* an SBOM past its buffer's limit: the error says it is the SBOM, names
- * the lock file and the limit */
+ * the release, the package count and the limit */
 static void test_too_large(void **state)
 {
-	oci_release r;
+	struct fx f;
 	oci_sbom_input in;
 	oci_buf out = OCI_BUF_INIT(4096);
 	ocibuild_error err = { 0 };
 
 	(void)state;
-	make_release(&r);
-	r.lock_path = xstrdup("/src/app/rebar.lock");
+	make(&f);
 	memset(&in, 0, sizeof(in));
-	in.release = &r;
+	in.release = &f.r;
+	in.apps = f.apps;
+	in.napps = f.napps;
 	in.created = CREATED;
 	assert_int_equal(oci_sbom_spdx(&in, &out, &err), -1);
 	assert_int_equal(err.kind, OCIBUILD_ERR_INPUT);
 	assert_non_null(err.message);
-	if (!strstr(err.message, "SBOM") || !strstr(err.message, "'/src/app/rebar.lock'") ||
-	    !strstr(err.message, "4096-byte") || !strstr(err.message, "4 dependencies"))
+	if (!strstr(err.message, "SBOM") || !strstr(err.message, "'my_app'") ||
+	    !strstr(err.message, "4096-byte") || !strstr(err.message, "14 packages"))
 		fail_msg("error: %s", err.message);
 	ocibuild_error_clear(&err);
 	oci_buf_release(&out);
-	oci_release_release(&r);
+	unmake(&f);
+}
+
+static void test_otp_release(void **state)
+{
+	(void)state;
+	assert_int_equal(oci_sbom_otp_release("13.1.5"), 25);
+	assert_int_equal(oci_sbom_otp_release("15.0"), 27);
+	assert_int_equal(oci_sbom_otp_release("11"), 23);
+	/* ERTS 10 was in OTP 21 and 22 */
+	assert_int_equal(oci_sbom_otp_release("10.7"), 0);
+	assert_int_equal(oci_sbom_otp_release("x"), 0);
+	assert_int_equal(oci_sbom_otp_release("13a"), 0);
+	assert_int_equal(oci_sbom_otp_release(NULL), 0);
+}
+
+static void check_deb(const char *name, const char *version, const char *arch,
+		      const char *osrel, const char *want)
+{
+	char *got = oci_sbom_deb_purl(name, version, arch, osrel), shown[512];
+
+	assert_non_null(got);
+	snprintf(shown, sizeof(shown), "%s", got);
+	free(got);
+	if (strcmp(shown, want))
+		fail_msg("deb purl of %s: '%s', expected '%s'", name, shown, want);
+}
+
+static void test_deb_purl(void **state)
+{
+	(void)state;
+	check_deb("libc6", "2.36-9", "amd64", OS_RELEASE,
+		  "pkg:deb/debian/libc6@2.36-9?arch=amd64&distro=debian-12");
+	check_deb("libc6", "2.36-9", "arm64", "ID='ubuntu'\nVERSION_ID=22.04",
+		  "pkg:deb/ubuntu/libc6@2.36-9?arch=arm64&distro=ubuntu-22.04");
+	check_deb("libc6", "2.36-9", "amd64", NULL, "pkg:deb/debian/libc6@2.36-9?arch=amd64");
+	check_deb("x", "1", NULL, "ID=debian\nVERSION_ID=\"13\"\n",
+		  "pkg:deb/debian/x@1?distro=debian-13");
+	check_deb("x", NULL, NULL, NULL, "pkg:deb/debian/x");
+	/* VERSION_ID is not ID */
+	check_deb("x", "1", "all", "VERSION_ID=12\nID_LIKE=x\nID=debian\n",
+		  "pkg:deb/debian/x@1?arch=all&distro=debian-12");
 }
 
 /* ---- oci_sbom_purl ---- */
@@ -622,11 +938,14 @@ int main(void)
 		cmocka_unit_test(test_purls_and_checksums),
 		cmocka_unit_test(test_relationships),
 		cmocka_unit_test(test_base_image),
+		cmocka_unit_test(test_without_erts_and_runtime),
 		cmocka_unit_test(test_no_spdx23_fields),
 		cmocka_unit_test(test_reproducible),
 		cmocka_unit_test(test_no_credentials),
 		cmocka_unit_test(test_too_large),
 		cmocka_unit_test(test_purl),
+		cmocka_unit_test(test_otp_release),
+		cmocka_unit_test(test_deb_purl),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
