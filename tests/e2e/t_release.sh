@@ -20,8 +20,9 @@
 # runs its own epmd on a free port and bakes ERL_EPMD_PORT into the image
 # (-e), so that concurrent runs (same node names) cannot meet.
 #
-# Environment: SPDX_SCHEMA=FILE  validate SBOMs against that JSON schema
-#              (default: schemas/spdx-2.2-schema.json beside this file).
+# Environment: SPDX_SCHEMA=FILE  also validate SBOMs against that JSON schema
+#              (the SPDX 2.2 schema of the SPDX specification; the project does
+#              not ship a copy, so without it only the structural checks run).
 #
 # All helpers here are prefixed rel_ (every t_*.sh shares one shell).
 
@@ -480,7 +481,8 @@ for e in errors:
     print("SPDX: " + e)
 sys.exit(1 if errors else 0)
 PYEOF
-    local schema=${SPDX_SCHEMA:-$E2E_DIR/schemas/spdx-2.2-schema.json}
+    local schema=${SPDX_SCHEMA:-}
+    [ -n "$schema" ] || return 0
     [ -r "$schema" ] || fail "SPDX schema $schema is not readable"
     "$PY" - "$schema" "$1" <<'PYEOF' || fail "SBOM $1 does not validate against $schema"
 import json, sys
