@@ -96,6 +96,10 @@ struct cli_registry {
  * them, -1 after printing a usage error. */
 int cli_registry_flag(int c, const char *arg, const char *cmd, struct cli_registry *r,
 		      struct cli_output *out);
+/* The default branch of a command's getopt loop: a registry flag (0), or
+ * CLI_USAGE after saying what is wrong with it or that it is unknown. */
+int cli_other_flag(int c, const char *arg, const char *cmd, struct cli_registry *r,
+		   struct cli_output *out, char *const argv[]);
 ocibuild_strv cli_insecure(const struct cli_registry *r);
 
 int cmd_push(int argc, char **argv);

@@ -244,16 +244,9 @@ int cmd_build(int argc, char **argv)
 			rc = CLI_OK;
 			goto out;
 		default:
-			switch (cli_registry_flag(c, optarg, "build", &reg, &out)) {
-			case 1:
-				break;
-			case -1:
-				rc = CLI_USAGE;
+			if ((rc = cli_other_flag(c, optarg, "build", &reg, &out, argv)) != 0)
 				goto out;
-			default:
-				rc = cli_getopt_error("build", c, argv);
-				goto out;
-			}
+			rc = CLI_FAIL;
 		}
 		if (bad) {
 			fputs("ocibuild: error: out of memory\n", stderr);

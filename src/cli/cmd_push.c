@@ -115,15 +115,8 @@ static int parse(const char *cmd, const struct cli_flag *flags, void (*help)(voi
 			*rc = CLI_OK;
 			goto done;
 		default:
-			switch (cli_registry_flag(c, optarg, cmd, &p->reg, &p->out)) {
-			case 1:
-				break;
-			case -1:
+			if (cli_other_flag(c, optarg, cmd, &p->reg, &p->out, argv))
 				goto usage;
-			default:
-				cli_getopt_error(cmd, c, argv);
-				goto usage;
-			}
 		}
 	}
 	for (; optind < argc; optind++) {

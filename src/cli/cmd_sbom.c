@@ -59,15 +59,8 @@ int cmd_sbom(int argc, char **argv)
 			rc = CLI_OK;
 			goto done;
 		default:
-			switch (cli_registry_flag(c, optarg, "sbom", &reg, &out)) {
-			case 1:
-				break;
-			case -1:
+			if (cli_other_flag(c, optarg, "sbom", &reg, &out, argv))
 				goto done;
-			default:
-				cli_getopt_error("sbom", c, argv);
-				goto done;
-			}
 		}
 	}
 	if (optind + 1 != argc) {

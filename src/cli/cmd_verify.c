@@ -74,15 +74,8 @@ int cmd_verify(int argc, char **argv)
 			rc = CLI_OK;
 			goto done;
 		default:
-			switch (cli_registry_flag(c, optarg, "verify", &reg, &out)) {
-			case 1:
-				break;
-			case -1:
+			if (cli_other_flag(c, optarg, "verify", &reg, &out, argv))
 				goto done;
-			default:
-				cli_getopt_error("verify", c, argv);
-				goto done;
-			}
 		}
 	}
 	if (optind + 1 != argc) {

@@ -131,6 +131,20 @@ void cli_output_init(struct cli_output *o)
 	o->tty = isatty(2);
 }
 
+int cli_other_flag(int c, const char *arg, const char *cmd, struct cli_registry *r,
+		   struct cli_output *out, char *const argv[])
+{
+	switch (cli_registry_flag(c, arg, cmd, r, out)) {
+	case 1:
+		return 0;
+	case -1:
+		return CLI_USAGE;
+	default:
+		cli_getopt_error(cmd, c, argv);
+		return CLI_USAGE;
+	}
+}
+
 int cli_registry_flag(int c, const char *arg, const char *cmd, struct cli_registry *r,
 		      struct cli_output *out)
 {
