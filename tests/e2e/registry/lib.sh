@@ -339,13 +339,14 @@ reg_src() {
 }
 
 # reg_base: push a one-layer base image to $REG/base:1 (fixed time); sets
-# REG_BASE_DIGEST, REG_BASE_LAYER
+# REG_BASE_DIGEST, REG_BASE_LAYER. Built with --no-cache, so that its layer
+# reaches the cache only by being pulled, as a base from elsewhere would.
 reg_base() {
     mkdir -p "$T/basesrc/lib"
     head -c 20000 /dev/urandom >"$T/basesrc/lib/libbase.so"
     echo "base" >"$T/basesrc/lib/VERSION"
     SOURCE_DATE_EPOCH=$REG_EPOCH reg_ob_push build --dir "$T/basesrc" --workdir /opt/base \
-        -t base:1 --push "$REG" --env BASE=1
+        -t base:1 --push "$REG" --env BASE=1 --no-cache
     REG_BASE_DIGEST=$PDIGEST
     expect_ok skopeo inspect "${REG_SK[@]/--src-/--}" --raw "docker://$REG/base:1"
     REG_BASE_LAYER=$(jq -r '.layers[0].digest' <<<"$OUT")
