@@ -296,6 +296,11 @@ pushed_ref() {
 	grep -xE "${REG//./\\.}/team/$2@sha256:[0-9a-f]{64}" "$1" | sed -n 1p | grep .
 }
 
+# sbom_ref REG/REPO@sha256:HEX: the tag of the SBOM attached to that image
+sbom_ref() {
+	printf '%s:sha256-%s.sbom\n' "${1%@*}" "${1#*@sha256:}"
+}
+
 # registry_digest NAME:TAG: the digest the registry has for REG/team/NAME:TAG
 registry_digest() {
 	skopeo inspect --tls-verify=false "docker://$REG/team/$1" | jq -r .Digest
@@ -519,7 +524,7 @@ test_rebar3() {
 	local ref
 	ref=$(pushed_ref "$T/r-push-flags.log" myrel)
 	check "rebar3: --image-refs file: both tags and the digest reference" \
-		lines_are "$T/r-refs.txt" "$REG/team/myrel:flags" "$REG/team/myrel:flags2" "$ref"
+		lines_are "$T/r-refs.txt" "$REG/team/myrel:flags" "$REG/team/myrel:flags2" "$ref" "$(sbom_ref "$ref")"
 	check "rebar3: --digest-file holds the pushed digest" file_is "$T/r-digest.txt" "${ref#*@}"
 
 	rm -f "$T/r-cfg-refs.txt" "$T/r-cfg-digest.txt" "$T/r-cli-refs.txt"
@@ -530,7 +535,7 @@ test_rebar3() {
 		"-t myrel:cfg --push $REG/team " "--bundle-runtime --ca-file $CA --insecure-registry $REG --insecure-registry registry.invalid --chunk-size 2M --image-refs $T/r-cfg-refs.txt --digest-file $T/r-cfg-digest.txt"
 	check "rebar3: ... pushed (config push)" pushed_ok "$T/r-push-cfg.log" myrel:cfg
 	ref=$(pushed_ref "$T/r-push-cfg.log" myrel)
-	check "rebar3: ... config image_refs file" lines_are "$T/r-cfg-refs.txt" "$REG/team/myrel:cfg" "$ref"
+	check "rebar3: ... config image_refs file" lines_are "$T/r-cfg-refs.txt" "$REG/team/myrel:cfg" "$ref" "$(sbom_ref "$ref")"
 	check "rebar3: ... config digest_file" file_is "$T/r-cfg-digest.txt" "${ref#*@}"
 	check "rebar3: ... no default archive written when pushing" \
 		bash -c '! grep -q "written to" "$1"' _ "$T/r-push-cfg.log"
@@ -556,7 +561,7 @@ test_rebar3() {
 	check "rebar3: ... pushed" pushed_ok "$T/r-push-tar.log" myrel:fromtar
 	check "rebar3: ... the archive's manifest digest" file_is "$T/r-tar-digest.txt" "$(archive_digest "$tar")"
 	ref=$(pushed_ref "$T/r-push-tar.log" myrel)
-	check "rebar3: ... --image-refs file" lines_are "$T/r-tar-refs.txt" "$REG/team/myrel:fromtar" "$ref"
+	check "rebar3: ... --image-refs file" lines_are "$T/r-tar-refs.txt" "$REG/team/myrel:fromtar" "$ref" "$(sbom_ref "$ref")"
 	expect_ok "rebar3 ocibuild path/to.tar with push from rebar.config (the archive's own tag)" \
 		"$T/r-push-tar-cfg.log" env IT_OCIBUILD_EXTRA="[{push, \"$REG/team\"}]" rebar3 as prod ocibuild "$tar"
 	check "rebar3: ... pushed as myrel:0.1.0" pushed_ok "$T/r-push-tar-cfg.log" myrel:0.1.0
@@ -703,7 +708,7 @@ test_mix() {
 	local ref
 	ref=$(pushed_ref "$T/m-push-flags.log" myapp)
 	check "mix: --image-refs file: both tags and the digest reference" \
-		lines_are "$T/m-refs.txt" "$REG/team/myapp:flags" "$REG/team/myapp:flags2" "$ref"
+		lines_are "$T/m-refs.txt" "$REG/team/myapp:flags" "$REG/team/myapp:flags2" "$ref" "$(sbom_ref "$ref")"
 	check "mix: --digest-file holds the pushed digest" file_is "$T/m-digest.txt" "${ref#*@}"
 
 	rm -f "$T/m-cfg-refs.txt" "$T/m-cfg-digest.txt" "$T/m-cli-refs.txt"
@@ -714,7 +719,7 @@ test_mix() {
 		"--bundle-runtime --ca-file $CA --insecure-registry $REG --insecure-registry registry.invalid --chunk-size 2M --image-refs $T/m-cfg-refs.txt --digest-file $T/m-cfg-digest.txt"
 	check "mix: ... pushed (config push)" pushed_ok "$T/m-push-cfg.log" myapp:cfg
 	ref=$(pushed_ref "$T/m-push-cfg.log" myapp)
-	check "mix: ... config image_refs file" lines_are "$T/m-cfg-refs.txt" "$REG/team/myapp:cfg" "$ref"
+	check "mix: ... config image_refs file" lines_are "$T/m-cfg-refs.txt" "$REG/team/myapp:cfg" "$ref" "$(sbom_ref "$ref")"
 	check "mix: ... config digest_file" file_is "$T/m-cfg-digest.txt" "${ref#*@}"
 	check "mix: ... no default archive written when pushing" \
 		bash -c '! grep -q "written to" "$1"' _ "$T/m-push-cfg.log"
@@ -740,7 +745,7 @@ test_mix() {
 	check "mix: ... pushed" pushed_ok "$T/m-push-tar.log" myapp:fromtar
 	check "mix: ... the archive's manifest digest" file_is "$T/m-tar-digest.txt" "$(archive_digest "$tar")"
 	ref=$(pushed_ref "$T/m-push-tar.log" myapp)
-	check "mix: ... --image-refs file" lines_are "$T/m-tar-refs.txt" "$REG/team/myapp:fromtar" "$ref"
+	check "mix: ... --image-refs file" lines_are "$T/m-tar-refs.txt" "$REG/team/myapp:fromtar" "$ref" "$(sbom_ref "$ref")"
 	expect_ok "mix ocibuild path/to.tar with push from mix.exs (the archive's own tag)" \
 		"$T/m-push-tar-cfg.log" env IT_OCIBUILD_EXTRA="[push: \"$REG/team\"]" mix ocibuild "$tar"
 	check "mix: ... pushed as myapp:0.1.0" pushed_ok "$T/m-push-tar-cfg.log" myapp:0.1.0
