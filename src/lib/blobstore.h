@@ -39,6 +39,10 @@ int oci_blobs_verify(const char *dir, const char *digest, int64_t size, ocibuild
  * size either way. */
 int oci_blobs_import(const char *dst_dir, const char *src_dir, const char *digest,
 		     int64_t size, int durable, ocibuild_error *err);
+/* The same for a blob this process has just made and hashed itself: a hard
+ * link is not read again (a copy is still checked). */
+int oci_blobs_adopt(const char *dst_dir, const char *src_dir, const char *digest,
+		    int64_t size, ocibuild_error *err);
 
 /* "a/b" (heap), or NULL when out of memory. */
 char *oci_path_join(const char *a, const char *b);

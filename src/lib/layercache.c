@@ -187,7 +187,7 @@ int oci_lcache_put(const char *cache_dir, const char *key, const char *blob_dir,
 	int rc = -1;
 
 	if (oci_blobs_prepare(cache_dir, err) < 0 ||
-	    oci_blobs_import(cache_dir, blob_dir, r->digest, r->size, 0, err) < 0)
+	    oci_blobs_adopt(cache_dir, blob_dir, r->digest, r->size, err) < 0)
 		goto out;
 	if (oci_buf_printf(&dir, err, "%s/layers", cache_dir) < 0 ||
 	    oci_mkdirs(dir.data, 0755, err) < 0)

@@ -27,8 +27,9 @@ int oci_lcache_key(const oci_layer_opts *o, const oci_walk_entry *const *entries
  * names a blob that is present in cache_dir with the recorded size. */
 int oci_lcache_get(const char *cache_dir, const char *key, oci_layer_result *r, int *hit,
 		   ocibuild_error *err);
-/* Record r (whose blob is in blob_dir) under key: the blob is added to the
- * cache's blob store (hard link when possible) and the entry written. */
+/* Record r (whose blob is in blob_dir, just made by this process) under
+ * key: the blob is added to the cache's blob store (hard link when
+ * possible, not read again) and the entry written. */
 int oci_lcache_put(const char *cache_dir, const char *key, const char *blob_dir,
 		   const oci_layer_result *r, ocibuild_error *err);
 /* Forget an entry (its blob turned out to be corrupt). */
