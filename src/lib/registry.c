@@ -1130,30 +1130,36 @@ out:
 	return rc;
 }
 
-int oci_reg_manifest_head(oci_registry *r, oci_http *h, const char *repo, const char *ref,
-			  int *found, char *digest_out, ocibuild_error *err)
+/* HEAD /v2/<repo>/<kind>/<ref>: *found for 200, nothing for 404, the
+ * registry's answer as the error otherwise; digest_out (may be NULL) gets
+ * a valid Docker-Content-Digest. */
+static int head_ref(oci_registry *r, oci_http *h, const char *repo, const char *kind,
+		    const char *ref, const char *accept, int *found, char *digest_out,
+		    ocibuild_error *err)
 {
-	static const char *const hdrs[] = { ACCEPT_MANIFESTS };
+	const char *hdrs[1] = { accept };
 	struct rreq q;
 	oci_http_resp resp;
-	char *path = v2_path(repo, "manifests", ref), *scope = scope_for(r, repo, NULL);
+	char *path = v2_path(repo, kind, ref), *scope = scope_for(r, repo, NULL);
 	int rc = -1;
 
 	*found = 0;
-	digest_out[0] = '\0';
+	if (digest_out)
+		digest_out[0] = '\0';
 	if (!path || !scope) {
 		oci_err_nomem(err);
 		goto out;
 	}
 	rreq_init(&q, "HEAD", path, scope);
 	q.http.headers = hdrs;
-	q.http.nheaders = 1;
+	q.http.nheaders = accept ? 1 : 0;
 	q.follow = 1;
 	if (reg_do(r, h, &q, &resp, err) < 0)
 		goto out;
 	if (resp.status == 200) {
 		*found = 1;
-		if (resp.docker_content_digest && oci_digest_valid(resp.docker_content_digest))
+		if (digest_out && resp.docker_content_digest &&
+		    oci_digest_valid(resp.docker_content_digest))
 			memcpy(digest_out, resp.docker_content_digest, OCI_DIGEST_LEN + 1);
 	} else if (resp.status != 404) {
 		registry_said(r, &q, &resp, NULL, err);
@@ -1166,33 +1172,16 @@ out:
 	return rc;
 }
 
+int oci_reg_manifest_head(oci_registry *r, oci_http *h, const char *repo, const char *ref,
+			  int *found, char *digest_out, ocibuild_error *err)
+{
+	return head_ref(r, h, repo, "manifests", ref, ACCEPT_MANIFESTS, found, digest_out, err);
+}
+
 int oci_reg_blob_exists(oci_registry *r, oci_http *h, const char *repo, const char *digest,
 			int *exists, ocibuild_error *err)
 {
-	struct rreq q;
-	oci_http_resp resp;
-	char *path = v2_path(repo, "blobs", digest), *scope = scope_for(r, repo, NULL);
-	int rc = -1;
-
-	*exists = 0;
-	if (!path || !scope) {
-		oci_err_nomem(err);
-		goto out;
-	}
-	rreq_init(&q, "HEAD", path, scope);
-	q.follow = 1;
-	if (reg_do(r, h, &q, &resp, err) < 0)
-		goto out;
-	if (resp.status == 200)
-		*exists = 1;
-	else if (resp.status != 404)
-		registry_said(r, &q, &resp, NULL, err);
-	rc = resp.status == 200 || resp.status == 404 ? 0 : -1;
-	oci_http_resp_release(&resp);
-out:
-	oci_free(path);
-	oci_free(scope);
-	return rc;
+	return head_ref(r, h, repo, "blobs", digest, NULL, exists, NULL, err);
 }
 
 int oci_reg_mount(oci_registry *r, oci_http *h, const char *repo, const char *digest,
