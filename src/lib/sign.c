@@ -152,6 +152,21 @@ static int check_p256(const char *what, const char *path, EVP_PKEY *pkey, ocibui
 	return 0;
 }
 
+/* A loaded key becomes an oci_sign_key once it is P-256; ownership of
+ * *pkey moves to *out on success. */
+static int wrap_key(EVP_PKEY **pkey, const char *what, const char *path, oci_sign_key **out,
+		    ocibuild_error *err)
+{
+	if (check_p256(what, path, *pkey, err) < 0)
+		return -1;
+	*out = oci_calloc(1, sizeof(**out));
+	if (!*out)
+		return oci_err_nomem(err);
+	(*out)->pkey = *pkey;
+	*pkey = NULL;
+	return 0;
+}
+
 int oci_sign_key_load(const char *path, oci_getenv_fn env, oci_sign_key **out,
 		      ocibuild_error *err)
 {
@@ -202,16 +217,7 @@ int oci_sign_key_load(const char *path, oci_getenv_fn env, oci_sign_key **out,
 			goto out;
 		}
 	}
-	if (check_p256("signing key", path, pkey, err) < 0)
-		goto out;
-	*out = oci_calloc(1, sizeof(**out));
-	if (!*out) {
-		oci_err_nomem(err);
-		goto out;
-	}
-	(*out)->pkey = pkey;
-	pkey = NULL;
-	rc = 0;
+	rc = wrap_key(&pkey, "signing key", path, out, err);
 out:
 	ERR_clear_error();
 	EVP_PKEY_free(pkey);
@@ -255,16 +261,7 @@ int oci_sign_pubkey_load(const char *path, oci_sign_key **out, ocibuild_error *e
 			"public key %s is not a valid PEM SubjectPublicKeyInfo", path);
 		goto out;
 	}
-	if (check_p256("public key", path, pkey, err) < 0)
-		goto out;
-	*out = oci_calloc(1, sizeof(**out));
-	if (!*out) {
-		oci_err_nomem(err);
-		goto out;
-	}
-	(*out)->pkey = pkey;
-	pkey = NULL;
-	rc = 0;
+	rc = wrap_key(&pkey, "public key", path, out, err);
 out:
 	ERR_clear_error();
 	EVP_PKEY_free(pkey);
