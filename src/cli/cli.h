@@ -109,9 +109,12 @@ int cmd_verify(int argc, char **argv);
 int cmd_sbom(int argc, char **argv);
 /* Install SIGINT/SIGTERM handlers; the returned callback reports them. */
 void cli_signals_install(void);
-/* Settings of the context from the environment (OCIBUILD_REQUEST_TIMEOUT);
- * CLI_OK, or CLI_USAGE after saying what is wrong. */
-int cli_ctx_env(ocibuild_ctx *ctx);
+struct cli_output;
+/* A command's context: logs (and progress, when asked) to out, Ctrl-C as
+ * its cancel callback, the settings of the environment
+ * (OCIBUILD_REQUEST_TIMEOUT), signal handlers installed. NULL with *rc set
+ * (CLI_FAIL out of memory, CLI_USAGE a bad setting) after saying why. */
+ocibuild_ctx *cli_ctx_new(struct cli_output *out, int progress, int *rc);
 int cli_interrupted(void *userdata);
 
 int cmd_build(int argc, char **argv);

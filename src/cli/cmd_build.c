@@ -277,11 +277,6 @@ int cmd_build(int argc, char **argv)
 	o.cmd.count = ncmd;
 	o.cmd_set = cmd != NULL;
 
-	ctx = ocibuild_ctx_new();
-	if (!ctx) {
-		fputs("ocibuild: error: out of memory\n", stderr);
-		goto out;
-	}
 	o.ca_file = reg.ca_file;
 	o.insecure_registries = cli_insecure(&reg);
 	o.chunk_size = reg.chunk;
@@ -289,16 +284,12 @@ int cmd_build(int argc, char **argv)
 	o.digest_file = reg.digest_file;
 	o.sign_key = reg.sign_key;
 	o.no_attach_sbom = reg.no_attach_sbom;
-	ocibuild_ctx_set_log(ctx, cli_log, &out);
-	ocibuild_ctx_set_progress(ctx, cli_progress, &out);
-	ocibuild_ctx_set_cancel(ctx, cli_interrupted, NULL);
-	ocibuild_ctx_set_jobs(ctx, jobs);
-	if ((rc = cli_ctx_env(ctx)) != CLI_OK)
+	if (!(ctx = cli_ctx_new(&out, 1, &rc)))
 		goto out;
 	rc = CLI_FAIL;
+	ocibuild_ctx_set_jobs(ctx, jobs);
 	if (lock_timeout_set)
 		ocibuild_ctx_set_lock_timeout(ctx, lock_timeout);
-	cli_signals_install();
 	if (ocibuild_build(ctx, &o, &res, &err) < 0) {
 		rc = cli_report(&err);
 		goto out;

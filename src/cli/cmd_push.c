@@ -148,23 +148,14 @@ static void release_parsed(struct parsed *p)
 
 static ocibuild_ctx *make_ctx(struct parsed *p)
 {
-	ocibuild_ctx *ctx = ocibuild_ctx_new();
+	int rc;
+	ocibuild_ctx *ctx = cli_ctx_new(&p->out, 1, &rc);
 
-	if (!ctx) {
-		fputs("ocibuild: error: out of memory\n", stderr);
+	if (!ctx)
 		return NULL;
-	}
-	ocibuild_ctx_set_log(ctx, cli_log, &p->out);
-	ocibuild_ctx_set_progress(ctx, cli_progress, &p->out);
-	ocibuild_ctx_set_cancel(ctx, cli_interrupted, NULL);
 	ocibuild_ctx_set_jobs(ctx, p->jobs);
-	if (cli_ctx_env(ctx) != CLI_OK) {
-		ocibuild_ctx_free(ctx);
-		return NULL;
-	}
 	if (p->lock_timeout_set)
 		ocibuild_ctx_set_lock_timeout(ctx, p->lock_timeout);
-	cli_signals_install();
 	return ctx;
 }
 

@@ -90,18 +90,8 @@ int cmd_verify(int argc, char **argv)
 	o.ref = ref;
 	o.ca_file = reg.ca_file;
 	o.insecure_registries = cli_insecure(&reg);
-	ctx = ocibuild_ctx_new();
-	if (!ctx) {
-		fputs("ocibuild: error: out of memory\n", stderr);
-		rc = CLI_FAIL;
+	if (!(ctx = cli_ctx_new(&out, 0, &rc)))
 		goto done;
-	}
-	ocibuild_ctx_set_log(ctx, cli_log, &out);
-	ocibuild_ctx_set_cancel(ctx, cli_interrupted, NULL);
-	rc = cli_ctx_env(ctx);
-	if (rc != CLI_OK)
-		goto done;
-	cli_signals_install();
 	if (ocibuild_verify(ctx, &o, &res, &err) < 0) {
 		rc = cli_report(&err);
 		goto done;

@@ -28,7 +28,7 @@ void cli_signals_install(void)
 	sigaction(SIGHUP, &sa, NULL);
 }
 
-int cli_ctx_env(ocibuild_ctx *ctx)
+static int ctx_env(ocibuild_ctx *ctx)
 {
 	const char *v = getenv("OCIBUILD_REQUEST_TIMEOUT");
 	char *end;
@@ -46,6 +46,27 @@ int cli_ctx_env(ocibuild_ctx *ctx)
 	}
 	ocibuild_ctx_set_request_timeout(ctx, n);
 	return CLI_OK;
+}
+
+ocibuild_ctx *cli_ctx_new(struct cli_output *out, int progress, int *rc)
+{
+	ocibuild_ctx *ctx = ocibuild_ctx_new();
+
+	if (!ctx) {
+		fputs("ocibuild: error: out of memory\n", stderr);
+		*rc = CLI_FAIL;
+		return NULL;
+	}
+	ocibuild_ctx_set_log(ctx, cli_log, out);
+	if (progress)
+		ocibuild_ctx_set_progress(ctx, cli_progress, out);
+	ocibuild_ctx_set_cancel(ctx, cli_interrupted, NULL);
+	if ((*rc = ctx_env(ctx)) != CLI_OK) {
+		ocibuild_ctx_free(ctx);
+		return NULL;
+	}
+	cli_signals_install();
+	return ctx;
 }
 
 int cli_interrupted(void *userdata)
