@@ -11,7 +11,7 @@
 
 /* gzip: the input is cut into fixed blocks, each compressed by libdeflate
  * into a gzip member of its own, and the members are concatenated (RFC 1952
- * allows it; Go's, zlib's, Python's and GNU gzip's readers take it). The
+ * allows it; Go's, zlib's and GNU gzip's readers take it). The
  * block size and level fix the bytes: changing either changes every gzip
  * layer. A block has no history before it; at 512 KiB that costs well under
  * 1% of size and buys compression on every core with no shared state. */
