@@ -191,8 +191,10 @@ check:
 demo: $(EXE)
 	examples/demo.sh
 
+# the bench input, then the same shape four times as large (peak memory must not grow)
 bench: $(EXE)
 	bench/run.sh
+	BENCH_INPUT_MB=240 BENCH_INPUT_FILES=20000 bench/run.sh
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/ocibuild

@@ -3,7 +3,7 @@
 an Erlang/Elixir release that bundles ERTS (what `mix release` or rebar3
 produces), about 60 MiB in about 5,000 files.
 
-    gen_input.py OUTDIR [--seed N] [--mb MB] [--files N]
+    gen_input.py OUTDIR [--seed N] [--mb MB] [--files N] [--lock REBAR_LOCK]
 
 The same arguments always give byte-identical files (and fixed mtimes).
 Contents are synthetic but sized and mixed to compress like a real release:
@@ -12,6 +12,7 @@ zlib-like random runs (literal tables, debug info), ERTS binaries mix
 "machine code" snippets, string tables, zero padding and random regions.
 """
 import argparse
+import hashlib
 import os
 import random
 import sys
@@ -47,6 +48,11 @@ ELIXIR_APPS = {"eex", "elixir", "logger", "mix", "iex", "ex_unit", "jason", "plu
                "ecto_sql", "postgrex", "db_connection", "decimal", "mime", "castore",
                "finch", "mint", "nimble_options", "nimble_pool", "gettext", "expo",
                "swoosh", "oban", "tesla", "ex_aws", "broadway", "absinthe", "myapp"}
+# what ships with Erlang/OTP and with Elixir; the rest but myapp are hex deps
+OTP_APPS = {"kernel", "stdlib", "compiler", "sasl", "crypto", "ssl", "public_key", "asn1",
+            "inets", "mnesia", "os_mon", "runtime_tools", "tools", "xmerl", "syntax_tools",
+            "parsetools"}
+ELIXIR_OWN_APPS = {"eex", "elixir", "logger", "mix", "iex", "ex_unit"}
 # priv/*.so: (app, file, KiB)
 NIFS = [("crypto", "crypto.so", 1400), ("crypto", "crypto_callback.so", 40),
         ("asn1", "asn1rt_nif.so", 90), ("runtime_tools", "dyntrace.so", 60),
@@ -178,12 +184,32 @@ def camel(w):
     return "".join(p.capitalize() for p in w.split("_"))
 
 
+def write_lock(path):
+    """A rebar.lock as a real project has one: the release's hex dependencies
+    at their versions (checksums are made up but well-formed), so that a
+    build puts them in a layer of their own and the app layer holds only the
+    project's code."""
+    deps = [(n, v) for n, v, _ in APPS if n not in OTP_APPS and n not in ELIXIR_OWN_APPS
+            and n != "myapp"]
+
+    def h(n, salt):
+        return hashlib.sha256(f"{salt}:{n}".encode()).hexdigest().upper()
+    pkgs = ",\n ".join(f'{{<<"{n}">>,{{pkg,<<"{n}">>,<<"{v}">>}},0}}' for n, v in deps)
+    hashes = ",\n  ".join(f'{{<<"{n}">>, <<"{h(n, "inner")}">>}}' for n, _ in deps)
+    ext = ",\n  ".join(f'{{<<"{n}">>, <<"{h(n, "outer")}">>}}' for n, _ in deps)
+    text = (f'{{"1.2.0",\n[{pkgs}]}}.\n[\n{{pkg_hash,[\n  {hashes}]}},\n'
+            f'{{pkg_hash_ext,[\n  {ext}]}}\n].\n')
+    with open(path, "w") as f:
+        f.write(text)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("out")
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--mb", type=float, default=60.0)
     ap.add_argument("--files", type=int, default=5000)
+    ap.add_argument("--lock", help="also write a rebar.lock naming the hex dependencies here")
     a = ap.parse_args()
     g = Gen(a.seed)
     r = g.r
@@ -318,6 +344,8 @@ def main():
         for fn in files:
             os.utime(os.path.join(d, fn), (MTIME, MTIME))
         os.utime(d, (MTIME, MTIME))
+    if a.lock:
+        write_lock(a.lock)
     print(f"{nfiles} files, {total_bytes} bytes ({total_bytes / 1048576:.1f} MiB)")
 
 

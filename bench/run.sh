@@ -30,7 +30,6 @@ QUIET=${BENCH_QUIET:-1}
 QUIET_WAIT=${BENCH_QUIET_WAIT:-10}
 QUIET_RETRIES=${BENCH_QUIET_RETRIES:-2}
 JOBS=${BENCH_JOBS:-}
-TARGET=1.3
 
 die() { echo "bench: $*" >&2; exit 2; }
 [[ $RUNS =~ ^[1-9][0-9]*$ ]] || die "BENCH_RUNS must be a positive integer"
@@ -58,15 +57,16 @@ mkdir -p "$WORK"
 WORK=$(cd "$WORK" && pwd)
 OUT=${BENCH_OUT:-$WORK/out}
 IN=$WORK/input-s$SEED-${INPUT_MB}m-${INPUT_FILES}f
+LOCK=$IN.rebar.lock
 GEN=$HERE/gen_input.py
 stamp="seed=$SEED mb=$INPUT_MB files=$INPUT_FILES gen=$(sha256sum "$GEN" | cut -c1-16)"
 if [[ -d $IN && -f $IN.stamp && $(head -n1 "$IN.stamp") == "$stamp" ]]; then
 	echo "input: reusing $IN"
 else
 	echo "input: generating $IN ..."
-	rm -rf "$IN" "$IN.tmp" "$IN.stamp"
+	rm -rf "$IN" "$IN.tmp" "$IN.stamp" "$LOCK"
 	t0=$EPOCHREALTIME
-	python3 "$GEN" "$IN.tmp" --seed "$SEED" --mb "$INPUT_MB" --files "$INPUT_FILES"
+	python3 "$GEN" "$IN.tmp" --seed "$SEED" --mb "$INPUT_MB" --files "$INPUT_FILES" --lock "$LOCK"
 	mv "$IN.tmp" "$IN"
 	# one pass: gzip -l reports both sizes (the tar is far below 4 GiB)
 	tar -C "$IN" --sort=name -cf - . | gzip -6 >"$WORK/ratio.tar.gz"
@@ -133,11 +133,12 @@ if "$OCIBUILD" build --help 2>&1 | grep -- '--no-cache' >/dev/null; then
 fi
 # informational: the same input as a release (erts, deps and app layers + SBOM)
 if "$OCIBUILD" build --help 2>&1 | grep -- '--release' >/dev/null; then
+	OBREL="$(q "$OCIBUILD") build -q --release $(q "$IN") --lock $(q "$LOCK") -t bench:1 $jobs_arg"
 	add "ocibuild gzip --release" "$OUT/ob-release.tar" "" 1 \
-		"$(q "$OCIBUILD") build -q --release $(q "$IN") -t bench:1 $jobs_arg --no-cache --compression gzip -o $(q "$OUT/ob-release.tar")"
+		"$OBREL --no-cache --compression gzip -o $(q "$OUT/ob-release.tar")"
 	# one file of the project's app changed since the last (cached) build
-	APPIN=$WORK/app-change-input
-	OBR="$(q "$OCIBUILD") build -q --release $(q "$APPIN") -t bench:1 $jobs_arg --compression gzip -o $(q "$OUT/ob-appchange.tar")"
+	APPIN=$IN.app-change
+	OBR="$(q "$OCIBUILD") build -q --release $(q "$APPIN") --lock $(q "$LOCK") -t bench:1 $jobs_arg --compression gzip -o $(q "$OUT/ob-appchange.tar")"
 	add "ocibuild --release, app change" "$OUT/ob-appchange.tar" \
 		"{ [ -d $(q "$APPIN") ] || cp -a $(q "$IN") $(q "$APPIN"); } && $OBR && echo '%% changed' >> $(q "$APPIN")/lib/myapp-0.1.0/ebin/myapp.app" 1 \
 		"$OBR"
@@ -150,10 +151,52 @@ UL=$(q "$OUT/umoci.oci")
 add "umoci insert (gzip)"    "$OUT/umoci.oci" \
 	"umoci init --layout $UL && umoci new --image $UL:t" 1 \
 	"umoci insert $UMOCI_ROOTLESS --image $UL:t $(q "$IN") /app"
-((${#NAMES[@]})) || die "BENCH_ONLY='$ONLY' matches no contender"
 
 TMPD=$(mktemp -d)
-trap 'rm -rf "$TMPD"' EXIT
+REG_PID=
+cleanup() {
+	[[ -z $REG_PID ]] || { kill "$REG_PID" 2>/dev/null; wait "$REG_PID" 2>/dev/null || true; }
+	rm -rf "$TMPD"
+}
+trap cleanup EXIT
+
+# --- pushes: a docker-registry of our own on 127.0.0.1 (plain HTTP) ----------------
+# Every timed push goes to a repository no run used before, so each is cold: the
+# registry has none of its blobs there and the client uploads them all.
+REG=
+if [[ ${BENCH_REGISTRY:-1} == 1 ]] && command -v docker-registry >/dev/null &&
+	command -v skopeo >/dev/null; then
+	port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	REG=127.0.0.1:$port
+	rm -rf "$WORK/registry"
+	mkdir -p "$WORK/registry"
+	printf '%s\n' "version: 0.1" "log:" "  level: error" "  accesslog:" "    disabled: true" \
+		"storage:" "  filesystem:" "    rootdirectory: $WORK/registry/storage" \
+		"http:" "  addr: $REG" "  secret: bench-upload-state" >"$WORK/registry/config.yml"
+	docker-registry serve "$WORK/registry/config.yml" >"$WORK/registry/log" 2>&1 &
+	REG_PID=$!
+	for _ in $(seq 100); do
+		curl -fs -o /dev/null --max-time 2 "http://$REG/v2/" && break
+		sleep 0.1
+	done
+	curl -fs -o /dev/null --max-time 2 "http://$REG/v2/" ||
+		die "docker-registry did not start: $(tail -n 5 "$WORK/registry/log")"
+	echo "registry:  docker-registry on $REG (pid $REG_PID)"
+	# the image both pushers send: the release image as a layout, made once
+	PUSHSRC=$OUT/push-src.oci
+	rm -rf "$PUSHSRC"
+	mkdir -p "$OUT"
+	"$OCIBUILD" build -q --release "$IN" --lock "$LOCK" -t bench:1 --no-cache --layout "$PUSHSRC" >/dev/null
+	# a new repository name per run: SETUP writes it, the command reads it
+	NEWREPO="n=\$(cat $(q "$TMPD/repo.n") 2>/dev/null || echo 0); echo \$((n+1)) >$(q "$TMPD/repo.n"); echo bench/r\$((n+1)) >$(q "$TMPD/repo")"
+	add "ocibuild push (cold)" "" "$NEWREPO" 0 \
+		"$(q "$OCIBUILD") push -q $jobs_arg $(q "$PUSHSRC") --push $REG -t \$(cat $(q "$TMPD/repo")):1 --no-attach-sbom"
+	add "skopeo copy (cold)" "" "$NEWREPO" 0 \
+		"skopeo copy -q --dest-tls-verify=false oci:$(q "$PUSHSRC"):bench:1 docker://$REG/\$(cat $(q "$TMPD/repo")):1"
+	add "ocibuild build+push (cold)" "" "$NEWREPO" 0 \
+		"$OBREL --no-cache --no-attach-sbom --compression gzip --push $REG -t \$(cat $(q "$TMPD/repo")):1"
+fi
+((${#NAMES[@]})) || die "BENCH_ONLY='$ONLY' matches no contender"
 
 # CPU time (jiffies, all CPUs) spent by anything other than idle/iowait.
 busy_jiffies() {
@@ -191,7 +234,7 @@ run_one() {
 		local -a argv=(bash -c "set -o pipefail; ${CMDS[$i]}")
 	fi
 	for ((try = 0; ; try++)); do
-		rm -rf -- "${OUTS[$i]}"
+		[[ -z ${OUTS[$i]} ]] || rm -rf -- "${OUTS[$i]}"
 		[[ -z ${SETUPS[$i]} ]] || bash -c "${SETUPS[$i]}" >/dev/null 2>"$TMPD/err" ||
 			{ cat "$TMPD/err" >&2; die "setup failed for '${NAMES[$i]}'"; }
 		if [[ -n $log && $QUIET == 1 ]]; then
@@ -249,14 +292,15 @@ done
 
 # --- results ----------------------------------------------------------------------
 size_of() { # bytes in a file or in all files under a directory
-	if [[ -d $1 ]]; then find "$1" -type f -printf '%s\n' | awk '{s+=$1} END{print s+0}'
+	if [[ -z $1 ]]; then echo 0
+	elif [[ -d $1 ]]; then find "$1" -type f -printf '%s\n' | awk '{s+=$1} END{print s+0}'
 	else stat -c %s "$1"; fi
 }
-declare -A MED RSS CPU
+declare -A MED RSS CPU SIZE
 echo
 echo "== results (median of $RUNS runs; cpu = median user+sys; RSS = peak over runs;"
 echo "   ratio = tar size / output size; other = max CPU s used by other processes during a kept run)"
-fmt='%-24s %8s %7s %7s %7s %9s %8s %7s %7s\n'
+fmt='%-32s %8s %7s %7s %7s %9s %8s %7s %7s\n'
 # shellcheck disable=SC2059 # constant format shared by header and rows
 printf "$fmt" contender "median s" "min s" "max s" "cpu s" "RSS MiB" "out MiB" ratio "other"
 for ((i = 0; i < ${#NAMES[@]}; i++)); do
@@ -269,12 +313,13 @@ for ((i = 0; i < ${#NAMES[@]}; i++)); do
 	other=$(awk '$4 > m {m = $4} END{printf "%.2f", m}' "$TMPD/log.$i")
 	osz=$(size_of "${OUTS[$i]}")
 	MED[${NAMES[$i]}]=$med
+	SIZE[${NAMES[$i]}]=$osz
 	RSS[${NAMES[$i]}]=$rss
 	CPU[${NAMES[$i]}]=$cpu
 	# shellcheck disable=SC2059 # constant format shared by header and rows
 	printf "$fmt" "${NAMES[$i]}" "$med" "$min" "$max" "$cpu" "$rss" \
-		"$(awk -v o="$osz" 'BEGIN{printf "%.1f", o/1048576}')" \
-		"$(awk -v o="$osz" -v t="$TAR_BYTES" 'BEGIN{printf "%.2fx", t/o}')" "$other"
+		"$(awk -v o="$osz" 'BEGIN{if (o > 0) printf "%.1f", o/1048576; else printf "-"}')" \
+		"$(awk -v o="$osz" -v t="$TAR_BYTES" 'BEGIN{if (o > 0) printf "%.2fx", t/o; else printf "-"}')" "$other"
 done
 
 echo
@@ -290,13 +335,27 @@ ratio() { # label a b [target]
 		printf "%-40s wall %5.2fx  cpu %5.2fx  RSS %5.2fx  %s\n", l, r, (cb > 0 ? ca / cb : 0),
 			(rb > 0 ? ra / rb : 0), verdict }'
 }
-ratio "ocibuild gzip -o / tar | pigz -6"        "ocibuild gzip -o" "tar | pigz -6" "$TARGET"
+ratio "ocibuild gzip -o / tar | pigz -6"        "ocibuild gzip -o" "tar | pigz -6" 0.6
 ratio "ocibuild gzip --layout / tar | pigz -6"  "ocibuild gzip --layout" "tar | pigz -6"
 ratio "ocibuild gzip -o / tar | gzip -6"        "ocibuild gzip -o" "tar | gzip -6"
-ratio "ocibuild zstd -o / tar | zstd -3 -T0"    "ocibuild zstd -o" "tar | zstd -3 -T0" "$TARGET"
-ratio "ocibuild gzip -o / umoci insert"         "ocibuild gzip -o" "umoci insert (gzip)"
-ratio "warm rebuild / cold build (gzip -o)"     "ocibuild gzip -o, warm" "ocibuild gzip -o"
-ratio "app change / cold build (--release)"     "ocibuild --release, app change" "ocibuild gzip --release"
+ratio "ocibuild zstd -o / tar | zstd -3 -T0"    "ocibuild zstd -o" "tar | zstd -3 -T0" 1.2
+ratio "ocibuild gzip -o / umoci insert"         "ocibuild gzip -o" "umoci insert (gzip)" 0.8
+ratio "warm rebuild / cold build (gzip -o)"     "ocibuild gzip -o, warm" "ocibuild gzip -o" 0.1
+ratio "app change / cold build (--release)"     "ocibuild --release, app change" "ocibuild gzip --release" 0.25
+ratio "ocibuild push / skopeo copy (cold)"      "ocibuild push (cold)" "skopeo copy (cold)" 1.0
+if [[ -n ${SIZE[ocibuild gzip -o]:-} && -n ${SIZE[tar | gzip -6]:-} ]]; then
+	awk -v a="${SIZE[ocibuild gzip -o]}" -v b="${SIZE[tar | gzip -6]}" 'BEGIN{
+		r = a / b; printf "%-40s size %5.3fx  %s\n", "ocibuild gzip -o / tar | gzip -6, bytes", r,
+			(r <= 1.02 ? "PASS (target <= 1.02x)" : "MISS (target <= 1.02x)") }'
+fi
+maxrss=0 maxname=
+for n in "${!RSS[@]}"; do
+	[[ $n == ocibuild* ]] || continue
+	if awk -v a="${RSS[$n]}" -v b="$maxrss" 'BEGIN{exit !(a > b)}'; then maxrss=${RSS[$n]} maxname=$n; fi
+done
+[[ -z $maxname ]] || awk -v m="$maxrss" -v n="$maxname" 'BEGIN{
+	printf "%-40s %.1f MiB (%s)  %s\n", "ocibuild peak RSS, all modes", m, n,
+		(m < 32 ? "PASS (target < 32 MiB)" : "MISS (target < 32 MiB)") }'
 echo "load avg after the runs: $(cut -d' ' -f1-3 /proc/loadavg)"
 if [[ $QUIET == 1 ]]; then
 	echo "contention: $RETRIED runs redone because other processes used CPU during them," \
