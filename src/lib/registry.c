@@ -571,6 +571,7 @@ struct rreq {
 	oci_http_req http; /* url: a path on the registry or an absolute URL */
 	const char *scope;
 	int follow;
+	int no_auth; /* a 401 is an answer, not a reason to authenticate */
 	struct budget *budget; /* shared by the requests of one blob, or NULL */
 };
 
@@ -860,7 +861,7 @@ static int reg_do(oci_registry *r, oci_http *h, const struct rreq *q, oci_http_r
 		pthread_mutex_lock(&r->mu);
 		r->scheme_fixed = 1;
 		pthread_mutex_unlock(&r->mu);
-		if (resp->status == 401 && same_origin(r, url)) {
+		if (resp->status == 401 && !q->no_auth && same_origin(r, url)) {
 			if (on_unauthorized(r, h, resp->www_authenticate, q->scope, auth_tries,
 					    sent_basic, err) < 0)
 				goto out;
@@ -1672,6 +1673,25 @@ out:
 	oci_free(path);
 	oci_free(scope);
 	return rc;
+}
+
+int oci_reg_settle(oci_registry *r, oci_http *h, ocibuild_error *err)
+{
+	struct rreq q;
+	oci_http_resp resp;
+	int known;
+
+	pthread_mutex_lock(&r->mu);
+	known = r->scheme_fixed || !r->may_plain;
+	pthread_mutex_unlock(&r->mu);
+	if (known)
+		return 0;
+	rreq_init(&q, "GET", "/v2/", "");
+	q.no_auth = 1;
+	if (reg_do(r, h, &q, &resp, err) < 0)
+		return -1;
+	oci_http_resp_release(&resp);
+	return 0;
 }
 
 int oci_reg_check_login(oci_registry *r, const char *user, const char *password,

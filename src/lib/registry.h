@@ -69,6 +69,11 @@ int oci_reg_upload(oci_registry *r, oci_http *h, const char *repo, const char *d
 int oci_reg_get_blob(oci_registry *r, oci_http *h, const char *repo, const char *digest,
 		     int64_t size, const char *store, ocibuild_error *err);
 /* Try user/password against the registry's /v2/ endpoint. */
+/* For a registry that may speak plain HTTP and has not been asked yet: one
+ * GET /v2/ (any answer, no authentication) settles whether it speaks TLS,
+ * so that requests made in parallel next do not each try TLS first (each
+ * try loads the CA bundle). A no-op otherwise. */
+int oci_reg_settle(oci_registry *r, oci_http *h, ocibuild_error *err);
 int oci_reg_check_login(oci_registry *r, const char *user, const char *password,
 			ocibuild_error *err);
 #endif

@@ -530,6 +530,9 @@ int oci_push_image(oci_registry *reg, const oci_push_opts *o, char **ref_out,
 	is_index = oci_media_type_kind(mt) == 2;
 	if (push_set_load(&set, o->layout, o->manifest_digest, mt, &raw, err) < 0)
 		goto out;
+	/* before the workers start, each with its own connection */
+	if (oci_reg_http(reg, &h, err) < 0 || oci_reg_settle(reg, h, err) < 0)
+		goto out;
 	j.o = o;
 	j.digests = set.digests;
 	j.sizes = set.sizes;
@@ -543,8 +546,6 @@ int oci_push_image(oci_registry *reg, const oci_push_opts *o, char **ref_out,
 	/* every blob is confirmed: the manifests by digest (an index's after
 	 * the manifests it lists), then the tags, so a failure never leaves a
 	 * tag on a partial image */
-	if (oci_reg_http(reg, &h, err) < 0)
-		goto out;
 	for (i = 0; is_index && i < set.nm; i++) {
 		oci_buf_reset(&ref);
 		if (put_manifest_once(reg, h, o->repo, set.digest[i], set.digest[i],

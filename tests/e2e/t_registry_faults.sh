@@ -292,6 +292,30 @@ test_registry_parallel_uploads() {
         fail "with -j 1 the second upload started before the first was answered: PUTs at ${t[*]}"
 }
 
+# A push to a registry that may speak plain HTTP finds out once whether it
+# speaks TLS, before its parallel uploads: each TLS attempt loads the CA
+# bundle, and four workers each trying TLS first was most of the CPU time of
+# a push to a local registry (bench/profile.sh)
+test_registry_plain_probe_once() {
+    reg_start plain
+    reg_proxy_start
+    mkdir -p "$T/src/a" "$T/src/b"
+    reg_src "$T/src"
+    head -c 300000 /dev/urandom >"$T/src/a/blob"
+    head -c 200000 /dev/urandom >"$T/src/b/blob"
+    "$OCIBUILD" build -q --dir "$T/src" -t probe:1 --layout "$T/img" >/dev/null || fail "build"
+    REG=$REG_PROXY reg_ob_push push "$T/img" --push "$REG_PROXY" -j 4 --no-attach-sbom
+    local tls blobs
+    tls=$(grep -c ' unparsed ' "$REG_PROXY_LOG" || true)
+    blobs=$(grep -cE ' forward PUT /v2/probe/blobs/uploads/' "$REG_PROXY_LOG" || true)
+    [ "$blobs" -ge 2 ] || fail "expected at least 2 blob uploads, got $blobs"
+    assert_eq "$tls" 1 "TLS attempts on the plain-HTTP registry"
+    # the next push of the same command line knows nothing more: again once
+    REG=$REG_PROXY reg_ob_push push "$T/img" --push "$REG_PROXY" -t probe2:1 -j 4 --no-attach-sbom
+    tls=$(grep -c ' unparsed ' "$REG_PROXY_LOG" || true)
+    assert_eq "$tls" 2 "TLS attempts after a second push"
+}
+
 # pull -j N: the layers of one image are fetched N at a time (-j was once
 # ignored by pull, which always used 4)
 test_registry_pull_jobs() {

@@ -48,6 +48,8 @@ no bodies are logged:
   T redirect METHOD PATH -> 307 store            (--redirect-blobs)
   T injected STATUS METHOD PATH n=K              an injected failure
   T store GET DIGEST auth=yes|no -> STATUS [corrupted]   (HEAD likewise)
+  T unparsed MESSAGE                             a request http.server could not
+                                                 parse (a TLS handshake, say)
 
 Options: --upstream HOST:PORT (required), --log FILE (required),
 --port-file FILE (required; line 1 the proxy port, line 2 the store port,
@@ -137,6 +139,11 @@ class Base(http.server.BaseHTTPRequestHandler):
 
     def log_message(self, fmt, *args):  # quiet stderr
         pass
+
+    def log_error(self, fmt, *args):
+        # what http.server could not parse, such as a TLS ClientHello sent
+        # to this plain-HTTP listener
+        log("unparsed %s" % (fmt % args)[:80].encode("ascii", "backslashreplace").decode())
 
     def read_body(self):
         te = (self.headers.get("Transfer-Encoding") or "").lower()
