@@ -31,7 +31,7 @@ static const struct cli_flag build_flags[] = {
 	{ "workdir", F_WORKDIR, "PATH", "/app", "where the files go in the image; also the working directory" },
 	{ "compression", F_COMPRESSION, "ALGO", "gzip", "layer compression: gzip, zstd or none" },
 	{ "cache-max", F_CACHEMAX, "SIZE", "10G", "keep the cache at most this big: the least recently used blobs go after the build" },
-	{ "cache-from", F_CACHEFROM, "REF", "with --push: each NAME:TAG where it is pushed", "an image in a registry whose layers this build may reuse when their content is the same (nothing compressed or uploaded for them); repeatable; one that does not exist is skipped" },
+	{ "cache-from", F_CACHEFROM, "REF", "with --push (and no --no-cache): each NAME:TAG where it is pushed", "an image in a registry whose layers this build may reuse when their content is the same (nothing compressed or uploaded for them); repeatable; one that does not exist is skipped" },
 	{ "no-cache", F_NOCACHE, NULL, NULL, "make every layer, and keep none, instead of taking unchanged layers from the layer cache in $OCIBUILD_CACHE_DIR (default ~/.cache/ocibuild)" },
 	{ "platform", F_PLATFORM, "OS/ARCH[,...]", "the build host's", "image platform, e.g. linux/amd64 or linux/arm64/v8; several, comma-separated, make an image index" },
 	{ "uid", F_UID, "UID[:GID]", "65534", "user the container runs as" },

@@ -1057,8 +1057,10 @@ static int layer_from_remote(struct build *b, struct layer_plan *p, const oci_la
 		}
 		for (i = 0; i < b->np; i++)
 			pv[i] = b->plats[i].platform; /* borrowed */
-		rc = oci_cachefrom_open(b->ctx, &b->net, &o->cache_from, o->push, &b->tags, pv,
-					b->np, cache, &b->cf, err);
+		/* --no-cache: no layer from any cache unless one is named */
+		rc = oci_cachefrom_open(b->ctx, &b->net, &o->cache_from,
+					o->no_cache ? NULL : o->push, &b->tags, pv, b->np, cache,
+					&b->cf, err);
 		oci_free(cache);
 		oci_free(pv);
 		if (rc < 0)

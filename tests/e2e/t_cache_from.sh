@@ -59,13 +59,14 @@ cf_cold_digest() {
     printf '%s' "$DIGEST"
 }
 
-# cf_check_pushed REPO:TAG DIGEST: skopeo pulls it, oci-image-tool validates it
+# cf_check_pushed REPO:TAG DIGEST [PATH]: skopeo pulls it, oci-image-tool
+# validates it, umoci unpacks it and PATH (default app/bin) is in it
 cf_check_pushed() {
     local tag=${1##*:}
     assert_eq "$(reg_copy "$1" "$T/S")" "$2" "skopeo copy of $1"
     validate_layout "$T/S" "$tag"
     umoci_unpack "$T/S" "$tag" "$T/bundle-$tag"
-    [ -d "$T/bundle-$tag/rootfs/app/bin" ] || fail "no /app/bin in the unpacked image"
+    [ -e "$T/bundle-$tag/rootfs/${3:-app/bin}" ] || fail "no /${3:-app/bin} in the unpacked image"
 }
 
 # v1 pushed cold, then v2 (one app file changed) from an empty cache with
@@ -226,4 +227,61 @@ test_cache_from_two_platforms() {
     assert_eq "$(cf_reused "$ERR")" 1 "layers reused ($ERR)"
     assert_eq "$(reg_uploaded_digests | wc -l)" 0 "blobs uploaded"
     assert_match "$ERR" "reused 1 layers? from $REG/m:1" "summary line"
+}
+
+# --no-cache turns the default cache refs off too (a named one still counts)
+test_cache_from_no_cache_has_no_default() {
+    reg_start plain
+    export SOURCE_DATE_EPOCH=$REG_EPOCH
+    reg_src "$T/src"
+    cf_fresh
+    reg_ob_push build --dir "$T/src" -t d:1 --push "$REG"
+    reg_mark
+    reg_ob_push build --dir "$T/src" -t d:1 --push "$REG" --no-cache
+    assert_eq "$(cf_made "$ERR")" 1 "layers compressed with --no-cache ($ERR)"
+    assert_eq "$(reg_count '"GET /v2/[^ ]*/manifests/')" 0 "cache ref reads with --no-cache"
+    reg_ob_push build --dir "$T/src" -t d:1 --push "$REG" --no-cache --cache-from "$REG/d:1"
+    assert_eq "$(cf_reused "$ERR")" 1 "layers reused from a named cache ref ($ERR)"
+}
+
+# the cache image on another registry: the reused blob is copied from there
+# (downloaded with pull credentials, uploaded), still not compressed
+test_cache_from_other_registry_copies() {
+    reg_start plain
+    export SOURCE_DATE_EPOCH=$REG_EPOCH
+    mkdir -p "$T/src/a" "$T/src/b"
+    head -c 200000 /dev/urandom >"$T/src/a/big"
+    echo small >"$T/src/b/f"
+    cf_fresh
+    reg_ob_push build --dir "$T/src" -t d:1 --push "$REG"
+    local src_reg=$REG src_log=$REG_LOG layer
+    layer=$(cf_remote_manifest d:1 | jq -r '.layers[0].digest')
+    # a second registry, stopped by PID when the test ends
+    local port d2=$T/reg2
+    port=$(reg_free_port)
+    mkdir -p "$d2"
+    sed -e "s|addr: $REG|addr: 127.0.0.1:$port|" -e "s|rootdirectory: .*|rootdirectory: $d2/storage|" \
+        "$REG_CFG" >"$d2/config.yml"
+    docker-registry serve "$d2/config.yml" >"$d2/registry.log" 2>&1 &
+    CF_REG2_PID=$!
+    trap 'reg_kill "$CF_REG2_PID"; reg_teardown' EXIT
+    local i
+    for i in $(seq 1 100); do
+        curl -s -o /dev/null "http://127.0.0.1:$port/v2/" && break
+        sleep 0.05
+    done
+    cf_fresh
+    REG_MARK=$(wc -l <"$src_log")
+    run "$OCIBUILD" build --dir "$T/src" -t d:1 --push "127.0.0.1:$port" --cache-from "$src_reg/d:1"
+    [ "$RC" -eq 0 ] || fail "build --push to the second registry exited $RC: $ERR"
+    assert_eq "$(cf_made "$ERR")" 0 "layers compressed ($ERR)"
+    assert_eq "$(cf_reused "$ERR")" 1 "layers reused ($ERR)"
+    # read from the first registry, uploaded to the second
+    assert_eq "$(reg_count "\"GET /v2/d/blobs/$layer ")" 1 "downloads of the layer from the cache registry"
+    local up
+    up=$(REG_LOG=$d2/registry.log REG_MARK=0 reg_uploaded_digests)
+    assert_contains "$up" "$layer" "blobs uploaded to the second registry"
+    REG=127.0.0.1:$port
+    cf_check_pushed d:1 "${OUT##*@}" app/a/big
+    cmp "$T/src/a/big" "$T/bundle-1/rootfs/app/a/big" || fail "the reused layer's content"
 }
