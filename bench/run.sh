@@ -142,6 +142,54 @@ if "$OCIBUILD" build --help 2>&1 | grep -- '--release' >/dev/null; then
 		"{ [ -d $(q "$APPIN") ] || cp -a $(q "$IN") $(q "$APPIN"); } && $OBR && echo '%% changed' >> $(q "$APPIN")/lib/myapp-0.1.0/ebin/myapp.app" 1 \
 		"$OBR"
 fi
+# build+push to a local docker-registry (started here, stopped by PID): a cold
+# build+push into an emptied repository, and a fresh CI runner (empty layer
+# cache) pushing an app-only change with --cache-from the previous image. Their
+# "output" is a sparse file as big as the bytes uploaded (--json events).
+REG_PID=
+if command -v docker-registry >/dev/null && command -v jq >/dev/null &&
+	"$OCIBUILD" build --help 2>&1 | grep -- '--cache-from' >/dev/null &&
+	[[ -z $ONLY || "ocibuild push, cold" =~ $ONLY || "ocibuild push, --cache-from" =~ $ONLY ]]; then
+	REGD=$WORK/registry
+	rm -rf "$REGD"
+	mkdir -p "$REGD"
+	REG=127.0.0.1:$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	printf '%s\n' "version: 0.1" "log:" "  level: error" "  accesslog:" "    disabled: true" \
+		"storage:" "  filesystem:" "    rootdirectory: $REGD/storage" "  delete:" "    enabled: true" \
+		"http:" "  addr: $REG" "  secret: bench-upload-secret" >"$REGD/config.yml"
+	docker-registry serve "$REGD/config.yml" >"$REGD/log" 2>&1 &
+	REG_PID=$!
+	for _ in $(seq 1 100); do
+		curl -s -o /dev/null "http://$REG/v2/" && break
+		sleep 0.05
+	done
+	curl -s -o /dev/null "http://$REG/v2/" || die "the bench registry did not start: $(tail -n 5 "$REGD/log")"
+	REPOS=$REGD/storage/docker/registry/v2/repositories
+	# uploaded bytes -> a sparse file of that size
+	UPLOADED="jq -r 'select(.event == \"uploaded\") | .size' | awk '{s+=\$1} END{print s+0}' | xargs -I{} truncate -s {}"
+	# a lock naming every application but the project's own, as a real
+	# project has: its dependencies get a deps layer of their own
+	LOCK=$WORK/bench-rebar.lock
+	{
+		echo '{"1.2.0",['
+		find "$IN/lib" -mindepth 1 -maxdepth 1 -type d -printf '%f\n' | sort | grep -v '^myapp-' |
+			sed -E 's/^(.*)-([^-]*)$/{<<"\1">>,{pkg,<<"\1">>,<<"\2">>},0}/' | paste -sd, -
+		echo ']}.'
+	} >"$LOCK"
+	OBP="$(q "$OCIBUILD") build --json --lock $(q "$LOCK") --release"
+	add "ocibuild push, cold" "$OUT/push-cold.bytes" \
+		"rm -rf $(q "$REPOS/cold")" 0 \
+		"$OBP $(q "$IN") -t cold:1 $jobs_arg --no-cache --no-attach-sbom --push $REG 2>&1 >/dev/null | $UPLOADED $(q "$OUT/push-cold.bytes")"
+	# the previous image, pushed once; the runner's input is that release
+	# with one app file changed
+	CFIN=$WORK/cache-from-input
+	CFCACHE=$WORK/cache-from-empty-cache
+	add "ocibuild push, --cache-from" "$OUT/push-cf.bytes" \
+		"{ [ -d $(q "$CFIN") ] || { cp -a $(q "$IN") $(q "$CFIN") && echo '%% changed' >> $(q "$CFIN")/lib/myapp-0.1.0/ebin/myapp.app; }; } &&
+		 { [ -d $(q "$REPOS/prev") ] || OCIBUILD_CACHE_DIR=$(q "$CFCACHE") $(q "$OCIBUILD") build -q --lock $(q "$LOCK") --release $(q "$IN") -t prev:1 --no-attach-sbom --push $REG; } &&
+		 rm -rf $(q "$REPOS/ci") $(q "$CFCACHE")" 0 \
+		"OCIBUILD_CACHE_DIR=$(q "$CFCACHE") $OBP $(q "$CFIN") -t ci:1 $jobs_arg --no-attach-sbom --push $REG --cache-from $REG/prev:1 2>&1 >/dev/null | $UPLOADED $(q "$OUT/push-cf.bytes")"
+fi
 TARC="tar -C $(q "$IN") --sort=name -cf - ."
 add "tar | gzip -6"          "$OUT/tar.gz"       "" 0 "$TARC | gzip -6 > $(q "$OUT/tar.gz")"
 add "tar | pigz -6"          "$OUT/tar.pigz.gz"  "" 0 "$TARC | pigz -6 > $(q "$OUT/tar.pigz.gz")"
@@ -153,7 +201,7 @@ add "umoci insert (gzip)"    "$OUT/umoci.oci" \
 ((${#NAMES[@]})) || die "BENCH_ONLY='$ONLY' matches no contender"
 
 TMPD=$(mktemp -d)
-trap 'rm -rf "$TMPD"' EXIT
+trap 'rm -rf "$TMPD"; [[ -z $REG_PID ]] || { kill "$REG_PID"; wait "$REG_PID"; } 2>/dev/null' EXIT
 
 # CPU time (jiffies, all CPUs) spent by anything other than idle/iowait.
 busy_jiffies() {
@@ -297,6 +345,7 @@ ratio "ocibuild zstd -o / tar | zstd -3 -T0"    "ocibuild zstd -o" "tar | zstd -
 ratio "ocibuild gzip -o / umoci insert"         "ocibuild gzip -o" "umoci insert (gzip)"
 ratio "warm rebuild / cold build (gzip -o)"     "ocibuild gzip -o, warm" "ocibuild gzip -o"
 ratio "app change / cold build (--release)"     "ocibuild --release, app change" "ocibuild gzip --release"
+ratio "fresh runner --cache-from / cold (push)" "ocibuild push, --cache-from" "ocibuild push, cold" 0.3
 echo "load avg after the runs: $(cut -d' ' -f1-3 /proc/loadavg)"
 if [[ $QUIET == 1 ]]; then
 	echo "contention: $RETRIED runs redone because other processes used CPU during them," \
