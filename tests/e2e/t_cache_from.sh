@@ -285,3 +285,14 @@ test_cache_from_other_registry_copies() {
     cf_check_pushed d:1 "${OUT##*@}" app/a/big
     cmp "$T/src/a/big" "$T/bundle-1/rootfs/app/a/big" || fail "the reused layer's content"
 }
+
+# out of memory anywhere in a --cache-from build (reading the cache ref,
+# reusing, downloading for -o, mounting on push) ends cleanly (t_faults.sh)
+test_cache_from_faults() {
+    faults_enabled
+    reg_start plain
+    reg_src "$T/src"
+    "$OCIBUILD" build --dir "$T/src" -t app:1 --push "$REG" -q >/dev/null || fail "push of the cache image"
+    faults_sweep 2 build --dir "$T/src" -t app:1 --push "$REG/cf@N@" --cache-from "$REG/app:1" \
+        -o @OUT@/img.tar -q
+}
