@@ -265,12 +265,12 @@ test_cache_from_other_registry_copies() {
     docker-registry serve "$d2/config.yml" >"$d2/registry.log" 2>&1 &
     CF_REG2_PID=$!
     trap 'reg_kill "$CF_REG2_PID"; reg_teardown' EXIT
-    local i
-    for i in $(seq 1 100); do
+    for _ in $(seq 1 100); do
         curl -s -o /dev/null "http://127.0.0.1:$port/v2/" && break
         sleep 0.05
     done
     cf_fresh
+    # shellcheck disable=SC2034  # read by reg_access, on the first registry's log
     REG_MARK=$(wc -l <"$src_log")
     run "$OCIBUILD" build --dir "$T/src" -t d:1 --push "127.0.0.1:$port" --cache-from "$src_reg/d:1"
     [ "$RC" -eq 0 ] || fail "build --push to the second registry exited $RC: $ERR"
