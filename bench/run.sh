@@ -143,6 +143,64 @@ if "$OCIBUILD" build --help 2>&1 | grep -- '--release' >/dev/null; then
 		"{ [ -d $(q "$APPIN") ] || cp -a $(q "$IN") $(q "$APPIN"); } && $OBR && echo '%% changed' >> $(q "$APPIN")/lib/myapp-0.1.0/ebin/myapp.app" 1 \
 		"$OBR"
 fi
+# --- pushes: a docker-registry of our own on 127.0.0.1 (plain HTTP), stopped by PID --
+# ocibuild push and skopeo copy send the same layout (the release image, made
+# once) each to a repository no earlier run used, so every push is cold: the
+# registry has none of its blobs there and the client uploads them all. Then
+# build+push, cold (empty layer cache, emptied repository) and as a fresh CI
+# runner would (empty layer cache) an app-only change with --cache-from the
+# previous image; their "output" is a sparse file as big as the bytes uploaded
+# (--json events).
+TMPD=$(mktemp -d)
+REG_PID=
+cleanup() {
+	[[ -z $REG_PID ]] || { kill "$REG_PID" 2>/dev/null; wait "$REG_PID" 2>/dev/null || true; }
+	rm -rf "$TMPD"
+}
+trap cleanup EXIT
+if [[ ${BENCH_REGISTRY:-1} == 1 ]] && command -v docker-registry >/dev/null &&
+	command -v skopeo >/dev/null && command -v jq >/dev/null; then
+	REGD=$WORK/registry
+	rm -rf "$REGD"
+	mkdir -p "$REGD" "$OUT"
+	REG=127.0.0.1:$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	printf '%s\n' "version: 0.1" "log:" "  level: error" "  accesslog:" "    disabled: true" \
+		"storage:" "  filesystem:" "    rootdirectory: $REGD/storage" "  delete:" "    enabled: true" \
+		"http:" "  addr: $REG" "  secret: bench-upload-secret" >"$REGD/config.yml"
+	docker-registry serve "$REGD/config.yml" >"$REGD/log" 2>&1 &
+	REG_PID=$!
+	for _ in $(seq 1 100); do
+		curl -s -o /dev/null "http://$REG/v2/" && break
+		sleep 0.05
+	done
+	curl -s -o /dev/null "http://$REG/v2/" || die "the bench registry did not start: $(tail -n 5 "$REGD/log")"
+	echo "registry:  docker-registry on $REG (pid $REG_PID)"
+	REPOS=$REGD/storage/docker/registry/v2/repositories
+	PUSHSRC=$OUT/push-src.oci
+	rm -rf "$PUSHSRC"
+	"$OCIBUILD" build -q --release "$IN" --lock "$LOCK" -t bench:1 --no-cache --layout "$PUSHSRC" >/dev/null
+	# a new repository name per run: SETUP writes it, the command reads it
+	NEWREPO="n=\$(cat $(q "$TMPD/repo.n") 2>/dev/null || echo 0); echo \$((n+1)) >$(q "$TMPD/repo.n"); echo bench/r\$((n+1)) >$(q "$TMPD/repo")"
+	add "ocibuild push (cold)" "" "$NEWREPO" 0 \
+		"$(q "$OCIBUILD") push -q $jobs_arg $(q "$PUSHSRC") --push $REG -t \$(cat $(q "$TMPD/repo")):1 --no-attach-sbom"
+	add "skopeo copy (cold)" "" "$NEWREPO" 0 \
+		"skopeo copy -q --dest-tls-verify=false oci:$(q "$PUSHSRC"):bench:1 docker://$REG/\$(cat $(q "$TMPD/repo")):1"
+	# uploaded bytes -> a sparse file of that size
+	UPLOADED="jq -r 'select(.event == \"uploaded\") | .size' | awk '{s+=\$1} END{print s+0}' | xargs -I{} truncate -s {}"
+	OBP="$(q "$OCIBUILD") build --json --lock $(q "$LOCK") --release"
+	add "ocibuild build+push, cold" "$OUT/push-cold.bytes" \
+		"rm -rf $(q "$REPOS/cold")" 0 \
+		"$OBP $(q "$IN") -t cold:1 $jobs_arg --no-cache --no-attach-sbom --push $REG 2>&1 >/dev/null | $UPLOADED $(q "$OUT/push-cold.bytes")"
+	# the previous image, pushed once; the runner's input is that release
+	# with one app file changed
+	CFIN=$IN.cache-from
+	CFCACHE=$WORK/cache-from-empty-cache
+	add "ocibuild build+push, --cache-from" "$OUT/push-cf.bytes" \
+		"{ [ -d $(q "$CFIN") ] || { cp -a $(q "$IN") $(q "$CFIN") && echo '%% changed' >> $(q "$CFIN")/lib/myapp-0.1.0/ebin/myapp.app; }; } &&
+		 { [ -d $(q "$REPOS/prev") ] || OCIBUILD_CACHE_DIR=$(q "$CFCACHE") $(q "$OCIBUILD") build -q --lock $(q "$LOCK") --release $(q "$IN") -t prev:1 --no-attach-sbom --push $REG; } &&
+		 rm -rf $(q "$REPOS/ci") $(q "$CFCACHE")" 0 \
+		"OCIBUILD_CACHE_DIR=$(q "$CFCACHE") $OBP $(q "$CFIN") -t ci:1 $jobs_arg --no-attach-sbom --push $REG --cache-from $REG/prev:1 2>&1 >/dev/null | $UPLOADED $(q "$OUT/push-cf.bytes")"
+fi
 TARC="tar -C $(q "$IN") --sort=name -cf - ."
 add "tar | gzip -6"          "$OUT/tar.gz"       "" 0 "$TARC | gzip -6 > $(q "$OUT/tar.gz")"
 add "tar | pigz -6"          "$OUT/tar.pigz.gz"  "" 0 "$TARC | pigz -6 > $(q "$OUT/tar.pigz.gz")"
@@ -152,50 +210,6 @@ add "umoci insert (gzip)"    "$OUT/umoci.oci" \
 	"umoci init --layout $UL && umoci new --image $UL:t" 1 \
 	"umoci insert $UMOCI_ROOTLESS --image $UL:t $(q "$IN") /app"
 
-TMPD=$(mktemp -d)
-REG_PID=
-cleanup() {
-	[[ -z $REG_PID ]] || { kill "$REG_PID" 2>/dev/null; wait "$REG_PID" 2>/dev/null || true; }
-	rm -rf "$TMPD"
-}
-trap cleanup EXIT
-
-# --- pushes: a docker-registry of our own on 127.0.0.1 (plain HTTP) ----------------
-# Every timed push goes to a repository no run used before, so each is cold: the
-# registry has none of its blobs there and the client uploads them all.
-REG=
-if [[ ${BENCH_REGISTRY:-1} == 1 ]] && command -v docker-registry >/dev/null &&
-	command -v skopeo >/dev/null; then
-	port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-	REG=127.0.0.1:$port
-	rm -rf "$WORK/registry"
-	mkdir -p "$WORK/registry"
-	printf '%s\n' "version: 0.1" "log:" "  level: error" "  accesslog:" "    disabled: true" \
-		"storage:" "  filesystem:" "    rootdirectory: $WORK/registry/storage" \
-		"http:" "  addr: $REG" "  secret: bench-upload-state" >"$WORK/registry/config.yml"
-	docker-registry serve "$WORK/registry/config.yml" >"$WORK/registry/log" 2>&1 &
-	REG_PID=$!
-	for _ in $(seq 100); do
-		curl -fs -o /dev/null --max-time 2 "http://$REG/v2/" && break
-		sleep 0.1
-	done
-	curl -fs -o /dev/null --max-time 2 "http://$REG/v2/" ||
-		die "docker-registry did not start: $(tail -n 5 "$WORK/registry/log")"
-	echo "registry:  docker-registry on $REG (pid $REG_PID)"
-	# the image both pushers send: the release image as a layout, made once
-	PUSHSRC=$OUT/push-src.oci
-	rm -rf "$PUSHSRC"
-	mkdir -p "$OUT"
-	"$OCIBUILD" build -q --release "$IN" --lock "$LOCK" -t bench:1 --no-cache --layout "$PUSHSRC" >/dev/null
-	# a new repository name per run: SETUP writes it, the command reads it
-	NEWREPO="n=\$(cat $(q "$TMPD/repo.n") 2>/dev/null || echo 0); echo \$((n+1)) >$(q "$TMPD/repo.n"); echo bench/r\$((n+1)) >$(q "$TMPD/repo")"
-	add "ocibuild push (cold)" "" "$NEWREPO" 0 \
-		"$(q "$OCIBUILD") push -q $jobs_arg $(q "$PUSHSRC") --push $REG -t \$(cat $(q "$TMPD/repo")):1 --no-attach-sbom"
-	add "skopeo copy (cold)" "" "$NEWREPO" 0 \
-		"skopeo copy -q --dest-tls-verify=false oci:$(q "$PUSHSRC"):bench:1 docker://$REG/\$(cat $(q "$TMPD/repo")):1"
-	add "ocibuild build+push (cold)" "" "$NEWREPO" 0 \
-		"$OBREL --no-cache --no-attach-sbom --compression gzip --push $REG -t \$(cat $(q "$TMPD/repo")):1"
-fi
 ((${#NAMES[@]})) || die "BENCH_ONLY='$ONLY' matches no contender"
 
 # CPU time (jiffies, all CPUs) spent by anything other than idle/iowait.
@@ -343,6 +357,7 @@ ratio "ocibuild gzip -o / umoci insert"         "ocibuild gzip -o" "umoci insert
 ratio "warm rebuild / cold build (gzip -o)"     "ocibuild gzip -o, warm" "ocibuild gzip -o" 0.1
 ratio "app change / cold build (--release)"     "ocibuild --release, app change" "ocibuild gzip --release" 0.25
 ratio "ocibuild push / skopeo copy (cold)"      "ocibuild push (cold)" "skopeo copy (cold)" 1.0
+ratio "fresh runner --cache-from / cold (push)" "ocibuild build+push, --cache-from" "ocibuild build+push, cold" 0.3
 if [[ -n ${SIZE[ocibuild gzip -o]:-} && -n ${SIZE[tar | gzip -6]:-} ]]; then
 	awk -v a="${SIZE[ocibuild gzip -o]}" -v b="${SIZE[tar | gzip -6]}" 'BEGIN{
 		r = a / b; printf "%-40s size %5.3fx  %s\n", "ocibuild gzip -o / tar | gzip -6, bytes", r,

@@ -200,6 +200,14 @@ typedef struct ocibuild_build_opts {
 	 * a release image's SBOM is attached to each pushed image manifest as
 	 * an OCI 1.1 referrer, see ocibuild_sbom_fetch) */
 	int no_attach_sbom;
+	/* Images in a registry used as a layer cache ("registry/repo:tag" or
+	 * "@sha256:..."; default with push and without no_cache: each
+	 * NAME:TAG where it is pushed):
+	 * a layer whose diff_id (its tar's SHA-256) one of them has, with the
+	 * compression asked for, is not compressed or uploaded again but
+	 * reused from there (mounted or copied on push, downloaded only for
+	 * -o or --layout). One that can not be read is logged and skipped. */
+	ocibuild_strv cache_from;
 } ocibuild_build_opts;
 
 typedef struct ocibuild_build_result {

@@ -10,7 +10,7 @@
 enum {
 	F_DIR = 256, F_BASE, F_LAYOUT, F_WORKDIR, F_COMPRESSION, F_PLATFORM, F_UID,
 	F_ENTRYPOINT, F_CMD, F_EXPOSE, F_RELEASE, F_PROJECT, F_LOCK, F_BUNDLE, F_SBOM, F_NOVCS,
-	F_CREATED, F_NOBUNDLE, F_NOCACHE, F_CACHEMAX,
+	F_CREATED, F_NOBUNDLE, F_NOCACHE, F_CACHEMAX, F_CACHEFROM,
 };
 
 static const struct cli_flag build_flags[] = {
@@ -31,6 +31,7 @@ static const struct cli_flag build_flags[] = {
 	{ "workdir", F_WORKDIR, "PATH", "/app", "where the files go in the image; also the working directory" },
 	{ "compression", F_COMPRESSION, "ALGO", "gzip", "layer compression: gzip, zstd or none" },
 	{ "cache-max", F_CACHEMAX, "SIZE", "10G", "keep the cache at most this big: the least recently used blobs go after the build" },
+	{ "cache-from", F_CACHEFROM, "REF", "with --push (and no --no-cache): each NAME:TAG where it is pushed", "an image in a registry whose layers this build may reuse when their content is the same (nothing compressed or uploaded for them); repeatable; one that does not exist is skipped" },
 	{ "no-cache", F_NOCACHE, NULL, NULL, "make every layer, and keep none, instead of taking unchanged layers from the layer cache in $OCIBUILD_CACHE_DIR (default ~/.cache/ocibuild)" },
 	{ "platform", F_PLATFORM, "OS/ARCH[,...]", "the build host's", "image platform, e.g. linux/amd64 or linux/arm64/v8; several, comma-separated, make an image index" },
 	{ "uid", F_UID, "UID[:GID]", "65534", "user the container runs as" },
@@ -138,6 +139,7 @@ int cmd_build(int argc, char **argv)
 	ocibuild_build_result res;
 	ocibuild_error err = { 0 };
 	struct strv tags = { 0 }, env = { 0 }, expose = { 0 }, labels = { 0 }, ann = { 0 };
+	struct strv cache_from = { 0 };
 	struct option *longopts = NULL;
 	char shortopts[64];
 	char **entrypoint = NULL, **cmd = NULL;
@@ -216,6 +218,7 @@ int cmd_build(int argc, char **argv)
 		}
 		case F_EXPOSE: bad = strv_push(&expose, optarg); break;
 		case 'l': bad = strv_push(&labels, optarg); break;
+		case F_CACHEFROM: bad = strv_push(&cache_from, optarg); break;
 		case 'a': bad = strv_push(&ann, optarg); break;
 		case 'j': {
 			char *end;
@@ -270,6 +273,7 @@ int cmd_build(int argc, char **argv)
 	o.expose = as_strv(&expose);
 	o.labels = as_strv(&labels);
 	o.annotations = as_strv(&ann);
+	o.cache_from = as_strv(&cache_from);
 	o.entrypoint.items = (const char *const *)entrypoint;
 	o.entrypoint.count = nentry;
 	o.entrypoint_set = entrypoint != NULL;
@@ -306,6 +310,7 @@ out:
 	free(expose.v);
 	free(labels.v);
 	free(ann.v);
+	free(cache_from.v);
 	free(longopts);
 	free(reg.insecure);
 	return rc;

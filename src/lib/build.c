@@ -14,6 +14,7 @@
 #include "base.h"
 #include "distribute.h"
 #include "blobstore.h"
+#include "cachefrom.h"
 #include "ctx.h"
 #include "dpkg.h"
 #include "elfdeps.h"
@@ -45,6 +46,7 @@ struct layer_plan {
 	const oci_walk_entry **v;
 	size_t n;
 	oci_layer_result r;
+	const char *from; /* a --cache-from ref holds its blob; not in the stage */
 };
 
 /* What differs between the platforms of one build: the base, the SBOM
@@ -95,6 +97,8 @@ struct build {
 	oci_descriptor top;
 	oci_layout_txn txn;      /* adding to an existing layout */
 	oci_sign_key *sign;      /* --sign-key, loaded before any work */
+	oci_cachefrom cf;        /* --cache-from, read at the first layer cache miss */
+	int cf_open;
 };
 
 static int kv_check(const char *kv, const char *flag, ocibuild_error *err)
@@ -381,6 +385,16 @@ static int validate(struct build *b, ocibuild_error *err)
 
 		if (parse_created(o->created, &t, &now, err) < 0)
 			goto out;
+	}
+	for (i = 0; i < o->cache_from.count; i++) {
+		oci_ref r;
+
+		if (oci_ref_parse(o->cache_from.items[i], &r, err) < 0) {
+			oci_err_prefix(err, "bad --cache-from");
+			oci_err_as_option(err);
+			goto out;
+		}
+		oci_ref_release(&r);
 	}
 	if (o->sign_key && !o->push) {
 		oci_err(err, OCIBUILD_ERR_OPTION, 0,
@@ -1017,6 +1031,71 @@ static int layer_from_cache(struct build *b, struct layer_plan *p, const char *k
 	return 0;
 }
 
+/* A layer whose diff_id a --cache-from image has: its blob is reused from
+ * there, nothing compressed. Downloaded only when an output on disk (or the
+ * SBOM referrer, which reads the sbom layer) needs its bytes. */
+static int layer_from_remote(struct build *b, struct layer_plan *p, const oci_layer_opts *lo,
+			     const char *key, int *hit, ocibuild_error *err)
+{
+	const ocibuild_build_opts *o = b->o;
+	const oci_cf_layer *l;
+	char diff_id[OCI_DIGEST_LEN + 1];
+	uint64_t tar_size;
+
+	*hit = 0;
+	if (!b->cf_open) {
+		char *cache = oci_cache_dir(NULL);
+		oci_platform *pv = oci_calloc(b->np, sizeof(*pv));
+		size_t i;
+		int rc;
+
+		b->cf_open = 1;
+		if (!cache || !pv) {
+			oci_free(cache);
+			oci_free(pv);
+			return oci_err_nomem(err);
+		}
+		for (i = 0; i < b->np; i++)
+			pv[i] = b->plats[i].platform; /* borrowed */
+		/* --no-cache: no layer from any cache unless one is named */
+		rc = oci_cachefrom_open(b->ctx, &b->net, &o->cache_from,
+					o->no_cache ? NULL : o->push, &b->tags, pv, b->np, cache,
+					&b->cf, err);
+		oci_free(cache);
+		oci_free(pv);
+		if (rc < 0)
+			return -1;
+	}
+	if (!b->cf.n)
+		return 0;
+	if (oci_cachefrom_diff_id(lo, p->v, p->n, diff_id, &tar_size, err) < 0)
+		return -1;
+	l = oci_cachefrom_find(&b->cf, diff_id, o->compression);
+	if (!l)
+		return 0;
+	if ((o->output || o->layout ||
+	     (o->push && !o->no_attach_sbom && !strcmp(p->what, "sbom"))) &&
+	    oci_cachefrom_fetch(b->ctx, &b->cf, l, b->stage, err) < 0)
+		return -1;
+	memcpy(p->r.digest, l->digest, sizeof(p->r.digest));
+	memcpy(p->r.diff_id, diff_id, sizeof(p->r.diff_id));
+	p->r.size = l->size;
+	p->r.tar_size = tar_size;
+	p->from = b->cf.names.v[l->src];
+	b->cf.reused[l->src]++;
+	*hit = 1;
+	oci_log(b->ctx, OCIBUILD_LOG_INFO, "%s layer %.19s: reused from %s", p->what, p->r.digest,
+		p->from);
+	/* downloaded: the next build here finds it in the layer cache */
+	if (b->lcache && oci_blobs_has(b->stage, l->digest) &&
+	    oci_lcache_put(b->lcache, key, b->stage, &p->r, err) < 0) {
+		if (err->kind == OCIBUILD_ERR_NOMEM)
+			return -1;
+		ocibuild_error_clear(err);
+	}
+	return 0;
+}
+
 static int build_layer(struct build *b, struct layer_plan *p, ocibuild_error *err)
 {
 	oci_layer_opts lo;
@@ -1039,6 +1118,10 @@ static int build_layer(struct build *b, struct layer_plan *p, ocibuild_error *er
 		if (hit)
 			return 0;
 	}
+	if (layer_from_remote(b, p, &lo, key, &hit, err) < 0)
+		return -1;
+	if (hit)
+		return 0;
 	if (oci_layer_build(&lo, p->v, p->n, b->stage, b->o->layout != NULL, &p->r, err) < 0)
 		return -1;
 	oci_log(b->ctx, OCIBUILD_LOG_INFO, "%s layer %.19s: %zu entries, %s tar, %s %s",
@@ -1088,6 +1171,10 @@ static int build_layers(struct build *b, ocibuild_error *err)
 		else if (build_layer(b, &pl->sbom_layer, err) < 0)
 			return -1;
 	}
+	for (i = 0; i < b->cf.nsrc; i++)
+		if (b->cf.reused[i])
+			oci_log(b->ctx, OCIBUILD_LOG_INFO, "reused %zu layer%s from %s", b->cf.reused[i],
+				b->cf.reused[i] == 1 ? "" : "s", b->cf.names.v[i]);
 	return 0;
 }
 
@@ -1564,6 +1651,7 @@ static void cleanup(struct build *b)
 	oci_vcs_release(&b->vcs);
 	oci_strlist_clear(&b->refs);
 	oci_sign_key_free(b->sign);
+	oci_cachefrom_release(&b->cf);
 }
 
 
@@ -1794,11 +1882,12 @@ int ocibuild_build(ocibuild_ctx *ctx, const ocibuild_build_opts *opts,
 	if (opts->push) {
 		char *cache = oci_cache_dir(NULL);
 		oci_strlist base_blobs = { 0 };
-		size_t k;
+		oci_blob_source *src = oci_calloc(b.cf.nsrc + 1, sizeof(*src));
+		size_t k, nsrc = 0;
 
 		/* every platform's base comes from the same reference: one
 		 * registry and repository to mount from */
-		rc = cache ? 0 : oci_err_nomem(err);
+		rc = cache && src ? 0 : oci_err_nomem(err);
 		for (k = 0; k < b.np; k++) {
 			const oci_manifest *bm = &b.plats[k].base.manifest;
 
@@ -1806,12 +1895,20 @@ int ocibuild_build(ocibuild_ctx *ctx, const ocibuild_build_opts *opts,
 				if (!oci_strlist_has(&base_blobs, bm->layers[i].digest))
 					rc = oci_strlist_push(&base_blobs, bm->layers[i].digest, err);
 		}
+		/* the blobs not in the stage: the base's, and the reused ones */
+		if (rc == 0 && b.plats[0].base.reg) {
+			src[nsrc].reg = b.plats[0].base.reg;
+			src[nsrc].repo = b.plats[0].base.repo;
+			src[nsrc++].blobs = &base_blobs;
+		}
+		for (k = 0; rc == 0 && k < b.cf.nsrc; k++)
+			src[nsrc++] = b.cf.src[k];
 		if (rc == 0)
 			rc = oci_push_tags(ctx, &b.net, b.stage, b.top.digest, opts->push,
-					   (const char *const *)b.tags.v, b.tags.n, b.plats[0].base.reg,
-					   b.plats[0].base.repo, &base_blobs, cache, b.sign,
-					   !opts->no_attach_sbom, &b.refs, err);
+					   (const char *const *)b.tags.v, b.tags.n, src, nsrc, cache,
+					   b.sign, !opts->no_attach_sbom, &b.refs, err);
 		oci_strlist_clear(&base_blobs);
+		oci_free(src);
 		oci_free(cache);
 		if (rc == 0)
 			rc = oci_write_refs(opts->image_refs, opts->digest_file, &b.refs,

@@ -65,8 +65,8 @@ int oci_push_target(const char *prefix, const char *tag, char **domain, char **r
 
 int oci_push_tags(ocibuild_ctx *ctx, const oci_net *net, const char *layout,
 		  const char *manifest_digest, const char *prefix, const char *const *tags,
-		  size_t ntags, oci_registry *base_reg, const char *base_repo,
-		  const oci_strlist *base_blobs, const char *cache, const oci_sign_key *sign,
+		  size_t ntags, const oci_blob_source *sources, size_t nsources,
+		  const char *cache, const oci_sign_key *sign,
 		  int attach_sbom, oci_strlist *refs, ocibuild_error *err)
 {
 	size_t i, j, k, nregs = 0;
@@ -146,9 +146,8 @@ int oci_push_tags(ocibuild_ctx *ctx, const oci_net *net, const char *layout,
 		po.ntags = ng;
 		po.chunk = net->chunk;
 		po.jobs = net->jobs;
-		po.base_reg = base_reg;
-		po.base_repo = base_repo;
-		po.base_blobs = base_blobs;
+		po.sources = sources;
+		po.nsources = nsources;
 		po.mount_repo = mount_repo;
 		po.cache = cache;
 		rc = oci_push_image(reg, &po, &ref, err);
@@ -391,7 +390,7 @@ int ocibuild_push(ocibuild_ctx *ctx, const ocibuild_push_opts *o, ocibuild_build
 		}
 	}
 	if (oci_push_tags(ctx, &net, layout, digest, o->push, (const char *const *)tags.v, tags.n,
-			  NULL, NULL, NULL, cache, key, !o->no_attach_sbom, &refs, err) < 0)
+			  NULL, 0, cache, key, !o->no_attach_sbom, &refs, err) < 0)
 		goto out;
 	if (oci_write_refs(o->image_refs, o->digest_file, &refs, digest, err) < 0)
 		goto out;

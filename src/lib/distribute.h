@@ -10,12 +10,13 @@ int oci_push_target(const char *prefix, const char *tag, char **domain, char **r
 		    char **tagpart, ocibuild_error *err);
 /* Push the image `manifest_digest` of `layout` under each of `tags` (which
  * may name several repositories), reporting the last digest reference;
+ * blobs missing from the layout come from `sources` (oci_push_opts);
  * with sign, also each repository's signature reference; with
  * attach_sbom, attach the image's SBOM (referrer.c) in each repository. */
 int oci_push_tags(ocibuild_ctx *ctx, const oci_net *net, const char *layout,
 		  const char *manifest_digest, const char *prefix, const char *const *tags,
-		  size_t ntags, oci_registry *base_reg, const char *base_repo,
-		  const oci_strlist *base_blobs, const char *cache, const oci_sign_key *sign,
+		  size_t ntags, const oci_blob_source *sources, size_t nsources,
+		  const char *cache, const oci_sign_key *sign,
 		  int attach_sbom, oci_strlist *refs, ocibuild_error *err);
 /* The digest references among refs, one a line, into out (size n). */
 void oci_digest_refs(const oci_strlist *refs, char *out, size_t n);

@@ -312,7 +312,9 @@ static int push_one(struct pool *p, oci_http *h, size_t i, ocibuild_error *err)
 	int64_t size = j->sizes[i];
 	ocibuild_ctx *ctx = oci_reg_ctx(p->reg);
 	const char *dir = o->layout;
+	const oci_blob_source *src = NULL; /* the first that holds it */
 	char *path;
+	size_t k;
 	int exists = 0, mounted = 0, rc;
 
 	if (oci_reg_blob_exists(p->reg, h, o->repo, digest, &exists, err) < 0)
@@ -329,10 +331,17 @@ static int push_one(struct pool *p, oci_http *h, size_t i, ocibuild_error *err)
 			return 0;
 		}
 	}
-	if (o->base_reg && o->base_repo && o->base_blobs && oci_strlist_has(o->base_blobs, digest) &&
-	    !strcmp(oci_reg_domain(o->base_reg), oci_reg_domain(p->reg)) &&
-	    strcmp(o->base_repo, o->repo)) {
-		if (oci_reg_mount(p->reg, h, o->repo, digest, o->base_repo, &mounted, err) < 0)
+	for (k = 0; k < o->nsources; k++) {
+		const oci_blob_source *s = &o->sources[k];
+
+		if (!oci_strlist_has(s->blobs, digest))
+			continue;
+		if (!src)
+			src = s;
+		if (strcmp(oci_reg_domain(s->reg), oci_reg_domain(p->reg)) ||
+		    !strcmp(s->repo, o->repo))
+			continue;
+		if (oci_reg_mount(p->reg, h, o->repo, digest, s->repo, &mounted, err) < 0)
 			return -1;
 		if (mounted) {
 			oci_progress(ctx, OCIBUILD_EV_BLOB_MOUNTED, digest, size, (uint64_t)size, NULL);
@@ -340,19 +349,19 @@ static int push_one(struct pool *p, oci_http *h, size_t i, ocibuild_error *err)
 		}
 	}
 	if (!oci_blobs_has(dir, digest)) {
-		/* a base layer we never needed locally until now */
+		/* a remote layer we never needed locally until now */
 		int cached = o->cache ? cache_usable(ctx, o->cache, digest, size, err) : 0;
 
 		if (cached < 0)
 			return -1;
 		if (cached) {
 			dir = o->cache;
-		} else if (o->base_reg && o->cache) {
+		} else if (src && o->cache) {
 			oci_http *bh = NULL;
 
-			if (oci_reg_http(o->base_reg, &bh, err) < 0)
+			if (oci_reg_http(src->reg, &bh, err) < 0)
 				return -1;
-			rc = oci_reg_get_blob(o->base_reg, bh, o->base_repo, digest, size, o->cache, err);
+			rc = oci_reg_get_blob(src->reg, bh, src->repo, digest, size, o->cache, err);
 			oci_http_free(bh);
 			if (rc < 0)
 				return -1;

@@ -39,6 +39,14 @@ int oci_pull_layers(oci_registry *reg, const char *repo, const oci_manifest *m,
 		    const char *cache, int jobs, ocibuild_error *err);
 void oci_pulled_release(oci_pulled *p);
 
+/* A repository that holds some of an image's blobs without them being on
+ * disk: a registry base, or a --cache-from image. */
+typedef struct oci_blob_source {
+	oci_registry *reg;        /* a client of its registry (pull credentials) */
+	const char *repo;
+	const oci_strlist *blobs; /* the digests it holds that the image uses */
+} oci_blob_source;
+
 typedef struct oci_push_opts {
 	const char *layout;   /* where the image's blobs are */
 	const char *manifest_digest;
@@ -47,11 +55,11 @@ typedef struct oci_push_opts {
 	size_t ntags;
 	uint64_t chunk;
 	int jobs;
-	/* blobs missing from the layout come from the base image: mounted
-	 * when it is on the same registry, else fetched into the cache */
-	oci_registry *base_reg;
-	const char *base_repo;
-	const oci_strlist *base_blobs; /* the base's layers: worth a mount */
+	/* blobs missing from the layout come from these repositories (the
+	 * base image's, --cache-from images'): mounted when on the same
+	 * registry, else fetched into the cache and uploaded */
+	const oci_blob_source *sources;
+	size_t nsources;
 	/* a repository of the same registry that already holds the whole
 	 * image (pushed just before): every blob is mounted from it */
 	const char *mount_repo;

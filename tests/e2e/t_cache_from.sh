@@ -1,0 +1,298 @@
+# shellcheck shell=bash
+# --cache-from REF (src/lib/cachefrom.c): a fresh runner (empty
+# $OCIBUILD_CACHE_DIR) reuses the layers of an image already in a registry
+# whose diff_id equals the one it computes (tar + SHA-256, no compression):
+# nothing is compressed or uploaded for them. "made" counts the log lines
+# build_layer writes for a layer it compressed, "reused" those for a layer
+# taken from a cache ref.
+#
+# Helpers here are prefixed cf_ (every t_*.sh shares one shell).
+
+cf_made() { grep -c ' layer sha256:[0-9a-f]*: [0-9]* entries,' <<<"$1" || true; }
+cf_reused() { grep -c ' layer sha256:[0-9a-f]*: reused from ' <<<"$1" || true; }
+
+# upload sessions that are not mounts
+cf_upload_starts() { reg_count '"POST /v2/[^ ]*/blobs/uploads/ HTTP'; }
+# downloads of the layers of MANIFEST (reading the cache ref's config is not one)
+cf_layer_gets() {
+    local n=0 d
+    for d in $(jq -r '.layers[].digest' <<<"$1"); do
+        n=$(( n + $(reg_count "\"GET /v2/[^ ]*/blobs/$d ") ))
+    done
+    echo "$n"
+}
+
+# cf_fresh: a new, empty layer cache, as on a fresh CI runner
+cf_fresh() {
+    export OCIBUILD_CACHE_DIR=$T/cache-$RANDOM$RANDOM
+    mkdir -p "$OCIBUILD_CACHE_DIR"
+}
+
+# cf_release: a copy of the relx fixture release that the test changes
+cf_release() {
+    rel_fixture relx
+    cp -a "$REL_DIR" "$T/rel"
+}
+
+# cf_change_app: change one file of the app (the app layer only)
+cf_change_app() {
+    local app
+    app=$(find "$T/rel/lib" -path '*/relx_app-*/ebin/relx_app.app' | head -n1)
+    [ -n "$app" ] || fail "no relx_app.app in the release"
+    printf '%% changed\n' >>"$app"
+}
+
+# cf_remote_manifest REPO:TAG -> the manifest as skopeo reads it
+cf_remote_manifest() {
+    expect_ok skopeo inspect "${REG_SK[@]/--src-/--}" --raw "docker://$REG/$1"
+    printf '%s' "$OUT"
+}
+
+# cf_new_layers OLD NEW: digests of NEW's layers that OLD has not, sorted
+cf_new_layers() {
+    comm -13 <(jq -r '.layers[].digest' <<<"$1" | sort) <(jq -r '.layers[].digest' <<<"$2" | sort)
+}
+
+# cf_cold_digest ARGS...: digest of a cold build (no cache) of the same input
+cf_cold_digest() {
+    ob_build "$@" --no-cache --layout "$T/cold"
+    printf '%s' "$DIGEST"
+}
+
+# cf_check_pushed REPO:TAG DIGEST [PATH]: skopeo pulls it, oci-image-tool
+# validates it, umoci unpacks it and PATH (default app/bin) is in it
+cf_check_pushed() {
+    local tag=${1##*:}
+    assert_eq "$(reg_copy "$1" "$T/S")" "$2" "skopeo copy of $1"
+    validate_layout "$T/S" "$tag"
+    umoci_unpack "$T/S" "$tag" "$T/bundle-$tag"
+    [ -e "$T/bundle-$tag/rootfs/${3:-app/bin}" ] || fail "no /${3:-app/bin} in the unpacked image"
+}
+
+# v1 pushed cold, then v2 (one app file changed) from an empty cache with
+# ARGS: only the changed layers are compressed and uploaded
+cf_case_app_change() {
+    local tag2=$1 m1 m2 want changed
+    shift
+    reg_start plain
+    export SOURCE_DATE_EPOCH=$REG_EPOCH
+    cf_release
+    cf_fresh
+    reg_ob_push build --release "$T/rel" -t relx:1 --push "$REG" --no-attach-sbom
+    m1=$(cf_remote_manifest relx:1)
+    cf_change_app
+    cf_fresh
+    reg_mark
+    reg_ob_push build --release "$T/rel" -t "relx:$tag2" --push "$REG" --no-attach-sbom "${@//@REG@/$REG}"
+    local pushed=$PDIGEST err=$ERR
+    reg_assert_log_live
+    m2=$(cf_remote_manifest "relx:$tag2")
+    changed=$(cf_new_layers "$m1" "$m2")
+    [ -n "$changed" ] || fail "no layer changed: $m2"
+    assert_eq "$(cf_made "$err")" "$(wc -l <<<"$changed")" "layers compressed ($err)"
+    assert_eq "$(cf_reused "$err")" "$(( $(jq '.layers | length' <<<"$m2") - $(wc -l <<<"$changed") ))" \
+        "layers reused ($err)"
+    grep -qE 'app layer sha256:[0-9a-f]*: [0-9]* entries,' <<<"$err" || fail "the app layer was not made: $err"
+    grep -qE 'erts layer sha256:[0-9a-f]*: reused from ' <<<"$err" || fail "erts not reused: $err"
+    assert_match "$err" 'reused [0-9]+ layers from ' "summary line"
+    want=$( (printf '%s\n' "$changed"; jq -r .config.digest <<<"$m2") | sort)
+    assert_eq "$(reg_uploaded_digests | tr '\n' ' ')" "$(tr '\n' ' ' <<<"$want")" \
+        "blobs uploaded (registry log)"
+    assert_eq "$(cf_upload_starts)" "$(wc -l <<<"$want")" "upload sessions"
+    # a reused blob is never downloaded when only pushing
+    assert_eq "$(cf_layer_gets "$m2")" 0 "layer downloads"
+    cf_check_pushed "relx:$tag2" "$pushed"
+    # the same image as a cold build of the same input
+    cf_fresh
+    assert_eq "$(cf_cold_digest --release "$T/rel" -t "relx:$tag2")" "$pushed" "digest of a cold build"
+    assert_eq "$(config_json "$T/cold" "relx:$tag2" | jq -c .rootfs.diff_ids)" \
+        "$(jq -c .rootfs.diff_ids "$(blob "$T/S" "$(jq -r .config.digest <<<"$m2")")")" "diff_ids"
+}
+
+test_cache_from_explicit_ref() {
+    cf_case_app_change 2 --cache-from @REG@/relx:1
+}
+
+# with --push and no --cache-from, the pushed tags are the cache refs
+test_cache_from_default_is_pushed_tag() {
+    cf_case_app_change 1
+}
+
+# the SBOM referrer needs the sbom layer's bytes: a reused one is fetched
+test_cache_from_with_sbom_referrer() {
+    reg_start plain
+    export SOURCE_DATE_EPOCH=$REG_EPOCH
+    cf_release
+    cf_fresh
+    reg_ob_push build --release "$T/rel" -t relx:1 --push "$REG"
+    local d1=$PDIGEST
+    cf_fresh
+    reg_mark
+    reg_ob_push build --release "$T/rel" -t relx:1 --push "$REG"
+    assert_eq "$PDIGEST" "$d1" "digest of the unchanged image"
+    assert_eq "$(cf_made "$ERR")" 0 "layers compressed ($ERR)"
+    assert_eq "$(reg_uploaded_digests | wc -l)" 0 "blobs uploaded: $(reg_uploaded_digests)"
+    expect_ok "$OCIBUILD" sbom "$REG/relx:1" -o "$T/sbom.json" "${REG_NET[@]}"
+    jq -e .spdxVersion "$T/sbom.json" >/dev/null || fail "no SBOM read back"
+}
+
+# cache-from repository A, push to repository B of the same registry: the
+# unchanged layers are mounted, not uploaded
+test_cache_from_cross_repository_mount() {
+    reg_start plain
+    export SOURCE_DATE_EPOCH=$REG_EPOCH
+    cf_release
+    cf_fresh
+    reg_ob_push build --release "$T/rel" -t relx:1 --push "$REG/a" --no-attach-sbom
+    local m1 m2 changed
+    m1=$(cf_remote_manifest a/relx:1)
+    cf_change_app
+    cf_fresh
+    reg_mark
+    reg_ob_push build --release "$T/rel" -t relx:2 --push "$REG/b" --no-attach-sbom \
+        --cache-from "$REG/a/relx:1"
+    local pushed=$PDIGEST err=$ERR
+    m2=$(cf_remote_manifest b/relx:2)
+    changed=$(cf_new_layers "$m1" "$m2")
+    assert_eq "$(cf_made "$err")" "$(wc -l <<<"$changed")" "layers compressed ($err)"
+    assert_eq "$(reg_mounts_ok)" "$(( $(jq '.layers | length' <<<"$m2") - $(wc -l <<<"$changed") ))" \
+        "blobs mounted from a"
+    assert_eq "$(reg_uploaded_digests | tr '\n' ' ')" \
+        "$( (printf '%s\n' "$changed"; jq -r .config.digest <<<"$m2") | sort | tr '\n' ' ')" "blobs uploaded"
+    assert_eq "$(cf_layer_gets "$m2")" 0 "layer downloads"
+    cf_check_pushed b/relx:2 "$pushed"
+}
+
+# no push, only -o: the reused blobs are downloaded (not compressed) so that
+# the archive is complete
+test_cache_from_archive_is_complete() {
+    reg_start plain
+    export SOURCE_DATE_EPOCH=$REG_EPOCH
+    cf_release
+    cf_fresh
+    reg_ob_push build --release "$T/rel" -t relx:1 --push "$REG" --no-attach-sbom
+    local m1
+    m1=$(cf_remote_manifest relx:1)
+    cf_change_app
+    cf_fresh
+    reg_mark
+    ob_build --release "$T/rel" -t relx:2 -o "$T/out.tar" --cache-from "$REG/relx:1" "${REG_NET[@]}"
+    local d=$DIGEST err=$BUILD_ERR reused
+    reused=$(cf_reused "$err")
+    [ "$reused" -ge 3 ] || fail "layers reused: $err"
+    assert_eq "$(cf_layer_gets "$m1")" "$reused" "layers downloaded"
+    assert_eq "$(reg_upload_starts)" 0 "uploads"
+    expect_ok skopeo copy "oci-archive:$T/out.tar:relx:2" "oci:$T/A:2"
+    assert_eq "$(index_digest "$T/A" 2)" "$d" "digest in the archive"
+    validate_layout "$T/A" 2
+    local m
+    m=$(manifest_json "$T/A" 2)
+    for l in $(jq -r '.layers[] | "\(.digest):\(.size)"' <<<"$m"); do
+        verify_blob "$T/A" "${l%:*}" "${l##*:}"
+    done
+    cf_fresh
+    assert_eq "$(cf_cold_digest --release "$T/rel" -t relx:2)" "$d" "digest of a cold build"
+}
+
+# a cache ref that does not exist is not an error
+test_cache_from_missing_ref_warns() {
+    reg_start plain
+    reg_src "$T/src"
+    cf_fresh
+    reg_ob_push build --dir "$T/src" -t d:1 --push "$REG" --cache-from "$REG/nothing:here"
+    assert_match "$ERR" "cache ref .*$REG/nothing:here" "a line naming the missing cache ref"
+    assert_eq "$(cf_made "$ERR")" 1 "layers compressed"
+    # an unreachable registry as a cache ref does not break the build either
+    cf_fresh
+    reg_ob_push build --dir "$T/src" -t d:2 --push "$REG" --cache-from "127.0.0.1:1/x:1"
+    assert_match "$ERR" "127.0.0.1:1/x:1" "a warning naming the unreachable cache ref"
+}
+
+# two platforms: each platform's manifest of the cache ref is resolved
+test_cache_from_two_platforms() {
+    reg_start plain
+    export SOURCE_DATE_EPOCH=$REG_EPOCH
+    mkdir -p "$T/src/a" "$T/src/b"
+    echo one >"$T/src/a/f"
+    echo two >"$T/src/b/g"
+    cf_fresh
+    reg_ob_push build --dir "$T/src" -t m:1 --push "$REG" --platform linux/amd64,linux/arm64
+    local d1=$PDIGEST
+    cf_fresh
+    reg_mark
+    reg_ob_push build --dir "$T/src" -t m:2 --push "$REG" --platform linux/amd64,linux/arm64 \
+        --cache-from "$REG/m:1"
+    assert_eq "$PDIGEST" "$d1" "digest of the same input"
+    assert_eq "$(cf_made "$ERR")" 0 "layers compressed ($ERR)"
+    assert_eq "$(cf_reused "$ERR")" 1 "layers reused ($ERR)"
+    assert_eq "$(reg_uploaded_digests | wc -l)" 0 "blobs uploaded"
+    assert_match "$ERR" "reused 1 layers? from $REG/m:1" "summary line"
+}
+
+# --no-cache turns the default cache refs off too (a named one still counts)
+test_cache_from_no_cache_has_no_default() {
+    reg_start plain
+    export SOURCE_DATE_EPOCH=$REG_EPOCH
+    reg_src "$T/src"
+    cf_fresh
+    reg_ob_push build --dir "$T/src" -t d:1 --push "$REG"
+    reg_mark
+    reg_ob_push build --dir "$T/src" -t d:1 --push "$REG" --no-cache
+    assert_eq "$(cf_made "$ERR")" 1 "layers compressed with --no-cache ($ERR)"
+    assert_eq "$(reg_count '"GET /v2/[^ ]*/manifests/')" 0 "cache ref reads with --no-cache"
+    reg_ob_push build --dir "$T/src" -t d:1 --push "$REG" --no-cache --cache-from "$REG/d:1"
+    assert_eq "$(cf_reused "$ERR")" 1 "layers reused from a named cache ref ($ERR)"
+}
+
+# the cache image on another registry: the reused blob is copied from there
+# (downloaded with pull credentials, uploaded), still not compressed
+test_cache_from_other_registry_copies() {
+    reg_start plain
+    export SOURCE_DATE_EPOCH=$REG_EPOCH
+    mkdir -p "$T/src/a" "$T/src/b"
+    head -c 200000 /dev/urandom >"$T/src/a/big"
+    echo small >"$T/src/b/f"
+    cf_fresh
+    reg_ob_push build --dir "$T/src" -t d:1 --push "$REG"
+    local src_reg=$REG src_log=$REG_LOG layer
+    layer=$(cf_remote_manifest d:1 | jq -r '.layers[0].digest')
+    # a second registry, stopped by PID when the test ends
+    local port d2=$T/reg2
+    port=$(reg_free_port)
+    mkdir -p "$d2"
+    sed -e "s|addr: $REG|addr: 127.0.0.1:$port|" -e "s|rootdirectory: .*|rootdirectory: $d2/storage|" \
+        "$REG_CFG" >"$d2/config.yml"
+    docker-registry serve "$d2/config.yml" >"$d2/registry.log" 2>&1 &
+    CF_REG2_PID=$!
+    trap 'reg_kill "$CF_REG2_PID"; reg_teardown' EXIT
+    for _ in $(seq 1 100); do
+        curl -s -o /dev/null "http://127.0.0.1:$port/v2/" && break
+        sleep 0.05
+    done
+    cf_fresh
+    # shellcheck disable=SC2034  # read by reg_access, on the first registry's log
+    REG_MARK=$(wc -l <"$src_log")
+    run "$OCIBUILD" build --dir "$T/src" -t d:1 --push "127.0.0.1:$port" --cache-from "$src_reg/d:1"
+    [ "$RC" -eq 0 ] || fail "build --push to the second registry exited $RC: $ERR"
+    assert_eq "$(cf_made "$ERR")" 0 "layers compressed ($ERR)"
+    assert_eq "$(cf_reused "$ERR")" 1 "layers reused ($ERR)"
+    # read from the first registry, uploaded to the second
+    assert_eq "$(reg_count "\"GET /v2/d/blobs/$layer ")" 1 "downloads of the layer from the cache registry"
+    local up
+    up=$(REG_LOG=$d2/registry.log REG_MARK=0 reg_uploaded_digests)
+    assert_contains "$up" "$layer" "blobs uploaded to the second registry"
+    REG=127.0.0.1:$port
+    cf_check_pushed d:1 "${OUT##*@}" app/a/big
+    cmp "$T/src/a/big" "$T/bundle-1/rootfs/app/a/big" || fail "the reused layer's content"
+}
+
+# out of memory anywhere in a --cache-from build (reading the cache ref,
+# reusing, downloading for -o, mounting on push) ends cleanly (t_faults.sh)
+test_cache_from_faults() {
+    faults_enabled
+    reg_start plain
+    reg_src "$T/src"
+    "$OCIBUILD" build --dir "$T/src" -t app:1 --push "$REG" -q >/dev/null || fail "push of the cache image"
+    faults_sweep 2 build --dir "$T/src" -t app:1 --push "$REG/cf@N@" --cache-from "$REG/app:1" \
+        -o @OUT@/img.tar -q
+}
