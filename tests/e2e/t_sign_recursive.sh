@@ -1,7 +1,8 @@
 # shellcheck shell=bash
 # Signing a multi-platform image as `cosign sign --recursive` does: the
-# index and every platform manifest it lists get a sha256-<hex>.sig tag.
-# The signatures are checked independently of ocibuild (skopeo copies the signature image,
+# index and every platform manifest it lists get a sha256-<hex>.sig tag,
+# and `ocibuild verify --recursive` checks each of them. The signatures are
+# also checked independently of ocibuild (skopeo copies the signature image,
 # openssl verifies the ECDSA signature over the payload bytes). Uses the
 # helpers of t_sign.sh (sign_*), t_referrers.sh (refs_*) and the registry
 # fixture (reg_*).
@@ -91,6 +92,52 @@ test_sign_recursive_multi_platform() {
     # one platform checked by skopeo + openssl alone
     signr_skopeo_check app "$arm" "$T/k1.pub"
 
+    # verify --recursive: one line per digest, all verified
+    sign_ob_verify "$REG/app:1" --key "$T/k1.pub" --recursive
+    assert_eq "$RC" 0 "verify --recursive exit code (stderr: $ERR)"
+    assert_eq "$(wc -l <<<"$OUT")" 3 "verify --recursive lines: $OUT"
+    assert_eq "$(grep -c 'verified with' <<<"$OUT")" 3 "verified lines: $OUT"
+    assert_contains "$OUT" "$REG/app@$top (index) verified with $T/k1.pub" "index line"
+    assert_contains "$OUT" "$REG/app@$amd (linux/amd64) verified with $T/k1.pub" "amd64 line"
+    assert_contains "$OUT" "$REG/app@$arm (linux/arm64) verified with $T/k1.pub" "arm64 line"
+    sign_ob_verify "$REG/app@$top" --key "$T/k1.pub" --recursive --json
+    assert_eq "$RC" 0 "verify --recursive --json exit code (stderr: $ERR)"
+    jq -e --arg t "$top" --arg a "$amd" --arg r "$arm" '
+        .digest == $t and .verified == 1 and (.manifests | length) == 3 and
+        ([.manifests[] | select(.verified == 1 and .reason == null)] | length) == 3 and
+        ([.manifests[] | .digest] == [$t, $a, $r]) and
+        ([.manifests[] | .platform] == [null, "linux/amd64", "linux/arm64"])' <<<"$OUT" >/dev/null ||
+        fail "verify --recursive --json: $OUT"
+    # without --recursive: as before, the index alone
+    sign_ob_verify "$REG/app:1" --key "$T/k1.pub"
+    assert_eq "$RC" 0 "verify exit code (stderr: $ERR)"
+    assert_eq "$OUT" "$REG/app@$top verified with $T/k1.pub" "verify stdout"
+
+    # the arm64 signature replaced by one made with k2
+    signr_resign app "$arm" "$T/k2.pem"
+    signr_skopeo_check app "$arm" "$T/k2.pub"
+    sign_ob_verify "$REG/app:1" --key "$T/k1.pub" --recursive
+    assert_eq "$RC" 1 "verify --recursive with a foreign platform signature"
+    assert_eq "$(wc -l <<<"$OUT")" 3 "verify --recursive lines: $OUT"
+    assert_eq "$(grep -c 'verified with' <<<"$OUT")" 2 "verified lines: $OUT"
+    assert_match "$OUT" "$REG/app@$arm \\(linux/arm64\\) not verified: no signature of .*verifies with" \
+        "the arm64 line"
+    # and one error line naming the platform that failed
+    assert_eq "$(grep -c 'error' <<<"$ERR")" 1 "error lines: $ERR"
+    assert_match "$ERR" "^ocibuild: error: 1 of 3 manifests of $REG/app@$top not verified with .*k1\.pub, first $REG/app@$arm \(linux/arm64\): no signature of" \
+        "the error line"
+    sign_ob_verify "$REG/app:1" --key "$T/k1.pub" --recursive --json
+    assert_eq "$RC" 1 "verify --recursive --json with a foreign platform signature"
+    jq -e --arg r "$arm" '(.manifests | length) == 3 and
+        ([.manifests[] | select(.verified == 0)] | map(.digest)) == [$r] and
+        (.manifests[2].reason | test("verifies with"))' <<<"$OUT" >/dev/null ||
+        fail "verify --recursive --json after the swap: $OUT"
+    sign_ob_verify "$REG/app:1" --key "$T/k1.pub"
+    assert_eq "$RC" 0 "verify of the index alone after the swap (stderr: $ERR)"
+    # with k2 it is the other way round: only arm64 verifies
+    sign_ob_verify "$REG/app:1" --key "$T/k2.pub" --recursive
+    assert_eq "$RC" 1 "verify --recursive with k2"
+    assert_eq "$(grep -c 'verified with' <<<"$OUT")" 1 "lines verified with k2: $OUT"
 }
 
 # `ocibuild push` of an archive holding an index (no SBOM: a plain tree)
@@ -115,6 +162,9 @@ test_sign_recursive_push_archive() {
             grep -qx "$REG/$repo:sha256-${d#sha256:}.sig" "$T/refs" ||
                 fail "--image-refs lacks the $repo $arch signature: $(cat "$T/refs")"
         done < <(signr_platform_digests "$x")
+        sign_ob_verify "$REG/$repo:1" --key "$T/k1.pub" --recursive
+        assert_eq "$RC" 0 "verify --recursive of $repo (stderr: $ERR)"
+        assert_eq "$(grep -c "verified with" <<<"$OUT")" 3 "verified lines of $repo: $OUT"
     done
     assert_not_contains "$ERR$OUT" "$REG_PASS" "output"
     reg_mark
@@ -122,4 +172,10 @@ test_sign_recursive_push_archive() {
         "${REG_NET[@]}"
     assert_eq "$RC" 0 "second push (stderr: $ERR)"
     assert_eq "$(reg_count '"PUT /v2/[a-z/]+/manifests/sha256-')" 0 "signature manifests re-put"
+    # a single image: --recursive checks it alone
+    ob_build --dir "$T/src" -t single:1 -o "$T/s.tar"
+    reg_ob_push push "$T/s.tar" --push "$REG" --sign-key "$T/k1.pem"
+    sign_ob_verify "$REG/single:1" --key "$T/k1.pub" --recursive
+    assert_eq "$RC" 0 "verify --recursive of a single image (stderr: $ERR)"
+    assert_eq "$OUT" "$REG/single@$PDIGEST verified with $T/k1.pub" "single image line"
 }
