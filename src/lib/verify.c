@@ -306,9 +306,18 @@ static int check_children(oci_registry *reg, oci_http *h, const oci_ref *ref, co
 		e = &res->manifests[res->nmanifests++];
 		memcpy(e->digest, d->digest, sizeof(e->digest));
 		e->index = oci_media_type_kind(d->media_type) == 2;
+		/* the index is the registry's text: only a printable platform is
+		 * shown, so that it cannot break the one-line report */
 		if (d->platform && !(e->platform = oci_platform_string(d->platform))) {
 			oci_err_nomem(err);
 			goto out;
+		}
+		if (e->platform && shown(e->platform, NULL) != e->platform) {
+			oci_free(e->platform);
+			if (!(e->platform = oci_strdup("unknown-platform"))) {
+				oci_err_nomem(err);
+				goto out;
+			}
 		}
 		oci_buf_reset(&subject);
 		if (oci_buf_printf(&subject, err, "%s@%s", name, d->digest) < 0 ||

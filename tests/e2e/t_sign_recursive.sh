@@ -167,6 +167,19 @@ test_sign_recursive_push_archive() {
         assert_eq "$(grep -c "verified with" <<<"$OUT")" 3 "verified lines of $repo: $OUT"
     done
     assert_not_contains "$ERR$OUT" "$REG_PASS" "output"
+    # an index whose platform text would break the report: shown as a
+    # neutral word, still one line per digest; the unsigned index is named
+    jq -c '.manifests[1].platform.architecture = "arm64\nok 9 injected"' <<<"$x" >"$T/evil-index"
+    refs_auth
+    curl -sf "${REFS_AUTH[@]}" -X PUT -H "Content-Type: $REFS_MT_INDEX" --data-binary "@$T/evil-index" \
+        "http://$REG/v2/ns/one/manifests/evil" >/dev/null || fail "PUT the edited index"
+    sign_ob_verify "$REG/ns/one:evil" --key "$T/k1.pub" --recursive
+    assert_eq "$RC" 1 "verify --recursive of an unsigned index"
+    assert_eq "$(wc -l <<<"$OUT")" 3 "lines of the edited index: $OUT"
+    assert_not_contains "$OUT$ERR" "injected" "output"
+    assert_eq "$(grep -c ' (unknown-platform) verified with ' <<<"$OUT")" 1 "the edited platform: $OUT"
+    assert_match "$ERR" "^ocibuild: error: 1 of 3 manifests .* \(index\): '$REG/ns/one:evil' now points at" \
+        "the error line"
     reg_mark
     run "$OCIBUILD" push "$T/x.tar" --push "$REG/ns" -t one:1 -t two:1 --sign-key "$T/k1.pem" \
         "${REG_NET[@]}"
