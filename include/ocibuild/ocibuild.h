@@ -275,13 +275,29 @@ typedef struct ocibuild_verify_opts {
 	const char *key; /* PEM public key (SubjectPublicKeyInfo, ECDSA P-256), e.g. cosign.pub */
 	const char *ca_file;
 	ocibuild_strv insecure_registries;
+	int recursive; /* also check each manifest an index lists (result->manifests) */
 } ocibuild_verify_opts;
+
+/* The outcome for one digest of a recursive check. */
+typedef struct ocibuild_verify_manifest {
+	char digest[72];
+	char *platform;    /* "os/arch[/variant]" from the index, or NULL (the top, or none given) */
+	int index;         /* 1 when this is an image index */
+	size_t signatures; /* signature layers found for it */
+	size_t verified;   /* of them, those that verify */
+	char *reason;      /* NULL when verified, else why not (one line) */
+} ocibuild_verify_manifest;
 
 typedef struct ocibuild_verify_result {
 	char repository[1024]; /* "registry/repo" */
 	char digest[72];       /* the manifest (or index) REF resolved to */
 	size_t signatures;     /* signature layers found for that digest */
 	size_t verified;       /* of them, those that name it and verify with the key */
+	/* with opts->recursive: REF's digest first, then each manifest its
+	 * index lists, in the index's order (just the one for an image);
+	 * heap, free with ocibuild_verify_result_release. NULL/0 otherwise. */
+	ocibuild_verify_manifest *manifests;
+	size_t nmanifests;
 } ocibuild_verify_result;
 
 /* Check the cosign-format signatures of an image (the "sha256-<hex>.sig"
@@ -293,9 +309,19 @@ typedef struct ocibuild_verify_result {
  * Returns 0 when at least one verified; otherwise -1 with err saying why
  * (no signature, signed by another key, the tag now names an unsigned
  * image, a payload naming another image). result is filled as far as it
- * got in both cases. An index is checked as itself, not per platform. */
+ * got in both cases. Without opts->recursive an index is checked as
+ * itself, not per platform. With it (as `cosign verify` of each manifest
+ * `cosign sign --recursive` signed), each manifest the index lists is
+ * checked too and gets an entry in result->manifests with its reason when
+ * it did not verify; then 0 only when every one verified, else -1 with err
+ * counting the failures and naming the first. An error that stops the
+ * check (network, credentials, memory) returns -1 with that error, the
+ * entries made so far kept. Call ocibuild_verify_result_release in every
+ * case. */
 int ocibuild_verify(ocibuild_ctx *ctx, const ocibuild_verify_opts *opts,
 		    ocibuild_verify_result *result, ocibuild_error *err);
+/* Free result->manifests (the fixed fields stay as they are). */
+void ocibuild_verify_result_release(ocibuild_verify_result *result);
 
 typedef struct ocibuild_sbom_opts {
 	const char *ref;      /* REGISTRY/REPO:TAG or REGISTRY/REPO@sha256:... */

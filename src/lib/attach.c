@@ -3,6 +3,7 @@
 
 #include "attach.h"
 #include "blobstore.h"
+#include "ctx.h"
 #include "digest.h"
 #include "err.h"
 #include "mem.h"
@@ -173,5 +174,53 @@ out:
 	oci_buf_release(&name);
 	oci_buf_release(&cfg);
 	oci_buf_release(&man);
+	return rc;
+}
+
+/* Sign one digest and record the signature's reference. */
+static int sign_one(ocibuild_ctx *ctx, oci_registry *reg, const char *repo, const char *digest,
+		    const oci_sign_key *k, const char *store, oci_strlist *refs,
+		    ocibuild_error *err)
+{
+	char *sref = NULL;
+	int rc = oci_attach_signature(reg, repo, digest, k, store, &sref, err);
+
+	if (rc == 0) {
+		oci_log(ctx, OCIBUILD_LOG_INFO, "signed %s", sref);
+		rc = oci_strlist_push(refs, sref, err);
+	}
+	oci_free(sref);
+	return rc;
+}
+
+int oci_attach_signatures(ocibuild_ctx *ctx, oci_registry *reg, const char *repo,
+			  const char *layout, const char *top, const oci_sign_key *k,
+			  const char *store, oci_strlist *refs, ocibuild_error *err)
+{
+	oci_buf raw = OCI_BUF_INIT(OCI_MAX_MANIFEST);
+	oci_index x;
+	char *mt = NULL;
+	size_t i;
+	int rc = -1;
+
+	memset(&x, 0, sizeof(x));
+	if (sign_one(ctx, reg, repo, top, k, store, refs, err) < 0)
+		goto out;
+	/* an index: each manifest it lists too, as cosign sign --recursive */
+	if (oci_blobs_read(layout, top, OCI_MAX_MANIFEST, &raw, err) < 0 ||
+	    oci_json_media_type(raw.data, raw.len, &mt, err) < 0)
+		goto out;
+	if (oci_media_type_kind(mt) == 2) {
+		if (oci_index_parse(raw.data, raw.len, &x, err) < 0)
+			goto out;
+		for (i = 0; i < x.n; i++)
+			if (sign_one(ctx, reg, repo, x.manifests[i].digest, k, store, refs, err) < 0)
+				goto out;
+	}
+	rc = 0;
+out:
+	oci_index_release(&x);
+	oci_free(mt);
+	oci_buf_release(&raw);
 	return rc;
 }

@@ -2,6 +2,7 @@
  * manifest tagged "sha256-<hex>.sig" in the image's repository. */
 #ifndef OCI_ATTACH_H
 #define OCI_ATTACH_H
+#include "oci.h"
 #include "registry.h"
 #include "sign.h"
 
@@ -13,6 +14,12 @@
 int oci_attach_signature(oci_registry *reg, const char *repo, const char *digest,
 			 const oci_sign_key *k, const char *store, char **ref_out,
 			 ocibuild_error *err);
+/* Sign the pushed image `top` of layout in repo: the manifest, or the
+ * index and then each manifest it lists (as `cosign sign --recursive`).
+ * Each signature is logged and its reference pushed to refs. */
+int oci_attach_signatures(ocibuild_ctx *ctx, oci_registry *reg, const char *repo,
+			  const char *layout, const char *top, const oci_sign_key *k,
+			  const char *store, oci_strlist *refs, ocibuild_error *err);
 /* Store a small blob in `store` (filling digest) and upload it to repo
  * unless the registry has it. */
 int oci_attach_blob(oci_registry *reg, oci_http *h, const char *repo, const char *store,

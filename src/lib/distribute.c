@@ -164,17 +164,9 @@ int oci_push_tags(ocibuild_ctx *ctx, const oci_net *net, const char *layout,
 			if (rc == 0)
 				rc = oci_strlist_push(refs, ref, err);
 		}
-		if (rc == 0 && sign) {
-			char *sref = NULL;
-
-			rc = oci_attach_signature(reg, repo, manifest_digest, sign, cache, &sref,
-						  err);
-			if (rc == 0) {
-				oci_log(ctx, OCIBUILD_LOG_INFO, "signed %s", sref);
-				rc = oci_strlist_push(refs, sref, err);
-			}
-			oci_free(sref);
-		}
+		if (rc == 0 && sign)
+			rc = oci_attach_signatures(ctx, reg, repo, layout, manifest_digest, sign,
+						   cache, refs, err);
 		if (rc == 0 && attach_sbom)
 			rc = oci_referrer_attach_sboms(ctx, reg, repo, layout, manifest_digest, cache,
 						       sign, refs, err);

@@ -130,6 +130,20 @@ test_faults_verify() {
     "$OCIBUILD" push "$T/img.tar" --push "$REG" --sign-key "$T/k.pem" -q >/dev/null ||
         fail "signed push"
     OCIBUILD_CACHE_DIR=$T/vcache faults_sweep 2 verify "$REG/app:1" --key "$T/k.pub"
+    # --recursive over a signed index of two platforms: a run fails with
+    # "out of memory" or verifies all three digests, never another verdict
+    ob_build --dir "$T/src" -t multi:1 --platform linux/amd64,linux/arm64 -o "$T/multi.tar"
+    "$OCIBUILD" push "$T/multi.tar" --push "$REG" --sign-key "$T/k.pem" -q >/dev/null ||
+        fail "signed push of the index"
+    FAULTS_CHECK=faults_verify_check OCIBUILD_CACHE_DIR=$T/vcache \
+        faults_sweep 2 verify "$REG/multi:1" --key "$T/k.pub" --recursive
+}
+
+# FAULTS_CHECK of verify --recursive: a run that succeeds says all three
+# digests verified
+faults_verify_check() {
+    [ "$2" = 0 ] || return 0
+    [ "$(grep -c ' verified with ' "$1.stdout")" = 3 ] || echo "stdout: $(head -c 300 "$1.stdout")"
 }
 
 # Adding to an existing layout (the layout transaction): a run that fails
