@@ -22,14 +22,19 @@ int oci_push_target(const char *prefix, const char *tag, char **domain, char **r
 {
 	oci_buf full = OCI_BUF_INIT(4096);
 	const char *colon = strrchr(tag, ':'), *slash = strrchr(tag, '/');
-	const char *name_start = slash ? slash + 1 : tag;
+	const char *first = strchr(tag, '/'), *name_start = tag;
 	oci_ref r;
 	int rc;
 
 	*domain = *repo = *tagpart = NULL;
 	if (colon && slash && colon < slash)
 		colon = NULL;
-	/* only the image's own name is kept: the prefix says where it goes */
+	/* the image's repository path is kept ("team/app:1" goes to
+	 * PREFIX/team/app), without a registry it may name ("ghcr.io/team/
+	 * app:1" too): the prefix says where it goes */
+	if (first && (memchr(tag, '.', (size_t)(first - tag)) || memchr(tag, ':', (size_t)(first - tag)) ||
+		      ((size_t)(first - tag) == 9 && !strncmp(tag, "localhost", 9))))
+		name_start = first + 1;
 	if (oci_buf_printf(&full, err, "%s/%.*s:%s", prefix,
 			   (int)(colon ? (size_t)(colon - name_start) : strlen(name_start)),
 			   name_start, colon ? colon + 1 : "latest") < 0)

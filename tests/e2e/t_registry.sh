@@ -133,6 +133,26 @@ test_registry_two_repos_upload_once() {
     assert_eq "$(reg_copy team/app-mirror:1 "$T/B")" "$PDIGEST" "skopeo copy of team/app-mirror:1"
 }
 
+# a tag's repository path is kept under the push prefix, and only a registry
+# it names is dropped (the path was once cut to its last part, silently)
+test_registry_tag_path_kept() {
+    reg_start plain
+    reg_src "$T/src"
+    "$OCIBUILD" build -q --dir "$T/src" -t one/app:1 -t registry.example.com/team/svc:2 \
+        --layout "$T/L" >/dev/null || fail "build"
+    run "$OCIBUILD" push "$T/L" --push "$REG" --no-attach-sbom
+    [ "$RC" -eq 0 ] || fail "push: $ERR"
+    PDIGEST=${OUT%%$'\n'*}
+    PDIGEST=${PDIGEST#*@}
+    assert_eq "$(sed 's/@.*//' <<<"$OUT" | sort | paste -sd' ')" "$REG/one/app $REG/team/svc" \
+        "pushed repositories"
+    assert_eq "$(reg_copy one/app:1 "$T/A")" "$PDIGEST" "skopeo copy of one/app:1"
+    assert_eq "$(reg_copy team/svc:2 "$T/B")" "$PDIGEST" "skopeo copy of team/svc:2"
+    run "$OCIBUILD" push "$T/L" --push "$REG/ns" -t deep/er/app:3 --no-attach-sbom
+    [ "$RC" -eq 0 ] || fail "push under a namespace: $ERR"
+    assert_eq "${OUT%@*}" "$REG/ns/deep/er/app" "pushed repository under a namespace"
+}
+
 # ocibuild pull into a layout that skopeo and oci-image-tool accept
 test_registry_pull_layout() {
     reg_start plain
