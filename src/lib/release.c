@@ -359,13 +359,16 @@ int oci_release_find(const char *project, const char *name, char **dir,
 			while (s > p && s[-1] != '/')
 				s--;
 			if (!first) {
-				first = oci_strndup(s, (size_t)(end - s));
+				if (!(first = oci_strndup(s, (size_t)(end - s)))) {
+					oci_err_nomem(err);
+					goto out;
+				}
 			} else if (strncmp(first, s, (size_t)(end - s)) || first[end - s]) {
 				distinct = 1;
 			}
-			if (oci_buf_printf(&names, NULL, "%s%.*s", names.len ? ", " : "",
+			if (oci_buf_printf(&names, err, "%s%.*s", names.len ? ", " : "",
 					   (int)(end - s), s) < 0)
-				break;
+				goto out;
 		}
 		if (stat(p, &st) == 0 &&
 		    (best == (size_t)-1 || st.st_mtim.tv_sec > best_t.tv_sec ||
