@@ -148,7 +148,7 @@ typedef struct ocibuild_build_opts {
 	int no_vcs_annotations; /* do not add source/revision annotations */
 	const char *base;    /* "scratch" (default when NULL) or "oci:DIR[:TAG]" */
 	const char *workdir; /* absolute path in the image; default "/app" */
-	ocibuild_strv tags;  /* "name:tag", at least one */
+	ocibuild_strv tags;  /* "name:tag", at least one (a release's: see ocibuild_release_defaults) */
 	const char *output;  /* FILE.tar or FILE.tar.gz, or NULL */
 	const char *layout;  /* OCI layout directory, or NULL */
 	ocibuild_compression compression;
@@ -224,6 +224,28 @@ typedef struct ocibuild_build_result {
  * target (an existing layout keeps exactly what it had). */
 int ocibuild_build(ocibuild_ctx *ctx, const ocibuild_build_opts *opts,
 		   ocibuild_build_result *result, ocibuild_error *err);
+
+/* What a build of a release takes when it is not told, so that front-ends
+ * (the rebar3 plugin, the Mix task) need not work it out. */
+typedef struct ocibuild_release_defaults {
+	char *name;    /* the release's name (releases/VSN/NAME.rel) */
+	char *version; /* its version (releases/start_erl.data) */
+	/* "NAME:VSN", with '_' for each '+' of build metadata, which a tag
+	 * cannot hold ("0.3.0+build.7" gives "NAME:0.3.0_build.7") */
+	char *tag;
+	/* "DIR/NAME-VSN.tar" for a release in DIR/rel/ (such as
+	 * _build/prod/rel/NAME), relative to the working directory when under
+	 * it; NULL for a release elsewhere */
+	char *output;
+} ocibuild_release_defaults;
+
+/* Fill *out (an out-parameter) from the release of opts: opts->release, or
+ * the one opts->project and opts->release_name pick, as ocibuild_build()
+ * would. The caller frees it with ocibuild_release_defaults_release(), also
+ * after a failure. */
+int ocibuild_release_defaults_init(ocibuild_release_defaults *out,
+				   const ocibuild_build_opts *opts, ocibuild_error *err);
+void ocibuild_release_defaults_release(ocibuild_release_defaults *d);
 
 /* Split an argument list given as a JSON array of strings
  * ('["/app/bin/x","start"]') or as words separated by spaces ('a b c').

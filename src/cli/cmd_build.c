@@ -1,5 +1,6 @@
 /* ocibuild build: flags -> ocibuild_build_opts -> ocibuild_build(). */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,8 +24,8 @@ static const struct cli_flag build_flags[] = {
 	{ "sbom", F_SBOM, "FILE", NULL, "also write the image's SPDX 2.2 SBOM (releases) to FILE (with several platforms: the first one's)" },
 	{ "no-vcs-annotations", F_NOVCS, NULL, NULL, "do not record the source URL and revision (from CI variables or git)" },
 	{ "created", F_CREATED, "WHEN", "SOURCE_DATE_EPOCH, else the git HEAD's commit time, else 1970-01-01T00:00:01Z", "the image's creation time: now, an RFC 3339 time such as 2024-05-01T12:00:00Z, or @SECONDS since 1970" },
-	{ "tag", 't', "NAME:TAG", NULL, "image name and tag; repeatable (required)" },
-	{ "output", 'o', "FILE", NULL, "write an image archive: FILE.tar, or FILE.tar.gz to gzip it" },
+	{ "tag", 't', "NAME:TAG", "a release's NAME:VSN ('_' for '+')", "image name and tag; repeatable (required with --dir)" },
+	{ "output", 'o', "FILE", "with none of --layout and --push, for a release in DIR/rel/: DIR/NAME-VSN.tar", "write an image archive: FILE.tar, or FILE.tar.gz to gzip it" },
 	{ "layout", F_LAYOUT, "DIR", NULL, "write (or add to) an OCI image layout directory" },
 	CLI_LOCK_TIMEOUT_FLAG,
 	{ "base", F_BASE, "BASE", "scratch", "base image: scratch, oci:DIR[:TAG] (a layout on disk) or a registry reference such as debian:stable-slim" },
@@ -52,7 +53,9 @@ static const struct cli_flag build_flags[] = {
 static void build_help(void)
 {
 	printf("usage: ocibuild build (--dir DIR | --release DIR | --project DIR) -t NAME:TAG\n"
-	       "                      (-o FILE.tar | --layout DIR | --push REGISTRY) [OPTIONS]\n\n"
+	       "                      (-o FILE.tar | --layout DIR | --push REGISTRY) [OPTIONS]\n"
+	       "       ocibuild build (--release DIR | --project DIR) [OPTIONS]   (tag NAME:VSN,\n"
+	       "                      archive _build/PROFILE/NAME-VSN.tar; it says so)\n\n"
 	       "Builds an OCI image from a directory or a BEAM release with no container runtime.\n"
 	       "A release is split into erts, deps and app layers plus an SBOM.\n"
 	       "On success stdout gets the manifest digest (or, with --push, the pushed\n"
@@ -133,6 +136,44 @@ static int parse_epoch(ocibuild_build_opts *o)
 	return 0;
 }
 
+/* An info line (not with -q). */
+static void say(struct cli_output *out, const char *fmt, ...)
+{
+	char *msg = NULL;
+	size_t n = 0;
+	FILE *f = open_memstream(&msg, &n);
+	va_list ap;
+
+	if (!f)
+		return;
+	va_start(ap, fmt);
+	vfprintf(f, fmt, ap);
+	va_end(ap);
+	if (fclose(f) == 0)
+		cli_log(out, OCIBUILD_LOG_INFO, msg);
+	free(msg);
+}
+
+/* Where the image went, when the tag or the output was not given. */
+static void say_where(struct cli_output *out, const ocibuild_build_opts *o)
+{
+	char *tags = NULL;
+	size_t n = 0, i;
+	FILE *f = open_memstream(&tags, &n);
+
+	if (!f)
+		return;
+	for (i = 0; i < o->tags.count; i++)
+		fprintf(f, "%s%s", i ? ", " : "", o->tags.items[i]);
+	if (fclose(f) == 0) {
+		if (o->output)
+			say(out, "image %s written to %s", tags, o->output);
+		if (o->layout)
+			say(out, "image %s added to the OCI layout %s", tags, o->layout);
+	}
+	free(tags);
+}
+
 int cmd_build(int argc, char **argv)
 {
 	ocibuild_build_opts o;
@@ -150,6 +191,8 @@ int cmd_build(int argc, char **argv)
 	struct cli_output out;
 	struct cli_registry reg = { 0 };
 	const char *release_arg = NULL;
+	ocibuild_release_defaults defs = { 0 };
+	int chose = 0;
 
 	memset(&o, 0, sizeof(o));
 	cli_output_init(&out);
@@ -268,6 +311,25 @@ int cmd_build(int argc, char **argv)
 		o.release_name = release_arg;
 	else
 		o.release = release_arg;
+	/* a release's image is NAME:VSN in _build/PROFILE/NAME-VSN.tar unless told */
+	if (!(o.dir && *o.dir) && !o.release != !o.project &&
+	    (!tags.n || (!o.output && !o.layout && !o.push))) {
+		if (ocibuild_release_defaults_init(&defs, &o, &err) < 0) {
+			rc = cli_report(&err);
+			goto out;
+		}
+		if (!tags.n) {
+			if (strv_push(&tags, defs.tag) < 0) {
+				fputs("ocibuild: error: out of memory\n", stderr);
+				goto out;
+			}
+			chose = 1;
+		}
+		if (!o.output && !o.layout && !o.push && defs.output) {
+			o.output = defs.output;
+			chose = 1;
+		}
+	}
 	o.tags = as_strv(&tags);
 	o.env = as_strv(&env);
 	o.expose = as_strv(&expose);
@@ -300,6 +362,11 @@ int cmd_build(int argc, char **argv)
 	}
 	printf("%s\n", res.pushed_ref[0] ? res.pushed_ref : res.manifest_digest);
 	rc = fflush(stdout) == 0 ? CLI_OK : CLI_FAIL;
+	if (tags.n == 1 && tags.v[0] == defs.tag && strchr(defs.version, '+'))
+		say(&out, "version %s has build metadata and a tag can not hold '+': tagging the image %s",
+		    defs.version, defs.tag);
+	if (chose)
+		say_where(&out, &o);
 out:
 	ocibuild_error_clear(&err);
 	ocibuild_ctx_free(ctx);
@@ -313,5 +380,6 @@ out:
 	free(cache_from.v);
 	free(longopts);
 	free(reg.insecure);
+	ocibuild_release_defaults_release(&defs);
 	return rc;
 }

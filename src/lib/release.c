@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "release.h"
 #include "blobstore.h"
@@ -258,11 +259,11 @@ static int is_plain_script(const oci_release *r, ocibuild_error *err)
 	return rc;
 }
 
-int oci_release_open(const char *dir, const char *lock_path, oci_release *r,
-		     ocibuild_error *err)
+/* r->dir, r->name, r->version and r->erts_version of the release in dir;
+ * the caller releases r, also after a failure. */
+static int read_identity(const char *dir, oci_release *r, ocibuild_error *err)
 {
 	struct stat st;
-	char *erts;
 
 	memset(r, 0, sizeof(*r));
 	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
@@ -272,8 +273,17 @@ int oci_release_open(const char *dir, const char *lock_path, oci_release *r,
 	r->dir = oci_strdup(dir);
 	if (!r->dir)
 		return oci_err_nomem(err);
-	if (read_start_erl(r, err) < 0 || find_name(r, err) < 0 ||
-	    check_not_dev_mode(dir, err) < 0)
+	if (read_start_erl(r, err) < 0 || find_name(r, err) < 0)
+		return -1;
+	return 0;
+}
+
+int oci_release_open(const char *dir, const char *lock_path, oci_release *r,
+		     ocibuild_error *err)
+{
+	char *erts;
+
+	if (read_identity(dir, r, err) < 0 || check_not_dev_mode(dir, err) < 0)
 		goto fail;
 	r->kind = exists(dir, "releases/COOKIE", 0) ? OCI_REL_MIX : OCI_REL_RELX;
 	if (r->kind == OCI_REL_RELX) {
@@ -349,13 +359,16 @@ int oci_release_find(const char *project, const char *name, char **dir,
 			while (s > p && s[-1] != '/')
 				s--;
 			if (!first) {
-				first = oci_strndup(s, (size_t)(end - s));
+				if (!(first = oci_strndup(s, (size_t)(end - s)))) {
+					oci_err_nomem(err);
+					goto out;
+				}
 			} else if (strncmp(first, s, (size_t)(end - s)) || first[end - s]) {
 				distinct = 1;
 			}
-			if (oci_buf_printf(&names, NULL, "%s%.*s", names.len ? ", " : "",
+			if (oci_buf_printf(&names, err, "%s%.*s", names.len ? ", " : "",
 					   (int)(end - s), s) < 0)
-				break;
+				goto out;
 		}
 		if (stat(p, &st) == 0 &&
 		    (best == (size_t)-1 || st.st_mtim.tv_sec > best_t.tv_sec ||
@@ -386,6 +399,92 @@ out:
 	oci_buf_release(&pat);
 	oci_buf_release(&names);
 	return rc;
+}
+
+/* DIR/NAME-VSN.tar for a release in DIR/rel/, relative to the working
+ * directory when under it; NULL (and 0) for a release elsewhere. */
+static int default_output(const oci_release *r, char **out, ocibuild_error *err)
+{
+	char real[PATH_MAX], cwd[PATH_MAX], *s;
+	const char *dir;
+	size_t n;
+	oci_buf b = OCI_BUF_INIT(2 * PATH_MAX);
+	int rc;
+
+	*out = NULL;
+	if (!realpath(r->dir, real))
+		return oci_err(err, OCIBUILD_ERR_IO, errno, "cannot resolve the release directory '%s': %s",
+			       r->dir, strerror(errno));
+	/* real is absolute, with no trailing '/': cut NAME, then rel */
+	*strrchr(real, '/') = '\0';
+	s = strrchr(real, '/');
+	if (!s || strcmp(s + 1, "rel"))
+		return 0;
+	*s = '\0';
+	dir = *real ? real : "/";
+	if (getcwd(cwd, sizeof(cwd))) {
+		n = strlen(cwd);
+		if (!strcmp(dir, cwd))
+			dir = "";
+		else if (n > 1 && !strncmp(dir, cwd, n) && dir[n] == '/')
+			dir += n + 1;
+	}
+	rc = oci_buf_printf(&b, err, "%s%s%s-%s.tar", dir, *dir && strcmp(dir, "/") ? "/" : "",
+			    r->name, r->version);
+	if (rc == 0 && !(*out = oci_strdup(b.data)))
+		rc = oci_err_nomem(err);
+	oci_buf_release(&b);
+	return rc;
+}
+
+int ocibuild_release_defaults_init(ocibuild_release_defaults *out,
+				   const ocibuild_build_opts *o, ocibuild_error *err)
+{
+	oci_release r;
+	char *dir = NULL, *p;
+	int rc = -1;
+
+	memset(out, 0, sizeof(*out));
+	memset(&r, 0, sizeof(r));
+	if (!o->release == !o->project)
+		return oci_err(err, OCIBUILD_ERR_OPTION, 0,
+			       "a release's defaults need one of --release DIR or --project DIR");
+	if (o->project && oci_release_find(o->project, o->release_name, &dir, err) < 0)
+		return -1;
+	if (read_identity(dir ? dir : o->release, &r, err) < 0)
+		goto out;
+	out->tag = oci_malloc(strlen(r.name) + strlen(r.version) + 2);
+	if (!out->tag) {
+		oci_err_nomem(err);
+		goto out;
+	}
+	memcpy(out->tag, r.name, strlen(r.name));
+	out->tag[strlen(r.name)] = ':';
+	memcpy(out->tag + strlen(r.name) + 1, r.version, strlen(r.version) + 1);
+	for (p = out->tag + strlen(r.name) + 1; *p; p++)
+		if (*p == '+')
+			*p = '_';
+	if (default_output(&r, &out->output, err) < 0)
+		goto out;
+	out->name = r.name;
+	out->version = r.version;
+	r.name = r.version = NULL;
+	rc = 0;
+out:
+	oci_free(dir);
+	oci_release_release(&r);
+	if (rc < 0)
+		ocibuild_release_defaults_release(out);
+	return rc;
+}
+
+void ocibuild_release_defaults_release(ocibuild_release_defaults *d)
+{
+	oci_free(d->name);
+	oci_free(d->version);
+	oci_free(d->tag);
+	oci_free(d->output);
+	memset(d, 0, sizeof(*d));
 }
 
 oci_group oci_release_classify(const oci_release *r, const char *rel)

@@ -103,6 +103,14 @@ test_faults_release_build() {
         --compression zstd -t app:1 -o @OUT@/img.tar --sbom @OUT@/sbom.json -q
 }
 
+# the defaults of a release build (tag NAME:VSN, archive path), found by the
+# CLI before the build: the lookup of a project's releases included
+test_faults_release_defaults() {
+    faults_enabled
+    rel_fixture relx
+    faults_sweep 2 build --project "$FX/proj" --layout @OUT@/layout -q
+}
+
 test_faults_push_and_pull() {
     faults_enabled
     reg_start basic

@@ -1267,3 +1267,73 @@ test_release_config_defaults() {
     mkdir "$T/x" && tar -xf "$T/mix.tar" -C "$T/x"
     assert_eq "$(index_digest "$T/x" mix:1)" "$(index_digest "$T/M" mix:1)" "archive vs layout digest"
 }
+
+# 9c. Without -t a release build is tagged NAME:VSN ('_' for the '+' of build
+# metadata); without an output it writes NAME-VSN.tar beside the release's
+# rel/ directory (_build/PROFILE/), as the rebar3 plugin and Mix task want.
+test_release_default_tag_and_output() {
+    rel_fixture relx
+    local P=$T/p erts vsn
+    mkdir -p "$P/_build/prod/rel"
+    cp "$REL_FIXTURES/relx_app/rebar.config" "$REL_FIXTURES/relx_app/rebar.lock" "$P/"
+    cp -a "$REL_DIR" "$P/_build/prod/rel/relx_app"
+    ob_build --project "$P"
+    local A=$P/_build/prod/relx_app-0.1.0.tar
+    assert_file "$A" "default archive"
+    mkdir "$T/x1" && tar -xf "$A" -C "$T/x1"
+    assert_eq "$(jq -r '[.manifests[].annotations["org.opencontainers.image.ref.name"]] | join(" ")' "$T/x1/index.json")" \
+        relx_app:0.1.0 "default tag"
+    assert_eq "$(index_digest "$T/x1" relx_app:0.1.0)" "$DIGEST" "archive digest vs stdout"
+    assert_eq "$(jq -r '.[0].RepoTags | join(" ")' "$T/x1/manifest.json")" relx_app:0.1.0 "Docker RepoTags"
+    # (relative to the working directory when under it)
+    assert_match "$BUILD_ERR" "image relx_app:0\.1\.0 written to (/.*/)?p/_build/prod/relx_app-0\.1\.0\.tar" \
+        "says what it chose"
+    assert_dir_listing "$P/_build/prod" "rel relx_app-0.1.0.tar"
+
+    # run from the project: the path it reports is relative, as the user gave it
+    rm "$A"
+    run env -C "$P" "$OCIBUILD" build --project .
+    assert_eq "$RC" 0 "build from the project directory (stderr: $ERR)"
+    assert_contains "$ERR" "image relx_app:0.1.0 written to _build/prod/relx_app-0.1.0.tar" "relative path"
+    assert_file "$A" "default archive (relative)"
+
+    # the tags given, the default output; the output given, the default tag
+    ob_build --project "$P" -t a:1 -t a:latest
+    mkdir "$T/x2" && tar -xf "$A" -C "$T/x2"
+    assert_eq "$(jq -r '[.manifests[].annotations["org.opencontainers.image.ref.name"]] | sort | join(" ")' "$T/x2/index.json")" \
+        "a:1 a:latest" "-t replaces the default tag"
+    assert_match "$BUILD_ERR" "image a:1, a:latest written to (/.*/)?p/_build/prod/relx_app-0\.1\.0\.tar" \
+        "names the given tags"
+    ob_build --release "$P/_build/prod/rel/relx_app" --layout "$T/L"
+    assert_eq "$(jq -r '[.manifests[].annotations["org.opencontainers.image.ref.name"]] | join(" ")' "$T/L/index.json")" \
+        relx_app:0.1.0 "--release: default tag"
+    assert_contains "$BUILD_ERR" "image relx_app:0.1.0 added to the OCI layout $T/L" "says the tag it chose"
+    assert_dir_listing "$P/_build/prod" "rel relx_app-0.1.0.tar"
+    # a plain build names nothing it did not choose
+    ob_build --project "$P" -t a:1 -o "$T/a.tar"
+    assert_not_contains "$BUILD_ERR" "written to" "no summary when -t and -o are given"
+
+    # build metadata: '+' is not allowed in a tag
+    local S=$P/_build/prod/rel/relx_app
+    rel_start_erl "$S"
+    mv "$S/releases/0.1.0" "$S/releases/0.3.0+build.7"
+    sed -i 's/"0\.1\.0"/"0.3.0+build.7"/' "$S/releases/0.3.0+build.7/relx_app.rel"
+    echo "$erts 0.3.0+build.7" >"$S/releases/start_erl.data"
+    ob_build --project "$P"
+    A=$P/_build/prod/relx_app-0.3.0+build.7.tar
+    assert_file "$A" "default archive of 0.3.0+build.7"
+    mkdir "$T/x3" && tar -xf "$A" -C "$T/x3"
+    assert_eq "$(jq -r '[.manifests[].annotations["org.opencontainers.image.ref.name"]] | join(" ")' "$T/x3/index.json")" \
+        relx_app:0.3.0_build.7 "'_' for '+'"
+    assert_contains "$BUILD_ERR" "tagging the image relx_app:0.3.0_build.7" "says why the tag differs"
+    assert_eq "$(rel_ann "$T/x3" relx_app:0.3.0_build.7 org.opencontainers.image.version)" 0.3.0+build.7 \
+        "the version annotation keeps the '+'"
+
+    # a release outside rel/ has no default output; a directory no default tag
+    mkdir -p "$T/out" "$T/elsewhere"
+    cp -a "$S" "$T/elsewhere/relx_app"
+    rel_ob_fail 2 'no output' '-o FILE.tar' -- --release "$T/elsewhere/relx_app"
+    mkdir -p "$T/src" && echo x >"$T/src/f"
+    rel_ob_fail 2 'no tag' -- --dir "$T/src" -o "$T/out/a.tar"
+    assert_dir_listing "$T/out" ""
+}

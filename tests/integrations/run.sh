@@ -335,6 +335,22 @@ pushed_ok() {
 	[ "${ref#*@}" = "$digest" ] || { echo "pushed $ref, the registry has $digest for $2"; return 1; }
 }
 
+# every_flag_has_option BIN HELP-COMMAND...: each long flag of `BIN build --help`
+# is in the output of HELP-COMMAND (the front-end's help), except those the
+# README says the front-ends do not take, and why
+every_flag_has_option() {
+	local bin=$1 help flag missing=
+	shift
+	help=$("$@" 2>&1) || { echo "$* failed: $help"; return 1; }
+	for flag in $("$bin" build --help | grep -oE '^ +(-[a-zA-Z], )?--[a-z-]+' | grep -oE -- '--[a-z-]+'); do
+		case $flag in
+		--dir | --project | --lock | --json | --quiet | --help) continue ;;
+		esac
+		[[ $help == *"$flag"* ]] || missing="$missing $flag"
+	done
+	[ -z "$missing" ] || { echo "not in '$*':$missing"; return 1; }
+}
+
 # archive_digest TAR: the digest of the (first) manifest of an image archive
 archive_digest() { tar -xOf "$1" index.json | jq -r '.manifests[0].digest'; }
 
@@ -459,7 +475,8 @@ test_rebar3() {
 	check "rebar3: the binary was built into the plugin's priv/" test -x "$p/_build/default/plugins/ocibuild/priv/ocibuild"
 	check "rebar3: the binary's output is shown (digest, 'wrote')" \
 		grep -qE '^sha256:[0-9a-f]{64}$|ocibuild: wrote ' "$T/r-build.log"
-	check "rebar3: says where the image went" grep -qF "Image myrel:0.1.0 written to _build/prod/myrel-0.1.0.tar" "$T/r-build.log"
+	check "rebar3: the binary says where the image went" \
+		grep -qF "ocibuild: image myrel:0.1.0 written to _build/prod/myrel-0.1.0.tar" "$T/r-build.log"
 	check "rebar3: default tag myrel:0.1.0" has_ref "$tar" myrel:0.1.0
 	check "rebar3: entrypoint /app/bin/myrel, cmd foreground" \
 		jq_true "$tar" '.config.Entrypoint == ["/app/bin/myrel"] and .config.Cmd == ["foreground"]'
@@ -556,7 +573,7 @@ test_rebar3() {
 		--insecure-registry "$REG" --chunk-size 1M --image-refs "$T/r-tar-refs.txt" \
 		--digest-file "$T/r-tar-digest.txt"
 	check "rebar3: ... ocibuild push with the registry flags" ran_with "$T/r-push-tar.log" \
-		"/ocibuild push $tar --push $REG/team -t myrel:fromtar --ca-file $CA --insecure-registry $REG --chunk-size 1M --image-refs $T/r-tar-refs.txt --digest-file $T/r-tar-digest.txt"
+		"/ocibuild push $tar -t myrel:fromtar --push $REG/team --ca-file $CA --insecure-registry $REG --chunk-size 1M --image-refs $T/r-tar-refs.txt --digest-file $T/r-tar-digest.txt"
 	check "rebar3: ... none of the config's build settings" ran_without "$T/r-push-tar.log" "--bundle-runtime"
 	check "rebar3: ... pushed" pushed_ok "$T/r-push-tar.log" myrel:fromtar
 	check "rebar3: ... the archive's manifest digest" file_is "$T/r-tar-digest.txt" "$(archive_digest "$tar")"
@@ -567,6 +584,27 @@ test_rebar3() {
 	check "rebar3: ... pushed as myrel:0.1.0" pushed_ok "$T/r-push-tar-cfg.log" myrel:0.1.0
 	expect_fail "rebar3: a tarball with a build option (--base) fails, naming it" "$T/r-push-tar-base.log" \
 		"--base: only for building" rebar3 as prod ocibuild "$tar" --push "$REG/team" --base scratch
+	check "rebar3: ... and every option a push takes" grep -qF -- \
+		"takes -t, --push, --ca-file, --insecure-registry, --chunk-size, --image-refs, --digest-file, --sign-key and --no-attach-sbom" \
+		"$T/r-push-tar-base.log"
+
+	# SBOM attachment off: attach_sbom false in the config, --no-attach-sbom for an archive
+	rm -f "$T/r-nosbom-refs.txt" "$T/r-nosbom-tar-refs.txt"
+	expect_ok "rebar3: {attach_sbom, false} with push" "$T/r-nosbom.log" \
+		env DEBUG=1 IT_OCIBUILD_EXTRA="[{attach_sbom, false}, {image_refs, \"$T/r-nosbom-refs.txt\"}]" \
+		rebar3 as prod ocibuild -t myrel:nosbom --push "$REG/team"
+	check "rebar3: ... --no-attach-sbom passed to ocibuild build" ran_with "$T/r-nosbom.log" "--no-attach-sbom"
+	ref=$(pushed_ref "$T/r-nosbom.log" myrel)
+	check "rebar3: ... pushed with no SBOM attached" \
+		lines_are "$T/r-nosbom-refs.txt" "$REG/team/myrel:nosbom" "$ref"
+	expect_ok "rebar3 ocibuild path/to.tar --push REG/team --no-attach-sbom" "$T/r-nosbom-tar.log" \
+		env DEBUG=1 rebar3 ocibuild "$tar" --push "$REG/team" -t myrel:nosbomtar --no-attach-sbom \
+		--image-refs "$T/r-nosbom-tar-refs.txt"
+	ref=$(pushed_ref "$T/r-nosbom-tar.log" myrel)
+	check "rebar3: ... pushed with no SBOM attached" \
+		lines_are "$T/r-nosbom-tar-refs.txt" "$REG/team/myrel:nosbomtar" "$ref"
+	check "rebar3: every flag of 'ocibuild build --help' has an option (or is one the docs say why not)" \
+		every_flag_has_option "$p/_build/default/plugins/ocibuild/priv/ocibuild" rebar3 help ocibuild
 
 	# nothing listens: the task fails with the binary's one-line error
 	expect_fail "rebar3 --push to a port where nothing listens fails with the binary's error" \
@@ -653,7 +691,8 @@ test_mix() {
 		"build it first with .MIX_ENV=prod mix release." env -u MIX_ENV mix ocibuild
 	expect_ok "MIX_ENV=prod mix release: the release step builds the image" "$T/m-release.log" mix release --overwrite
 	local tar=$p/_build/prod/myapp-0.1.0.tar
-	check "mix release: says where the image went" grep -qF "Image myapp:0.1.0 written to _build/prod/myapp-0.1.0.tar" "$T/m-release.log"
+	check "mix release: the binary says where the image went" \
+		grep -qF "ocibuild: image myapp:0.1.0 written to _build/prod/myapp-0.1.0.tar" "$T/m-release.log"
 	check "mix release: default tag myapp:0.1.0" has_ref "$tar" myapp:0.1.0
 	check "mix: entrypoint /app/bin/myapp, cmd start" \
 		jq_true "$tar" '.config.Entrypoint == ["/app/bin/myapp"] and .config.Cmd == ["start"]'
@@ -740,7 +779,7 @@ test_mix() {
 		--insecure-registry "$REG" --chunk-size 1M --image-refs "$T/m-tar-refs.txt" \
 		--digest-file "$T/m-tar-digest.txt"
 	check "mix: ... ocibuild push with the registry flags" ran_with "$T/m-push-tar.log" \
-		"/ocibuild push $tar --push $REG/team -t myapp:fromtar --ca-file $CA --insecure-registry $REG --chunk-size 1M --image-refs $T/m-tar-refs.txt --digest-file $T/m-tar-digest.txt"
+		"/ocibuild push $tar -t myapp:fromtar --push $REG/team --ca-file $CA --insecure-registry $REG --chunk-size 1M --image-refs $T/m-tar-refs.txt --digest-file $T/m-tar-digest.txt"
 	check "mix: ... none of the config's build settings" ran_without "$T/m-push-tar.log" "--bundle-runtime"
 	check "mix: ... pushed" pushed_ok "$T/m-push-tar.log" myapp:fromtar
 	check "mix: ... the archive's manifest digest" file_is "$T/m-tar-digest.txt" "$(archive_digest "$tar")"
@@ -751,6 +790,27 @@ test_mix() {
 	check "mix: ... pushed as myapp:0.1.0" pushed_ok "$T/m-push-tar-cfg.log" myapp:0.1.0
 	expect_fail "mix: a tarball with a build option (--base) fails, naming it" "$T/m-push-tar-base.log" \
 		"--base: only for building" mix ocibuild "$tar" --push "$REG/team" --base scratch
+	check "mix: ... and every option a push takes" grep -qF -- \
+		"takes -t, --push, --ca-file, --insecure-registry, --chunk-size, --image-refs, --digest-file, --sign-key and --no-attach-sbom" \
+		"$T/m-push-tar-base.log"
+
+	# SBOM attachment off: attach_sbom: false in the config, --no-attach-sbom for an archive
+	rm -f "$T/m-nosbom-refs.txt" "$T/m-nosbom-tar-refs.txt"
+	expect_ok "mix: attach_sbom: false with push" "$T/m-nosbom.log" \
+		env MIX_DEBUG=1 IT_OCIBUILD_EXTRA="[attach_sbom: false, image_refs: \"$T/m-nosbom-refs.txt\"]" \
+		mix ocibuild -t myapp:nosbom --push "$REG/team"
+	check "mix: ... --no-attach-sbom passed to ocibuild build" ran_with "$T/m-nosbom.log" "--no-attach-sbom"
+	ref=$(pushed_ref "$T/m-nosbom.log" myapp)
+	check "mix: ... pushed with no SBOM attached" \
+		lines_are "$T/m-nosbom-refs.txt" "$REG/team/myapp:nosbom" "$ref"
+	expect_ok "mix ocibuild path/to.tar --push REG/team --no-attach-sbom" "$T/m-nosbom-tar.log" \
+		env MIX_DEBUG=1 mix ocibuild "$tar" --push "$REG/team" -t myapp:nosbomtar --no-attach-sbom \
+		--image-refs "$T/m-nosbom-tar-refs.txt"
+	ref=$(pushed_ref "$T/m-nosbom-tar.log" myapp)
+	check "mix: ... pushed with no SBOM attached" \
+		lines_are "$T/m-nosbom-tar-refs.txt" "$REG/team/myapp:nosbomtar" "$ref"
+	check "mix: every flag of 'ocibuild build --help' has an option (or is one the docs say why not)" \
+		every_flag_has_option "$p/deps/ocibuild/priv/ocibuild" mix help ocibuild
 
 	expect_ok "MIX_ENV=prod mix release: the release step pushes with push in mix.exs" "$T/m-release-push.log" \
 		env IT_OCIBUILD_EXTRA="[push: \"$REG/team\"]" mix release --overwrite

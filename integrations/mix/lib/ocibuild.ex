@@ -14,11 +14,13 @@ defmodule Ocibuild do
   Keys: `base_image`, `tag` (string or list), `workdir`, `env` (map or list of
   `{key, value}`), `expose` (list of ports, integers or strings such as
   `"53/udp"`), `labels`, `annotations` (maps), `uid`, `vcs_annotations`
-  (boolean), `cmd` (the image's Cmd: the start script's arguments, a string of words or a list; default `start`), `sign_key`,
-  `compression`, `platforms` (list), `bundle_runtime` (boolean), `sbom`; and
-  for registries `push` (`"REGISTRY[/NAMESPACE]"`), `ca_file`,
-  `insecure_registries` (list of hosts), `chunk_size`, `image_refs`,
-  `digest_file`. Values may be strings, atoms, integers or charlists.
+  (boolean), `entrypoint`, `cmd` (the image's Cmd: the start script's
+  arguments, a string of words or a list; default `start`), `compression`,
+  `platforms` (list), `bundle_runtime` (boolean), `created`, `sbom`, `cache`
+  (boolean), `cache_max`, `jobs`, `lock_timeout`; and for registries `push`
+  (`"REGISTRY[/NAMESPACE]"`), `ca_file`, `insecure_registries` (list of hosts),
+  `chunk_size`, `image_refs`, `digest_file`, `sign_key`, `attach_sbom`
+  (boolean). Values may be strings, atoms, integers or charlists.
 
   With `push` (or `--push`) the image goes to the registry; the binary prints
   the pushed `REGISTRY/REPO@sha256:...` on stdout, which is shown as is and
@@ -32,140 +34,80 @@ defmodule Ocibuild do
   # The root of this checkout (deps/ocibuild in a user's project).
   @root Path.expand("../../..", __DIR__)
 
-  @config_keys %{
-    base_image: {:base, :str},
-    tag: {:tags, :strs},
-    tags: {:tags, :strs},
-    workdir: {:workdir, :str},
-    env: {:env, :pairs},
-    expose: {:expose, :items},
-    labels: {:labels, :pairs},
-    annotations: {:annotations, :pairs},
-    uid: {:uid, :str},
-    vcs_annotations: {:vcs_annotations, :bool},
-    cmd: {:cmd, :cmd},
-    sign_key: {:sign_key, :str},
-    compression: {:compression, :str},
-    platforms: {:platforms, :strs},
-    platform: {:platforms, :strs},
-    bundle_runtime: {:bundle_runtime, :bool},
-    sbom: {:sbom, :str},
+  # {setting, config keys, command-line switch, OptionParser type, flag, kind, push},
+  # in the order of the argv. The kinds (how a value becomes flags):
+  #   :str     one value: FLAG V
+  #   :list    repeatable, a command-line use replaces the config's list: FLAG V each
+  #   :items   as :list, but a config list of ports (integers or strings)
+  #   :joined  as :list, passed as one comma-separated FLAG V1,V2
+  #   :pairs   KEY=VALUE, the command line wins key by key: FLAG K=V each
+  #   :args    a string of words or a list (a JSON array for the binary)
+  #   :off     a boolean, true by default: FLAG when false (--no-SWITCH)
+  #   :yes_no  a boolean, unset by default: {YES_FLAG, NO_FLAG}
+  # push: :both (also when pushing an archive, config and command line), :cli
+  # (only its switch) or :no (building only). Everything else (the default tag
+  # NAME:VSN, the default archive _build/ENV/NAME-VSN.tar) is the binary's.
+  @flags [
+    {:tags, [:tag, :tags], :tag, :keep, "-t", :list, :cli},
+    {:output, [], :output, :string, "-o", :str, :no},
+    {:layout, [], :layout, :string, "--layout", :str, :no},
+    {:push, [:push], :push, :string, "--push", :str, :both},
+    {:base, [:base_image], :base, :string, "--base", :str, :no},
+    {:workdir, [:workdir], :workdir, :string, "--workdir", :str, :no},
+    {:env, [:env], :env, :keep, "-e", :pairs, :no},
+    {:expose, [:expose], :expose, :keep, "--expose", :items, :no},
+    {:labels, [:labels], :label, :keep, "-l", :pairs, :no},
+    {:annotations, [:annotations], :annotation, :keep, "-a", :pairs, :no},
+    {:uid, [:uid], :uid, :string, "--uid", :str, :no},
+    {:entrypoint, [:entrypoint], :entrypoint, :string, "--entrypoint", :args, :no},
+    {:cmd, [:cmd], :cmd, :string, "--cmd", :args, :no},
+    {:compression, [:compression], :compression, :string, "--compression", :str, :no},
+    {:platforms, [:platforms, :platform], :platform, :keep, "--platform", :joined, :no},
+    {:bundle_runtime, [:bundle_runtime], :bundle_runtime, :boolean,
+     {"--bundle-runtime", "--no-bundle-runtime"}, :yes_no, :no},
+    {:vcs_annotations, [:vcs_annotations], :vcs_annotations, :boolean, "--no-vcs-annotations",
+     :off, :no},
+    {:created, [:created], :created, :string, "--created", :str, :no},
+    {:sbom, [:sbom], :sbom, :string, "--sbom", :str, :no},
+    {:cache, [:cache], :cache, :boolean, "--no-cache", :off, :no},
+    {:cache_max, [:cache_max], :cache_max, :string, "--cache-max", :str, :no},
+    {:jobs, [:jobs], :jobs, :string, "--jobs", :str, :no},
+    {:lock_timeout, [:lock_timeout], :lock_timeout, :string, "--lock-timeout", :str, :no},
     # registry settings: also used when pushing an archive built before
-    push: {:push, :str},
-    chunk_size: {:chunk_size, :str},
-    ca_file: {:ca_file, :str},
-    insecure_registries: {:insecure_registries, :strs},
-    insecure_registry: {:insecure_registries, :strs},
-    image_refs: {:image_refs, :str},
-    digest_file: {:digest_file, :str}
-  }
-
-  # The config keys, and the command-line options, that say where and how to
-  # push; the others only describe a build.
-  @registry_config_keys [
-    :push,
-    :chunk_size,
-    :ca_file,
-    :insecure_registries,
-    :insecure_registry,
-    :image_refs,
-    :digest_file,
-    :sign_key
-  ]
-  @registry_opts [
-    :push,
-    :tag,
-    :chunk_size,
-    :ca_file,
-    :insecure_registry,
-    :image_refs,
-    :digest_file,
-    :sign_key
+    {:ca_file, [:ca_file], :ca_file, :string, "--ca-file", :str, :both},
+    {:insecure_registries, [:insecure_registries, :insecure_registry], :insecure_registry, :keep,
+     "--insecure-registry", :list, :both},
+    {:chunk_size, [:chunk_size], :chunk_size, :string, "--chunk-size", :str, :both},
+    {:image_refs, [:image_refs], :image_refs, :string, "--image-refs", :str, :both},
+    {:digest_file, [:digest_file], :digest_file, :string, "--digest-file", :str, :both},
+    {:sign_key, [:sign_key], :sign_key, :string, "--sign-key", :str, :both},
+    {:attach_sbom, [:attach_sbom], :attach_sbom, :boolean, "--no-attach-sbom", :off, :both}
   ]
 
-  @defaults %{
-    tags: [],
-    base: nil,
-    workdir: nil,
-    env: [],
-    expose: [],
-    labels: [],
-    annotations: [],
-    uid: nil,
-    vcs_annotations: true,
-    cmd: nil,
-    sign_key: nil,
-    compression: nil,
-    platforms: [],
-    bundle_runtime: nil,
-    sbom: nil,
-    chunk_size: nil,
-    output: nil,
-    layout: nil,
-    push: nil,
-    ca_file: nil,
-    insecure_registries: [],
-    image_refs: nil,
-    digest_file: nil
-  }
+  @doc "The `OptionParser` switches of the settings (`mix ocibuild` adds `--release`)."
+  def switches, do: for({_, _, switch, type, _, _, _} <- @flags, do: {switch, type})
+
+  @doc "Every config key, in the table's order."
+  def config_keys, do: for({_, keys, _, _, _, _, _} <- @flags, key <- keys, do: key)
 
   @doc """
-  Builds an image from the release in `dir` (named `name`, version `vsn`),
-  with `config` (the `:ocibuild` settings) and `cli` (parsed command-line
-  options, which win). Raises when the binary fails.
+  Builds an image from the release in `dir` with `config` (the `:ocibuild`
+  settings) and `cli` (parsed command-line options, which win). The binary tags
+  it `NAME:VSN` and writes `_build/ENV/NAME-VSN.tar` unless told otherwise, and
+  says so. Raises when the binary fails.
   """
-  def build_image!(dir, name, vsn, config, cli \\ []) do
+  def build_image!(dir, config, cli \\ []) do
     settings = settings(config, cli)
-    name = to_string(name)
-    vsn = to_string(vsn)
-    lock = lock_file()
-
-    rel = %{
-      dir: dir,
-      lock: lock,
-      default_tag: default_tag(name, vsn),
-      default_output: Path.join(Mix.Project.build_path(), "#{name}-#{vsn}.tar")
-    }
-
-    {argv, outputs} = build_argv(settings, rel)
-    refs = pushed_refs(run!(binary!(), argv))
-    tags = if settings.tags == [], do: [rel.default_tag], else: settings.tags
-
-    for {kind, where} <- outputs do
-      case kind do
-        :push ->
-          report_push(refs, tags, where)
-
-        _ ->
-          Mix.shell().info("Image #{Enum.join(tags, ", ")} #{describe(kind)} #{relative(where)}")
-      end
-    end
-
+    refs = pushed_refs(run!(binary!(), build_argv(settings, %{dir: dir, lock: lock_file()})))
+    if settings[:push], do: report_push(refs, settings[:tags] || [], settings.push)
     :ok
-  end
-
-  # A tag may not hold "+" (build metadata, "0.3.0+build.7"): "_" instead,
-  # and say so.
-  defp default_tag(name, vsn) do
-    if String.contains?(vsn, "+") do
-      tag = "#{name}:#{String.replace(vsn, "+", "_")}"
-
-      Mix.shell().info(
-        "Version #{vsn} has build metadata and a tag can not hold \"+\": tagging the image #{tag}"
-      )
-
-      tag
-    else
-      "#{name}:#{vsn}"
-    end
   end
 
   @doc """
   Pushes an image archive (or OCI layout) built before:
   `ocibuild push FILE --push REGISTRY`. Uses the registry settings of `config`
-  (`push`, `ca_file`, `insecure_registries`, `chunk_size`, `image_refs`,
-  `digest_file`; not `tag`) and the command-line options `cli`, which may only
-  be `--push`, `--tag` and the registry options: others raise.
+  (not `tag`) and the command-line options `cli`, which may only be `--tag`,
+  `--push` and the registry options: others raise.
   """
   def push_image!(file, config, cli) do
     case build_only_opts(cli) do
@@ -173,40 +115,50 @@ defmodule Ocibuild do
         :ok
 
       opts ->
+        takes = Enum.map(push_switches(), &if(&1 == :tag, do: "-t", else: option_name(&1)))
+
         Mix.raise(
           "#{Enum.map_join(opts, ", ", &option_name/1)}: only for building an image; with an " <>
-            "image archive, `mix ocibuild IMAGE.tar` pushes it and takes --push, -t, --ca-file, " <>
-            "--insecure-registry, --chunk-size, --image-refs and --digest-file"
+            "image archive, `mix ocibuild IMAGE.tar` pushes it and takes " <>
+            "#{Enum.join(Enum.drop(takes, -1), ", ")} and #{List.last(takes)}"
         )
     end
 
     s = push_settings(config, cli)
     refs = pushed_refs(run!(binary!(), push_argv(s, file)))
-    report_push(refs, [], s.push)
+    report_push(refs, s[:tags] || [], s[:push])
   end
+
+  defp push_switches, do: for({_, _, switch, _, _, _, push} <- @flags, push != :no, do: switch)
 
   @doc "Settings for pushing an archive: the registry keys of `config`, then `cli`."
   def push_settings(config, cli) do
-    config = if is_map(config), do: Map.to_list(config), else: config || []
+    keys = for {_, keys, _, _, _, _, :both} <- @flags, key <- keys, do: key
 
     registry =
-      for {key, _} = entry <- List.wrap(config),
-          config_key(key) in @registry_config_keys,
-          do: entry
+      for {key, _} = entry <- List.wrap(config_list(config)), config_key(key) in keys, do: entry
 
     settings(registry, cli)
   end
 
   @doc "The command-line options (each once) that only apply to building an image."
   def build_only_opts(cli) do
-    cli |> Keyword.keys() |> Enum.uniq() |> Enum.reject(&(&1 in @registry_opts))
+    cli |> Keyword.keys() |> Enum.uniq() |> Enum.reject(&(&1 in push_switches()))
   end
 
-  defp option_name(:vcs_annotations), do: "--no-vcs-annotations"
-  defp option_name(key), do: "--" <> String.replace(Atom.to_string(key), "_", "-")
+  defp option_name(switch) do
+    dashed = String.replace(Atom.to_string(switch), "_", "-")
+
+    case List.keyfind(@flags, switch, 2) do
+      {_, _, _, _, _, :off, _} -> "--no-" <> dashed
+      _ -> "--" <> dashed
+    end
+  end
 
   # One line per reference the binary printed; should it have printed none,
   # where the image went.
+  defp report_push([], [], registry), do: Mix.shell().info("Image pushed to #{registry}")
+
   defp report_push([], tags, registry) do
     Mix.shell().info("Image #{Enum.join(tags, ", ")} pushed to #{registry}")
   end
@@ -222,34 +174,39 @@ defmodule Ocibuild do
     |> Enum.filter(&Regex.match?(~r/^[^\s@]+\/[^\s@]+@sha256:[0-9a-f]{64}$/, &1))
   end
 
-  defp describe(:output), do: "written to"
-  defp describe(:layout), do: "added to the OCI layout"
-
   defp lock_file do
     config = Mix.Project.config()
     lock = Path.expand(config[:lockfile] || "mix.lock")
     if File.regular?(lock), do: lock, else: nil
   end
 
-  @doc "Settings: the project config, then the command line (an OptionParser keyword list)."
+  defp config_list(config) when is_map(config), do: Map.to_list(config)
+  defp config_list(config), do: config || []
+
+  @doc """
+  Settings (a map of the set ones): the project config, then the command line
+  (an OptionParser keyword list).
+  """
   def settings(config, cli) do
-    config = if is_map(config), do: Map.to_list(config), else: config || []
+    config = config_list(config)
 
     if !is_list(config) do
       Mix.raise("bad ocibuild config: expected a keyword list, got #{inspect(config)}")
     end
 
     s =
-      Enum.reduce(config, @defaults, fn
+      Enum.reduce(config, %{}, fn
         {_key, nil}, acc ->
           acc
 
         {key, value}, acc ->
-          case Map.fetch(@config_keys, config_key(key)) do
-            {:ok, {skey, kind}} ->
-              Map.put(acc, skey, convert(kind, key, value))
+          k = config_key(key)
 
-            :error ->
+          case Enum.find(@flags, fn {_, keys, _, _, _, _, _} -> k in keys end) do
+            {setting, _, _, _, _, kind, _} ->
+              Map.put(acc, setting, convert(kind, key, value))
+
+            nil ->
               Mix.shell().error("ocibuild: ignoring unknown config key #{inspect(key)}")
               acc
           end
@@ -259,8 +216,18 @@ defmodule Ocibuild do
           acc
       end)
 
-    cli(cli, s, %{})
+    # the command line's uses of each switch, in order, over the config
+    Enum.reduce(@flags, s, fn {setting, _, switch, _, _, kind, _}, acc ->
+      case Keyword.get_values(cli, switch) do
+        [] -> acc
+        vs -> Map.put(acc, setting, cli_merge(kind, vs, acc[setting]))
+      end
+    end)
   end
+
+  defp cli_merge(:pairs, kvs, old), do: Enum.reduce(kvs, old || [], &put_pair_kv(&2, &1))
+  defp cli_merge(kind, vs, _old) when kind in [:list, :items, :joined], do: vs
+  defp cli_merge(_kind, vs, _old), do: List.last(vs)
 
   defp config_key(key) when is_atom(key), do: key
 
@@ -272,16 +239,17 @@ defmodule Ocibuild do
 
   defp convert(:str, key, v), do: str(key, v)
 
-  defp convert(:strs, key, v),
+  defp convert(kind, key, v) when kind in [:list, :joined],
     do: if(single?(v), do: [str(key, v)], else: Enum.map(list(key, v), &str(key, &1)))
 
+  # a top-level list is always a list of items, since [53] could be a port or "5"
   defp convert(:items, key, v) when is_list(v), do: Enum.map(v, &str(key, &1))
   defp convert(:items, key, v), do: [str(key, v)]
   defp convert(:pairs, key, v), do: pairs(key, v)
-  defp convert(:bool, _key, v) when is_boolean(v), do: v
-  defp convert(:bool, key, v), do: bad!(key, v)
+  defp convert(kind, _key, v) when kind in [:off, :yes_no] and is_boolean(v), do: v
+  defp convert(kind, key, v) when kind in [:off, :yes_no], do: bad!(key, v)
 
-  defp convert(:cmd, key, v) do
+  defp convert(:args, key, v) do
     if single?(v), do: str(key, v), else: json_array(Enum.map(list(key, v), &str(key, &1)))
   end
 
@@ -340,147 +308,48 @@ defmodule Ocibuild do
     )
   end
 
-  # Command-line options (repeatable ones appear once per use) over the config.
-  defp cli([], s, _seen), do: s
-
-  defp cli([{key, v} | rest], s, seen) when key in [:tag, :platform, :expose] do
-    skey = %{tag: :tags, platform: :platforms, expose: :expose}[key]
-    prev = if seen[skey], do: Map.fetch!(s, skey), else: []
-    cli(rest, Map.put(s, skey, prev ++ [v]), Map.put(seen, skey, true))
-  end
-
-  defp cli([{:insecure_registry, v} | rest], s, seen) do
-    prev = if seen[:insecure_registries], do: s.insecure_registries, else: []
-
-    cli(
-      rest,
-      Map.put(s, :insecure_registries, prev ++ [v]),
-      Map.put(seen, :insecure_registries, true)
-    )
-  end
-
-  defp cli([{key, kv} | rest], s, seen) when key in [:env, :label, :annotation] do
-    skey = %{env: :env, label: :labels, annotation: :annotations}[key]
-    cli(rest, Map.update!(s, skey, &put_pair_kv(&1, kv)), seen)
-  end
-
-  defp cli([{key, v} | rest], s, seen) when key in [:vcs_annotations, :bundle_runtime] do
-    cli(rest, Map.put(s, key, v), seen)
-  end
-
-  defp cli([{key, v} | rest], s, seen)
-       when key in [
-              :output,
-              :push,
-              :layout,
-              :base,
-              :cmd,
-              :uid,
-              :chunk_size,
-              :sbom,
-              :sign_key,
-              :compression,
-              :workdir,
-              :ca_file,
-              :image_refs,
-              :digest_file
-            ] do
-    cli(rest, Map.put(s, key, v), seen)
-  end
-
-  # release: used by the caller
-  defp cli([_ | rest], s, seen), do: cli(rest, s, seen)
-
   @doc """
-  The argv of `ocibuild build` for a release, and where the image goes.
-  `rel` has `:dir`, `:lock` (or nil), `:default_tag` and `:default_output`.
+  The argv of `ocibuild build` for the release `rel.dir` (with `rel.lock`, or
+  nil): the flags of the settings that are set.
   """
   def build_argv(s, rel) do
-    tags = if s.tags == [], do: [rel.default_tag], else: s.tags
-
-    outputs =
-      case for k <- [:output, :layout, :push], v = Map.fetch!(s, k), v != nil, do: {k, v} do
-        [] -> [output: rel.default_output]
-        outs -> outs
-      end
-
-    argv =
-      ["build", "--release", rel.dir] ++
-        opt("--lock", rel.lock) ++
-        Enum.flat_map(tags, &["-t", &1]) ++
-        Enum.flat_map(outputs, fn {k, v} -> [flag(k), v] end) ++
-        image_flags(s) ++
-        registry_flags(s)
-
-    {argv, outputs}
+    ["build", "--release", rel.dir] ++
+      if(rel.lock, do: ["--lock", rel.lock], else: []) ++
+      Enum.flat_map(@flags, &to_flags(&1, s))
   end
 
   @doc """
-  The argv of `ocibuild push FILE`, with settings from `push_settings/2`: only
-  `--push`, the tags and the registry flags (without tags the binary uses the
-  archive's own).
+  The argv of `ocibuild push FILE`, with settings from `push_settings/2`
+  (without tags the binary uses the archive's own).
   """
   def push_argv(s, file) do
     ["push", file] ++
-      opt("--push", s.push) ++
-      Enum.flat_map(s.tags, &["-t", &1]) ++
-      registry_flags(s)
+      Enum.flat_map(for(f = {_, _, _, _, _, _, push} <- @flags, push != :no, do: f), &to_flags(&1, s))
   end
 
-  # The flags describing the image, for those settings that are set.
-  defp image_flags(s) do
-    opt("--base", s.base) ++
-      opt("--workdir", s.workdir) ++
-      kvs("-e", s.env) ++
-      Enum.flat_map(s.expose, &["--expose", &1]) ++
-      kvs("-l", s.labels) ++
-      kvs("-a", s.annotations) ++
-      opt("--uid", s.uid) ++
-      opt("--cmd", s.cmd) ++
-      opt("--compression", s.compression) ++
-      platform(s.platforms) ++
-      runtime(s.bundle_runtime) ++
-      bool("--no-vcs-annotations", not s.vcs_annotations) ++
-      opt("--sbom", s.sbom)
+  defp to_flags({setting, _, _, _, flag, kind, _}, s) do
+    case s[setting] do
+      nil -> []
+      v -> to_flags(kind, flag, v)
+    end
   end
 
-  # The flags saying how to reach the registry and where to note what was pushed.
-  defp registry_flags(s) do
-    opt("--ca-file", s.ca_file) ++
-      Enum.flat_map(s.insecure_registries, &["--insecure-registry", &1]) ++
-      opt("--chunk-size", s.chunk_size) ++
-      opt("--image-refs", s.image_refs) ++
-      opt("--digest-file", s.digest_file) ++
-      opt("--sign-key", s.sign_key)
-  end
+  defp to_flags(kind, flag, v) when kind in [:str, :args], do: [flag, v]
+  defp to_flags(kind, flag, vs) when kind in [:list, :items], do: Enum.flat_map(vs, &[flag, &1])
+  defp to_flags(:joined, _flag, []), do: []
+  defp to_flags(:joined, flag, vs), do: [flag, Enum.join(vs, ",")]
 
-  defp flag(:output), do: "-o"
-  defp flag(:layout), do: "--layout"
-  defp flag(:push), do: "--push"
-
-  defp opt(_flag, nil), do: []
-  defp opt(flag, v), do: [flag, v]
-
-  defp bool(flag, true), do: [flag]
-  defp bool(_flag, false), do: []
-
-  # The binary bundles the runtime on scratch by default: say only what the
-  # user said.
-  defp runtime(true), do: ["--bundle-runtime"]
-  defp runtime(false), do: ["--no-bundle-runtime"]
-  defp runtime(nil), do: []
-
-  defp kvs(flag, pairs) do
-    Enum.flat_map(pairs, fn
+  defp to_flags(:pairs, flag, kvs) do
+    Enum.flat_map(kvs, fn
       {k, nil} -> [flag, k]
       {k, v} -> [flag, "#{k}=#{v}"]
     end)
   end
 
-  # Several platforms: one comma-separated --platform, from which the binary
-  # builds an image index.
-  defp platform([]), do: []
-  defp platform(ps), do: ["--platform", Enum.join(ps, ",")]
+  defp to_flags(:off, flag, false), do: [flag]
+  defp to_flags(:off, _flag, true), do: []
+  defp to_flags(:yes_no, {yes, _no}, true), do: [yes]
+  defp to_flags(:yes_no, {_yes, no}, false), do: [no]
 
   @doc false
   def json_array(words) do
@@ -512,7 +381,7 @@ defmodule Ocibuild do
     make = make_module()
 
     make.configured_binary() ||
-      Enum.find(priv_candidates(make), &executable?/1) ||
+      Enum.find(priv_candidates(make), &make.executable?/1) ||
       make.build!(@root)
   end
 
@@ -538,13 +407,6 @@ defmodule Ocibuild do
       end
 
     app_priv ++ [make.priv_binary(@root)]
-  end
-
-  defp executable?(path) do
-    case File.stat(path) do
-      {:ok, %File.Stat{type: :regular, mode: mode}} -> Bitwise.band(mode, 0o111) != 0
-      _ -> false
-    end
   end
 
   @doc """

@@ -1,6 +1,10 @@
 %% @doc Turns the `{ocibuild, [...]}' config of a project and the command-line
 %% options of `rebar3 ocibuild' into the argument list of the `ocibuild' binary.
 %%
+%% One table, flags/0, maps each setting to its config keys, its command-line
+%% options and the binary's flag; everything else (the default tag NAME:VSN,
+%% the default archive _build/PROFILE/NAME-VSN.tar) is the binary's.
+%%
 %% Pure functions, no rebar3 API: the precedence is command line, then config,
 %% then the binary's defaults. Config values may be strings (charlists),
 %% binaries, atoms or integers; maps or lists of `{Key, Value}' pairs.
@@ -9,76 +13,88 @@
 %% registry settings: push_settings/2 and push_argv/2.
 -module(ocibuild_args).
 
--export([settings/2, push_settings/2, build_only_opts/1, build_argv/2, push_argv/2,
-         pushed_refs/1, to_str/1, json_array/1]).
+-export([flags/0, config_keys/0, push_options/0, settings/2, push_settings/2,
+         build_only_opts/1, build_argv/2, push_argv/2, pushed_refs/1, to_str/1,
+         json_array/1]).
 
 -export_type([settings/0]).
 
 -type settings() :: #{atom() => term()}.
 
-%% config key -> {settings key, kind}
--define(CONFIG_KEYS,
-        [{base_image, base, str},
-         {tag, tags, strs},
-         {tags, tags, strs},
-         {workdir, workdir, str},
-         {env, env, pairs},
-         {expose, expose, items},
-         {labels, labels, pairs},
-         {annotations, annotations, pairs},
-         {uid, uid, str},
-         {vcs_annotations, vcs_annotations, bool},
-         {cmd, cmd, cmd},
-         {sign_key, sign_key, str},
-         {compression, compression, str},
-         {platforms, platforms, strs},
-         {platform, platforms, strs},
-         {bundle_runtime, bundle_runtime, bool},
-         {sbom, sbom, str},
-         %% registry settings: also used when pushing an archive built before
-         {push, push, str},
-         {chunk_size, chunk_size, str},
-         {ca_file, ca_file, str},
-         {insecure_registries, insecure_registries, strs},
-         {insecure_registry, insecure_registries, strs},
-         {image_refs, image_refs, str},
-         {digest_file, digest_file, str}]).
+%% {Setting, ConfigKeys, CliOpts, Flag, Kind, Push}, in the order of the argv.
+%% CliOpts: {GetoptName, arg} (the option's argument) or {GetoptName, Value}
+%% (a switch). Kind says how a value becomes flags:
+%%   str      one value: Flag V
+%%   list     repeatable, a command-line use replaces the config's list: Flag V each
+%%   items    as list, but a config list of ports (integers or strings)
+%%   joined   as list, passed as one comma-separated Flag V1,V2
+%%   pairs    KEY=VALUE, the command line wins key by key: Flag K=V each
+%%   args     a string of words or a list (a JSON array for the binary)
+%%   off      a boolean, true by default: Flag when false
+%%   yes_no   a boolean, unset by default: {YesFlag, NoFlag}
+%% Push: both (also when pushing an archive, config and command line), cli
+%% (only its command-line option) or no (building only).
+flags() ->
+    [{tags, [tag, tags], [{tag, arg}], "-t", list, cli},
+     {output, [], [{output, arg}], "-o", str, no},
+     {layout, [], [{layout, arg}], "--layout", str, no},
+     {push, [push], [{push, arg}], "--push", str, both},
+     {base, [base_image], [{base, arg}], "--base", str, no},
+     {workdir, [workdir], [{workdir, arg}], "--workdir", str, no},
+     {env, [env], [{env, arg}], "-e", pairs, no},
+     {expose, [expose], [{expose, arg}], "--expose", items, no},
+     {labels, [labels], [{label, arg}], "-l", pairs, no},
+     {annotations, [annotations], [{annotation, arg}], "-a", pairs, no},
+     {uid, [uid], [{uid, arg}], "--uid", str, no},
+     {entrypoint, [entrypoint], [{entrypoint, arg}], "--entrypoint", args, no},
+     {cmd, [cmd], [{cmd, arg}], "--cmd", args, no},
+     {compression, [compression], [{compression, arg}], "--compression", str, no},
+     {platforms, [platforms, platform], [{platform, arg}], "--platform", joined, no},
+     {bundle_runtime, [bundle_runtime], [{bundle_runtime, true}, {no_bundle_runtime, false}],
+      {"--bundle-runtime", "--no-bundle-runtime"}, yes_no, no},
+     {vcs_annotations, [vcs_annotations], [{no_vcs_annotations, false}],
+      "--no-vcs-annotations", off, no},
+     {created, [created], [{created, arg}], "--created", str, no},
+     {sbom, [sbom], [{sbom, arg}], "--sbom", str, no},
+     {cache, [cache], [{no_cache, false}], "--no-cache", off, no},
+     {cache_max, [cache_max], [{cache_max, arg}], "--cache-max", str, no},
+     {jobs, [jobs], [{jobs, arg}], "--jobs", str, no},
+     {lock_timeout, [lock_timeout], [{lock_timeout, arg}], "--lock-timeout", str, no},
+     %% registry settings: also used when pushing an archive built before
+     {ca_file, [ca_file], [{ca_file, arg}], "--ca-file", str, both},
+     {insecure_registries, [insecure_registries, insecure_registry],
+      [{insecure_registry, arg}], "--insecure-registry", list, both},
+     {chunk_size, [chunk_size], [{chunk_size, arg}], "--chunk-size", str, both},
+     {image_refs, [image_refs], [{image_refs, arg}], "--image-refs", str, both},
+     {digest_file, [digest_file], [{digest_file, arg}], "--digest-file", str, both},
+     {sign_key, [sign_key], [{sign_key, arg}], "--sign-key", str, both},
+     {attach_sbom, [attach_sbom], [{no_attach_sbom, false}], "--no-attach-sbom", off, both}].
 
-%% The config keys, and the command-line options, that say where and how to
-%% push; the others only describe a build.
--define(REGISTRY_CONFIG_KEYS,
-        [push, chunk_size, ca_file, insecure_registries, insecure_registry, image_refs,
-         digest_file, sign_key]).
--define(REGISTRY_OPTS,
-        [push, tag, chunk_size, ca_file, insecure_registry, image_refs, digest_file, sign_key,
-         tarball]).
+%% @doc Every config key, in the table's order.
+-spec config_keys() -> [atom()].
+config_keys() ->
+    [K || {_, Ks, _, _, _, _} <- flags(), K <- Ks].
 
--spec defaults() -> settings().
-defaults() ->
-    #{tags => [], base => undefined, workdir => undefined, env => [], expose => [],
-      labels => [], annotations => [], uid => undefined, vcs_annotations => true,
-      cmd => undefined, sign_key => undefined, compression => undefined,
-      platforms => [], bundle_runtime => undefined, sbom => undefined,
-      chunk_size => undefined, output => undefined, layout => undefined,
-      push => undefined, ca_file => undefined, insecure_registries => [],
-      image_refs => undefined, digest_file => undefined, warnings => []}.
+%% @doc The command-line options (getopt names) that pushing an archive takes.
+-spec push_options() -> [atom()].
+push_options() ->
+    [O || {_, _, Opts, _, _, Push} <- flags(), Push =/= no, {O, _} <- Opts].
 
 %% @doc Settings from the project config and the parsed command line (a getopt
 %% proplist; repeated options appear once per use, in order).
 %% Throws `{bad_config, Key, Value}' for a value of the wrong shape.
 -spec settings(list() | map(), [{atom(), term()} | atom()]) -> settings().
 settings(Config, Cli) ->
-    S0 = lists:foldl(fun config_entry/2, defaults(), config_list(Config)),
-    cli(Cli, S0).
+    S0 = lists:foldl(fun config_entry/2, #{warnings => []}, config_list(Config)),
+    lists:foldl(fun(F, S) -> cli(F, Cli, S) end, S0, flags()).
 
 %% @doc Settings for pushing an image archive built before: the registry keys
-%% of the config (push, ca_file, insecure_registries, chunk_size, image_refs,
-%% digest_file; not tag, which names the tags of a build), then the command
+%% of the config (not tag, which names the tags of a build), then the command
 %% line. See build_only_opts/1 for the options that make no sense there.
 -spec push_settings(list() | map(), [{atom(), term()} | atom()]) -> settings().
 push_settings(Config, Cli) ->
-    Registry = [E || E = {K, _} <- config_list(Config),
-                     lists:member(key_atom(K), ?REGISTRY_CONFIG_KEYS)],
+    Keys = [K || {_, Ks, _, _, _, both} <- flags(), K <- Ks],
+    Registry = [E || E = {K, _} <- config_list(Config), lists:member(key_atom(K), Keys)],
     settings(Registry, Cli).
 
 %% @doc The command-line options (getopt names, each once) that only apply to
@@ -86,7 +102,7 @@ push_settings(Config, Cli) ->
 -spec build_only_opts([{atom(), term()} | atom()]) -> [atom()].
 build_only_opts(Cli) ->
     Names = [case O of {K, _} -> K; K -> K end || O <- Cli],
-    lists:usort([K || K <- Names, not lists:member(K, ?REGISTRY_OPTS)]).
+    lists:usort([K || K <- Names, not lists:member(K, [tarball | push_options()])]).
 
 config_list(M) when is_map(M) -> maps:to_list(M);
 config_list(L) when is_list(L) -> L;
@@ -96,31 +112,33 @@ config_entry({_Key, undefined}, S) ->
     S;
 config_entry({Key0, Value}, S) ->
     Key = key_atom(Key0),
-    case lists:keyfind(Key, 1, ?CONFIG_KEYS) of
-        {_, SKey, Kind} ->
-            S#{SKey => convert(Kind, Key, Value)};
-        false ->
-            S#{warnings => maps:get(warnings, S) ++ [{unknown_key, Key0}]}
+    case [F || F = {_, Ks, _, _, _, _} <- flags(), lists:member(Key, Ks)] of
+        [{Setting, _, _, _, Kind, _}] -> S#{Setting => convert(Kind, Key, Value)};
+        [] -> warn({unknown_key, Key0}, S)
     end;
 config_entry(Other, S) ->
-    S#{warnings => maps:get(warnings, S) ++ [{unknown_key, Other}]}.
+    warn({unknown_key, Other}, S).
+
+warn(W, S = #{warnings := Ws}) -> S#{warnings => Ws ++ [W]}.
 
 key_atom(K) when is_atom(K) -> K;
 key_atom(K) ->
     try list_to_existing_atom(to_str(K)) catch _:_ -> K end.
 
 convert(str, Key, V) -> str(Key, V);
-convert(strs, Key, V) -> strs(Key, V);
-convert(items, Key, V) -> items(Key, V);
+convert(list, Key, V) -> strs(Key, V);
+convert(joined, Key, V) -> strs(Key, V);
+%% a top-level list is always a list of items, since [53] could be a port or "5"
+convert(items, Key, V) when is_list(V) -> [str(Key, X) || X <- V];
+convert(items, Key, V) -> [str(Key, V)];
 convert(pairs, Key, V) -> pairs(Key, V);
-convert(bool, _Key, true) -> true;
-convert(bool, _Key, false) -> false;
-convert(bool, Key, V) -> throw({bad_config, Key, V});
-convert(cmd, Key, V) ->
+convert(Bool, _Key, V) when (Bool =:= off orelse Bool =:= yes_no), is_boolean(V) -> V;
+convert(args, Key, V) ->
     case is_single(V) of
         true -> str(Key, V);
         false -> json_array([str(Key, W) || W <- list(Key, V)])
-    end.
+    end;
+convert(_, Key, V) -> throw({bad_config, Key, V}).
 
 str(Key, V) ->
     try to_str(V) catch _:_ -> throw({bad_config, Key, V}) end.
@@ -131,11 +149,6 @@ strs(Key, V) ->
         true -> [str(Key, V)];
         false -> [str(Key, X) || X <- list(Key, V)]
     end.
-
-%% A list whose items are numbers or strings (ports): a top-level list is always
-%% a list of items, since [53] could be a port or the string "5".
-items(Key, V) when is_list(V) -> [str(Key, X) || X <- V];
-items(Key, V) -> [str(Key, V)].
 
 list(_Key, V) when is_list(V) -> V;
 list(Key, V) -> throw({bad_config, Key, V}).
@@ -181,62 +194,66 @@ to_str(L) when is_list(L) ->
         _ -> erlang:error(badarg)
     end.
 
-%% Command-line options (getopt proplist) over the config.
-cli([], S) -> S;
-cli([Opt | Rest], S) -> cli(Rest, cli_opt(Opt, S)).
+%% The command line's uses of one setting's options (in order) over the config.
+cli({Setting, _, Opts, _, Kind, _}, Cli, S) ->
+    case [V || O <- Cli, V <- cli_value(O, Opts)] of
+        [] -> S;
+        Vs -> S#{Setting => cli_merge(Kind, Vs, maps:get(Setting, S, undefined))}
+    end.
 
-cli_opt({tag, T}, S = #{cli_tags := Ts}) -> S#{cli_tags => Ts ++ [T], tags => Ts ++ [T]};
-cli_opt({tag, T}, S) -> S#{cli_tags => [T], tags => [T]};
-cli_opt({platform, P}, S = #{cli_platforms := Ps}) ->
-    S#{cli_platforms => Ps ++ [P], platforms => Ps ++ [P]};
-cli_opt({platform, P}, S) -> S#{cli_platforms => [P], platforms => [P]};
-cli_opt({expose, P}, S = #{cli_expose := Ps}) -> S#{cli_expose => Ps ++ [P], expose => Ps ++ [P]};
-cli_opt({expose, P}, S) -> S#{cli_expose => [P], expose => [P]};
-cli_opt({insecure_registry, H}, S = #{cli_insecure := Hs}) ->
-    S#{cli_insecure => Hs ++ [H], insecure_registries => Hs ++ [H]};
-cli_opt({insecure_registry, H}, S) -> S#{cli_insecure => [H], insecure_registries => [H]};
-cli_opt({env, KV}, S = #{env := L}) -> S#{env => put_pair_kv(KV, L)};
-cli_opt({label, KV}, S = #{labels := L}) -> S#{labels => put_pair_kv(KV, L)};
-cli_opt({annotation, KV}, S = #{annotations := L}) -> S#{annotations => put_pair_kv(KV, L)};
-cli_opt(no_vcs_annotations, S) -> S#{vcs_annotations => false};
-cli_opt({no_vcs_annotations, true}, S) -> S#{vcs_annotations => false};
-cli_opt(bundle_runtime, S) -> S#{bundle_runtime => true};
-cli_opt({bundle_runtime, true}, S) -> S#{bundle_runtime => true};
-cli_opt(no_bundle_runtime, S) -> S#{bundle_runtime => false};
-cli_opt({no_bundle_runtime, true}, S) -> S#{bundle_runtime => false};
-cli_opt({K, V}, S) when K =:= output; K =:= push; K =:= layout; K =:= base;
-                        K =:= cmd; K =:= uid; K =:= chunk_size; K =:= sbom;
-                        K =:= sign_key; K =:= compression; K =:= workdir;
-                        K =:= ca_file; K =:= image_refs; K =:= digest_file ->
-    S#{K => V};
-cli_opt(_, S) -> S.   % release, relname, tarball: used by the caller
+cli_value({K, V}, Opts) ->
+    case lists:keyfind(K, 1, Opts) of
+        {_, arg} -> [V];
+        {_, Switch} when V =:= true -> [Switch];
+        _ -> []
+    end;
+cli_value(K, Opts) when is_atom(K) ->
+    case lists:keyfind(K, 1, Opts) of
+        {_, arg} -> [];
+        {_, Switch} -> [Switch];
+        false -> []
+    end;
+cli_value(_, _) -> [].
 
-%% @doc The argv of `ocibuild build' for a release.
-%% Rel: #{dir, lock (or undefined), default_tag, default_output}.
-%% Returns {Argv, Outputs} where Outputs says where the image goes, for the
-%% message printed after the build.
--spec build_argv(settings(), map()) -> {[string()], [{atom(), string()}]}.
-build_argv(S, #{dir := Dir, lock := Lock, default_tag := DefTag, default_output := DefOut}) ->
-    Tags = case maps:get(tags, S) of [] -> [DefTag]; Ts -> Ts end,
-    Outputs0 = [{K, V} || K <- [output, layout, push], (V = maps:get(K, S)) =/= undefined],
-    Outputs = case Outputs0 of [] -> [{output, DefOut}]; _ -> Outputs0 end,
-    Argv = ["build", "--release", Dir]
-        ++ opt("--lock", Lock)
-        ++ lists:append([["-t", T] || T <- Tags])
-        ++ lists:append([[flag(K), V] || {K, V} <- Outputs])
-        ++ image_flags(S)
-        ++ registry_flags(S),
-    {Argv, Outputs}.
+cli_merge(pairs, KVs, Old) ->
+    lists:foldl(fun put_pair_kv/2, case Old of undefined -> []; _ -> Old end, KVs);
+cli_merge(Kind, Vs, _Old) when Kind =:= list; Kind =:= items; Kind =:= joined -> Vs;
+cli_merge(_Kind, Vs, _Old) -> lists:last(Vs).
 
-%% @doc The argv of `ocibuild push FILE': push an image archive built before,
-%% with the settings of push_settings/2. Only --push, the tags and the registry
-%% flags are passed; without tags the binary uses the archive's own.
+%% @doc The argv of `ocibuild build' for the release in Dir (with Lock, or
+%% undefined): the binary tags the image NAME:VSN and writes
+%% _build/PROFILE/NAME-VSN.tar unless the settings say otherwise, and says so.
+-spec build_argv(settings(), #{dir := string(), lock := string() | undefined}) -> [string()].
+build_argv(S, #{dir := Dir, lock := Lock}) ->
+    ["build", "--release", Dir] ++ opt("--lock", Lock)
+        ++ lists:append([to_flags(F, S) || F <- flags()]).
+
+%% @doc The argv of `ocibuild push File': push an image archive built before,
+%% with the settings of push_settings/2. Without tags the binary uses the
+%% archive's own.
 -spec push_argv(settings(), string()) -> [string()].
 push_argv(S, File) ->
-    ["push", File]
-        ++ opt("--push", maps:get(push, S))
-        ++ lists:append([["-t", T] || T <- maps:get(tags, S)])
-        ++ registry_flags(S).
+    ["push", File] ++ lists:append([to_flags(F, S) || F = {_, _, _, _, _, P} <- flags(), P =/= no]).
+
+to_flags({Setting, _, _, Flag, Kind, _}, S) ->
+    case maps:get(Setting, S, undefined) of
+        undefined -> [];
+        V -> to_flags(Kind, Flag, V)
+    end.
+
+to_flags(Kind, Flag, V) when Kind =:= str; Kind =:= args -> [Flag, V];
+to_flags(Kind, Flag, Vs) when Kind =:= list; Kind =:= items -> lists:append([[Flag, V] || V <- Vs]);
+to_flags(joined, _Flag, []) -> [];
+to_flags(joined, Flag, Vs) -> [Flag, lists:flatten(lists:join(",", Vs))];
+to_flags(pairs, Flag, KVs) ->
+    lists:append([[Flag, case V of undefined -> K; _ -> K ++ "=" ++ V end] || {K, V} <- KVs]);
+to_flags(off, Flag, false) -> [Flag];
+to_flags(off, _Flag, true) -> [];
+to_flags(yes_no, {Yes, _}, true) -> [Yes];
+to_flags(yes_no, {_, No}, false) -> [No].
+
+opt(_, undefined) -> [];
+opt(Flag, V) -> [Flag, V].
 
 %% @doc The references the binary printed on stdout for a push
 %% (`REGISTRY/REPO@sha256:...'), among its stdout lines.
@@ -244,55 +261,6 @@ push_argv(S, File) ->
 pushed_refs(Lines) ->
     [L || L0 <- Lines, L <- [string:trim(L0)],
           re:run(L, "^[^\\s@]+/[^\\s@]+@sha256:[0-9a-f]{64}$", [{capture, none}]) =:= match].
-
-%% The flags describing the image, for those settings that are set.
-image_flags(S) ->
-    opt("--base", maps:get(base, S))
-        ++ opt("--workdir", maps:get(workdir, S))
-        ++ kvs("-e", maps:get(env, S))
-        ++ lists:append([["--expose", P] || P <- maps:get(expose, S)])
-        ++ kvs("-l", maps:get(labels, S))
-        ++ kvs("-a", maps:get(annotations, S))
-        ++ opt("--uid", maps:get(uid, S))
-        ++ opt("--cmd", maps:get(cmd, S))
-        ++ opt("--compression", maps:get(compression, S))
-        ++ platform(maps:get(platforms, S))
-        ++ runtime(maps:get(bundle_runtime, S))
-        ++ bool("--no-vcs-annotations", not maps:get(vcs_annotations, S))
-        ++ opt("--sbom", maps:get(sbom, S)).
-
-%% The flags saying how to reach the registry and where to note what was pushed.
-registry_flags(S) ->
-    opt("--ca-file", maps:get(ca_file, S))
-        ++ lists:append([["--insecure-registry", H] || H <- maps:get(insecure_registries, S)])
-        ++ opt("--chunk-size", maps:get(chunk_size, S))
-        ++ opt("--image-refs", maps:get(image_refs, S))
-        ++ opt("--digest-file", maps:get(digest_file, S))
-        ++ opt("--sign-key", maps:get(sign_key, S)).
-
-flag(output) -> "-o";
-flag(layout) -> "--layout";
-flag(push) -> "--push".
-
-opt(_, undefined) -> [];
-opt(Flag, V) -> [Flag, V].
-
-bool(Flag, true) -> [Flag];
-bool(_, false) -> [].
-
-%% The binary bundles the runtime on scratch by default: say only what the
-%% user said.
-runtime(true) -> ["--bundle-runtime"];
-runtime(false) -> ["--no-bundle-runtime"];
-runtime(undefined) -> [].
-
-kvs(Flag, Pairs) ->
-    lists:append([[Flag, case V of undefined -> K; _ -> K ++ "=" ++ V end] || {K, V} <- Pairs]).
-
-%% One platform: --platform P. Several: one comma-separated --platform, from
-%% which the binary builds an image index.
-platform([]) -> [];
-platform(Ps) -> ["--platform", lists:flatten(lists:join(",", Ps))].
 
 %% @doc A JSON array of strings (for --cmd given as a list).
 -spec json_array([string()]) -> string().

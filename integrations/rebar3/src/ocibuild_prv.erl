@@ -38,15 +38,26 @@ opts() ->
      {env, $e, "env", string, "Environment variable KEY=VALUE; repeatable."},
      {expose, undefined, "expose", string, "Port to declare, e.g. 8080 or 53/udp; repeatable."},
      {platform, $P, "platform", string, "Image platform OS/ARCH; repeatable (several make an image index)."},
-     {base, undefined, "base", string, "Base image: scratch or oci:DIR[:TAG]."},
+     {base, undefined, "base", string, "Base image: scratch, oci:DIR[:TAG] (a layout on disk) "
+      "or a registry reference such as debian:stable-slim."},
      {release, undefined, "release", string, "Release name (as -n), or a release directory "
       "built before (default: the project's only release)."},
      {relname, $n, "relname", string, "Release to build, with several releases "
       "(rebar3 release -n)."},
      {cmd, $c, "cmd", string, "Image Cmd: the start script's arguments (default foreground), e.g. 'eval ok.'."},
+     {entrypoint, undefined, "entrypoint", string, "Image Entrypoint instead of the start "
+      "script bin/NAME; drops its Cmd unless -c is given too."},
      {uid, undefined, "uid", string, "User the container runs as, UID[:GID]."},
      {workdir, undefined, "workdir", string, "Where the release goes in the image."},
      {compression, undefined, "compression", string, "Layer compression: gzip, zstd or none."},
+     {created, undefined, "created", string, "The image's creation time: now, an RFC 3339 time "
+      "or @SECONDS (default: SOURCE_DATE_EPOCH, else the git HEAD's commit time)."},
+     {no_cache, undefined, "no-cache", undefined, "Make every layer instead of taking unchanged "
+      "ones from the layer cache."},
+     {cache_max, undefined, "cache-max", string, "Keep the layer cache at most SIZE (default: 10G)."},
+     {jobs, undefined, "jobs", string, "Compression threads and blobs in flight (default: one per CPU)."},
+     {lock_timeout, undefined, "lock-timeout", string, "Seconds to wait while another process "
+      "writes to the same --layout (default: 120)."},
      {bundle_runtime, undefined, "bundle-runtime", undefined, "With base scratch: add the "
       "libraries and busybox the release needs (the default when it includes ERTS)."},
      {no_bundle_runtime, undefined, "no-bundle-runtime", undefined, "Leave them out (the "
@@ -63,6 +74,8 @@ opts() ->
      {no_vcs_annotations, undefined, "no-vcs-annotations", undefined,
       "Do not record the source URL and revision."},
      {sign_key, undefined, "sign-key", string, "Sign the image with this key."},
+     {no_attach_sbom, undefined, "no-attach-sbom", undefined,
+      "Do not attach the SBOM to the pushed image."},
      {tarball, undefined, undefined, string,
       "An image archive (or OCI layout) built before: push it instead of building, with "
       "--push, -t and the registry options only."}].
@@ -71,10 +84,9 @@ desc() ->
     "Builds the release of the current profile (use `rebar3 as prod ocibuild`; with several "
     "releases name one: `rebar3 as prod ocibuild -n NAME`), then an OCI "
     "image from it with the ocibuild binary: erts, deps and app layers plus an SBOM, no "
-    "Docker or daemon. Settings come from {ocibuild, [...]} in rebar.config (base_image, tag, "
-    "workdir, env, expose, labels, annotations, uid, vcs_annotations, cmd, sign_key, "
-    "compression, platforms, bundle_runtime, sbom, push, ca_file, insecure_registries, "
-    "chunk_size, image_refs, digest_file); options here override them. With --push (or push) "
+    "Docker or daemon. Settings come from {ocibuild, [...]} in rebar.config (" ++
+    lists:join(", ", [atom_to_list(K) || K <- ocibuild_args:config_keys()]) ++
+    "); options here override them. With --push (or push) "
     "the image goes to a registry and the pushed REGISTRY/REPO@sha256:... is printed. "
     "`rebar3 ocibuild IMAGE.tar --push REGISTRY` pushes an archive built before. The binary is "
     "$OCIBUILD_BIN, else `ocibuild` on PATH, else built with make from the plugin's checkout "
@@ -117,43 +129,24 @@ push(State, Opts, File, Bin) ->
         catch throw:{bad_config, K, V} -> fail({bad_config, K, V})
         end,
     Refs = exec(Bin, ocibuild_args:push_argv(S, File)),
-    report_push(Refs, [], maps:get(push, S)).
+    report_push(Refs, maps:get(tags, S, []), maps:get(push, S, undefined)).
 
+%% The binary tags the image NAME:VSN and writes _build/PROFILE/NAME-VSN.tar
+%% unless told otherwise, and says so.
 build(State, Opts, Settings, Bin) ->
     Dir = release_dir(release(State, Opts), Opts),
-    {Name, Vsn} = release_name_vsn(Dir),
-    ProjectDir = rebar_state:dir(State),
-    Lock = filename:join(ProjectDir, "rebar.lock"),
-    DefaultOut = filename:join(rebar_dir:base_dir(State), Name ++ "-" ++ Vsn ++ ".tar"),
-    Rel = #{dir => Dir,
-            lock => case filelib:is_regular(Lock) of true -> Lock; false -> undefined end,
-            default_tag => default_tag(Name, Vsn),
-            default_output => DefaultOut},
-    {Argv, Outputs} = ocibuild_args:build_argv(Settings, Rel),
-    Refs = exec(Bin, Argv),
-    Tags = case maps:get(tags, Settings) of [] -> [maps:get(default_tag, Rel)]; Ts -> Ts end,
-    [rebar_api:info("Image ~ts ~ts ~ts", [lists:join(", ", Tags), where(K), relative(V)])
-     || {K, V} <- Outputs, K =/= push],
-    [report_push(Refs, Tags, V) || {push, V} <- Outputs],
-    ok.
-
-%% A tag may not hold '+' (build metadata, "0.3.0+build.7"): '_' instead,
-%% and say so.
-default_tag(Name, Vsn) ->
-    case lists:member($+, Vsn) of
-        false -> Name ++ ":" ++ Vsn;
-        true ->
-            Tag = Name ++ ":" ++ [case C of $+ -> $_; _ -> C end || C <- Vsn],
-            rebar_api:info("Version ~ts has build metadata and a tag can not hold '+': "
-                           "tagging the image ~ts", [Vsn, Tag]),
-            Tag
+    Lock = filename:join(rebar_state:dir(State), "rebar.lock"),
+    Rel = #{dir => Dir, lock => case filelib:is_regular(Lock) of true -> Lock; false -> undefined end},
+    Refs = exec(Bin, ocibuild_args:build_argv(Settings, Rel)),
+    case maps:get(push, Settings, undefined) of
+        undefined -> ok;
+        Registry -> report_push(Refs, maps:get(tags, Settings, []), Registry)
     end.
-
-where(output) -> "written to";
-where(layout) -> "added to the OCI layout".
 
 %% One line per reference the binary printed; should it have printed none, where
 %% the image went.
+report_push([], [], Registry) ->
+    rebar_api:info("Image pushed to ~ts", [Registry]);
 report_push([], Tags, Registry) ->
     rebar_api:info("Image ~ts pushed to ~ts", [lists:join(", ", Tags), Registry]);
 report_push(Refs, _Tags, _Registry) ->
@@ -248,27 +241,6 @@ default_release(State, Base) ->
 is_release(Dir) ->
     filelib:is_dir(filename:join(Dir, "releases")) andalso filelib:is_dir(filename:join(Dir, "bin")).
 
-%% Name from the directory; version from releases/start_erl.data ("ERTS_VSN REL_VSN"),
-%% else the only directory under releases/.
-release_name_vsn(Dir) ->
-    Name = filename:basename(Dir),
-    Vsn = case file:read_file(filename:join([Dir, "releases", "start_erl.data"])) of
-              {ok, Data} ->
-                  case string:lexemes(unicode:characters_to_list(Data), " \t\r\n") of
-                      [_Erts, V | _] -> V;
-                      _ -> only_version(Dir)
-                  end;
-              _ -> only_version(Dir)
-          end,
-    {Name, Vsn}.
-
-only_version(Dir) ->
-    case [filename:basename(D) || D <- filelib:wildcard(filename:join([Dir, "releases", "*"])),
-                                  filelib:is_dir(D)] of
-        [V] -> V;
-        _ -> fail({no_version, Dir})
-    end.
-
 profile(State) ->
     case [P || P <- rebar_state:current_profiles(State), P =/= default] of
         [] -> default;
@@ -294,10 +266,11 @@ format_error({bad_config, Key, Value}) ->
                   "(use a string, or a list or map as documented in `rebar3 help ocibuild`)",
                   [Key, Value]);
 format_error({build_only, Opts}) ->
+    Takes = [case O of tag -> "-t"; _ -> option_name(O) end || O <- ocibuild_args:push_options()],
     io_lib:format("~ts: only for building an image; with an image archive, `rebar3 ocibuild "
-                  "IMAGE.tar` pushes it and takes --push, -t, --ca-file, --insecure-registry, "
-                  "--chunk-size, --image-refs and --digest-file",
-                  [lists:join(", ", [option_name(O) || O <- Opts])]);
+                  "IMAGE.tar` pushes it and takes ~ts and ~ts",
+                  [lists:join(", ", [option_name(O) || O <- Opts]),
+                   lists:join(", ", lists:droplast(Takes)), lists:last(Takes)]);
 format_error({bin, E}) ->
     ocibuild_bin:format_error(E);
 format_error({exit, _Bin, Status}) ->
@@ -314,9 +287,6 @@ format_error({release, E}) when is_list(E); is_binary(E) ->
     io_lib:format("rebar3 release failed: ~ts", [E]);
 format_error({release, {Module, E}}) when is_atom(Module) ->
     io_lib:format("rebar3 release failed: ~ts", [Module:format_error(E)]);
-format_error({no_version, Dir}) ->
-    io_lib:format("cannot tell the version of the release in ~ts (no releases/start_erl.data)",
-                  [relative(Dir)]);
 format_error(Other) ->
     io_lib:format("~tp", [Other]).
 

@@ -6,15 +6,16 @@ defmodule Ocibuild.MixRelease do
 
   Settings: the project's `:ocibuild` config, merged with an `:ocibuild` key in
   the release's own options (`releases: [myapp: [ocibuild: [...], steps: ...]]`).
-  The image is tagged `name:version` unless `tag` is set, and written to
-  `_build/<env>/<name>-<version>.tar` unless `output`, `layout` or `push` is set.
+  The `ocibuild` binary tags the image `name:version` unless `tag` is set, and
+  writes it to `_build/<env>/<name>-<version>.tar` unless `output`, `layout` or
+  `push` is set (a release with its own `:path`, outside `rel/`, needs one of them).
   """
 
   @doc "Builds the image of `release`, then returns the release unchanged."
-  def build_image(%{name: name, version: version, path: path, options: options} = release) do
+  def build_image(%{path: path, options: options} = release) do
     project = Mix.Project.config()[:ocibuild] || []
     own = Keyword.get(options, :ocibuild, [])
-    Ocibuild.build_image!(path, name, version, merge(project, own))
+    Ocibuild.build_image!(path, merge(project, own))
     release
   end
 

@@ -155,7 +155,8 @@ if !Code.ensure_loaded?(Mix.Tasks.Compile.OcibuildMake) do
       end
     end
 
-    defp executable?(path) do
+    @doc "Whether `path` is a regular file someone may execute."
+    def executable?(path) do
       case File.stat(path) do
         {:ok, %File.Stat{type: :regular, mode: mode}} -> Bitwise.band(mode, 0o111) != 0
         _ -> false

@@ -14,8 +14,14 @@ defmodule Mix.Tasks.Ocibuild do
   With `--push` (or the `push` setting) the binary prints the pushed
   `REGISTRY/REPO@sha256:...` on stdout, shown as is and followed by
   `Image pushed: REF`. With an image archive (or OCI layout) as argument, only
-  `--push`, `-t` and the registry options (and the registry settings of the
-  config) apply; build options are an error.
+  `--push`, `-t` and the registry options (`--ca-file`, `--insecure-registry`,
+  `--chunk-size`, `--image-refs`, `--digest-file`, `--sign-key`,
+  `--no-attach-sbom`; and the registry settings of the config) apply; build
+  options are an error.
+
+  Unless told otherwise the `ocibuild` binary tags the image `NAME:VSN` of the
+  release (`_` for the `+` of build metadata) and writes
+  `_build/<env>/<name>-<version>.tar`, and says so.
 
   The release is `_build/<env>/rel/<name>` of the current `MIX_ENV` (without
   `MIX_ENV`, when that env has none, the one in `_build/prod/rel/<name>`); with
@@ -38,12 +44,22 @@ defmodule Mix.Tasks.Ocibuild do
     * `-e, --env KEY=VALUE` - environment variable; repeatable
     * `--expose PORT[/PROTO]` - port to declare; repeatable
     * `-P, --platform OS/ARCH` - image platform; repeatable (several make an image index)
-    * `--base BASE` - base image: `scratch` or `oci:DIR[:TAG]`
+    * `--base BASE` - base image: `scratch`, `oci:DIR[:TAG]` (a layout on disk) or a
+      registry reference such as `debian:stable-slim`
     * `--release NAME|DIR` - the release to use
     * `-c, --cmd CMD` - the image's Cmd: arguments of the start script `bin/NAME` (default `start`)
+    * `--entrypoint ARGS` - the image's Entrypoint instead of the start script; drops its Cmd
+      unless `-c` is given too
     * `--uid UID[:GID]` - user the container runs as
     * `--workdir PATH` - where the release goes in the image
     * `--compression gzip|zstd|none` - layer compression
+    * `--created WHEN` - the image's creation time: `now`, an RFC 3339 time or `@SECONDS`
+      (default: `SOURCE_DATE_EPOCH`, else the git HEAD's commit time)
+    * `--no-cache` - make every layer instead of taking unchanged ones from the layer cache
+    * `--cache-max SIZE` - keep the layer cache at most SIZE (default: 10G)
+    * `--jobs N` - compression threads and blobs in flight (default: one per CPU)
+    * `--lock-timeout SECONDS` - how long to wait while another process writes to the
+      same `--layout` (default: 120)
     * `--bundle-runtime` - with base scratch: add the libraries and busybox the release needs
       (the default when the release includes ERTS); `--no-bundle-runtime` leaves them out
     * `--ca-file FILE` - also trust this CA (PEM) for registries
@@ -55,38 +71,12 @@ defmodule Mix.Tasks.Ocibuild do
     * `--sbom FILE` - also write the image's SPDX SBOM to FILE
     * `--no-vcs-annotations` - do not record the source URL and revision
     * `--sign-key KEY` - sign the image
+    * `--no-attach-sbom` - do not attach the SBOM to the pushed image
 
   The binary is `$OCIBUILD_BIN`, else `ocibuild` on `PATH`, else the one built
   from this dependency with `make` when it was compiled.
   """
   use Mix.Task
-
-  @switches [
-    tag: :keep,
-    output: :string,
-    push: :string,
-    layout: :string,
-    annotation: :keep,
-    label: :keep,
-    env: :keep,
-    expose: :keep,
-    platform: :keep,
-    base: :string,
-    release: :string,
-    cmd: :string,
-    uid: :string,
-    workdir: :string,
-    compression: :string,
-    bundle_runtime: :boolean,
-    chunk_size: :string,
-    ca_file: :string,
-    insecure_registry: :keep,
-    image_refs: :string,
-    digest_file: :string,
-    sbom: :string,
-    vcs_annotations: :boolean,
-    sign_key: :string
-  ]
 
   @aliases [
     t: :tag,
@@ -101,7 +91,11 @@ defmodule Mix.Tasks.Ocibuild do
 
   @impl true
   def run(args) do
-    {opts, rest, invalid} = OptionParser.parse(args, strict: @switches, aliases: @aliases)
+    {opts, rest, invalid} =
+      OptionParser.parse(args,
+        strict: [release: :string] ++ Ocibuild.switches(),
+        aliases: @aliases
+      )
 
     case invalid do
       [] ->
@@ -119,8 +113,7 @@ defmodule Mix.Tasks.Ocibuild do
 
     case rest do
       [] ->
-        {dir, name} = release!(opts)
-        Ocibuild.build_image!(dir, name, version!(dir), config, opts)
+        Ocibuild.build_image!(release!(opts), config, opts)
 
       [tarball] ->
         Ocibuild.push_image!(tarball, config, opts)
@@ -130,7 +123,7 @@ defmodule Mix.Tasks.Ocibuild do
     end
   end
 
-  # {dir, name} of the release: --release (a directory or a name), else the
+  # The directory of the release: --release (a directory or a name), else the
   # project's only release, its default_release, or the app.
   defp release!(opts) do
     config = Mix.Project.config()
@@ -161,7 +154,7 @@ defmodule Mix.Tasks.Ocibuild do
       )
     end
 
-    {dir, name}
+    dir
   end
 
   # Without MIX_ENV (env dev), a release built with `MIX_ENV=prod mix release`
@@ -219,24 +212,5 @@ defmodule Mix.Tasks.Ocibuild do
 
   defp release_dir?(dir) do
     File.dir?(Path.join(dir, "releases")) and File.dir?(Path.join(dir, "bin"))
-  end
-
-  # releases/start_erl.data is "ERTS_VSN REL_VSN"
-  defp version!(dir) do
-    with {:ok, data} <- File.read(Path.join([dir, "releases", "start_erl.data"])),
-         [_erts, vsn | _] <- String.split(data) do
-      vsn
-    else
-      _ ->
-        case Path.wildcard(Path.join([dir, "releases", "*"])) |> Enum.filter(&File.dir?/1) do
-          [one] ->
-            Path.basename(one)
-
-          _ ->
-            Mix.raise(
-              "cannot tell the version of the release in #{dir} (no releases/start_erl.data)"
-            )
-        end
-    end
   end
 end
