@@ -17,7 +17,8 @@ defmodule Ocibuild do
   (boolean), `entrypoint`, `cmd` (the image's Cmd: the start script's
   arguments, a string of words or a list; default `start`), `compression`,
   `platforms` (list), `bundle_runtime` (boolean), `created`, `sbom`, `cache`
-  (boolean), `cache_max`, `jobs`, `lock_timeout`; and for registries `push`
+  (boolean), `cache_max`, `cache_from` (list of image references), `jobs`,
+  `lock_timeout`; and for registries `push`
   (`"REGISTRY[/NAMESPACE]"`), `ca_file`, `insecure_registries` (list of hosts),
   `chunk_size`, `image_refs`, `digest_file`, `sign_key`, `attach_sbom`
   (boolean). Values may be strings, atoms, integers or charlists.
@@ -71,6 +72,7 @@ defmodule Ocibuild do
     {:sbom, [:sbom], :sbom, :string, "--sbom", :str, :no},
     {:cache, [:cache], :cache, :boolean, "--no-cache", :off, :no},
     {:cache_max, [:cache_max], :cache_max, :string, "--cache-max", :str, :no},
+    {:cache_from, [:cache_from], :cache_from, :keep, "--cache-from", :list, :no},
     {:jobs, [:jobs], :jobs, :string, "--jobs", :str, :no},
     {:lock_timeout, [:lock_timeout], :lock_timeout, :string, "--lock-timeout", :str, :no},
     # registry settings: also used when pushing an archive built before

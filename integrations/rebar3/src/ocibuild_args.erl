@@ -58,6 +58,7 @@ flags() ->
      {sbom, [sbom], [{sbom, arg}], "--sbom", str, no},
      {cache, [cache], [{no_cache, false}], "--no-cache", off, no},
      {cache_max, [cache_max], [{cache_max, arg}], "--cache-max", str, no},
+     {cache_from, [cache_from], [{cache_from, arg}], "--cache-from", list, no},
      {jobs, [jobs], [{jobs, arg}], "--jobs", str, no},
      {lock_timeout, [lock_timeout], [{lock_timeout, arg}], "--lock-timeout", str, no},
      %% registry settings: also used when pushing an archive built before

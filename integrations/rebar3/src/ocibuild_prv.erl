@@ -55,6 +55,8 @@ opts() ->
      {no_cache, undefined, "no-cache", undefined, "Make every layer instead of taking unchanged "
       "ones from the layer cache."},
      {cache_max, undefined, "cache-max", string, "Keep the layer cache at most SIZE (default: 10G)."},
+     {cache_from, undefined, "cache-from", string, "Reuse the layers of this registry image whose "
+      "content is unchanged; repeatable (default when pushing: the pushed tags)."},
      {jobs, undefined, "jobs", string, "Compression threads and blobs in flight (default: one per CPU)."},
      {lock_timeout, undefined, "lock-timeout", string, "Seconds to wait while another process "
       "writes to the same --layout (default: 120)."},

@@ -57,6 +57,8 @@ defmodule Mix.Tasks.Ocibuild do
       (default: `SOURCE_DATE_EPOCH`, else the git HEAD's commit time)
     * `--no-cache` - make every layer instead of taking unchanged ones from the layer cache
     * `--cache-max SIZE` - keep the layer cache at most SIZE (default: 10G)
+    * `--cache-from REF` - reuse the layers of this registry image whose content is
+      unchanged; repeatable (default when pushing: the pushed tags)
     * `--jobs N` - compression threads and blobs in flight (default: one per CPU)
     * `--lock-timeout SECONDS` - how long to wait while another process writes to the
       same `--layout` (default: 120)
