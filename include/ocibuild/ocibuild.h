@@ -204,16 +204,23 @@ typedef struct ocibuild_build_opts {
 
 typedef struct ocibuild_build_result {
 	char manifest_digest[72]; /* "sha256:<64 hex>"; of the index with several platforms */
-	/* when pushed: "registry/repo@sha256:...", one line per repository
-	 * (several when the tags name several images) */
-	char pushed_ref[4096];
+	/* when pushed (or pulled): "registry/repo@sha256:...", one line per
+	 * repository (several when the tags name several images); else NULL.
+	 * Heap: free with ocibuild_build_result_release(). */
+	char *pushed_ref;
 	int64_t manifest_size;
 	size_t layer_count; /* base layers included (the first platform's) */
 } ocibuild_build_result;
 
+/* Free what a build, push or pull put in result (pushed_ref) and zero it.
+ * Safe on a zeroed result and after a failed call. */
+void ocibuild_build_result_release(ocibuild_build_result *result);
+
 /* Build an image from opts->dir on top of opts->base and write it to
  * opts->output and/or opts->layout. On failure nothing is left at either
- * target (an existing layout keeps exactly what it had). */
+ * target (an existing layout keeps exactly what it had) and result holds
+ * nothing to free; on success release it with
+ * ocibuild_build_result_release(). */
 int ocibuild_build(ocibuild_ctx *ctx, const ocibuild_build_opts *opts,
 		   ocibuild_build_result *result, ocibuild_error *err);
 

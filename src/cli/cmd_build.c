@@ -135,7 +135,7 @@ static int parse_epoch(ocibuild_build_opts *o)
 int cmd_build(int argc, char **argv)
 {
 	ocibuild_build_opts o;
-	ocibuild_build_result res;
+	ocibuild_build_result res = { 0 };
 	ocibuild_error err = { 0 };
 	struct strv tags = { 0 }, env = { 0 }, expose = { 0 }, labels = { 0 }, ann = { 0 };
 	struct option *longopts = NULL;
@@ -294,9 +294,10 @@ int cmd_build(int argc, char **argv)
 		rc = cli_report(&err);
 		goto out;
 	}
-	printf("%s\n", res.pushed_ref[0] ? res.pushed_ref : res.manifest_digest);
+	printf("%s\n", res.pushed_ref ? res.pushed_ref : res.manifest_digest);
 	rc = fflush(stdout) == 0 ? CLI_OK : CLI_FAIL;
 out:
+	ocibuild_build_result_release(&res);
 	ocibuild_error_clear(&err);
 	ocibuild_ctx_free(ctx);
 	ocibuild_argv_free(entrypoint);

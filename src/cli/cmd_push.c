@@ -233,6 +233,7 @@ int cmd_push(int argc, char **argv)
 	}
 	rc = ocibuild_push(ctx, &o, &res, &err);
 	rc = finish(ctx, rc, &err, res.pushed_ref);
+	ocibuild_build_result_release(&res);
 	release_parsed(&p);
 	return rc;
 }
@@ -268,6 +269,7 @@ int cmd_pull(int argc, char **argv)
 	}
 	rc = ocibuild_pull(ctx, &o, &res, &err);
 	rc = finish(ctx, rc, &err, res.pushed_ref);
+	ocibuild_build_result_release(&res);
 	release_parsed(&p);
 	return rc;
 }

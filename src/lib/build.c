@@ -1821,8 +1821,12 @@ int ocibuild_build(ocibuild_ctx *ctx, const ocibuild_build_opts *opts,
 				unlink(opts->output);
 			goto out;
 		}
+		if (oci_digest_refs(&b.refs, &result->pushed_ref, err) < 0) {
+			if (opts->output)
+				unlink(opts->output);
+			goto out;
+		}
 		rc = -1;
-		oci_digest_refs(&b.refs, result->pushed_ref, sizeof(result->pushed_ref));
 	}
 	if (opts->layout) {
 		if (oci_ctx_cancelled(ctx, err) < 0 || write_layout(&b, err) < 0) {
@@ -1843,6 +1847,8 @@ out:
 			opts->layout ? opts->layout : opts->output);
 	if (rc < 0 && opts->sbom && b.np && b.plats[0].sbom.data)
 		unlink(opts->sbom);
+	if (rc < 0)
+		ocibuild_build_result_release(result);
 	cleanup(&b);
 	return rc;
 }

@@ -199,21 +199,30 @@ next:
 	return rc;
 }
 
-void oci_digest_refs(const oci_strlist *refs, char *out, size_t n)
+int oci_digest_refs(const oci_strlist *refs, char **out, ocibuild_error *err)
 {
-	size_t i, len = 0;
+	oci_buf b = OCI_BUF_INIT(1 << 20);
+	size_t i;
 
-	out[0] = '\0';
+	*out = NULL;
 	for (i = 0; i < refs->n; i++) {
-		int w;
-
 		if (!strchr(refs->v[i], '@'))
 			continue;
-		w = snprintf(out + len, n - len, "%s%s", len ? "\n" : "", refs->v[i]);
-		if (w < 0 || (size_t)w >= n - len)
-			break;
-		len += (size_t)w;
+		if (oci_buf_printf(&b, err, "%s%s", b.len ? "\n" : "", refs->v[i]) < 0) {
+			oci_buf_release(&b);
+			return -1;
+		}
 	}
+	*out = oci_buf_detach(&b, NULL);
+	return *out ? 0 : oci_err_nomem(err);
+}
+
+void ocibuild_build_result_release(ocibuild_build_result *result)
+{
+	if (!result)
+		return;
+	oci_free(result->pushed_ref);
+	memset(result, 0, sizeof(*result));
 }
 
 int oci_write_refs(const char *image_refs, const char *digest_file, const oci_strlist *refs,
@@ -393,10 +402,10 @@ int ocibuild_push(ocibuild_ctx *ctx, const ocibuild_push_opts *o, ocibuild_build
 	if (oci_push_tags(ctx, &net, layout, digest, o->push, (const char *const *)tags.v, tags.n,
 			  NULL, NULL, NULL, cache, key, !o->no_attach_sbom, &refs, err) < 0)
 		goto out;
-	if (oci_write_refs(o->image_refs, o->digest_file, &refs, digest, err) < 0)
+	if (oci_write_refs(o->image_refs, o->digest_file, &refs, digest, err) < 0 ||
+	    oci_digest_refs(&refs, &res->pushed_ref, err) < 0)
 		goto out;
 	memcpy(res->manifest_digest, digest, OCI_DIGEST_LEN + 1);
-	oci_digest_refs(&refs, res->pushed_ref, sizeof(res->pushed_ref));
 	rc = 0;
 out:
 	oci_index_release(&x);
@@ -424,6 +433,7 @@ int ocibuild_pull(ocibuild_ctx *ctx, const ocibuild_pull_opts *o, ocibuild_build
 	oci_descriptor d;
 	oci_layout_txn txn;
 	oci_strlist refs = { 0 };
+	oci_buf pulled = OCI_BUF_INIT(4096);
 	char *cache = oci_cache_dir(NULL);
 	size_t i;
 	int rc = -1, wrote_refs = 0;
@@ -451,7 +461,12 @@ int ocibuild_pull(ocibuild_ctx *ctx, const ocibuild_pull_opts *o, ocibuild_build
 	    oci_pull_layers(reg, ref.path, &p.manifest, cache, net.jobs, err) < 0)
 		goto out;
 	memcpy(res->manifest_digest, p.digest, sizeof(p.digest));
-	snprintf(res->pushed_ref, sizeof(res->pushed_ref), "%s/%s@%s", ref.domain, ref.path, p.digest);
+	if (oci_buf_printf(&pulled, err, "%s/%s@%s", ref.domain, ref.path, p.digest) < 0)
+		goto out;
+	if (!(res->pushed_ref = oci_buf_detach(&pulled, NULL))) {
+		oci_err_nomem(err);
+		goto out;
+	}
 	/* the files naming the image first: writing them is the last thing
 	 * that can fail before the layout's index.json names it */
 	if (oci_strlist_push(&refs, res->pushed_ref, err) < 0)
@@ -497,7 +512,8 @@ out:
 			unlink(o->digest_file);
 	}
 	if (rc < 0)
-		memset(res, 0, sizeof(*res));
+		ocibuild_build_result_release(res);
+	oci_buf_release(&pulled);
 	oci_strlist_clear(&refs);
 	oci_descriptor_release(&d);
 	oci_pulled_release(&p);

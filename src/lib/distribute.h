@@ -17,8 +17,8 @@ int oci_push_tags(ocibuild_ctx *ctx, const oci_net *net, const char *layout,
 		  size_t ntags, oci_registry *base_reg, const char *base_repo,
 		  const oci_strlist *base_blobs, const char *cache, const oci_sign_key *sign,
 		  int attach_sbom, oci_strlist *refs, ocibuild_error *err);
-/* The digest references among refs, one a line, into out (size n). */
-void oci_digest_refs(const oci_strlist *refs, char *out, size_t n);
+/* The digest references among refs, one a line, into *out (heap). */
+int oci_digest_refs(const oci_strlist *refs, char **out, ocibuild_error *err);
 /* --image-refs and --digest-file */
 int oci_write_refs(const char *image_refs, const char *digest_file, const oci_strlist *refs,
 		   const char *digest, ocibuild_error *err);
