@@ -1738,6 +1738,50 @@ out:
 	return rc;
 }
 
+/* --push: the image (with its signature and SBOM) into each tag's
+ * repository, then --image-refs, --digest-file and result->pushed_ref. */
+static int push_image(struct build *b, ocibuild_build_result *result, ocibuild_error *err)
+{
+	const ocibuild_build_opts *o = b->o;
+	char *cache = oci_cache_dir(NULL);
+	oci_strlist base_blobs = { 0 };
+	oci_push_tags_opts po;
+	size_t i, k;
+	int rc = cache ? 0 : oci_err_nomem(err);
+
+	/* every platform's base comes from the same reference: one
+	 * registry and repository to mount from */
+	for (k = 0; k < b->np; k++) {
+		const oci_manifest *bm = &b->plats[k].base.manifest;
+
+		for (i = 0; rc == 0 && i < bm->nlayers; i++)
+			if (!oci_strlist_has(&base_blobs, bm->layers[i].digest))
+				rc = oci_strlist_push(&base_blobs, bm->layers[i].digest, err);
+	}
+	memset(&po, 0, sizeof(po));
+	po.net = &b->net;
+	po.layout = b->stage;
+	po.manifest_digest = b->top.digest;
+	po.prefix = o->push;
+	po.tags = (const char *const *)b->tags.v;
+	po.ntags = b->tags.n;
+	po.base_reg = b->plats[0].base.reg;
+	po.base_repo = b->plats[0].base.repo;
+	po.base_blobs = &base_blobs;
+	po.cache = cache;
+	po.sign = b->sign;
+	po.attach_sbom = !o->no_attach_sbom;
+	if (rc == 0)
+		rc = oci_push_tags(b->ctx, &po, &b->refs, err);
+	oci_strlist_clear(&base_blobs);
+	oci_free(cache);
+	if (rc == 0)
+		rc = oci_write_refs(o->image_refs, o->digest_file, &b->refs, b->top.digest, err);
+	if (rc == 0)
+		rc = oci_digest_refs(&b->refs, &result->pushed_ref, err);
+	return rc;
+}
+
 int ocibuild_build(ocibuild_ctx *ctx, const ocibuild_build_opts *opts,
 		   ocibuild_build_result *result, ocibuild_error *err)
 {
@@ -1791,42 +1835,10 @@ int ocibuild_build(ocibuild_ctx *ctx, const ocibuild_build_opts *opts,
 			goto out;
 		oci_log(ctx, OCIBUILD_LOG_INFO, "wrote %s", opts->output);
 	}
-	if (opts->push) {
-		char *cache = oci_cache_dir(NULL);
-		oci_strlist base_blobs = { 0 };
-		size_t k;
-
-		/* every platform's base comes from the same reference: one
-		 * registry and repository to mount from */
-		rc = cache ? 0 : oci_err_nomem(err);
-		for (k = 0; k < b.np; k++) {
-			const oci_manifest *bm = &b.plats[k].base.manifest;
-
-			for (i = 0; rc == 0 && i < bm->nlayers; i++)
-				if (!oci_strlist_has(&base_blobs, bm->layers[i].digest))
-					rc = oci_strlist_push(&base_blobs, bm->layers[i].digest, err);
-		}
-		if (rc == 0)
-			rc = oci_push_tags(ctx, &b.net, b.stage, b.top.digest, opts->push,
-					   (const char *const *)b.tags.v, b.tags.n, b.plats[0].base.reg,
-					   b.plats[0].base.repo, &base_blobs, cache, b.sign,
-					   !opts->no_attach_sbom, &b.refs, err);
-		oci_strlist_clear(&base_blobs);
-		oci_free(cache);
-		if (rc == 0)
-			rc = oci_write_refs(opts->image_refs, opts->digest_file, &b.refs,
-					    b.top.digest, err);
-		if (rc < 0) {
-			if (opts->output)
-				unlink(opts->output);
-			goto out;
-		}
-		if (oci_digest_refs(&b.refs, &result->pushed_ref, err) < 0) {
-			if (opts->output)
-				unlink(opts->output);
-			goto out;
-		}
-		rc = -1;
+	if (opts->push && push_image(&b, result, err) < 0) {
+		if (opts->output)
+			unlink(opts->output);
+		goto out;
 	}
 	if (opts->layout) {
 		if (oci_ctx_cancelled(ctx, err) < 0 || write_layout(&b, err) < 0) {

@@ -63,12 +63,15 @@ int oci_push_target(const char *prefix, const char *tag, char **domain, char **r
 	return *repo && *tagpart ? 0 : oci_err_nomem(err);
 }
 
-int oci_push_tags(ocibuild_ctx *ctx, const oci_net *net, const char *layout,
-		  const char *manifest_digest, const char *prefix, const char *const *tags,
-		  size_t ntags, oci_registry *base_reg, const char *base_repo,
-		  const oci_strlist *base_blobs, const char *cache, const oci_sign_key *sign,
-		  int attach_sbom, oci_strlist *refs, ocibuild_error *err)
+int oci_push_tags(ocibuild_ctx *ctx, const oci_push_tags_opts *o, oci_strlist *refs,
+		  ocibuild_error *err)
 {
+	const oci_net *net = o->net;
+	const char *layout = o->layout, *manifest_digest = o->manifest_digest;
+	const char *prefix = o->prefix, *cache = o->cache;
+	const char *const *tags = o->tags;
+	size_t ntags = o->ntags;
+	const oci_sign_key *sign = o->sign;
 	size_t i, j, k, nregs = 0;
 	int rc = 0;
 	unsigned char *done = oci_calloc(ntags ? ntags : 1, 1);
@@ -146,9 +149,9 @@ int oci_push_tags(ocibuild_ctx *ctx, const oci_net *net, const char *layout,
 		po.ntags = ng;
 		po.chunk = net->chunk;
 		po.jobs = net->jobs;
-		po.base_reg = base_reg;
-		po.base_repo = base_repo;
-		po.base_blobs = base_blobs;
+		po.base_reg = o->base_reg;
+		po.base_repo = o->base_repo;
+		po.base_blobs = o->base_blobs;
 		po.mount_repo = mount_repo;
 		po.cache = cache;
 		rc = oci_push_image(reg, &po, &ref, err);
@@ -176,7 +179,7 @@ int oci_push_tags(ocibuild_ctx *ctx, const oci_net *net, const char *layout,
 			}
 			oci_free(sref);
 		}
-		if (rc == 0 && attach_sbom)
+		if (rc == 0 && o->attach_sbom)
 			rc = oci_referrer_attach_sboms(ctx, reg, repo, layout, manifest_digest, cache,
 						       sign, refs, err);
 next:
@@ -320,6 +323,7 @@ int ocibuild_push(ocibuild_ctx *ctx, const ocibuild_push_opts *o, ocibuild_build
 			o->chunk_size ? o->chunk_size : OCIBUILD_DEFAULT_CHUNK_SIZE,
 			ctx->jobs > 0 ? ctx->jobs : OCIBUILD_DEFAULT_JOBS };
 	oci_strlist refs = { 0 }, tags = { 0 };
+	oci_push_tags_opts pto;
 	oci_index x;
 	struct stat st;
 	oci_sign_key *key = NULL;
@@ -399,8 +403,17 @@ int ocibuild_push(ocibuild_ctx *ctx, const ocibuild_push_opts *o, ocibuild_build
 			goto out;
 		}
 	}
-	if (oci_push_tags(ctx, &net, layout, digest, o->push, (const char *const *)tags.v, tags.n,
-			  NULL, NULL, NULL, cache, key, !o->no_attach_sbom, &refs, err) < 0)
+	memset(&pto, 0, sizeof(pto));
+	pto.net = &net;
+	pto.layout = layout;
+	pto.manifest_digest = digest;
+	pto.prefix = o->push;
+	pto.tags = (const char *const *)tags.v;
+	pto.ntags = tags.n;
+	pto.cache = cache;
+	pto.sign = key;
+	pto.attach_sbom = !o->no_attach_sbom;
+	if (oci_push_tags(ctx, &pto, &refs, err) < 0)
 		goto out;
 	if (oci_write_refs(o->image_refs, o->digest_file, &refs, digest, err) < 0 ||
 	    oci_digest_refs(&refs, &res->pushed_ref, err) < 0)
