@@ -134,7 +134,7 @@ static int parse_epoch(ocibuild_build_opts *o)
 
 int cmd_build(int argc, char **argv)
 {
-	ocibuild_build_opts o;
+	ocibuild_build_opts o = OCIBUILD_BUILD_OPTS_INIT;
 	ocibuild_build_result res = { 0 };
 	ocibuild_error err = { 0 };
 	struct strv tags = { 0 }, env = { 0 }, expose = { 0 }, labels = { 0 }, ann = { 0 };
@@ -149,7 +149,6 @@ int cmd_build(int argc, char **argv)
 	struct cli_registry reg = { 0 };
 	const char *release_arg = NULL;
 
-	memset(&o, 0, sizeof(o));
 	cli_output_init(&out);
 	if (cli_getopt_tables(build_flags, &longopts, shortopts, sizeof(shortopts)) < 0) {
 		fputs("ocibuild: error: out of memory\n", stderr);
@@ -277,12 +276,8 @@ int cmd_build(int argc, char **argv)
 	o.cmd.count = ncmd;
 	o.cmd_set = cmd != NULL;
 
-	o.ca_file = reg.ca_file;
-	o.insecure_registries = cli_insecure(&reg);
-	o.chunk_size = reg.chunk;
-	o.image_refs = reg.image_refs;
-	o.digest_file = reg.digest_file;
-	o.sign_key = reg.sign_key;
+	o.registry = cli_registry_opts(&reg);
+	o.registry.jobs = jobs;
 	o.no_attach_sbom = reg.no_attach_sbom;
 	if (!(ctx = cli_ctx_new(&out, 1, &rc)))
 		goto out;

@@ -382,12 +382,12 @@ static int validate(struct build *b, ocibuild_error *err)
 		if (parse_created(o->created, &t, &now, err) < 0)
 			goto out;
 	}
-	if (o->sign_key && !o->push) {
+	if (o->registry.sign_key && !o->push) {
 		oci_err(err, OCIBUILD_ERR_OPTION, 0,
 			"--sign-key signs the image in the registry: add --push REGISTRY[/NAMESPACE]");
 		goto out;
 	}
-	if (o->sign_key && oci_sign_key_load(o->sign_key, NULL, &b->sign, err) < 0)
+	if (o->registry.sign_key && oci_sign_key_load(o->registry.sign_key, NULL, &b->sign, err) < 0)
 		goto out;
 	rc = 0;
 out:
@@ -1776,7 +1776,8 @@ static int push_image(struct build *b, ocibuild_build_result *result, ocibuild_e
 	oci_strlist_clear(&base_blobs);
 	oci_free(cache);
 	if (rc == 0)
-		rc = oci_write_refs(o->image_refs, o->digest_file, &b->refs, b->top.digest, err);
+		rc = oci_write_refs(o->registry.image_refs, o->registry.digest_file, &b->refs,
+				    b->top.digest, err);
 	if (rc == 0)
 		rc = oci_digest_refs(&b->refs, &result->pushed_ref, err);
 	return rc;
@@ -1795,6 +1796,10 @@ int ocibuild_build(ocibuild_ctx *ctx, const ocibuild_build_opts *opts,
 	b.tree = opts->dir;
 	b.is_release = !opts->dir;
 	memset(result, 0, sizeof(*result));
+	if (oci_err_version(opts->version, OCIBUILD_BUILD_OPTS_VERSION, "ocibuild_build_opts",
+			    err) < 0 ||
+	    oci_net_init(&b.net, &opts->registry, err) < 0)
+		goto out;
 	if (validate(&b, err) < 0)
 		goto out;
 	if (b.is_release && open_release(&b, err) < 0)
@@ -1805,10 +1810,6 @@ int ocibuild_build(ocibuild_ctx *ctx, const ocibuild_build_opts *opts,
 		oci_err_nomem(err);
 		goto out;
 	}
-	b.net.ca_file = opts->ca_file;
-	b.net.insecure = opts->insecure_registries;
-	b.net.chunk = opts->chunk_size ? opts->chunk_size : OCIBUILD_DEFAULT_CHUNK_SIZE;
-	b.net.jobs = ctx->jobs > 0 ? ctx->jobs : OCIBUILD_DEFAULT_JOBS;
 	for (i = 0; i < b.np; i++)
 		if (oci_base_open(ctx, &b.net, opts->base, &b.plats[i].platform,
 				  need_base_layers(&b), &b.plats[i].base, err) < 0)

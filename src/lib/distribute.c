@@ -319,9 +319,8 @@ out:
 int ocibuild_push(ocibuild_ctx *ctx, const ocibuild_push_opts *o, ocibuild_build_result *res,
 		  ocibuild_error *err)
 {
-	oci_net net = { o->ca_file, o->insecure_registries,
-			o->chunk_size ? o->chunk_size : OCIBUILD_DEFAULT_CHUNK_SIZE,
-			ctx->jobs > 0 ? ctx->jobs : OCIBUILD_DEFAULT_JOBS };
+	const ocibuild_registry_opts *ro = &o->registry;
+	oci_net net;
 	oci_strlist refs = { 0 }, tags = { 0 };
 	oci_push_tags_opts pto;
 	oci_index x;
@@ -335,13 +334,16 @@ int ocibuild_push(ocibuild_ctx *ctx, const ocibuild_push_opts *o, ocibuild_build
 
 	memset(res, 0, sizeof(*res));
 	memset(&x, 0, sizeof(x));
+	if (oci_err_version(o->version, OCIBUILD_PUSH_OPTS_VERSION, "ocibuild_push_opts", err) < 0 ||
+	    oci_net_init(&net, ro, err) < 0)
+		return -1;
 	if (!o->source || !o->push)
 		return oci_err(err, OCIBUILD_ERR_OPTION, 0,
 			       "usage: ocibuild push IMAGE.tar|LAYOUT_DIR --push REGISTRY[/NAMESPACE]");
 	if (stat(o->source, &st) < 0)
 		return oci_err(err, OCIBUILD_ERR_INPUT, errno, "'%s' does not exist: pass an image archive or layout",
 			       o->source);
-	if (o->sign_key && oci_sign_key_load(o->sign_key, NULL, &key, err) < 0)
+	if (ro->sign_key && oci_sign_key_load(ro->sign_key, NULL, &key, err) < 0)
 		return -1;
 	/* the signatures' and the SBOM artifact's small blobs go through it */
 	cache = oci_cache_dir(NULL);
@@ -415,7 +417,7 @@ int ocibuild_push(ocibuild_ctx *ctx, const ocibuild_push_opts *o, ocibuild_build
 	pto.attach_sbom = !o->no_attach_sbom;
 	if (oci_push_tags(ctx, &pto, &refs, err) < 0)
 		goto out;
-	if (oci_write_refs(o->image_refs, o->digest_file, &refs, digest, err) < 0 ||
+	if (oci_write_refs(ro->image_refs, ro->digest_file, &refs, digest, err) < 0 ||
 	    oci_digest_refs(&refs, &res->pushed_ref, err) < 0)
 		goto out;
 	memcpy(res->manifest_digest, digest, OCI_DIGEST_LEN + 1);
@@ -437,8 +439,8 @@ out:
 int ocibuild_pull(ocibuild_ctx *ctx, const ocibuild_pull_opts *o, ocibuild_build_result *res,
 		  ocibuild_error *err)
 {
-	oci_net net = { o->ca_file, o->insecure_registries, 0,
-			ctx->jobs > 0 ? ctx->jobs : OCIBUILD_DEFAULT_JOBS };
+	const ocibuild_registry_opts *ro = &o->registry;
+	oci_net net;
 	oci_registry *reg = NULL;
 	oci_platform want;
 	oci_pulled p;
@@ -459,6 +461,14 @@ int ocibuild_pull(ocibuild_ctx *ctx, const ocibuild_pull_opts *o, ocibuild_build
 	memset(&ref, 0, sizeof(ref));
 	if (!cache)
 		return oci_err_nomem(err);
+	if (oci_err_version(o->version, OCIBUILD_PULL_OPTS_VERSION, "ocibuild_pull_opts", err) < 0 ||
+	    oci_net_init(&net, ro, err) < 0)
+		goto out;
+	if (ro->sign_key) {
+		oci_err(err, OCIBUILD_ERR_OPTION, 0,
+			"a pull pushes nothing to sign: leave the sign key out, or sign with a push");
+		goto out;
+	}
 	if (!o->ref || !o->layout) {
 		oci_err(err, OCIBUILD_ERR_OPTION, 0, "usage: ocibuild pull REFERENCE --layout DIR");
 		goto out;
@@ -485,7 +495,7 @@ int ocibuild_pull(ocibuild_ctx *ctx, const ocibuild_pull_opts *o, ocibuild_build
 	if (oci_strlist_push(&refs, res->pushed_ref, err) < 0)
 		goto out;
 	wrote_refs = 1;
-	if (oci_write_refs(o->image_refs, o->digest_file, &refs, p.digest, err) < 0)
+	if (oci_write_refs(ro->image_refs, ro->digest_file, &refs, p.digest, err) < 0)
 		goto out;
 	/* on failure: remove a layout we made, or the blobs we added */
 	if (oci_layout_txn_begin(&txn, o->layout, ctx->lock_timeout, ctx->cancel,
@@ -519,10 +529,10 @@ int ocibuild_pull(ocibuild_ctx *ctx, const ocibuild_pull_opts *o, ocibuild_build
 out:
 	oci_layout_txn_abort(&txn); /* nothing to undo after its commit */
 	if (rc < 0 && wrote_refs) {
-		if (o->image_refs)
-			unlink(o->image_refs);
-		if (o->digest_file)
-			unlink(o->digest_file);
+		if (ro->image_refs)
+			unlink(ro->image_refs);
+		if (ro->digest_file)
+			unlink(ro->digest_file);
 	}
 	if (rc < 0)
 		ocibuild_build_result_release(res);
@@ -540,16 +550,18 @@ out:
 /* ---- login ---- */
 
 int ocibuild_login(ocibuild_ctx *ctx, const char *registry, const char *user,
-		   const char *password, const char *ca_file, ocibuild_strv insecure,
+		   const char *password, const ocibuild_registry_opts *opts,
 		   ocibuild_error *err)
 {
-	oci_net net = { ca_file, insecure, 0, 1 };
+	oci_net net;
 	oci_registry *reg = NULL;
 	oci_ref ref;
 	oci_buf probe = OCI_BUF_INIT(4096);
 	int rc = -1;
 
 	memset(&ref, 0, sizeof(ref));
+	if (oci_net_init(&net, opts, err) < 0)
+		return -1;
 	if (!registry || !user || !*user || !password)
 		return oci_err(err, OCIBUILD_ERR_OPTION, 0,
 			       "usage: ocibuild login REGISTRY -u USER --password-stdin");
