@@ -113,7 +113,8 @@ void ocibuild_ctx_set_cancel(ocibuild_ctx *ctx, ocibuild_cancel_fn fn,
 void ocibuild_ctx_set_progress(ocibuild_ctx *ctx, ocibuild_progress_fn fn,
 			       void *userdata);
 /* Compression workers; 0 (the default) means one per online CPU. The
- * output bytes never depend on this number. */
+ * output bytes never depend on this number. Blobs in flight to or from a
+ * registry are ocibuild_registry_opts.jobs. */
 void ocibuild_ctx_set_jobs(ocibuild_ctx *ctx, int jobs);
 /* The time limit of one exchange with a registry or token service, in
  * seconds (0: the defaults, 120 s for documents and 3600 s for a blob or
@@ -131,7 +132,36 @@ typedef struct ocibuild_strv {
 	size_t count;
 } ocibuild_strv;
 
+/* Every options struct starts with a version: initialise it with its
+ * OCIBUILD_..._OPTS_INIT (then set fields), so that a program built
+ * against an older header keeps working with a newer library. A call
+ * given a version this library does not know (0 among them: a struct not
+ * initialised that way) fails with OCIBUILD_ERR_OPTION. The macros use
+ * designated initializers (C99; C++20). */
+
+/* How to talk to registries: embedded in the build, push and pull options
+ * and taken by ocibuild_login. Fields left 0 get the library's defaults. */
+#define OCIBUILD_REGISTRY_OPTS_VERSION 1
+typedef struct ocibuild_registry_opts {
+	unsigned int version;
+	const char *ca_file; /* extra CA bundle (PEM) for registries */
+	ocibuild_strv insecure_registries; /* may use plain HTTP */
+	uint64_t chunk_size; /* upload in PATCH chunks above this size (0: OCIBUILD_DEFAULT_CHUNK_SIZE) */
+	int jobs;            /* blobs in flight at once (0: OCIBUILD_DEFAULT_JOBS) */
+	const char *image_refs;  /* write every pushed (or the pulled) ref here, one a line */
+	const char *digest_file; /* write the manifest (or index) digest here */
+	/* with a push: sign the pushed image with this ECDSA P-256 private
+	 * key (PEM, or cosign's encrypted key file; password from
+	 * OCIBUILD_SIGN_PASSWORD or COSIGN_PASSWORD), stored as cosign does */
+	const char *sign_key;
+} ocibuild_registry_opts;
+#define OCIBUILD_REGISTRY_OPTS_INIT { .version = OCIBUILD_REGISTRY_OPTS_VERSION }
+
+#define OCIBUILD_BUILD_OPTS_VERSION 1
 typedef struct ocibuild_build_opts {
+	unsigned int version;
+	/* Registries (pulling a --base reference, pushing with push) */
+	ocibuild_registry_opts registry;
 	const char *dir;     /* tree to put in the image; or one of: */
 	const char *release; /* a BEAM release directory (bin/, releases/, lib/) */
 	const char *project; /* a rebar3/Mix project: its newest release under _build */
@@ -177,17 +207,7 @@ typedef struct ocibuild_build_opts {
 	 * input (the project, release or directory), else
 	 * 1970-01-01T00:00:01Z, so that the same input gives the same digest. */
 	const char *created;
-	/* Registries (pulling a --base reference, pushing with push) */
 	const char *push;   /* "registry[/namespace]": push NAME:TAG there */
-	const char *ca_file; /* extra CA bundle for registries */
-	ocibuild_strv insecure_registries; /* may use plain HTTP */
-	uint64_t chunk_size; /* upload in PATCH chunks above this size (0: OCIBUILD_DEFAULT_CHUNK_SIZE) */
-	const char *image_refs;  /* write every pushed ref here, one a line */
-	const char *digest_file; /* write the manifest (or index) digest here */
-	/* with push: sign the pushed image with this ECDSA P-256 private key
-	 * (PEM, or cosign's encrypted key file; password from
-	 * OCIBUILD_SIGN_PASSWORD or COSIGN_PASSWORD), stored as cosign does */
-	const char *sign_key;
 	/* Layers are kept in the cache ($OCIBUILD_CACHE_DIR, else
 	 * $XDG_CACHE_HOME/ocibuild, else ~/.cache/ocibuild) and taken from it
 	 * when their input has not changed; set to bypass it. */
@@ -209,19 +229,28 @@ typedef struct ocibuild_build_opts {
 	 * -o or --layout). One that can not be read is logged and skipped. */
 	ocibuild_strv cache_from;
 } ocibuild_build_opts;
+#define OCIBUILD_BUILD_OPTS_INIT \
+	{ .version = OCIBUILD_BUILD_OPTS_VERSION, .registry = OCIBUILD_REGISTRY_OPTS_INIT }
 
 typedef struct ocibuild_build_result {
 	char manifest_digest[72]; /* "sha256:<64 hex>"; of the index with several platforms */
-	/* when pushed: "registry/repo@sha256:...", one line per repository
-	 * (several when the tags name several images) */
-	char pushed_ref[4096];
+	/* when pushed (or pulled): "registry/repo@sha256:...", one line per
+	 * repository (several when the tags name several images); else NULL.
+	 * Heap: free with ocibuild_build_result_release(). */
+	char *pushed_ref;
 	int64_t manifest_size;
 	size_t layer_count; /* base layers included (the first platform's) */
 } ocibuild_build_result;
 
+/* Free what a build, push or pull put in result (pushed_ref) and zero it.
+ * Safe on a zeroed result and after a failed call. */
+void ocibuild_build_result_release(ocibuild_build_result *result);
+
 /* Build an image from opts->dir on top of opts->base and write it to
  * opts->output and/or opts->layout. On failure nothing is left at either
- * target (an existing layout keeps exactly what it had). */
+ * target (an existing layout keeps exactly what it had) and result holds
+ * nothing to free; on success release it with
+ * ocibuild_build_result_release(). */
 int ocibuild_build(ocibuild_ctx *ctx, const ocibuild_build_opts *opts,
 		   ocibuild_build_result *result, ocibuild_error *err);
 
@@ -255,50 +284,55 @@ int ocibuild_argv_parse(const char *s, char ***out, size_t *count,
 			ocibuild_error *err);
 void ocibuild_argv_free(char **argv);
 
+#define OCIBUILD_PUSH_OPTS_VERSION 1
 typedef struct ocibuild_push_opts {
+	unsigned int version;
+	ocibuild_registry_opts registry;
 	const char *source; /* an image archive (.tar, .tar.gz) or OCI layout dir */
 	const char *push;   /* "registry[/namespace]" */
 	ocibuild_strv tags; /* NAME:TAG to push as; default: the source's tags */
-	const char *ca_file;
-	ocibuild_strv insecure_registries;
-	uint64_t chunk_size; /* as in ocibuild_build_opts */
-	const char *image_refs;
-	const char *digest_file;
-	const char *sign_key; /* as in ocibuild_build_opts */
-	int no_attach_sbom;   /* as in ocibuild_build_opts */
+	int no_attach_sbom; /* as in ocibuild_build_opts */
 } ocibuild_push_opts;
+#define OCIBUILD_PUSH_OPTS_INIT \
+	{ .version = OCIBUILD_PUSH_OPTS_VERSION, .registry = OCIBUILD_REGISTRY_OPTS_INIT }
 
 /* Push an existing image. result->pushed_ref is the digest reference. */
 int ocibuild_push(ocibuild_ctx *ctx, const ocibuild_push_opts *opts,
 		  ocibuild_build_result *result, ocibuild_error *err);
 
+#define OCIBUILD_PULL_OPTS_VERSION 1
 typedef struct ocibuild_pull_opts {
+	unsigned int version;
+	/* chunk_size is not used; a sign_key is refused (nothing is pushed) */
+	ocibuild_registry_opts registry;
 	const char *ref;      /* e.g. docker.io/library/debian:stable-slim */
 	const char *platform; /* NULL: the build host's */
 	const char *layout;   /* OCI layout to write (or add) the image to */
-	const char *ca_file;
-	ocibuild_strv insecure_registries;
-	const char *image_refs;  /* write the pulled digest reference here */
-	const char *digest_file; /* write the manifest digest here */
 } ocibuild_pull_opts;
+#define OCIBUILD_PULL_OPTS_INIT \
+	{ .version = OCIBUILD_PULL_OPTS_VERSION, .registry = OCIBUILD_REGISTRY_OPTS_INIT }
 
 /* Pull an image (through the cache) into an OCI layout. */
 int ocibuild_pull(ocibuild_ctx *ctx, const ocibuild_pull_opts *opts,
 		  ocibuild_build_result *result, ocibuild_error *err);
 
 /* Check user/password against the registry, then store them in docker's
- * config.json ($DOCKER_CONFIG or ~/.docker). */
+ * config.json ($DOCKER_CONFIG or ~/.docker). Of opts (NULL: the
+ * defaults) only ca_file and insecure_registries are used. */
 int ocibuild_login(ocibuild_ctx *ctx, const char *registry, const char *user,
-		   const char *password, const char *ca_file,
-		   ocibuild_strv insecure_registries, ocibuild_error *err);
+		   const char *password, const ocibuild_registry_opts *opts,
+		   ocibuild_error *err);
 
+#define OCIBUILD_VERIFY_OPTS_VERSION 1
 typedef struct ocibuild_verify_opts {
+	unsigned int version;
 	const char *ref; /* the image: REGISTRY/REPO:TAG or REGISTRY/REPO@sha256:... */
 	const char *key; /* PEM public key (SubjectPublicKeyInfo, ECDSA P-256), e.g. cosign.pub */
 	const char *ca_file;
 	ocibuild_strv insecure_registries;
 	int recursive; /* also check each manifest an index lists (result->manifests) */
 } ocibuild_verify_opts;
+#define OCIBUILD_VERIFY_OPTS_INIT { .version = OCIBUILD_VERIFY_OPTS_VERSION }
 
 /* The outcome for one digest of a recursive check. */
 typedef struct ocibuild_verify_manifest {
@@ -345,13 +379,16 @@ int ocibuild_verify(ocibuild_ctx *ctx, const ocibuild_verify_opts *opts,
 /* Free result->manifests (the fixed fields stay as they are). */
 void ocibuild_verify_result_release(ocibuild_verify_result *result);
 
+#define OCIBUILD_SBOM_OPTS_VERSION 1
 typedef struct ocibuild_sbom_opts {
+	unsigned int version;
 	const char *ref;      /* REGISTRY/REPO:TAG or REGISTRY/REPO@sha256:... */
 	const char *platform; /* for an index: which image ("os/arch[/variant]"); NULL: the host's */
 	const char *output;   /* write the SBOM here (temp + rename), or NULL: into the result */
 	const char *ca_file;
 	ocibuild_strv insecure_registries;
 } ocibuild_sbom_opts;
+#define OCIBUILD_SBOM_OPTS_INIT { .version = OCIBUILD_SBOM_OPTS_VERSION }
 
 typedef struct ocibuild_sbom_result {
 	char subject[72];  /* the image manifest whose SBOM it is */

@@ -101,6 +101,8 @@ int cli_registry_flag(int c, const char *arg, const char *cmd, struct cli_regist
 int cli_other_flag(int c, const char *arg, const char *cmd, struct cli_registry *r,
 		   struct cli_output *out, char *const argv[]);
 ocibuild_strv cli_insecure(const struct cli_registry *r);
+/* The library's registry options from the flags (jobs left 0). */
+ocibuild_registry_opts cli_registry_opts(const struct cli_registry *r);
 
 int cmd_push(int argc, char **argv);
 int cmd_pull(int argc, char **argv);

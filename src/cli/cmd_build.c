@@ -176,8 +176,8 @@ static void say_where(struct cli_output *out, const ocibuild_build_opts *o)
 
 int cmd_build(int argc, char **argv)
 {
-	ocibuild_build_opts o;
-	ocibuild_build_result res;
+	ocibuild_build_opts o = OCIBUILD_BUILD_OPTS_INIT;
+	ocibuild_build_result res = { 0 };
 	ocibuild_error err = { 0 };
 	struct strv tags = { 0 }, env = { 0 }, expose = { 0 }, labels = { 0 }, ann = { 0 };
 	struct strv cache_from = { 0 };
@@ -194,7 +194,6 @@ int cmd_build(int argc, char **argv)
 	ocibuild_release_defaults defs = { 0 };
 	int chose = 0;
 
-	memset(&o, 0, sizeof(o));
 	cli_output_init(&out);
 	if (cli_getopt_tables(build_flags, &longopts, shortopts, sizeof(shortopts)) < 0) {
 		fputs("ocibuild: error: out of memory\n", stderr);
@@ -343,12 +342,8 @@ int cmd_build(int argc, char **argv)
 	o.cmd.count = ncmd;
 	o.cmd_set = cmd != NULL;
 
-	o.ca_file = reg.ca_file;
-	o.insecure_registries = cli_insecure(&reg);
-	o.chunk_size = reg.chunk;
-	o.image_refs = reg.image_refs;
-	o.digest_file = reg.digest_file;
-	o.sign_key = reg.sign_key;
+	o.registry = cli_registry_opts(&reg);
+	o.registry.jobs = jobs;
 	o.no_attach_sbom = reg.no_attach_sbom;
 	if (!(ctx = cli_ctx_new(&out, 1, &rc)))
 		goto out;
@@ -360,7 +355,7 @@ int cmd_build(int argc, char **argv)
 		rc = cli_report(&err);
 		goto out;
 	}
-	printf("%s\n", res.pushed_ref[0] ? res.pushed_ref : res.manifest_digest);
+	printf("%s\n", res.pushed_ref ? res.pushed_ref : res.manifest_digest);
 	rc = fflush(stdout) == 0 ? CLI_OK : CLI_FAIL;
 	if (tags.n == 1 && tags.v[0] == defs.tag && strchr(defs.version, '+'))
 		say(&out, "version %s has build metadata and a tag can not hold '+': tagging the image %s",
@@ -368,6 +363,7 @@ int cmd_build(int argc, char **argv)
 	if (chose)
 		say_where(&out, &o);
 out:
+	ocibuild_build_result_release(&res);
 	ocibuild_error_clear(&err);
 	ocibuild_ctx_free(ctx);
 	ocibuild_argv_free(entrypoint);

@@ -153,7 +153,6 @@ static ocibuild_ctx *make_ctx(struct parsed *p)
 
 	if (!ctx)
 		return NULL;
-	ocibuild_ctx_set_jobs(ctx, p->jobs);
 	if (p->lock_timeout_set)
 		ocibuild_ctx_set_lock_timeout(ctx, p->lock_timeout);
 	return ctx;
@@ -201,7 +200,7 @@ static int finish(ocibuild_ctx *ctx, int rc, ocibuild_error *err, const char *re
 int cmd_push(int argc, char **argv)
 {
 	struct parsed p;
-	ocibuild_push_opts o;
+	ocibuild_push_opts o = OCIBUILD_PUSH_OPTS_INIT;
 	ocibuild_build_result res;
 	ocibuild_error err = { 0 };
 	ocibuild_ctx *ctx;
@@ -214,17 +213,12 @@ int cmd_push(int argc, char **argv)
 		return cli_usage_error("push", p.npos != 1 ? "pass one image archive or layout"
 							   : "no destination: pass --push REGISTRY[/NAMESPACE]");
 	}
-	memset(&o, 0, sizeof(o));
+	o.registry = cli_registry_opts(&p.reg);
+	o.registry.jobs = p.jobs;
 	o.source = p.pos[0];
 	o.push = p.push;
 	o.tags.items = p.tags;
 	o.tags.count = p.ntags;
-	o.ca_file = p.reg.ca_file;
-	o.insecure_registries = cli_insecure(&p.reg);
-	o.chunk_size = p.reg.chunk;
-	o.image_refs = p.reg.image_refs;
-	o.digest_file = p.reg.digest_file;
-	o.sign_key = p.reg.sign_key;
 	o.no_attach_sbom = p.reg.no_attach_sbom;
 	ctx = make_ctx(&p);
 	if (!ctx) {
@@ -233,6 +227,7 @@ int cmd_push(int argc, char **argv)
 	}
 	rc = ocibuild_push(ctx, &o, &res, &err);
 	rc = finish(ctx, rc, &err, res.pushed_ref);
+	ocibuild_build_result_release(&res);
 	release_parsed(&p);
 	return rc;
 }
@@ -240,7 +235,7 @@ int cmd_push(int argc, char **argv)
 int cmd_pull(int argc, char **argv)
 {
 	struct parsed p;
-	ocibuild_pull_opts o;
+	ocibuild_pull_opts o = OCIBUILD_PULL_OPTS_INIT;
 	ocibuild_build_result res;
 	ocibuild_error err = { 0 };
 	ocibuild_ctx *ctx;
@@ -253,14 +248,11 @@ int cmd_pull(int argc, char **argv)
 		return cli_usage_error("pull", p.npos != 1 ? "pass one image reference"
 							   : "no destination: pass --layout DIR");
 	}
-	memset(&o, 0, sizeof(o));
+	o.registry = cli_registry_opts(&p.reg);
+	o.registry.jobs = p.jobs;
 	o.ref = p.pos[0];
 	o.layout = p.layout;
 	o.platform = p.platform;
-	o.image_refs = p.reg.image_refs;
-	o.digest_file = p.reg.digest_file;
-	o.ca_file = p.reg.ca_file;
-	o.insecure_registries = cli_insecure(&p.reg);
 	ctx = make_ctx(&p);
 	if (!ctx) {
 		release_parsed(&p);
@@ -268,6 +260,7 @@ int cmd_pull(int argc, char **argv)
 	}
 	rc = ocibuild_pull(ctx, &o, &res, &err);
 	rc = finish(ctx, rc, &err, res.pushed_ref);
+	ocibuild_build_result_release(&res);
 	release_parsed(&p);
 	return rc;
 }
@@ -275,6 +268,7 @@ int cmd_pull(int argc, char **argv)
 int cmd_login(int argc, char **argv)
 {
 	struct parsed p;
+	ocibuild_registry_opts reg;
 	ocibuild_error err = { 0 };
 	ocibuild_ctx *ctx;
 	char pass[4096];
@@ -296,7 +290,8 @@ int cmd_login(int argc, char **argv)
 		release_parsed(&p);
 		return CLI_FAIL;
 	}
-	rc = ocibuild_login(ctx, p.pos[0], p.user, pass, p.reg.ca_file, cli_insecure(&p.reg), &err);
+	reg = cli_registry_opts(&p.reg);
+	rc = ocibuild_login(ctx, p.pos[0], p.user, pass, &reg, &err);
 	memset(pass, 0, sizeof(pass));
 	if (rc == 0)
 		fprintf(stderr, "ocibuild: login to %s succeeded; credentials stored\n", p.pos[0]);

@@ -32,14 +32,13 @@ int cmd_sbom(int argc, char **argv)
 	struct cli_output out;
 	struct cli_registry reg;
 	struct option *longopts = NULL;
-	ocibuild_sbom_opts o;
+	ocibuild_sbom_opts o = OCIBUILD_SBOM_OPTS_INIT;
 	ocibuild_sbom_result res;
 	ocibuild_error err = { 0 };
 	ocibuild_ctx *ctx = NULL;
 	char shortopts[64];
 	int c, rc = CLI_USAGE;
 
-	memset(&o, 0, sizeof(o));
 	memset(&res, 0, sizeof(res));
 	memset(&reg, 0, sizeof(reg));
 	cli_output_init(&out);

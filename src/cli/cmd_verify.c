@@ -115,7 +115,7 @@ int cmd_verify(int argc, char **argv)
 	struct cli_output out;
 	struct cli_registry reg;
 	struct option *longopts = NULL;
-	ocibuild_verify_opts o;
+	ocibuild_verify_opts o = OCIBUILD_VERIFY_OPTS_INIT;
 	ocibuild_verify_result res;
 	ocibuild_error err = { 0 };
 	ocibuild_ctx *ctx = NULL;
@@ -123,7 +123,6 @@ int cmd_verify(int argc, char **argv)
 	char shortopts[64];
 	int c, json = 0, rc = CLI_USAGE;
 
-	memset(&o, 0, sizeof(o));
 	memset(&reg, 0, sizeof(reg));
 	cli_output_init(&out);
 	if (cli_getopt_tables(verify_flags, &longopts, shortopts, sizeof(shortopts)) < 0) {

@@ -197,3 +197,16 @@ ocibuild_strv cli_insecure(const struct cli_registry *r)
 
 	return v;
 }
+
+ocibuild_registry_opts cli_registry_opts(const struct cli_registry *r)
+{
+	ocibuild_registry_opts o = OCIBUILD_REGISTRY_OPTS_INIT;
+
+	o.ca_file = r->ca_file;
+	o.insecure_registries = cli_insecure(r);
+	o.chunk_size = r->chunk;
+	o.image_refs = r->image_refs;
+	o.digest_file = r->digest_file;
+	o.sign_key = r->sign_key;
+	return o;
+}

@@ -396,12 +396,12 @@ static int validate(struct build *b, ocibuild_error *err)
 		}
 		oci_ref_release(&r);
 	}
-	if (o->sign_key && !o->push) {
+	if (o->registry.sign_key && !o->push) {
 		oci_err(err, OCIBUILD_ERR_OPTION, 0,
 			"--sign-key signs the image in the registry: add --push REGISTRY[/NAMESPACE]");
 		goto out;
 	}
-	if (o->sign_key && oci_sign_key_load(o->sign_key, NULL, &b->sign, err) < 0)
+	if (o->registry.sign_key && oci_sign_key_load(o->registry.sign_key, NULL, &b->sign, err) < 0)
 		goto out;
 	rc = 0;
 out:
@@ -1826,6 +1826,60 @@ out:
 	return rc;
 }
 
+/* --push: the image (with its signature and SBOM) into each tag's
+ * repository, then --image-refs, --digest-file and result->pushed_ref. */
+static int push_image(struct build *b, ocibuild_build_result *result, ocibuild_error *err)
+{
+	const ocibuild_build_opts *o = b->o;
+	char *cache = oci_cache_dir(NULL);
+	oci_strlist base_blobs = { 0 };
+	oci_blob_source *src = oci_calloc(b->cf.nsrc + 1, sizeof(*src));
+	oci_push_tags_opts po;
+	size_t i, k, nsrc = 0;
+	int rc = cache && src ? 0 : oci_err_nomem(err);
+
+	/* every platform's base comes from the same reference: one
+	 * registry and repository to mount from */
+	for (k = 0; k < b->np; k++) {
+		const oci_manifest *bm = &b->plats[k].base.manifest;
+
+		for (i = 0; rc == 0 && i < bm->nlayers; i++)
+			if (!oci_strlist_has(&base_blobs, bm->layers[i].digest))
+				rc = oci_strlist_push(&base_blobs, bm->layers[i].digest, err);
+	}
+	memset(&po, 0, sizeof(po));
+	po.net = &b->net;
+	po.layout = b->stage;
+	po.manifest_digest = b->top.digest;
+	po.prefix = o->push;
+	po.tags = (const char *const *)b->tags.v;
+	po.ntags = b->tags.n;
+	/* the blobs not in the stage: the base's, and the reused ones */
+	if (rc == 0 && b->plats[0].base.reg) {
+		src[nsrc].reg = b->plats[0].base.reg;
+		src[nsrc].repo = b->plats[0].base.repo;
+		src[nsrc++].blobs = &base_blobs;
+	}
+	for (k = 0; rc == 0 && k < b->cf.nsrc; k++)
+		src[nsrc++] = b->cf.src[k];
+	po.sources = src;
+	po.nsources = nsrc;
+	po.cache = cache;
+	po.sign = b->sign;
+	po.attach_sbom = !o->no_attach_sbom;
+	if (rc == 0)
+		rc = oci_push_tags(b->ctx, &po, &b->refs, err);
+	oci_strlist_clear(&base_blobs);
+	oci_free(src);
+	oci_free(cache);
+	if (rc == 0)
+		rc = oci_write_refs(o->registry.image_refs, o->registry.digest_file, &b->refs,
+				    b->top.digest, err);
+	if (rc == 0)
+		rc = oci_digest_refs(&b->refs, &result->pushed_ref, err);
+	return rc;
+}
+
 int ocibuild_build(ocibuild_ctx *ctx, const ocibuild_build_opts *opts,
 		   ocibuild_build_result *result, ocibuild_error *err)
 {
@@ -1839,6 +1893,10 @@ int ocibuild_build(ocibuild_ctx *ctx, const ocibuild_build_opts *opts,
 	b.tree = opts->dir;
 	b.is_release = !opts->dir;
 	memset(result, 0, sizeof(*result));
+	if (oci_err_version(opts->version, OCIBUILD_BUILD_OPTS_VERSION, "ocibuild_build_opts",
+			    err) < 0 ||
+	    oci_net_init(&b.net, &opts->registry, err) < 0)
+		goto out;
 	if (validate(&b, err) < 0)
 		goto out;
 	if (b.is_release && open_release(&b, err) < 0)
@@ -1849,10 +1907,6 @@ int ocibuild_build(ocibuild_ctx *ctx, const ocibuild_build_opts *opts,
 		oci_err_nomem(err);
 		goto out;
 	}
-	b.net.ca_file = opts->ca_file;
-	b.net.insecure = opts->insecure_registries;
-	b.net.chunk = opts->chunk_size ? opts->chunk_size : OCIBUILD_DEFAULT_CHUNK_SIZE;
-	b.net.jobs = ctx->jobs > 0 ? ctx->jobs : OCIBUILD_DEFAULT_JOBS;
 	for (i = 0; i < b.np; i++)
 		if (oci_base_open(ctx, &b.net, opts->base, &b.plats[i].platform,
 				  need_base_layers(&b), &b.plats[i].base, err) < 0)
@@ -1879,47 +1933,10 @@ int ocibuild_build(ocibuild_ctx *ctx, const ocibuild_build_opts *opts,
 			goto out;
 		oci_log(ctx, OCIBUILD_LOG_INFO, "wrote %s", opts->output);
 	}
-	if (opts->push) {
-		char *cache = oci_cache_dir(NULL);
-		oci_strlist base_blobs = { 0 };
-		oci_blob_source *src = oci_calloc(b.cf.nsrc + 1, sizeof(*src));
-		size_t k, nsrc = 0;
-
-		/* every platform's base comes from the same reference: one
-		 * registry and repository to mount from */
-		rc = cache && src ? 0 : oci_err_nomem(err);
-		for (k = 0; k < b.np; k++) {
-			const oci_manifest *bm = &b.plats[k].base.manifest;
-
-			for (i = 0; rc == 0 && i < bm->nlayers; i++)
-				if (!oci_strlist_has(&base_blobs, bm->layers[i].digest))
-					rc = oci_strlist_push(&base_blobs, bm->layers[i].digest, err);
-		}
-		/* the blobs not in the stage: the base's, and the reused ones */
-		if (rc == 0 && b.plats[0].base.reg) {
-			src[nsrc].reg = b.plats[0].base.reg;
-			src[nsrc].repo = b.plats[0].base.repo;
-			src[nsrc++].blobs = &base_blobs;
-		}
-		for (k = 0; rc == 0 && k < b.cf.nsrc; k++)
-			src[nsrc++] = b.cf.src[k];
-		if (rc == 0)
-			rc = oci_push_tags(ctx, &b.net, b.stage, b.top.digest, opts->push,
-					   (const char *const *)b.tags.v, b.tags.n, src, nsrc, cache,
-					   b.sign, !opts->no_attach_sbom, &b.refs, err);
-		oci_strlist_clear(&base_blobs);
-		oci_free(src);
-		oci_free(cache);
-		if (rc == 0)
-			rc = oci_write_refs(opts->image_refs, opts->digest_file, &b.refs,
-					    b.top.digest, err);
-		if (rc < 0) {
-			if (opts->output)
-				unlink(opts->output);
-			goto out;
-		}
-		rc = -1;
-		oci_digest_refs(&b.refs, result->pushed_ref, sizeof(result->pushed_ref));
+	if (opts->push && push_image(&b, result, err) < 0) {
+		if (opts->output)
+			unlink(opts->output);
+		goto out;
 	}
 	if (opts->layout) {
 		if (oci_ctx_cancelled(ctx, err) < 0 || write_layout(&b, err) < 0) {
@@ -1940,6 +1957,8 @@ out:
 			opts->layout ? opts->layout : opts->output);
 	if (rc < 0 && opts->sbom && b.np && b.plats[0].sbom.data)
 		unlink(opts->sbom);
+	if (rc < 0)
+		ocibuild_build_result_release(result);
 	cleanup(&b);
 	return rc;
 }

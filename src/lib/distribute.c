@@ -68,12 +68,15 @@ int oci_push_target(const char *prefix, const char *tag, char **domain, char **r
 	return *repo && *tagpart ? 0 : oci_err_nomem(err);
 }
 
-int oci_push_tags(ocibuild_ctx *ctx, const oci_net *net, const char *layout,
-		  const char *manifest_digest, const char *prefix, const char *const *tags,
-		  size_t ntags, const oci_blob_source *sources, size_t nsources,
-		  const char *cache, const oci_sign_key *sign,
-		  int attach_sbom, oci_strlist *refs, ocibuild_error *err)
+int oci_push_tags(ocibuild_ctx *ctx, const oci_push_tags_opts *o, oci_strlist *refs,
+		  ocibuild_error *err)
 {
+	const oci_net *net = o->net;
+	const char *layout = o->layout, *manifest_digest = o->manifest_digest;
+	const char *prefix = o->prefix, *cache = o->cache;
+	const char *const *tags = o->tags;
+	size_t ntags = o->ntags;
+	const oci_sign_key *sign = o->sign;
 	size_t i, j, k, nregs = 0;
 	int rc = 0;
 	unsigned char *done = oci_calloc(ntags ? ntags : 1, 1);
@@ -151,8 +154,8 @@ int oci_push_tags(ocibuild_ctx *ctx, const oci_net *net, const char *layout,
 		po.ntags = ng;
 		po.chunk = net->chunk;
 		po.jobs = net->jobs;
-		po.sources = sources;
-		po.nsources = nsources;
+		po.sources = o->sources;
+		po.nsources = o->nsources;
 		po.mount_repo = mount_repo;
 		po.cache = cache;
 		rc = oci_push_image(reg, &po, &ref, err);
@@ -172,7 +175,7 @@ int oci_push_tags(ocibuild_ctx *ctx, const oci_net *net, const char *layout,
 		if (rc == 0 && sign)
 			rc = oci_attach_signatures(ctx, reg, repo, layout, manifest_digest, sign,
 						   cache, refs, err);
-		if (rc == 0 && attach_sbom)
+		if (rc == 0 && o->attach_sbom)
 			rc = oci_referrer_attach_sboms(ctx, reg, repo, layout, manifest_digest, cache,
 						       sign, refs, err);
 next:
@@ -195,21 +198,30 @@ next:
 	return rc;
 }
 
-void oci_digest_refs(const oci_strlist *refs, char *out, size_t n)
+int oci_digest_refs(const oci_strlist *refs, char **out, ocibuild_error *err)
 {
-	size_t i, len = 0;
+	oci_buf b = OCI_BUF_INIT(1 << 20);
+	size_t i;
 
-	out[0] = '\0';
+	*out = NULL;
 	for (i = 0; i < refs->n; i++) {
-		int w;
-
 		if (!strchr(refs->v[i], '@'))
 			continue;
-		w = snprintf(out + len, n - len, "%s%s", len ? "\n" : "", refs->v[i]);
-		if (w < 0 || (size_t)w >= n - len)
-			break;
-		len += (size_t)w;
+		if (oci_buf_printf(&b, err, "%s%s", b.len ? "\n" : "", refs->v[i]) < 0) {
+			oci_buf_release(&b);
+			return -1;
+		}
 	}
+	*out = oci_buf_detach(&b, NULL);
+	return *out ? 0 : oci_err_nomem(err);
+}
+
+void ocibuild_build_result_release(ocibuild_build_result *result)
+{
+	if (!result)
+		return;
+	oci_free(result->pushed_ref);
+	memset(result, 0, sizeof(*result));
 }
 
 int oci_write_refs(const char *image_refs, const char *digest_file, const oci_strlist *refs,
@@ -303,10 +315,10 @@ out:
 int ocibuild_push(ocibuild_ctx *ctx, const ocibuild_push_opts *o, ocibuild_build_result *res,
 		  ocibuild_error *err)
 {
-	oci_net net = { o->ca_file, o->insecure_registries,
-			o->chunk_size ? o->chunk_size : OCIBUILD_DEFAULT_CHUNK_SIZE,
-			ctx->jobs > 0 ? ctx->jobs : OCIBUILD_DEFAULT_JOBS };
+	const ocibuild_registry_opts *ro = &o->registry;
+	oci_net net;
 	oci_strlist refs = { 0 }, tags = { 0 };
+	oci_push_tags_opts pto;
 	oci_index x;
 	struct stat st;
 	oci_sign_key *key = NULL;
@@ -318,13 +330,16 @@ int ocibuild_push(ocibuild_ctx *ctx, const ocibuild_push_opts *o, ocibuild_build
 
 	memset(res, 0, sizeof(*res));
 	memset(&x, 0, sizeof(x));
+	if (oci_err_version(o->version, OCIBUILD_PUSH_OPTS_VERSION, "ocibuild_push_opts", err) < 0 ||
+	    oci_net_init(&net, ro, err) < 0)
+		return -1;
 	if (!o->source || !o->push)
 		return oci_err(err, OCIBUILD_ERR_OPTION, 0,
 			       "usage: ocibuild push IMAGE.tar|LAYOUT_DIR --push REGISTRY[/NAMESPACE]");
 	if (stat(o->source, &st) < 0)
 		return oci_err(err, OCIBUILD_ERR_INPUT, errno, "'%s' does not exist: pass an image archive or layout",
 			       o->source);
-	if (o->sign_key && oci_sign_key_load(o->sign_key, NULL, &key, err) < 0)
+	if (ro->sign_key && oci_sign_key_load(ro->sign_key, NULL, &key, err) < 0)
 		return -1;
 	/* the signatures' and the SBOM artifact's small blobs go through it */
 	cache = oci_cache_dir(NULL);
@@ -386,13 +401,22 @@ int ocibuild_push(ocibuild_ctx *ctx, const ocibuild_push_opts *o, ocibuild_build
 			goto out;
 		}
 	}
-	if (oci_push_tags(ctx, &net, layout, digest, o->push, (const char *const *)tags.v, tags.n,
-			  NULL, 0, cache, key, !o->no_attach_sbom, &refs, err) < 0)
+	memset(&pto, 0, sizeof(pto));
+	pto.net = &net;
+	pto.layout = layout;
+	pto.manifest_digest = digest;
+	pto.prefix = o->push;
+	pto.tags = (const char *const *)tags.v;
+	pto.ntags = tags.n;
+	pto.cache = cache;
+	pto.sign = key;
+	pto.attach_sbom = !o->no_attach_sbom;
+	if (oci_push_tags(ctx, &pto, &refs, err) < 0)
 		goto out;
-	if (oci_write_refs(o->image_refs, o->digest_file, &refs, digest, err) < 0)
+	if (oci_write_refs(ro->image_refs, ro->digest_file, &refs, digest, err) < 0 ||
+	    oci_digest_refs(&refs, &res->pushed_ref, err) < 0)
 		goto out;
 	memcpy(res->manifest_digest, digest, OCI_DIGEST_LEN + 1);
-	oci_digest_refs(&refs, res->pushed_ref, sizeof(res->pushed_ref));
 	rc = 0;
 out:
 	oci_index_release(&x);
@@ -411,8 +435,8 @@ out:
 int ocibuild_pull(ocibuild_ctx *ctx, const ocibuild_pull_opts *o, ocibuild_build_result *res,
 		  ocibuild_error *err)
 {
-	oci_net net = { o->ca_file, o->insecure_registries, 0,
-			ctx->jobs > 0 ? ctx->jobs : OCIBUILD_DEFAULT_JOBS };
+	const ocibuild_registry_opts *ro = &o->registry;
+	oci_net net;
 	oci_registry *reg = NULL;
 	oci_platform want;
 	oci_pulled p;
@@ -420,6 +444,7 @@ int ocibuild_pull(ocibuild_ctx *ctx, const ocibuild_pull_opts *o, ocibuild_build
 	oci_descriptor d;
 	oci_layout_txn txn;
 	oci_strlist refs = { 0 };
+	oci_buf pulled = OCI_BUF_INIT(4096);
 	char *cache = oci_cache_dir(NULL);
 	size_t i;
 	int rc = -1, wrote_refs = 0;
@@ -432,6 +457,14 @@ int ocibuild_pull(ocibuild_ctx *ctx, const ocibuild_pull_opts *o, ocibuild_build
 	memset(&ref, 0, sizeof(ref));
 	if (!cache)
 		return oci_err_nomem(err);
+	if (oci_err_version(o->version, OCIBUILD_PULL_OPTS_VERSION, "ocibuild_pull_opts", err) < 0 ||
+	    oci_net_init(&net, ro, err) < 0)
+		goto out;
+	if (ro->sign_key) {
+		oci_err(err, OCIBUILD_ERR_OPTION, 0,
+			"a pull pushes nothing to sign: leave the sign key out, or sign with a push");
+		goto out;
+	}
 	if (!o->ref || !o->layout) {
 		oci_err(err, OCIBUILD_ERR_OPTION, 0, "usage: ocibuild pull REFERENCE --layout DIR");
 		goto out;
@@ -447,13 +480,18 @@ int ocibuild_pull(ocibuild_ctx *ctx, const ocibuild_pull_opts *o, ocibuild_build
 	    oci_pull_layers(reg, ref.path, &p.manifest, cache, net.jobs, err) < 0)
 		goto out;
 	memcpy(res->manifest_digest, p.digest, sizeof(p.digest));
-	snprintf(res->pushed_ref, sizeof(res->pushed_ref), "%s/%s@%s", ref.domain, ref.path, p.digest);
+	if (oci_buf_printf(&pulled, err, "%s/%s@%s", ref.domain, ref.path, p.digest) < 0)
+		goto out;
+	if (!(res->pushed_ref = oci_buf_detach(&pulled, NULL))) {
+		oci_err_nomem(err);
+		goto out;
+	}
 	/* the files naming the image first: writing them is the last thing
 	 * that can fail before the layout's index.json names it */
 	if (oci_strlist_push(&refs, res->pushed_ref, err) < 0)
 		goto out;
 	wrote_refs = 1;
-	if (oci_write_refs(o->image_refs, o->digest_file, &refs, p.digest, err) < 0)
+	if (oci_write_refs(ro->image_refs, ro->digest_file, &refs, p.digest, err) < 0)
 		goto out;
 	/* on failure: remove a layout we made, or the blobs we added */
 	if (oci_layout_txn_begin(&txn, o->layout, ctx->lock_timeout, ctx->cancel,
@@ -487,13 +525,14 @@ int ocibuild_pull(ocibuild_ctx *ctx, const ocibuild_pull_opts *o, ocibuild_build
 out:
 	oci_layout_txn_abort(&txn); /* nothing to undo after its commit */
 	if (rc < 0 && wrote_refs) {
-		if (o->image_refs)
-			unlink(o->image_refs);
-		if (o->digest_file)
-			unlink(o->digest_file);
+		if (ro->image_refs)
+			unlink(ro->image_refs);
+		if (ro->digest_file)
+			unlink(ro->digest_file);
 	}
 	if (rc < 0)
-		memset(res, 0, sizeof(*res));
+		ocibuild_build_result_release(res);
+	oci_buf_release(&pulled);
 	oci_strlist_clear(&refs);
 	oci_descriptor_release(&d);
 	oci_pulled_release(&p);
@@ -507,16 +546,18 @@ out:
 /* ---- login ---- */
 
 int ocibuild_login(ocibuild_ctx *ctx, const char *registry, const char *user,
-		   const char *password, const char *ca_file, ocibuild_strv insecure,
+		   const char *password, const ocibuild_registry_opts *opts,
 		   ocibuild_error *err)
 {
-	oci_net net = { ca_file, insecure, 0, 1 };
+	oci_net net;
 	oci_registry *reg = NULL;
 	oci_ref ref;
 	oci_buf probe = OCI_BUF_INIT(4096);
 	int rc = -1;
 
 	memset(&ref, 0, sizeof(ref));
+	if (oci_net_init(&net, opts, err) < 0)
+		return -1;
 	if (!registry || !user || !*user || !password)
 		return oci_err(err, OCIBUILD_ERR_OPTION, 0,
 			       "usage: ocibuild login REGISTRY -u USER --password-stdin");

@@ -1,3 +1,4 @@
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -122,4 +123,19 @@ void oci_err_as_option(ocibuild_error *err)
 {
 	if (err && err->kind != OCIBUILD_ERR_NOMEM)
 		err->kind = OCIBUILD_ERR_OPTION;
+}
+
+int oci_err_version(unsigned have, unsigned known, const char *type, ocibuild_error *err)
+{
+	char init[64];
+	size_t i;
+
+	if (have == known)
+		return 0;
+	for (i = 0; type[i] && i + 1 < sizeof(init); i++)
+		init[i] = (char)toupper((unsigned char)type[i]);
+	init[i] = '\0';
+	return oci_err(err, OCIBUILD_ERR_OPTION, 0,
+		       "%s has version %u but this library knows version %u: initialise it with %s_INIT",
+		       type, have, known, init);
 }

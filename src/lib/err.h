@@ -16,6 +16,10 @@ int oci_err_errno(ocibuild_error *err, int code, const char *fmt, ...)
 int oci_err_nomem(ocibuild_error *err);
 /* The failure was the caller's input: kind OPTION, unless it was memory. */
 void oci_err_as_option(ocibuild_error *err);
+/* 0 when an options struct of type `type` ("ocibuild_build_opts") has
+ * the version this library knows; else fail (OPTION) saying to initialise
+ * it with the type's _INIT macro. */
+int oci_err_version(unsigned have, unsigned known, const char *type, ocibuild_error *err);
 /* Prepend "prefix: " to an existing message. */
 void oci_err_prefix(ocibuild_error *err, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));

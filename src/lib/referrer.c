@@ -542,6 +542,8 @@ int ocibuild_sbom_fetch(ocibuild_ctx *ctx, const ocibuild_sbom_opts *o, ocibuild
 
 	memset(res, 0, sizeof(*res));
 	memset(&ref, 0, sizeof(ref));
+	if (oci_err_version(o->version, OCIBUILD_SBOM_OPTS_VERSION, "ocibuild_sbom_opts", err) < 0)
+		return -1;
 	if (!o->ref)
 		return oci_err(err, OCIBUILD_ERR_OPTION, 0, "usage: ocibuild sbom REFERENCE [-o FILE]");
 	net.ca_file = o->ca_file;

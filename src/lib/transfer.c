@@ -10,6 +10,29 @@
 #include "mem.h"
 #include "banned.h"
 
+int oci_net_init(oci_net *net, const ocibuild_registry_opts *o, ocibuild_error *err)
+{
+	memset(net, 0, sizeof(*net));
+	net->chunk = OCIBUILD_DEFAULT_CHUNK_SIZE;
+	net->jobs = OCIBUILD_DEFAULT_JOBS;
+	if (!o)
+		return 0;
+	if (oci_err_version(o->version, OCIBUILD_REGISTRY_OPTS_VERSION, "ocibuild_registry_opts",
+			    err) < 0)
+		return -1;
+	if (o->jobs < 0)
+		return oci_err(err, OCIBUILD_ERR_OPTION, 0,
+			       "registry jobs %d is negative: pass 0 for the default or a count of blobs in flight",
+			       o->jobs);
+	net->ca_file = o->ca_file;
+	net->insecure = o->insecure_registries;
+	if (o->chunk_size)
+		net->chunk = o->chunk_size;
+	if (o->jobs)
+		net->jobs = o->jobs;
+	return 0;
+}
+
 int oci_net_registry(ocibuild_ctx *ctx, const oci_net *net, const char *domain, int push,
 		     oci_registry **out, ocibuild_error *err)
 {

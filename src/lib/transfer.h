@@ -7,12 +7,18 @@
 #include "ref.h"
 #include "registry.h"
 
+/* How a call talks to registries: the caller's ocibuild_registry_opts
+ * with the defaults filled in. */
 typedef struct oci_net {
 	const char *ca_file;
 	ocibuild_strv insecure;
 	uint64_t chunk;
 	int jobs;
 } oci_net;
+
+/* Fill net from o (NULL: all defaults), after checking o's version. The
+ * strings stay the caller's. */
+int oci_net_init(oci_net *net, const ocibuild_registry_opts *o, ocibuild_error *err);
 
 /* Open a registry client for domain. */
 int oci_net_registry(ocibuild_ctx *ctx, const oci_net *net, const char *domain, int push,

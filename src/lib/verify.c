@@ -359,6 +359,9 @@ int ocibuild_verify(ocibuild_ctx *ctx, const ocibuild_verify_opts *o, ocibuild_v
 
 	memset(res, 0, sizeof(*res));
 	memset(&ref, 0, sizeof(ref));
+	if (oci_err_version(o->version, OCIBUILD_VERIFY_OPTS_VERSION, "ocibuild_verify_opts",
+			    err) < 0)
+		return -1;
 	if (!o->ref || !o->key)
 		return oci_err(err, OCIBUILD_ERR_OPTION, 0,
 			       "usage: ocibuild verify REFERENCE --key PUBLIC_KEY.pem");

@@ -153,6 +153,33 @@ test_registry_tag_path_kept() {
     assert_eq "${OUT%@*}" "$REG/ns/deep/er/app" "pushed repository under a namespace"
 }
 
+# stdout of a push names every repository's digest reference, however
+# many: 16 repositories with long names make more than 4 KiB of lines
+test_registry_many_repos_stdout() {
+    reg_start plain
+    reg_src "$T/src"
+    local long i tags=() want=()
+    long=$(printf 'r%.0s' {1..200})
+    for i in $(seq 1 16); do
+        tags+=(-t "$long-$i:1")
+    done
+    run "$OCIBUILD" build --dir "$T/src" "${tags[@]}" --push "$REG/ns" -o "$T/x.tar" "${REG_NET[@]}"
+    [ "$RC" -eq 0 ] || fail "push to 16 repositories: $ERR"
+    PDIGEST=${OUT%%$'\n'*}
+    PDIGEST=${PDIGEST#*@}
+    [[ $PDIGEST =~ ^sha256:[0-9a-f]{64}$ ]] || fail "first stdout line: '${OUT%%$'\n'*}'"
+    for i in $(seq 1 16); do
+        want+=("$REG/ns/$long-$i@$PDIGEST")
+    done
+    [ "${#OUT}" -gt 4096 ] || fail "stdout is only ${#OUT} bytes: $OUT"
+    assert_eq "$(sort <<<"$OUT")" "$(printf '%s\n' "${want[@]}" | sort)" "stdout of build --push"
+    assert_eq "$(reg_remote_digest "ns/$long-16:1")" "$PDIGEST" "digest of the last repository"
+    # ocibuild push of the archive prints them all too
+    run "$OCIBUILD" push "$T/x.tar" --push "$REG/ns" "${REG_NET[@]}"
+    [ "$RC" -eq 0 ] || fail "push of the archive to 16 repositories: $ERR"
+    assert_eq "$(sort <<<"$OUT")" "$(printf '%s\n' "${want[@]}" | sort)" "stdout of push"
+}
+
 # ocibuild pull into a layout that skopeo and oci-image-tool accept
 test_registry_pull_layout() {
     reg_start plain
