@@ -68,11 +68,66 @@ int oci_push_target(const char *prefix, const char *tag, char **domain, char **r
 	return *repo && *tagpart ? 0 : oci_err_nomem(err);
 }
 
+struct oci_push_stream {
+	char *domain;
+	char *repo;
+	oci_registry *reg;
+	oci_push_session *session; /* NULL once oci_push_tags took it */
+};
+
+int oci_push_stream_begin(ocibuild_ctx *ctx, const oci_net *net, const char *layout,
+			  const char *prefix, const char *tag, oci_push_stream **out,
+			  ocibuild_error *err)
+{
+	oci_push_stream *s = oci_calloc(1, sizeof(*s));
+	oci_push_opts po;
+	char *tagpart = NULL;
+
+	*out = NULL;
+	if (!s)
+		return oci_err_nomem(err);
+	if (oci_push_target(prefix, tag, &s->domain, &s->repo, &tagpart, err) < 0 ||
+	    oci_net_registry(ctx, net, s->domain, 1, &s->reg, err) < 0)
+		goto fail;
+	memset(&po, 0, sizeof(po));
+	po.layout = layout;
+	po.repo = s->repo;
+	po.chunk = net->chunk;
+	po.jobs = net->jobs;
+	if (oci_push_session_begin(s->reg, &po, &s->session, err) < 0)
+		goto fail;
+	oci_free(tagpart);
+	*out = s;
+	return 0;
+fail:
+	oci_free(tagpart);
+	oci_push_stream_free(s);
+	return -1;
+}
+
+int oci_push_stream_add(oci_push_stream *s, const char *digest, int64_t size,
+			ocibuild_error *err)
+{
+	return oci_push_session_add(s->session, digest, size, err);
+}
+
+void oci_push_stream_free(oci_push_stream *s)
+{
+	if (!s)
+		return;
+	oci_push_session_abort(s->session);
+	oci_reg_close(s->reg);
+	oci_free(s->domain);
+	oci_free(s->repo);
+	oci_free(s);
+}
+
 int oci_push_tags(ocibuild_ctx *ctx, const oci_net *net, const char *layout,
 		  const char *manifest_digest, const char *prefix, const char *const *tags,
 		  size_t ntags, const oci_blob_source *sources, size_t nsources,
 		  const char *cache, const oci_sign_key *sign,
-		  int attach_sbom, oci_strlist *refs, ocibuild_error *err)
+		  int attach_sbom, oci_push_stream *stream, oci_strlist *refs,
+		  ocibuild_error *err)
 {
 	size_t i, j, k, nregs = 0;
 	int rc = 0;
@@ -83,6 +138,7 @@ int oci_push_tags(ocibuild_ctx *ctx, const oci_net *net, const char *layout,
 		char *domain;
 		char *repo;
 		oci_registry *reg;
+		int borrowed; /* the stream's */
 	} *to = oci_calloc(ntags ? ntags : 1, sizeof(*to));
 
 	if (!done || !to) {
@@ -130,7 +186,10 @@ int oci_push_tags(ocibuild_ctx *ctx, const oci_net *net, const char *layout,
 			reg = to[k].reg;
 			mount_repo = to[k].repo;
 		} else {
-			if (oci_net_registry(ctx, net, domain, 1, &reg, err) < 0) {
+			if (stream && stream->session && !strcmp(stream->domain, domain)) {
+				reg = stream->reg;
+				to[nregs].borrowed = 1;
+			} else if (oci_net_registry(ctx, net, domain, 1, &reg, err) < 0) {
 				rc = -1;
 				goto next;
 			}
@@ -155,7 +214,14 @@ int oci_push_tags(ocibuild_ctx *ctx, const oci_net *net, const char *layout,
 		po.nsources = nsources;
 		po.mount_repo = mount_repo;
 		po.cache = cache;
-		rc = oci_push_image(reg, &po, &ref, err);
+		if (stream && stream->session && !strcmp(stream->domain, domain) &&
+		    !strcmp(stream->repo, repo)) {
+			/* its blobs are going up since the build made them */
+			rc = oci_push_session_finish(stream->session, &po, &ref, err);
+			stream->session = NULL;
+		} else {
+			rc = oci_push_image(reg, &po, &ref, err);
+		}
 		if (rc == 0) {
 			oci_buf t = OCI_BUF_INIT(4096);
 
@@ -186,7 +252,8 @@ next:
 		oci_free(tag);
 	}
 	for (k = 0; k < nregs; k++) {
-		oci_reg_close(to[k].reg);
+		if (!to[k].borrowed)
+			oci_reg_close(to[k].reg);
 		oci_free(to[k].domain);
 		oci_free(to[k].repo);
 	}
@@ -387,7 +454,7 @@ int ocibuild_push(ocibuild_ctx *ctx, const ocibuild_push_opts *o, ocibuild_build
 		}
 	}
 	if (oci_push_tags(ctx, &net, layout, digest, o->push, (const char *const *)tags.v, tags.n,
-			  NULL, 0, cache, key, !o->no_attach_sbom, &refs, err) < 0)
+			  NULL, 0, cache, key, !o->no_attach_sbom, NULL, &refs, err) < 0)
 		goto out;
 	if (oci_write_refs(o->image_refs, o->digest_file, &refs, digest, err) < 0)
 		goto out;

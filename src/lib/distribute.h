@@ -8,16 +8,36 @@
 /* prefix "ghcr.io/org" + tag "myapp:1.0" -> domain, repo "org/myapp", tag "1.0". */
 int oci_push_target(const char *prefix, const char *tag, char **domain, char **repo,
 		    char **tagpart, ocibuild_error *err);
+/* A push to the repository of one tag that starts before the image is
+ * made (build --push): each blob handed to oci_push_stream_add is uploaded
+ * at once (transfer.c's push session) and oci_push_tags then finishes that
+ * repository's push. Other repositories are pushed after it, as before. */
+typedef struct oci_push_stream oci_push_stream;
+
+/* Open the registry of prefix + tag and start the upload workers on the
+ * blobs of layout. *out: the stream, freed with oci_push_stream_free. */
+int oci_push_stream_begin(ocibuild_ctx *ctx, const oci_net *net, const char *layout,
+			  const char *prefix, const char *tag, oci_push_stream **out,
+			  ocibuild_error *err);
+/* Upload blob digest of the layout now (oci_push_session_add). */
+int oci_push_stream_add(oci_push_stream *s, const char *digest, int64_t size,
+			ocibuild_error *err);
+/* Abort what oci_push_tags did not finish (no manifest, no tag) and free;
+ * NULL is ignored. */
+void oci_push_stream_free(oci_push_stream *s);
+
 /* Push the image `manifest_digest` of `layout` under each of `tags` (which
  * may name several repositories), reporting the last digest reference;
  * blobs missing from the layout come from `sources` (oci_push_opts);
  * with sign, also each repository's signature reference; with
- * attach_sbom, attach the image's SBOM (referrer.c) in each repository. */
+ * attach_sbom, attach the image's SBOM (referrer.c) in each repository.
+ * With stream (may be NULL), its repository's push is that stream's. */
 int oci_push_tags(ocibuild_ctx *ctx, const oci_net *net, const char *layout,
 		  const char *manifest_digest, const char *prefix, const char *const *tags,
 		  size_t ntags, const oci_blob_source *sources, size_t nsources,
 		  const char *cache, const oci_sign_key *sign,
-		  int attach_sbom, oci_strlist *refs, ocibuild_error *err);
+		  int attach_sbom, oci_push_stream *stream, oci_strlist *refs,
+		  ocibuild_error *err);
 /* The digest references among refs, one a line, into out (size n). */
 void oci_digest_refs(const oci_strlist *refs, char *out, size_t n);
 /* --image-refs and --digest-file */
