@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,7 +10,9 @@
 #include "cli.h"
 #include "../lib/banned.h"
 
-static volatile sig_atomic_t got_signal;
+/* read by the library's worker threads (the cancel callback) while the
+ * handler may write it: a lock-free atomic, safe in a signal handler too */
+static atomic_int got_signal;
 
 static void on_signal(int sig)
 {

@@ -99,6 +99,7 @@ struct build {
 	oci_sign_key *sign;      /* --sign-key, loaded before any work */
 	oci_cachefrom cf;        /* --cache-from, read at the first layer cache miss */
 	int cf_open;
+	oci_push_stream *stream; /* --push: layers upload as they are made */
 };
 
 static int kv_check(const char *kv, const char *flag, ocibuild_error *err)
@@ -1143,13 +1144,22 @@ static int build_layer(struct build *b, struct layer_plan *p, ocibuild_error *er
 	return 0;
 }
 
+/* With --push, a layer in the stage goes up now, while the next are made
+ * (one reused from a --cache-from image is mounted at the push instead). */
+static int stream_layer(struct build *b, const struct layer_plan *p, ocibuild_error *err)
+{
+	if (!b->stream || p->from || !oci_blobs_has(b->stage, p->r.digest))
+		return 0;
+	return oci_push_stream_add(b->stream, p->r.digest, p->r.size, err);
+}
+
 static int build_layers(struct build *b, ocibuild_error *err)
 {
 	size_t i;
 	uint64_t gone = 0;
 
 	for (i = 0; i < b->nlayers; i++)
-		if (build_layer(b, &b->layers[i], err) < 0)
+		if (build_layer(b, &b->layers[i], err) < 0 || stream_layer(b, &b->layers[i], err) < 0)
 			return -1;
 	if (b->lcache) {
 		if (oci_lcache_trim(b->lcache, b->o->cache_max ? b->o->cache_max
@@ -1168,7 +1178,8 @@ static int build_layers(struct build *b, ocibuild_error *err)
 			continue;
 		if (pl->same_sbom)
 			pl->sbom_layer.r = pl->same_sbom->sbom_layer.r;
-		else if (build_layer(b, &pl->sbom_layer, err) < 0)
+		else if (build_layer(b, &pl->sbom_layer, err) < 0 ||
+			 stream_layer(b, &pl->sbom_layer, err) < 0)
 			return -1;
 	}
 	for (i = 0; i < b->cf.nsrc; i++)
@@ -1620,6 +1631,7 @@ static void cleanup(struct build *b)
 	size_t i;
 
 	oci_layout_txn_abort(&b->txn); /* nothing to undo after its commit */
+	oci_push_stream_free(b->stream); /* before its blobs go */
 	if (b->stage)
 		oci_remove_tree(b->stage);
 	oci_free(b->stage);
@@ -1867,6 +1879,7 @@ static int push_image(struct build *b, ocibuild_build_result *result, ocibuild_e
 	po.cache = cache;
 	po.sign = b->sign;
 	po.attach_sbom = !o->no_attach_sbom;
+	po.stream = b->stream;
 	if (rc == 0)
 		rc = oci_push_tags(b->ctx, &po, &b->refs, err);
 	oci_strlist_clear(&base_blobs);
@@ -1919,6 +1932,9 @@ int ocibuild_build(ocibuild_ctx *ctx, const ocibuild_build_opts *opts,
 	if (plan_layers(&b, err) < 0)
 		goto out;
 	if (check_layout_target(&b, err) < 0 || make_stage(&b, err) < 0)
+		goto out;
+	if (opts->push && oci_push_stream_begin(ctx, &b.net, b.stage, opts->push, b.tags.v[0],
+						&b.stream, err) < 0)
 		goto out;
 	if (build_layers(&b, err) < 0 || oci_ctx_cancelled(ctx, err) < 0)
 		goto out;

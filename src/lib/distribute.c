@@ -68,6 +68,60 @@ int oci_push_target(const char *prefix, const char *tag, char **domain, char **r
 	return *repo && *tagpart ? 0 : oci_err_nomem(err);
 }
 
+struct oci_push_stream {
+	char *domain;
+	char *repo;
+	oci_registry *reg;
+	oci_push_session *session; /* NULL once oci_push_tags took it */
+};
+
+int oci_push_stream_begin(ocibuild_ctx *ctx, const oci_net *net, const char *layout,
+			  const char *prefix, const char *tag, oci_push_stream **out,
+			  ocibuild_error *err)
+{
+	oci_push_stream *s = oci_calloc(1, sizeof(*s));
+	oci_push_opts po;
+	char *tagpart = NULL;
+
+	*out = NULL;
+	if (!s)
+		return oci_err_nomem(err);
+	if (oci_push_target(prefix, tag, &s->domain, &s->repo, &tagpart, err) < 0 ||
+	    oci_net_registry(ctx, net, s->domain, 1, &s->reg, err) < 0)
+		goto fail;
+	memset(&po, 0, sizeof(po));
+	po.layout = layout;
+	po.repo = s->repo;
+	po.chunk = net->chunk;
+	po.jobs = net->jobs;
+	if (oci_push_session_begin(s->reg, &po, &s->session, err) < 0)
+		goto fail;
+	oci_free(tagpart);
+	*out = s;
+	return 0;
+fail:
+	oci_free(tagpart);
+	oci_push_stream_free(s);
+	return -1;
+}
+
+int oci_push_stream_add(oci_push_stream *s, const char *digest, int64_t size,
+			ocibuild_error *err)
+{
+	return oci_push_session_add(s->session, digest, size, err);
+}
+
+void oci_push_stream_free(oci_push_stream *s)
+{
+	if (!s)
+		return;
+	oci_push_session_abort(s->session);
+	oci_reg_close(s->reg);
+	oci_free(s->domain);
+	oci_free(s->repo);
+	oci_free(s);
+}
+
 int oci_push_tags(ocibuild_ctx *ctx, const oci_push_tags_opts *o, oci_strlist *refs,
 		  ocibuild_error *err)
 {
@@ -77,6 +131,7 @@ int oci_push_tags(ocibuild_ctx *ctx, const oci_push_tags_opts *o, oci_strlist *r
 	const char *const *tags = o->tags;
 	size_t ntags = o->ntags;
 	const oci_sign_key *sign = o->sign;
+	oci_push_stream *stream = o->stream;
 	size_t i, j, k, nregs = 0;
 	int rc = 0;
 	unsigned char *done = oci_calloc(ntags ? ntags : 1, 1);
@@ -86,6 +141,7 @@ int oci_push_tags(ocibuild_ctx *ctx, const oci_push_tags_opts *o, oci_strlist *r
 		char *domain;
 		char *repo;
 		oci_registry *reg;
+		int borrowed; /* the stream's */
 	} *to = oci_calloc(ntags ? ntags : 1, sizeof(*to));
 
 	if (!done || !to) {
@@ -133,7 +189,10 @@ int oci_push_tags(ocibuild_ctx *ctx, const oci_push_tags_opts *o, oci_strlist *r
 			reg = to[k].reg;
 			mount_repo = to[k].repo;
 		} else {
-			if (oci_net_registry(ctx, net, domain, 1, &reg, err) < 0) {
+			if (stream && stream->session && !strcmp(stream->domain, domain)) {
+				reg = stream->reg;
+				to[nregs].borrowed = 1;
+			} else if (oci_net_registry(ctx, net, domain, 1, &reg, err) < 0) {
 				rc = -1;
 				goto next;
 			}
@@ -158,7 +217,14 @@ int oci_push_tags(ocibuild_ctx *ctx, const oci_push_tags_opts *o, oci_strlist *r
 		po.nsources = o->nsources;
 		po.mount_repo = mount_repo;
 		po.cache = cache;
-		rc = oci_push_image(reg, &po, &ref, err);
+		if (stream && stream->session && !strcmp(stream->domain, domain) &&
+		    !strcmp(stream->repo, repo)) {
+			/* its blobs are going up since the build made them */
+			rc = oci_push_session_finish(stream->session, &po, &ref, err);
+			stream->session = NULL;
+		} else {
+			rc = oci_push_image(reg, &po, &ref, err);
+		}
 		if (rc == 0) {
 			oci_buf t = OCI_BUF_INIT(4096);
 
@@ -189,7 +255,8 @@ next:
 		oci_free(tag);
 	}
 	for (k = 0; k < nregs; k++) {
-		oci_reg_close(to[k].reg);
+		if (!to[k].borrowed)
+			oci_reg_close(to[k].reg);
 		oci_free(to[k].domain);
 		oci_free(to[k].repo);
 	}

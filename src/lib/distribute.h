@@ -8,6 +8,24 @@
 /* prefix "ghcr.io/org" + tag "myapp:1.0" -> domain, repo "org/myapp", tag "1.0". */
 int oci_push_target(const char *prefix, const char *tag, char **domain, char **repo,
 		    char **tagpart, ocibuild_error *err);
+/* A push to the repository of one tag that starts before the image is
+ * made (build --push): each blob handed to oci_push_stream_add is uploaded
+ * at once (transfer.c's push session) and oci_push_tags then finishes that
+ * repository's push. Other repositories are pushed after it, as before. */
+typedef struct oci_push_stream oci_push_stream;
+
+/* Open the registry of prefix + tag and start the upload workers on the
+ * blobs of layout. *out: the stream, freed with oci_push_stream_free. */
+int oci_push_stream_begin(ocibuild_ctx *ctx, const oci_net *net, const char *layout,
+			  const char *prefix, const char *tag, oci_push_stream **out,
+			  ocibuild_error *err);
+/* Upload blob digest of the layout now (oci_push_session_add). */
+int oci_push_stream_add(oci_push_stream *s, const char *digest, int64_t size,
+			ocibuild_error *err);
+/* Abort what oci_push_tags did not finish (no manifest, no tag) and free;
+ * NULL is ignored. */
+void oci_push_stream_free(oci_push_stream *s);
+
 /* What oci_push_tags pushes, where to and where from. */
 typedef struct oci_push_tags_opts {
 	const oci_net *net;
@@ -22,6 +40,7 @@ typedef struct oci_push_tags_opts {
 	const char *cache;
 	const oci_sign_key *sign; /* or NULL */
 	int attach_sbom;
+	oci_push_stream *stream; /* or NULL: its repository's push is that stream's */
 } oci_push_tags_opts;
 
 /* Push the image `manifest_digest` of `layout` under each of `tags` (which

@@ -1,5 +1,6 @@
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -321,33 +322,27 @@ int oci_pull_layers(oci_registry *reg, const char *repo, const oci_manifest *m,
 	return pool_run(&p, jobs, err);
 }
 
-struct push_job {
-	const oci_push_opts *o;
-	const char **digests;
-	const int64_t *sizes;
-};
-
-static int push_one(struct pool *p, oci_http *h, size_t i, ocibuild_error *err)
+/* One blob: already there (HEAD), mounted from a repository of the same
+ * registry that holds it, or uploaded from the layout (or the cache, after
+ * fetching it from its source). */
+static int push_one(oci_registry *reg, oci_http *h, const oci_push_opts *o, const char *digest,
+		    int64_t size, ocibuild_error *err)
 {
-	struct push_job *j = p->ud;
-	const oci_push_opts *o = j->o;
-	const char *digest = j->digests[i];
-	int64_t size = j->sizes[i];
-	ocibuild_ctx *ctx = oci_reg_ctx(p->reg);
+	ocibuild_ctx *ctx = oci_reg_ctx(reg);
 	const char *dir = o->layout;
 	const oci_blob_source *src = NULL; /* the first that holds it */
 	char *path;
 	size_t k;
 	int exists = 0, mounted = 0, rc;
 
-	if (oci_reg_blob_exists(p->reg, h, o->repo, digest, &exists, err) < 0)
+	if (oci_reg_blob_exists(reg, h, o->repo, digest, &exists, err) < 0)
 		return -1;
 	if (exists) {
 		oci_progress(ctx, OCIBUILD_EV_BLOB_EXISTS, digest, size, (uint64_t)size, NULL);
 		return 0;
 	}
 	if (o->mount_repo && strcmp(o->mount_repo, o->repo)) {
-		if (oci_reg_mount(p->reg, h, o->repo, digest, o->mount_repo, &mounted, err) < 0)
+		if (oci_reg_mount(reg, h, o->repo, digest, o->mount_repo, &mounted, err) < 0)
 			return -1;
 		if (mounted) {
 			oci_progress(ctx, OCIBUILD_EV_BLOB_MOUNTED, digest, size, (uint64_t)size, NULL);
@@ -361,10 +356,10 @@ static int push_one(struct pool *p, oci_http *h, size_t i, ocibuild_error *err)
 			continue;
 		if (!src)
 			src = s;
-		if (strcmp(oci_reg_domain(s->reg), oci_reg_domain(p->reg)) ||
+		if (strcmp(oci_reg_domain(s->reg), oci_reg_domain(reg)) ||
 		    !strcmp(s->repo, o->repo))
 			continue;
-		if (oci_reg_mount(p->reg, h, o->repo, digest, s->repo, &mounted, err) < 0)
+		if (oci_reg_mount(reg, h, o->repo, digest, s->repo, &mounted, err) < 0)
 			return -1;
 		if (mounted) {
 			oci_progress(ctx, OCIBUILD_EV_BLOB_MOUNTED, digest, size, (uint64_t)size, NULL);
@@ -399,12 +394,179 @@ static int push_one(struct pool *p, oci_http *h, size_t i, ocibuild_error *err)
 	path = oci_blobs_path(dir, digest);
 	if (!path)
 		return oci_err_nomem(err);
-	rc = oci_reg_upload(p->reg, h, o->repo, digest, path, (uint64_t)size, o->chunk, err);
+	rc = oci_reg_upload(reg, h, o->repo, digest, path, (uint64_t)size, o->chunk, err);
 	oci_free(path);
 	if (rc < 0)
 		return -1;
 	oci_progress(ctx, OCIBUILD_EV_BLOB_UPLOADED, digest, size, (uint64_t)size, NULL);
 	return 0;
+}
+
+/* ---- a push session: upload workers over a queue that grows ---- */
+
+struct oci_push_session {
+	oci_registry *reg;
+	oci_http *h;          /* settles the scheme; then the manifests and tags */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	pthread_t th[64];
+	int nth;
+	oci_push_opts o;      /* replaced by finish's (the sources are known then) */
+	char (*digest)[OCI_DIGEST_LEN + 1];
+	int64_t *size;
+	size_t n, cap, next;
+	int closed;           /* no more blobs: workers leave when the queue is empty */
+	int stop;             /* aborted */
+	int failed;
+	ocibuild_error err;   /* the first failure */
+};
+
+static void *session_worker(void *arg)
+{
+	oci_push_session *s = arg;
+	oci_http *h = NULL;
+	ocibuild_error e = { 0 };
+
+	if (oci_reg_http(s->reg, &h, &e) < 0)
+		goto fail;
+	for (;;) {
+		char digest[OCI_DIGEST_LEN + 1];
+		int64_t size;
+		oci_push_opts o;
+
+		pthread_mutex_lock(&s->mu);
+		while (!s->failed && !s->stop && !s->closed && s->next >= s->n)
+			pthread_cond_wait(&s->cv, &s->mu);
+		if (s->failed || s->stop || s->next >= s->n) {
+			pthread_mutex_unlock(&s->mu);
+			break;
+		}
+		memcpy(digest, s->digest[s->next], sizeof(digest));
+		size = s->size[s->next++];
+		o = s->o;
+		pthread_mutex_unlock(&s->mu);
+		if (push_one(s->reg, h, &o, digest, size, &e) < 0)
+			goto fail;
+	}
+	oci_http_free(h);
+	return NULL;
+fail:
+	pthread_mutex_lock(&s->mu);
+	if (!s->failed) {
+		s->failed = 1;
+		s->err = e;
+	} else {
+		ocibuild_error_clear(&e);
+	}
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+	oci_http_free(h);
+	return NULL;
+}
+
+int oci_push_session_begin(oci_registry *reg, const oci_push_opts *o, oci_push_session **out,
+			   ocibuild_error *err)
+{
+	oci_push_session *s = oci_calloc(1, sizeof(*s));
+	int t, jobs = o->jobs < 1 ? 1 : o->jobs > 64 ? 64 : o->jobs;
+
+	*out = NULL;
+	if (!s)
+		return oci_err_nomem(err);
+	s->reg = reg;
+	s->o = *o;
+	/* before the workers start, each with its own connection */
+	if (oci_reg_http(reg, &s->h, err) < 0 || oci_reg_settle(reg, s->h, err) < 0) {
+		oci_http_free(s->h);
+		oci_free(s);
+		return -1;
+	}
+	pthread_mutex_init(&s->mu, NULL);
+	pthread_cond_init(&s->cv, NULL);
+	/* none started: finish does the work on the caller's thread */
+	for (t = 0; t < jobs; t++)
+		if (pthread_create(&s->th[s->nth], NULL, session_worker, s) == 0)
+			s->nth++;
+	*out = s;
+	return 0;
+}
+
+/* Copy the first failure of a worker into err. */
+static int session_failure(oci_push_session *s, ocibuild_error *err)
+{
+	return oci_err(err, s->err.kind, s->err.code, "%s",
+		       s->err.message ? s->err.message : "upload failed");
+}
+
+int oci_push_session_add(oci_push_session *s, const char *digest, int64_t size,
+			 ocibuild_error *err)
+{
+	size_t i;
+	int rc = 0;
+
+	pthread_mutex_lock(&s->mu);
+	if (s->failed) {
+		rc = session_failure(s, err);
+		goto out;
+	}
+	for (i = 0; i < s->n; i++)
+		if (!strcmp(s->digest[i], digest))
+			goto out;
+	if (s->n == s->cap) {
+		size_t cap = s->cap ? s->cap * 2 : 16;
+		char (*d)[OCI_DIGEST_LEN + 1] = oci_reallocarray(s->digest, cap, sizeof(*d));
+		int64_t *z;
+
+		if (!d) {
+			rc = oci_err_nomem(err);
+			goto out;
+		}
+		s->digest = d;
+		z = oci_reallocarray(s->size, cap, sizeof(*z));
+		if (!z) {
+			rc = oci_err_nomem(err);
+			goto out;
+		}
+		s->size = z;
+		s->cap = cap;
+	}
+	snprintf(s->digest[s->n], sizeof(s->digest[s->n]), "%s", digest);
+	s->size[s->n++] = size;
+	pthread_cond_signal(&s->cv);
+out:
+	pthread_mutex_unlock(&s->mu);
+	return rc;
+}
+
+/* Let the workers go (after the queue, or at once when stop) and wait. */
+static void session_join(oci_push_session *s, int stop)
+{
+	int t;
+
+	pthread_mutex_lock(&s->mu);
+	s->closed = 1;
+	s->stop |= stop;
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+	for (t = 0; t < s->nth; t++)
+		pthread_join(s->th[t], NULL);
+	if (!s->nth && !stop)
+		session_worker(s);
+	s->nth = 0;
+}
+
+void oci_push_session_abort(oci_push_session *s)
+{
+	if (!s)
+		return;
+	session_join(s, 1);
+	pthread_cond_destroy(&s->cv);
+	pthread_mutex_destroy(&s->mu);
+	ocibuild_error_clear(&s->err);
+	oci_http_free(s->h);
+	oci_free(s->digest);
+	oci_free(s->size);
+	oci_free(s);
 }
 
 /* The manifests an image is made of: itself, or the manifests an index
@@ -541,20 +703,22 @@ out:
 	return rc;
 }
 
-int oci_push_image(oci_registry *reg, const oci_push_opts *o, char **ref_out,
-		   ocibuild_error *err)
+int oci_push_session_finish(oci_push_session *s, const oci_push_opts *o, char **ref_out,
+			    ocibuild_error *err)
 {
 	oci_buf raw = OCI_BUF_INIT(OCI_MAX_MANIFEST), ref = OCI_BUF_INIT(4096);
 	struct push_set set;
-	struct push_job j;
-	struct pool p;
-	oci_http *h = NULL;
+	oci_registry *reg = s->reg;
+	oci_http *h = s->h;
 	char *mt = NULL;
 	size_t i;
 	int rc = -1, is_index;
 
 	*ref_out = NULL;
 	memset(&set, 0, sizeof(set));
+	pthread_mutex_lock(&s->mu);
+	s->o = *o;
+	pthread_mutex_unlock(&s->mu);
 	if (oci_blobs_read(o->layout, o->manifest_digest, OCI_MAX_MANIFEST, &raw, err) < 0)
 		goto out;
 	if (oci_json_media_type(raw.data, raw.len, &mt, err) < 0)
@@ -562,19 +726,17 @@ int oci_push_image(oci_registry *reg, const oci_push_opts *o, char **ref_out,
 	is_index = oci_media_type_kind(mt) == 2;
 	if (push_set_load(&set, o->layout, o->manifest_digest, mt, &raw, err) < 0)
 		goto out;
-	/* before the workers start, each with its own connection */
-	if (oci_reg_http(reg, &h, err) < 0 || oci_reg_settle(reg, h, err) < 0)
+	/* the blobs not handed over while the image was made (each once) */
+	for (i = 0; i < set.n; i++)
+		if (oci_push_session_add(s, set.digests[i], set.sizes[i], err) < 0)
+			goto out;
+	session_join(s, 0);
+	if (s->failed) {
+		ocibuild_error_clear(err);
+		*err = s->err;
+		memset(&s->err, 0, sizeof(s->err));
 		goto out;
-	j.o = o;
-	j.digests = set.digests;
-	j.sizes = set.sizes;
-	memset(&p, 0, sizeof(p));
-	p.n = set.n;
-	p.reg = reg;
-	p.fn = push_one;
-	p.ud = &j;
-	if (pool_run(&p, o->jobs, err) < 0)
-		goto out;
+	}
 	/* every blob is confirmed: the manifests by digest (an index's after
 	 * the manifests it lists), then the tags, so a failure never leaves a
 	 * tag on a partial image */
@@ -611,10 +773,21 @@ int oci_push_image(oci_registry *reg, const oci_push_opts *o, char **ref_out,
 	*ref_out = oci_buf_detach(&ref, NULL);
 	rc = *ref_out ? 0 : oci_err_nomem(err);
 out:
-	oci_http_free(h);
+	oci_push_session_abort(s);
 	oci_free(mt);
 	push_set_release(&set);
 	oci_buf_release(&raw);
 	oci_buf_release(&ref);
 	return rc;
+}
+
+int oci_push_image(oci_registry *reg, const oci_push_opts *o, char **ref_out,
+		   ocibuild_error *err)
+{
+	oci_push_session *s;
+
+	*ref_out = NULL;
+	if (oci_push_session_begin(reg, o, &s, err) < 0)
+		return -1;
+	return oci_push_session_finish(s, o, ref_out, err);
 }

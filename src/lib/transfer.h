@@ -72,7 +72,33 @@ typedef struct oci_push_opts {
 	const char *cache;
 } oci_push_opts;
 
-/* Push; ref_out gets "domain/repo@sha256:..." (heap). */
+/* A push whose blobs may be handed over before the image exists (build
+ * --push hands each layer over as soon as it is in the stage): `jobs`
+ * upload workers take the blobs in the order given, each once, as
+ * oci_push_image does (HEAD, mounts from o->mount_repo and o->sources,
+ * upload from o->layout). After begin, exactly one of finish or abort
+ * frees the session. reg must outlive it. */
+typedef struct oci_push_session oci_push_session;
+
+/* Start the workers (o->manifest_digest and o->tags are not read yet; the
+ * strings o points to must outlive the session). *out: the session. */
+int oci_push_session_begin(oci_registry *reg, const oci_push_opts *o, oci_push_session **out,
+			   ocibuild_error *err);
+/* Queue a blob of o->layout (a digest already queued is ignored). Fails
+ * with a worker's error once an upload has failed. */
+int oci_push_session_add(oci_push_session *s, const char *digest, int64_t size,
+			 ocibuild_error *err);
+/* Queue the rest of image o->manifest_digest (o replaces begin's options:
+ * the same layout and repository, now with all sources), wait for every
+ * blob, then put the manifests by digest, then the tags. ref_out gets
+ * "domain/repo@sha256:..." (heap). Frees s. */
+int oci_push_session_finish(oci_push_session *s, const oci_push_opts *o, char **ref_out,
+			    ocibuild_error *err);
+/* Stop: queued blobs are dropped, uploads under way end, nothing else is
+ * written (no manifest, no tag). Frees s; NULL is ignored. */
+void oci_push_session_abort(oci_push_session *s);
+
+/* Push (begin, finish); ref_out gets "domain/repo@sha256:..." (heap). */
 int oci_push_image(oci_registry *reg, const oci_push_opts *o, char **ref_out,
 		   ocibuild_error *err);
 #endif

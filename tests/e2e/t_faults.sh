@@ -125,6 +125,16 @@ test_faults_push_and_pull() {
     faults_sweep 2 pull "$REG/src/app:1" --layout @OUT@/layout -q
 }
 
+# build --push streams its layers into the first repository while it
+# builds (transfer's push session); the second repository is pushed after
+test_faults_build_push() {
+    faults_enabled
+    reg_start basic
+    reg_src "$T/src"
+    faults_sweep 2 build --dir "$T/src" -t app:1 -t mirror:1 --platform linux/amd64,linux/arm64 \
+        --push "$REG/bp@N@" -q
+}
+
 # verify: every allocation failure ends in "out of memory", never in a
 # wrong verdict about the signature (fresh cache per run: the payload is
 # fetched every time)
