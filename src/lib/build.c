@@ -51,7 +51,7 @@ struct layer_plan {
  * (it names the base's digest), the config and the manifest. The layers
  * made from the input are shared by every platform. */
 struct plat {
-	oci_platform platform;
+	const oci_platform *platform; /* in build's platforms */
 	oci_base base;
 	oci_walk sb;       /* the sbom layer */
 	oci_buf sbom;
@@ -82,7 +82,8 @@ struct build {
 	struct layer_plan layers[MAX_LAYERS]; /* shared by every platform */
 	size_t nlayers;
 	oci_vcs vcs;
-	struct plat *plats; /* in the order given */
+	oci_platform *platforms; /* in the order given */
+	struct plat *plats;       /* one for each of them */
 	size_t np;
 	char *workdir;     /* normalised, absolute */
 	oci_strlist tags;  /* normalised "name:tag" */
@@ -272,7 +273,8 @@ static int validate(struct build *b, ocibuild_error *err)
 {
 	const ocibuild_build_opts *o = b->o;
 	oci_buf tmp = OCI_BUF_INIT(4096);
-	size_t i;
+	oci_platform *v = NULL;
+	size_t i, np;
 	int rc = -1;
 
 	if (!!(o->dir && *o->dir) + !!o->release + !!o->project != 1)
@@ -341,32 +343,30 @@ static int validate(struct build *b, ocibuild_error *err)
 	if (norm_workdir(o->workdir ? o->workdir : "/app", &b->workdir, err) < 0)
 		goto out;
 	if (o->platform) {
-		oci_platform *v;
-
-		if (oci_platform_list_parse(o->platform, &v, &b->np, err) < 0) {
+		if (oci_platform_list_parse(o->platform, &v, &np, err) < 0) {
 			oci_err_as_option(err);
 			goto out;
 		}
-		b->plats = oci_calloc(b->np, sizeof(*b->plats));
-		if (!b->plats) {
-			oci_platform_list_free(v, b->np);
-			b->np = 0;
-			oci_err_nomem(err);
-			goto out;
-		}
-		for (i = 0; i < b->np; i++)
-			b->plats[i].platform = v[i];
-		oci_free(v);
 	} else {
-		b->plats = oci_calloc(1, sizeof(*b->plats));
-		if (!b->plats) {
-			oci_err_nomem(err);
+		np = 1;
+		v = oci_calloc(1, sizeof(*v));
+		if (!v || oci_platform_host(&v[0], err) < 0) {
+			if (!v)
+				oci_err_nomem(err);
+			oci_platform_list_free(v, np);
 			goto out;
 		}
-		b->np = 1;
-		if (oci_platform_host(&b->plats[0].platform, err) < 0)
-			goto out;
 	}
+	b->plats = oci_calloc(np, sizeof(*b->plats));
+	if (!b->plats) {
+		oci_platform_list_free(v, np);
+		oci_err_nomem(err);
+		goto out;
+	}
+	b->platforms = v;
+	b->np = np;
+	for (i = 0; i < b->np; i++)
+		b->plats[i].platform = &b->platforms[i];
 	if (o->user && !*o->user) {
 		oci_err(err, OCIBUILD_ERR_OPTION, 0, "empty --uid: pass a number such as 65534");
 		goto out;
@@ -652,7 +652,7 @@ static void warn_foreign_nifs(struct build *b, const oci_strlist *files,
 
 		if (!foreign[i])
 			continue;
-		ps = oci_platform_string(&b->plats[i].platform);
+		ps = oci_platform_string(b->plats[i].platform);
 		oci_buf_printf(&m, NULL, "%s%s", n++ ? ", " : "", ps ? ps : "?");
 		oci_free(ps);
 	}
@@ -675,7 +675,7 @@ static int check_elf(struct build *b, oci_strlist *elves, ocibuild_error *err)
 	oci_buf path = OCI_BUF_INIT(1 << 16);
 	oci_strlist foreign_files = { 0 };
 	unsigned char *foreign = oci_calloc(b->np, 1);
-	const oci_platform *want0 = &b->plats[0].platform;
+	const oci_platform *want0 = b->plats[0].platform;
 	size_t i, k;
 	int rc = foreign ? 0 : oci_err_nomem(err);
 
@@ -700,7 +700,7 @@ static int check_elf(struct build *b, oci_strlist *elves, ocibuild_error *err)
 		}
 		arch = oci_elf_arch(info.machine, info.elfclass);
 		for (k = 0; k < b->np && rc == 0; k++) {
-			const oci_platform *want = &b->plats[k].platform;
+			const oci_platform *want = b->plats[k].platform;
 			char *ws;
 
 			if (arch && !strcmp(arch, want->architecture))
@@ -888,7 +888,7 @@ static int plan_runtime(struct build *b, const oci_strlist *elves, ocibuild_erro
 		goto out;
 	if (oci_elf_read("/bin/busybox", &bb, NULL) == 0 && bb.is_elf && !bb.interp &&
 	    oci_elf_arch(bb.machine, bb.elfclass) &&
-	    !strcmp(oci_elf_arch(bb.machine, bb.elfclass), b->plats[0].platform.architecture)) {
+	    !strcmp(oci_elf_arch(bb.machine, bb.elfclass), b->plats[0].platform->architecture)) {
 		oci_elf_release(&bb);
 		if (oci_walk_add(&b->rt, "bin/busybox", OCI_TAR_FILE, 0755, "/bin/busybox", NULL,
 				 err) < 0 ||
@@ -1226,11 +1226,11 @@ static int make_config(struct build *b, struct plat *pl, ocibuild_error *err)
 		memset(c, 0, sizeof(*c));
 	}
 	oci_platform_release(&c->platform);
-	c->platform.os = oci_strdup(pl->platform.os);
-	c->platform.architecture = oci_strdup(pl->platform.architecture);
-	c->platform.variant = pl->platform.variant ? oci_strdup(pl->platform.variant) : NULL;
+	c->platform.os = oci_strdup(pl->platform->os);
+	c->platform.architecture = oci_strdup(pl->platform->architecture);
+	c->platform.variant = pl->platform->variant ? oci_strdup(pl->platform->variant) : NULL;
 	if (!c->platform.os || !c->platform.architecture ||
-	    (pl->platform.variant && !c->platform.variant)) {
+	    (pl->platform->variant && !c->platform.variant)) {
 		oci_err_nomem(err);
 		goto out;
 	}
@@ -1394,10 +1394,10 @@ static int make_manifest(struct build *b, struct plat *pl, ocibuild_error *err)
 		oci_err_nomem(err);
 		goto out;
 	}
-	pl->desc.platform->os = oci_strdup(pl->platform.os);
-	pl->desc.platform->architecture = oci_strdup(pl->platform.architecture);
-	if (pl->platform.variant)
-		pl->desc.platform->variant = oci_strdup(pl->platform.variant);
+	pl->desc.platform->os = oci_strdup(pl->platform->os);
+	pl->desc.platform->architecture = oci_strdup(pl->platform->architecture);
+	if (pl->platform->variant)
+		pl->desc.platform->variant = oci_strdup(pl->platform->variant);
 	rc = oci_blobs_put(b->stage, doc.data, doc.len, pl->desc.digest,
 			   o->layout != NULL, err);
 out:
@@ -1468,7 +1468,7 @@ static int write_archive(struct build *b, ocibuild_error *err)
 	 * when it is among them, else the first */
 	if (b->np > 1 && oci_platform_host(&host, NULL) == 0) {
 		for (i = 0; i < b->np; i++) {
-			if (oci_platform_match(&host, &b->plats[i].platform)) {
+			if (oci_platform_match(&host, b->plats[i].platform)) {
 				pick = &b->plats[i];
 				break;
 			}
@@ -1542,7 +1542,6 @@ static void cleanup(struct build *b)
 	for (i = 0; i < b->np; i++) {
 		struct plat *pl = &b->plats[i];
 
-		oci_platform_release(&pl->platform);
 		oci_base_release(&pl->base);
 		oci_manifest_release(&pl->manifest);
 		oci_config_release(&pl->config);
@@ -1552,6 +1551,7 @@ static void cleanup(struct build *b)
 		oci_buf_release(&pl->sbom);
 	}
 	oci_free(b->plats);
+	oci_platform_list_free(b->platforms, b->np);
 	oci_descriptor_release(&b->top);
 	for (i = 0; i < b->nlayers; i++)
 		oci_free(b->layers[i].v);
@@ -1696,12 +1696,12 @@ static int check_runtime_platforms(struct build *b, ocibuild_error *err)
 	for (i = 0; i < b->np && rc == 0; i++) {
 		char *ps;
 
-		if (!strcmp(host.architecture, b->plats[i].platform.architecture))
+		if (!strcmp(host.architecture, b->plats[i].platform->architecture))
 			continue;
-		ps = oci_platform_string(&b->plats[i].platform);
+		ps = oci_platform_string(b->plats[i].platform);
 		rc = oci_err(err, OCIBUILD_ERR_INPUT, 0,
 			     "--bundle-runtime copies this machine's %s libraries, loader and busybox, so it can not make the %s image: build the release without ERTS (include_erts false in rebar.config's relx, include_erts: false in mix.exs) and use a --base image that provides Erlang for each platform",
-			     host.architecture, ps ? ps : b->plats[i].platform.architecture);
+			     host.architecture, ps ? ps : b->plats[i].platform->architecture);
 		oci_free(ps);
 	}
 	oci_platform_release(&host);
@@ -1766,7 +1766,7 @@ int ocibuild_build(ocibuild_ctx *ctx, const ocibuild_build_opts *opts,
 	b.net.chunk = opts->chunk_size ? opts->chunk_size : OCIBUILD_DEFAULT_CHUNK_SIZE;
 	b.net.jobs = ctx->jobs > 0 ? ctx->jobs : OCIBUILD_DEFAULT_JOBS;
 	for (i = 0; i < b.np; i++)
-		if (oci_base_open(ctx, &b.net, opts->base, &b.plats[i].platform,
+		if (oci_base_open(ctx, &b.net, opts->base, b.plats[i].platform,
 				  need_base_layers(&b), &b.plats[i].base, err) < 0)
 			goto out;
 	if (b.is_release && !opts->no_vcs_annotations &&
