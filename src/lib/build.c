@@ -15,7 +15,6 @@
 #include "distribute.h"
 #include "blobstore.h"
 #include "ctx.h"
-#include "dpkg.h"
 #include "elfdeps.h"
 #include "err.h"
 #include "layer.h"
@@ -25,6 +24,7 @@
 #include "oci.h"
 #include "ref.h"
 #include "release.h"
+#include "runtime.h"
 #include "sbom.h"
 #include "vcs.h"
 #include "walk.h"
@@ -72,9 +72,7 @@ struct build {
 	oci_release rel;
 	const char *release_cmd; /* the default Cmd: start, foreground */
 	oci_walk w;        /* the tree */
-	oci_walk rt;       /* the runtime layer's files */
-	oci_dpkg dpkg;     /* their packages' records (status.d) */
-	oci_buf osrel;     /* the os-release the runtime layer carries (deb purls) */
+	oci_runtime runtime; /* the runtime layer's files, packages, os-release */
 	oci_release_app *apps; /* lib/ of the release, for the SBOM */
 	size_t napps;
 	oci_net net;
@@ -737,203 +735,22 @@ static int check_elf(struct build *b, oci_strlist *elves, ocibuild_error *err)
 	return rc;
 }
 
-static const char *const busybox_applets[] = {
-	"sh", "awk", "basename", "cat", "chmod", "cp", "cut", "date", "dirname", "echo",
-	"env", "expr", "grep", "head", "hostname", "id", "kill", "ls", "mkdir", "mv", "od",
-	"printf", "ps", "readlink", "rm", "sed", "sleep", "sort", "tail", "test", "touch",
-	"tr", "uname", "wc", "which", NULL,
-};
-
-static int has_rel(const oci_walk *w, const char *rel)
-{
-	size_t i;
-
-	for (i = 0; i < w->n; i++)
-		if (!strcmp(w->v[i].rel, rel))
-			return 1;
-	return 0;
-}
-
-/* Add a directory entry for every parent that is missing (the runtime
- * layer is small: a linear search is fine), then sort. */
-static int add_parents(oci_walk *w, ocibuild_error *err)
-{
-	size_t i, n = w->n;
-
-	for (i = 0; i < n; i++) {
-		char *path = oci_strdup(w->v[i].rel), *slash;
-
-		if (!path)
-			return oci_err_nomem(err);
-		while ((slash = strrchr(path, '/'))) {
-			*slash = '\0';
-			if (has_rel(w, path))
-				continue;
-			if (oci_walk_add(w, path, OCI_TAR_DIR, 0755, NULL, NULL, err) < 0) {
-				oci_free(path);
-				return -1;
-			}
-		}
-		oci_free(path);
-	}
-	oci_walk_sort(w);
-	return 0;
-}
-
-/* OpenSSL 3 loads providers from a directory compiled into libcrypto
- * (Debian: ossl-modules beside it), and the crypto application loads the
- * legacy provider when it can: without legacy.so :crypto lacks md4 and the
- * other legacy algorithms it has on the host. Its libraries are libcrypto
- * and libc, in the closure already. NULL when there is none. */
-static const char *legacy_provider(const oci_strlist *files, char *out, size_t size)
-{
-	char real[PATH_MAX];
-	size_t i;
-
-	for (i = 0; i < files->n; i++) {
-		const char *base = strrchr(files->v[i], '/');
-		char *slash;
-
-		if (!base || strncmp(base + 1, "libcrypto.so.3", 14) || !realpath(files->v[i], real))
-			continue;
-		slash = strrchr(real, '/');
-		*slash = '\0';
-		if ((size_t)snprintf(out, size, "%s/ossl-modules/legacy.so", real) < size &&
-		    oci_elf_is_elf(out))
-			return out;
-	}
-	return NULL;
-}
-
-/* For scanners: a dpkg status record (status.d/NAME, as distroless images
- * have them) for each Debian package that owns a file copied from this
- * machine, and its /etc/os-release. */
-static int plan_packages(struct build *b, const oci_strlist *host, ocibuild_error *err)
-{
-	static const char *const osrel[] = { "/etc/os-release", "/usr/lib/os-release", NULL };
-	size_t i;
-	int r = oci_dpkg_owners("/var/lib/dpkg", host, &b->dpkg, err);
-
-	if (r < 0)
-		return -1;
-	if (r == 0)
-		oci_log(b->ctx, OCIBUILD_LOG_INFO,
-			"no dpkg database in /var/lib/dpkg (not a Debian system): the runtime layer has no package records, so scanners will not list its libraries");
-	for (i = 0; i < b->dpkg.n; i++) {
-		oci_buf name = OCI_BUF_INIT(512);
-
-		if (oci_buf_printf(&name, err, "var/lib/dpkg/status.d/%s", b->dpkg.v[i].name) < 0 ||
-		    oci_walk_add_data(&b->rt, name.data, 0644, b->dpkg.v[i].record, b->dpkg.v[i].len,
-				      err) < 0) {
-			oci_buf_release(&name);
-			return -1;
-		}
-		oci_buf_release(&name);
-	}
-	for (i = 0; osrel[i]; i++)
-		if (access(osrel[i], R_OK) == 0)
-			return oci_read_file(osrel[i], 64u << 10, &b->osrel, err) < 0
-				       ? -1
-				       : oci_walk_add(&b->rt, "etc/os-release", OCI_TAR_FILE, 0644,
-						      osrel[i], NULL, err);
-	return 0;
-}
-
-/* The runtime layer for a scratch image: the loader and shared libraries
- * the release's ELF files need, busybox as /bin/sh and the start scripts'
- * tools, passwd/group entries for the image user, /tmp and CA roots, and
- * the records of the Debian packages they come from. */
+/* The runtime layer for a scratch image (runtime.c), shared by every
+ * platform. */
 static int plan_runtime(struct build *b, const oci_strlist *elves, ocibuild_error *err)
 {
-	static const char passwd[] = "root:x:0:0:root:/root:/bin/sh\n"
-				     "nobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\n";
-	static const char group[] = "root:x:0:\nnogroup:x:65534:\n";
-	static const char *const ca[] = { "/etc/ssl/certs/ca-certificates.crt",
-					  "/etc/pki/tls/certs/ca-bundle.crt", NULL };
-	oci_strlist files = { 0 }, host = { 0 };
 	struct layer_plan *p;
-	oci_elf_info bb;
-	char root[PATH_MAX], real[PATH_MAX], legacy[PATH_MAX];
-	size_t i, rlen;
-	int rc = -1;
+	size_t i;
 
-	if (oci_elf_closure(elves, &files, err) < 0)
-		goto out;
-	if (!realpath(b->tree, root)) {
-		oci_err_errno(err, errno, "cannot resolve '%s': %s", b->tree, strerror(errno));
-		goto out;
-	}
-	rlen = strlen(root);
-	for (i = 0; i < files.n; i++) {
-		/* a library the release ships (a NIF's, found through
-		 * $ORIGIN) is in its layers already, where $ORIGIN finds it
-		 * in the image too; a copy would hold the checkout's path */
-		if (realpath(files.v[i], real) && !strncmp(real, root, rlen) &&
-		    (real[rlen] == '/' || rlen == 1))
-			continue;
-		if (files.v[i][0] != '/') {
-			oci_err(err, OCIBUILD_ERR_INPUT, 0,
-				"'%s' is needed by the release but is neither in it nor on an absolute path: link it with an absolute or $ORIGIN runpath",
-				files.v[i]);
-			goto out;
-		}
-		if (oci_walk_add(&b->rt, files.v[i] + 1, OCI_TAR_FILE, 0755, files.v[i], NULL,
-				 err) < 0 ||
-		    oci_strlist_push(&host, files.v[i], err) < 0)
-			goto out;
-	}
-	if (legacy_provider(&files, legacy, sizeof(legacy)) &&
-	    (oci_walk_add(&b->rt, legacy + 1, OCI_TAR_FILE, 0644, legacy, NULL, err) < 0 ||
-	     oci_strlist_push(&host, legacy, err) < 0))
-		goto out;
-	if (oci_elf_read("/bin/busybox", &bb, NULL) == 0 && bb.is_elf && !bb.interp &&
-	    oci_elf_arch(bb.machine, bb.elfclass) &&
-	    !strcmp(oci_elf_arch(bb.machine, bb.elfclass), b->plats[0].platform->architecture)) {
-		oci_elf_release(&bb);
-		if (oci_walk_add(&b->rt, "bin/busybox", OCI_TAR_FILE, 0755, "/bin/busybox", NULL,
-				 err) < 0 ||
-		    oci_strlist_push(&host, "/bin/busybox", err) < 0)
-			goto out;
-		for (i = 0; busybox_applets[i]; i++) {
-			oci_buf name = OCI_BUF_INIT(256);
-
-			if (oci_buf_printf(&name, err, "bin/%s", busybox_applets[i]) < 0 ||
-			    oci_walk_add(&b->rt, name.data, OCI_TAR_SYMLINK, 0777, NULL, "busybox",
-					 err) < 0) {
-				oci_buf_release(&name);
-				goto out;
-			}
-			oci_buf_release(&name);
-		}
-	} else {
-		oci_elf_release(&bb);
-		oci_log(b->ctx, OCIBUILD_LOG_WARN,
-			"no static busybox on this machine: the image has no /bin/sh, so the release start script can not run; install busybox-static");
-	}
-	if (oci_walk_add_data(&b->rt, "etc/passwd", 0644, passwd, sizeof(passwd) - 1, err) < 0 ||
-	    oci_walk_add_data(&b->rt, "etc/group", 0644, group, sizeof(group) - 1, err) < 0 ||
-	    oci_walk_add(&b->rt, "tmp", OCI_TAR_DIR, 01777, NULL, NULL, err) < 0)
-		goto out;
-	for (i = 0; ca[i]; i++) {
-		if (access(ca[i], R_OK) == 0) {
-			if (oci_walk_add(&b->rt, ca[i] + 1, OCI_TAR_FILE, 0644, ca[i], NULL, err) < 0 ||
-			    oci_strlist_push(&host, ca[i], err) < 0)
-				goto out;
-			break;
-		}
-	}
-	if (plan_packages(b, &host, err) < 0 || add_parents(&b->rt, err) < 0)
-		goto out;
-	p = new_plan(b, "runtime", &b->rt, "/", "", 0755, err);
+	if (oci_runtime_plan(b->ctx, b->tree, elves, b->platforms[0].architecture, &b->runtime,
+			     err) < 0)
+		return -1;
+	p = new_plan(b, "runtime", &b->runtime.files, "/", "", 0755, err);
 	if (!p)
-		goto out;
-	for (i = 0; i < b->rt.n; i++)
-		p->v[p->n++] = &b->rt.v[i];
-	rc = 0;
-out:
-	oci_strlist_clear(&files);
-	oci_strlist_clear(&host);
-	return rc;
+		return -1;
+	for (i = 0; i < b->runtime.files.n; i++)
+		p->v[p->n++] = &b->runtime.files.v[i];
+	return 0;
 }
 
 /* The SBOM names the base image's digest, which differs per platform: one
@@ -947,8 +764,8 @@ static int plan_sbom(struct build *b, struct plat *pl, ocibuild_error *err)
 	in.release = &b->rel;
 	in.apps = b->apps;
 	in.napps = b->napps;
-	in.debs = &b->dpkg;
-	in.os_release = b->osrel.data;
+	in.debs = &b->runtime.dpkg;
+	in.os_release = b->runtime.os_release.data;
 	in.created = b->created;
 	if (!pl->base.scratch) {
 		in.base_name = pl->base.name;
@@ -1556,9 +1373,7 @@ static void cleanup(struct build *b)
 	for (i = 0; i < b->nlayers; i++)
 		oci_free(b->layers[i].v);
 	oci_walk_release(&b->w);
-	oci_walk_release(&b->rt);
-	oci_dpkg_release(&b->dpkg);
-	oci_buf_release(&b->osrel);
+	oci_runtime_release(&b->runtime);
 	oci_release_apps_free(b->apps, b->napps);
 	oci_release_release(&b->rel);
 	oci_vcs_release(&b->vcs);
@@ -1683,31 +1498,6 @@ static int open_release(struct build *b, ocibuild_error *err)
 	return 0;
 }
 
-/* The runtime layer is this machine's libraries, loader and busybox: it
- * suits only images for this machine's architecture. */
-static int check_runtime_platforms(struct build *b, ocibuild_error *err)
-{
-	oci_platform host;
-	size_t i;
-	int rc = 0;
-
-	if (oci_platform_host(&host, err) < 0)
-		return -1;
-	for (i = 0; i < b->np && rc == 0; i++) {
-		char *ps;
-
-		if (!strcmp(host.architecture, b->plats[i].platform->architecture))
-			continue;
-		ps = oci_platform_string(b->plats[i].platform);
-		rc = oci_err(err, OCIBUILD_ERR_INPUT, 0,
-			     "--bundle-runtime copies this machine's %s libraries, loader and busybox, so it can not make the %s image: build the release without ERTS (include_erts false in rebar.config's relx, include_erts: false in mix.exs) and use a --base image that provides Erlang for each platform",
-			     host.architecture, ps ? ps : b->plats[i].platform->architecture);
-		oci_free(ps);
-	}
-	oci_platform_release(&host);
-	return rc;
-}
-
 static int plan_layers(struct build *b, ocibuild_error *err)
 {
 	oci_strlist elves = { 0 };
@@ -1718,7 +1508,7 @@ static int plan_layers(struct build *b, ocibuild_error *err)
 
 	if (b->is_release) {
 		/* asked for: say why; by default the ELF check names ERTS */
-		if (b->o->bundle_runtime && b->np > 1 && check_runtime_platforms(b, err) < 0)
+		if (b->o->bundle_runtime && b->np > 1 && oci_runtime_check_platforms(b->platforms, b->np, err) < 0)
 			goto out;
 		if (check_elf(b, &elves, err) < 0)
 			goto out;
