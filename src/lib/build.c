@@ -64,9 +64,36 @@ struct plat {
 	oci_descriptor desc;
 };
 
+/* What validate made of the options: the stages after it read this, never
+ * the options (the push still takes its own from them). */
+struct plan {
+	const char *release, *project, *release_name, *lock; /* a release input */
+	const char *base;   /* NULL, "" or "scratch" for scratch */
+	const char *output; /* -o FILE.tar[.gz|.tgz], or NULL */
+	int output_gzip;
+	const char *layout; /* --layout DIR, or NULL */
+	const char *push;   /* --push REGISTRY[/NAMESPACE], or NULL */
+	const char *sbom;   /* --sbom FILE, or NULL */
+	const char *user;   /* NULL: the base's, else 65534 */
+	ocibuild_strv env, labels, annotations; /* KEY=VALUE, checked */
+	oci_strlist ports;  /* "PORT/PROTO" */
+	ocibuild_strv entrypoint, cmd;
+	int entrypoint_set, cmd_set;
+	int bundle_runtime, no_bundle_runtime; /* as given; see build's bundle */
+	int vcs_annotations;
+	ocibuild_compression compression;
+	int cache;          /* use the layer cache */
+	uint64_t cache_max; /* what it may keep, in bytes */
+	int created_set, created_now; /* --created given; as "now" */
+	int64_t created;    /* --created, unless "now" */
+	int has_source_date_epoch;
+	int64_t source_date_epoch;
+};
+
 struct build {
 	ocibuild_ctx *ctx;
-	const ocibuild_build_opts *o;
+	const ocibuild_build_opts *o; /* read by validate (and the push) only */
+	struct plan plan;
 	const char *tree;  /* --dir or the release directory */
 	int is_release;
 	int bundle;        /* add the runtime layer */
@@ -169,6 +196,42 @@ static int norm_workdir(const char *in, char **out, ocibuild_error *err)
 	return *out ? 0 : oci_err_nomem(err);
 }
 
+/* The options validate checked, as the later stages use them. */
+static void fill_plan(struct build *b)
+{
+	const ocibuild_build_opts *o = b->o;
+	struct plan *p = &b->plan;
+	size_t n = o->output ? strlen(o->output) : 0;
+
+	p->release = o->release;
+	p->project = o->project;
+	p->release_name = o->release_name;
+	p->lock = o->lock;
+	p->base = o->base;
+	p->output = o->output;
+	p->output_gzip = n && (!strcmp(o->output + n - 3, ".gz") || !strcmp(o->output + n - 4, ".tgz"));
+	p->layout = o->layout;
+	p->push = o->push;
+	p->sbom = o->sbom;
+	p->user = o->user;
+	p->env = o->env;
+	p->labels = o->labels;
+	p->annotations = o->annotations;
+	p->entrypoint = o->entrypoint;
+	p->entrypoint_set = o->entrypoint_set;
+	p->cmd = o->cmd;
+	p->cmd_set = o->cmd_set;
+	p->bundle_runtime = o->bundle_runtime;
+	p->no_bundle_runtime = o->no_bundle_runtime;
+	p->vcs_annotations = !o->no_vcs_annotations;
+	p->compression = o->compression;
+	p->cache = !o->no_cache;
+	p->cache_max = o->cache_max ? o->cache_max : OCIBUILD_DEFAULT_CACHE_MAX;
+	p->created_set = o->created && *o->created;
+	p->has_source_date_epoch = o->has_source_date_epoch;
+	p->source_date_epoch = o->source_date_epoch;
+}
+
 static int validate(struct build *b, ocibuild_error *err)
 {
 	const ocibuild_build_opts *o = b->o;
@@ -177,6 +240,8 @@ static int validate(struct build *b, ocibuild_error *err)
 	size_t i, np;
 	int rc = -1;
 
+	b->tree = o->dir;
+	b->is_release = !o->dir;
 	if (!!(o->dir && *o->dir) + !!o->release + !!o->project != 1)
 		return oci_err(err, OCIBUILD_ERR_OPTION, 0,
 			       "%s: pass exactly one of --dir DIR, --release DIR or --project DIR",
@@ -238,7 +303,8 @@ static int validate(struct build *b, ocibuild_error *err)
 		if (kv_check(o->annotations.items[i], "--annotation", err) < 0)
 			goto out;
 	for (i = 0; i < o->expose.count; i++)
-		if (port_check(o->expose.items[i], &tmp, err) < 0)
+		if (port_check(o->expose.items[i], &tmp, err) < 0 ||
+		    oci_strlist_push(&b->plan.ports, tmp.data, err) < 0)
 			goto out;
 	if (norm_workdir(o->workdir ? o->workdir : "/app", &b->workdir, err) < 0)
 		goto out;
@@ -275,13 +341,9 @@ static int validate(struct build *b, ocibuild_error *err)
 		oci_err(err, OCIBUILD_ERR_OPTION, 0, "SOURCE_DATE_EPOCH must not be negative");
 		goto out;
 	}
-	if (o->created && *o->created) {
-		int64_t t;
-		int now;
-
-		if (oci_timestamp_parse(o->created, &t, &now, err) < 0)
-			goto out;
-	}
+	if (o->created && *o->created &&
+	    oci_timestamp_parse(o->created, &b->plan.created, &b->plan.created_now, err) < 0)
+		goto out;
 	if (o->sign_key && !o->push) {
 		oci_err(err, OCIBUILD_ERR_OPTION, 0,
 			"--sign-key signs the image in the registry: add --push REGISTRY[/NAMESPACE]");
@@ -289,6 +351,7 @@ static int validate(struct build *b, ocibuild_error *err)
 	}
 	if (o->sign_key && oci_sign_key_load(o->sign_key, NULL, &b->sign, err) < 0)
 		goto out;
+	fill_plan(b);
 	rc = 0;
 out:
 	oci_buf_release(&tmp);
@@ -301,16 +364,12 @@ out:
  * DEFAULT_MTIME: the same input gives the same digest. */
 static int set_times(struct build *b, ocibuild_error *err)
 {
-	const ocibuild_build_opts *o = b->o;
+	const struct plan *o = &b->plan;
 	int64_t t = DEFAULT_MTIME;
-	int now = 0;
 
 	b->mtime = o->has_source_date_epoch ? o->source_date_epoch : DEFAULT_MTIME;
-	if (o->created && *o->created) {
-		if (oci_timestamp_parse(o->created, &t, &now, err) < 0)
-			return -1;
-		if (now)
-			t = (int64_t)time(NULL);
+	if (o->created_set) {
+		t = o->created_now ? (int64_t)time(NULL) : o->created;
 	} else if (o->has_source_date_epoch) {
 		t = o->source_date_epoch;
 	} else if (oci_vcs_commit_time(o->project ? o->project : b->tree, &t) < 0) {
@@ -332,7 +391,7 @@ static char *parent_dir(const char *path)
 
 static int make_stage(struct build *b, ocibuild_error *err)
 {
-	const char *target = b->o->layout ? b->o->layout : b->o->output;
+	const char *target = b->plan.layout ? b->plan.layout : b->plan.output;
 	const char *tmpdir = getenv("TMPDIR");
 	char *parent = target ? parent_dir(target) : oci_strdup(tmpdir && *tmpdir ? tmpdir : "/tmp");
 	oci_buf t = OCI_BUF_INIT(1 << 16);
@@ -367,7 +426,7 @@ out:
 
 static int check_layout_target(struct build *b, ocibuild_error *err)
 {
-	const char *dir = b->o->layout;
+	const char *dir = b->plan.layout;
 	oci_buf p = OCI_BUF_INIT(1 << 16);
 	struct stat st;
 	int rc = 0;
@@ -570,8 +629,8 @@ static int plan_sbom(struct build *b, struct plat *pl, ocibuild_error *err)
 	if (oci_sbom_spdx(&in, &pl->sbom, err) < 0)
 		return -1;
 	/* --sbom gets the first platform's document */
-	if (pl == b->plats && b->o->sbom &&
-	    oci_write_file_atomic(b->o->sbom, pl->sbom.data, pl->sbom.len, 0, err) < 0)
+	if (pl == b->plats && b->plan.sbom &&
+	    oci_write_file_atomic(b->plan.sbom, pl->sbom.data, pl->sbom.len, 0, err) < 0)
 		return -1;
 	for (i = 0; &b->plats[i] != pl; i++) {
 		if (b->plats[i].sbom.len == pl->sbom.len &&
@@ -601,7 +660,7 @@ static int layer_from_cache(struct build *b, struct layer_plan *p, const char *k
 	*hit = 0;
 	if (oci_lcache_get(b->lcache, key, &p->r, hit, err) < 0 || !*hit)
 		return *hit ? 0 : err->kind == OCIBUILD_ERR_NONE ? 0 : -1;
-	if (oci_blobs_import(b->stage, b->lcache, p->r.digest, p->r.size, b->o->layout != NULL,
+	if (oci_blobs_import(b->stage, b->lcache, p->r.digest, p->r.size, b->plan.layout != NULL,
 			     err) == 0) {
 		oci_lcache_touch(b->lcache, p->r.digest);
 		oci_log(b->ctx, OCIBUILD_LOG_INFO, "%s layer %.19s: from the cache", p->what,
@@ -640,7 +699,7 @@ static int build_layer(struct build *b, struct layer_plan *p, ocibuild_error *er
 	lo.prefix = p->prefix;
 	lo.prefix_mode = p->prefix_mode;
 	lo.mtime = b->mtime;
-	lo.compression = b->o->compression;
+	lo.compression = b->plan.compression;
 	lo.threads = oci_ctx_threads(b->ctx);
 	lo.cancel = b->ctx->cancel;
 	lo.cancel_userdata = b->ctx->cancel_userdata;
@@ -651,13 +710,13 @@ static int build_layer(struct build *b, struct layer_plan *p, ocibuild_error *er
 		if (hit)
 			return 0;
 	}
-	if (oci_layer_build(&lo, p->v, p->n, b->stage, b->o->layout != NULL, &p->r, err) < 0)
+	if (oci_layer_build(&lo, p->v, p->n, b->stage, b->plan.layout != NULL, &p->r, err) < 0)
 		return -1;
 	oci_log(b->ctx, OCIBUILD_LOG_INFO, "%s layer %.19s: %zu entries, %s tar, %s %s",
 		p->what, p->r.digest, p->n, human(p->r.tar_size, h1, sizeof(h1)),
 		human((uint64_t)p->r.size, h2, sizeof(h2)),
-		b->o->compression == OCIBUILD_COMPRESS_NONE ? "uncompressed"
-		: b->o->compression == OCIBUILD_COMPRESS_ZSTD ? "zstd" : "gzip");
+		b->plan.compression == OCIBUILD_COMPRESS_NONE ? "uncompressed"
+		: b->plan.compression == OCIBUILD_COMPRESS_ZSTD ? "zstd" : "gzip");
 	if (b->lcache && oci_lcache_put(b->lcache, key, b->stage, &p->r, err) < 0) {
 		/* a cache that can not be written costs the next build time,
 		 * not this one its result */
@@ -681,9 +740,7 @@ static int build_layers(struct build *b, ocibuild_error *err)
 		if (build_layer(b, &b->layers[i], err) < 0)
 			return -1;
 	if (b->lcache) {
-		if (oci_lcache_trim(b->lcache, b->o->cache_max ? b->o->cache_max
-							   : OCIBUILD_DEFAULT_CACHE_MAX,
-				    &gone, err) < 0)
+		if (oci_lcache_trim(b->lcache, b->plan.cache_max, &gone, err) < 0)
 			return -1;
 		if (gone)
 			oci_log(b->ctx, OCIBUILD_LOG_INFO,
@@ -786,7 +843,7 @@ static int release_config(struct build *b, oci_image_config *c, ocibuild_error *
 		    ? env_put(&c->env, "RELEASE_TMP=/tmp", 0, err) < 0
 		    : env_put(&c->env, "RELX_OUT_FILE_PATH=/tmp", 0, err) < 0)
 		goto out;
-	if (b->o->entrypoint_set) {
+	if (b->plan.entrypoint_set) {
 		rc = 0;
 		goto out;
 	}
@@ -825,7 +882,7 @@ static const struct layer_plan *plat_layer(const struct build *b, const struct p
 
 static int make_config(struct build *b, struct plat *pl, ocibuild_error *err)
 {
-	const ocibuild_build_opts *o = b->o;
+	const struct plan *o = &b->plan;
 	oci_image_config *c = &pl->config;
 	oci_buf tmp = OCI_BUF_INIT(4096);
 	size_t i, j;
@@ -876,14 +933,12 @@ static int make_config(struct build *b, struct plat *pl, ocibuild_error *err)
 	}
 	if (replace_str(&c->working_dir, b->workdir, err) < 0)
 		goto out;
-	for (i = 0; i < o->expose.count; i++) {
+	for (i = 0; i < o->ports.n; i++) {
 		int dup = 0;
 
-		if (port_check(o->expose.items[i], &tmp, err) < 0)
-			goto out;
 		for (j = 0; j < c->exposed_ports.n; j++)
-			dup |= !strcmp(c->exposed_ports.v[j], tmp.data);
-		if (!dup && oci_strlist_push(&c->exposed_ports, tmp.data, err) < 0)
+			dup |= !strcmp(c->exposed_ports.v[j], o->ports.v[i]);
+		if (!dup && oci_strlist_push(&c->exposed_ports, o->ports.v[i], err) < 0)
 			goto out;
 	}
 	if (map_set_kv(&c->labels, &o->labels, err) < 0)
@@ -936,7 +991,7 @@ static int add_layer_desc(oci_manifest *m, const char *mt, const char *digest,
 
 static int make_manifest(struct build *b, struct plat *pl, ocibuild_error *err)
 {
-	const ocibuild_build_opts *o = b->o;
+	const struct plan *o = &b->plan;
 	oci_manifest *m = &pl->manifest;
 	oci_buf doc = OCI_BUF_INIT(OCI_MAX_CONFIG);
 	size_t i;
@@ -1034,7 +1089,7 @@ static int make_top(struct build *b, ocibuild_error *err)
 		if (oci_index_add(&x, &b->plats[i].desc, err) < 0)
 			goto out;
 	if (oci_map_set(&x.annotations, OCI_ANN_CREATED, b->created, err) < 0 ||
-	    map_set_kv(&x.annotations, &b->o->annotations, err) < 0 ||
+	    map_set_kv(&x.annotations, &b->plan.annotations, err) < 0 ||
 	    oci_index_serialize(&x, &doc, err) < 0)
 		goto out;
 	b->top.media_type = oci_strdup(OCI_MT_INDEX);
@@ -1043,7 +1098,7 @@ static int make_top(struct build *b, ocibuild_error *err)
 		oci_err_nomem(err);
 		goto out;
 	}
-	rc = oci_blobs_put(b->stage, doc.data, doc.len, b->top.digest, b->o->layout != NULL, err);
+	rc = oci_blobs_put(b->stage, doc.data, doc.len, b->top.digest, b->plan.layout != NULL, err);
 out:
 	oci_index_release(&x);
 	oci_buf_release(&doc);
@@ -1060,15 +1115,14 @@ static int write_stage_index(struct build *b, ocibuild_error *err)
 	for (i = 0; i < b->tags.n && rc == 0; i++)
 		rc = oci_layout_set_ref(&x, &b->top, b->tags.v[i], err);
 	if (rc == 0)
-		rc = oci_layout_write_index(b->stage, &x, b->o->layout != NULL, err);
+		rc = oci_layout_write_index(b->stage, &x, b->plan.layout != NULL, err);
 	oci_index_release(&x);
 	return rc;
 }
 
 static int write_archive(struct build *b, ocibuild_error *err)
 {
-	const char *out = b->o->output;
-	size_t n = strlen(out);
+	const char *out = b->plan.output;
 	oci_buf dm = OCI_BUF_INIT(OCI_MAX_MANIFEST);
 	oci_archive_opts ao;
 	oci_platform host;
@@ -1091,7 +1145,7 @@ static int write_archive(struct build *b, ocibuild_error *err)
 		return -1;
 	memset(&ao, 0, sizeof(ao));
 	ao.path = out;
-	ao.gzip = !strcmp(out + n - 3, ".gz") || !strcmp(out + n - 4, ".tgz");
+	ao.gzip = b->plan.output_gzip;
 	ao.threads = oci_ctx_threads(b->ctx);
 	ao.mtime = b->mtime;
 	ao.docker_manifest = dm.data;
@@ -1104,7 +1158,7 @@ static int write_archive(struct build *b, ocibuild_error *err)
 
 static int write_layout(struct build *b, ocibuild_error *err)
 {
-	const char *dir = b->o->layout;
+	const char *dir = b->plan.layout;
 	oci_layout_txn *t = &b->txn;
 	size_t i, k;
 
@@ -1151,6 +1205,7 @@ static void cleanup(struct build *b)
 	oci_free(b->lcache);
 	oci_free(b->workdir);
 	oci_strlist_clear(&b->tags);
+	oci_strlist_clear(&b->plan.ports);
 	for (i = 0; i < b->np; i++) {
 		struct plat *pl = &b->plats[i];
 
@@ -1181,7 +1236,7 @@ static void cleanup(struct build *b)
  * registry other than the base's (no cross-registry mount). */
 static int need_base_layers(struct build *b)
 {
-	const ocibuild_build_opts *o = b->o;
+	const struct plan *o = &b->plan;
 	char *domain = NULL, *repo = NULL, *tag = NULL;
 	oci_ref base;
 	int need = 1;
@@ -1210,7 +1265,7 @@ static int is_scratch(const char *base)
  * to), and refuse start commands that leave the container at once. */
 static int check_startable(struct build *b, ocibuild_error *err)
 {
-	const ocibuild_build_opts *o = b->o;
+	const struct plan *o = &b->plan;
 	static const char *const relx_bg[] = { "start", "daemon", "daemon_boot", NULL };
 	static const char *const mix_bg[] = { "daemon", "daemon_iex", NULL };
 	const char *const *bg = b->rel.kind == OCI_REL_MIX ? mix_bg : relx_bg;
@@ -1236,7 +1291,7 @@ static int check_startable(struct build *b, ocibuild_error *err)
 
 static void log_runtime_choice(struct build *b)
 {
-	const ocibuild_build_opts *o = b->o;
+	const struct plan *o = &b->plan;
 
 	if (!is_scratch(o->base) || !b->rel.has_erts)
 		return;
@@ -1251,7 +1306,7 @@ static void log_runtime_choice(struct build *b)
 /* Find and open the release; pick its start command. */
 static int open_release(struct build *b, ocibuild_error *err)
 {
-	const ocibuild_build_opts *o = b->o;
+	const struct plan *o = &b->plan;
 	char *dir = NULL;
 	size_t i;
 	int rc;
@@ -1303,7 +1358,7 @@ static int plan_layers(struct build *b, ocibuild_error *err)
 
 	if (b->is_release) {
 		/* asked for: say why; by default the ELF check names ERTS */
-		if (b->o->bundle_runtime && b->np > 1 && oci_runtime_check_platforms(b->platforms, b->np, err) < 0)
+		if (b->plan.bundle_runtime && b->np > 1 && oci_runtime_check_platforms(b->platforms, b->np, err) < 0)
 			goto out;
 		if (oci_elf_check_tree(b->ctx, b->tree, &b->w, b->platforms, b->np,
 				       b->rel.has_erts || b->bundle, &elves, err) < 0)
@@ -1334,8 +1389,6 @@ int ocibuild_build(ocibuild_ctx *ctx, const ocibuild_build_opts *opts,
 	memset(&b, 0, sizeof(b));
 	b.ctx = ctx;
 	b.o = opts;
-	b.tree = opts->dir;
-	b.is_release = !opts->dir;
 	memset(result, 0, sizeof(*result));
 	if (validate(&b, err) < 0)
 		goto out;
@@ -1343,7 +1396,7 @@ int ocibuild_build(ocibuild_ctx *ctx, const ocibuild_build_opts *opts,
 		goto out;
 	if (set_times(&b, err) < 0)
 		goto out;
-	if (!opts->no_cache && !(b.lcache = oci_cache_dir(NULL))) {
+	if (b.plan.cache && !(b.lcache = oci_cache_dir(NULL))) {
 		oci_err_nomem(err);
 		goto out;
 	}
@@ -1352,11 +1405,11 @@ int ocibuild_build(ocibuild_ctx *ctx, const ocibuild_build_opts *opts,
 	b.net.chunk = opts->chunk_size ? opts->chunk_size : OCIBUILD_DEFAULT_CHUNK_SIZE;
 	b.net.jobs = ctx->jobs > 0 ? ctx->jobs : OCIBUILD_DEFAULT_JOBS;
 	for (i = 0; i < b.np; i++)
-		if (oci_base_open(ctx, &b.net, opts->base, b.plats[i].platform,
+		if (oci_base_open(ctx, &b.net, b.plan.base, b.plats[i].platform,
 				  need_base_layers(&b), &b.plats[i].base, err) < 0)
 			goto out;
-	if (b.is_release && !opts->no_vcs_annotations &&
-	    oci_vcs_detect(opts->project ? opts->project : b.tree, NULL, &b.vcs, err) < 0)
+	if (b.is_release && b.plan.vcs_annotations &&
+	    oci_vcs_detect(b.plan.project ? b.plan.project : b.tree, NULL, &b.vcs, err) < 0)
 		goto out;
 	if (oci_walk_dir(b.tree, &b.w, err) < 0)
 		goto out;
@@ -1372,10 +1425,10 @@ int ocibuild_build(ocibuild_ctx *ctx, const ocibuild_build_opts *opts,
 			goto out;
 	if (make_top(&b, err) < 0 || write_stage_index(&b, err) < 0)
 		goto out;
-	if (opts->output) {
+	if (b.plan.output) {
 		if (oci_ctx_cancelled(ctx, err) < 0 || write_archive(&b, err) < 0)
 			goto out;
-		oci_log(ctx, OCIBUILD_LOG_INFO, "wrote %s", opts->output);
+		oci_log(ctx, OCIBUILD_LOG_INFO, "wrote %s", b.plan.output);
 	}
 	if (opts->push) {
 		char *cache = oci_cache_dir(NULL);
@@ -1410,13 +1463,13 @@ int ocibuild_build(ocibuild_ctx *ctx, const ocibuild_build_opts *opts,
 		rc = -1;
 		oci_digest_refs(&b.refs, result->pushed_ref, sizeof(result->pushed_ref));
 	}
-	if (opts->layout) {
+	if (b.plan.layout) {
 		if (oci_ctx_cancelled(ctx, err) < 0 || write_layout(&b, err) < 0) {
-			if (opts->output)
-				unlink(opts->output);
+			if (b.plan.output)
+				unlink(b.plan.output);
 			goto out;
 		}
-		oci_log(ctx, OCIBUILD_LOG_INFO, "wrote layout %s", opts->layout);
+		oci_log(ctx, OCIBUILD_LOG_INFO, "wrote layout %s", b.plan.layout);
 	}
 	memcpy(result->manifest_digest, b.top.digest, sizeof(result->manifest_digest));
 	result->manifest_size = b.top.size;
@@ -1426,9 +1479,9 @@ out:
 	if (rc < 0 && err && err->kind == OCIBUILD_ERR_NOSPACE)
 		oci_err(err, OCIBUILD_ERR_NOSPACE, err->code,
 			"no space left on the device holding '%s': free some space or write the output elsewhere",
-			opts->layout ? opts->layout : opts->output);
-	if (rc < 0 && opts->sbom && b.np && b.plats[0].sbom.data)
-		unlink(opts->sbom);
+			b.plan.layout ? b.plan.layout : b.plan.output);
+	if (rc < 0 && b.plan.sbom && b.np && b.plats[0].sbom.data)
+		unlink(b.plan.sbom);
 	cleanup(&b);
 	return rc;
 }
