@@ -3,7 +3,6 @@
  * in a temporary layout directory beside the target and only moved into
  * place at the end, so a failed build leaves nothing behind. */
 #include <errno.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +19,7 @@
 #include "layer.h"
 #include "layout.h"
 #include "layercache.h"
+#include "imgcfg.h"
 #include "mem.h"
 #include "oci.h"
 #include "ref.h"
@@ -31,7 +31,6 @@
 #include "walk.h"
 #include "banned.h"
 
-#define DEFAULT_PATH "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 #define DEFAULT_MTIME 1
 
 #define MAX_LAYERS 8
@@ -98,7 +97,6 @@ struct build {
 	int is_release;
 	int bundle;        /* add the runtime layer */
 	oci_release rel;
-	const char *release_cmd; /* the default Cmd: start, foreground */
 	oci_walk w;        /* the tree */
 	oci_runtime runtime; /* the runtime layer's files, packages, os-release */
 	oci_release_app *apps; /* lib/ of the release, for the SBOM */
@@ -123,78 +121,6 @@ struct build {
 	oci_layout_txn txn;      /* adding to an existing layout */
 	oci_sign_key *sign;      /* --sign-key, loaded before any work */
 };
-
-static int kv_check(const char *kv, const char *flag, ocibuild_error *err)
-{
-	const char *eq = strchr(kv, '=');
-
-	if (!eq || eq == kv)
-		return oci_err(err, OCIBUILD_ERR_OPTION, 0,
-			       "bad %s '%s': expected KEY=VALUE with a non-empty KEY", flag, kv);
-	return 0;
-}
-
-static int port_check(const char *p, oci_buf *out, ocibuild_error *err)
-{
-	char *end;
-	unsigned long n;
-	const char *proto = "tcp";
-
-	errno = 0;
-	n = strtoul(p, &end, 10);
-	if (end == p || errno || n < 1 || n > 65535)
-		goto bad;
-	if (*end == '/') {
-		proto = end + 1;
-		if (strcmp(proto, "tcp") && strcmp(proto, "udp") && strcmp(proto, "sctp"))
-			goto bad;
-	} else if (*end) {
-		goto bad;
-	}
-	oci_buf_reset(out);
-	return oci_buf_printf(out, err, "%lu/%s", n, proto);
-bad:
-	return oci_err(err, OCIBUILD_ERR_OPTION, 0,
-		       "bad port '%s': use PORT or PORT/tcp|udp|sctp with PORT in 1-65535", p);
-}
-
-/* "/opt//app/" -> "/opt/app"; refuses relative paths and "..". */
-static int norm_workdir(const char *in, char **out, ocibuild_error *err)
-{
-	oci_buf b = OCI_BUF_INIT(4096);
-	const char *p = in;
-
-	if (!in || in[0] != '/')
-		return oci_err(err, OCIBUILD_ERR_OPTION, 0,
-			       "bad workdir '%s': it must be an absolute path such as /app",
-			       in ? in : "");
-	while (*p) {
-		const char *s;
-		size_t len;
-
-		while (*p == '/')
-			p++;
-		s = p;
-		while (*p && *p != '/')
-			p++;
-		len = (size_t)(p - s);
-		if (!len || (len == 1 && s[0] == '.'))
-			continue;
-		if (len == 2 && s[0] == '.' && s[1] == '.') {
-			oci_buf_release(&b);
-			return oci_err(err, OCIBUILD_ERR_OPTION, 0,
-				       "bad workdir '%s': '..' is not allowed", in);
-		}
-		if (oci_buf_puts(&b, "/", err) < 0 || oci_buf_append(&b, s, len, err) < 0) {
-			oci_buf_release(&b);
-			return -1;
-		}
-	}
-	if (!b.len && oci_buf_puts(&b, "/", err) < 0)
-		return -1;
-	*out = oci_buf_detach(&b, NULL);
-	return *out ? 0 : oci_err_nomem(err);
-}
 
 /* The options validate checked, as the later stages use them. */
 static void fill_plan(struct build *b)
@@ -294,19 +220,19 @@ static int validate(struct build *b, ocibuild_error *err)
 			goto out;
 	}
 	for (i = 0; i < o->env.count; i++)
-		if (kv_check(o->env.items[i], "--env", err) < 0)
+		if (oci_imgcfg_kv_check(o->env.items[i], "--env", err) < 0)
 			goto out;
 	for (i = 0; i < o->labels.count; i++)
-		if (kv_check(o->labels.items[i], "--label", err) < 0)
+		if (oci_imgcfg_kv_check(o->labels.items[i], "--label", err) < 0)
 			goto out;
 	for (i = 0; i < o->annotations.count; i++)
-		if (kv_check(o->annotations.items[i], "--annotation", err) < 0)
+		if (oci_imgcfg_kv_check(o->annotations.items[i], "--annotation", err) < 0)
 			goto out;
 	for (i = 0; i < o->expose.count; i++)
-		if (port_check(o->expose.items[i], &tmp, err) < 0 ||
+		if (oci_imgcfg_port(o->expose.items[i], &tmp, err) < 0 ||
 		    oci_strlist_push(&b->plan.ports, tmp.data, err) < 0)
 			goto out;
-	if (norm_workdir(o->workdir ? o->workdir : "/app", &b->workdir, err) < 0)
+	if (oci_imgcfg_workdir(o->workdir ? o->workdir : "/app", &b->workdir, err) < 0)
 		goto out;
 	if (o->platform) {
 		if (oci_platform_list_parse(o->platform, &v, &np, err) < 0) {
@@ -760,113 +686,6 @@ static int build_layers(struct build *b, ocibuild_error *err)
 	return 0;
 }
 
-/* Set K=V in an Env list; an existing K is replaced only when `replace`. */
-static int env_put(oci_strlist *env, const char *kv, int replace, ocibuild_error *err)
-{
-	size_t klen = (size_t)(strchr(kv, '=') - kv), i;
-
-	for (i = 0; i < env->n; i++) {
-		if (!strncmp(env->v[i], kv, klen + 1)) {
-			char *d;
-
-			if (!replace)
-				return 0;
-			d = oci_strdup(kv);
-			if (!d)
-				return oci_err_nomem(err);
-			oci_free(env->v[i]);
-			env->v[i] = d;
-			return 0;
-		}
-	}
-	return oci_strlist_push(env, kv, err);
-}
-
-/* Set every KEY=VALUE of kvs (already checked by validate) in m. */
-static int map_set_kv(oci_map *m, const ocibuild_strv *kvs, ocibuild_error *err)
-{
-	size_t i;
-
-	for (i = 0; i < kvs->count; i++) {
-		const char *kv = kvs->items[i], *eq = strchr(kv, '=');
-		char *k = oci_strndup(kv, (size_t)(eq - kv));
-		int rc;
-
-		if (!k)
-			return oci_err_nomem(err);
-		rc = oci_map_set(m, k, eq + 1, err);
-		oci_free(k);
-		if (rc < 0)
-			return -1;
-	}
-	return 0;
-}
-
-static int set_strlist(oci_strlist *l, const ocibuild_strv *v, ocibuild_error *err)
-{
-	size_t i;
-
-	oci_strlist_clear(l);
-	for (i = 0; i < v->count; i++)
-		if (oci_strlist_push(l, v->items[i], err) < 0)
-			return -1;
-	return 0;
-}
-
-static int replace_str(char **dst, const char *s, ocibuild_error *err)
-{
-	char *d = oci_strdup(s);
-
-	if (!d)
-		return oci_err_nomem(err);
-	oci_free(*dst);
-	*dst = d;
-	return 0;
-}
-
-/* What a release needs to start as a non-root user on a read-only
- * directory: a home, a UTF-8 locale, and a writable place for the files
- * the start scripts (and a crash) write. The start script is the
- * Entrypoint and its command the Cmd, so `docker run IMAGE eval ...` runs
- * `bin/NAME eval ...`. */
-static int release_config(struct build *b, oci_image_config *c, ocibuild_error *err)
-{
-	oci_buf bin = OCI_BUF_INIT(4096);
-	int rc = -1;
-
-	/* a crash dump goes to the working directory, the read-only /app */
-	if (env_put(&c->env, "HOME=/tmp", 0, err) < 0 ||
-	    env_put(&c->env, "LANG=C.UTF-8", 0, err) < 0 ||
-	    env_put(&c->env, "ERL_CRASH_DUMP=/tmp/erl_crash.dump", 0, err) < 0)
-		goto out;
-	if (b->rel.kind == OCI_REL_MIX
-		    ? env_put(&c->env, "RELEASE_TMP=/tmp", 0, err) < 0
-		    : env_put(&c->env, "RELX_OUT_FILE_PATH=/tmp", 0, err) < 0)
-		goto out;
-	if (b->plan.entrypoint_set) {
-		rc = 0;
-		goto out;
-	}
-	if (oci_buf_printf(&bin, err, "%s%sbin/%s", b->workdir,
-			   strcmp(b->workdir, "/") ? "/" : "", b->rel.name) < 0)
-		goto out;
-	oci_strlist_clear(&c->entrypoint);
-	if (oci_strlist_push(&c->entrypoint, bin.data, err) < 0)
-		goto out;
-	c->has_entrypoint = 1;
-	oci_strlist_clear(&c->cmd);
-	c->has_cmd = 0;
-	if (b->release_cmd) {
-		if (oci_strlist_push(&c->cmd, b->release_cmd, err) < 0)
-			goto out;
-		c->has_cmd = 1;
-	}
-	rc = 0;
-out:
-	oci_buf_release(&bin);
-	return rc;
-}
-
 /* The layers of one platform's image after the base's: the shared ones,
  * then its sbom layer. */
 static size_t plat_nlayers(const struct build *b, const struct plat *pl)
@@ -882,83 +701,35 @@ static const struct layer_plan *plat_layer(const struct build *b, const struct p
 
 static int make_config(struct build *b, struct plat *pl, ocibuild_error *err)
 {
-	const struct plan *o = &b->plan;
-	oci_image_config *c = &pl->config;
-	oci_buf tmp = OCI_BUF_INIT(4096);
-	size_t i, j;
-	int has_path = 0, rc = -1;
+	oci_imgcfg_layer layers[MAX_LAYERS + 1];
+	oci_imgcfg_in in;
+	size_t i;
 
-	if (pl->base.config_json) {
-		if (oci_config_parse(pl->base.config_json, pl->base.config_len, c, err) < 0)
-			return -1;
-	} else {
-		memset(c, 0, sizeof(*c));
-	}
-	oci_platform_release(&c->platform);
-	c->platform.os = oci_strdup(pl->platform->os);
-	c->platform.architecture = oci_strdup(pl->platform->architecture);
-	c->platform.variant = pl->platform->variant ? oci_strdup(pl->platform->variant) : NULL;
-	if (!c->platform.os || !c->platform.architecture ||
-	    (pl->platform->variant && !c->platform.variant)) {
-		oci_err_nomem(err);
-		goto out;
-	}
-	if (replace_str(&c->created, b->created, err) < 0)
-		goto out;
-	if (o->user ? replace_str(&c->user, o->user, err) < 0
-		    : (!c->user || !*c->user) && replace_str(&c->user, "65534", err) < 0)
-		goto out;
-	for (i = 0; i < o->env.count; i++)
-		if (env_put(&c->env, o->env.items[i], 1, err) < 0)
-			goto out;
-	for (i = 0; i < c->env.n; i++)
-		has_path |= !strncmp(c->env.v[i], "PATH=", 5);
-	if (!has_path && oci_strlist_push(&c->env, DEFAULT_PATH, err) < 0)
-		goto out;
-	if (o->entrypoint_set) {
-		if (set_strlist(&c->entrypoint, &o->entrypoint, err) < 0)
-			goto out;
-		c->has_entrypoint = 1;
-		/* as in a Dockerfile: a new ENTRYPOINT drops the base's CMD */
-		oci_strlist_clear(&c->cmd);
-		c->has_cmd = 0;
-	}
-	if (b->is_release && release_config(b, c, err) < 0)
-		goto out;
-	/* after the entrypoint: --entrypoint X -c Y keeps both */
-	if (o->cmd_set) {
-		if (set_strlist(&c->cmd, &o->cmd, err) < 0)
-			goto out;
-		c->has_cmd = 1;
-	}
-	if (replace_str(&c->working_dir, b->workdir, err) < 0)
-		goto out;
-	for (i = 0; i < o->ports.n; i++) {
-		int dup = 0;
-
-		for (j = 0; j < c->exposed_ports.n; j++)
-			dup |= !strcmp(c->exposed_ports.v[j], o->ports.v[i]);
-		if (!dup && oci_strlist_push(&c->exposed_ports, o->ports.v[i], err) < 0)
-			goto out;
-	}
-	if (map_set_kv(&c->labels, &o->labels, err) < 0)
-		goto out;
+	memset(&in, 0, sizeof(in));
+	in.base_config = pl->base.config_json;
+	in.base_config_len = pl->base.config_len;
+	in.platform = pl->platform;
+	in.created = b->created;
+	in.user = b->plan.user;
+	in.env = b->plan.env;
+	in.entrypoint = b->plan.entrypoint;
+	in.entrypoint_set = b->plan.entrypoint_set;
+	in.cmd = b->plan.cmd;
+	in.cmd_set = b->plan.cmd_set;
+	in.ports = &b->plan.ports;
+	in.labels = b->plan.labels;
+	in.workdir = b->workdir;
+	in.release = b->is_release ? &b->rel : NULL;
 	for (i = 0; i < plat_nlayers(b, pl); i++) {
 		const struct layer_plan *p = plat_layer(b, pl, i);
 
-		if (oci_strlist_push(&c->diff_ids, p->r.diff_id, err) < 0)
-			goto out;
-		oci_buf_reset(&tmp);
-		if (oci_buf_printf(&tmp, err, "ocibuild build: %s layer in %s", p->what,
-				   *p->prefix ? b->workdir : "/") < 0 ||
-		    oci_config_add_history(c, b->created, tmp.data, "ocibuild " OCIBUILD_VERSION,
-					   0, err) < 0)
-			goto out;
+		layers[i].diff_id = p->r.diff_id;
+		layers[i].what = p->what;
+		layers[i].in_workdir = *p->prefix != '\0';
 	}
-	rc = 0;
-out:
-	oci_buf_release(&tmp);
-	return rc;
+	in.layers = layers;
+	in.nlayers = i;
+	return oci_imgcfg_make(&in, &pl->config, err);
 }
 
 /* Docker media types of base layers become their OCI twins: same bytes. */
@@ -1036,7 +807,7 @@ static int make_manifest(struct build *b, struct plat *pl, ocibuild_error *err)
 	if (b->is_release &&
 	    oci_map_set(&m->annotations, OCI_ANN_VERSION, b->rel.version, err) < 0)
 		goto out;
-	if (map_set_kv(&m->annotations, &o->annotations, err) < 0)
+	if (oci_imgcfg_set_kv(&m->annotations, &o->annotations, err) < 0)
 		goto out;
 	/* where the image comes from can not be overridden */
 	if ((b->vcs.source &&
@@ -1089,7 +860,7 @@ static int make_top(struct build *b, ocibuild_error *err)
 		if (oci_index_add(&x, &b->plats[i].desc, err) < 0)
 			goto out;
 	if (oci_map_set(&x.annotations, OCI_ANN_CREATED, b->created, err) < 0 ||
-	    map_set_kv(&x.annotations, &b->plan.annotations, err) < 0 ||
+	    oci_imgcfg_set_kv(&x.annotations, &b->plan.annotations, err) < 0 ||
 	    oci_index_serialize(&x, &doc, err) < 0)
 		goto out;
 	b->top.media_type = oci_strdup(OCI_MT_INDEX);
@@ -1336,7 +1107,6 @@ static int open_release(struct build *b, ocibuild_error *err)
 	if (rc < 0)
 		return -1;
 	b->tree = b->rel.dir;
-	b->release_cmd = oci_release_default_cmd(&b->rel);
 	if (check_startable(b, err) < 0)
 		return -1;
 	oci_log(b->ctx, OCIBUILD_LOG_INFO, "%s release %s %s (ERTS %s%s)%s%s",
