@@ -3,7 +3,6 @@
  * in a temporary layout directory beside the target and only moved into
  * place at the end, so a failed build leaves nothing behind. */
 #include <errno.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,22 +15,23 @@
 #include "blobstore.h"
 #include "cachefrom.h"
 #include "ctx.h"
-#include "dpkg.h"
 #include "elfdeps.h"
 #include "err.h"
 #include "layer.h"
 #include "layout.h"
 #include "layercache.h"
+#include "imgcfg.h"
 #include "mem.h"
 #include "oci.h"
 #include "ref.h"
 #include "release.h"
+#include "runtime.h"
 #include "sbom.h"
+#include "timestamp.h"
 #include "vcs.h"
 #include "walk.h"
 #include "banned.h"
 
-#define DEFAULT_PATH "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 #define DEFAULT_MTIME 1
 
 #define MAX_LAYERS 8
@@ -53,7 +53,7 @@ struct layer_plan {
  * (it names the base's digest), the config and the manifest. The layers
  * made from the input are shared by every platform. */
 struct plat {
-	oci_platform platform;
+	const oci_platform *platform; /* in build's platforms */
 	oci_base base;
 	oci_walk sb;       /* the sbom layer */
 	oci_buf sbom;
@@ -65,18 +65,42 @@ struct plat {
 	oci_descriptor desc;
 };
 
+/* What validate made of the options: the stages after it read this, never
+ * the options (the push still takes its own from them). */
+struct plan {
+	const char *release, *project, *release_name, *lock; /* a release input */
+	const char *base;   /* NULL, "" or "scratch" for scratch */
+	const char *output; /* -o FILE.tar[.gz|.tgz], or NULL */
+	int output_gzip;
+	const char *layout; /* --layout DIR, or NULL */
+	const char *push;   /* --push REGISTRY[/NAMESPACE], or NULL */
+	const char *sbom;   /* --sbom FILE, or NULL */
+	const char *user;   /* NULL: the base's, else 65534 */
+	ocibuild_strv env, labels, annotations; /* KEY=VALUE, checked */
+	oci_strlist ports;  /* "PORT/PROTO" */
+	ocibuild_strv entrypoint, cmd;
+	int entrypoint_set, cmd_set;
+	int bundle_runtime, no_bundle_runtime; /* as given; see build's bundle */
+	int vcs_annotations;
+	ocibuild_compression compression;
+	int cache;          /* use the layer cache */
+	uint64_t cache_max; /* what it may keep, in bytes */
+	int created_set, created_now; /* --created given; as "now" */
+	int64_t created;    /* --created, unless "now" */
+	int has_source_date_epoch;
+	int64_t source_date_epoch;
+};
+
 struct build {
 	ocibuild_ctx *ctx;
-	const ocibuild_build_opts *o;
+	const ocibuild_build_opts *o; /* read by validate (and the push) only */
+	struct plan plan;
 	const char *tree;  /* --dir or the release directory */
 	int is_release;
 	int bundle;        /* add the runtime layer */
 	oci_release rel;
-	const char *release_cmd; /* the default Cmd: start, foreground */
 	oci_walk w;        /* the tree */
-	oci_walk rt;       /* the runtime layer's files */
-	oci_dpkg dpkg;     /* their packages' records (status.d) */
-	oci_buf osrel;     /* the os-release the runtime layer carries (deb purls) */
+	oci_runtime runtime; /* the runtime layer's files, packages, os-release */
 	oci_release_app *apps; /* lib/ of the release, for the SBOM */
 	size_t napps;
 	oci_net net;
@@ -84,7 +108,8 @@ struct build {
 	struct layer_plan layers[MAX_LAYERS]; /* shared by every platform */
 	size_t nlayers;
 	oci_vcs vcs;
-	struct plat *plats; /* in the order given */
+	oci_platform *platforms; /* in the order given */
+	struct plat *plats;       /* one for each of them */
 	size_t np;
 	char *workdir;     /* normalised, absolute */
 	oci_strlist tags;  /* normalised "name:tag" */
@@ -102,184 +127,52 @@ struct build {
 	oci_push_stream *stream; /* --push: layers upload as they are made */
 };
 
-static int kv_check(const char *kv, const char *flag, ocibuild_error *err)
+/* The options validate checked, as the later stages use them. */
+static void fill_plan(struct build *b)
 {
-	const char *eq = strchr(kv, '=');
+	const ocibuild_build_opts *o = b->o;
+	struct plan *p = &b->plan;
+	size_t n = o->output ? strlen(o->output) : 0;
 
-	if (!eq || eq == kv)
-		return oci_err(err, OCIBUILD_ERR_OPTION, 0,
-			       "bad %s '%s': expected KEY=VALUE with a non-empty KEY", flag, kv);
-	return 0;
-}
-
-static int port_check(const char *p, oci_buf *out, ocibuild_error *err)
-{
-	char *end;
-	unsigned long n;
-	const char *proto = "tcp";
-
-	errno = 0;
-	n = strtoul(p, &end, 10);
-	if (end == p || errno || n < 1 || n > 65535)
-		goto bad;
-	if (*end == '/') {
-		proto = end + 1;
-		if (strcmp(proto, "tcp") && strcmp(proto, "udp") && strcmp(proto, "sctp"))
-			goto bad;
-	} else if (*end) {
-		goto bad;
-	}
-	oci_buf_reset(out);
-	return oci_buf_printf(out, err, "%lu/%s", n, proto);
-bad:
-	return oci_err(err, OCIBUILD_ERR_OPTION, 0,
-		       "bad port '%s': use PORT or PORT/tcp|udp|sctp with PORT in 1-65535", p);
-}
-
-/* "/opt//app/" -> "/opt/app"; refuses relative paths and "..". */
-static int norm_workdir(const char *in, char **out, ocibuild_error *err)
-{
-	oci_buf b = OCI_BUF_INIT(4096);
-	const char *p = in;
-
-	if (!in || in[0] != '/')
-		return oci_err(err, OCIBUILD_ERR_OPTION, 0,
-			       "bad workdir '%s': it must be an absolute path such as /app",
-			       in ? in : "");
-	while (*p) {
-		const char *s;
-		size_t len;
-
-		while (*p == '/')
-			p++;
-		s = p;
-		while (*p && *p != '/')
-			p++;
-		len = (size_t)(p - s);
-		if (!len || (len == 1 && s[0] == '.'))
-			continue;
-		if (len == 2 && s[0] == '.' && s[1] == '.') {
-			oci_buf_release(&b);
-			return oci_err(err, OCIBUILD_ERR_OPTION, 0,
-				       "bad workdir '%s': '..' is not allowed", in);
-		}
-		if (oci_buf_puts(&b, "/", err) < 0 || oci_buf_append(&b, s, len, err) < 0) {
-			oci_buf_release(&b);
-			return -1;
-		}
-	}
-	if (!b.len && oci_buf_puts(&b, "/", err) < 0)
-		return -1;
-	*out = oci_buf_detach(&b, NULL);
-	return *out ? 0 : oci_err_nomem(err);
-}
-
-#define MAX_EPOCH 253402300799LL /* 9999-12-31T23:59:59Z */
-
-/* Exactly n decimal digits. */
-static int take_digits(const char **p, int n, int *v)
-{
-	int i;
-
-	*v = 0;
-	for (i = 0; i < n; i++) {
-		if ((*p)[i] < '0' || (*p)[i] > '9')
-			return -1;
-		*v = *v * 10 + ((*p)[i] - '0');
-	}
-	*p += n;
-	return 0;
-}
-
-/* Days from 1970-01-01 to y-m-d of the proleptic Gregorian calendar. */
-static int64_t days_from_civil(int64_t y, int m, int d)
-{
-	int64_t era, yoe, doy, doe;
-
-	y -= m <= 2;
-	era = (y >= 0 ? y : y - 399) / 400;
-	yoe = y - era * 400;
-	doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + doe - 719468;
-}
-
-/* "YYYY-MM-DDTHH:MM:SS[.frac](Z|+HH:MM|-HH:MM)" -> seconds since 1970. */
-static int parse_rfc3339(const char *s, int64_t *out)
-{
-	static const int mdays[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
-	const char *p = s;
-	int y, mo, d, h, mi, se, oh = 0, om = 0, sign = 0, leap;
-	int64_t t;
-
-	if (take_digits(&p, 4, &y) < 0 || *p++ != '-' || take_digits(&p, 2, &mo) < 0 ||
-	    *p++ != '-' || take_digits(&p, 2, &d) < 0 || (*p != 'T' && *p != 't' && *p != ' '))
-		return -1;
-	p++;
-	if (take_digits(&p, 2, &h) < 0 || *p++ != ':' || take_digits(&p, 2, &mi) < 0 ||
-	    *p++ != ':' || take_digits(&p, 2, &se) < 0)
-		return -1;
-	if (*p == '.') {
-		if (p[1] < '0' || p[1] > '9')
-			return -1;
-		for (p++; *p >= '0' && *p <= '9'; p++)
-			;
-	}
-	if (*p == 'Z' || *p == 'z') {
-		p++;
-	} else if (*p == '+' || *p == '-') {
-		sign = *p++ == '-' ? -1 : 1;
-		if (take_digits(&p, 2, &oh) < 0 || *p++ != ':' || take_digits(&p, 2, &om) < 0 ||
-		    oh > 23 || om > 59)
-			return -1;
-	} else {
-		return -1;
-	}
-	leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-	if (*p || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || (mo == 2 && d == 29 && !leap) ||
-	    h > 23 || mi > 59 || se > 59)
-		return -1;
-	t = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se -
-	    sign * (oh * 3600 + om * 60);
-	if (t < 0 || t > MAX_EPOCH)
-		return -1;
-	*out = t;
-	return 0;
-}
-
-/* --created: "now", RFC 3339 or "@SECONDS"; *now is set for "now". */
-static int parse_created(const char *s, int64_t *out, int *now, ocibuild_error *err)
-{
-	*now = 0;
-	if (!strcmp(s, "now")) {
-		*now = 1;
-		return 0;
-	}
-	if (s[0] == '@' && s[1] >= '0' && s[1] <= '9') {
-		char *end;
-		long long v;
-
-		errno = 0;
-		v = strtoll(s + 1, &end, 10);
-		if (!errno && !*end && v >= 0 && v <= MAX_EPOCH) {
-			*out = v;
-			return 0;
-		}
-	} else if (parse_rfc3339(s, out) == 0) {
-		return 0;
-	}
-	return oci_err(err, OCIBUILD_ERR_OPTION, 0,
-		       "bad --created '%s': use now, an RFC 3339 time such as 2024-05-01T12:00:00Z, or @SECONDS since 1970",
-		       s);
+	p->release = o->release;
+	p->project = o->project;
+	p->release_name = o->release_name;
+	p->lock = o->lock;
+	p->base = o->base;
+	p->output = o->output;
+	p->output_gzip = n && (!strcmp(o->output + n - 3, ".gz") || !strcmp(o->output + n - 4, ".tgz"));
+	p->layout = o->layout;
+	p->push = o->push;
+	p->sbom = o->sbom;
+	p->user = o->user;
+	p->env = o->env;
+	p->labels = o->labels;
+	p->annotations = o->annotations;
+	p->entrypoint = o->entrypoint;
+	p->entrypoint_set = o->entrypoint_set;
+	p->cmd = o->cmd;
+	p->cmd_set = o->cmd_set;
+	p->bundle_runtime = o->bundle_runtime;
+	p->no_bundle_runtime = o->no_bundle_runtime;
+	p->vcs_annotations = !o->no_vcs_annotations;
+	p->compression = o->compression;
+	p->cache = !o->no_cache;
+	p->cache_max = o->cache_max ? o->cache_max : OCIBUILD_DEFAULT_CACHE_MAX;
+	p->created_set = o->created && *o->created;
+	p->has_source_date_epoch = o->has_source_date_epoch;
+	p->source_date_epoch = o->source_date_epoch;
 }
 
 static int validate(struct build *b, ocibuild_error *err)
 {
 	const ocibuild_build_opts *o = b->o;
 	oci_buf tmp = OCI_BUF_INIT(4096);
-	size_t i;
+	oci_platform *v = NULL;
+	size_t i, np;
 	int rc = -1;
 
+	b->tree = o->dir;
+	b->is_release = !o->dir;
 	if (!!(o->dir && *o->dir) + !!o->release + !!o->project != 1)
 		return oci_err(err, OCIBUILD_ERR_OPTION, 0,
 			       "%s: pass exactly one of --dir DIR, --release DIR or --project DIR",
@@ -332,46 +225,45 @@ static int validate(struct build *b, ocibuild_error *err)
 			goto out;
 	}
 	for (i = 0; i < o->env.count; i++)
-		if (kv_check(o->env.items[i], "--env", err) < 0)
+		if (oci_imgcfg_kv_check(o->env.items[i], "--env", err) < 0)
 			goto out;
 	for (i = 0; i < o->labels.count; i++)
-		if (kv_check(o->labels.items[i], "--label", err) < 0)
+		if (oci_imgcfg_kv_check(o->labels.items[i], "--label", err) < 0)
 			goto out;
 	for (i = 0; i < o->annotations.count; i++)
-		if (kv_check(o->annotations.items[i], "--annotation", err) < 0)
+		if (oci_imgcfg_kv_check(o->annotations.items[i], "--annotation", err) < 0)
 			goto out;
 	for (i = 0; i < o->expose.count; i++)
-		if (port_check(o->expose.items[i], &tmp, err) < 0)
+		if (oci_imgcfg_port(o->expose.items[i], &tmp, err) < 0 ||
+		    oci_strlist_push(&b->plan.ports, tmp.data, err) < 0)
 			goto out;
-	if (norm_workdir(o->workdir ? o->workdir : "/app", &b->workdir, err) < 0)
+	if (oci_imgcfg_workdir(o->workdir ? o->workdir : "/app", &b->workdir, err) < 0)
 		goto out;
 	if (o->platform) {
-		oci_platform *v;
-
-		if (oci_platform_list_parse(o->platform, &v, &b->np, err) < 0) {
+		if (oci_platform_list_parse(o->platform, &v, &np, err) < 0) {
 			oci_err_as_option(err);
 			goto out;
 		}
-		b->plats = oci_calloc(b->np, sizeof(*b->plats));
-		if (!b->plats) {
-			oci_platform_list_free(v, b->np);
-			b->np = 0;
-			oci_err_nomem(err);
-			goto out;
-		}
-		for (i = 0; i < b->np; i++)
-			b->plats[i].platform = v[i];
-		oci_free(v);
 	} else {
-		b->plats = oci_calloc(1, sizeof(*b->plats));
-		if (!b->plats) {
-			oci_err_nomem(err);
+		np = 1;
+		v = oci_calloc(1, sizeof(*v));
+		if (!v || oci_platform_host(&v[0], err) < 0) {
+			if (!v)
+				oci_err_nomem(err);
+			oci_platform_list_free(v, np);
 			goto out;
 		}
-		b->np = 1;
-		if (oci_platform_host(&b->plats[0].platform, err) < 0)
-			goto out;
 	}
+	b->plats = oci_calloc(np, sizeof(*b->plats));
+	if (!b->plats) {
+		oci_platform_list_free(v, np);
+		oci_err_nomem(err);
+		goto out;
+	}
+	b->platforms = v;
+	b->np = np;
+	for (i = 0; i < b->np; i++)
+		b->plats[i].platform = &b->platforms[i];
 	if (o->user && !*o->user) {
 		oci_err(err, OCIBUILD_ERR_OPTION, 0, "empty --uid: pass a number such as 65534");
 		goto out;
@@ -380,13 +272,9 @@ static int validate(struct build *b, ocibuild_error *err)
 		oci_err(err, OCIBUILD_ERR_OPTION, 0, "SOURCE_DATE_EPOCH must not be negative");
 		goto out;
 	}
-	if (o->created && *o->created) {
-		int64_t t;
-		int now;
-
-		if (parse_created(o->created, &t, &now, err) < 0)
-			goto out;
-	}
+	if (o->created && *o->created &&
+	    oci_timestamp_parse(o->created, &b->plan.created, &b->plan.created_now, err) < 0)
+		goto out;
 	for (i = 0; i < o->cache_from.count; i++) {
 		oci_ref r;
 
@@ -404,6 +292,7 @@ static int validate(struct build *b, ocibuild_error *err)
 	}
 	if (o->registry.sign_key && oci_sign_key_load(o->registry.sign_key, NULL, &b->sign, err) < 0)
 		goto out;
+	fill_plan(b);
 	rc = 0;
 out:
 	oci_buf_release(&tmp);
@@ -416,29 +305,18 @@ out:
  * DEFAULT_MTIME: the same input gives the same digest. */
 static int set_times(struct build *b, ocibuild_error *err)
 {
-	const ocibuild_build_opts *o = b->o;
+	const struct plan *o = &b->plan;
 	int64_t t = DEFAULT_MTIME;
-	time_t tt;
-	struct tm tm;
-	int now = 0;
 
 	b->mtime = o->has_source_date_epoch ? o->source_date_epoch : DEFAULT_MTIME;
-	if (o->created && *o->created) {
-		if (parse_created(o->created, &t, &now, err) < 0)
-			return -1;
-		if (now)
-			t = (int64_t)time(NULL);
+	if (o->created_set) {
+		t = o->created_now ? (int64_t)time(NULL) : o->created;
 	} else if (o->has_source_date_epoch) {
 		t = o->source_date_epoch;
 	} else if (oci_vcs_commit_time(o->project ? o->project : b->tree, &t) < 0) {
 		t = DEFAULT_MTIME;
 	}
-	tt = (time_t)t;
-	if (!gmtime_r(&tt, &tm) ||
-	    strftime(b->created, sizeof(b->created), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-		return oci_err(err, OCIBUILD_ERR_INPUT, 0, "timestamp %lld is out of range",
-			       (long long)t);
-	return 0;
+	return oci_timestamp_format(t, b->created, sizeof(b->created), err);
 }
 
 static char *parent_dir(const char *path)
@@ -454,7 +332,7 @@ static char *parent_dir(const char *path)
 
 static int make_stage(struct build *b, ocibuild_error *err)
 {
-	const char *target = b->o->layout ? b->o->layout : b->o->output;
+	const char *target = b->plan.layout ? b->plan.layout : b->plan.output;
 	const char *tmpdir = getenv("TMPDIR");
 	char *parent = target ? parent_dir(target) : oci_strdup(tmpdir && *tmpdir ? tmpdir : "/tmp");
 	oci_buf t = OCI_BUF_INIT(1 << 16);
@@ -489,7 +367,7 @@ out:
 
 static int check_layout_target(struct build *b, ocibuild_error *err)
 {
-	const char *dir = b->o->layout;
+	const char *dir = b->plan.layout;
 	oci_buf p = OCI_BUF_INIT(1 << 16);
 	struct stat st;
 	int rc = 0;
@@ -652,303 +530,22 @@ static int plan_tree(struct build *b, unsigned prefix_mode, ocibuild_error *err)
 	return 0;
 }
 
-/* NIFs of a release without ERTS that do not match some of the platforms:
- * a base image can provide ERTS for each platform, but not the project's
- * native code, so the user is told which images will miss it. */
-static void warn_foreign_nifs(struct build *b, const oci_strlist *files,
-			      const unsigned char *foreign)
-{
-	oci_buf m = OCI_BUF_INIT(1 << 16);
-	size_t i, n = 0;
-
-	oci_buf_puts(&m, "native code built for this machine will not run on ", NULL);
-	for (i = 0; i < b->np; i++) {
-		char *ps;
-
-		if (!foreign[i])
-			continue;
-		ps = oci_platform_string(&b->plats[i].platform);
-		oci_buf_printf(&m, NULL, "%s%s", n++ ? ", " : "", ps ? ps : "?");
-		oci_free(ps);
-	}
-	oci_buf_puts(&m, ": ", NULL);
-	for (i = 0; i < files->n; i++)
-		oci_buf_printf(&m, NULL, "%s%s", i ? ", " : "", files->v[i]);
-	oci_buf_puts(&m, "; build those NIFs for each platform, or leave out the platforms they are not built for",
-		     NULL);
-	if (m.data)
-		oci_log(b->ctx, OCIBUILD_LOG_WARN, "%s", m.data);
-	oci_buf_release(&m);
-}
-
-/* Every ELF file of the release must be for the image's architecture. With
- * several platforms, a release that bundles ERTS (or the runtime) is
- * refused for a foreign one; a release without ERTS only gets a warning
- * about its NIFs. `elves` gets the files that match every platform. */
-static int check_elf(struct build *b, oci_strlist *elves, ocibuild_error *err)
-{
-	oci_buf path = OCI_BUF_INIT(1 << 16);
-	oci_strlist foreign_files = { 0 };
-	unsigned char *foreign = oci_calloc(b->np, 1);
-	const oci_platform *want0 = &b->plats[0].platform;
-	size_t i, k;
-	int rc = foreign ? 0 : oci_err_nomem(err);
-
-	for (i = 0; i < b->w.n && rc == 0; i++) {
-		const oci_walk_entry *e = &b->w.v[i];
-		oci_elf_info info;
-		const char *arch;
-		int matches = 1;
-
-		if (e->type != OCI_TAR_FILE || e->size < 64)
-			continue;
-		oci_buf_reset(&path);
-		if (oci_buf_printf(&path, err, "%s/%s", b->tree, e->rel) < 0) {
-			rc = -1;
-			break;
-		}
-		if (!oci_elf_is_elf(path.data))
-			continue;
-		if (oci_elf_read(path.data, &info, err) < 0) {
-			rc = -1;
-			break;
-		}
-		arch = oci_elf_arch(info.machine, info.elfclass);
-		for (k = 0; k < b->np && rc == 0; k++) {
-			const oci_platform *want = &b->plats[k].platform;
-			char *ws;
-
-			if (arch && !strcmp(arch, want->architecture))
-				continue;
-			matches = 0;
-			if (b->np == 1) {
-				rc = oci_err(err, OCIBUILD_ERR_INPUT, 0,
-					     "'%s' is built for %s but the image is for %s/%s: build the release on (or for) %s, or pass --platform %s/%s",
-					     path.data, arch ? arch : "an unknown machine", want0->os,
-					     want0->architecture, want0->architecture, want0->os,
-					     arch ? arch : "?");
-			} else if (b->rel.has_erts || b->bundle) {
-				ws = oci_platform_string(want);
-				rc = oci_err(err, OCIBUILD_ERR_INPUT, 0,
-					     "'%s' is built for %s, so this release (it bundles ERTS) can not run on %s: build the release without ERTS (include_erts false in rebar.config's relx, include_erts: false in mix.exs) and use a --base image that provides Erlang for each platform",
-					     path.data, arch ? arch : "an unknown machine",
-					     ws ? ws : want->architecture);
-				oci_free(ws);
-			} else {
-				foreign[k] = 1;
-				if (!oci_strlist_has(&foreign_files, e->rel))
-					rc = oci_strlist_push(&foreign_files, e->rel, err);
-			}
-		}
-		if (rc == 0 && matches && elves)
-			rc = oci_strlist_push(elves, path.data, err);
-		oci_elf_release(&info);
-	}
-	if (rc == 0 && foreign_files.n)
-		warn_foreign_nifs(b, &foreign_files, foreign);
-	oci_free(foreign);
-	oci_strlist_clear(&foreign_files);
-	oci_buf_release(&path);
-	return rc;
-}
-
-static const char *const busybox_applets[] = {
-	"sh", "awk", "basename", "cat", "chmod", "cp", "cut", "date", "dirname", "echo",
-	"env", "expr", "grep", "head", "hostname", "id", "kill", "ls", "mkdir", "mv", "od",
-	"printf", "ps", "readlink", "rm", "sed", "sleep", "sort", "tail", "test", "touch",
-	"tr", "uname", "wc", "which", NULL,
-};
-
-static int has_rel(const oci_walk *w, const char *rel)
-{
-	size_t i;
-
-	for (i = 0; i < w->n; i++)
-		if (!strcmp(w->v[i].rel, rel))
-			return 1;
-	return 0;
-}
-
-/* Add a directory entry for every parent that is missing (the runtime
- * layer is small: a linear search is fine), then sort. */
-static int add_parents(oci_walk *w, ocibuild_error *err)
-{
-	size_t i, n = w->n;
-
-	for (i = 0; i < n; i++) {
-		char *path = oci_strdup(w->v[i].rel), *slash;
-
-		if (!path)
-			return oci_err_nomem(err);
-		while ((slash = strrchr(path, '/'))) {
-			*slash = '\0';
-			if (has_rel(w, path))
-				continue;
-			if (oci_walk_add(w, path, OCI_TAR_DIR, 0755, NULL, NULL, err) < 0) {
-				oci_free(path);
-				return -1;
-			}
-		}
-		oci_free(path);
-	}
-	oci_walk_sort(w);
-	return 0;
-}
-
-/* OpenSSL 3 loads providers from a directory compiled into libcrypto
- * (Debian: ossl-modules beside it), and the crypto application loads the
- * legacy provider when it can: without legacy.so :crypto lacks md4 and the
- * other legacy algorithms it has on the host. Its libraries are libcrypto
- * and libc, in the closure already. NULL when there is none. */
-static const char *legacy_provider(const oci_strlist *files, char *out, size_t size)
-{
-	char real[PATH_MAX];
-	size_t i;
-
-	for (i = 0; i < files->n; i++) {
-		const char *base = strrchr(files->v[i], '/');
-		char *slash;
-
-		if (!base || strncmp(base + 1, "libcrypto.so.3", 14) || !realpath(files->v[i], real))
-			continue;
-		slash = strrchr(real, '/');
-		*slash = '\0';
-		if ((size_t)snprintf(out, size, "%s/ossl-modules/legacy.so", real) < size &&
-		    oci_elf_is_elf(out))
-			return out;
-	}
-	return NULL;
-}
-
-/* For scanners: a dpkg status record (status.d/NAME, as distroless images
- * have them) for each Debian package that owns a file copied from this
- * machine, and its /etc/os-release. */
-static int plan_packages(struct build *b, const oci_strlist *host, ocibuild_error *err)
-{
-	static const char *const osrel[] = { "/etc/os-release", "/usr/lib/os-release", NULL };
-	size_t i;
-	int r = oci_dpkg_owners("/var/lib/dpkg", host, &b->dpkg, err);
-
-	if (r < 0)
-		return -1;
-	if (r == 0)
-		oci_log(b->ctx, OCIBUILD_LOG_INFO,
-			"no dpkg database in /var/lib/dpkg (not a Debian system): the runtime layer has no package records, so scanners will not list its libraries");
-	for (i = 0; i < b->dpkg.n; i++) {
-		oci_buf name = OCI_BUF_INIT(512);
-
-		if (oci_buf_printf(&name, err, "var/lib/dpkg/status.d/%s", b->dpkg.v[i].name) < 0 ||
-		    oci_walk_add_data(&b->rt, name.data, 0644, b->dpkg.v[i].record, b->dpkg.v[i].len,
-				      err) < 0) {
-			oci_buf_release(&name);
-			return -1;
-		}
-		oci_buf_release(&name);
-	}
-	for (i = 0; osrel[i]; i++)
-		if (access(osrel[i], R_OK) == 0)
-			return oci_read_file(osrel[i], 64u << 10, &b->osrel, err) < 0
-				       ? -1
-				       : oci_walk_add(&b->rt, "etc/os-release", OCI_TAR_FILE, 0644,
-						      osrel[i], NULL, err);
-	return 0;
-}
-
-/* The runtime layer for a scratch image: the loader and shared libraries
- * the release's ELF files need, busybox as /bin/sh and the start scripts'
- * tools, passwd/group entries for the image user, /tmp and CA roots, and
- * the records of the Debian packages they come from. */
+/* The runtime layer for a scratch image (runtime.c), shared by every
+ * platform. */
 static int plan_runtime(struct build *b, const oci_strlist *elves, ocibuild_error *err)
 {
-	static const char passwd[] = "root:x:0:0:root:/root:/bin/sh\n"
-				     "nobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\n";
-	static const char group[] = "root:x:0:\nnogroup:x:65534:\n";
-	static const char *const ca[] = { "/etc/ssl/certs/ca-certificates.crt",
-					  "/etc/pki/tls/certs/ca-bundle.crt", NULL };
-	oci_strlist files = { 0 }, host = { 0 };
 	struct layer_plan *p;
-	oci_elf_info bb;
-	char root[PATH_MAX], real[PATH_MAX], legacy[PATH_MAX];
-	size_t i, rlen;
-	int rc = -1;
+	size_t i;
 
-	if (oci_elf_closure(elves, &files, err) < 0)
-		goto out;
-	if (!realpath(b->tree, root)) {
-		oci_err_errno(err, errno, "cannot resolve '%s': %s", b->tree, strerror(errno));
-		goto out;
-	}
-	rlen = strlen(root);
-	for (i = 0; i < files.n; i++) {
-		/* a library the release ships (a NIF's, found through
-		 * $ORIGIN) is in its layers already, where $ORIGIN finds it
-		 * in the image too; a copy would hold the checkout's path */
-		if (realpath(files.v[i], real) && !strncmp(real, root, rlen) &&
-		    (real[rlen] == '/' || rlen == 1))
-			continue;
-		if (files.v[i][0] != '/') {
-			oci_err(err, OCIBUILD_ERR_INPUT, 0,
-				"'%s' is needed by the release but is neither in it nor on an absolute path: link it with an absolute or $ORIGIN runpath",
-				files.v[i]);
-			goto out;
-		}
-		if (oci_walk_add(&b->rt, files.v[i] + 1, OCI_TAR_FILE, 0755, files.v[i], NULL,
-				 err) < 0 ||
-		    oci_strlist_push(&host, files.v[i], err) < 0)
-			goto out;
-	}
-	if (legacy_provider(&files, legacy, sizeof(legacy)) &&
-	    (oci_walk_add(&b->rt, legacy + 1, OCI_TAR_FILE, 0644, legacy, NULL, err) < 0 ||
-	     oci_strlist_push(&host, legacy, err) < 0))
-		goto out;
-	if (oci_elf_read("/bin/busybox", &bb, NULL) == 0 && bb.is_elf && !bb.interp &&
-	    oci_elf_arch(bb.machine, bb.elfclass) &&
-	    !strcmp(oci_elf_arch(bb.machine, bb.elfclass), b->plats[0].platform.architecture)) {
-		oci_elf_release(&bb);
-		if (oci_walk_add(&b->rt, "bin/busybox", OCI_TAR_FILE, 0755, "/bin/busybox", NULL,
-				 err) < 0 ||
-		    oci_strlist_push(&host, "/bin/busybox", err) < 0)
-			goto out;
-		for (i = 0; busybox_applets[i]; i++) {
-			oci_buf name = OCI_BUF_INIT(256);
-
-			if (oci_buf_printf(&name, err, "bin/%s", busybox_applets[i]) < 0 ||
-			    oci_walk_add(&b->rt, name.data, OCI_TAR_SYMLINK, 0777, NULL, "busybox",
-					 err) < 0) {
-				oci_buf_release(&name);
-				goto out;
-			}
-			oci_buf_release(&name);
-		}
-	} else {
-		oci_elf_release(&bb);
-		oci_log(b->ctx, OCIBUILD_LOG_WARN,
-			"no static busybox on this machine: the image has no /bin/sh, so the release start script can not run; install busybox-static");
-	}
-	if (oci_walk_add_data(&b->rt, "etc/passwd", 0644, passwd, sizeof(passwd) - 1, err) < 0 ||
-	    oci_walk_add_data(&b->rt, "etc/group", 0644, group, sizeof(group) - 1, err) < 0 ||
-	    oci_walk_add(&b->rt, "tmp", OCI_TAR_DIR, 01777, NULL, NULL, err) < 0)
-		goto out;
-	for (i = 0; ca[i]; i++) {
-		if (access(ca[i], R_OK) == 0) {
-			if (oci_walk_add(&b->rt, ca[i] + 1, OCI_TAR_FILE, 0644, ca[i], NULL, err) < 0 ||
-			    oci_strlist_push(&host, ca[i], err) < 0)
-				goto out;
-			break;
-		}
-	}
-	if (plan_packages(b, &host, err) < 0 || add_parents(&b->rt, err) < 0)
-		goto out;
-	p = new_plan(b, "runtime", &b->rt, "/", "", 0755, err);
+	if (oci_runtime_plan(b->ctx, b->tree, elves, b->platforms[0].architecture, &b->runtime,
+			     err) < 0)
+		return -1;
+	p = new_plan(b, "runtime", &b->runtime.files, "/", "", 0755, err);
 	if (!p)
-		goto out;
-	for (i = 0; i < b->rt.n; i++)
-		p->v[p->n++] = &b->rt.v[i];
-	rc = 0;
-out:
-	oci_strlist_clear(&files);
-	oci_strlist_clear(&host);
-	return rc;
+		return -1;
+	for (i = 0; i < b->runtime.files.n; i++)
+		p->v[p->n++] = &b->runtime.files.v[i];
+	return 0;
 }
 
 /* The SBOM names the base image's digest, which differs per platform: one
@@ -962,8 +559,8 @@ static int plan_sbom(struct build *b, struct plat *pl, ocibuild_error *err)
 	in.release = &b->rel;
 	in.apps = b->apps;
 	in.napps = b->napps;
-	in.debs = &b->dpkg;
-	in.os_release = b->osrel.data;
+	in.debs = &b->runtime.dpkg;
+	in.os_release = b->runtime.os_release.data;
 	in.created = b->created;
 	if (!pl->base.scratch) {
 		in.base_name = pl->base.name;
@@ -973,8 +570,8 @@ static int plan_sbom(struct build *b, struct plat *pl, ocibuild_error *err)
 	if (oci_sbom_spdx(&in, &pl->sbom, err) < 0)
 		return -1;
 	/* --sbom gets the first platform's document */
-	if (pl == b->plats && b->o->sbom &&
-	    oci_write_file_atomic(b->o->sbom, pl->sbom.data, pl->sbom.len, 0, err) < 0)
+	if (pl == b->plats && b->plan.sbom &&
+	    oci_write_file_atomic(b->plan.sbom, pl->sbom.data, pl->sbom.len, 0, err) < 0)
 		return -1;
 	for (i = 0; &b->plats[i] != pl; i++) {
 		if (b->plats[i].sbom.len == pl->sbom.len &&
@@ -1004,7 +601,7 @@ static int layer_from_cache(struct build *b, struct layer_plan *p, const char *k
 	*hit = 0;
 	if (oci_lcache_get(b->lcache, key, &p->r, hit, err) < 0 || !*hit)
 		return *hit ? 0 : err->kind == OCIBUILD_ERR_NONE ? 0 : -1;
-	if (oci_blobs_import(b->stage, b->lcache, p->r.digest, p->r.size, b->o->layout != NULL,
+	if (oci_blobs_import(b->stage, b->lcache, p->r.digest, p->r.size, b->plan.layout != NULL,
 			     err) == 0) {
 		oci_lcache_touch(b->lcache, p->r.digest);
 		oci_log(b->ctx, OCIBUILD_LOG_INFO, "%s layer %.19s: from the cache", p->what,
@@ -1046,24 +643,16 @@ static int layer_from_remote(struct build *b, struct layer_plan *p, const oci_la
 	*hit = 0;
 	if (!b->cf_open) {
 		char *cache = oci_cache_dir(NULL);
-		oci_platform *pv = oci_calloc(b->np, sizeof(*pv));
-		size_t i;
 		int rc;
 
 		b->cf_open = 1;
-		if (!cache || !pv) {
-			oci_free(cache);
-			oci_free(pv);
+		if (!cache)
 			return oci_err_nomem(err);
-		}
-		for (i = 0; i < b->np; i++)
-			pv[i] = b->plats[i].platform; /* borrowed */
 		/* --no-cache: no layer from any cache unless one is named */
 		rc = oci_cachefrom_open(b->ctx, &b->net, &o->cache_from,
-					o->no_cache ? NULL : o->push, &b->tags, pv, b->np, cache,
-					&b->cf, err);
+					b->plan.cache ? b->plan.push : NULL, &b->tags, b->platforms,
+					b->np, cache, &b->cf, err);
 		oci_free(cache);
-		oci_free(pv);
 		if (rc < 0)
 			return -1;
 	}
@@ -1071,11 +660,11 @@ static int layer_from_remote(struct build *b, struct layer_plan *p, const oci_la
 		return 0;
 	if (oci_cachefrom_diff_id(lo, p->v, p->n, diff_id, &tar_size, err) < 0)
 		return -1;
-	l = oci_cachefrom_find(&b->cf, diff_id, o->compression);
+	l = oci_cachefrom_find(&b->cf, diff_id, b->plan.compression);
 	if (!l)
 		return 0;
-	if ((o->output || o->layout ||
-	     (o->push && !o->no_attach_sbom && !strcmp(p->what, "sbom"))) &&
+	if ((b->plan.output || b->plan.layout ||
+	     (b->plan.push && !o->no_attach_sbom && !strcmp(p->what, "sbom"))) &&
 	    oci_cachefrom_fetch(b->ctx, &b->cf, l, b->stage, err) < 0)
 		return -1;
 	memcpy(p->r.digest, l->digest, sizeof(p->r.digest));
@@ -1108,7 +697,7 @@ static int build_layer(struct build *b, struct layer_plan *p, ocibuild_error *er
 	lo.prefix = p->prefix;
 	lo.prefix_mode = p->prefix_mode;
 	lo.mtime = b->mtime;
-	lo.compression = b->o->compression;
+	lo.compression = b->plan.compression;
 	lo.threads = oci_ctx_threads(b->ctx);
 	lo.cancel = b->ctx->cancel;
 	lo.cancel_userdata = b->ctx->cancel_userdata;
@@ -1123,13 +712,13 @@ static int build_layer(struct build *b, struct layer_plan *p, ocibuild_error *er
 		return -1;
 	if (hit)
 		return 0;
-	if (oci_layer_build(&lo, p->v, p->n, b->stage, b->o->layout != NULL, &p->r, err) < 0)
+	if (oci_layer_build(&lo, p->v, p->n, b->stage, b->plan.layout != NULL, &p->r, err) < 0)
 		return -1;
 	oci_log(b->ctx, OCIBUILD_LOG_INFO, "%s layer %.19s: %zu entries, %s tar, %s %s",
 		p->what, p->r.digest, p->n, human(p->r.tar_size, h1, sizeof(h1)),
 		human((uint64_t)p->r.size, h2, sizeof(h2)),
-		b->o->compression == OCIBUILD_COMPRESS_NONE ? "uncompressed"
-		: b->o->compression == OCIBUILD_COMPRESS_ZSTD ? "zstd" : "gzip");
+		b->plan.compression == OCIBUILD_COMPRESS_NONE ? "uncompressed"
+		: b->plan.compression == OCIBUILD_COMPRESS_ZSTD ? "zstd" : "gzip");
 	if (b->lcache && oci_lcache_put(b->lcache, key, b->stage, &p->r, err) < 0) {
 		/* a cache that can not be written costs the next build time,
 		 * not this one its result */
@@ -1162,9 +751,7 @@ static int build_layers(struct build *b, ocibuild_error *err)
 		if (build_layer(b, &b->layers[i], err) < 0 || stream_layer(b, &b->layers[i], err) < 0)
 			return -1;
 	if (b->lcache) {
-		if (oci_lcache_trim(b->lcache, b->o->cache_max ? b->o->cache_max
-							   : OCIBUILD_DEFAULT_CACHE_MAX,
-				    &gone, err) < 0)
+		if (oci_lcache_trim(b->lcache, b->plan.cache_max, &gone, err) < 0)
 			return -1;
 		if (gone)
 			oci_log(b->ctx, OCIBUILD_LOG_INFO,
@@ -1189,113 +776,6 @@ static int build_layers(struct build *b, ocibuild_error *err)
 	return 0;
 }
 
-/* Set K=V in an Env list; an existing K is replaced only when `replace`. */
-static int env_put(oci_strlist *env, const char *kv, int replace, ocibuild_error *err)
-{
-	size_t klen = (size_t)(strchr(kv, '=') - kv), i;
-
-	for (i = 0; i < env->n; i++) {
-		if (!strncmp(env->v[i], kv, klen + 1)) {
-			char *d;
-
-			if (!replace)
-				return 0;
-			d = oci_strdup(kv);
-			if (!d)
-				return oci_err_nomem(err);
-			oci_free(env->v[i]);
-			env->v[i] = d;
-			return 0;
-		}
-	}
-	return oci_strlist_push(env, kv, err);
-}
-
-/* Set every KEY=VALUE of kvs (already checked by validate) in m. */
-static int map_set_kv(oci_map *m, const ocibuild_strv *kvs, ocibuild_error *err)
-{
-	size_t i;
-
-	for (i = 0; i < kvs->count; i++) {
-		const char *kv = kvs->items[i], *eq = strchr(kv, '=');
-		char *k = oci_strndup(kv, (size_t)(eq - kv));
-		int rc;
-
-		if (!k)
-			return oci_err_nomem(err);
-		rc = oci_map_set(m, k, eq + 1, err);
-		oci_free(k);
-		if (rc < 0)
-			return -1;
-	}
-	return 0;
-}
-
-static int set_strlist(oci_strlist *l, const ocibuild_strv *v, ocibuild_error *err)
-{
-	size_t i;
-
-	oci_strlist_clear(l);
-	for (i = 0; i < v->count; i++)
-		if (oci_strlist_push(l, v->items[i], err) < 0)
-			return -1;
-	return 0;
-}
-
-static int replace_str(char **dst, const char *s, ocibuild_error *err)
-{
-	char *d = oci_strdup(s);
-
-	if (!d)
-		return oci_err_nomem(err);
-	oci_free(*dst);
-	*dst = d;
-	return 0;
-}
-
-/* What a release needs to start as a non-root user on a read-only
- * directory: a home, a UTF-8 locale, and a writable place for the files
- * the start scripts (and a crash) write. The start script is the
- * Entrypoint and its command the Cmd, so `docker run IMAGE eval ...` runs
- * `bin/NAME eval ...`. */
-static int release_config(struct build *b, oci_image_config *c, ocibuild_error *err)
-{
-	oci_buf bin = OCI_BUF_INIT(4096);
-	int rc = -1;
-
-	/* a crash dump goes to the working directory, the read-only /app */
-	if (env_put(&c->env, "HOME=/tmp", 0, err) < 0 ||
-	    env_put(&c->env, "LANG=C.UTF-8", 0, err) < 0 ||
-	    env_put(&c->env, "ERL_CRASH_DUMP=/tmp/erl_crash.dump", 0, err) < 0)
-		goto out;
-	if (b->rel.kind == OCI_REL_MIX
-		    ? env_put(&c->env, "RELEASE_TMP=/tmp", 0, err) < 0
-		    : env_put(&c->env, "RELX_OUT_FILE_PATH=/tmp", 0, err) < 0)
-		goto out;
-	if (b->o->entrypoint_set) {
-		rc = 0;
-		goto out;
-	}
-	if (oci_buf_printf(&bin, err, "%s%sbin/%s", b->workdir,
-			   strcmp(b->workdir, "/") ? "/" : "", b->rel.name) < 0)
-		goto out;
-	oci_strlist_clear(&c->entrypoint);
-	if (oci_strlist_push(&c->entrypoint, bin.data, err) < 0)
-		goto out;
-	c->has_entrypoint = 1;
-	oci_strlist_clear(&c->cmd);
-	c->has_cmd = 0;
-	if (b->release_cmd) {
-		if (oci_strlist_push(&c->cmd, b->release_cmd, err) < 0)
-			goto out;
-		c->has_cmd = 1;
-	}
-	rc = 0;
-out:
-	oci_buf_release(&bin);
-	return rc;
-}
-
 /* The layers of one platform's image after the base's: the shared ones,
  * then its sbom layer. */
 static size_t plat_nlayers(const struct build *b, const struct plat *pl)
@@ -1311,85 +791,35 @@ static const struct layer_plan *plat_layer(const struct build *b, const struct p
 
 static int make_config(struct build *b, struct plat *pl, ocibuild_error *err)
 {
-	const ocibuild_build_opts *o = b->o;
-	oci_image_config *c = &pl->config;
-	oci_buf tmp = OCI_BUF_INIT(4096);
-	size_t i, j;
-	int has_path = 0, rc = -1;
+	oci_imgcfg_layer layers[MAX_LAYERS + 1];
+	oci_imgcfg_in in;
+	size_t i;
 
-	if (pl->base.config_json) {
-		if (oci_config_parse(pl->base.config_json, pl->base.config_len, c, err) < 0)
-			return -1;
-	} else {
-		memset(c, 0, sizeof(*c));
-	}
-	oci_platform_release(&c->platform);
-	c->platform.os = oci_strdup(pl->platform.os);
-	c->platform.architecture = oci_strdup(pl->platform.architecture);
-	c->platform.variant = pl->platform.variant ? oci_strdup(pl->platform.variant) : NULL;
-	if (!c->platform.os || !c->platform.architecture ||
-	    (pl->platform.variant && !c->platform.variant)) {
-		oci_err_nomem(err);
-		goto out;
-	}
-	if (replace_str(&c->created, b->created, err) < 0)
-		goto out;
-	if (o->user ? replace_str(&c->user, o->user, err) < 0
-		    : (!c->user || !*c->user) && replace_str(&c->user, "65534", err) < 0)
-		goto out;
-	for (i = 0; i < o->env.count; i++)
-		if (env_put(&c->env, o->env.items[i], 1, err) < 0)
-			goto out;
-	for (i = 0; i < c->env.n; i++)
-		has_path |= !strncmp(c->env.v[i], "PATH=", 5);
-	if (!has_path && oci_strlist_push(&c->env, DEFAULT_PATH, err) < 0)
-		goto out;
-	if (o->entrypoint_set) {
-		if (set_strlist(&c->entrypoint, &o->entrypoint, err) < 0)
-			goto out;
-		c->has_entrypoint = 1;
-		/* as in a Dockerfile: a new ENTRYPOINT drops the base's CMD */
-		oci_strlist_clear(&c->cmd);
-		c->has_cmd = 0;
-	}
-	if (b->is_release && release_config(b, c, err) < 0)
-		goto out;
-	/* after the entrypoint: --entrypoint X -c Y keeps both */
-	if (o->cmd_set) {
-		if (set_strlist(&c->cmd, &o->cmd, err) < 0)
-			goto out;
-		c->has_cmd = 1;
-	}
-	if (replace_str(&c->working_dir, b->workdir, err) < 0)
-		goto out;
-	for (i = 0; i < o->expose.count; i++) {
-		int dup = 0;
-
-		if (port_check(o->expose.items[i], &tmp, err) < 0)
-			goto out;
-		for (j = 0; j < c->exposed_ports.n; j++)
-			dup |= !strcmp(c->exposed_ports.v[j], tmp.data);
-		if (!dup && oci_strlist_push(&c->exposed_ports, tmp.data, err) < 0)
-			goto out;
-	}
-	if (map_set_kv(&c->labels, &o->labels, err) < 0)
-		goto out;
+	memset(&in, 0, sizeof(in));
+	in.base_config = pl->base.config_json;
+	in.base_config_len = pl->base.config_len;
+	in.platform = pl->platform;
+	in.created = b->created;
+	in.user = b->plan.user;
+	in.env = b->plan.env;
+	in.entrypoint = b->plan.entrypoint;
+	in.entrypoint_set = b->plan.entrypoint_set;
+	in.cmd = b->plan.cmd;
+	in.cmd_set = b->plan.cmd_set;
+	in.ports = &b->plan.ports;
+	in.labels = b->plan.labels;
+	in.workdir = b->workdir;
+	in.release = b->is_release ? &b->rel : NULL;
 	for (i = 0; i < plat_nlayers(b, pl); i++) {
 		const struct layer_plan *p = plat_layer(b, pl, i);
 
-		if (oci_strlist_push(&c->diff_ids, p->r.diff_id, err) < 0)
-			goto out;
-		oci_buf_reset(&tmp);
-		if (oci_buf_printf(&tmp, err, "ocibuild build: %s layer in %s", p->what,
-				   *p->prefix ? b->workdir : "/") < 0 ||
-		    oci_config_add_history(c, b->created, tmp.data, "ocibuild " OCIBUILD_VERSION,
-					   0, err) < 0)
-			goto out;
+		layers[i].diff_id = p->r.diff_id;
+		layers[i].what = p->what;
+		layers[i].in_workdir = *p->prefix != '\0';
 	}
-	rc = 0;
-out:
-	oci_buf_release(&tmp);
-	return rc;
+	in.layers = layers;
+	in.nlayers = i;
+	return oci_imgcfg_make(&in, &pl->config, err);
 }
 
 /* Docker media types of base layers become their OCI twins: same bytes. */
@@ -1422,7 +852,7 @@ static int add_layer_desc(oci_manifest *m, const char *mt, const char *digest,
 
 static int make_manifest(struct build *b, struct plat *pl, ocibuild_error *err)
 {
-	const ocibuild_build_opts *o = b->o;
+	const struct plan *o = &b->plan;
 	oci_manifest *m = &pl->manifest;
 	oci_buf doc = OCI_BUF_INIT(OCI_MAX_CONFIG);
 	size_t i;
@@ -1467,7 +897,7 @@ static int make_manifest(struct build *b, struct plat *pl, ocibuild_error *err)
 	if (b->is_release &&
 	    oci_map_set(&m->annotations, OCI_ANN_VERSION, b->rel.version, err) < 0)
 		goto out;
-	if (map_set_kv(&m->annotations, &o->annotations, err) < 0)
+	if (oci_imgcfg_set_kv(&m->annotations, &o->annotations, err) < 0)
 		goto out;
 	/* where the image comes from can not be overridden */
 	if ((b->vcs.source &&
@@ -1492,10 +922,10 @@ static int make_manifest(struct build *b, struct plat *pl, ocibuild_error *err)
 		oci_err_nomem(err);
 		goto out;
 	}
-	pl->desc.platform->os = oci_strdup(pl->platform.os);
-	pl->desc.platform->architecture = oci_strdup(pl->platform.architecture);
-	if (pl->platform.variant)
-		pl->desc.platform->variant = oci_strdup(pl->platform.variant);
+	pl->desc.platform->os = oci_strdup(pl->platform->os);
+	pl->desc.platform->architecture = oci_strdup(pl->platform->architecture);
+	if (pl->platform->variant)
+		pl->desc.platform->variant = oci_strdup(pl->platform->variant);
 	rc = oci_blobs_put(b->stage, doc.data, doc.len, pl->desc.digest,
 			   o->layout != NULL, err);
 out:
@@ -1520,7 +950,7 @@ static int make_top(struct build *b, ocibuild_error *err)
 		if (oci_index_add(&x, &b->plats[i].desc, err) < 0)
 			goto out;
 	if (oci_map_set(&x.annotations, OCI_ANN_CREATED, b->created, err) < 0 ||
-	    map_set_kv(&x.annotations, &b->o->annotations, err) < 0 ||
+	    oci_imgcfg_set_kv(&x.annotations, &b->plan.annotations, err) < 0 ||
 	    oci_index_serialize(&x, &doc, err) < 0)
 		goto out;
 	b->top.media_type = oci_strdup(OCI_MT_INDEX);
@@ -1529,7 +959,7 @@ static int make_top(struct build *b, ocibuild_error *err)
 		oci_err_nomem(err);
 		goto out;
 	}
-	rc = oci_blobs_put(b->stage, doc.data, doc.len, b->top.digest, b->o->layout != NULL, err);
+	rc = oci_blobs_put(b->stage, doc.data, doc.len, b->top.digest, b->plan.layout != NULL, err);
 out:
 	oci_index_release(&x);
 	oci_buf_release(&doc);
@@ -1546,15 +976,14 @@ static int write_stage_index(struct build *b, ocibuild_error *err)
 	for (i = 0; i < b->tags.n && rc == 0; i++)
 		rc = oci_layout_set_ref(&x, &b->top, b->tags.v[i], err);
 	if (rc == 0)
-		rc = oci_layout_write_index(b->stage, &x, b->o->layout != NULL, err);
+		rc = oci_layout_write_index(b->stage, &x, b->plan.layout != NULL, err);
 	oci_index_release(&x);
 	return rc;
 }
 
 static int write_archive(struct build *b, ocibuild_error *err)
 {
-	const char *out = b->o->output;
-	size_t n = strlen(out);
+	const char *out = b->plan.output;
 	oci_buf dm = OCI_BUF_INIT(OCI_MAX_MANIFEST);
 	oci_archive_opts ao;
 	oci_platform host;
@@ -1566,7 +995,7 @@ static int write_archive(struct build *b, ocibuild_error *err)
 	 * when it is among them, else the first */
 	if (b->np > 1 && oci_platform_host(&host, NULL) == 0) {
 		for (i = 0; i < b->np; i++) {
-			if (oci_platform_match(&host, &b->plats[i].platform)) {
+			if (oci_platform_match(&host, b->plats[i].platform)) {
 				pick = &b->plats[i];
 				break;
 			}
@@ -1577,7 +1006,7 @@ static int write_archive(struct build *b, ocibuild_error *err)
 		return -1;
 	memset(&ao, 0, sizeof(ao));
 	ao.path = out;
-	ao.gzip = !strcmp(out + n - 3, ".gz") || !strcmp(out + n - 4, ".tgz");
+	ao.gzip = b->plan.output_gzip;
 	ao.threads = oci_ctx_threads(b->ctx);
 	ao.mtime = b->mtime;
 	ao.docker_manifest = dm.data;
@@ -1590,7 +1019,7 @@ static int write_archive(struct build *b, ocibuild_error *err)
 
 static int write_layout(struct build *b, ocibuild_error *err)
 {
-	const char *dir = b->o->layout;
+	const char *dir = b->plan.layout;
 	oci_layout_txn *t = &b->txn;
 	size_t i, k;
 
@@ -1638,10 +1067,10 @@ static void cleanup(struct build *b)
 	oci_free(b->lcache);
 	oci_free(b->workdir);
 	oci_strlist_clear(&b->tags);
+	oci_strlist_clear(&b->plan.ports);
 	for (i = 0; i < b->np; i++) {
 		struct plat *pl = &b->plats[i];
 
-		oci_platform_release(&pl->platform);
 		oci_base_release(&pl->base);
 		oci_manifest_release(&pl->manifest);
 		oci_config_release(&pl->config);
@@ -1651,13 +1080,12 @@ static void cleanup(struct build *b)
 		oci_buf_release(&pl->sbom);
 	}
 	oci_free(b->plats);
+	oci_platform_list_free(b->platforms, b->np);
 	oci_descriptor_release(&b->top);
 	for (i = 0; i < b->nlayers; i++)
 		oci_free(b->layers[i].v);
 	oci_walk_release(&b->w);
-	oci_walk_release(&b->rt);
-	oci_dpkg_release(&b->dpkg);
-	oci_buf_release(&b->osrel);
+	oci_runtime_release(&b->runtime);
 	oci_release_apps_free(b->apps, b->napps);
 	oci_release_release(&b->rel);
 	oci_vcs_release(&b->vcs);
@@ -1671,7 +1099,7 @@ static void cleanup(struct build *b)
  * registry other than the base's (no cross-registry mount). */
 static int need_base_layers(struct build *b)
 {
-	const ocibuild_build_opts *o = b->o;
+	const struct plan *o = &b->plan;
 	char *domain = NULL, *repo = NULL, *tag = NULL;
 	oci_ref base;
 	int need = 1;
@@ -1700,7 +1128,7 @@ static int is_scratch(const char *base)
  * to), and refuse start commands that leave the container at once. */
 static int check_startable(struct build *b, ocibuild_error *err)
 {
-	const ocibuild_build_opts *o = b->o;
+	const struct plan *o = &b->plan;
 	static const char *const relx_bg[] = { "start", "daemon", "daemon_boot", NULL };
 	static const char *const mix_bg[] = { "daemon", "daemon_iex", NULL };
 	const char *const *bg = b->rel.kind == OCI_REL_MIX ? mix_bg : relx_bg;
@@ -1726,7 +1154,7 @@ static int check_startable(struct build *b, ocibuild_error *err)
 
 static void log_runtime_choice(struct build *b)
 {
-	const ocibuild_build_opts *o = b->o;
+	const struct plan *o = &b->plan;
 
 	if (!is_scratch(o->base) || !b->rel.has_erts)
 		return;
@@ -1741,7 +1169,7 @@ static void log_runtime_choice(struct build *b)
 /* Find and open the release; pick its start command. */
 static int open_release(struct build *b, ocibuild_error *err)
 {
-	const ocibuild_build_opts *o = b->o;
+	const struct plan *o = &b->plan;
 	char *dir = NULL;
 	size_t i;
 	int rc;
@@ -1771,7 +1199,6 @@ static int open_release(struct build *b, ocibuild_error *err)
 	if (rc < 0)
 		return -1;
 	b->tree = b->rel.dir;
-	b->release_cmd = oci_release_default_cmd(&b->rel);
 	if (check_startable(b, err) < 0)
 		return -1;
 	oci_log(b->ctx, OCIBUILD_LOG_INFO, "%s release %s %s (ERTS %s%s)%s%s",
@@ -1781,31 +1208,6 @@ static int open_release(struct build *b, ocibuild_error *err)
 		b->rel.lock_path ? b->rel.lock_path : "");
 	log_runtime_choice(b);
 	return 0;
-}
-
-/* The runtime layer is this machine's libraries, loader and busybox: it
- * suits only images for this machine's architecture. */
-static int check_runtime_platforms(struct build *b, ocibuild_error *err)
-{
-	oci_platform host;
-	size_t i;
-	int rc = 0;
-
-	if (oci_platform_host(&host, err) < 0)
-		return -1;
-	for (i = 0; i < b->np && rc == 0; i++) {
-		char *ps;
-
-		if (!strcmp(host.architecture, b->plats[i].platform.architecture))
-			continue;
-		ps = oci_platform_string(&b->plats[i].platform);
-		rc = oci_err(err, OCIBUILD_ERR_INPUT, 0,
-			     "--bundle-runtime copies this machine's %s libraries, loader and busybox, so it can not make the %s image: build the release without ERTS (include_erts false in rebar.config's relx, include_erts: false in mix.exs) and use a --base image that provides Erlang for each platform",
-			     host.architecture, ps ? ps : b->plats[i].platform.architecture);
-		oci_free(ps);
-	}
-	oci_platform_release(&host);
-	return rc;
 }
 
 static int plan_layers(struct build *b, ocibuild_error *err)
@@ -1818,9 +1220,10 @@ static int plan_layers(struct build *b, ocibuild_error *err)
 
 	if (b->is_release) {
 		/* asked for: say why; by default the ELF check names ERTS */
-		if (b->o->bundle_runtime && b->np > 1 && check_runtime_platforms(b, err) < 0)
+		if (b->plan.bundle_runtime && b->np > 1 && oci_runtime_check_platforms(b->platforms, b->np, err) < 0)
 			goto out;
-		if (check_elf(b, &elves, err) < 0)
+		if (oci_elf_check_tree(b->ctx, b->tree, &b->w, b->platforms, b->np,
+				       b->rel.has_erts || b->bundle, &elves, err) < 0)
 			goto out;
 		if (b->bundle && plan_runtime(b, &elves, err) < 0)
 			goto out;
@@ -1903,8 +1306,6 @@ int ocibuild_build(ocibuild_ctx *ctx, const ocibuild_build_opts *opts,
 	memset(&b, 0, sizeof(b));
 	b.ctx = ctx;
 	b.o = opts;
-	b.tree = opts->dir;
-	b.is_release = !opts->dir;
 	memset(result, 0, sizeof(*result));
 	if (oci_err_version(opts->version, OCIBUILD_BUILD_OPTS_VERSION, "ocibuild_build_opts",
 			    err) < 0 ||
@@ -1916,16 +1317,16 @@ int ocibuild_build(ocibuild_ctx *ctx, const ocibuild_build_opts *opts,
 		goto out;
 	if (set_times(&b, err) < 0)
 		goto out;
-	if (!opts->no_cache && !(b.lcache = oci_cache_dir(NULL))) {
+	if (b.plan.cache && !(b.lcache = oci_cache_dir(NULL))) {
 		oci_err_nomem(err);
 		goto out;
 	}
 	for (i = 0; i < b.np; i++)
-		if (oci_base_open(ctx, &b.net, opts->base, &b.plats[i].platform,
+		if (oci_base_open(ctx, &b.net, b.plan.base, b.plats[i].platform,
 				  need_base_layers(&b), &b.plats[i].base, err) < 0)
 			goto out;
-	if (b.is_release && !opts->no_vcs_annotations &&
-	    oci_vcs_detect(opts->project ? opts->project : b.tree, NULL, &b.vcs, err) < 0)
+	if (b.is_release && b.plan.vcs_annotations &&
+	    oci_vcs_detect(b.plan.project ? b.plan.project : b.tree, NULL, &b.vcs, err) < 0)
 		goto out;
 	if (oci_walk_dir(b.tree, &b.w, err) < 0)
 		goto out;
@@ -1944,23 +1345,23 @@ int ocibuild_build(ocibuild_ctx *ctx, const ocibuild_build_opts *opts,
 			goto out;
 	if (make_top(&b, err) < 0 || write_stage_index(&b, err) < 0)
 		goto out;
-	if (opts->output) {
+	if (b.plan.output) {
 		if (oci_ctx_cancelled(ctx, err) < 0 || write_archive(&b, err) < 0)
 			goto out;
-		oci_log(ctx, OCIBUILD_LOG_INFO, "wrote %s", opts->output);
+		oci_log(ctx, OCIBUILD_LOG_INFO, "wrote %s", b.plan.output);
 	}
 	if (opts->push && push_image(&b, result, err) < 0) {
 		if (opts->output)
 			unlink(opts->output);
 		goto out;
 	}
-	if (opts->layout) {
+	if (b.plan.layout) {
 		if (oci_ctx_cancelled(ctx, err) < 0 || write_layout(&b, err) < 0) {
-			if (opts->output)
-				unlink(opts->output);
+			if (b.plan.output)
+				unlink(b.plan.output);
 			goto out;
 		}
-		oci_log(ctx, OCIBUILD_LOG_INFO, "wrote layout %s", opts->layout);
+		oci_log(ctx, OCIBUILD_LOG_INFO, "wrote layout %s", b.plan.layout);
 	}
 	memcpy(result->manifest_digest, b.top.digest, sizeof(result->manifest_digest));
 	result->manifest_size = b.top.size;
@@ -1970,9 +1371,9 @@ out:
 	if (rc < 0 && err && err->kind == OCIBUILD_ERR_NOSPACE)
 		oci_err(err, OCIBUILD_ERR_NOSPACE, err->code,
 			"no space left on the device holding '%s': free some space or write the output elsewhere",
-			opts->layout ? opts->layout : opts->output);
-	if (rc < 0 && opts->sbom && b.np && b.plats[0].sbom.data)
-		unlink(opts->sbom);
+			b.plan.layout ? b.plan.layout : b.plan.output);
+	if (rc < 0 && b.plan.sbom && b.np && b.plats[0].sbom.data)
+		unlink(b.plan.sbom);
 	if (rc < 0)
 		ocibuild_build_result_release(result);
 	cleanup(&b);

@@ -11,6 +11,7 @@
 #include "elfdeps.h"
 #include "blobstore.h"
 #include "buf.h"
+#include "ctx.h"
 #include "err.h"
 #include "mem.h"
 #include "banned.h"
@@ -382,5 +383,103 @@ out:
 	oci_strlist_clear(&sysdirs);
 	oci_strlist_clear(&queue);
 	oci_strlist_clear(&inherited);
+	return rc;
+}
+
+/* NIFs of a release without ERTS that do not match some of the platforms:
+ * a base image can provide ERTS for each platform, but not the project's
+ * native code, so the user is told which images will miss it. */
+static void warn_foreign_nifs(ocibuild_ctx *ctx, const oci_platform *v, size_t np,
+			      const oci_strlist *files, const unsigned char *foreign)
+{
+	oci_buf m = OCI_BUF_INIT(1 << 16);
+	size_t i, n = 0;
+
+	oci_buf_puts(&m, "native code built for this machine will not run on ", NULL);
+	for (i = 0; i < np; i++) {
+		char *ps;
+
+		if (!foreign[i])
+			continue;
+		ps = oci_platform_string(&v[i]);
+		oci_buf_printf(&m, NULL, "%s%s", n++ ? ", " : "", ps ? ps : "?");
+		oci_free(ps);
+	}
+	oci_buf_puts(&m, ": ", NULL);
+	for (i = 0; i < files->n; i++)
+		oci_buf_printf(&m, NULL, "%s%s", i ? ", " : "", files->v[i]);
+	oci_buf_puts(&m, "; build those NIFs for each platform, or leave out the platforms they are not built for",
+		     NULL);
+	if (m.data)
+		oci_log(ctx, OCIBUILD_LOG_WARN, "%s", m.data);
+	oci_buf_release(&m);
+}
+
+int oci_elf_check_tree(ocibuild_ctx *ctx, const char *root, const oci_walk *w,
+		       const oci_platform *v, size_t np, int own_erts, oci_strlist *elves,
+		       ocibuild_error *err)
+{
+	oci_buf path = OCI_BUF_INIT(1 << 16);
+	oci_strlist foreign_files = { 0 };
+	unsigned char *foreign = oci_calloc(np, 1);
+	const oci_platform *want0 = &v[0];
+	size_t i, k;
+	int rc = foreign ? 0 : oci_err_nomem(err);
+
+	for (i = 0; i < w->n && rc == 0; i++) {
+		const oci_walk_entry *e = &w->v[i];
+		oci_elf_info info;
+		const char *arch;
+		int matches = 1;
+
+		if (e->type != OCI_TAR_FILE || e->size < 64)
+			continue;
+		oci_buf_reset(&path);
+		if (oci_buf_printf(&path, err, "%s/%s", root, e->rel) < 0) {
+			rc = -1;
+			break;
+		}
+		if (!oci_elf_is_elf(path.data))
+			continue;
+		if (oci_elf_read(path.data, &info, err) < 0) {
+			rc = -1;
+			break;
+		}
+		arch = oci_elf_arch(info.machine, info.elfclass);
+		for (k = 0; k < np && rc == 0; k++) {
+			const oci_platform *want = &v[k];
+			char *ws;
+
+			if (arch && !strcmp(arch, want->architecture))
+				continue;
+			matches = 0;
+			if (np == 1) {
+				rc = oci_err(err, OCIBUILD_ERR_INPUT, 0,
+					     "'%s' is built for %s but the image is for %s/%s: build the release on (or for) %s, or pass --platform %s/%s",
+					     path.data, arch ? arch : "an unknown machine", want0->os,
+					     want0->architecture, want0->architecture, want0->os,
+					     arch ? arch : "?");
+			} else if (own_erts) {
+				ws = oci_platform_string(want);
+				rc = oci_err(err, OCIBUILD_ERR_INPUT, 0,
+					     "'%s' is built for %s, so this release (it bundles ERTS) can not run on %s: build the release without ERTS (include_erts false in rebar.config's relx, include_erts: false in mix.exs) and use a --base image that provides Erlang for each platform",
+					     path.data, arch ? arch : "an unknown machine",
+					     ws ? ws : want->architecture);
+				oci_free(ws);
+			} else {
+				foreign[k] = 1;
+				if (!oci_strlist_has(&foreign_files, e->rel))
+					rc = oci_strlist_push(&foreign_files, e->rel, err);
+			}
+		}
+		if (rc == 0 && matches && elves)
+			rc = oci_strlist_push(elves, path.data, err);
+		oci_elf_release(&info);
+	}
+	if (rc == 0 && foreign_files.n)
+		warn_foreign_nifs(ctx, v, np, &foreign_files, foreign);
+	oci_free(foreign);
+	oci_strlist_clear(&foreign_files);
+	oci_buf_release(&path);
 	return rc;
 }

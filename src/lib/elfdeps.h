@@ -5,6 +5,7 @@
 #ifndef OCI_ELFDEPS_H
 #define OCI_ELFDEPS_H
 #include "oci.h"
+#include "walk.h"
 
 typedef struct oci_elf_info {
 	int is_elf;
@@ -28,4 +29,16 @@ const char *oci_elf_arch(int machine, int elfclass);
  * interpreter and the shared library closure. `sysroot` is "" for the
  * running system. Fails naming the binary and the library that is missing. */
 int oci_elf_closure(const oci_strlist *binaries, oci_strlist *files, ocibuild_error *err);
+
+/* Check that every ELF file of a tree is for the image's architecture:
+ * the regular files of `w` (entries relative to `root`) against the np
+ * platforms `v`. With one platform a foreign file is refused; with
+ * several, it is refused when the image runs its own ERTS (`own_erts`:
+ * bundled ERTS or runtime layer), and otherwise (a NIF that a base image's
+ * ERTS will load) one warning is logged through ctx naming the files and
+ * the platforms they will not run on. When `elves` is not NULL it gets the
+ * host paths of the ELF files that match every platform. */
+int oci_elf_check_tree(ocibuild_ctx *ctx, const char *root, const oci_walk *w,
+		       const oci_platform *v, size_t np, int own_erts, oci_strlist *elves,
+		       ocibuild_error *err);
 #endif

@@ -450,6 +450,89 @@ static void test_closure_rpath_inherited(void **state)
 	}
 }
 
+/* ---- oci_elf_check_tree ---- */
+
+struct logged {
+	int warnings;
+	char last[1024];
+};
+
+static void log_cb(void *userdata, ocibuild_log_level level, const char *message)
+{
+	struct logged *l = userdata;
+
+	if (level != OCIBUILD_LOG_WARN)
+		return;
+	l->warnings++;
+	snprintf(l->last, sizeof(l->last), "%s", message);
+}
+
+static void test_check_tree(void **state)
+{
+	char *dir = make_tmpdir(), *lib = pjoin(dir, "lib"), *nif = pjoin(lib, "nif.so");
+	char *txt = pjoin(dir, "README"), cmd[PATH_MAX * 2];
+	oci_platform v[2] = { { .os = (char *)"linux", .architecture = (char *)HOST_ARCH },
+			      { .os = (char *)"linux", .architecture = (char *)"s390x" } };
+	ocibuild_ctx *ctx = ocibuild_ctx_new();
+	struct logged l = { 0 };
+	oci_strlist elves = { 0 };
+	ocibuild_error err = { 0 };
+	oci_walk w = { 0 };
+	FILE *f;
+
+	(void)state;
+	if (!HOST_ARCH) {
+		skip();
+		return;
+	}
+	assert_non_null(ctx);
+	ocibuild_ctx_set_log(ctx, log_cb, &l);
+	assert_int_equal(mkdir(lib, 0755), 0);
+	snprintf(cmd, sizeof(cmd), "cp %s '%s'", LS, nif);
+	assert_int_equal(system(cmd), 0);
+	f = fopen(txt, "w");
+	assert_non_null(f);
+	fprintf(f, "%0100d\n", 0); /* long enough to be looked at, not ELF */
+	fclose(f);
+	assert_int_equal(oci_walk_dir(dir, &w, &err), 0);
+
+	/* the host's platform: the ELF file is listed, nothing logged */
+	assert_int_equal(oci_elf_check_tree(ctx, dir, &w, v, 1, 1, &elves, &err), 0);
+	assert_int_equal(elves.n, 1);
+	assert_string_equal(elves.v[0], nif);
+	assert_int_equal(l.warnings, 0);
+	oci_strlist_clear(&elves);
+
+	/* one foreign platform: refused, naming the file */
+	assert_int_equal(oci_elf_check_tree(ctx, dir, &w, &v[1], 1, 0, &elves, &err), -1);
+	assert_int_equal(err.kind, OCIBUILD_ERR_INPUT);
+	assert_non_null(strstr(err.message, nif));
+	assert_non_null(strstr(err.message, "--platform"));
+	ocibuild_error_clear(&err);
+
+	/* several platforms, the image runs its own ERTS: refused */
+	assert_int_equal(oci_elf_check_tree(ctx, dir, &w, v, 2, 1, &elves, &err), -1);
+	assert_non_null(strstr(err.message, "linux/s390x"));
+	ocibuild_error_clear(&err);
+	oci_strlist_clear(&elves);
+
+	/* several platforms, ERTS from the base: one warning, file not listed */
+	assert_int_equal(oci_elf_check_tree(ctx, dir, &w, v, 2, 0, &elves, &err), 0);
+	assert_int_equal(elves.n, 0);
+	assert_int_equal(l.warnings, 1);
+	assert_non_null(strstr(l.last, "linux/s390x"));
+	assert_non_null(strstr(l.last, "lib/nif.so"));
+	assert_null(strstr(l.last, "README"));
+
+	oci_strlist_clear(&elves);
+	oci_walk_release(&w);
+	ocibuild_ctx_free(ctx);
+	free(lib);
+	free(nif);
+	free(txt);
+	remove_tree(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -463,6 +546,7 @@ int main(void)
 		cmocka_unit_test(test_closure_missing_lib),
 		cmocka_unit_test(test_closure_origin),
 		cmocka_unit_test(test_closure_rpath_inherited),
+		cmocka_unit_test(test_check_tree),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
