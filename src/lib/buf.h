@@ -4,6 +4,7 @@
 #define OCI_BUF_H
 #include <stddef.h>
 #include "ocibuild/ocibuild.h"
+#include "err.h"
 
 typedef struct oci_buf {
 	char *data; /* NULL until the first append; then NUL-terminated */
@@ -15,9 +16,9 @@ typedef struct oci_buf {
 #define OCI_BUF_INIT(maxsize) { NULL, 0, 0, (maxsize) }
 
 void oci_buf_init(oci_buf *b, size_t max);
-int oci_buf_append(oci_buf *b, const void *data, size_t len, ocibuild_error *err);
-int oci_buf_puts(oci_buf *b, const char *s, ocibuild_error *err);
-int oci_buf_printf(oci_buf *b, ocibuild_error *err, const char *fmt, ...)
+OCI_MUST_USE int oci_buf_append(oci_buf *b, const void *data, size_t len, ocibuild_error *err);
+OCI_MUST_USE int oci_buf_puts(oci_buf *b, const char *s, ocibuild_error *err);
+OCI_MUST_USE int oci_buf_printf(oci_buf *b, ocibuild_error *err, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 /* Hand the contents to the caller (never NULL on success: "" when empty);
  * the buffer is left empty. */

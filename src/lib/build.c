@@ -645,24 +645,28 @@ static void warn_foreign_nifs(struct build *b, const oci_strlist *files,
 {
 	oci_buf m = OCI_BUF_INIT(1 << 16);
 	size_t i, n = 0;
+	int rc = oci_buf_puts(&m, "native code built for this machine will not run on ", NULL);
 
-	oci_buf_puts(&m, "native code built for this machine will not run on ", NULL);
-	for (i = 0; i < b->np; i++) {
+	for (i = 0; i < b->np && rc == 0; i++) {
 		char *ps;
 
 		if (!foreign[i])
 			continue;
 		ps = oci_platform_string(&b->plats[i].platform);
-		oci_buf_printf(&m, NULL, "%s%s", n++ ? ", " : "", ps ? ps : "?");
+		rc = oci_buf_printf(&m, NULL, "%s%s", n++ ? ", " : "", ps ? ps : "?");
 		oci_free(ps);
 	}
-	oci_buf_puts(&m, ": ", NULL);
-	for (i = 0; i < files->n; i++)
-		oci_buf_printf(&m, NULL, "%s%s", i ? ", " : "", files->v[i]);
-	oci_buf_puts(&m, "; build those NIFs for each platform, or leave out the platforms they are not built for",
-		     NULL);
-	if (m.data)
-		oci_log(b->ctx, OCIBUILD_LOG_WARN, "%s", m.data);
+	if (rc == 0)
+		rc = oci_buf_puts(&m, ": ", NULL);
+	for (i = 0; i < files->n && rc == 0; i++)
+		rc = oci_buf_printf(&m, NULL, "%s%s", i ? ", " : "", files->v[i]);
+	if (rc == 0)
+		rc = oci_buf_puts(&m, "; build those NIFs for each platform, or leave out the platforms they are not built for",
+				  NULL);
+	/* a warning only: when its list does not fit in memory, say it without the list */
+	oci_log(b->ctx, OCIBUILD_LOG_WARN, "%s",
+		rc == 0 ? m.data
+			: "native code built for this machine will not run on some of the platforms; build its NIFs for each platform");
 	oci_buf_release(&m);
 }
 

@@ -268,10 +268,11 @@ static int make_tmp_near(const char *path, char **tmp, int *fd, ocibuild_error *
 	oci_buf b = OCI_BUF_INIT(1 << 16);
 	const char *slash = strrchr(path, '/');
 
-	if (slash)
-		oci_buf_append(&b, path, (size_t)(slash - path + 1), NULL);
-	if (oci_buf_printf(&b, err, ".%s.tmp-XXXXXX", slash ? slash + 1 : path) < 0)
+	if ((slash && oci_buf_append(&b, path, (size_t)(slash - path + 1), err) < 0) ||
+	    oci_buf_printf(&b, err, ".%s.tmp-XXXXXX", slash ? slash + 1 : path) < 0) {
+		oci_buf_release(&b);
 		return -1;
+	}
 	*fd = mkostemp(b.data, O_CLOEXEC);
 	if (*fd < 0) {
 		int e = errno;

@@ -1198,6 +1198,7 @@ char *oci_index_platforms(const oci_index *x)
 {
 	oci_buf b = OCI_BUF_INIT(4096);
 	size_t i;
+	int rc;
 
 	for (i = 0; i < x->n; i++) {
 		char *p;
@@ -1206,9 +1207,14 @@ char *oci_index_platforms(const oci_index *x)
 			continue;
 		p = oci_platform_string(x->manifests[i].platform);
 		/* attestation manifests are listed as unknown/unknown */
-		if (p && strcmp(p, "unknown/unknown"))
-			oci_buf_printf(&b, NULL, "%s%s", b.len ? ", " : "", p);
+		rc = p && strcmp(p, "unknown/unknown")
+			     ? oci_buf_printf(&b, NULL, "%s%s", b.len ? ", " : "", p)
+			     : 0;
 		oci_free(p);
+		if (rc < 0) {
+			oci_buf_release(&b);
+			return NULL;
+		}
 	}
 	return oci_buf_detach(&b, NULL);
 }

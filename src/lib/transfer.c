@@ -27,17 +27,22 @@ char *oci_cache_dir(oci_getenv_fn env)
 {
 	oci_buf b = OCI_BUF_INIT(1 << 16);
 	const char *d;
+	int rc;
 
 	if (!env)
 		env = oci_sys_getenv;
 	if ((d = env("OCIBUILD_CACHE_DIR")) && *d)
-		oci_buf_puts(&b, d, NULL);
+		rc = oci_buf_puts(&b, d, NULL);
 	else if ((d = env("XDG_CACHE_HOME")) && *d)
-		oci_buf_printf(&b, NULL, "%s/ocibuild", d);
+		rc = oci_buf_printf(&b, NULL, "%s/ocibuild", d);
 	else if ((d = env("HOME")) && *d)
-		oci_buf_printf(&b, NULL, "%s/.cache/ocibuild", d);
+		rc = oci_buf_printf(&b, NULL, "%s/.cache/ocibuild", d);
 	else
-		oci_buf_puts(&b, "/tmp/ocibuild-cache", NULL);
+		rc = oci_buf_puts(&b, "/tmp/ocibuild-cache", NULL);
+	if (rc < 0) {
+		oci_buf_release(&b);
+		return NULL;
+	}
 	return oci_buf_detach(&b, NULL);
 }
 
@@ -570,7 +575,10 @@ int oci_push_image(oci_registry *reg, const oci_push_opts *o, char **ref_out,
 		if (put_manifest_once(reg, h, o->repo, o->tags[i], o->manifest_digest,
 				      mt ? mt : OCI_MT_MANIFEST, &raw, err) < 0)
 			goto out;
-		oci_buf_printf(&t, NULL, "%s/%s:%s", oci_reg_domain(reg), o->repo, o->tags[i]);
+		if (oci_buf_printf(&t, err, "%s/%s:%s", oci_reg_domain(reg), o->repo, o->tags[i]) < 0) {
+			oci_buf_release(&t);
+			goto out;
+		}
 		oci_progress(oci_reg_ctx(reg), OCIBUILD_EV_TAG_PUSHED, o->manifest_digest,
 			     (int64_t)raw.len, raw.len, t.data);
 		oci_buf_release(&t);
