@@ -222,23 +222,24 @@ static char *build_root(const char *dir)
 	return copy;
 }
 
-/* DIR/_build/<profile>/rel/<name> -> DIR/<lockname>, if that file exists. */
-static char *project_lock(const char *dir)
+/* DIR/_build/<profile>/rel/<name> -> DIR/<lockname> into *out, NULL when
+ * there is no such file; -1 only when out of memory. */
+static int project_lock(const char *dir, char **out, ocibuild_error *err)
 {
 	const char *names[] = { "rebar.lock", "mix.lock" };
 	char *root = build_root(dir);
 	size_t i;
 
+	*out = NULL;
 	for (i = 0; root && i < 2; i++) {
 		if (exists(root, names[i], 0)) {
-			char *p = oci_path_join(strcmp(root, "/") ? root : "", names[i]);
-
+			*out = oci_path_join(strcmp(root, "/") ? root : "", names[i]);
 			oci_free(root);
-			return p;
+			return *out ? 0 : oci_err_nomem(err);
 		}
 	}
 	oci_free(root);
-	return NULL;
+	return 0;
 }
 
 /* relx's extended start script knows "foreground"; the plain one
@@ -292,7 +293,17 @@ int oci_release_open(const char *dir, const char *lock_path, oci_release *r,
 	memcpy(erts + 5, r->erts_version, strlen(r->erts_version) + 1);
 	r->has_erts = exists(dir, erts, 1);
 	oci_free(erts);
-	r->lock_path = lock_path ? oci_strdup(lock_path) : project_lock(dir);
+	/* out of memory here must fail: without its lock file the SBOM would
+	 * list the dependencies without their purls */
+	if (lock_path) {
+		r->lock_path = oci_strdup(lock_path);
+		if (!r->lock_path) {
+			oci_err_nomem(err);
+			goto fail;
+		}
+	} else if (project_lock(dir, &r->lock_path, err) < 0) {
+		goto fail;
+	}
 	if (r->lock_path && oci_lock_load(r->lock_path, &r->lock, err) < 0)
 		goto fail;
 	return 0;

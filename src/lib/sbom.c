@@ -31,15 +31,22 @@ static char *spdx_id(const char *kind, const char *name)
 	return oci_buf_detach(&b, NULL);
 }
 
-/* "<owner>/<repo>" when the git URL is on github.com, or NULL. */
-static char *github_path(const char *url)
+/* "<owner>/<repo>" into *out when the git URL is on github.com, else NULL;
+ * -1 only when out of memory. */
+static int github_path(const char *url, char **out)
 {
-	char *https = oci_vcs_normalize_url(url), *r = NULL;
+	char *https;
+	int rc = 0;
 
-	if (https && !strncmp(https, "https://github.com/", 19))
-		r = oci_strdup(https + 19);
+	*out = NULL;
+	if (oci_vcs_normalize_url(url, &https, NULL) < 0)
+		return -1;
+	if (https && !strncmp(https, "https://github.com/", 19)) {
+		*out = oci_strdup(https + 19);
+		rc = *out ? 0 : -1;
+	}
 	oci_free(https);
-	return r;
+	return rc;
 }
 
 char *oci_sbom_purl(const oci_lock_dep *d)
@@ -51,19 +58,25 @@ char *oci_sbom_purl(const oci_lock_dep *d)
 		rc = oci_buf_printf(&b, NULL, "pkg:hex/%s@%s",
 				    d->hex_name ? d->hex_name : d->name, d->version);
 	} else if (d->source == OCI_DEP_GIT) {
-		char *gh = github_path(d->git_url);
+		char *gh;
 
-		if (gh)
+		/* out of memory is an error, never a purl with less in it */
+		if (github_path(d->git_url, &gh) < 0)
+			rc = -1;
+		else if (gh)
 			rc = oci_buf_printf(&b, NULL, "pkg:github/%s@%s", gh,
 					    d->git_ref ? d->git_ref : "HEAD");
 		else {
 			/* never publish credentials that a lock file's URL may carry */
-			char *clean = oci_vcs_normalize_url(d->git_url);
+			char *clean;
 
-			rc = clean ? oci_buf_printf(&b, NULL, "pkg:generic/%s?vcs_url=git%%2B%s%s%s",
-						   d->name, clean, d->git_ref ? "%40" : "",
-						   d->git_ref ? d->git_ref : "")
-				   : oci_buf_printf(&b, NULL, "pkg:generic/%s", d->name);
+			if (oci_vcs_normalize_url(d->git_url, &clean, NULL) < 0)
+				rc = -1;
+			else
+				rc = clean ? oci_buf_printf(&b, NULL, "pkg:generic/%s?vcs_url=git%%2B%s%s%s",
+							   d->name, clean, d->git_ref ? "%40" : "",
+							   d->git_ref ? d->git_ref : "")
+					   : oci_buf_printf(&b, NULL, "pkg:generic/%s", d->name);
 			oci_free(clean);
 		}
 		oci_free(gh);
@@ -320,8 +333,10 @@ static int add_app(struct doc *d, const oci_release *r, const oci_release_app *a
 		break;
 	case OCI_APP_GIT: {
 		/* never publish credentials that a lock file's URL may carry */
-		char *clean = oci_vcs_normalize_url(a->dep->git_url);
+		char *clean;
 
+		if (oci_vcs_normalize_url(a->dep->git_url, &clean, NULL) < 0)
+			return -1;
 		lock_purl = oci_sbom_purl(a->dep);
 		if (!lock_purl)
 			rc = -1;
