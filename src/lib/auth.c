@@ -169,8 +169,7 @@ static json_t *load_json_file(const char *path, ocibuild_error *err, int *missin
 
 	if (read_auth_file(path, &b, missing, err) == 0 && !*missing)
 		j = parse_json(b.data, b.len, path, err);
-	if (b.data)
-		memset(b.data, 0, b.len);
+	memset(b.data, 0, b.len);
 	oci_buf_release(&b);
 	return j;
 }
@@ -460,7 +459,7 @@ static int helper_get(ocibuild_ctx *ctx, oci_getenv_fn env, const char *name,
 		goto out;
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
 		/* "credentials not found" means: nothing stored for this server */
-		if (WIFEXITED(status) && WEXITSTATUS(status) != 127 && out.data &&
+		if (WIFEXITED(status) && WEXITSTATUS(status) != 127 &&
 		    strstr(out.data, "not found")) {
 			rc = 0;
 			goto out;
@@ -468,7 +467,7 @@ static int helper_get(ocibuild_ctx *ctx, oci_getenv_fn env, const char *name,
 		helper_failed(prog.data, status, "get", domain, err);
 		goto out;
 	}
-	j = out.data ? json_loadb(out.data, out.len, 0, &je) : NULL;
+	j = json_loadb(out.data, out.len, 0, &je);
 	if (!json_is_object(j)) {
 		oci_err(err, OCIBUILD_ERR_AUTH, 0, "%s answered something that is not JSON",
 			prog.data);
@@ -485,8 +484,7 @@ static int helper_get(ocibuild_ctx *ctx, oci_getenv_fn env, const char *name,
 			rc = set_cred(c, u, s, NULL, src.data, err);
 	}
 out:
-	if (out.data)
-		memset(out.data, 0, out.len);
+	memset(out.data, 0, out.len);
 	json_decref(j);
 	oci_buf_release(&prog);
 	oci_buf_release(&out);
@@ -533,8 +531,7 @@ out:
 	json_decref(u);
 	json_decref(p);
 	json_decref(j);
-	if (out.data)
-		memset(out.data, 0, out.len);
+	memset(out.data, 0, out.len);
 	oci_buf_release(&prog);
 	oci_buf_release(&out);
 	return rc;
@@ -933,8 +930,7 @@ int oci_auth_login(ocibuild_ctx *ctx, const char *domain, const char *user,
 	if (rc == 0)
 		rc = oci_write_file_mode(target, s, strlen(s), 0600, 1, err);
 out:
-	if (up.data)
-		memset(up.data, 0, up.len);
+	memset(up.data, 0, up.len);
 	oci_buf_release(&up);
 	if (enc)
 		memset(enc, 0, strlen(enc));

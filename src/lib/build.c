@@ -354,8 +354,10 @@ static int validate(struct build *b, ocibuild_error *err)
 			oci_err_nomem(err);
 			goto out;
 		}
-		for (i = 0; i < b->np; i++)
+		for (i = 0; i < b->np; i++) {
 			b->plats[i].platform = v[i];
+			oci_buf_init(&b->plats[i].sbom, 64u << 20);
+		}
 		oci_free(v);
 	} else {
 		b->plats = oci_calloc(1, sizeof(*b->plats));
@@ -364,6 +366,7 @@ static int validate(struct build *b, ocibuild_error *err)
 			goto out;
 		}
 		b->np = 1;
+		oci_buf_init(&b->plats[0].sbom, 64u << 20);
 		if (oci_platform_host(&b->plats[0].platform, err) < 0)
 			goto out;
 	}
@@ -1750,6 +1753,7 @@ int ocibuild_build(ocibuild_ctx *ctx, const ocibuild_build_opts *opts,
 	int rc = -1;
 
 	memset(&b, 0, sizeof(b));
+	oci_buf_init(&b.osrel, 64u << 10);
 	b.ctx = ctx;
 	b.o = opts;
 	b.tree = opts->dir;
@@ -1845,7 +1849,7 @@ out:
 		oci_err(err, OCIBUILD_ERR_NOSPACE, err->code,
 			"no space left on the device holding '%s': free some space or write the output elsewhere",
 			opts->layout ? opts->layout : opts->output);
-	if (rc < 0 && opts->sbom && b.np && b.plats[0].sbom.data)
+	if (rc < 0 && opts->sbom && b.np && b.plats[0].sbom.len)
 		unlink(opts->sbom);
 	cleanup(&b);
 	return rc;

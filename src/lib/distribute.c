@@ -228,7 +228,7 @@ int oci_write_refs(const char *image_refs, const char *digest_file, const oci_st
 			if (oci_buf_printf(&b, err, "%s\n", refs->v[i]) < 0)
 				rc = -1;
 		if (rc == 0)
-			rc = oci_write_file_atomic(image_refs, b.data ? b.data : "", b.len, 0, err);
+			rc = oci_write_file_atomic(image_refs, b.data, b.len, 0, err);
 	}
 	if (rc == 0 && digest_file) {
 		oci_buf_reset(&b);

@@ -153,7 +153,7 @@ int oci_lcache_get(const char *cache_dir, const char *key, oci_layer_result *r, 
 		oci_free(path);
 		return nomem ? oci_err_nomem(err) : 0; /* no entry: a miss */
 	}
-	if (!b.data || sscanf(b.data, "%71s %71s %lld %llu", digest, diff_id, &size, &tar_size) != 4 ||
+	if (sscanf(b.data, "%71s %71s %lld %llu", digest, diff_id, &size, &tar_size) != 4 ||
 	    !oci_digest_valid(digest) || !oci_digest_valid(diff_id) || size < 0)
 		goto drop;
 	blob = oci_blobs_path(cache_dir, digest);

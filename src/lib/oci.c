@@ -1047,12 +1047,12 @@ int oci_docker_manifest_json(const oci_manifest *m, const oci_strlist *repo_tags
 
 	if (!bad) {
 		bad |= oci_buf_printf(&p, err, "blobs/sha256/%s", oci_digest_hex(m->config.digest));
-		bad |= set_new(o, "Config", json_string(p.data ? p.data : ""));
+		bad |= set_new(o, "Config", json_string(p.data));
 		for (i = 0; i < m->nlayers; i++) {
 			oci_buf_reset(&p);
 			bad |= oci_buf_printf(&p, err, "blobs/sha256/%s",
 					      oci_digest_hex(m->layers[i].digest));
-			bad |= json_array_append_new(layers, json_string(p.data ? p.data : ""));
+			bad |= json_array_append_new(layers, json_string(p.data));
 		}
 		bad |= set_new(o, "RepoTags", list_json(repo_tags));
 		bad |= set_new(o, "Layers", layers);

@@ -512,7 +512,7 @@ static int fetch_sbom(oci_registry *reg, oci_http *h, const char *repo, const ch
 	}
 	out->max = OCI_MAX_SBOM;
 	if (oci_read_file(path, OCI_MAX_SBOM, out, err) < 0 ||
-	    oci_sha256_buf(out->data ? out->data : "", out->len, got, err) < 0)
+	    oci_sha256_buf(out->data, out->len, got, err) < 0)
 		goto out;
 	if (strcmp(got, l->digest)) {
 		oci_err(err, OCIBUILD_ERR_DIGEST, 0,
@@ -594,7 +594,7 @@ int ocibuild_sbom_fetch(ocibuild_ctx *ctx, const ocibuild_sbom_opts *o, ocibuild
 	if (fetch_sbom(reg, h, ref.path, res->artifact, res->subject, cache, &sbom, err) < 0)
 		goto out;
 	if (o->output) {
-		if (oci_write_file_atomic(o->output, sbom.data ? sbom.data : "", sbom.len, 0, err) < 0)
+		if (oci_write_file_atomic(o->output, sbom.data, sbom.len, 0, err) < 0)
 			goto out;
 	} else {
 		res->data = oci_buf_detach(&sbom, &res->len);

@@ -491,7 +491,7 @@ static int fetch_token(oci_registry *r, oci_http *h, const oci_challenge *ch, co
 		goto out;
 	}
 	oci_http_resp_release(&resp);
-	if (oci_auth_parse_token(body.data ? body.data : "", body.len, &token, &expires, err) < 0)
+	if (oci_auth_parse_token(body.data, body.len, &token, &expires, err) < 0)
 		goto out;
 	rc = store_token(r, scope, token, expires, err);
 out:
@@ -499,10 +499,8 @@ out:
 		memset(auth, 0, strlen(auth));
 	oci_free(auth);
 	oci_free(svc);
-	if (body.data)
-		memset(body.data, 0, body.len);
-	if (form.data)
-		memset(form.data, 0, form.len);
+	memset(body.data, 0, body.len);
+	memset(form.data, 0, form.len);
 	oci_buf_release(&body);
 	oci_buf_release(&form);
 	oci_buf_release(&url);
@@ -683,7 +681,7 @@ fail:
 static int registry_said(oci_registry *r, const struct rreq *q, const oci_http_resp *resp,
 			 const oci_buf *body, ocibuild_error *err)
 {
-	char *raw = body && body->data ? oci_registry_error(body->data, body->len) : NULL;
+	char *raw = body ? oci_registry_error(body->data, body->len) : NULL;
 	char *msg = raw ? clean_registry_text(raw) : NULL;
 	char *url = url_for_humans(q->http.url);
 
@@ -960,7 +958,7 @@ int oci_reg_get_manifest(oci_registry *r, oci_http *h, const char *repo, const c
 		oci_http_resp_release(&resp);
 		goto out;
 	}
-	if (oci_sha256_buf(out->data ? out->data : "", out->len, digest_out, err) < 0) {
+	if (oci_sha256_buf(out->data, out->len, digest_out, err) < 0) {
 		oci_http_resp_release(&resp);
 		goto out;
 	}
@@ -971,7 +969,7 @@ int oci_reg_get_manifest(oci_registry *r, oci_http *h, const char *repo, const c
 		oci_http_resp_release(&resp);
 		goto out;
 	}
-	if (out->data && oci_json_media_type(out->data, out->len, media_type, err) < 0) {
+	if (oci_json_media_type(out->data, out->len, media_type, err) < 0) {
 		oci_http_resp_release(&resp);
 		goto out;
 	}
@@ -1117,7 +1115,7 @@ int oci_reg_get_referrers(oci_registry *r, oci_http *h, const char *repo, const 
 	/* the answer of a registry without the API: 404 (or 400, 405...);
 	 * with it: 200 and an image index */
 	rc = 0;
-	if (resp.status == 200 && out->data &&
+	if (resp.status == 200 &&
 	    oci_json_media_type(out->data, out->len, &mt, err) < 0)
 		rc = -1;
 	*supported = rc == 0 && resp.status == 200 && mt && !strcmp(mt, OCI_MT_INDEX);
@@ -1468,7 +1466,7 @@ static enum up_status upload_close(struct upload *u, uint64_t off, ocibuild_erro
 	} else {
 		/* a 5xx, or a digest the registry computed otherwise (bytes
 		 * lost or doubled by a resume): a new session may do better */
-		int bad_digest = resp.status == 400 && u->body.data &&
+		int bad_digest = resp.status == 400 &&
 				 strstr(u->body.data, "DIGEST_INVALID");
 
 		registry_said(u->r, &q, &resp, &u->body, err);

@@ -253,7 +253,7 @@ static int is_plain_script(const oci_release *r, ocibuild_error *err)
 		return -1;
 	rc = oci_read_file(p.data, 4u << 20, &s, err);
 	if (rc == 0)
-		rc = !strstr(s.data ? s.data : "", "foreground");
+		rc = !strstr(s.data, "foreground");
 	oci_buf_release(&p);
 	oci_buf_release(&s);
 	return rc;
@@ -378,7 +378,7 @@ int oci_release_find(const char *project, const char *name, char **dir,
 	if (distinct && !name) {
 		oci_err(err, OCIBUILD_ERR_INPUT, 0,
 			"several releases under '%s/_build' (%s): choose one with --release NAME",
-			project, names.data ? names.data : "");
+			project, names.data);
 		goto out;
 	}
 	if (best == (size_t)-1) {
@@ -464,7 +464,7 @@ static int read_app(const char *reldir, oci_release_app *a, ocibuild_error *err)
 	if (oci_buf_printf(&p, err, "%s/%s/ebin/%s.app", reldir, a->dir, a->name) < 0)
 		return -1;
 	if (oci_read_file(p.data, 4u << 20, &text, &e) == 0 &&
-	    oci_lock_app_parse(text.data ? text.data : "", text.len, p.data, &a->app, &e) == 0 &&
+	    oci_lock_app_parse(text.data, text.len, p.data, &a->app, &e) == 0 &&
 	    a->app.vsn) {
 		oci_free(a->version);
 		a->version = oci_strdup(a->app.vsn);

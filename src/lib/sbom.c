@@ -359,7 +359,7 @@ static int add_app(struct doc *d, const oci_release *r, const oci_release_app *a
 		break;
 	}
 	if (rc == 0)
-		rc = add(d, kind_id[a->kind], a->name, a->name, a->version, dl.data,
+		rc = add(d, kind_id[a->kind], a->name, a->name, a->version, dl.len ? dl.data : NULL,
 			 lock_purl ? lock_purl : purl.data, sha, kind_comment[a->kind]);
 	oci_free(lock_purl);
 	oci_buf_release(&purl);

@@ -226,8 +226,7 @@ out:
 	if (data)
 		OPENSSL_clear_free(data, (size_t)dlen);
 	BIO_free(bio);
-	if (file.data)
-		OPENSSL_cleanse(file.data, file.len);
+	OPENSSL_cleanse(file.data, file.len);
 	oci_buf_release(&file);
 	return rc;
 }

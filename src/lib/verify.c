@@ -72,7 +72,7 @@ static int fetch_payload(oci_registry *reg, oci_http *h, const char *repo, const
 		return oci_err_nomem(err);
 	rc = oci_read_file(path, PAYLOAD_MAX, payload, err);
 	oci_free(path);
-	if (rc < 0 || oci_sha256_buf(payload->data ? payload->data : "", payload->len, got, err) < 0)
+	if (rc < 0 || oci_sha256_buf(payload->data, payload->len, got, err) < 0)
 		return -1;
 	return strcmp(got, d->digest) ? 0 : 1;
 }
@@ -138,7 +138,7 @@ static int other_signatures(oci_registry *reg, oci_http *h, const char *repo, co
 	int found = 0;
 
 	/* a registry that will not list tags only makes the message vaguer */
-	if (oci_reg_get_tags(reg, h, repo, &tags, err) < 0 || !tags.data) {
+	if (oci_reg_get_tags(reg, h, repo, &tags, err) < 0 || !tags.len) {
 		oci_buf_release(&tags);
 		if (err->kind == OCIBUILD_ERR_NOMEM || err->kind == OCIBUILD_ERR_CANCELLED)
 			return -1;
