@@ -98,7 +98,7 @@ static int resolve_platform(oci_base *b, const oci_platform *want, oci_descripto
 	for (i = 0; i < x.n; i++) {
 		const oci_descriptor *m = &x.manifests[i];
 
-		if (oci_media_type_kind(m->media_type) != 1 || !m->platform)
+		if (oci_media_type_kind(m->media_type) != OCI_MT_KIND_MANIFEST || !m->platform)
 			continue;
 		if (oci_platform_match(want, m->platform)) {
 			oci_descriptor_release(d);
@@ -238,7 +238,7 @@ int oci_base_open(ocibuild_ctx *ctx, const oci_net *net, const char *spec,
 	}
 	if (pick_from_layout(b, tag, &d, err) < 0)
 		goto out;
-	for (depth = 0; oci_media_type_kind(d.media_type) == 2; depth++) {
+	for (depth = 0; oci_media_type_kind(d.media_type) == OCI_MT_KIND_INDEX; depth++) {
 		if (depth > 2) {
 			oci_err(err, OCIBUILD_ERR_UNSUPPORTED, 0,
 				"base '%s': image indexes nested too deep", spec);
@@ -247,7 +247,7 @@ int oci_base_open(ocibuild_ctx *ctx, const oci_net *net, const char *spec,
 		if (resolve_platform(b, want, &d, err) < 0)
 			goto out;
 	}
-	if (oci_media_type_kind(d.media_type) != 1) {
+	if (oci_media_type_kind(d.media_type) != OCI_MT_KIND_MANIFEST) {
 		oci_err(err, OCIBUILD_ERR_UNSUPPORTED, 0,
 			"base '%s' points at '%s', not an image manifest", spec, d.media_type);
 		goto out;

@@ -291,15 +291,15 @@ out:
 	return -1;
 }
 
-int oci_media_type_kind(const char *mt)
+oci_mt_kind oci_media_type_kind(const char *mt)
 {
 	if (!mt)
-		return 0;
+		return OCI_MT_KIND_OTHER;
 	if (!strcmp(mt, OCI_MT_MANIFEST) || !strcmp(mt, OCI_MT_DOCKER_MANIFEST))
-		return 1;
+		return OCI_MT_KIND_MANIFEST;
 	if (!strcmp(mt, OCI_MT_INDEX) || !strcmp(mt, OCI_MT_DOCKER_LIST))
-		return 2;
-	return 0;
+		return OCI_MT_KIND_INDEX;
+	return OCI_MT_KIND_OTHER;
 }
 
 /* ---- parsing helpers ---- */
@@ -608,7 +608,7 @@ int oci_manifest_parse(const char *json, size_t len, oci_manifest *m, ocibuild_e
 	}
 	if (get_str(root, "mediaType", &m->media_type, "image manifest", err) < 0)
 		goto out;
-	if (m->media_type && oci_media_type_kind(m->media_type) != 1) {
+	if (m->media_type && oci_media_type_kind(m->media_type) != OCI_MT_KIND_MANIFEST) {
 		oci_err(err, OCIBUILD_ERR_UNSUPPORTED, 0,
 			"expected an image manifest, got media type '%s'", m->media_type);
 		goto out;
@@ -720,7 +720,7 @@ int oci_index_parse(const char *json, size_t len, oci_index *x, ocibuild_error *
 	}
 	if (get_str(root, "mediaType", &mt, "image index", err) < 0)
 		goto out;
-	if (mt && oci_media_type_kind(mt) != 2) {
+	if (mt && oci_media_type_kind(mt) != OCI_MT_KIND_INDEX) {
 		oci_err(err, OCIBUILD_ERR_UNSUPPORTED, 0,
 			"expected an image index, got media type '%s'", mt);
 		goto out;

@@ -162,7 +162,13 @@ char *oci_registry_error(const char *json, size_t len);
  * has none; -1 only when out of memory. */
 int oci_json_media_type(const char *json, size_t len, char **out, ocibuild_error *err);
 
-/* 1 if the media type is an image manifest (OCI or Docker), 2 if an
- * index/list, 0 otherwise. */
-int oci_media_type_kind(const char *mt);
+/* What a media type names: an image manifest (OCI or Docker), an image
+ * index (OCI index or Docker manifest list), or something else. */
+typedef enum oci_mt_kind {
+	OCI_MT_KIND_OTHER = 0,
+	OCI_MT_KIND_MANIFEST,
+	OCI_MT_KIND_INDEX,
+} oci_mt_kind;
+
+oci_mt_kind oci_media_type_kind(const char *mt);
 #endif

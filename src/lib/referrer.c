@@ -367,11 +367,11 @@ int oci_referrer_attach_sboms(ocibuild_ctx *ctx, oci_registry *reg, const char *
 	if (oci_blobs_read(layout, top, OCI_MAX_MANIFEST, &raw, err) < 0 ||
 	    oci_json_media_type(raw.data, raw.len, &mt, err) < 0)
 		goto out;
-	if (oci_media_type_kind(mt) == 2) {
+	if (oci_media_type_kind(mt) == OCI_MT_KIND_INDEX) {
 		if (oci_index_parse(raw.data, raw.len, &x, err) < 0)
 			goto out;
 		for (i = 0; i < x.n; i++)
-			if (oci_media_type_kind(x.manifests[i].media_type) == 1 &&
+			if (oci_media_type_kind(x.manifests[i].media_type) == OCI_MT_KIND_MANIFEST &&
 			    attach_one(ctx, reg, repo, layout, &x.manifests[i], store, sign, refs,
 				       err) < 0)
 				goto out;
@@ -407,7 +407,7 @@ static int pick_spdx(const char *json, size_t len, char *cand, ocibuild_error *e
 	for (i = 0; i < x.n && !cand[0]; i++)
 		if (x.manifests[i].artifact_type &&
 		    !strcmp(x.manifests[i].artifact_type, OCI_MT_SPDX) &&
-		    oci_media_type_kind(x.manifests[i].media_type) == 1)
+		    oci_media_type_kind(x.manifests[i].media_type) == OCI_MT_KIND_MANIFEST)
 			memcpy(cand, x.manifests[i].digest, OCI_DIGEST_LEN + 1);
 	oci_index_release(&x);
 	return 0;
@@ -444,7 +444,7 @@ static int resolve_subject(oci_registry *reg, oci_http *h, const oci_ref *ref,
 	if (oci_reg_get_manifest(reg, h, ref->path, ref->digest ? ref->digest : ref->tag, &raw,
 				 subject, &mt, err) < 0)
 		goto out;
-	if (oci_media_type_kind(mt) != 2) {
+	if (oci_media_type_kind(mt) != OCI_MT_KIND_INDEX) {
 		rc = 0;
 		goto out;
 	}
@@ -452,7 +452,7 @@ static int resolve_subject(oci_registry *reg, oci_http *h, const oci_ref *ref,
 	    (platform ? oci_platform_parse(platform, &want, err) : oci_platform_host(&want, err)) < 0)
 		goto out;
 	for (i = 0; i < x.n; i++) {
-		if (x.manifests[i].platform && oci_media_type_kind(x.manifests[i].media_type) == 1 &&
+		if (x.manifests[i].platform && oci_media_type_kind(x.manifests[i].media_type) == OCI_MT_KIND_MANIFEST &&
 		    oci_platform_match(&want, x.manifests[i].platform)) {
 			memcpy(subject, x.manifests[i].digest, OCI_DIGEST_LEN + 1);
 			rc = 0;

@@ -103,7 +103,7 @@ int oci_pull_resolve(oci_registry *reg, const oci_ref *ref, const oci_platform *
 		goto out;
 	if (oci_reg_get_manifest(reg, h, ref->path, what, &raw, digest, &mt, err) < 0)
 		goto out;
-	for (depth = 0; oci_media_type_kind(mt) == 2; depth++) {
+	for (depth = 0; oci_media_type_kind(mt) == OCI_MT_KIND_INDEX; depth++) {
 		oci_index x;
 		size_t i;
 		const oci_descriptor *pick = NULL;
@@ -118,7 +118,7 @@ int oci_pull_resolve(oci_registry *reg, const oci_ref *ref, const oci_platform *
 			const oci_descriptor *d = &x.manifests[i];
 
 			/* attestations are listed as unknown/unknown */
-			if (!d->platform || oci_media_type_kind(d->media_type) != 1 ||
+			if (!d->platform || oci_media_type_kind(d->media_type) != OCI_MT_KIND_MANIFEST ||
 			    (d->platform->os && !strcmp(d->platform->os, "unknown")))
 				continue;
 			if (oci_platform_match(want, d->platform))
@@ -147,7 +147,7 @@ int oci_pull_resolve(oci_registry *reg, const oci_ref *ref, const oci_platform *
 				goto out;
 		}
 	}
-	if (oci_media_type_kind(mt) != 1) {
+	if (oci_media_type_kind(mt) != OCI_MT_KIND_MANIFEST) {
 		oci_err(err, OCIBUILD_ERR_UNSUPPORTED, 0, "'%s/%s' is a '%s', not an image",
 			oci_reg_domain(reg), ref->path, mt ? mt : "unknown document");
 		goto out;
@@ -482,11 +482,11 @@ static int push_set_load(struct push_set *s, const char *layout, const char *top
 
 	memset(s, 0, sizeof(*s));
 	memset(&x, 0, sizeof(x));
-	if (oci_media_type_kind(top_mt) == 2) {
+	if (oci_media_type_kind(top_mt) == OCI_MT_KIND_INDEX) {
 		if (oci_index_parse(top_raw->data, top_raw->len, &x, err) < 0)
 			return -1;
 		for (i = 0; i < x.n; i++)
-			if (oci_media_type_kind(x.manifests[i].media_type) != 1) {
+			if (oci_media_type_kind(x.manifests[i].media_type) != OCI_MT_KIND_MANIFEST) {
 				oci_err(err, OCIBUILD_ERR_UNSUPPORTED, 0,
 					"index %s lists '%s' (%s), not an image manifest: only indexes of image manifests can be pushed",
 					top, x.manifests[i].digest,
@@ -532,7 +532,7 @@ int oci_push_image(oci_registry *reg, const oci_push_opts *o, char **ref_out,
 		goto out;
 	if (oci_json_media_type(raw.data, raw.len, &mt, err) < 0)
 		goto out;
-	is_index = oci_media_type_kind(mt) == 2;
+	is_index = oci_media_type_kind(mt) == OCI_MT_KIND_INDEX;
 	if (push_set_load(&set, o->layout, o->manifest_digest, mt, &raw, err) < 0)
 		goto out;
 	j.o = o;

@@ -1146,13 +1146,13 @@ static void test_strlist(void **state)
 static void test_media_type_kind(void **state)
 {
 	(void)state;
-	assert_int_equal(oci_media_type_kind(OCI_MT_MANIFEST), 1);
-	assert_int_equal(oci_media_type_kind(OCI_MT_DOCKER_MANIFEST), 1);
-	assert_int_equal(oci_media_type_kind(OCI_MT_INDEX), 2);
-	assert_int_equal(oci_media_type_kind(OCI_MT_DOCKER_LIST), 2);
-	assert_int_equal(oci_media_type_kind(OCI_MT_CONFIG), 0);
-	assert_int_equal(oci_media_type_kind(""), 0);
-	assert_int_equal(oci_media_type_kind(NULL), 0);
+	assert_int_equal(oci_media_type_kind(OCI_MT_MANIFEST), OCI_MT_KIND_MANIFEST);
+	assert_int_equal(oci_media_type_kind(OCI_MT_DOCKER_MANIFEST), OCI_MT_KIND_MANIFEST);
+	assert_int_equal(oci_media_type_kind(OCI_MT_INDEX), OCI_MT_KIND_INDEX);
+	assert_int_equal(oci_media_type_kind(OCI_MT_DOCKER_LIST), OCI_MT_KIND_INDEX);
+	assert_int_equal(oci_media_type_kind(OCI_MT_CONFIG), OCI_MT_KIND_OTHER);
+	assert_int_equal(oci_media_type_kind(""), OCI_MT_KIND_OTHER);
+	assert_int_equal(oci_media_type_kind(NULL), OCI_MT_KIND_OTHER);
 }
 
 /* ---- docker save manifest.json ---- */
