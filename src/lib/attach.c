@@ -168,7 +168,7 @@ out:
 		oci_err_prefix(err, "signing %s/%s@%s", oci_reg_domain(reg), repo, digest);
 	oci_free(sig);
 	oci_manifest_release(&m);
-	oci_http_free(h);
+	oci_http_release(h);
 	oci_buf_release(&payload);
 	oci_buf_release(&name);
 	oci_buf_release(&cfg);

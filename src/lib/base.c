@@ -283,7 +283,7 @@ out:
 
 void oci_base_release(oci_base *b)
 {
-	oci_reg_close(b->reg);
+	oci_reg_release(b->reg);
 	oci_free(b->repo);
 	oci_free(b->layout_dir);
 	oci_free(b->name);

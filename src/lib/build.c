@@ -349,7 +349,7 @@ static int validate(struct build *b, ocibuild_error *err)
 		}
 		b->plats = oci_calloc(b->np, sizeof(*b->plats));
 		if (!b->plats) {
-			oci_platform_list_free(v, b->np);
+			oci_platform_list_release(v, b->np);
 			b->np = 0;
 			oci_err_nomem(err);
 			goto out;
@@ -739,7 +739,7 @@ static int check_elf(struct build *b, oci_strlist *elves, ocibuild_error *err)
 	if (rc == 0 && foreign_files.n)
 		warn_foreign_nifs(b, &foreign_files, foreign);
 	oci_free(foreign);
-	oci_strlist_clear(&foreign_files);
+	oci_strlist_release(&foreign_files);
 	oci_buf_release(&path);
 	return rc;
 }
@@ -938,8 +938,8 @@ static int plan_runtime(struct build *b, const oci_strlist *elves, ocibuild_erro
 		p->v[p->n++] = &b->rt.v[i];
 	rc = 0;
 out:
-	oci_strlist_clear(&files);
-	oci_strlist_clear(&host);
+	oci_strlist_release(&files);
+	oci_strlist_release(&host);
 	return rc;
 }
 
@@ -1144,7 +1144,7 @@ static int set_strlist(oci_strlist *l, const ocibuild_strv *v, ocibuild_error *e
 {
 	size_t i;
 
-	oci_strlist_clear(l);
+	oci_strlist_release(l);
 	for (i = 0; i < v->count; i++)
 		if (oci_strlist_push(l, v->items[i], err) < 0)
 			return -1;
@@ -1188,11 +1188,11 @@ static int release_config(struct build *b, oci_image_config *c, ocibuild_error *
 	if (oci_buf_printf(&bin, err, "%s%sbin/%s", b->workdir,
 			   strcmp(b->workdir, "/") ? "/" : "", b->rel.name) < 0)
 		goto out;
-	oci_strlist_clear(&c->entrypoint);
+	oci_strlist_release(&c->entrypoint);
 	if (oci_strlist_push(&c->entrypoint, bin.data, err) < 0)
 		goto out;
 	c->has_entrypoint = 1;
-	oci_strlist_clear(&c->cmd);
+	oci_strlist_release(&c->cmd);
 	c->has_cmd = 0;
 	if (b->release_cmd) {
 		if (oci_strlist_push(&c->cmd, b->release_cmd, err) < 0)
@@ -1258,7 +1258,7 @@ static int make_config(struct build *b, struct plat *pl, ocibuild_error *err)
 			goto out;
 		c->has_entrypoint = 1;
 		/* as in a Dockerfile: a new ENTRYPOINT drops the base's CMD */
-		oci_strlist_clear(&c->cmd);
+		oci_strlist_release(&c->cmd);
 		c->has_cmd = 0;
 	}
 	if (b->is_release && release_config(b, c, err) < 0)
@@ -1545,7 +1545,7 @@ static void cleanup(struct build *b)
 	oci_free(b->stage);
 	oci_free(b->lcache);
 	oci_free(b->workdir);
-	oci_strlist_clear(&b->tags);
+	oci_strlist_release(&b->tags);
 	for (i = 0; i < b->np; i++) {
 		struct plat *pl = &b->plats[i];
 
@@ -1566,11 +1566,11 @@ static void cleanup(struct build *b)
 	oci_walk_release(&b->rt);
 	oci_dpkg_release(&b->dpkg);
 	oci_buf_release(&b->osrel);
-	oci_release_apps_free(b->apps, b->napps);
+	oci_release_apps_release(b->apps, b->napps);
 	oci_release_release(&b->rel);
 	oci_vcs_release(&b->vcs);
-	oci_strlist_clear(&b->refs);
-	oci_sign_key_free(b->sign);
+	oci_strlist_release(&b->refs);
+	oci_sign_key_release(b->sign);
 }
 
 
@@ -1741,7 +1741,7 @@ static int plan_layers(struct build *b, ocibuild_error *err)
 			goto out;
 	rc = 0;
 out:
-	oci_strlist_clear(&elves);
+	oci_strlist_release(&elves);
 	return rc;
 }
 
@@ -1819,7 +1819,7 @@ int ocibuild_build(ocibuild_ctx *ctx, const ocibuild_build_opts *opts,
 					   (const char *const *)b.tags.v, b.tags.n, b.plats[0].base.reg,
 					   b.plats[0].base.repo, &base_blobs, cache, b.sign,
 					   !opts->no_attach_sbom, &b.refs, err);
-		oci_strlist_clear(&base_blobs);
+		oci_strlist_release(&base_blobs);
 		oci_free(cache);
 		if (rc == 0)
 			rc = oci_write_refs(opts->image_refs, opts->digest_file, &b.refs,

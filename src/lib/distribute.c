@@ -190,7 +190,7 @@ next:
 		oci_free(tag);
 	}
 	for (k = 0; k < nregs; k++) {
-		oci_reg_close(to[k].reg);
+		oci_reg_release(to[k].reg);
 		oci_free(to[k].domain);
 		oci_free(to[k].repo);
 	}
@@ -333,7 +333,7 @@ int ocibuild_push(ocibuild_ctx *ctx, const ocibuild_push_opts *o, ocibuild_build
 	/* the signatures' and the SBOM artifact's small blobs go through it */
 	cache = oci_cache_dir(NULL);
 	if (!cache) {
-		oci_sign_key_free(key);
+		oci_sign_key_release(key);
 		return oci_err_nomem(err);
 	}
 	if (!S_ISDIR(st.st_mode)) {
@@ -400,13 +400,13 @@ int ocibuild_push(ocibuild_ctx *ctx, const ocibuild_push_opts *o, ocibuild_build
 	rc = 0;
 out:
 	oci_index_release(&x);
-	oci_strlist_clear(&refs);
-	oci_strlist_clear(&tags);
+	oci_strlist_release(&refs);
+	oci_strlist_release(&tags);
 	if (tmp)
 		oci_remove_tree(tmp);
 	oci_free(tmp);
 	oci_free(cache);
-	oci_sign_key_free(key);
+	oci_sign_key_release(key);
 	return rc;
 }
 
@@ -498,12 +498,12 @@ out:
 	}
 	if (rc < 0)
 		memset(res, 0, sizeof(*res));
-	oci_strlist_clear(&refs);
+	oci_strlist_release(&refs);
 	oci_descriptor_release(&d);
 	oci_pulled_release(&p);
 	oci_platform_release(&want);
 	oci_ref_release(&ref);
-	oci_reg_close(reg);
+	oci_reg_release(reg);
 	oci_free(cache);
 	return rc;
 }
@@ -540,7 +540,7 @@ int ocibuild_login(ocibuild_ctx *ctx, const char *registry, const char *user,
 		goto out;
 	rc = oci_auth_login(ctx, ref.domain, user, password, NULL, err);
 out:
-	oci_reg_close(reg);
+	oci_reg_release(reg);
 	oci_ref_release(&ref);
 	oci_buf_release(&probe);
 	return rc;

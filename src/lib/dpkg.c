@@ -337,8 +337,8 @@ int oci_dpkg_owners(const char *admindir, const oci_strlist *files, oci_dpkg *ou
 out:
 	if (dir)
 		closedir(dir);
-	oci_strlist_clear(&cand);
-	oci_strlist_clear(&lists);
+	oci_strlist_release(&cand);
+	oci_strlist_release(&lists);
 	oci_buf_release(&path);
 	oci_buf_release(&status);
 	return rc;

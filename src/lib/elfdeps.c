@@ -136,7 +136,7 @@ int oci_elf_read(const char *path, oci_elf_info *info, ocibuild_error *err)
 			if (dyn.d_tag == DT_RPATH && has_runpath)
 				continue; /* DT_RUNPATH wins over DT_RPATH */
 			if (dyn.d_tag == DT_RUNPATH && !has_runpath) {
-				oci_strlist_clear(&info->runpath);
+				oci_strlist_release(&info->runpath);
 				has_runpath = 1;
 			}
 			if (dyn.d_tag == DT_RPATH)
@@ -161,8 +161,8 @@ out:
 void oci_elf_release(oci_elf_info *info)
 {
 	oci_free(info->interp);
-	oci_strlist_clear(&info->needed);
-	oci_strlist_clear(&info->runpath);
+	oci_strlist_release(&info->needed);
+	oci_strlist_release(&info->runpath);
 	memset(info, 0, sizeof(*info));
 }
 
@@ -379,8 +379,8 @@ int oci_elf_closure(const oci_strlist *binaries, oci_strlist *files, ocibuild_er
 	}
 	rc = 0;
 out:
-	oci_strlist_clear(&sysdirs);
-	oci_strlist_clear(&queue);
-	oci_strlist_clear(&inherited);
+	oci_strlist_release(&sysdirs);
+	oci_strlist_release(&queue);
+	oci_strlist_release(&inherited);
 	return rc;
 }

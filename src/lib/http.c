@@ -50,14 +50,14 @@ int oci_http_new(oci_http **out, const oci_http_opts *o, ocibuild_error *err)
 	h->ca_file = o->ca_file ? oci_strdup(o->ca_file) : NULL;
 	h->user_agent = oci_strdup(o->user_agent ? o->user_agent : "ocibuild/" OCIBUILD_VERSION);
 	if (!h->curl || (o->ca_file && !h->ca_file) || !h->user_agent) {
-		oci_http_free(h);
+		oci_http_release(h);
 		return oci_err_nomem(err);
 	}
 	*out = h;
 	return 0;
 }
 
-void oci_http_free(oci_http *h)
+void oci_http_release(oci_http *h)
 {
 	if (!h)
 		return;

@@ -61,7 +61,7 @@ typedef enum oci_http_fail {
 } oci_http_fail;
 
 int oci_http_new(oci_http **out, const oci_http_opts *o, ocibuild_error *err);
-void oci_http_free(oci_http *h);
+void oci_http_release(oci_http *h);
 /* Perform one request. Returns 0 when a response arrived (any status; a
  * non-2xx body beyond out->max is dropped and the transfer cut short there),
  * or -1 with *fail set, err filled and *resp released. */

@@ -203,7 +203,7 @@ int oci_layer_to_fd(const oci_layer_opts *o, const oci_walk_entry *const *entrie
 	}
 	rc = 0;
 out:
-	oci_zw_free(zw);
+	oci_zw_release(zw);
 	if (have_t)
 		oci_hash_sink_release(&thash);
 	if (have_z)

@@ -117,7 +117,7 @@ static void txn_end(oci_layout_txn *t)
 		close(t->fd); /* lets go of the lock */
 	oci_free(t->dir);
 	oci_free(t->lock_path);
-	oci_strlist_clear(&t->added);
+	oci_strlist_release(&t->added);
 	memset(t, 0, sizeof(*t));
 	t->fd = -1;
 }

@@ -109,7 +109,7 @@ int oci_strlist_has(const oci_strlist *l, const char *s)
 	return 0;
 }
 
-void oci_strlist_clear(oci_strlist *l)
+void oci_strlist_release(oci_strlist *l)
 {
 	size_t i;
 
@@ -227,7 +227,7 @@ void oci_platform_release(oci_platform *p)
 	memset(p, 0, sizeof(*p));
 }
 
-void oci_platform_list_free(oci_platform *v, size_t n)
+void oci_platform_list_release(oci_platform *v, size_t n)
 {
 	size_t i;
 
@@ -287,7 +287,7 @@ int oci_platform_list_parse(const char *s, oci_platform **out, size_t *n, ocibui
 	*n = count;
 	return 0;
 out:
-	oci_platform_list_free(v, k);
+	oci_platform_list_release(v, k);
 	return -1;
 }
 
@@ -1018,16 +1018,16 @@ void oci_config_release(oci_image_config *c)
 	oci_free(c->author);
 	oci_platform_release(&c->platform);
 	oci_free(c->user);
-	oci_strlist_clear(&c->env);
-	oci_strlist_clear(&c->entrypoint);
-	oci_strlist_clear(&c->cmd);
+	oci_strlist_release(&c->env);
+	oci_strlist_release(&c->entrypoint);
+	oci_strlist_release(&c->cmd);
 	oci_free(c->working_dir);
-	oci_strlist_clear(&c->exposed_ports);
+	oci_strlist_release(&c->exposed_ports);
 	oci_map_release(&c->labels);
 	oci_free(c->stop_signal);
-	oci_strlist_clear(&c->volumes);
+	oci_strlist_release(&c->volumes);
 	json_decref((json_t *)c->extra);
-	oci_strlist_clear(&c->diff_ids);
+	oci_strlist_release(&c->diff_ids);
 	for (i = 0; i < c->nhistory; i++) {
 		oci_free(c->history[i].created);
 		oci_free(c->history[i].created_by);

@@ -51,7 +51,7 @@ typedef struct oci_strlist {
 
 OCI_MUST_USE int oci_strlist_push(oci_strlist *l, const char *s, ocibuild_error *err);
 int oci_strlist_has(const oci_strlist *l, const char *s);
-void oci_strlist_clear(oci_strlist *l);
+void oci_strlist_release(oci_strlist *l);
 
 typedef struct oci_platform {
 	char *os;
@@ -69,9 +69,9 @@ int oci_platform_match(const oci_platform *want, const oci_platform *have);
 void oci_platform_release(oci_platform *p);
 /* "os/arch[/variant][,os/arch...]" -> *n platforms, in the order given.
  * Empty entries and duplicates are refused; the error names the entry.
- * Free *out with oci_platform_list_free(). */
+ * Free *out with oci_platform_list_release(). */
 int oci_platform_list_parse(const char *s, oci_platform **out, size_t *n, ocibuild_error *err);
-void oci_platform_list_free(oci_platform *v, size_t n);
+void oci_platform_list_release(oci_platform *v, size_t n);
 
 typedef struct oci_descriptor {
 	char *media_type;

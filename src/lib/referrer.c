@@ -298,7 +298,7 @@ out:
 		oci_err_prefix(err, "attaching %s to %s/%s@%s", artifact_type, oci_reg_domain(reg),
 			       repo, subject->digest);
 	oci_descriptor_release(&a);
-	oci_http_free(h);
+	oci_http_release(h);
 	oci_buf_release(&man);
 	oci_buf_release(&refs);
 	return rc;
@@ -611,8 +611,8 @@ out:
 		res->len = 0;
 	}
 	oci_free(cache);
-	oci_http_free(h);
-	oci_reg_close(reg);
+	oci_http_release(h);
+	oci_reg_release(reg);
 	oci_ref_release(&ref);
 	oci_buf_release(&raw);
 	oci_buf_release(&sbom);

@@ -98,7 +98,7 @@ int oci_reg_open(oci_registry **out, const char *domain, const oci_reg_opts *o,
 	r->scheme = "https";
 	r->seed = (unsigned)time(NULL) ^ (unsigned)getpid();
 	if (!r->domain || !r->host || (o->ca_file && !r->ca_file)) {
-		oci_reg_close(r);
+		oci_reg_release(r);
 		return oci_err_nomem(err);
 	}
 	r->may_plain = host_is_local(r->host);
@@ -109,7 +109,7 @@ int oci_reg_open(oci_registry **out, const char *domain, const oci_reg_opts *o,
 	return 0;
 }
 
-void oci_reg_close(oci_registry *r)
+void oci_reg_release(oci_registry *r)
 {
 	size_t i;
 
@@ -1698,6 +1698,6 @@ int oci_reg_check_login(oci_registry *r, const char *user, const char *password,
 				"registry '%s' refused the login (%ld)", r->domain, resp.status);
 		oci_http_resp_release(&resp);
 	}
-	oci_http_free(h);
+	oci_http_release(h);
 	return rc;
 }

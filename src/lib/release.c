@@ -567,13 +567,13 @@ int oci_release_apps(const oci_release *r, oci_release_app **out, size_t *nout,
 out:
 	if (d)
 		closedir(d);
-	oci_release_apps_free(v, n);
+	oci_release_apps_release(v, n);
 	oci_free(root);
 	oci_free(lib);
 	return rc;
 }
 
-void oci_release_apps_free(oci_release_app *v, size_t n)
+void oci_release_apps_release(oci_release_app *v, size_t n)
 {
 	size_t i;
 

@@ -269,7 +269,7 @@ out:
 	return rc;
 }
 
-void oci_sign_key_free(oci_sign_key *k)
+void oci_sign_key_release(oci_sign_key *k)
 {
 	if (!k)
 		return;

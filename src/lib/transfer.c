@@ -181,7 +181,7 @@ int oci_pull_resolve(oci_registry *reg, const oci_ref *ref, const oci_platform *
 out:
 	oci_free(mt);
 	oci_buf_release(&raw);
-	oci_http_free(h);
+	oci_http_release(h);
 	if (rc < 0)
 		oci_pulled_release(out);
 	return rc;
@@ -220,7 +220,7 @@ static void *pool_worker(void *arg)
 		if (p->fn(p, h, i, &e) < 0)
 			goto fail;
 	}
-	oci_http_free(h);
+	oci_http_release(h);
 	return NULL;
 fail:
 	pthread_mutex_lock(&p->mu);
@@ -231,7 +231,7 @@ fail:
 		ocibuild_error_clear(&e);
 	}
 	pthread_mutex_unlock(&p->mu);
-	oci_http_free(h);
+	oci_http_release(h);
 	return NULL;
 }
 
@@ -358,7 +358,7 @@ static int push_one(struct pool *p, oci_http *h, size_t i, ocibuild_error *err)
 			if (oci_reg_http(o->base_reg, &bh, err) < 0)
 				return -1;
 			rc = oci_reg_get_blob(o->base_reg, bh, o->base_repo, digest, size, o->cache, err);
-			oci_http_free(bh);
+			oci_http_release(bh);
 			if (rc < 0)
 				return -1;
 			oci_progress(ctx, OCIBUILD_EV_BLOB_DOWNLOADED, digest, size, (uint64_t)size, NULL);
@@ -586,7 +586,7 @@ int oci_push_image(oci_registry *reg, const oci_push_opts *o, char **ref_out,
 	*ref_out = oci_buf_detach(&ref, NULL);
 	rc = *ref_out ? 0 : oci_err_nomem(err);
 out:
-	oci_http_free(h);
+	oci_http_release(h);
 	oci_free(mt);
 	push_set_release(&set);
 	oci_buf_release(&raw);

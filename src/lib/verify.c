@@ -270,10 +270,10 @@ out:
 	oci_manifest_release(&m);
 	oci_free(mt);
 	oci_free(cache);
-	oci_http_free(h);
-	oci_reg_close(reg);
+	oci_http_release(h);
+	oci_reg_release(reg);
 	oci_ref_release(&ref);
-	oci_sign_key_free(key);
+	oci_sign_key_release(key);
 	oci_buf_release(&raw);
 	oci_buf_release(&name);
 	return rc;

@@ -187,7 +187,7 @@ static void test_owners(void **state)
 	}
 	assert_int_equal(oci_dpkg_owners(dir, &files, &d, &err), 0);
 	assert_int_equal(d.n, 0);
-	oci_strlist_clear(&files);
+	oci_strlist_release(&files);
 	free(info);
 	remove_tree(dir);
 }
