@@ -121,7 +121,7 @@ int oci_attach_signature(oci_registry *reg, const char *repo, const char *digest
 			 const oci_sign_key *k, const char *store, char **ref_out,
 			 ocibuild_error *err)
 {
-	oci_buf payload = OCI_BUF_INIT(1 << 16), name = OCI_BUF_INIT(4096);
+	oci_buf payload = OCI_BUF_INIT(OCI_MAX_PATH_TEXT), name = OCI_BUF_INIT(OCI_MAX_TEXT);
 	oci_buf cfg = OCI_BUF_INIT(OCI_MAX_CONFIG), man = OCI_BUF_INIT(OCI_MAX_MANIFEST);
 	oci_http *h = NULL;
 	oci_manifest m;

@@ -58,7 +58,7 @@ static int set_cred(oci_cred *c, const char *user, const char *pass, const char 
 
 char *oci_auth_basic_header(const char *user, const char *pass)
 {
-	oci_buf up = OCI_BUF_INIT(1 << 16), h = OCI_BUF_INIT(1 << 17);
+	oci_buf up = OCI_BUF_INIT(OCI_MAX_PATH_TEXT), h = OCI_BUF_INIT(OCI_AUTH_MAX_HEADER);
 	char *enc;
 
 	if (oci_buf_printf(&up, NULL, "%s:%s", user ? user : "", pass ? pass : "") < 0)
@@ -444,8 +444,8 @@ static const char *helper_server(const char *domain)
 static int helper_get(ocibuild_ctx *ctx, oci_getenv_fn env, const char *name,
 		      const char *domain, oci_cred *c, int *found, ocibuild_error *err)
 {
-	oci_buf prog = OCI_BUF_INIT(4096), out = OCI_BUF_INIT(MAX_HELPER_OUTPUT + 1),
-		src = OCI_BUF_INIT(4096);
+	oci_buf prog = OCI_BUF_INIT(OCI_MAX_TEXT), out = OCI_BUF_INIT(MAX_HELPER_OUTPUT + 1),
+		src = OCI_BUF_INIT(OCI_MAX_TEXT);
 	const char *server = helper_server(domain);
 	int status, rc = -1;
 	json_t *j = NULL;
@@ -498,7 +498,7 @@ static int helper_store(ocibuild_ctx *ctx, oci_getenv_fn env, const char *name,
 			const char *domain, const char *user, const char *password,
 			ocibuild_error *err)
 {
-	oci_buf prog = OCI_BUF_INIT(4096), out = OCI_BUF_INIT(MAX_HELPER_OUTPUT + 1);
+	oci_buf prog = OCI_BUF_INIT(OCI_MAX_TEXT), out = OCI_BUF_INIT(MAX_HELPER_OUTPUT + 1);
 	json_t *j = json_object(), *u = json_string(user), *p = json_string(password);
 	char *in = NULL;
 	int status, rc = -1;
@@ -539,7 +539,7 @@ out:
 
 static char *docker_config_path(oci_getenv_fn env)
 {
-	oci_buf b = OCI_BUF_INIT(1 << 16);
+	oci_buf b = OCI_BUF_INIT(OCI_MAX_PATH_TEXT);
 	const char *d = env("DOCKER_CONFIG"), *home = env("HOME");
 
 	if (d && *d) {
@@ -638,7 +638,7 @@ static int from_docker_config(ocibuild_ctx *ctx, const char *domain, oci_getenv_
 static int from_podman(const char *domain, oci_getenv_fn env, oci_cred *c, int *found,
 		       ocibuild_error *err)
 {
-	oci_buf p = OCI_BUF_INIT(1 << 16), b = OCI_BUF_INIT(MAX_AUTH_FILE);
+	oci_buf p = OCI_BUF_INIT(OCI_MAX_PATH_TEXT), b = OCI_BUF_INIT(MAX_AUTH_FILE);
 	const char *f = env("REGISTRY_AUTH_FILE"), *rt = env("XDG_RUNTIME_DIR");
 	int missing, rc;
 
@@ -739,7 +739,7 @@ int oci_challenge_parse(const char *h, oci_challenge *c, ocibuild_error *err)
 	p += c->scheme == OCI_AUTH_BASIC ? 5 : 6;
 	while (*p) {
 		const char *k, *eq;
-		oci_buf v = OCI_BUF_INIT(1 << 16);
+		oci_buf v = OCI_BUF_INIT(OCI_MAX_PATH_TEXT);
 		char **dst = NULL;
 		size_t kl;
 
@@ -834,7 +834,7 @@ static char *link_target(const char *path, ocibuild_error *err)
 		return NULL;
 	}
 	for (hops = 0;; hops++) {
-		oci_buf next = OCI_BUF_INIT(1 << 16);
+		oci_buf next = OCI_BUF_INIT(OCI_MAX_PATH_TEXT);
 		char tmp[4096], *slash;
 		struct stat st;
 		ssize_t n;
@@ -870,7 +870,7 @@ int oci_auth_login(ocibuild_ctx *ctx, const char *domain, const char *user,
 		   const char *password, oci_getenv_fn env, ocibuild_error *err)
 {
 	char *path, *target = NULL, *dir, *slash, *enc = NULL, *s = NULL;
-	oci_buf up = OCI_BUF_INIT(1 << 16);
+	oci_buf up = OCI_BUF_INIT(OCI_MAX_PATH_TEXT);
 	json_t *cfg, *auths, *entry;
 	int missing, rc = -1, per_host;
 	const char *key = helper_server(domain), *helper;

@@ -13,7 +13,7 @@
 /* "name1, name2" of the index entries, for error messages. */
 static char *ref_names(const oci_index *x)
 {
-	oci_buf b = OCI_BUF_INIT(4096);
+	oci_buf b = OCI_BUF_INIT(OCI_MAX_TEXT);
 	size_t i;
 
 	for (i = 0; i < x->n; i++) {
@@ -34,7 +34,7 @@ static int pick_from_layout(oci_base *b, const char *tag, oci_descriptor *out,
 	size_t i, found = (size_t)-1;
 	int rc = -1;
 	struct stat st;
-	oci_buf path = OCI_BUF_INIT(1 << 16);
+	oci_buf path = OCI_BUF_INIT(OCI_MAX_PATH_TEXT);
 
 	if (oci_buf_printf(&path, err, "%s/index.json", b->layout_dir) < 0)
 		return -1;

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include "ocibuild/ocibuild.h"
 #include "err.h"
+#include "caps.h"
 
 typedef struct oci_buf {
 	char *data; /* never NULL: "" (oci_buf_empty) until the first append */

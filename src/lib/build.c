@@ -30,6 +30,9 @@
 #include "walk.h"
 #include "banned.h"
 
+/* the os-release text the runtime layer carries */
+#define OS_RELEASE_MAX (64u << 10)
+
 #define DEFAULT_PATH "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 #define DEFAULT_MTIME 1
 
@@ -134,7 +137,7 @@ bad:
 /* "/opt//app/" -> "/opt/app"; refuses relative paths and "..". */
 static int norm_workdir(const char *in, char **out, ocibuild_error *err)
 {
-	oci_buf b = OCI_BUF_INIT(4096);
+	oci_buf b = OCI_BUF_INIT(OCI_MAX_TEXT);
 	const char *p = in;
 
 	if (!in || in[0] != '/')
@@ -271,7 +274,7 @@ static int parse_created(const char *s, int64_t *out, int *now, ocibuild_error *
 static int validate(struct build *b, ocibuild_error *err)
 {
 	const ocibuild_build_opts *o = b->o;
-	oci_buf tmp = OCI_BUF_INIT(4096);
+	oci_buf tmp = OCI_BUF_INIT(OCI_MAX_TEXT);
 	size_t i;
 	int rc = -1;
 
@@ -356,7 +359,7 @@ static int validate(struct build *b, ocibuild_error *err)
 		}
 		for (i = 0; i < b->np; i++) {
 			b->plats[i].platform = v[i];
-			oci_buf_init(&b->plats[i].sbom, 64u << 20);
+			oci_buf_init(&b->plats[i].sbom, OCI_MAX_SBOM);
 		}
 		oci_free(v);
 	} else {
@@ -366,7 +369,7 @@ static int validate(struct build *b, ocibuild_error *err)
 			goto out;
 		}
 		b->np = 1;
-		oci_buf_init(&b->plats[0].sbom, 64u << 20);
+		oci_buf_init(&b->plats[0].sbom, OCI_MAX_SBOM);
 		if (oci_platform_host(&b->plats[0].platform, err) < 0)
 			goto out;
 	}
@@ -445,7 +448,7 @@ static int make_stage(struct build *b, ocibuild_error *err)
 	const char *target = b->o->layout ? b->o->layout : b->o->output;
 	const char *tmpdir = getenv("TMPDIR");
 	char *parent = target ? parent_dir(target) : oci_strdup(tmpdir && *tmpdir ? tmpdir : "/tmp");
-	oci_buf t = OCI_BUF_INIT(1 << 16);
+	oci_buf t = OCI_BUF_INIT(OCI_MAX_PATH_TEXT);
 	struct stat st;
 	int rc = -1;
 
@@ -478,7 +481,7 @@ out:
 static int check_layout_target(struct build *b, ocibuild_error *err)
 {
 	const char *dir = b->o->layout;
-	oci_buf p = OCI_BUF_INIT(1 << 16);
+	oci_buf p = OCI_BUF_INIT(OCI_MAX_PATH_TEXT);
 	struct stat st;
 	int rc = 0;
 
@@ -646,7 +649,7 @@ static int plan_tree(struct build *b, unsigned prefix_mode, ocibuild_error *err)
 static void warn_foreign_nifs(struct build *b, const oci_strlist *files,
 			      const unsigned char *foreign)
 {
-	oci_buf m = OCI_BUF_INIT(1 << 16);
+	oci_buf m = OCI_BUF_INIT(OCI_MAX_PATH_TEXT);
 	size_t i, n = 0;
 	int rc = oci_buf_puts(&m, "native code built for this machine will not run on ", NULL);
 
@@ -679,7 +682,7 @@ static void warn_foreign_nifs(struct build *b, const oci_strlist *files,
  * about its NIFs. `elves` gets the files that match every platform. */
 static int check_elf(struct build *b, oci_strlist *elves, ocibuild_error *err)
 {
-	oci_buf path = OCI_BUF_INIT(1 << 16);
+	oci_buf path = OCI_BUF_INIT(OCI_MAX_PATH_TEXT);
 	oci_strlist foreign_files = { 0 };
 	unsigned char *foreign = oci_calloc(b->np, 1);
 	const oci_platform *want0 = &b->plats[0].platform;
@@ -827,7 +830,7 @@ static int plan_packages(struct build *b, const oci_strlist *host, ocibuild_erro
 		oci_log(b->ctx, OCIBUILD_LOG_INFO,
 			"no dpkg database in /var/lib/dpkg (not a Debian system): the runtime layer has no package records, so scanners will not list its libraries");
 	for (i = 0; i < b->dpkg.n; i++) {
-		oci_buf name = OCI_BUF_INIT(512);
+		oci_buf name = OCI_BUF_INIT(OCI_MAX_TEXT);
 
 		if (oci_buf_printf(&name, err, "var/lib/dpkg/status.d/%s", b->dpkg.v[i].name) < 0 ||
 		    oci_walk_add_data(&b->rt, name.data, 0644, b->dpkg.v[i].record, b->dpkg.v[i].len,
@@ -839,7 +842,7 @@ static int plan_packages(struct build *b, const oci_strlist *host, ocibuild_erro
 	}
 	for (i = 0; osrel[i]; i++)
 		if (access(osrel[i], R_OK) == 0)
-			return oci_read_file(osrel[i], 64u << 10, &b->osrel, err) < 0
+			return oci_read_file(osrel[i], OS_RELEASE_MAX, &b->osrel, err) < 0
 				       ? -1
 				       : oci_walk_add(&b->rt, "etc/os-release", OCI_TAR_FILE, 0644,
 						      osrel[i], NULL, err);
@@ -902,7 +905,7 @@ static int plan_runtime(struct build *b, const oci_strlist *elves, ocibuild_erro
 		    oci_strlist_push(&host, "/bin/busybox", err) < 0)
 			goto out;
 		for (i = 0; busybox_applets[i]; i++) {
-			oci_buf name = OCI_BUF_INIT(256);
+			oci_buf name = OCI_BUF_INIT(OCI_MAX_TEXT);
 
 			if (oci_buf_printf(&name, err, "bin/%s", busybox_applets[i]) < 0 ||
 			    oci_walk_add(&b->rt, name.data, OCI_TAR_SYMLINK, 0777, NULL, "busybox",
@@ -961,7 +964,7 @@ static int plan_sbom(struct build *b, struct plat *pl, ocibuild_error *err)
 		in.base_name = pl->base.name;
 		in.base_digest = pl->base.manifest_digest;
 	}
-	oci_buf_init(&pl->sbom, 64u << 20);
+	oci_buf_init(&pl->sbom, OCI_MAX_SBOM);
 	if (oci_sbom_spdx(&in, &pl->sbom, err) < 0)
 		return -1;
 	/* --sbom gets the first platform's document */
@@ -1169,7 +1172,7 @@ static int replace_str(char **dst, const char *s, ocibuild_error *err)
  * `bin/NAME eval ...`. */
 static int release_config(struct build *b, oci_image_config *c, ocibuild_error *err)
 {
-	oci_buf bin = OCI_BUF_INIT(4096);
+	oci_buf bin = OCI_BUF_INIT(OCI_MAX_TEXT);
 	int rc = -1;
 
 	/* a crash dump goes to the working directory, the read-only /app */
@@ -1222,7 +1225,7 @@ static int make_config(struct build *b, struct plat *pl, ocibuild_error *err)
 {
 	const ocibuild_build_opts *o = b->o;
 	oci_image_config *c = &pl->config;
-	oci_buf tmp = OCI_BUF_INIT(4096);
+	oci_buf tmp = OCI_BUF_INIT(OCI_MAX_TEXT);
 	size_t i, j;
 	int has_path = 0, rc = -1;
 
@@ -1658,7 +1661,7 @@ static int open_release(struct build *b, ocibuild_error *err)
 	if (o->project && !o->lock) {
 		/* the project's own lock, even when the release lives elsewhere */
 		static const char *const names[] = { "rebar.lock", "mix.lock" };
-		oci_buf p = OCI_BUF_INIT(1 << 16);
+		oci_buf p = OCI_BUF_INIT(OCI_MAX_PATH_TEXT);
 
 		for (i = 0; i < 2; i++) {
 			oci_buf_reset(&p);
@@ -1753,7 +1756,7 @@ int ocibuild_build(ocibuild_ctx *ctx, const ocibuild_build_opts *opts,
 	int rc = -1;
 
 	memset(&b, 0, sizeof(b));
-	oci_buf_init(&b.osrel, 64u << 10);
+	oci_buf_init(&b.osrel, OS_RELEASE_MAX);
 	b.ctx = ctx;
 	b.o = opts;
 	b.tree = opts->dir;

@@ -17,10 +17,13 @@
 #include "referrer.h"
 #include "banned.h"
 
+/* the --image-refs file */
+#define IMAGE_REFS_MAX (1u << 20)
+
 int oci_push_target(const char *prefix, const char *tag, char **domain, char **repo,
 		    char **tagpart, ocibuild_error *err)
 {
-	oci_buf full = OCI_BUF_INIT(4096);
+	oci_buf full = OCI_BUF_INIT(OCI_MAX_TEXT);
 	const char *colon = strrchr(tag, ':'), *slash = strrchr(tag, '/');
 	const char *name_start = slash ? slash + 1 : tag;
 	oci_ref r;
@@ -44,7 +47,7 @@ int oci_push_target(const char *prefix, const char *tag, char **domain, char **r
 	/* a bare "myorg" prefix means Docker Hub's myorg/, not library/ */
 	if (!strchr(prefix, '/') && !strchr(prefix, '.') && !strchr(prefix, ':') &&
 	    strcmp(prefix, "localhost")) {
-		oci_buf p = OCI_BUF_INIT(4096);
+		oci_buf p = OCI_BUF_INIT(OCI_MAX_TEXT);
 
 		oci_free(r.path);
 		r.path = NULL;
@@ -153,7 +156,7 @@ int oci_push_tags(ocibuild_ctx *ctx, const oci_net *net, const char *layout,
 		po.cache = cache;
 		rc = oci_push_image(reg, &po, &ref, err);
 		if (rc == 0) {
-			oci_buf t = OCI_BUF_INIT(4096);
+			oci_buf t = OCI_BUF_INIT(OCI_MAX_TEXT);
 
 			for (j = 0; j < ng && rc == 0; j++) {
 				oci_buf_reset(&t);
@@ -219,7 +222,7 @@ void oci_digest_refs(const oci_strlist *refs, char *out, size_t n)
 int oci_write_refs(const char *image_refs, const char *digest_file, const oci_strlist *refs,
 		   const char *digest, ocibuild_error *err)
 {
-	oci_buf b = OCI_BUF_INIT(1 << 20);
+	oci_buf b = OCI_BUF_INIT(IMAGE_REFS_MAX);
 	size_t i;
 	int rc = 0;
 
@@ -263,7 +266,7 @@ static int unpack_archive(const char *path, const char *dir, ocibuild_error *err
 	}
 	while ((r = archive_read_next_header(a, &e)) == ARCHIVE_OK) {
 		const char *name = archive_entry_pathname(e);
-		oci_buf out = OCI_BUF_INIT(1 << 16);
+		oci_buf out = OCI_BUF_INIT(OCI_MAX_PATH_TEXT);
 		int fd;
 
 		while (name && name[0] == '.' && name[1] == '/')
@@ -337,7 +340,7 @@ int ocibuild_push(ocibuild_ctx *ctx, const ocibuild_push_opts *o, ocibuild_build
 		return oci_err_nomem(err);
 	}
 	if (!S_ISDIR(st.st_mode)) {
-		oci_buf t = OCI_BUF_INIT(4096);
+		oci_buf t = OCI_BUF_INIT(OCI_MAX_TEXT);
 		const char *td = getenv("TMPDIR");
 
 		if (oci_buf_printf(&t, err, "%s/ocibuild-push-XXXXXX", td && *td ? td : "/tmp") < 0)
@@ -517,7 +520,7 @@ int ocibuild_login(ocibuild_ctx *ctx, const char *registry, const char *user,
 	oci_net net = { ca_file, insecure, 0, 1 };
 	oci_registry *reg = NULL;
 	oci_ref ref;
-	oci_buf probe = OCI_BUF_INIT(4096);
+	oci_buf probe = OCI_BUF_INIT(OCI_MAX_TEXT);
 	int rc = -1;
 
 	memset(&ref, 0, sizeof(ref));

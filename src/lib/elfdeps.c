@@ -15,6 +15,9 @@
 #include "mem.h"
 #include "banned.h"
 
+/* an ld.so.conf file (or one it includes) */
+#define LD_CONF_MAX (1u << 20)
+
 int oci_elf_is_elf(const char *path)
 {
 	unsigned char m[4];
@@ -174,11 +177,11 @@ static int push_unique(oci_strlist *l, const char *s, ocibuild_error *err)
 /* Directories from an ld.so.conf file, following `include` globs. */
 static int read_ldconf(const char *path, oci_strlist *dirs, int depth, ocibuild_error *err)
 {
-	oci_buf b = OCI_BUF_INIT(1 << 20);
+	oci_buf b = OCI_BUF_INIT(LD_CONF_MAX);
 	char *line, *next;
 	int rc = 0;
 
-	if (depth > 8 || oci_read_file(path, 1 << 20, &b, NULL) < 0) {
+	if (depth > 8 || oci_read_file(path, LD_CONF_MAX, &b, NULL) < 0) {
 		oci_buf_release(&b);
 		return 0;
 	}
@@ -220,7 +223,7 @@ static int read_ldconf(const char *path, oci_strlist *dirs, int depth, ocibuild_
 
 static char *expand_origin(const char *dir, const char *binary)
 {
-	oci_buf b = OCI_BUF_INIT(1 << 16);
+	oci_buf b = OCI_BUF_INIT(OCI_MAX_PATH_TEXT);
 	const char *slash = strrchr(binary, '/');
 	size_t olen = slash ? (size_t)(slash - binary) : 1;
 	const char *p = dir;
@@ -261,7 +264,7 @@ static int resolve(const char *lib, const oci_elf_info *bin, const char *binpath
 
 		for (i = 0; i < dirs->n; i++) {
 			char *dir = pass ? oci_strdup(dirs->v[i]) : expand_origin(dirs->v[i], binpath);
-			oci_buf p = OCI_BUF_INIT(1 << 16);
+			oci_buf p = OCI_BUF_INIT(OCI_MAX_PATH_TEXT);
 			ocibuild_error e = { 0 };
 			oci_elf_info li;
 			struct stat st;

@@ -9,9 +9,6 @@
 #include "mem.h"
 #include "banned.h"
 
-/* what is kept of an error body; the transfer ends there */
-#define MAX_ERROR_BODY (64u * 1024)
-
 struct oci_http {
 	CURL *curl;
 	oci_http_opts o;
@@ -164,13 +161,13 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
 	}
 	if (!x->req->out) {
 		/* nobody wants an error body: stop once it is clearly not small */
-		if (!ok && x->received > MAX_ERROR_BODY) {
+		if (!ok && x->received > OCI_HTTP_MAX_ERROR_BODY) {
 			x->truncated = 1;
 			return 0;
 		}
 		return n;
 	}
-	cap = ok || x->req->out->max < MAX_ERROR_BODY ? x->req->out->max : MAX_ERROR_BODY;
+	cap = ok || x->req->out->max < OCI_HTTP_MAX_ERROR_BODY ? x->req->out->max : OCI_HTTP_MAX_ERROR_BODY;
 	if (x->req->out->len + n > cap) {
 		if (ok) {
 			x->too_big = 1;
@@ -379,7 +376,7 @@ failed:
 char *oci_http_escape(const char *s)
 {
 	static const char hex[] = "0123456789ABCDEF";
-	oci_buf b = OCI_BUF_INIT(1 << 16);
+	oci_buf b = OCI_BUF_INIT(OCI_MAX_PATH_TEXT);
 
 	for (; *s; s++) {
 		unsigned char c = (unsigned char)*s;

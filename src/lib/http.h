@@ -7,6 +7,9 @@
 #include "buf.h"
 #include "sink.h"
 
+/* what is kept of an error body; the transfer ends there */
+#define OCI_HTTP_MAX_ERROR_BODY (64u << 10)
+
 typedef struct oci_http_opts {
 	const char *ca_file;    /* extra CA bundle, or NULL */
 	const char *user_agent;

@@ -265,7 +265,7 @@ void oci_layout_txn_abort(oci_layout_txn *t)
 
 static int make_tmp_near(const char *path, char **tmp, int *fd, ocibuild_error *err)
 {
-	oci_buf b = OCI_BUF_INIT(1 << 16);
+	oci_buf b = OCI_BUF_INIT(OCI_MAX_PATH_TEXT);
 	const char *slash = strrchr(path, '/');
 
 	if ((slash && oci_buf_append(&b, path, (size_t)(slash - path + 1), err) < 0) ||

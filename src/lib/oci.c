@@ -196,7 +196,7 @@ int oci_platform_host(oci_platform *p, ocibuild_error *err)
 
 char *oci_platform_string(const oci_platform *p)
 {
-	oci_buf b = OCI_BUF_INIT(4096);
+	oci_buf b = OCI_BUF_INIT(OCI_MAX_TEXT);
 
 	if (oci_buf_printf(&b, NULL, "%s/%s%s%s", p->os ? p->os : "?",
 			   p->architecture ? p->architecture : "?", p->variant ? "/" : "",
@@ -1041,7 +1041,7 @@ int oci_docker_manifest_json(const oci_manifest *m, const oci_strlist *repo_tags
 			     oci_buf *out, ocibuild_error *err)
 {
 	json_t *arr = json_array(), *o = json_object(), *layers = json_array();
-	oci_buf p = OCI_BUF_INIT(256);
+	oci_buf p = OCI_BUF_INIT(OCI_MAX_TEXT);
 	size_t i;
 	int bad = !arr || !o || !layers;
 
@@ -1159,7 +1159,7 @@ void ocibuild_argv_free(char **argv)
 char *oci_registry_error(const char *json, size_t len)
 {
 	json_t *j = json_loadb(json, len, 0, NULL), *errs, *e;
-	oci_buf b = OCI_BUF_INIT(4096);
+	oci_buf b = OCI_BUF_INIT(OCI_MAX_TEXT);
 	size_t i;
 
 	errs = json_is_object(j) ? json_object_get(j, "errors") : NULL;
@@ -1196,7 +1196,7 @@ int oci_json_media_type(const char *json, size_t len, char **out, ocibuild_error
 
 char *oci_index_platforms(const oci_index *x)
 {
-	oci_buf b = OCI_BUF_INIT(4096);
+	oci_buf b = OCI_BUF_INIT(OCI_MAX_TEXT);
 	size_t i;
 	int rc;
 

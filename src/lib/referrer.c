@@ -309,7 +309,7 @@ static int attach_one(ocibuild_ctx *ctx, oci_registry *reg, const char *repo,
 		      const char *layout, const oci_descriptor *desc, const char *store,
 		      const oci_sign_key *sign, oci_strlist *refs, ocibuild_error *err)
 {
-	oci_buf sbom = OCI_BUF_INIT(OCI_MAX_SBOM), ref = OCI_BUF_INIT(4096);
+	oci_buf sbom = OCI_BUF_INIT(OCI_MAX_SBOM), ref = OCI_BUF_INIT(OCI_MAX_TEXT);
 	char digest[OCI_DIGEST_LEN + 1], *sref = NULL;
 	int rc, api;
 

@@ -17,9 +17,10 @@
 #include "oci.h"
 #include "banned.h"
 
-#define MAX_ERROR_BODY (64 * 1024)
 /* err->code of a failure because an answer passed its size cap */
 #define ERR_CODE_TOO_BIG 413
+/* registry text in a message is cut here */
+#define CLEAN_TEXT_MAX 300u
 #define MAX_TOKEN_BODY (1 << 20)
 /* Retries: one budget per request, or per blob across its upload sessions,
  * and one for the whole command (the registry object). */
@@ -154,7 +155,7 @@ int oci_reg_http(oci_registry *r, oci_http **h, ocibuild_error *err)
 
 static char *base_url(oci_registry *r)
 {
-	oci_buf b = OCI_BUF_INIT(4096);
+	oci_buf b = OCI_BUF_INIT(OCI_MAX_TEXT);
 
 	int rc;
 
@@ -171,7 +172,7 @@ static char *base_url(oci_registry *r)
 /* An absolute URL for a path ("/v2/...") or a Location value. */
 static char *resolve_url(oci_registry *r, const char *ref)
 {
-	oci_buf b = OCI_BUF_INIT(1 << 16);
+	oci_buf b = OCI_BUF_INIT(OCI_MAX_PATH_TEXT);
 	char *base;
 
 	if (!strncmp(ref, "http://", 7) || !strncmp(ref, "https://", 8))
@@ -249,7 +250,7 @@ static int same_origin(oci_registry *r, const char *url)
 static char *url_for_humans(const char *url)
 {
 	const char *p = strstr(url, "://"), *at;
-	oci_buf b = OCI_BUF_INIT(4096);
+	oci_buf b = OCI_BUF_INIT(OCI_MAX_TEXT);
 
 	if (p) {
 		const char *h = p + 3, *end = h + strcspn(h, "/?#");
@@ -403,8 +404,8 @@ static int append_scopes(oci_buf *b, const char *scope, int amp, ocibuild_error 
 static int fetch_token(oci_registry *r, oci_http *h, const oci_challenge *ch, const char *scope,
 		       ocibuild_error *err)
 {
-	oci_buf url = OCI_BUF_INIT(1 << 16), body = OCI_BUF_INIT(MAX_TOKEN_BODY);
-	oci_buf form = OCI_BUF_INIT(1 << 16);
+	oci_buf url = OCI_BUF_INIT(OCI_MAX_PATH_TEXT), body = OCI_BUF_INIT(MAX_TOKEN_BODY);
+	oci_buf form = OCI_BUF_INIT(OCI_MAX_PATH_TEXT);
 	oci_http_req q;
 	oci_http_resp resp;
 	oci_http_fail fail;
@@ -432,7 +433,7 @@ static int fetch_token(oci_registry *r, oci_http *h, const oci_challenge *ch, co
 		goto out;
 	if (r->cred.username && r->cred.password) {
 		char *basic = oci_auth_basic_header(r->cred.username, r->cred.password);
-		oci_buf a = OCI_BUF_INIT(1 << 17);
+		oci_buf a = OCI_BUF_INIT(OCI_AUTH_MAX_HEADER);
 
 		if (!basic || oci_buf_printf(&a, err, "Authorization: %s", basic) < 0) {
 			if (!basic)
@@ -644,10 +645,10 @@ static int budget_spent(oci_registry *r, const struct budget *b, const char *wha
 static char *clean_registry_text(const char *in)
 {
 	static const char *const secrets[] = { "basic ", "bearer ", "token=", "password=" };
-	oci_buf b = OCI_BUF_INIT(512);
+	oci_buf b = OCI_BUF_INIT(2 * CLEAN_TEXT_MAX);
 	size_t i, k;
 
-	for (i = 0; in[i] && b.len < 300;) {
+	for (i = 0; in[i] && b.len < CLEAN_TEXT_MAX;) {
 		unsigned char c = (unsigned char)in[i];
 
 		for (k = 0; k < sizeof(secrets) / sizeof(secrets[0]); k++) {
@@ -807,7 +808,7 @@ static int reg_do(oci_registry *r, oci_http *h, const struct rreq *q, oci_http_r
 {
 	char *url = resolve_url(r, q->http.url);
 	const char **hdrs = oci_calloc(q->http.nheaders + 1, sizeof(char *));
-	oci_buf authh = OCI_BUF_INIT(1 << 17);
+	oci_buf authh = OCI_BUF_INIT(OCI_AUTH_MAX_HEADER);
 	struct budget own = { 0, 0 }, *b = q->budget ? q->budget : &own;
 	int auth_tries = 0, redirects = 0, rc = -1, sent_basic = 0;
 
@@ -900,7 +901,7 @@ out:
 /* "/v2/<repo>/<kind>/<ref>" */
 static char *v2_path(const char *repo, const char *kind, const char *ref)
 {
-	oci_buf p = OCI_BUF_INIT(1 << 16);
+	oci_buf p = OCI_BUF_INIT(OCI_MAX_PATH_TEXT);
 
 	if (oci_buf_printf(&p, NULL, "/v2/%s/%s/%s", repo, kind, ref) < 0)
 		return NULL;
@@ -909,7 +910,7 @@ static char *v2_path(const char *repo, const char *kind, const char *ref)
 
 static char *scope_for(const oci_registry *r, const char *repo, const char *from)
 {
-	oci_buf s = OCI_BUF_INIT(4096);
+	oci_buf s = OCI_BUF_INIT(OCI_MAX_TEXT);
 
 	if (oci_buf_printf(&s, NULL, "repository:%s:%s", repo, r->o.push ? "pull,push" : "pull") < 0)
 		return NULL;
@@ -1027,7 +1028,7 @@ static int put_manifest(oci_registry *r, oci_http *h, const char *repo, const ch
 			const char *media_type, const void *data, size_t len, int *subject_ack,
 			ocibuild_error *err)
 {
-	oci_buf ct = OCI_BUF_INIT(4096), body = OCI_BUF_INIT(MAX_ERROR_BODY);
+	oci_buf ct = OCI_BUF_INIT(OCI_MAX_TEXT), body = OCI_BUF_INIT(OCI_HTTP_MAX_ERROR_BODY);
 	const char *hdrs[1];
 	struct rreq q;
 	oci_http_resp resp;
@@ -1085,7 +1086,7 @@ int oci_reg_get_referrers(oci_registry *r, oci_http *h, const char *repo, const 
 	static const char *const hdrs[] = { "Accept: " OCI_MT_INDEX };
 	struct rreq q;
 	oci_http_resp resp;
-	oci_buf p = OCI_BUF_INIT(1 << 16);
+	oci_buf p = OCI_BUF_INIT(OCI_MAX_PATH_TEXT);
 	char *scope = scope_for(r, repo, NULL), *esc = NULL, *mt = NULL;
 	int rc = -1;
 
@@ -1185,7 +1186,7 @@ int oci_reg_blob_exists(oci_registry *r, oci_http *h, const char *repo, const ch
 int oci_reg_mount(oci_registry *r, oci_http *h, const char *repo, const char *digest,
 		  const char *from, int *mounted, ocibuild_error *err)
 {
-	oci_buf path = OCI_BUF_INIT(1 << 16);
+	oci_buf path = OCI_BUF_INIT(OCI_MAX_PATH_TEXT);
 	struct rreq q;
 	oci_http_resp resp;
 	char *scope = scope_for(r, repo, from), *efrom = oci_http_escape(from);
@@ -1304,7 +1305,7 @@ static int parse_range_end(const char *range, uint64_t *last)
 /* Open a session: POST, then the Location to send bytes to. */
 static enum up_status upload_open(struct upload *u, ocibuild_error *err)
 {
-	oci_buf path = OCI_BUF_INIT(1 << 16);
+	oci_buf path = OCI_BUF_INIT(OCI_MAX_PATH_TEXT);
 	struct rreq q;
 	oci_http_resp resp;
 	enum up_status st = UP_FAILED;
@@ -1372,7 +1373,7 @@ static enum up_status upload_where(struct upload *u, uint64_t *off, ocibuild_err
 /* Send [*off, size) in PATCH chunks, resuming after dropped connections. */
 static enum up_status upload_chunks(struct upload *u, uint64_t *off, ocibuild_error *err)
 {
-	oci_buf range = OCI_BUF_INIT(256);
+	oci_buf range = OCI_BUF_INIT(OCI_MAX_TEXT);
 	enum up_status st = UP_FAILED;
 
 	while (*off < u->size) {
@@ -1438,7 +1439,7 @@ out:
 static enum up_status upload_close(struct upload *u, uint64_t off, ocibuild_error *err)
 {
 	static const char *const hdrs[1] = { "Content-Type: application/octet-stream" };
-	oci_buf url = OCI_BUF_INIT(1 << 16);
+	oci_buf url = OCI_BUF_INIT(OCI_MAX_PATH_TEXT);
 	struct rreq q;
 	oci_http_resp resp;
 	enum up_status st = UP_FAILED;
@@ -1506,7 +1507,7 @@ int oci_reg_upload(oci_registry *r, oci_http *h, const char *repo, const char *d
 	u.chunk = chunk;
 	u.budget = &b;
 	u.prog = (struct up_progress){ r, digest, size, 0 };
-	u.body = (oci_buf)OCI_BUF_INIT(MAX_ERROR_BODY);
+	u.body = (oci_buf)OCI_BUF_INIT(OCI_HTTP_MAX_ERROR_BODY);
 	u.scope = scope_for(r, repo, NULL);
 	u.fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (!u.scope) {
@@ -1565,7 +1566,7 @@ static int get_blob_once(oci_registry *r, oci_http *h, const char *repo, const c
 			 struct budget *b, char **retry_after, int *again, ocibuild_error *err)
 {
 	struct dl_progress prog = { r, digest, size };
-	oci_buf ebody = OCI_BUF_INIT(MAX_ERROR_BODY);
+	oci_buf ebody = OCI_BUF_INIT(OCI_HTTP_MAX_ERROR_BODY);
 	char got[OCI_DIGEST_LEN + 1];
 	oci_blob_tmp t;
 	oci_file_sink fs;

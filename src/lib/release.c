@@ -14,6 +14,11 @@
 #include "mem.h"
 #include "banned.h"
 
+/* releases/start_erl.data: "ERTS_VSN REL_VSN" */
+#define START_ERL_MAX 4096u
+/* an application's .app file, a release's start script */
+#define APP_TEXT_MAX (4u << 20)
+
 /* Applications that ship with Erlang/OTP or Elixir: the runtime, not the
  * project's dependencies. */
 static const char *const otp_apps[] = {
@@ -120,7 +125,7 @@ static int check_not_dev_mode(const char *dir, ocibuild_error *err)
 /* releases/<vsn>/<name>.rel names the release. */
 static int find_name(oci_release *r, ocibuild_error *err)
 {
-	oci_buf pat = OCI_BUF_INIT(1 << 16);
+	oci_buf pat = OCI_BUF_INIT(OCI_MAX_PATH_TEXT);
 	glob_t g;
 	int rc;
 
@@ -154,13 +159,13 @@ static int find_name(oci_release *r, ocibuild_error *err)
 static int read_start_erl(oci_release *r, ocibuild_error *err)
 {
 	char *p = oci_path_join(r->dir, "releases/start_erl.data");
-	oci_buf b = OCI_BUF_INIT(4096);
+	oci_buf b = OCI_BUF_INIT(OCI_MAX_TEXT);
 	char *sp, *end;
 	int rc = -1;
 
 	if (!p)
 		return oci_err_nomem(err);
-	if (oci_read_file(p, 4096, &b, err) < 0) {
+	if (oci_read_file(p, START_ERL_MAX, &b, err) < 0) {
 		rc = err && err->kind == OCIBUILD_ERR_NOMEM
 			     ? -1
 			     : not_a_release(r->dir, "no releases/start_erl.data", err);
@@ -246,12 +251,12 @@ static int project_lock(const char *dir, char **out, ocibuild_error *err)
  * ({extended_start_script, false}) passes its arguments to erlexec. */
 static int is_plain_script(const oci_release *r, ocibuild_error *err)
 {
-	oci_buf p = OCI_BUF_INIT(1 << 16), s = OCI_BUF_INIT(4u << 20);
+	oci_buf p = OCI_BUF_INIT(OCI_MAX_PATH_TEXT), s = OCI_BUF_INIT(APP_TEXT_MAX);
 	int rc;
 
 	if (oci_buf_printf(&p, err, "%s/bin/%s", r->dir, r->name) < 0)
 		return -1;
-	rc = oci_read_file(p.data, 4u << 20, &s, err);
+	rc = oci_read_file(p.data, APP_TEXT_MAX, &s, err);
 	if (rc == 0)
 		rc = !strstr(s.data, "foreground");
 	oci_buf_release(&p);
@@ -315,7 +320,7 @@ fail:
 int oci_release_find(const char *project, const char *name, char **dir,
 		     ocibuild_error *err)
 {
-	oci_buf pat = OCI_BUF_INIT(1 << 16), names = OCI_BUF_INIT(1 << 16);
+	oci_buf pat = OCI_BUF_INIT(OCI_MAX_PATH_TEXT), names = OCI_BUF_INIT(OCI_MAX_PATH_TEXT);
 	glob_t g;
 	size_t i, best = (size_t)-1;
 	struct timespec best_t = { 0, 0 };
@@ -457,13 +462,13 @@ static int by_dir(const void *a, const void *b)
  * unparsable file is not an error (-1 only when out of memory). */
 static int read_app(const char *reldir, oci_release_app *a, ocibuild_error *err)
 {
-	oci_buf p = OCI_BUF_INIT(1 << 16), text = OCI_BUF_INIT(4u << 20);
+	oci_buf p = OCI_BUF_INIT(OCI_MAX_PATH_TEXT), text = OCI_BUF_INIT(APP_TEXT_MAX);
 	ocibuild_error e = { 0 };
 	int rc = 0;
 
 	if (oci_buf_printf(&p, err, "%s/%s/ebin/%s.app", reldir, a->dir, a->name) < 0)
 		return -1;
-	if (oci_read_file(p.data, 4u << 20, &text, &e) == 0 &&
+	if (oci_read_file(p.data, APP_TEXT_MAX, &text, &e) == 0 &&
 	    oci_lock_app_parse(text.data, text.len, p.data, &a->app, &e) == 0 &&
 	    a->app.vsn) {
 		oci_free(a->version);

@@ -25,7 +25,7 @@ int oci_net_registry(ocibuild_ctx *ctx, const oci_net *net, const char *domain, 
 
 char *oci_cache_dir(oci_getenv_fn env)
 {
-	oci_buf b = OCI_BUF_INIT(1 << 16);
+	oci_buf b = OCI_BUF_INIT(OCI_MAX_PATH_TEXT);
 	const char *d;
 	int rc;
 
@@ -517,7 +517,7 @@ out:
 int oci_push_image(oci_registry *reg, const oci_push_opts *o, char **ref_out,
 		   ocibuild_error *err)
 {
-	oci_buf raw = OCI_BUF_INIT(OCI_MAX_MANIFEST), ref = OCI_BUF_INIT(4096);
+	oci_buf raw = OCI_BUF_INIT(OCI_MAX_MANIFEST), ref = OCI_BUF_INIT(OCI_MAX_TEXT);
 	struct push_set set;
 	struct push_job j;
 	struct pool p;
@@ -570,7 +570,7 @@ int oci_push_image(oci_registry *reg, const oci_push_opts *o, char **ref_out,
 	oci_progress(oci_reg_ctx(reg), OCIBUILD_EV_MANIFEST_PUSHED, o->manifest_digest,
 		     (int64_t)raw.len, raw.len, ref.data);
 	for (i = 0; i < o->ntags; i++) {
-		oci_buf t = OCI_BUF_INIT(4096);
+		oci_buf t = OCI_BUF_INIT(OCI_MAX_TEXT);
 
 		if (put_manifest_once(reg, h, o->repo, o->tags[i], o->manifest_digest,
 				      mt ? mt : OCI_MT_MANIFEST, &raw, err) < 0)

@@ -86,7 +86,7 @@ static char *normalize(const char *url, oci_buf *b, int *nomem)
 
 int oci_vcs_normalize_url(const char *full, char **out, ocibuild_error *err)
 {
-	oci_buf b = OCI_BUF_INIT(4096), cut = OCI_BUF_INIT(1 << 16);
+	oci_buf b = OCI_BUF_INIT(OCI_MAX_TEXT), cut = OCI_BUF_INIT(OCI_MAX_PATH_TEXT);
 	size_t n = full ? strcspn(full, "?#") : 0;
 	int nomem = 0;
 
@@ -189,7 +189,7 @@ int oci_vcs_detect(const char *dir, const char *(*env)(const char *), oci_vcs *v
 	if (!env)
 		env = plain_getenv;
 	if ((a = env("GITHUB_REPOSITORY")) && *a) {
-		oci_buf url = OCI_BUF_INIT(4096);
+		oci_buf url = OCI_BUF_INIT(OCI_MAX_TEXT);
 		const char *server = env("GITHUB_SERVER_URL");
 		int rc;
 

@@ -159,7 +159,7 @@ int ocibuild_verify(ocibuild_ctx *ctx, const ocibuild_verify_opts *o, ocibuild_v
 		    ocibuild_error *err)
 {
 	oci_net net = { NULL, { NULL, 0 }, 0, 1 };
-	oci_buf raw = OCI_BUF_INIT(OCI_MAX_MANIFEST), name = OCI_BUF_INIT(4096);
+	oci_buf raw = OCI_BUF_INIT(OCI_MAX_MANIFEST), name = OCI_BUF_INIT(OCI_MAX_TEXT);
 	oci_registry *reg = NULL;
 	oci_http *h = NULL;
 	oci_sign_key *key = NULL;
