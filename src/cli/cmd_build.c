@@ -8,6 +8,9 @@
 #include "cli.h"
 #include "../lib/banned.h"
 
+/* the most worker threads --jobs may ask for */
+#define MAX_JOBS 256
+
 enum {
 	F_DIR = 256, F_BASE, F_LAYOUT, F_WORKDIR, F_COMPRESSION, F_PLATFORM, F_UID,
 	F_ENTRYPOINT, F_CMD, F_EXPOSE, F_RELEASE, F_PROJECT, F_LOCK, F_BUNDLE, F_SBOM, F_NOVCS,
@@ -268,8 +271,9 @@ int cmd_build(int argc, char **argv)
 
 			errno = 0;
 			v = strtol(optarg, &end, 10);
-			if (errno || *end || v < 1 || v > 256) {
-				rc = cli_usage_error("build", "bad --jobs '%s': use a number from 1 to 256", optarg);
+			if (errno || *end || v < 1 || v > MAX_JOBS) {
+				rc = cli_usage_error("build", "bad --jobs '%s': use a number from 1 to %d",
+						     optarg, MAX_JOBS);
 				goto out;
 			}
 			jobs = (int)v;

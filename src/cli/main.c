@@ -10,6 +10,9 @@
 #include "cli.h"
 #include "../lib/banned.h"
 
+/* the longest timeout a variable or option may ask for: a day */
+#define MAX_TIMEOUT_S 86400
+
 /* read by the library's worker threads (the cancel callback) while the
  * handler may write it: a lock-free atomic, safe in a signal handler too */
 static atomic_int got_signal;
@@ -41,10 +44,10 @@ static int ctx_env(ocibuild_ctx *ctx)
 		return CLI_OK;
 	errno = 0;
 	n = strtol(v, &end, 10);
-	if (errno || *end || n < 1 || n > 86400) {
+	if (errno || *end || n < 1 || n > MAX_TIMEOUT_S) {
 		fprintf(stderr,
-			"ocibuild: error: OCIBUILD_REQUEST_TIMEOUT must be a number of seconds from 1 to 86400, not '%.40s'\n",
-			v);
+			"ocibuild: error: OCIBUILD_REQUEST_TIMEOUT must be a number of seconds from 1 to %d, not '%.40s'\n",
+			MAX_TIMEOUT_S, v);
 		return CLI_USAGE;
 	}
 	ocibuild_ctx_set_request_timeout(ctx, n);
@@ -108,8 +111,9 @@ int cli_parse_lock_timeout(const char *cmd, const char *arg, unsigned *seconds)
 
 	errno = 0;
 	v = strtoul(arg, &end, 10);
-	if (errno || end == arg || *end || *arg == '-' || v > 86400) {
-		cli_usage_error(cmd, "bad --lock-timeout '%s': use a number of seconds from 0 to 86400", arg);
+	if (errno || end == arg || *end || *arg == '-' || v > MAX_TIMEOUT_S) {
+		cli_usage_error(cmd, "bad --lock-timeout '%s': use a number of seconds from 0 to %d", arg,
+				MAX_TIMEOUT_S);
 		return -1;
 	}
 	*seconds = (unsigned)v;

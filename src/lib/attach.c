@@ -122,7 +122,7 @@ int oci_attach_signature(oci_registry *reg, const char *repo, const char *digest
 			 const oci_sign_key *k, const char *store, char **ref_out,
 			 ocibuild_error *err)
 {
-	oci_buf payload = OCI_BUF_INIT(1 << 16), name = OCI_BUF_INIT(4096);
+	oci_buf payload = OCI_BUF_INIT(OCI_MAX_PATH_TEXT), name = OCI_BUF_INIT(OCI_MAX_TEXT);
 	oci_buf cfg = OCI_BUF_INIT(OCI_MAX_CONFIG), man = OCI_BUF_INIT(OCI_MAX_MANIFEST);
 	oci_http *h = NULL;
 	oci_manifest m;
@@ -169,7 +169,7 @@ out:
 		oci_err_prefix(err, "signing %s/%s@%s", oci_reg_domain(reg), repo, digest);
 	oci_free(sig);
 	oci_manifest_release(&m);
-	oci_http_free(h);
+	oci_http_release(h);
 	oci_buf_release(&payload);
 	oci_buf_release(&name);
 	oci_buf_release(&cfg);

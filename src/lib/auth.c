@@ -58,7 +58,7 @@ static int set_cred(oci_cred *c, const char *user, const char *pass, const char 
 
 char *oci_auth_basic_header(const char *user, const char *pass)
 {
-	oci_buf up = OCI_BUF_INIT(1 << 16), h = OCI_BUF_INIT(1 << 17);
+	oci_buf up = OCI_BUF_INIT(OCI_MAX_PATH_TEXT), h = OCI_BUF_INIT(OCI_AUTH_MAX_HEADER);
 	char *enc;
 
 	if (oci_buf_printf(&up, NULL, "%s:%s", user ? user : "", pass ? pass : "") < 0)
@@ -169,8 +169,7 @@ static json_t *load_json_file(const char *path, ocibuild_error *err, int *missin
 
 	if (read_auth_file(path, &b, missing, err) == 0 && !*missing)
 		j = parse_json(b.data, b.len, path, err);
-	if (b.data)
-		memset(b.data, 0, b.len);
+	memset(b.data, 0, b.len);
 	oci_buf_release(&b);
 	return j;
 }
@@ -445,8 +444,8 @@ static const char *helper_server(const char *domain)
 static int helper_get(ocibuild_ctx *ctx, oci_getenv_fn env, const char *name,
 		      const char *domain, oci_cred *c, int *found, ocibuild_error *err)
 {
-	oci_buf prog = OCI_BUF_INIT(4096), out = OCI_BUF_INIT(MAX_HELPER_OUTPUT + 1),
-		src = OCI_BUF_INIT(4096);
+	oci_buf prog = OCI_BUF_INIT(OCI_MAX_TEXT), out = OCI_BUF_INIT(MAX_HELPER_OUTPUT + 1),
+		src = OCI_BUF_INIT(OCI_MAX_TEXT);
 	const char *server = helper_server(domain);
 	int status, rc = -1;
 	json_t *j = NULL;
@@ -460,7 +459,7 @@ static int helper_get(ocibuild_ctx *ctx, oci_getenv_fn env, const char *name,
 		goto out;
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
 		/* "credentials not found" means: nothing stored for this server */
-		if (WIFEXITED(status) && WEXITSTATUS(status) != 127 && out.data &&
+		if (WIFEXITED(status) && WEXITSTATUS(status) != 127 &&
 		    strstr(out.data, "not found")) {
 			rc = 0;
 			goto out;
@@ -468,7 +467,7 @@ static int helper_get(ocibuild_ctx *ctx, oci_getenv_fn env, const char *name,
 		helper_failed(prog.data, status, "get", domain, err);
 		goto out;
 	}
-	j = out.data ? json_loadb(out.data, out.len, 0, &je) : NULL;
+	j = json_loadb(out.data, out.len, 0, &je);
 	if (!json_is_object(j)) {
 		oci_err(err, OCIBUILD_ERR_AUTH, 0, "%s answered something that is not JSON",
 			prog.data);
@@ -485,8 +484,7 @@ static int helper_get(ocibuild_ctx *ctx, oci_getenv_fn env, const char *name,
 			rc = set_cred(c, u, s, NULL, src.data, err);
 	}
 out:
-	if (out.data)
-		memset(out.data, 0, out.len);
+	memset(out.data, 0, out.len);
 	json_decref(j);
 	oci_buf_release(&prog);
 	oci_buf_release(&out);
@@ -500,7 +498,7 @@ static int helper_store(ocibuild_ctx *ctx, oci_getenv_fn env, const char *name,
 			const char *domain, const char *user, const char *password,
 			ocibuild_error *err)
 {
-	oci_buf prog = OCI_BUF_INIT(4096), out = OCI_BUF_INIT(MAX_HELPER_OUTPUT + 1);
+	oci_buf prog = OCI_BUF_INIT(OCI_MAX_TEXT), out = OCI_BUF_INIT(MAX_HELPER_OUTPUT + 1);
 	json_t *j = json_object(), *u = json_string(user), *p = json_string(password);
 	char *in = NULL;
 	int status, rc = -1;
@@ -533,8 +531,7 @@ out:
 	json_decref(u);
 	json_decref(p);
 	json_decref(j);
-	if (out.data)
-		memset(out.data, 0, out.len);
+	memset(out.data, 0, out.len);
 	oci_buf_release(&prog);
 	oci_buf_release(&out);
 	return rc;
@@ -542,7 +539,7 @@ out:
 
 static char *docker_config_path(oci_getenv_fn env)
 {
-	oci_buf b = OCI_BUF_INIT(1 << 16);
+	oci_buf b = OCI_BUF_INIT(OCI_MAX_PATH_TEXT);
 	const char *d = env("DOCKER_CONFIG"), *home = env("HOME");
 
 	if (d && *d) {
@@ -641,7 +638,7 @@ static int from_docker_config(ocibuild_ctx *ctx, const char *domain, oci_getenv_
 static int from_podman(const char *domain, oci_getenv_fn env, oci_cred *c, int *found,
 		       ocibuild_error *err)
 {
-	oci_buf p = OCI_BUF_INIT(1 << 16), b = OCI_BUF_INIT(MAX_AUTH_FILE);
+	oci_buf p = OCI_BUF_INIT(OCI_MAX_PATH_TEXT), b = OCI_BUF_INIT(MAX_AUTH_FILE);
 	const char *f = env("REGISTRY_AUTH_FILE"), *rt = env("XDG_RUNTIME_DIR");
 	int missing, rc;
 
@@ -742,7 +739,7 @@ int oci_challenge_parse(const char *h, oci_challenge *c, ocibuild_error *err)
 	p += c->scheme == OCI_AUTH_BASIC ? 5 : 6;
 	while (*p) {
 		const char *k, *eq;
-		oci_buf v = OCI_BUF_INIT(1 << 16);
+		oci_buf v = OCI_BUF_INIT(OCI_MAX_PATH_TEXT);
 		char **dst = NULL;
 		size_t kl;
 
@@ -837,7 +834,7 @@ static char *link_target(const char *path, ocibuild_error *err)
 		return NULL;
 	}
 	for (hops = 0;; hops++) {
-		oci_buf next = OCI_BUF_INIT(1 << 16);
+		oci_buf next = OCI_BUF_INIT(OCI_MAX_PATH_TEXT);
 		char tmp[4096], *slash;
 		struct stat st;
 		ssize_t n;
@@ -873,7 +870,7 @@ int oci_auth_login(ocibuild_ctx *ctx, const char *domain, const char *user,
 		   const char *password, oci_getenv_fn env, ocibuild_error *err)
 {
 	char *path, *target = NULL, *dir, *slash, *enc = NULL, *s = NULL;
-	oci_buf up = OCI_BUF_INIT(1 << 16);
+	oci_buf up = OCI_BUF_INIT(OCI_MAX_PATH_TEXT);
 	json_t *cfg, *auths, *entry;
 	int missing, rc = -1, per_host;
 	const char *key = helper_server(domain), *helper;
@@ -933,8 +930,7 @@ int oci_auth_login(ocibuild_ctx *ctx, const char *domain, const char *user,
 	if (rc == 0)
 		rc = oci_write_file_mode(target, s, strlen(s), 0600, 1, err);
 out:
-	if (up.data)
-		memset(up.data, 0, up.len);
+	memset(up.data, 0, up.len);
 	oci_buf_release(&up);
 	if (enc)
 		memset(enc, 0, strlen(enc));

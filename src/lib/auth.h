@@ -5,6 +5,9 @@
 #define OCI_AUTH_H
 #include "ocibuild/ocibuild.h"
 
+/* an Authorization header made here (Basic of a long password, a Bearer token) */
+#define OCI_AUTH_MAX_HEADER (1u << 17)
+
 typedef struct oci_cred {
 	char *username;
 	char *password;       /* or a token */

@@ -13,7 +13,7 @@
 /* "name1, name2" of the index entries, for error messages. */
 static char *ref_names(const oci_index *x)
 {
-	oci_buf b = OCI_BUF_INIT(4096);
+	oci_buf b = OCI_BUF_INIT(OCI_MAX_TEXT);
 	size_t i;
 
 	for (i = 0; i < x->n; i++) {
@@ -34,7 +34,7 @@ static int pick_from_layout(oci_base *b, const char *tag, oci_descriptor *out,
 	size_t i, found = (size_t)-1;
 	int rc = -1;
 	struct stat st;
-	oci_buf path = OCI_BUF_INIT(1 << 16);
+	oci_buf path = OCI_BUF_INIT(OCI_MAX_PATH_TEXT);
 
 	if (oci_buf_printf(&path, err, "%s/index.json", b->layout_dir) < 0)
 		return -1;
@@ -98,7 +98,7 @@ static int resolve_platform(oci_base *b, const oci_platform *want, oci_descripto
 	for (i = 0; i < x.n; i++) {
 		const oci_descriptor *m = &x.manifests[i];
 
-		if (oci_media_type_kind(m->media_type) != 1 || !m->platform)
+		if (oci_media_type_kind(m->media_type) != OCI_MT_KIND_MANIFEST || !m->platform)
 			continue;
 		if (oci_platform_match(want, m->platform)) {
 			oci_descriptor_release(d);
@@ -238,7 +238,7 @@ int oci_base_open(ocibuild_ctx *ctx, const oci_net *net, const char *spec,
 	}
 	if (pick_from_layout(b, tag, &d, err) < 0)
 		goto out;
-	for (depth = 0; oci_media_type_kind(d.media_type) == 2; depth++) {
+	for (depth = 0; oci_media_type_kind(d.media_type) == OCI_MT_KIND_INDEX; depth++) {
 		if (depth > 2) {
 			oci_err(err, OCIBUILD_ERR_UNSUPPORTED, 0,
 				"base '%s': image indexes nested too deep", spec);
@@ -247,7 +247,7 @@ int oci_base_open(ocibuild_ctx *ctx, const oci_net *net, const char *spec,
 		if (resolve_platform(b, want, &d, err) < 0)
 			goto out;
 	}
-	if (oci_media_type_kind(d.media_type) != 1) {
+	if (oci_media_type_kind(d.media_type) != OCI_MT_KIND_MANIFEST) {
 		oci_err(err, OCIBUILD_ERR_UNSUPPORTED, 0,
 			"base '%s' points at '%s', not an image manifest", spec, d.media_type);
 		goto out;
@@ -283,7 +283,7 @@ out:
 
 void oci_base_release(oci_base *b)
 {
-	oci_reg_close(b->reg);
+	oci_reg_release(b->reg);
 	oci_free(b->repo);
 	oci_free(b->layout_dir);
 	oci_free(b->name);

@@ -260,8 +260,6 @@ int oci_read_file(const char *path, size_t max, oci_buf *out, ocibuild_error *er
 		}
 	}
 	close(fd);
-	if (rc == 0 && !out->data)
-		rc = oci_buf_append(out, "", 0, err);
 	return rc;
 }
 

@@ -7,9 +7,11 @@
 #include "mem.h"
 #include "banned.h"
 
+const char oci_buf_empty[1] = "";
+
 void oci_buf_init(oci_buf *b, size_t max)
 {
-	b->data = NULL;
+	b->data = (char *)oci_buf_empty;
 	b->len = 0;
 	b->alloc = 0;
 	b->max = max;
@@ -29,7 +31,7 @@ static int grow(oci_buf *b, size_t extra, ocibuild_error *err)
 	n = b->alloc ? b->alloc : 256;
 	while (n < need)
 		n = n > ((size_t)-1) / 2 ? need : n * 2;
-	p = oci_realloc(b->data, n);
+	p = oci_realloc(b->alloc ? b->data : NULL, n);
 	if (!p)
 		return oci_err_nomem(err);
 	b->data = p;
@@ -74,13 +76,11 @@ int oci_buf_printf(oci_buf *b, ocibuild_error *err, const char *fmt, ...)
 
 char *oci_buf_detach(oci_buf *b, size_t *len)
 {
-	char *p = b->data;
+	char *p = b->alloc ? b->data : oci_strdup("");
 
-	if (!p)
-		p = oci_strdup("");
 	if (len)
-		*len = b->data ? b->len : 0;
-	b->data = NULL;
+		*len = b->alloc ? b->len : 0;
+	b->data = (char *)oci_buf_empty;
 	b->len = 0;
 	b->alloc = 0;
 	return p;
@@ -89,14 +89,15 @@ char *oci_buf_detach(oci_buf *b, size_t *len)
 void oci_buf_reset(oci_buf *b)
 {
 	b->len = 0;
-	if (b->data)
+	if (b->alloc)
 		b->data[0] = '\0';
 }
 
 void oci_buf_release(oci_buf *b)
 {
-	oci_free(b->data);
-	b->data = NULL;
+	if (b->alloc)
+		oci_free(b->data);
+	b->data = (char *)oci_buf_empty;
 	b->len = 0;
 	b->alloc = 0;
 }

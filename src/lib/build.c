@@ -166,7 +166,7 @@ static void fill_plan(struct build *b)
 static int validate(struct build *b, ocibuild_error *err)
 {
 	const ocibuild_build_opts *o = b->o;
-	oci_buf tmp = OCI_BUF_INIT(4096);
+	oci_buf tmp = OCI_BUF_INIT(OCI_MAX_TEXT);
 	oci_platform *v = NULL;
 	size_t i, np;
 	int rc = -1;
@@ -250,20 +250,22 @@ static int validate(struct build *b, ocibuild_error *err)
 		if (!v || oci_platform_host(&v[0], err) < 0) {
 			if (!v)
 				oci_err_nomem(err);
-			oci_platform_list_free(v, np);
+			oci_platform_list_release(v, np);
 			goto out;
 		}
 	}
 	b->plats = oci_calloc(np, sizeof(*b->plats));
 	if (!b->plats) {
-		oci_platform_list_free(v, np);
+		oci_platform_list_release(v, np);
 		oci_err_nomem(err);
 		goto out;
 	}
 	b->platforms = v;
 	b->np = np;
-	for (i = 0; i < b->np; i++)
+	for (i = 0; i < b->np; i++) {
 		b->plats[i].platform = &b->platforms[i];
+		oci_buf_init(&b->plats[i].sbom, OCI_MAX_SBOM);
+	}
 	if (o->user && !*o->user) {
 		oci_err(err, OCIBUILD_ERR_OPTION, 0, "empty --uid: pass a number such as 65534");
 		goto out;
@@ -335,7 +337,7 @@ static int make_stage(struct build *b, ocibuild_error *err)
 	const char *target = b->plan.layout ? b->plan.layout : b->plan.output;
 	const char *tmpdir = getenv("TMPDIR");
 	char *parent = target ? parent_dir(target) : oci_strdup(tmpdir && *tmpdir ? tmpdir : "/tmp");
-	oci_buf t = OCI_BUF_INIT(1 << 16);
+	oci_buf t = OCI_BUF_INIT(OCI_MAX_PATH_TEXT);
 	struct stat st;
 	int rc = -1;
 
@@ -368,7 +370,7 @@ out:
 static int check_layout_target(struct build *b, ocibuild_error *err)
 {
 	const char *dir = b->plan.layout;
-	oci_buf p = OCI_BUF_INIT(1 << 16);
+	oci_buf p = OCI_BUF_INIT(OCI_MAX_PATH_TEXT);
 	struct stat st;
 	int rc = 0;
 
@@ -566,7 +568,7 @@ static int plan_sbom(struct build *b, struct plat *pl, ocibuild_error *err)
 		in.base_name = pl->base.name;
 		in.base_digest = pl->base.manifest_digest;
 	}
-	oci_buf_init(&pl->sbom, 64u << 20);
+	oci_buf_init(&pl->sbom, OCI_MAX_SBOM);
 	if (oci_sbom_spdx(&in, &pl->sbom, err) < 0)
 		return -1;
 	/* --sbom gets the first platform's document */
@@ -1066,8 +1068,8 @@ static void cleanup(struct build *b)
 	oci_free(b->stage);
 	oci_free(b->lcache);
 	oci_free(b->workdir);
-	oci_strlist_clear(&b->tags);
-	oci_strlist_clear(&b->plan.ports);
+	oci_strlist_release(&b->tags);
+	oci_strlist_release(&b->plan.ports);
 	for (i = 0; i < b->np; i++) {
 		struct plat *pl = &b->plats[i];
 
@@ -1080,17 +1082,17 @@ static void cleanup(struct build *b)
 		oci_buf_release(&pl->sbom);
 	}
 	oci_free(b->plats);
-	oci_platform_list_free(b->platforms, b->np);
+	oci_platform_list_release(b->platforms, b->np);
 	oci_descriptor_release(&b->top);
 	for (i = 0; i < b->nlayers; i++)
 		oci_free(b->layers[i].v);
 	oci_walk_release(&b->w);
 	oci_runtime_release(&b->runtime);
-	oci_release_apps_free(b->apps, b->napps);
+	oci_release_apps_release(b->apps, b->napps);
 	oci_release_release(&b->rel);
 	oci_vcs_release(&b->vcs);
-	oci_strlist_clear(&b->refs);
-	oci_sign_key_free(b->sign);
+	oci_strlist_release(&b->refs);
+	oci_sign_key_release(b->sign);
 	oci_cachefrom_release(&b->cf);
 }
 
@@ -1179,7 +1181,7 @@ static int open_release(struct build *b, ocibuild_error *err)
 	if (o->project && !o->lock) {
 		/* the project's own lock, even when the release lives elsewhere */
 		static const char *const names[] = { "rebar.lock", "mix.lock" };
-		oci_buf p = OCI_BUF_INIT(1 << 16);
+		oci_buf p = OCI_BUF_INIT(OCI_MAX_PATH_TEXT);
 
 		for (i = 0; i < 2; i++) {
 			oci_buf_reset(&p);
@@ -1237,7 +1239,7 @@ static int plan_layers(struct build *b, ocibuild_error *err)
 			goto out;
 	rc = 0;
 out:
-	oci_strlist_clear(&elves);
+	oci_strlist_release(&elves);
 	return rc;
 }
 
@@ -1285,7 +1287,7 @@ static int push_image(struct build *b, ocibuild_build_result *result, ocibuild_e
 	po.stream = b->stream;
 	if (rc == 0)
 		rc = oci_push_tags(b->ctx, &po, &b->refs, err);
-	oci_strlist_clear(&base_blobs);
+	oci_strlist_release(&base_blobs);
 	oci_free(src);
 	oci_free(cache);
 	if (rc == 0)
@@ -1372,7 +1374,7 @@ out:
 		oci_err(err, OCIBUILD_ERR_NOSPACE, err->code,
 			"no space left on the device holding '%s': free some space or write the output elsewhere",
 			b.plan.layout ? b.plan.layout : b.plan.output);
-	if (rc < 0 && b.plan.sbom && b.np && b.plats[0].sbom.data)
+	if (rc < 0 && b.plan.sbom && b.np && b.plats[0].sbom.len)
 		unlink(b.plan.sbom);
 	if (rc < 0)
 		ocibuild_build_result_release(result);

@@ -73,7 +73,7 @@ int oci_cachefrom_fetch(ocibuild_ctx *ctx, const oci_cachefrom *cf, const oci_cf
 	if (oci_reg_http(s->reg, &h, err) < 0)
 		return -1;
 	rc = oci_reg_get_blob(s->reg, h, s->repo, l->digest, l->size, store, err);
-	oci_http_free(h);
+	oci_http_release(h);
 	if (rc == 0)
 		oci_progress(ctx, OCIBUILD_EV_BLOB_DOWNLOADED, l->digest, l->size,
 			     (uint64_t)l->size, NULL);
@@ -85,9 +85,9 @@ void oci_cachefrom_release(oci_cachefrom *cf)
 	size_t i;
 
 	for (i = 0; i < cf->nsrc; i++) {
-		oci_reg_close(cf->src[i].reg);
+		oci_reg_release(cf->src[i].reg);
 		oci_free((char *)cf->src[i].repo);
-		oci_strlist_clear(&cf->blobs[i]);
+		oci_strlist_release(&cf->blobs[i]);
 	}
 	for (i = 0; i < cf->n; i++)
 		oci_free(cf->v[i].media_type);
@@ -95,7 +95,7 @@ void oci_cachefrom_release(oci_cachefrom *cf)
 	oci_free(cf->blobs);
 	oci_free(cf->reused);
 	oci_free(cf->v);
-	oci_strlist_clear(&cf->names);
+	oci_strlist_release(&cf->names);
 	memset(cf, 0, sizeof(*cf));
 }
 
@@ -265,7 +265,7 @@ static int open_one(ocibuild_ctx *ctx, const oci_net *net, const char *name,
 		oci_log(ctx, OCIBUILD_LOG_INFO, "cache ref '%s': %zu layers", name, cf->n - before);
 	rc = 0;
 out:
-	oci_reg_close(reg);
+	oci_reg_release(reg);
 	oci_ref_release(&r);
 	return rc;
 }
@@ -286,7 +286,7 @@ int oci_cachefrom_open(ocibuild_ctx *ctx, const oci_net *net, const ocibuild_str
 	/* by default, what this build replaces: each tag where it is pushed */
 	for (i = 0; !names.n && push && tags && i < tags->n; i++) {
 		char *domain, *repo, *tag;
-		oci_buf b = OCI_BUF_INIT(4096);
+		oci_buf b = OCI_BUF_INIT(OCI_MAX_TEXT);
 		int r;
 
 		if (oci_push_target(push, tags->v[i], &domain, &repo, &tag, err) < 0)
@@ -306,7 +306,7 @@ int oci_cachefrom_open(ocibuild_ctx *ctx, const oci_net *net, const ocibuild_str
 			goto out;
 	rc = 0;
 out:
-	oci_strlist_clear(&names);
+	oci_strlist_release(&names);
 	if (rc < 0)
 		oci_cachefrom_release(cf);
 	return rc;

@@ -404,7 +404,7 @@ int oci_zw_new(oci_zw **out, ocibuild_compression kind, int threads,
 		break;
 	}
 	if (rc < 0) {
-		oci_zw_free(z);
+		oci_zw_release(z);
 		return rc;
 	}
 	*out = z;
@@ -439,7 +439,7 @@ int oci_zw_finish(oci_zw *z, ocibuild_error *err)
 	return rc;
 }
 
-void oci_zw_free(oci_zw *z)
+void oci_zw_release(oci_zw *z)
 {
 	if (!z)
 		return;

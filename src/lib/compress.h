@@ -21,7 +21,7 @@ oci_sink *oci_zw_sink(oci_zw *z);
 /* Flush everything and end the stream. */
 int oci_zw_finish(oci_zw *z, ocibuild_error *err);
 /* Stops the workers; safe on an unfinished writer and on NULL. */
-void oci_zw_free(oci_zw *z);
+void oci_zw_release(oci_zw *z);
 
 /* Media type suffix: "+gzip", "+zstd" or "". */
 const char *oci_compression_suffix(ocibuild_compression kind);

@@ -13,7 +13,7 @@ ocibuild_ctx *ocibuild_ctx_new(void)
 
 	if (ctx) {
 		pthread_mutex_init(&ctx->progress_mu, NULL);
-		ctx->lock_timeout = 120;
+		ctx->lock_timeout = OCI_LOCK_TIMEOUT_DEFAULT_S;
 	}
 	return ctx;
 }

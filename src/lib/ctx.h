@@ -4,6 +4,9 @@
 #include <pthread.h>
 #include "ocibuild/ocibuild.h"
 
+/* how long a layout writer waits for the lock unless told otherwise */
+#define OCI_LOCK_TIMEOUT_DEFAULT_S 120
+
 struct ocibuild_ctx {
 	ocibuild_log_fn log;
 	void *log_userdata;

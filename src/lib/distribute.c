@@ -17,10 +17,13 @@
 #include "referrer.h"
 #include "banned.h"
 
+/* the --image-refs file */
+#define IMAGE_REFS_MAX (1u << 20)
+
 int oci_push_target(const char *prefix, const char *tag, char **domain, char **repo,
 		    char **tagpart, ocibuild_error *err)
 {
-	oci_buf full = OCI_BUF_INIT(4096);
+	oci_buf full = OCI_BUF_INIT(OCI_MAX_TEXT);
 	const char *colon = strrchr(tag, ':'), *slash = strrchr(tag, '/');
 	const char *first = strchr(tag, '/'), *name_start = tag;
 	oci_ref r;
@@ -49,7 +52,7 @@ int oci_push_target(const char *prefix, const char *tag, char **domain, char **r
 	/* a bare "myorg" prefix means Docker Hub's myorg/, not library/ */
 	if (!strchr(prefix, '/') && !strchr(prefix, '.') && !strchr(prefix, ':') &&
 	    strcmp(prefix, "localhost")) {
-		oci_buf p = OCI_BUF_INIT(4096);
+		oci_buf p = OCI_BUF_INIT(OCI_MAX_TEXT);
 
 		oci_free(r.path);
 		r.path = NULL;
@@ -116,7 +119,7 @@ void oci_push_stream_free(oci_push_stream *s)
 	if (!s)
 		return;
 	oci_push_session_abort(s->session);
-	oci_reg_close(s->reg);
+	oci_reg_release(s->reg);
 	oci_free(s->domain);
 	oci_free(s->repo);
 	oci_free(s);
@@ -226,7 +229,7 @@ int oci_push_tags(ocibuild_ctx *ctx, const oci_push_tags_opts *o, oci_strlist *r
 			rc = oci_push_image(reg, &po, &ref, err);
 		}
 		if (rc == 0) {
-			oci_buf t = OCI_BUF_INIT(4096);
+			oci_buf t = OCI_BUF_INIT(OCI_MAX_TEXT);
 
 			for (j = 0; j < ng && rc == 0; j++) {
 				oci_buf_reset(&t);
@@ -256,7 +259,7 @@ next:
 	}
 	for (k = 0; k < nregs; k++) {
 		if (!to[k].borrowed)
-			oci_reg_close(to[k].reg);
+			oci_reg_release(to[k].reg);
 		oci_free(to[k].domain);
 		oci_free(to[k].repo);
 	}
@@ -294,7 +297,7 @@ void ocibuild_build_result_release(ocibuild_build_result *result)
 int oci_write_refs(const char *image_refs, const char *digest_file, const oci_strlist *refs,
 		   const char *digest, ocibuild_error *err)
 {
-	oci_buf b = OCI_BUF_INIT(1 << 20);
+	oci_buf b = OCI_BUF_INIT(IMAGE_REFS_MAX);
 	size_t i;
 	int rc = 0;
 
@@ -303,7 +306,7 @@ int oci_write_refs(const char *image_refs, const char *digest_file, const oci_st
 			if (oci_buf_printf(&b, err, "%s\n", refs->v[i]) < 0)
 				rc = -1;
 		if (rc == 0)
-			rc = oci_write_file_atomic(image_refs, b.data ? b.data : "", b.len, 0, err);
+			rc = oci_write_file_atomic(image_refs, b.data, b.len, 0, err);
 	}
 	if (rc == 0 && digest_file) {
 		oci_buf_reset(&b);
@@ -338,7 +341,7 @@ static int unpack_archive(const char *path, const char *dir, ocibuild_error *err
 	}
 	while ((r = archive_read_next_header(a, &e)) == ARCHIVE_OK) {
 		const char *name = archive_entry_pathname(e);
-		oci_buf out = OCI_BUF_INIT(1 << 16);
+		oci_buf out = OCI_BUF_INIT(OCI_MAX_PATH_TEXT);
 		int fd;
 
 		while (name && name[0] == '.' && name[1] == '/')
@@ -411,11 +414,11 @@ int ocibuild_push(ocibuild_ctx *ctx, const ocibuild_push_opts *o, ocibuild_build
 	/* the signatures' and the SBOM artifact's small blobs go through it */
 	cache = oci_cache_dir(NULL);
 	if (!cache) {
-		oci_sign_key_free(key);
+		oci_sign_key_release(key);
 		return oci_err_nomem(err);
 	}
 	if (!S_ISDIR(st.st_mode)) {
-		oci_buf t = OCI_BUF_INIT(4096);
+		oci_buf t = OCI_BUF_INIT(OCI_MAX_TEXT);
 		const char *td = getenv("TMPDIR");
 
 		if (oci_buf_printf(&t, err, "%s/ocibuild-push-XXXXXX", td && *td ? td : "/tmp") < 0)
@@ -487,13 +490,13 @@ int ocibuild_push(ocibuild_ctx *ctx, const ocibuild_push_opts *o, ocibuild_build
 	rc = 0;
 out:
 	oci_index_release(&x);
-	oci_strlist_clear(&refs);
-	oci_strlist_clear(&tags);
+	oci_strlist_release(&refs);
+	oci_strlist_release(&tags);
 	if (tmp)
 		oci_remove_tree(tmp);
 	oci_free(tmp);
 	oci_free(cache);
-	oci_sign_key_free(key);
+	oci_sign_key_release(key);
 	return rc;
 }
 
@@ -511,7 +514,7 @@ int ocibuild_pull(ocibuild_ctx *ctx, const ocibuild_pull_opts *o, ocibuild_build
 	oci_descriptor d;
 	oci_layout_txn txn;
 	oci_strlist refs = { 0 };
-	oci_buf pulled = OCI_BUF_INIT(4096);
+	oci_buf pulled = OCI_BUF_INIT(OCI_MAX_TEXT);
 	char *cache = oci_cache_dir(NULL);
 	size_t i;
 	int rc = -1, wrote_refs = 0;
@@ -600,12 +603,12 @@ out:
 	if (rc < 0)
 		ocibuild_build_result_release(res);
 	oci_buf_release(&pulled);
-	oci_strlist_clear(&refs);
+	oci_strlist_release(&refs);
 	oci_descriptor_release(&d);
 	oci_pulled_release(&p);
 	oci_platform_release(&want);
 	oci_ref_release(&ref);
-	oci_reg_close(reg);
+	oci_reg_release(reg);
 	oci_free(cache);
 	return rc;
 }
@@ -619,7 +622,7 @@ int ocibuild_login(ocibuild_ctx *ctx, const char *registry, const char *user,
 	oci_net net;
 	oci_registry *reg = NULL;
 	oci_ref ref;
-	oci_buf probe = OCI_BUF_INIT(4096);
+	oci_buf probe = OCI_BUF_INIT(OCI_MAX_TEXT);
 	int rc = -1;
 
 	memset(&ref, 0, sizeof(ref));
@@ -644,7 +647,7 @@ int ocibuild_login(ocibuild_ctx *ctx, const char *registry, const char *user,
 		goto out;
 	rc = oci_auth_login(ctx, ref.domain, user, password, NULL, err);
 out:
-	oci_reg_close(reg);
+	oci_reg_release(reg);
 	oci_ref_release(&ref);
 	oci_buf_release(&probe);
 	return rc;

@@ -309,7 +309,7 @@ int oci_dpkg_owners(const char *admindir, const oci_strlist *files, oci_dpkg *ou
 
 		/* one record per name: status.d/NAME */
 		if (!(j && !strcmp(out->v[j - 1].name, pk->name)))
-			r = oci_dpkg_record(status.data ? status.data : "", status.len, pk->name,
+			r = oci_dpkg_record(status.data, status.len, pk->name,
 					    pk->arch, &rec, err);
 		if (r > 0) {
 			pk->record = oci_buf_detach(&rec, &pk->len);
@@ -337,8 +337,8 @@ int oci_dpkg_owners(const char *admindir, const oci_strlist *files, oci_dpkg *ou
 out:
 	if (dir)
 		closedir(dir);
-	oci_strlist_clear(&cand);
-	oci_strlist_clear(&lists);
+	oci_strlist_release(&cand);
+	oci_strlist_release(&lists);
 	oci_buf_release(&path);
 	oci_buf_release(&status);
 	return rc;

@@ -11,10 +11,14 @@
 #include "elfdeps.h"
 #include "blobstore.h"
 #include "buf.h"
+#include "caps.h"
 #include "ctx.h"
 #include "err.h"
 #include "mem.h"
 #include "banned.h"
+
+/* an ld.so.conf file (or one it includes) */
+#define LD_CONF_MAX (1u << 20)
 
 int oci_elf_is_elf(const char *path)
 {
@@ -137,7 +141,7 @@ int oci_elf_read(const char *path, oci_elf_info *info, ocibuild_error *err)
 			if (dyn.d_tag == DT_RPATH && has_runpath)
 				continue; /* DT_RUNPATH wins over DT_RPATH */
 			if (dyn.d_tag == DT_RUNPATH && !has_runpath) {
-				oci_strlist_clear(&info->runpath);
+				oci_strlist_release(&info->runpath);
 				has_runpath = 1;
 			}
 			if (dyn.d_tag == DT_RPATH)
@@ -162,8 +166,8 @@ out:
 void oci_elf_release(oci_elf_info *info)
 {
 	oci_free(info->interp);
-	oci_strlist_clear(&info->needed);
-	oci_strlist_clear(&info->runpath);
+	oci_strlist_release(&info->needed);
+	oci_strlist_release(&info->runpath);
 	memset(info, 0, sizeof(*info));
 }
 
@@ -175,11 +179,11 @@ static int push_unique(oci_strlist *l, const char *s, ocibuild_error *err)
 /* Directories from an ld.so.conf file, following `include` globs. */
 static int read_ldconf(const char *path, oci_strlist *dirs, int depth, ocibuild_error *err)
 {
-	oci_buf b = OCI_BUF_INIT(1 << 20);
+	oci_buf b = OCI_BUF_INIT(LD_CONF_MAX);
 	char *line, *next;
 	int rc = 0;
 
-	if (depth > 8 || oci_read_file(path, 1 << 20, &b, NULL) < 0) {
+	if (depth > 8 || oci_read_file(path, LD_CONF_MAX, &b, NULL) < 0) {
 		oci_buf_release(&b);
 		return 0;
 	}
@@ -221,7 +225,7 @@ static int read_ldconf(const char *path, oci_strlist *dirs, int depth, ocibuild_
 
 static char *expand_origin(const char *dir, const char *binary)
 {
-	oci_buf b = OCI_BUF_INIT(1 << 16);
+	oci_buf b = OCI_BUF_INIT(OCI_MAX_PATH_TEXT);
 	const char *slash = strrchr(binary, '/');
 	size_t olen = slash ? (size_t)(slash - binary) : 1;
 	const char *p = dir;
@@ -262,7 +266,7 @@ static int resolve(const char *lib, const oci_elf_info *bin, const char *binpath
 
 		for (i = 0; i < dirs->n; i++) {
 			char *dir = pass ? oci_strdup(dirs->v[i]) : expand_origin(dirs->v[i], binpath);
-			oci_buf p = OCI_BUF_INIT(1 << 16);
+			oci_buf p = OCI_BUF_INIT(OCI_MAX_PATH_TEXT);
 			ocibuild_error e = { 0 };
 			oci_elf_info li;
 			struct stat st;
@@ -380,9 +384,9 @@ int oci_elf_closure(const oci_strlist *binaries, oci_strlist *files, ocibuild_er
 	}
 	rc = 0;
 out:
-	oci_strlist_clear(&sysdirs);
-	oci_strlist_clear(&queue);
-	oci_strlist_clear(&inherited);
+	oci_strlist_release(&sysdirs);
+	oci_strlist_release(&queue);
+	oci_strlist_release(&inherited);
 	return rc;
 }
 
@@ -392,26 +396,30 @@ out:
 static void warn_foreign_nifs(ocibuild_ctx *ctx, const oci_platform *v, size_t np,
 			      const oci_strlist *files, const unsigned char *foreign)
 {
-	oci_buf m = OCI_BUF_INIT(1 << 16);
+	oci_buf m = OCI_BUF_INIT(OCI_MAX_PATH_TEXT);
 	size_t i, n = 0;
+	int rc = oci_buf_puts(&m, "native code built for this machine will not run on ", NULL);
 
-	oci_buf_puts(&m, "native code built for this machine will not run on ", NULL);
-	for (i = 0; i < np; i++) {
+	for (i = 0; i < np && rc == 0; i++) {
 		char *ps;
 
 		if (!foreign[i])
 			continue;
 		ps = oci_platform_string(&v[i]);
-		oci_buf_printf(&m, NULL, "%s%s", n++ ? ", " : "", ps ? ps : "?");
+		rc = oci_buf_printf(&m, NULL, "%s%s", n++ ? ", " : "", ps ? ps : "?");
 		oci_free(ps);
 	}
-	oci_buf_puts(&m, ": ", NULL);
-	for (i = 0; i < files->n; i++)
-		oci_buf_printf(&m, NULL, "%s%s", i ? ", " : "", files->v[i]);
-	oci_buf_puts(&m, "; build those NIFs for each platform, or leave out the platforms they are not built for",
-		     NULL);
-	if (m.data)
-		oci_log(ctx, OCIBUILD_LOG_WARN, "%s", m.data);
+	if (rc == 0)
+		rc = oci_buf_puts(&m, ": ", NULL);
+	for (i = 0; i < files->n && rc == 0; i++)
+		rc = oci_buf_printf(&m, NULL, "%s%s", i ? ", " : "", files->v[i]);
+	if (rc == 0)
+		rc = oci_buf_puts(&m, "; build those NIFs for each platform, or leave out the platforms they are not built for",
+				  NULL);
+	/* a warning only: when its list does not fit in memory, say it without the list */
+	oci_log(ctx, OCIBUILD_LOG_WARN, "%s",
+		rc == 0 ? m.data
+			: "native code built for this machine will not run on some of the platforms; build its NIFs for each platform");
 	oci_buf_release(&m);
 }
 
@@ -419,7 +427,7 @@ int oci_elf_check_tree(ocibuild_ctx *ctx, const char *root, const oci_walk *w,
 		       const oci_platform *v, size_t np, int own_erts, oci_strlist *elves,
 		       ocibuild_error *err)
 {
-	oci_buf path = OCI_BUF_INIT(1 << 16);
+	oci_buf path = OCI_BUF_INIT(OCI_MAX_PATH_TEXT);
 	oci_strlist foreign_files = { 0 };
 	unsigned char *foreign = oci_calloc(np, 1);
 	const oci_platform *want0 = &v[0];
@@ -479,7 +487,7 @@ int oci_elf_check_tree(ocibuild_ctx *ctx, const char *root, const oci_walk *w,
 	if (rc == 0 && foreign_files.n)
 		warn_foreign_nifs(ctx, v, np, &foreign_files, foreign);
 	oci_free(foreign);
-	oci_strlist_clear(&foreign_files);
+	oci_strlist_release(&foreign_files);
 	oci_buf_release(&path);
 	return rc;
 }

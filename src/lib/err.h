@@ -3,6 +3,10 @@
 #define OCI_ERR_H
 #include "ocibuild/ocibuild.h"
 
+/* On a function whose result says whether it failed: ignoring the result
+ * is a compile warning (-Werror: an error), so no failure goes unnoticed. */
+#define OCI_MUST_USE __attribute__((warn_unused_result))
+
 /* Set err (replacing any earlier message) and return -1, so that a failure
  * site is one line: `return oci_err(err, OCIBUILD_ERR_IO, errno, "...")`.
  * err may be NULL. */

@@ -9,9 +9,6 @@
 #include "mem.h"
 #include "banned.h"
 
-/* what is kept of an error body; the transfer ends there */
-#define MAX_ERROR_BODY (64u * 1024)
-
 struct oci_http {
 	CURL *curl;
 	oci_http_opts o;
@@ -50,14 +47,14 @@ int oci_http_new(oci_http **out, const oci_http_opts *o, ocibuild_error *err)
 	h->ca_file = o->ca_file ? oci_strdup(o->ca_file) : NULL;
 	h->user_agent = oci_strdup(o->user_agent ? o->user_agent : "ocibuild/" OCIBUILD_VERSION);
 	if (!h->curl || (o->ca_file && !h->ca_file) || !h->user_agent) {
-		oci_http_free(h);
+		oci_http_release(h);
 		return oci_err_nomem(err);
 	}
 	*out = h;
 	return 0;
 }
 
-void oci_http_free(oci_http *h)
+void oci_http_release(oci_http *h)
 {
 	if (!h)
 		return;
@@ -164,13 +161,13 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
 	}
 	if (!x->req->out) {
 		/* nobody wants an error body: stop once it is clearly not small */
-		if (!ok && x->received > MAX_ERROR_BODY) {
+		if (!ok && x->received > OCI_HTTP_MAX_ERROR_BODY) {
 			x->truncated = 1;
 			return 0;
 		}
 		return n;
 	}
-	cap = ok || x->req->out->max < MAX_ERROR_BODY ? x->req->out->max : MAX_ERROR_BODY;
+	cap = ok || x->req->out->max < OCI_HTTP_MAX_ERROR_BODY ? x->req->out->max : OCI_HTTP_MAX_ERROR_BODY;
 	if (x->req->out->len + n > cap) {
 		if (ok) {
 			x->too_big = 1;
@@ -379,7 +376,7 @@ failed:
 char *oci_http_escape(const char *s)
 {
 	static const char hex[] = "0123456789ABCDEF";
-	oci_buf b = OCI_BUF_INIT(1 << 16);
+	oci_buf b = OCI_BUF_INIT(OCI_MAX_PATH_TEXT);
 
 	for (; *s; s++) {
 		unsigned char c = (unsigned char)*s;

@@ -7,6 +7,9 @@
 #include "buf.h"
 #include "sink.h"
 
+/* what is kept of an error body; the transfer ends there */
+#define OCI_HTTP_MAX_ERROR_BODY (64u << 10)
+
 typedef struct oci_http_opts {
 	const char *ca_file;    /* extra CA bundle, or NULL */
 	const char *user_agent;
@@ -61,7 +64,7 @@ typedef enum oci_http_fail {
 } oci_http_fail;
 
 int oci_http_new(oci_http **out, const oci_http_opts *o, ocibuild_error *err);
-void oci_http_free(oci_http *h);
+void oci_http_release(oci_http *h);
 /* Perform one request. Returns 0 when a response arrived (any status; a
  * non-2xx body beyond out->max is dropped and the transfer cut short there),
  * or -1 with *fail set, err filled and *resp released. */

@@ -46,7 +46,7 @@ bad:
 
 int oci_imgcfg_workdir(const char *in, char **out, ocibuild_error *err)
 {
-	oci_buf b = OCI_BUF_INIT(4096);
+	oci_buf b = OCI_BUF_INIT(OCI_MAX_TEXT);
 	const char *p = in;
 
 	if (!in || in[0] != '/')
@@ -126,7 +126,7 @@ static int set_strlist(oci_strlist *l, const ocibuild_strv *v, ocibuild_error *e
 {
 	size_t i;
 
-	oci_strlist_clear(l);
+	oci_strlist_release(l);
 	for (i = 0; i < v->count; i++)
 		if (oci_strlist_push(l, v->items[i], err) < 0)
 			return -1;
@@ -152,7 +152,7 @@ static int replace_str(char **dst, const char *s, ocibuild_error *err)
 static int release_config(const oci_imgcfg_in *in, oci_image_config *c, ocibuild_error *err)
 {
 	const char *cmd = oci_release_default_cmd(in->release);
-	oci_buf bin = OCI_BUF_INIT(4096);
+	oci_buf bin = OCI_BUF_INIT(OCI_MAX_TEXT);
 	int rc = -1;
 
 	/* a crash dump goes to the working directory, the read-only /app */
@@ -171,11 +171,11 @@ static int release_config(const oci_imgcfg_in *in, oci_image_config *c, ocibuild
 	if (oci_buf_printf(&bin, err, "%s%sbin/%s", in->workdir,
 			   strcmp(in->workdir, "/") ? "/" : "", in->release->name) < 0)
 		goto out;
-	oci_strlist_clear(&c->entrypoint);
+	oci_strlist_release(&c->entrypoint);
 	if (oci_strlist_push(&c->entrypoint, bin.data, err) < 0)
 		goto out;
 	c->has_entrypoint = 1;
-	oci_strlist_clear(&c->cmd);
+	oci_strlist_release(&c->cmd);
 	c->has_cmd = 0;
 	if (cmd) {
 		if (oci_strlist_push(&c->cmd, cmd, err) < 0)
@@ -190,7 +190,7 @@ out:
 
 int oci_imgcfg_make(const oci_imgcfg_in *in, oci_image_config *c, ocibuild_error *err)
 {
-	oci_buf tmp = OCI_BUF_INIT(4096);
+	oci_buf tmp = OCI_BUF_INIT(OCI_MAX_TEXT);
 	size_t i, j;
 	int has_path = 0, rc = -1;
 
@@ -226,7 +226,7 @@ int oci_imgcfg_make(const oci_imgcfg_in *in, oci_image_config *c, ocibuild_error
 			goto out;
 		c->has_entrypoint = 1;
 		/* as in a Dockerfile: a new ENTRYPOINT drops the base's CMD */
-		oci_strlist_clear(&c->cmd);
+		oci_strlist_release(&c->cmd);
 		c->has_cmd = 0;
 	}
 	if (in->release && release_config(in, c, err) < 0)

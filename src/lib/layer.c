@@ -104,7 +104,7 @@ out:
 int oci_layer_tar(const oci_layer_opts *o, const oci_walk_entry *const *entries,
 		  size_t n, oci_sink *sink, ocibuild_error *err)
 {
-	oci_buf hb = OCI_BUF_INIT(1 << 20), path = OCI_BUF_INIT(1 << 20);
+	oci_buf hb = OCI_BUF_INIT(OCI_TAR_MAX_HEADER), path = OCI_BUF_INIT(OCI_TAR_MAX_HEADER);
 	unsigned char *buf = oci_malloc(READ_CHUNK);
 	size_t plen = strlen(o->prefix), i;
 	int rc = -1;
@@ -203,7 +203,7 @@ int oci_layer_to_fd(const oci_layer_opts *o, const oci_walk_entry *const *entrie
 	}
 	rc = 0;
 out:
-	oci_zw_free(zw);
+	oci_zw_release(zw);
 	if (have_t)
 		oci_hash_sink_release(&thash);
 	if (have_z)

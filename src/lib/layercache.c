@@ -123,7 +123,7 @@ out:
 
 static char *entry_path(const char *cache_dir, const char *key)
 {
-	oci_buf b = OCI_BUF_INIT(1 << 16);
+	oci_buf b = OCI_BUF_INIT(OCI_MAX_PATH_TEXT);
 
 	if (oci_buf_printf(&b, NULL, "%s/layers/%s", cache_dir, key) < 0) {
 		oci_buf_release(&b);
@@ -153,7 +153,7 @@ int oci_lcache_get(const char *cache_dir, const char *key, oci_layer_result *r, 
 		oci_free(path);
 		return nomem ? oci_err_nomem(err) : 0; /* no entry: a miss */
 	}
-	if (!b.data || sscanf(b.data, "%71s %71s %lld %llu", digest, diff_id, &size, &tar_size) != 4 ||
+	if (sscanf(b.data, "%71s %71s %lld %llu", digest, diff_id, &size, &tar_size) != 4 ||
 	    !oci_digest_valid(digest) || !oci_digest_valid(diff_id) || size < 0)
 		goto drop;
 	blob = oci_blobs_path(cache_dir, digest);
@@ -182,7 +182,7 @@ out:
 int oci_lcache_put(const char *cache_dir, const char *key, const char *blob_dir,
 		   const oci_layer_result *r, ocibuild_error *err)
 {
-	oci_buf line = OCI_BUF_INIT(MAX_ENTRY), dir = OCI_BUF_INIT(1 << 16);
+	oci_buf line = OCI_BUF_INIT(MAX_ENTRY), dir = OCI_BUF_INIT(OCI_MAX_PATH_TEXT);
 	char *path = NULL;
 	int rc = -1;
 
@@ -246,7 +246,7 @@ static int older_first(const void *a, const void *b)
 int oci_lcache_trim(const char *cache_dir, uint64_t max, uint64_t *removed,
 		    ocibuild_error *err)
 {
-	oci_buf dir = OCI_BUF_INIT(1 << 16);
+	oci_buf dir = OCI_BUF_INIT(OCI_MAX_PATH_TEXT);
 	struct aged *v = NULL;
 	size_t n = 0, cap = 0, i;
 	uint64_t total = 0, gone = 0;

@@ -117,7 +117,7 @@ static void txn_end(oci_layout_txn *t)
 		close(t->fd); /* lets go of the lock */
 	oci_free(t->dir);
 	oci_free(t->lock_path);
-	oci_strlist_clear(&t->added);
+	oci_strlist_release(&t->added);
 	memset(t, 0, sizeof(*t));
 	t->fd = -1;
 }
@@ -265,13 +265,14 @@ void oci_layout_txn_abort(oci_layout_txn *t)
 
 static int make_tmp_near(const char *path, char **tmp, int *fd, ocibuild_error *err)
 {
-	oci_buf b = OCI_BUF_INIT(1 << 16);
+	oci_buf b = OCI_BUF_INIT(OCI_MAX_PATH_TEXT);
 	const char *slash = strrchr(path, '/');
 
-	if (slash)
-		oci_buf_append(&b, path, (size_t)(slash - path + 1), NULL);
-	if (oci_buf_printf(&b, err, ".%s.tmp-XXXXXX", slash ? slash + 1 : path) < 0)
+	if ((slash && oci_buf_append(&b, path, (size_t)(slash - path + 1), err) < 0) ||
+	    oci_buf_printf(&b, err, ".%s.tmp-XXXXXX", slash ? slash + 1 : path) < 0) {
+		oci_buf_release(&b);
 		return -1;
+	}
 	*fd = mkostemp(b.data, O_CLOEXEC);
 	if (*fd < 0) {
 		int e = errno;

@@ -694,7 +694,7 @@ int oci_lock_load(const char *path, oci_lock *out, ocibuild_error *err)
 	/* by name, else by content (a copy may be called anything): a
 	 * mix.lock is one Elixir map, "%{...}", a rebar.lock Erlang terms */
 	if (!strcmp(base, "mix.lock") ||
-	    (strcmp(base, "rebar.lock") && looks_like_mix(b.data ? b.data : "")))
+	    (strcmp(base, "rebar.lock") && looks_like_mix(b.data)))
 		rc = parse_mix(b.data, b.len, path, out, err);
 	else
 		rc = parse_rebar(b.data, b.len, path, out, err);

@@ -109,7 +109,7 @@ int oci_strlist_has(const oci_strlist *l, const char *s)
 	return 0;
 }
 
-void oci_strlist_clear(oci_strlist *l)
+void oci_strlist_release(oci_strlist *l)
 {
 	size_t i;
 
@@ -196,7 +196,7 @@ int oci_platform_host(oci_platform *p, ocibuild_error *err)
 
 char *oci_platform_string(const oci_platform *p)
 {
-	oci_buf b = OCI_BUF_INIT(4096);
+	oci_buf b = OCI_BUF_INIT(OCI_MAX_TEXT);
 
 	if (oci_buf_printf(&b, NULL, "%s/%s%s%s", p->os ? p->os : "?",
 			   p->architecture ? p->architecture : "?", p->variant ? "/" : "",
@@ -227,7 +227,7 @@ void oci_platform_release(oci_platform *p)
 	memset(p, 0, sizeof(*p));
 }
 
-void oci_platform_list_free(oci_platform *v, size_t n)
+void oci_platform_list_release(oci_platform *v, size_t n)
 {
 	size_t i;
 
@@ -287,19 +287,19 @@ int oci_platform_list_parse(const char *s, oci_platform **out, size_t *n, ocibui
 	*n = count;
 	return 0;
 out:
-	oci_platform_list_free(v, k);
+	oci_platform_list_release(v, k);
 	return -1;
 }
 
-int oci_media_type_kind(const char *mt)
+oci_mt_kind oci_media_type_kind(const char *mt)
 {
 	if (!mt)
-		return 0;
+		return OCI_MT_KIND_OTHER;
 	if (!strcmp(mt, OCI_MT_MANIFEST) || !strcmp(mt, OCI_MT_DOCKER_MANIFEST))
-		return 1;
+		return OCI_MT_KIND_MANIFEST;
 	if (!strcmp(mt, OCI_MT_INDEX) || !strcmp(mt, OCI_MT_DOCKER_LIST))
-		return 2;
-	return 0;
+		return OCI_MT_KIND_INDEX;
+	return OCI_MT_KIND_OTHER;
 }
 
 /* ---- parsing helpers ---- */
@@ -608,7 +608,7 @@ int oci_manifest_parse(const char *json, size_t len, oci_manifest *m, ocibuild_e
 	}
 	if (get_str(root, "mediaType", &m->media_type, "image manifest", err) < 0)
 		goto out;
-	if (m->media_type && oci_media_type_kind(m->media_type) != 1) {
+	if (m->media_type && oci_media_type_kind(m->media_type) != OCI_MT_KIND_MANIFEST) {
 		oci_err(err, OCIBUILD_ERR_UNSUPPORTED, 0,
 			"expected an image manifest, got media type '%s'", m->media_type);
 		goto out;
@@ -720,7 +720,7 @@ int oci_index_parse(const char *json, size_t len, oci_index *x, ocibuild_error *
 	}
 	if (get_str(root, "mediaType", &mt, "image index", err) < 0)
 		goto out;
-	if (mt && oci_media_type_kind(mt) != 2) {
+	if (mt && oci_media_type_kind(mt) != OCI_MT_KIND_INDEX) {
 		oci_err(err, OCIBUILD_ERR_UNSUPPORTED, 0,
 			"expected an image index, got media type '%s'", mt);
 		goto out;
@@ -1018,16 +1018,16 @@ void oci_config_release(oci_image_config *c)
 	oci_free(c->author);
 	oci_platform_release(&c->platform);
 	oci_free(c->user);
-	oci_strlist_clear(&c->env);
-	oci_strlist_clear(&c->entrypoint);
-	oci_strlist_clear(&c->cmd);
+	oci_strlist_release(&c->env);
+	oci_strlist_release(&c->entrypoint);
+	oci_strlist_release(&c->cmd);
 	oci_free(c->working_dir);
-	oci_strlist_clear(&c->exposed_ports);
+	oci_strlist_release(&c->exposed_ports);
 	oci_map_release(&c->labels);
 	oci_free(c->stop_signal);
-	oci_strlist_clear(&c->volumes);
+	oci_strlist_release(&c->volumes);
 	json_decref((json_t *)c->extra);
-	oci_strlist_clear(&c->diff_ids);
+	oci_strlist_release(&c->diff_ids);
 	for (i = 0; i < c->nhistory; i++) {
 		oci_free(c->history[i].created);
 		oci_free(c->history[i].created_by);
@@ -1041,18 +1041,18 @@ int oci_docker_manifest_json(const oci_manifest *m, const oci_strlist *repo_tags
 			     oci_buf *out, ocibuild_error *err)
 {
 	json_t *arr = json_array(), *o = json_object(), *layers = json_array();
-	oci_buf p = OCI_BUF_INIT(256);
+	oci_buf p = OCI_BUF_INIT(OCI_MAX_TEXT);
 	size_t i;
 	int bad = !arr || !o || !layers;
 
 	if (!bad) {
 		bad |= oci_buf_printf(&p, err, "blobs/sha256/%s", oci_digest_hex(m->config.digest));
-		bad |= set_new(o, "Config", json_string(p.data ? p.data : ""));
+		bad |= set_new(o, "Config", json_string(p.data));
 		for (i = 0; i < m->nlayers; i++) {
 			oci_buf_reset(&p);
 			bad |= oci_buf_printf(&p, err, "blobs/sha256/%s",
 					      oci_digest_hex(m->layers[i].digest));
-			bad |= json_array_append_new(layers, json_string(p.data ? p.data : ""));
+			bad |= json_array_append_new(layers, json_string(p.data));
 		}
 		bad |= set_new(o, "RepoTags", list_json(repo_tags));
 		bad |= set_new(o, "Layers", layers);
@@ -1159,7 +1159,7 @@ void ocibuild_argv_free(char **argv)
 char *oci_registry_error(const char *json, size_t len)
 {
 	json_t *j = json_loadb(json, len, 0, NULL), *errs, *e;
-	oci_buf b = OCI_BUF_INIT(4096);
+	oci_buf b = OCI_BUF_INIT(OCI_MAX_TEXT);
 	size_t i;
 
 	errs = json_is_object(j) ? json_object_get(j, "errors") : NULL;
@@ -1196,8 +1196,9 @@ int oci_json_media_type(const char *json, size_t len, char **out, ocibuild_error
 
 char *oci_index_platforms(const oci_index *x)
 {
-	oci_buf b = OCI_BUF_INIT(4096);
+	oci_buf b = OCI_BUF_INIT(OCI_MAX_TEXT);
 	size_t i;
+	int rc;
 
 	for (i = 0; i < x->n; i++) {
 		char *p;
@@ -1206,9 +1207,14 @@ char *oci_index_platforms(const oci_index *x)
 			continue;
 		p = oci_platform_string(x->manifests[i].platform);
 		/* attestation manifests are listed as unknown/unknown */
-		if (p && strcmp(p, "unknown/unknown"))
-			oci_buf_printf(&b, NULL, "%s%s", b.len ? ", " : "", p);
+		rc = p && strcmp(p, "unknown/unknown")
+			     ? oci_buf_printf(&b, NULL, "%s%s", b.len ? ", " : "", p)
+			     : 0;
 		oci_free(p);
+		if (rc < 0) {
+			oci_buf_release(&b);
+			return NULL;
+		}
 	}
 	return oci_buf_detach(&b, NULL);
 }

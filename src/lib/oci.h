@@ -39,9 +39,9 @@ typedef struct oci_map {
 	size_t n;
 } oci_map;
 
-int oci_map_set(oci_map *m, const char *key, const char *val, ocibuild_error *err);
+OCI_MUST_USE int oci_map_set(oci_map *m, const char *key, const char *val, ocibuild_error *err);
 const char *oci_map_get(const oci_map *m, const char *key);
-int oci_map_copy(oci_map *dst, const oci_map *src, ocibuild_error *err);
+OCI_MUST_USE int oci_map_copy(oci_map *dst, const oci_map *src, ocibuild_error *err);
 void oci_map_release(oci_map *m);
 
 typedef struct oci_strlist {
@@ -49,9 +49,9 @@ typedef struct oci_strlist {
 	size_t n;
 } oci_strlist;
 
-int oci_strlist_push(oci_strlist *l, const char *s, ocibuild_error *err);
+OCI_MUST_USE int oci_strlist_push(oci_strlist *l, const char *s, ocibuild_error *err);
 int oci_strlist_has(const oci_strlist *l, const char *s);
-void oci_strlist_clear(oci_strlist *l);
+void oci_strlist_release(oci_strlist *l);
 
 typedef struct oci_platform {
 	char *os;
@@ -69,9 +69,9 @@ int oci_platform_match(const oci_platform *want, const oci_platform *have);
 void oci_platform_release(oci_platform *p);
 /* "os/arch[/variant][,os/arch...]" -> *n platforms, in the order given.
  * Empty entries and duplicates are refused; the error names the entry.
- * Free *out with oci_platform_list_free(). */
+ * Free *out with oci_platform_list_release(). */
 int oci_platform_list_parse(const char *s, oci_platform **out, size_t *n, ocibuild_error *err);
-void oci_platform_list_free(oci_platform *v, size_t n);
+void oci_platform_list_release(oci_platform *v, size_t n);
 
 typedef struct oci_descriptor {
 	char *media_type;
@@ -83,7 +83,7 @@ typedef struct oci_descriptor {
 } oci_descriptor;
 
 void oci_descriptor_release(oci_descriptor *d);
-int oci_descriptor_copy(oci_descriptor *dst, const oci_descriptor *src, ocibuild_error *err);
+OCI_MUST_USE int oci_descriptor_copy(oci_descriptor *dst, const oci_descriptor *src, ocibuild_error *err);
 
 typedef struct oci_manifest {
 	char *media_type;
@@ -138,7 +138,7 @@ void oci_manifest_release(oci_manifest *m);
 int oci_index_parse(const char *json, size_t len, oci_index *x, ocibuild_error *err);
 int oci_index_serialize(const oci_index *x, oci_buf *out, ocibuild_error *err);
 /* Append a copy of d. */
-int oci_index_add(oci_index *x, const oci_descriptor *d, ocibuild_error *err);
+OCI_MUST_USE int oci_index_add(oci_index *x, const oci_descriptor *d, ocibuild_error *err);
 void oci_index_remove(oci_index *x, size_t i);
 void oci_index_release(oci_index *x);
 /* "linux/amd64, linux/arm64/v8" of an index's entries, for messages (heap). */
@@ -146,7 +146,7 @@ char *oci_index_platforms(const oci_index *x);
 
 int oci_config_parse(const char *json, size_t len, oci_image_config *c, ocibuild_error *err);
 int oci_config_serialize(const oci_image_config *c, oci_buf *out, ocibuild_error *err);
-int oci_config_add_history(oci_image_config *c, const char *created,
+OCI_MUST_USE int oci_config_add_history(oci_image_config *c, const char *created,
 			   const char *created_by, const char *comment,
 			   int empty_layer, ocibuild_error *err);
 void oci_config_release(oci_image_config *c);
@@ -162,7 +162,13 @@ char *oci_registry_error(const char *json, size_t len);
  * has none; -1 only when out of memory. */
 int oci_json_media_type(const char *json, size_t len, char **out, ocibuild_error *err);
 
-/* 1 if the media type is an image manifest (OCI or Docker), 2 if an
- * index/list, 0 otherwise. */
-int oci_media_type_kind(const char *mt);
+/* What a media type names: an image manifest (OCI or Docker), an image
+ * index (OCI index or Docker manifest list), or something else. */
+typedef enum oci_mt_kind {
+	OCI_MT_KIND_OTHER = 0,
+	OCI_MT_KIND_MANIFEST,
+	OCI_MT_KIND_INDEX,
+} oci_mt_kind;
+
+oci_mt_kind oci_media_type_kind(const char *mt);
 #endif

@@ -8,6 +8,9 @@
 #include "mem.h"
 #include "banned.h"
 
+/* an image reference as a string */
+#define REF_STRING_MAX 1024u
+
 #define MAX_NAME 255
 #define MAX_TAG 128
 
@@ -114,7 +117,7 @@ int oci_ref_parse(const char *s, oci_ref *r, ocibuild_error *err)
 	const char *at, *name_end, *slash, *p, *tag = NULL;
 	size_t name_len, dlen = 0;
 	int has_domain = 0;
-	oci_buf path = OCI_BUF_INIT(4096);
+	oci_buf path = OCI_BUF_INIT(OCI_MAX_TEXT);
 
 	memset(r, 0, sizeof(*r));
 	if (!*s)
@@ -224,7 +227,7 @@ fail:
 
 char *oci_ref_string(const oci_ref *r)
 {
-	oci_buf b = OCI_BUF_INIT(1024);
+	oci_buf b = OCI_BUF_INIT(REF_STRING_MAX);
 
 	if (oci_buf_printf(&b, NULL, "%s/%s", r->domain, r->path) < 0 ||
 	    (r->tag && oci_buf_printf(&b, NULL, ":%s", r->tag) < 0) ||

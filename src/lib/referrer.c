@@ -298,7 +298,7 @@ out:
 		oci_err_prefix(err, "attaching %s to %s/%s@%s", artifact_type, oci_reg_domain(reg),
 			       repo, subject->digest);
 	oci_descriptor_release(&a);
-	oci_http_free(h);
+	oci_http_release(h);
 	oci_buf_release(&man);
 	oci_buf_release(&refs);
 	return rc;
@@ -309,7 +309,7 @@ static int attach_one(ocibuild_ctx *ctx, oci_registry *reg, const char *repo,
 		      const char *layout, const oci_descriptor *desc, const char *store,
 		      const oci_sign_key *sign, oci_strlist *refs, ocibuild_error *err)
 {
-	oci_buf sbom = OCI_BUF_INIT(OCI_MAX_SBOM), ref = OCI_BUF_INIT(4096);
+	oci_buf sbom = OCI_BUF_INIT(OCI_MAX_SBOM), ref = OCI_BUF_INIT(OCI_MAX_TEXT);
 	char digest[OCI_DIGEST_LEN + 1], *sref = NULL;
 	int rc, api;
 
@@ -367,11 +367,11 @@ int oci_referrer_attach_sboms(ocibuild_ctx *ctx, oci_registry *reg, const char *
 	if (oci_blobs_read(layout, top, OCI_MAX_MANIFEST, &raw, err) < 0 ||
 	    oci_json_media_type(raw.data, raw.len, &mt, err) < 0)
 		goto out;
-	if (oci_media_type_kind(mt) == 2) {
+	if (oci_media_type_kind(mt) == OCI_MT_KIND_INDEX) {
 		if (oci_index_parse(raw.data, raw.len, &x, err) < 0)
 			goto out;
 		for (i = 0; i < x.n; i++)
-			if (oci_media_type_kind(x.manifests[i].media_type) == 1 &&
+			if (oci_media_type_kind(x.manifests[i].media_type) == OCI_MT_KIND_MANIFEST &&
 			    attach_one(ctx, reg, repo, layout, &x.manifests[i], store, sign, refs,
 				       err) < 0)
 				goto out;
@@ -407,7 +407,7 @@ static int pick_spdx(const char *json, size_t len, char *cand, ocibuild_error *e
 	for (i = 0; i < x.n && !cand[0]; i++)
 		if (x.manifests[i].artifact_type &&
 		    !strcmp(x.manifests[i].artifact_type, OCI_MT_SPDX) &&
-		    oci_media_type_kind(x.manifests[i].media_type) == 1)
+		    oci_media_type_kind(x.manifests[i].media_type) == OCI_MT_KIND_MANIFEST)
 			memcpy(cand, x.manifests[i].digest, OCI_DIGEST_LEN + 1);
 	oci_index_release(&x);
 	return 0;
@@ -444,7 +444,7 @@ static int resolve_subject(oci_registry *reg, oci_http *h, const oci_ref *ref,
 	if (oci_reg_get_manifest(reg, h, ref->path, ref->digest ? ref->digest : ref->tag, &raw,
 				 subject, &mt, err) < 0)
 		goto out;
-	if (oci_media_type_kind(mt) != 2) {
+	if (oci_media_type_kind(mt) != OCI_MT_KIND_INDEX) {
 		rc = 0;
 		goto out;
 	}
@@ -452,7 +452,7 @@ static int resolve_subject(oci_registry *reg, oci_http *h, const oci_ref *ref,
 	    (platform ? oci_platform_parse(platform, &want, err) : oci_platform_host(&want, err)) < 0)
 		goto out;
 	for (i = 0; i < x.n; i++) {
-		if (x.manifests[i].platform && oci_media_type_kind(x.manifests[i].media_type) == 1 &&
+		if (x.manifests[i].platform && oci_media_type_kind(x.manifests[i].media_type) == OCI_MT_KIND_MANIFEST &&
 		    oci_platform_match(&want, x.manifests[i].platform)) {
 			memcpy(subject, x.manifests[i].digest, OCI_DIGEST_LEN + 1);
 			rc = 0;
@@ -512,7 +512,7 @@ static int fetch_sbom(oci_registry *reg, oci_http *h, const char *repo, const ch
 	}
 	out->max = OCI_MAX_SBOM;
 	if (oci_read_file(path, OCI_MAX_SBOM, out, err) < 0 ||
-	    oci_sha256_buf(out->data ? out->data : "", out->len, got, err) < 0)
+	    oci_sha256_buf(out->data, out->len, got, err) < 0)
 		goto out;
 	if (strcmp(got, l->digest)) {
 		oci_err(err, OCIBUILD_ERR_DIGEST, 0,
@@ -596,7 +596,7 @@ int ocibuild_sbom_fetch(ocibuild_ctx *ctx, const ocibuild_sbom_opts *o, ocibuild
 	if (fetch_sbom(reg, h, ref.path, res->artifact, res->subject, cache, &sbom, err) < 0)
 		goto out;
 	if (o->output) {
-		if (oci_write_file_atomic(o->output, sbom.data ? sbom.data : "", sbom.len, 0, err) < 0)
+		if (oci_write_file_atomic(o->output, sbom.data, sbom.len, 0, err) < 0)
 			goto out;
 	} else {
 		res->data = oci_buf_detach(&sbom, &res->len);
@@ -613,8 +613,8 @@ out:
 		res->len = 0;
 	}
 	oci_free(cache);
-	oci_http_free(h);
-	oci_reg_close(reg);
+	oci_http_release(h);
+	oci_reg_release(reg);
 	oci_ref_release(&ref);
 	oci_buf_release(&raw);
 	oci_buf_release(&sbom);

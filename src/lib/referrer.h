@@ -12,7 +12,6 @@
 
 #define OCI_MT_SPDX "application/spdx+json"
 /* the SBOM is at most this large (the build's own cap) */
-#define OCI_MAX_SBOM (64u << 20)
 
 /* The SPDX document ocibuild's build put in the image manifest `digest` of
  * layout (its last layer, made as "sbom layer" by build): 1 and out filled

@@ -17,9 +17,10 @@
 #include "oci.h"
 #include "banned.h"
 
-#define MAX_ERROR_BODY (64 * 1024)
 /* err->code of a failure because an answer passed its size cap */
 #define ERR_CODE_TOO_BIG 413
+/* registry text in a message is cut here */
+#define CLEAN_TEXT_MAX 300u
 #define MAX_TOKEN_BODY (1 << 20)
 /* Retries: one budget per request, or per blob across its upload sessions,
  * and one for the whole command (the registry object). */
@@ -98,7 +99,7 @@ int oci_reg_open(oci_registry **out, const char *domain, const oci_reg_opts *o,
 	r->scheme = "https";
 	r->seed = (unsigned)time(NULL) ^ (unsigned)getpid();
 	if (!r->domain || !r->host || (o->ca_file && !r->ca_file)) {
-		oci_reg_close(r);
+		oci_reg_release(r);
 		return oci_err_nomem(err);
 	}
 	r->may_plain = host_is_local(r->host);
@@ -109,7 +110,7 @@ int oci_reg_open(oci_registry **out, const char *domain, const oci_reg_opts *o,
 	return 0;
 }
 
-void oci_reg_close(oci_registry *r)
+void oci_reg_release(oci_registry *r)
 {
 	size_t i;
 
@@ -154,7 +155,7 @@ int oci_reg_http(oci_registry *r, oci_http **h, ocibuild_error *err)
 
 static char *base_url(oci_registry *r)
 {
-	oci_buf b = OCI_BUF_INIT(4096);
+	oci_buf b = OCI_BUF_INIT(OCI_MAX_TEXT);
 
 	int rc;
 
@@ -171,7 +172,7 @@ static char *base_url(oci_registry *r)
 /* An absolute URL for a path ("/v2/...") or a Location value. */
 static char *resolve_url(oci_registry *r, const char *ref)
 {
-	oci_buf b = OCI_BUF_INIT(1 << 16);
+	oci_buf b = OCI_BUF_INIT(OCI_MAX_PATH_TEXT);
 	char *base;
 
 	if (!strncmp(ref, "http://", 7) || !strncmp(ref, "https://", 8))
@@ -249,7 +250,7 @@ static int same_origin(oci_registry *r, const char *url)
 static char *url_for_humans(const char *url)
 {
 	const char *p = strstr(url, "://"), *at;
-	oci_buf b = OCI_BUF_INIT(4096);
+	oci_buf b = OCI_BUF_INIT(OCI_MAX_TEXT);
 
 	if (p) {
 		const char *h = p + 3, *end = h + strcspn(h, "/?#");
@@ -403,8 +404,8 @@ static int append_scopes(oci_buf *b, const char *scope, int amp, ocibuild_error 
 static int fetch_token(oci_registry *r, oci_http *h, const oci_challenge *ch, const char *scope,
 		       ocibuild_error *err)
 {
-	oci_buf url = OCI_BUF_INIT(1 << 16), body = OCI_BUF_INIT(MAX_TOKEN_BODY);
-	oci_buf form = OCI_BUF_INIT(1 << 16);
+	oci_buf url = OCI_BUF_INIT(OCI_MAX_PATH_TEXT), body = OCI_BUF_INIT(MAX_TOKEN_BODY);
+	oci_buf form = OCI_BUF_INIT(OCI_MAX_PATH_TEXT);
 	oci_http_req q;
 	oci_http_resp resp;
 	oci_http_fail fail;
@@ -432,7 +433,7 @@ static int fetch_token(oci_registry *r, oci_http *h, const oci_challenge *ch, co
 		goto out;
 	if (r->cred.username && r->cred.password) {
 		char *basic = oci_auth_basic_header(r->cred.username, r->cred.password);
-		oci_buf a = OCI_BUF_INIT(1 << 17);
+		oci_buf a = OCI_BUF_INIT(OCI_AUTH_MAX_HEADER);
 
 		if (!basic || oci_buf_printf(&a, err, "Authorization: %s", basic) < 0) {
 			if (!basic)
@@ -491,7 +492,7 @@ static int fetch_token(oci_registry *r, oci_http *h, const oci_challenge *ch, co
 		goto out;
 	}
 	oci_http_resp_release(&resp);
-	if (oci_auth_parse_token(body.data ? body.data : "", body.len, &token, &expires, err) < 0)
+	if (oci_auth_parse_token(body.data, body.len, &token, &expires, err) < 0)
 		goto out;
 	rc = store_token(r, scope, token, expires, err);
 out:
@@ -499,10 +500,8 @@ out:
 		memset(auth, 0, strlen(auth));
 	oci_free(auth);
 	oci_free(svc);
-	if (body.data)
-		memset(body.data, 0, body.len);
-	if (form.data)
-		memset(form.data, 0, form.len);
+	memset(body.data, 0, body.len);
+	memset(form.data, 0, form.len);
 	oci_buf_release(&body);
 	oci_buf_release(&form);
 	oci_buf_release(&url);
@@ -647,10 +646,10 @@ static int budget_spent(oci_registry *r, const struct budget *b, const char *wha
 static char *clean_registry_text(const char *in)
 {
 	static const char *const secrets[] = { "basic ", "bearer ", "token=", "password=" };
-	oci_buf b = OCI_BUF_INIT(512);
+	oci_buf b = OCI_BUF_INIT(2 * CLEAN_TEXT_MAX);
 	size_t i, k;
 
-	for (i = 0; in[i] && b.len < 300;) {
+	for (i = 0; in[i] && b.len < CLEAN_TEXT_MAX;) {
 		unsigned char c = (unsigned char)in[i];
 
 		for (k = 0; k < sizeof(secrets) / sizeof(secrets[0]); k++) {
@@ -684,7 +683,7 @@ fail:
 static int registry_said(oci_registry *r, const struct rreq *q, const oci_http_resp *resp,
 			 const oci_buf *body, ocibuild_error *err)
 {
-	char *raw = body && body->data ? oci_registry_error(body->data, body->len) : NULL;
+	char *raw = body ? oci_registry_error(body->data, body->len) : NULL;
 	char *msg = raw ? clean_registry_text(raw) : NULL;
 	char *url = url_for_humans(q->http.url);
 
@@ -810,7 +809,7 @@ static int reg_do(oci_registry *r, oci_http *h, const struct rreq *q, oci_http_r
 {
 	char *url = resolve_url(r, q->http.url);
 	const char **hdrs = oci_calloc(q->http.nheaders + 1, sizeof(char *));
-	oci_buf authh = OCI_BUF_INIT(1 << 17);
+	oci_buf authh = OCI_BUF_INIT(OCI_AUTH_MAX_HEADER);
 	struct budget own = { 0, 0 }, *b = q->budget ? q->budget : &own;
 	int auth_tries = 0, redirects = 0, rc = -1, sent_basic = 0;
 
@@ -903,7 +902,7 @@ out:
 /* "/v2/<repo>/<kind>/<ref>" */
 static char *v2_path(const char *repo, const char *kind, const char *ref)
 {
-	oci_buf p = OCI_BUF_INIT(1 << 16);
+	oci_buf p = OCI_BUF_INIT(OCI_MAX_PATH_TEXT);
 
 	if (oci_buf_printf(&p, NULL, "/v2/%s/%s/%s", repo, kind, ref) < 0)
 		return NULL;
@@ -912,7 +911,7 @@ static char *v2_path(const char *repo, const char *kind, const char *ref)
 
 static char *scope_for(const oci_registry *r, const char *repo, const char *from)
 {
-	oci_buf s = OCI_BUF_INIT(4096);
+	oci_buf s = OCI_BUF_INIT(OCI_MAX_TEXT);
 
 	if (oci_buf_printf(&s, NULL, "repository:%s:%s", repo, r->o.push ? "pull,push" : "pull") < 0)
 		return NULL;
@@ -961,7 +960,7 @@ int oci_reg_get_manifest(oci_registry *r, oci_http *h, const char *repo, const c
 		oci_http_resp_release(&resp);
 		goto out;
 	}
-	if (oci_sha256_buf(out->data ? out->data : "", out->len, digest_out, err) < 0) {
+	if (oci_sha256_buf(out->data, out->len, digest_out, err) < 0) {
 		oci_http_resp_release(&resp);
 		goto out;
 	}
@@ -972,7 +971,7 @@ int oci_reg_get_manifest(oci_registry *r, oci_http *h, const char *repo, const c
 		oci_http_resp_release(&resp);
 		goto out;
 	}
-	if (out->data && oci_json_media_type(out->data, out->len, media_type, err) < 0) {
+	if (oci_json_media_type(out->data, out->len, media_type, err) < 0) {
 		oci_http_resp_release(&resp);
 		goto out;
 	}
@@ -1030,7 +1029,7 @@ static int put_manifest(oci_registry *r, oci_http *h, const char *repo, const ch
 			const char *media_type, const void *data, size_t len, int *subject_ack,
 			ocibuild_error *err)
 {
-	oci_buf ct = OCI_BUF_INIT(4096), body = OCI_BUF_INIT(MAX_ERROR_BODY);
+	oci_buf ct = OCI_BUF_INIT(OCI_MAX_TEXT), body = OCI_BUF_INIT(OCI_HTTP_MAX_ERROR_BODY);
 	const char *hdrs[1];
 	struct rreq q;
 	oci_http_resp resp;
@@ -1088,7 +1087,7 @@ int oci_reg_get_referrers(oci_registry *r, oci_http *h, const char *repo, const 
 	static const char *const hdrs[] = { "Accept: " OCI_MT_INDEX };
 	struct rreq q;
 	oci_http_resp resp;
-	oci_buf p = OCI_BUF_INIT(1 << 16);
+	oci_buf p = OCI_BUF_INIT(OCI_MAX_PATH_TEXT);
 	char *scope = scope_for(r, repo, NULL), *esc = NULL, *mt = NULL;
 	int rc = -1;
 
@@ -1118,7 +1117,7 @@ int oci_reg_get_referrers(oci_registry *r, oci_http *h, const char *repo, const 
 	/* the answer of a registry without the API: 404 (or 400, 405...);
 	 * with it: 200 and an image index */
 	rc = 0;
-	if (resp.status == 200 && out->data &&
+	if (resp.status == 200 &&
 	    oci_json_media_type(out->data, out->len, &mt, err) < 0)
 		rc = -1;
 	*supported = rc == 0 && resp.status == 200 && mt && !strcmp(mt, OCI_MT_INDEX);
@@ -1188,7 +1187,7 @@ int oci_reg_blob_exists(oci_registry *r, oci_http *h, const char *repo, const ch
 int oci_reg_mount(oci_registry *r, oci_http *h, const char *repo, const char *digest,
 		  const char *from, int *mounted, ocibuild_error *err)
 {
-	oci_buf path = OCI_BUF_INIT(1 << 16);
+	oci_buf path = OCI_BUF_INIT(OCI_MAX_PATH_TEXT);
 	struct rreq q;
 	oci_http_resp resp;
 	char *scope = scope_for(r, repo, from), *efrom = oci_http_escape(from);
@@ -1307,7 +1306,7 @@ static int parse_range_end(const char *range, uint64_t *last)
 /* Open a session: POST, then the Location to send bytes to. */
 static enum up_status upload_open(struct upload *u, ocibuild_error *err)
 {
-	oci_buf path = OCI_BUF_INIT(1 << 16);
+	oci_buf path = OCI_BUF_INIT(OCI_MAX_PATH_TEXT);
 	struct rreq q;
 	oci_http_resp resp;
 	enum up_status st = UP_FAILED;
@@ -1375,7 +1374,7 @@ static enum up_status upload_where(struct upload *u, uint64_t *off, ocibuild_err
 /* Send [*off, size) in PATCH chunks, resuming after dropped connections. */
 static enum up_status upload_chunks(struct upload *u, uint64_t *off, ocibuild_error *err)
 {
-	oci_buf range = OCI_BUF_INIT(256);
+	oci_buf range = OCI_BUF_INIT(OCI_MAX_TEXT);
 	enum up_status st = UP_FAILED;
 
 	while (*off < u->size) {
@@ -1441,7 +1440,7 @@ out:
 static enum up_status upload_close(struct upload *u, uint64_t off, ocibuild_error *err)
 {
 	static const char *const hdrs[1] = { "Content-Type: application/octet-stream" };
-	oci_buf url = OCI_BUF_INIT(1 << 16);
+	oci_buf url = OCI_BUF_INIT(OCI_MAX_PATH_TEXT);
 	struct rreq q;
 	oci_http_resp resp;
 	enum up_status st = UP_FAILED;
@@ -1469,7 +1468,7 @@ static enum up_status upload_close(struct upload *u, uint64_t off, ocibuild_erro
 	} else {
 		/* a 5xx, or a digest the registry computed otherwise (bytes
 		 * lost or doubled by a resume): a new session may do better */
-		int bad_digest = resp.status == 400 && u->body.data &&
+		int bad_digest = resp.status == 400 &&
 				 strstr(u->body.data, "DIGEST_INVALID");
 
 		registry_said(u->r, &q, &resp, &u->body, err);
@@ -1509,7 +1508,7 @@ int oci_reg_upload(oci_registry *r, oci_http *h, const char *repo, const char *d
 	u.chunk = chunk;
 	u.budget = &b;
 	u.prog = (struct up_progress){ r, digest, size, 0 };
-	u.body = (oci_buf)OCI_BUF_INIT(MAX_ERROR_BODY);
+	u.body = (oci_buf)OCI_BUF_INIT(OCI_HTTP_MAX_ERROR_BODY);
 	u.scope = scope_for(r, repo, NULL);
 	u.fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (!u.scope) {
@@ -1568,7 +1567,7 @@ static int get_blob_once(oci_registry *r, oci_http *h, const char *repo, const c
 			 struct budget *b, char **retry_after, int *again, ocibuild_error *err)
 {
 	struct dl_progress prog = { r, digest, size };
-	oci_buf ebody = OCI_BUF_INIT(MAX_ERROR_BODY);
+	oci_buf ebody = OCI_BUF_INIT(OCI_HTTP_MAX_ERROR_BODY);
 	char got[OCI_DIGEST_LEN + 1];
 	oci_blob_tmp t;
 	oci_file_sink fs;
@@ -1720,6 +1719,6 @@ int oci_reg_check_login(oci_registry *r, const char *user, const char *password,
 				"registry '%s' refused the login (%ld)", r->domain, resp.status);
 		oci_http_resp_release(&resp);
 	}
-	oci_http_free(h);
+	oci_http_release(h);
 	return rc;
 }

@@ -21,7 +21,9 @@ typedef struct oci_registry oci_registry;
 
 int oci_reg_open(oci_registry **out, const char *domain, const oci_reg_opts *o,
 		 ocibuild_error *err);
-void oci_reg_close(oci_registry *r);
+/* Frees the handle: its tokens, credentials and lock (it holds no
+ * connection: the HTTP handles are the caller's). */
+void oci_reg_release(oci_registry *r);
 const char *oci_reg_domain(const oci_registry *r);
 ocibuild_ctx *oci_reg_ctx(const oci_registry *r);
 /* A new HTTP handle for the calling thread. */

@@ -15,6 +15,11 @@
 #include "mem.h"
 #include "banned.h"
 
+/* releases/start_erl.data: "ERTS_VSN REL_VSN" */
+#define START_ERL_MAX 4096u
+/* an application's .app file, a release's start script */
+#define APP_TEXT_MAX (4u << 20)
+
 /* Applications that ship with Erlang/OTP or Elixir: the runtime, not the
  * project's dependencies. */
 static const char *const otp_apps[] = {
@@ -121,7 +126,7 @@ static int check_not_dev_mode(const char *dir, ocibuild_error *err)
 /* releases/<vsn>/<name>.rel names the release. */
 static int find_name(oci_release *r, ocibuild_error *err)
 {
-	oci_buf pat = OCI_BUF_INIT(1 << 16);
+	oci_buf pat = OCI_BUF_INIT(OCI_MAX_PATH_TEXT);
 	glob_t g;
 	int rc;
 
@@ -155,13 +160,13 @@ static int find_name(oci_release *r, ocibuild_error *err)
 static int read_start_erl(oci_release *r, ocibuild_error *err)
 {
 	char *p = oci_path_join(r->dir, "releases/start_erl.data");
-	oci_buf b = OCI_BUF_INIT(4096);
+	oci_buf b = OCI_BUF_INIT(OCI_MAX_TEXT);
 	char *sp, *end;
 	int rc = -1;
 
 	if (!p)
 		return oci_err_nomem(err);
-	if (oci_read_file(p, 4096, &b, err) < 0) {
+	if (oci_read_file(p, START_ERL_MAX, &b, err) < 0) {
 		rc = err && err->kind == OCIBUILD_ERR_NOMEM
 			     ? -1
 			     : not_a_release(r->dir, "no releases/start_erl.data", err);
@@ -223,37 +228,38 @@ static char *build_root(const char *dir)
 	return copy;
 }
 
-/* DIR/_build/<profile>/rel/<name> -> DIR/<lockname>, if that file exists. */
-static char *project_lock(const char *dir)
+/* DIR/_build/<profile>/rel/<name> -> DIR/<lockname> into *out, NULL when
+ * there is no such file; -1 only when out of memory. */
+static int project_lock(const char *dir, char **out, ocibuild_error *err)
 {
 	const char *names[] = { "rebar.lock", "mix.lock" };
 	char *root = build_root(dir);
 	size_t i;
 
+	*out = NULL;
 	for (i = 0; root && i < 2; i++) {
 		if (exists(root, names[i], 0)) {
-			char *p = oci_path_join(strcmp(root, "/") ? root : "", names[i]);
-
+			*out = oci_path_join(strcmp(root, "/") ? root : "", names[i]);
 			oci_free(root);
-			return p;
+			return *out ? 0 : oci_err_nomem(err);
 		}
 	}
 	oci_free(root);
-	return NULL;
+	return 0;
 }
 
 /* relx's extended start script knows "foreground"; the plain one
  * ({extended_start_script, false}) passes its arguments to erlexec. */
 static int is_plain_script(const oci_release *r, ocibuild_error *err)
 {
-	oci_buf p = OCI_BUF_INIT(1 << 16), s = OCI_BUF_INIT(4u << 20);
+	oci_buf p = OCI_BUF_INIT(OCI_MAX_PATH_TEXT), s = OCI_BUF_INIT(APP_TEXT_MAX);
 	int rc;
 
 	if (oci_buf_printf(&p, err, "%s/bin/%s", r->dir, r->name) < 0)
 		return -1;
-	rc = oci_read_file(p.data, 4u << 20, &s, err);
+	rc = oci_read_file(p.data, APP_TEXT_MAX, &s, err);
 	if (rc == 0)
-		rc = !strstr(s.data ? s.data : "", "foreground");
+		rc = !strstr(s.data, "foreground");
 	oci_buf_release(&p);
 	oci_buf_release(&s);
 	return rc;
@@ -302,7 +308,17 @@ int oci_release_open(const char *dir, const char *lock_path, oci_release *r,
 	memcpy(erts + 5, r->erts_version, strlen(r->erts_version) + 1);
 	r->has_erts = exists(dir, erts, 1);
 	oci_free(erts);
-	r->lock_path = lock_path ? oci_strdup(lock_path) : project_lock(dir);
+	/* out of memory here must fail: without its lock file the SBOM would
+	 * list the dependencies without their purls */
+	if (lock_path) {
+		r->lock_path = oci_strdup(lock_path);
+		if (!r->lock_path) {
+			oci_err_nomem(err);
+			goto fail;
+		}
+	} else if (project_lock(dir, &r->lock_path, err) < 0) {
+		goto fail;
+	}
 	if (r->lock_path && oci_lock_load(r->lock_path, &r->lock, err) < 0)
 		goto fail;
 	return 0;
@@ -314,7 +330,7 @@ fail:
 int oci_release_find(const char *project, const char *name, char **dir,
 		     ocibuild_error *err)
 {
-	oci_buf pat = OCI_BUF_INIT(1 << 16), names = OCI_BUF_INIT(1 << 16);
+	oci_buf pat = OCI_BUF_INIT(OCI_MAX_PATH_TEXT), names = OCI_BUF_INIT(OCI_MAX_PATH_TEXT);
 	glob_t g;
 	size_t i, best = (size_t)-1;
 	struct timespec best_t = { 0, 0 };
@@ -380,7 +396,7 @@ int oci_release_find(const char *project, const char *name, char **dir,
 	if (distinct && !name) {
 		oci_err(err, OCIBUILD_ERR_INPUT, 0,
 			"several releases under '%s/_build' (%s): choose one with --release NAME",
-			project, names.data ? names.data : "");
+			project, names.data);
 		goto out;
 	}
 	if (best == (size_t)-1) {
@@ -545,14 +561,14 @@ static int by_dir(const void *a, const void *b)
  * unparsable file is not an error (-1 only when out of memory). */
 static int read_app(const char *reldir, oci_release_app *a, ocibuild_error *err)
 {
-	oci_buf p = OCI_BUF_INIT(1 << 16), text = OCI_BUF_INIT(4u << 20);
+	oci_buf p = OCI_BUF_INIT(OCI_MAX_PATH_TEXT), text = OCI_BUF_INIT(APP_TEXT_MAX);
 	ocibuild_error e = { 0 };
 	int rc = 0;
 
 	if (oci_buf_printf(&p, err, "%s/%s/ebin/%s.app", reldir, a->dir, a->name) < 0)
 		return -1;
-	if (oci_read_file(p.data, 4u << 20, &text, &e) == 0 &&
-	    oci_lock_app_parse(text.data ? text.data : "", text.len, p.data, &a->app, &e) == 0 &&
+	if (oci_read_file(p.data, APP_TEXT_MAX, &text, &e) == 0 &&
+	    oci_lock_app_parse(text.data, text.len, p.data, &a->app, &e) == 0 &&
 	    a->app.vsn) {
 		oci_free(a->version);
 		a->version = oci_strdup(a->app.vsn);
@@ -655,13 +671,13 @@ int oci_release_apps(const oci_release *r, oci_release_app **out, size_t *nout,
 out:
 	if (d)
 		closedir(d);
-	oci_release_apps_free(v, n);
+	oci_release_apps_release(v, n);
 	oci_free(root);
 	oci_free(lib);
 	return rc;
 }
 
-void oci_release_apps_free(oci_release_app *v, size_t n)
+void oci_release_apps_release(oci_release_app *v, size_t n)
 {
 	size_t i;
 

@@ -68,10 +68,10 @@ typedef struct oci_release_app {
 /* The application directories in the release's lib/, sorted by directory
  * name, classified. An .app file that cannot be read leaves the version of
  * the directory name and no applications. *v is heap; free it with
- * oci_release_apps_free. */
+ * oci_release_apps_release. */
 int oci_release_apps(const oci_release *r, oci_release_app **v, size_t *n,
 		     ocibuild_error *err);
-void oci_release_apps_free(oci_release_app *v, size_t n);
+void oci_release_apps_release(oci_release_app *v, size_t n);
 /* The project directory holding the release (DIR of DIR/_build/P/rel/N),
  * else the lock file's directory, else NULL. Heap. */
 char *oci_release_project(const oci_release *r);

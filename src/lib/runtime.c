@@ -15,6 +15,9 @@
 #include "mem.h"
 #include "banned.h"
 
+/* the os-release text the runtime layer carries */
+#define OS_RELEASE_MAX (64u << 10)
+
 /* what the relx and Mix start scripts call */
 const char *const oci_runtime_applets[] = {
 	"sh", "awk", "basename", "cat", "chmod", "cp", "cut", "date", "dirname", "echo",
@@ -99,7 +102,7 @@ static int plan_packages(ocibuild_ctx *ctx, oci_runtime *rt, const oci_strlist *
 		oci_log(ctx, OCIBUILD_LOG_INFO,
 			"no dpkg database in /var/lib/dpkg (not a Debian system): the runtime layer has no package records, so scanners will not list its libraries");
 	for (i = 0; i < rt->dpkg.n; i++) {
-		oci_buf name = OCI_BUF_INIT(512);
+		oci_buf name = OCI_BUF_INIT(OCI_MAX_TEXT);
 
 		if (oci_buf_printf(&name, err, "var/lib/dpkg/status.d/%s", rt->dpkg.v[i].name) < 0 ||
 		    oci_walk_add_data(&rt->files, name.data, 0644, rt->dpkg.v[i].record,
@@ -111,7 +114,7 @@ static int plan_packages(ocibuild_ctx *ctx, oci_runtime *rt, const oci_strlist *
 	}
 	for (i = 0; osrel[i]; i++)
 		if (access(osrel[i], R_OK) == 0)
-			return oci_read_file(osrel[i], 64u << 10, &rt->os_release, err) < 0
+			return oci_read_file(osrel[i], OS_RELEASE_MAX, &rt->os_release, err) < 0
 				       ? -1
 				       : oci_walk_add(&rt->files, "etc/os-release", OCI_TAR_FILE,
 						      0644, osrel[i], NULL, err);
@@ -140,7 +143,7 @@ static int add_busybox(ocibuild_ctx *ctx, oci_runtime *rt, const char *arch, oci
 	    oci_strlist_push(host, "/bin/busybox", err) < 0)
 		return -1;
 	for (i = 0; oci_runtime_applets[i]; i++) {
-		oci_buf name = OCI_BUF_INIT(256);
+		oci_buf name = OCI_BUF_INIT(OCI_MAX_TEXT);
 
 		if (oci_buf_printf(&name, err, "bin/%s", oci_runtime_applets[i]) < 0 ||
 		    oci_walk_add(&rt->files, name.data, OCI_TAR_SYMLINK, 0777, NULL, "busybox",
@@ -214,8 +217,8 @@ int oci_runtime_plan(ocibuild_ctx *ctx, const char *tree, const oci_strlist *elv
 		goto out;
 	rc = 0;
 out:
-	oci_strlist_clear(&files);
-	oci_strlist_clear(&host);
+	oci_strlist_release(&files);
+	oci_strlist_release(&host);
 	return rc;
 }
 

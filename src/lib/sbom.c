@@ -15,7 +15,7 @@
 /* SPDX ids allow [A-Za-z0-9.-] only. */
 static char *spdx_id(const char *kind, const char *name)
 {
-	oci_buf b = OCI_BUF_INIT(4096);
+	oci_buf b = OCI_BUF_INIT(OCI_MAX_TEXT);
 	const char *p;
 
 	if (oci_buf_printf(&b, NULL, "SPDXRef-Package-%s%s", kind, *name ? "-" : "") < 0)
@@ -31,39 +31,52 @@ static char *spdx_id(const char *kind, const char *name)
 	return oci_buf_detach(&b, NULL);
 }
 
-/* "<owner>/<repo>" when the git URL is on github.com, or NULL. */
-static char *github_path(const char *url)
+/* "<owner>/<repo>" into *out when the git URL is on github.com, else NULL;
+ * -1 only when out of memory. */
+static int github_path(const char *url, char **out)
 {
-	char *https = oci_vcs_normalize_url(url), *r = NULL;
+	char *https;
+	int rc = 0;
 
-	if (https && !strncmp(https, "https://github.com/", 19))
-		r = oci_strdup(https + 19);
+	*out = NULL;
+	if (oci_vcs_normalize_url(url, &https, NULL) < 0)
+		return -1;
+	if (https && !strncmp(https, "https://github.com/", 19)) {
+		*out = oci_strdup(https + 19);
+		rc = *out ? 0 : -1;
+	}
 	oci_free(https);
-	return r;
+	return rc;
 }
 
 char *oci_sbom_purl(const oci_lock_dep *d)
 {
-	oci_buf b = OCI_BUF_INIT(4096);
+	oci_buf b = OCI_BUF_INIT(OCI_MAX_TEXT);
 	int rc = -1;
 
 	if (d->source == OCI_DEP_HEX) {
 		rc = oci_buf_printf(&b, NULL, "pkg:hex/%s@%s",
 				    d->hex_name ? d->hex_name : d->name, d->version);
 	} else if (d->source == OCI_DEP_GIT) {
-		char *gh = github_path(d->git_url);
+		char *gh;
 
-		if (gh)
+		/* out of memory is an error, never a purl with less in it */
+		if (github_path(d->git_url, &gh) < 0)
+			rc = -1;
+		else if (gh)
 			rc = oci_buf_printf(&b, NULL, "pkg:github/%s@%s", gh,
 					    d->git_ref ? d->git_ref : "HEAD");
 		else {
 			/* never publish credentials that a lock file's URL may carry */
-			char *clean = oci_vcs_normalize_url(d->git_url);
+			char *clean;
 
-			rc = clean ? oci_buf_printf(&b, NULL, "pkg:generic/%s?vcs_url=git%%2B%s%s%s",
-						   d->name, clean, d->git_ref ? "%40" : "",
-						   d->git_ref ? d->git_ref : "")
-				   : oci_buf_printf(&b, NULL, "pkg:generic/%s", d->name);
+			if (oci_vcs_normalize_url(d->git_url, &clean, NULL) < 0)
+				rc = -1;
+			else
+				rc = clean ? oci_buf_printf(&b, NULL, "pkg:generic/%s?vcs_url=git%%2B%s%s%s",
+							   d->name, clean, d->git_ref ? "%40" : "",
+							   d->git_ref ? d->git_ref : "")
+					   : oci_buf_printf(&b, NULL, "pkg:generic/%s", d->name);
 			oci_free(clean);
 		}
 		oci_free(gh);
@@ -121,7 +134,7 @@ static char *osrel_value(const char *text, const char *key)
 char *oci_sbom_deb_purl(const char *name, const char *version, const char *arch,
 			const char *os_release)
 {
-	oci_buf b = OCI_BUF_INIT(4096);
+	oci_buf b = OCI_BUF_INIT(OCI_MAX_TEXT);
 	char *id = os_release ? osrel_value(os_release, "ID") : NULL;
 	char *vid = os_release ? osrel_value(os_release, "VERSION_ID") : NULL;
 	int rc = oci_buf_puts(&b, "pkg:deb/", NULL);
@@ -264,7 +277,7 @@ static int add(struct doc *d, const char *kind, const char *idname, const char *
 	int k, rc = -1;
 
 	for (k = 2; id && json_object_get(d->ids, id); k++) {
-		oci_buf b = OCI_BUF_INIT(4096);
+		oci_buf b = OCI_BUF_INIT(OCI_MAX_TEXT);
 
 		oci_free(id);
 		id = oci_buf_printf(&b, NULL, "%s-%d", base, k) < 0 ? NULL : oci_buf_detach(&b, NULL);
@@ -304,7 +317,7 @@ static const char *const kind_comment[] = {
 
 static int add_app(struct doc *d, const oci_release *r, const oci_release_app *a)
 {
-	oci_buf purl = OCI_BUF_INIT(4096), dl = OCI_BUF_INIT(4096);
+	oci_buf purl = OCI_BUF_INIT(OCI_MAX_TEXT), dl = OCI_BUF_INIT(OCI_MAX_TEXT);
 	char *lock_purl = NULL;
 	const char *sha = NULL;
 	int rc = 0, otp = oci_sbom_otp_release(r->erts_version);
@@ -320,8 +333,10 @@ static int add_app(struct doc *d, const oci_release *r, const oci_release_app *a
 		break;
 	case OCI_APP_GIT: {
 		/* never publish credentials that a lock file's URL may carry */
-		char *clean = oci_vcs_normalize_url(a->dep->git_url);
+		char *clean;
 
+		if (oci_vcs_normalize_url(a->dep->git_url, &clean, NULL) < 0)
+			return -1;
 		lock_purl = oci_sbom_purl(a->dep);
 		if (!lock_purl)
 			rc = -1;
@@ -344,7 +359,7 @@ static int add_app(struct doc *d, const oci_release *r, const oci_release_app *a
 		break;
 	}
 	if (rc == 0)
-		rc = add(d, kind_id[a->kind], a->name, a->name, a->version, dl.data,
+		rc = add(d, kind_id[a->kind], a->name, a->name, a->version, dl.len ? dl.data : NULL,
 			 lock_purl ? lock_purl : purl.data, sha, kind_comment[a->kind]);
 	oci_free(lock_purl);
 	oci_buf_release(&purl);
@@ -362,7 +377,7 @@ static int add_debs(struct doc *d, const oci_dpkg *debs, const char *os_release)
 		char *version = deb_field(p->record, "Version");
 		char *arch = p->arch ? oci_strdup(p->arch) : deb_field(p->record, "Architecture");
 		char *purl = oci_sbom_deb_purl(p->name, version, arch, os_release);
-		oci_buf name = OCI_BUF_INIT(4096);
+		oci_buf name = OCI_BUF_INIT(OCI_MAX_TEXT);
 
 		/* a library of two architectures is two packages */
 		rc = !purl || (p->arch && !arch) ? -1
@@ -438,7 +453,7 @@ int oci_sbom_spdx(const oci_sbom_input *in, oci_buf *out, ocibuild_error *err)
 	struct doc d = { 0 };
 	json_t *doc = json_object(), *ci = json_object(), *creators = json_array();
 	json_t *describes = json_array();
-	oci_buf tmp = OCI_BUF_INIT(1 << 16);
+	oci_buf tmp = OCI_BUF_INIT(OCI_MAX_PATH_TEXT);
 	const char *image_id = "SPDXRef-Image";
 	char *s = NULL;
 	char hash[OCI_DIGEST_LEN + 1];
@@ -481,7 +496,7 @@ int oci_sbom_spdx(const oci_sbom_input *in, oci_buf *out, ocibuild_error *err)
 		if (add_app(&d, r, &in->apps[i]) < 0)
 			goto nomem;
 	if (r->has_erts) {
-		oci_buf purl = OCI_BUF_INIT(4096);
+		oci_buf purl = OCI_BUF_INIT(OCI_MAX_TEXT);
 		int otp = oci_sbom_otp_release(r->erts_version);
 
 		rc = otp ? oci_buf_printf(&purl, NULL, "pkg:generic/otp/erts@%s?otp=%d",
@@ -498,7 +513,7 @@ int oci_sbom_spdx(const oci_sbom_input *in, oci_buf *out, ocibuild_error *err)
 	if (add_debs(&d, in->debs, in->os_release) < 0)
 		goto nomem;
 	if (in->base_name && in->base_digest) {
-		oci_buf purl = OCI_BUF_INIT(4096);
+		oci_buf purl = OCI_BUF_INIT(OCI_MAX_TEXT);
 		const char *slash = strrchr(in->base_name, '/');
 		const char *short_name = slash ? slash + 1 : in->base_name;
 		size_t n = strcspn(short_name, ":@");

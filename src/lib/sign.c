@@ -15,6 +15,11 @@
 #include "mem.h"
 #include "banned.h"
 
+/* a base64 signature we read */
+#define SIG_B64_MAX (1u << 16)
+/* the memory scrypt may use to derive a cosign key's key */
+#define SCRYPT_MAX_MEM ((uint64_t)1 << 30)
+
 struct oci_sign_key {
 	EVP_PKEY *pkey;
 };
@@ -97,7 +102,7 @@ static int cosign_decrypt(const char *path, const unsigned char *json, long jlen
 		goto out;
 	}
 	if (EVP_PBE_scrypt(pass, strlen(pass), salt, saltlen, (uint64_t)n, (uint64_t)r,
-			   (uint64_t)p, (uint64_t)1 << 30, key, sizeof(key)) != 1) {
+			   (uint64_t)p, SCRYPT_MAX_MEM, key, sizeof(key)) != 1) {
 		oci_err(err, OCIBUILD_ERR_INTERNAL, 0,
 			"OpenSSL could not derive the key of %s (scrypt)", path);
 		goto out;
@@ -226,8 +231,7 @@ out:
 	if (data)
 		OPENSSL_clear_free(data, (size_t)dlen);
 	BIO_free(bio);
-	if (file.data)
-		OPENSSL_cleanse(file.data, file.len);
+	OPENSSL_cleanse(file.data, file.len);
 	oci_buf_release(&file);
 	return rc;
 }
@@ -270,7 +274,7 @@ out:
 	return rc;
 }
 
-void oci_sign_key_free(oci_sign_key *k)
+void oci_sign_key_release(oci_sign_key *k)
 {
 	if (!k)
 		return;
@@ -377,11 +381,11 @@ int oci_sign_check(const oci_sign_key *k, const void *data, size_t len, const ch
 		   ocibuild_error *err)
 {
 	size_t n = strlen(b64sig), siglen = 0;
-	unsigned char *sig = n <= (1u << 16) ? oci_malloc(3 * (n / 4) + 3) : NULL;
+	unsigned char *sig = n <= SIG_B64_MAX ? oci_malloc(3 * (n / 4) + 3) : NULL;
 	EVP_MD_CTX *md;
 	int ok = 0, r;
 
-	if (n > (1u << 16))
+	if (n > SIG_B64_MAX)
 		return 0;
 	if (!sig)
 		return oci_err_nomem(err);

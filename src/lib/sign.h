@@ -20,9 +20,9 @@ int oci_sign_key_load(const char *path, oci_getenv_fn env, oci_sign_key **out,
 		      ocibuild_error *err);
 /* Read a public key to verify with: PEM "PUBLIC KEY" (SubjectPublicKeyInfo,
  * as `openssl pkey -pubout` and cosign.pub), ECDSA P-256 only. Free with
- * oci_sign_key_free(); it can only verify. */
+ * oci_sign_key_release(); it can only verify. */
 int oci_sign_pubkey_load(const char *path, oci_sign_key **out, ocibuild_error *err);
-void oci_sign_key_free(oci_sign_key *k);
+void oci_sign_key_release(oci_sign_key *k);
 /* The public key as PEM "PUBLIC KEY" (SubjectPublicKeyInfo). */
 int oci_sign_key_public_pem(const oci_sign_key *k, oci_buf *out, ocibuild_error *err);
 

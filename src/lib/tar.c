@@ -104,7 +104,7 @@ static void fill_header(unsigned char *h, const char *name, size_t name_len,
 
 int oci_tar_header(const oci_tar_entry *e, oci_buf *out, ocibuild_error *err)
 {
-	oci_buf path = OCI_BUF_INIT(1 << 20), pax = OCI_BUF_INIT(1 << 20);
+	oci_buf path = OCI_BUF_INIT(OCI_TAR_MAX_HEADER), pax = OCI_BUF_INIT(OCI_TAR_MAX_HEADER);
 	unsigned char h[OCI_TAR_BLOCK];
 	size_t prefix_len = 0;
 	const char *name;

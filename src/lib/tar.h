@@ -8,6 +8,9 @@
 #include "buf.h"
 #include "sink.h"
 
+/* a member's path, or its PAX records, past this many bytes is refused */
+#define OCI_TAR_MAX_HEADER (1u << 20)
+
 #define OCI_TAR_BLOCK 512
 
 typedef enum oci_tar_type {

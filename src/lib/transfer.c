@@ -49,19 +49,24 @@ int oci_net_registry(ocibuild_ctx *ctx, const oci_net *net, const char *domain, 
 
 char *oci_cache_dir(oci_getenv_fn env)
 {
-	oci_buf b = OCI_BUF_INIT(1 << 16);
+	oci_buf b = OCI_BUF_INIT(OCI_MAX_PATH_TEXT);
 	const char *d;
+	int rc;
 
 	if (!env)
 		env = oci_sys_getenv;
 	if ((d = env("OCIBUILD_CACHE_DIR")) && *d)
-		oci_buf_puts(&b, d, NULL);
+		rc = oci_buf_puts(&b, d, NULL);
 	else if ((d = env("XDG_CACHE_HOME")) && *d)
-		oci_buf_printf(&b, NULL, "%s/ocibuild", d);
+		rc = oci_buf_printf(&b, NULL, "%s/ocibuild", d);
 	else if ((d = env("HOME")) && *d)
-		oci_buf_printf(&b, NULL, "%s/.cache/ocibuild", d);
+		rc = oci_buf_printf(&b, NULL, "%s/.cache/ocibuild", d);
 	else
-		oci_buf_puts(&b, "/tmp/ocibuild-cache", NULL);
+		rc = oci_buf_puts(&b, "/tmp/ocibuild-cache", NULL);
+	if (rc < 0) {
+		oci_buf_release(&b);
+		return NULL;
+	}
 	return oci_buf_detach(&b, NULL);
 }
 
@@ -122,7 +127,7 @@ int oci_pull_resolve(oci_registry *reg, const oci_ref *ref, const oci_platform *
 		goto out;
 	if (oci_reg_get_manifest(reg, h, ref->path, what, &raw, digest, &mt, err) < 0)
 		goto out;
-	for (depth = 0; oci_media_type_kind(mt) == 2; depth++) {
+	for (depth = 0; oci_media_type_kind(mt) == OCI_MT_KIND_INDEX; depth++) {
 		oci_index x;
 		size_t i;
 		const oci_descriptor *pick = NULL;
@@ -137,7 +142,7 @@ int oci_pull_resolve(oci_registry *reg, const oci_ref *ref, const oci_platform *
 			const oci_descriptor *d = &x.manifests[i];
 
 			/* attestations are listed as unknown/unknown */
-			if (!d->platform || oci_media_type_kind(d->media_type) != 1 ||
+			if (!d->platform || oci_media_type_kind(d->media_type) != OCI_MT_KIND_MANIFEST ||
 			    (d->platform->os && !strcmp(d->platform->os, "unknown")))
 				continue;
 			if (oci_platform_match(want, d->platform))
@@ -166,7 +171,7 @@ int oci_pull_resolve(oci_registry *reg, const oci_ref *ref, const oci_platform *
 				goto out;
 		}
 	}
-	if (oci_media_type_kind(mt) != 1) {
+	if (oci_media_type_kind(mt) != OCI_MT_KIND_MANIFEST) {
 		oci_err(err, OCIBUILD_ERR_UNSUPPORTED, 0, "'%s/%s' is a '%s', not an image",
 			oci_reg_domain(reg), ref->path, mt ? mt : "unknown document");
 		goto out;
@@ -200,7 +205,7 @@ int oci_pull_resolve(oci_registry *reg, const oci_ref *ref, const oci_platform *
 out:
 	oci_free(mt);
 	oci_buf_release(&raw);
-	oci_http_free(h);
+	oci_http_release(h);
 	if (rc < 0)
 		oci_pulled_release(out);
 	return rc;
@@ -239,7 +244,7 @@ static void *pool_worker(void *arg)
 		if (p->fn(p, h, i, &e) < 0)
 			goto fail;
 	}
-	oci_http_free(h);
+	oci_http_release(h);
 	return NULL;
 fail:
 	pthread_mutex_lock(&p->mu);
@@ -250,7 +255,7 @@ fail:
 		ocibuild_error_clear(&e);
 	}
 	pthread_mutex_unlock(&p->mu);
-	oci_http_free(h);
+	oci_http_release(h);
 	return NULL;
 }
 
@@ -380,7 +385,7 @@ static int push_one(oci_registry *reg, oci_http *h, const oci_push_opts *o, cons
 			if (oci_reg_http(src->reg, &bh, err) < 0)
 				return -1;
 			rc = oci_reg_get_blob(src->reg, bh, src->repo, digest, size, o->cache, err);
-			oci_http_free(bh);
+			oci_http_release(bh);
 			if (rc < 0)
 				return -1;
 			oci_progress(ctx, OCIBUILD_EV_BLOB_DOWNLOADED, digest, size, (uint64_t)size, NULL);
@@ -448,7 +453,7 @@ static void *session_worker(void *arg)
 		if (push_one(s->reg, h, &o, digest, size, &e) < 0)
 			goto fail;
 	}
-	oci_http_free(h);
+	oci_http_release(h);
 	return NULL;
 fail:
 	pthread_mutex_lock(&s->mu);
@@ -460,7 +465,7 @@ fail:
 	}
 	pthread_cond_broadcast(&s->cv);
 	pthread_mutex_unlock(&s->mu);
-	oci_http_free(h);
+	oci_http_release(h);
 	return NULL;
 }
 
@@ -477,7 +482,7 @@ int oci_push_session_begin(oci_registry *reg, const oci_push_opts *o, oci_push_s
 	s->o = *o;
 	/* before the workers start, each with its own connection */
 	if (oci_reg_http(reg, &s->h, err) < 0 || oci_reg_settle(reg, s->h, err) < 0) {
-		oci_http_free(s->h);
+		oci_http_release(s->h);
 		oci_free(s);
 		return -1;
 	}
@@ -563,7 +568,7 @@ void oci_push_session_abort(oci_push_session *s)
 	pthread_cond_destroy(&s->cv);
 	pthread_mutex_destroy(&s->mu);
 	ocibuild_error_clear(&s->err);
-	oci_http_free(s->h);
+	oci_http_release(s->h);
 	oci_free(s->digest);
 	oci_free(s->size);
 	oci_free(s);
@@ -671,11 +676,11 @@ static int push_set_load(struct push_set *s, const char *layout, const char *top
 
 	memset(s, 0, sizeof(*s));
 	memset(&x, 0, sizeof(x));
-	if (oci_media_type_kind(top_mt) == 2) {
+	if (oci_media_type_kind(top_mt) == OCI_MT_KIND_INDEX) {
 		if (oci_index_parse(top_raw->data, top_raw->len, &x, err) < 0)
 			return -1;
 		for (i = 0; i < x.n; i++)
-			if (oci_media_type_kind(x.manifests[i].media_type) != 1) {
+			if (oci_media_type_kind(x.manifests[i].media_type) != OCI_MT_KIND_MANIFEST) {
 				oci_err(err, OCIBUILD_ERR_UNSUPPORTED, 0,
 					"index %s lists '%s' (%s), not an image manifest: only indexes of image manifests can be pushed",
 					top, x.manifests[i].digest,
@@ -706,7 +711,7 @@ out:
 int oci_push_session_finish(oci_push_session *s, const oci_push_opts *o, char **ref_out,
 			    ocibuild_error *err)
 {
-	oci_buf raw = OCI_BUF_INIT(OCI_MAX_MANIFEST), ref = OCI_BUF_INIT(4096);
+	oci_buf raw = OCI_BUF_INIT(OCI_MAX_MANIFEST), ref = OCI_BUF_INIT(OCI_MAX_TEXT);
 	struct push_set set;
 	oci_registry *reg = s->reg;
 	oci_http *h = s->h;
@@ -723,7 +728,7 @@ int oci_push_session_finish(oci_push_session *s, const oci_push_opts *o, char **
 		goto out;
 	if (oci_json_media_type(raw.data, raw.len, &mt, err) < 0)
 		goto out;
-	is_index = oci_media_type_kind(mt) == 2;
+	is_index = oci_media_type_kind(mt) == OCI_MT_KIND_INDEX;
 	if (push_set_load(&set, o->layout, o->manifest_digest, mt, &raw, err) < 0)
 		goto out;
 	/* the blobs not handed over while the image was made (each once) */
@@ -760,12 +765,15 @@ int oci_push_session_finish(oci_push_session *s, const oci_push_opts *o, char **
 	oci_progress(oci_reg_ctx(reg), OCIBUILD_EV_MANIFEST_PUSHED, o->manifest_digest,
 		     (int64_t)raw.len, raw.len, ref.data);
 	for (i = 0; i < o->ntags; i++) {
-		oci_buf t = OCI_BUF_INIT(4096);
+		oci_buf t = OCI_BUF_INIT(OCI_MAX_TEXT);
 
 		if (put_manifest_once(reg, h, o->repo, o->tags[i], o->manifest_digest,
 				      mt ? mt : OCI_MT_MANIFEST, &raw, err) < 0)
 			goto out;
-		oci_buf_printf(&t, NULL, "%s/%s:%s", oci_reg_domain(reg), o->repo, o->tags[i]);
+		if (oci_buf_printf(&t, err, "%s/%s:%s", oci_reg_domain(reg), o->repo, o->tags[i]) < 0) {
+			oci_buf_release(&t);
+			goto out;
+		}
 		oci_progress(oci_reg_ctx(reg), OCIBUILD_EV_TAG_PUSHED, o->manifest_digest,
 			     (int64_t)raw.len, raw.len, t.data);
 		oci_buf_release(&t);

@@ -16,9 +16,13 @@
 #define GIT_TIMEOUT_MS 3000
 
 /* oci_vcs_normalize_url of a URL without query and fragment; b collects
- * the result. */
-static char *normalize(const char *url, oci_buf *b)
+ * the result. NULL for something else, and with *nomem set when out of
+ * memory. */
+static char *normalize(const char *url, oci_buf *b, int *nomem)
 {
+	ocibuild_error e = { 0 };
+	char *r;
+
 	const char *host, *path, *at, *p;
 	size_t hlen, plen;
 
@@ -68,27 +72,34 @@ static char *normalize(const char *url, oci_buf *b)
 		plen--;
 	if (!hlen || !plen)
 		return NULL;
-	if (oci_buf_printf(b, NULL, "https://%.*s/%.*s", (int)hlen, host, (int)plen, path) < 0) {
+	/* a URL past the cap is not one to record; no memory is an error */
+	if (oci_buf_printf(b, &e, "https://%.*s/%.*s", (int)hlen, host, (int)plen, path) < 0) {
+		*nomem = e.kind == OCIBUILD_ERR_NOMEM;
+		ocibuild_error_clear(&e);
 		oci_buf_release(b);
 		return NULL;
 	}
-	return oci_buf_detach(b, NULL);
+	r = oci_buf_detach(b, NULL);
+	*nomem = !r;
+	return r;
 }
 
-char *oci_vcs_normalize_url(const char *full)
+int oci_vcs_normalize_url(const char *full, char **out, ocibuild_error *err)
 {
-	oci_buf b = OCI_BUF_INIT(4096), cut = OCI_BUF_INIT(1 << 16);
-	char *r;
+	oci_buf b = OCI_BUF_INIT(OCI_MAX_TEXT), cut = OCI_BUF_INIT(OCI_MAX_PATH_TEXT);
+	size_t n = full ? strcspn(full, "?#") : 0;
+	int nomem = 0;
 
-	if (!full || !*full)
-		return NULL;
+	*out = NULL;
 	/* a query or fragment may carry a token (?private_token=...): the
-	 * URL ends before them */
-	if (oci_buf_append(&cut, full, strcspn(full, "?#"), NULL) < 0 || !cut.data)
-		return NULL;
-	r = normalize(cut.data, &b);
+	 * URL ends before them; a longer one is not one to record */
+	if (!n || n > cut.max)
+		return 0;
+	if (oci_buf_append(&cut, full, n, NULL) < 0)
+		return oci_err_nomem(err);
+	*out = normalize(cut.data, &b, &nomem);
 	oci_buf_release(&cut);
-	return r;
+	return nomem ? oci_err_nomem(err) : 0;
 }
 
 /* Run `git -C dir args...`; first line of stdout, or NULL on any failure
@@ -161,7 +172,8 @@ static const char *plain_getenv(const char *name)
 
 static int set_pair(oci_vcs *v, const char *src, const char *rev, ocibuild_error *err)
 {
-	v->source = src ? oci_vcs_normalize_url(src) : NULL;
+	if (src && oci_vcs_normalize_url(src, &v->source, err) < 0)
+		return -1;
 	v->revision = rev && *rev ? oci_strdup(rev) : NULL;
 	if (rev && *rev && !v->revision)
 		return oci_err_nomem(err);
@@ -177,7 +189,7 @@ int oci_vcs_detect(const char *dir, const char *(*env)(const char *), oci_vcs *v
 	if (!env)
 		env = plain_getenv;
 	if ((a = env("GITHUB_REPOSITORY")) && *a) {
-		oci_buf url = OCI_BUF_INIT(4096);
+		oci_buf url = OCI_BUF_INIT(OCI_MAX_TEXT);
 		const char *server = env("GITHUB_SERVER_URL");
 		int rc;
 

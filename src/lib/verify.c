@@ -72,7 +72,7 @@ static int fetch_payload(oci_registry *reg, oci_http *h, const char *repo, const
 		return oci_err_nomem(err);
 	rc = oci_read_file(path, PAYLOAD_MAX, payload, err);
 	oci_free(path);
-	if (rc < 0 || oci_sha256_buf(payload->data ? payload->data : "", payload->len, got, err) < 0)
+	if (rc < 0 || oci_sha256_buf(payload->data, payload->len, got, err) < 0)
 		return -1;
 	return strcmp(got, d->digest) ? 0 : 1;
 }
@@ -138,7 +138,7 @@ static int other_signatures(oci_registry *reg, oci_http *h, const char *repo, co
 	int found = 0;
 
 	/* a registry that will not list tags only makes the message vaguer */
-	if (oci_reg_get_tags(reg, h, repo, &tags, err) < 0 || !tags.data) {
+	if (oci_reg_get_tags(reg, h, repo, &tags, err) < 0 || !tags.len) {
 		oci_buf_release(&tags);
 		if (err->kind == OCIBUILD_ERR_NOMEM || err->kind == OCIBUILD_ERR_CANCELLED)
 			return -1;
@@ -273,7 +273,7 @@ static int check_children(oci_registry *reg, oci_http *h, const oci_ref *ref, co
 			  const ocibuild_verify_opts *o, const oci_sign_key *key, int rc_top,
 			  ocibuild_verify_result *res, ocibuild_error *err)
 {
-	oci_buf subject = OCI_BUF_INIT(4096);
+	oci_buf subject = OCI_BUF_INIT(OCI_MAX_TEXT);
 	oci_index x;
 	ocibuild_verify_manifest *e, top;
 	const ocibuild_verify_manifest *first = NULL;
@@ -349,7 +349,7 @@ int ocibuild_verify(ocibuild_ctx *ctx, const ocibuild_verify_opts *o, ocibuild_v
 		    ocibuild_error *err)
 {
 	oci_net net = { NULL, { NULL, 0 }, 0, 1 };
-	oci_buf raw = OCI_BUF_INIT(OCI_MAX_MANIFEST), name = OCI_BUF_INIT(4096);
+	oci_buf raw = OCI_BUF_INIT(OCI_MAX_MANIFEST), name = OCI_BUF_INIT(OCI_MAX_TEXT);
 	oci_registry *reg = NULL;
 	oci_http *h = NULL;
 	oci_sign_key *key = NULL;
@@ -394,10 +394,10 @@ int ocibuild_verify(ocibuild_ctx *ctx, const ocibuild_verify_opts *o, ocibuild_v
 out:
 	oci_free(mt);
 	oci_free(cache);
-	oci_http_free(h);
-	oci_reg_close(reg);
+	oci_http_release(h);
+	oci_reg_release(reg);
 	oci_ref_release(&ref);
-	oci_sign_key_free(key);
+	oci_sign_key_release(key);
 	oci_buf_release(&raw);
 	oci_buf_release(&name);
 	return rc;

@@ -119,7 +119,7 @@ static int walk_at(int dfd, const char *root, const char *rel, int depth,
 		} else if (S_ISDIR(st.st_mode)) {
 			e.type = OCI_TAR_DIR;
 		} else if (S_ISLNK(st.st_mode)) {
-			oci_buf target = OCI_BUF_INIT(65536);
+			oci_buf target = OCI_BUF_INIT(OCI_MAX_PATH_TEXT);
 			char tmp[4096];
 			ssize_t n = readlinkat(dirfd(d), de->d_name, tmp, sizeof(tmp));
 

@@ -202,3 +202,34 @@ test_faults_existing_layout() {
     FAULTS_SETUP=faults_layout_setup FAULTS_CHECK=faults_layout_check \
         faults_sweep 2 build --dir "$T/src" -t app:1 --env A=1 --layout @OUT@.L -q
 }
+
+# A git dependency's purl and download location come from its URL: when
+# out of memory while making them, the build fails; it never writes an
+# SBOM that names the dependency without them.
+faults_sbom_git_check() {  # OUTDIR RC
+    [ "$2" = 0 ] || return 0
+    jq -r '.packages[] | select(.name == "mydep") |
+        .downloadLocation, (.externalRefs // [] | map(.referenceLocator) | join(" "))' \
+        "$1/sbom.json" | tr '\n' ' ' >"$1.got"
+    [ "$(cat "$1.got")" = "$(cat "$T/want")" ] || echo "mydep: $(cat "$1.got")"
+}
+
+test_faults_release_sbom_git_purl() {
+    faults_enabled
+    rel_fixture relx
+    local ref=89abcdef0123456789abcdef0123456789abcdef
+    {
+        echo '{"1.2.0",'
+        echo " [{<<\"mydep\">>,{git,\"https://user:s3cr3t@gitlab.example.com/acme/mydep.git\",{ref,\"$ref\"}},0}]}."
+    } >"$T/rebar.lock"
+    "$OCIBUILD" build --release "$REL_DIR" --lock "$T/rebar.lock" -t app:1 \
+        -o "$T/img.tar" --sbom "$T/sbom.json" -q >/dev/null || fail "build"
+    jq -r '.packages[] | select(.name == "mydep") |
+        .downloadLocation, (.externalRefs // [] | map(.referenceLocator) | join(" "))' \
+        "$T/sbom.json" | tr '\n' ' ' >"$T/want"
+    assert_eq "$(cat "$T/want")" \
+        "git+https://gitlab.example.com/acme/mydep@$ref pkg:generic/mydep?vcs_url=git%2Bhttps://gitlab.example.com/acme/mydep%40$ref " \
+        "mydep without faults"
+    FAULTS_CHECK=faults_sbom_git_check faults_sweep 2 build --release "$REL_DIR" \
+        --lock "$T/rebar.lock" -t app:1 -o @OUT@/img.tar --sbom @OUT@/sbom.json -q
+}

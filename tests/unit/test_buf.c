@@ -15,12 +15,14 @@ static void test_init_empty(void **state)
 	oci_buf c;
 
 	(void)state;
-	assert_null(b.data);
+	/* data is never NULL: "" before the first append */
+	assert_ptr_equal(b.data, oci_buf_empty);
+	assert_string_equal(b.data, "");
 	assert_int_equal(b.len, 0);
 	assert_int_equal(b.max, 100);
 	memset(&c, 0xaa, sizeof(c));
 	oci_buf_init(&c, 42);
-	assert_null(c.data);
+	assert_ptr_equal(c.data, oci_buf_empty);
 	assert_int_equal(c.len, 0);
 	assert_int_equal(c.alloc, 0);
 	assert_int_equal(c.max, 42);
@@ -48,8 +50,14 @@ static void test_append(void **state)
 	assert_int_equal(err.kind, OCIBUILD_ERR_NONE);
 	assert_null(err.message);
 	oci_buf_release(&b);
-	assert_null(b.data);
+	assert_ptr_equal(b.data, oci_buf_empty);
 	assert_int_equal(b.len, 0);
+	/* released: usable again, and a second release frees nothing */
+	assert_int_equal(oci_buf_puts(&b, "again", &err), 0);
+	assert_string_equal(b.data, "again");
+	oci_buf_release(&b);
+	oci_buf_release(&b);
+	assert_ptr_equal(b.data, oci_buf_empty);
 }
 
 static void test_append_zero_makes_empty_string(void **state)
@@ -120,7 +128,7 @@ static void test_detach(void **state)
 	assert_non_null(p);
 	assert_string_equal(p, "abc");
 	assert_int_equal(len, 3);
-	assert_null(b.data);
+	assert_ptr_equal(b.data, oci_buf_empty);
 	assert_int_equal(b.len, 0);
 	assert_int_equal(b.alloc, 0);
 	assert_int_equal(b.max, 64);
@@ -147,8 +155,8 @@ static void test_reset(void **state)
 	size_t alloc;
 
 	(void)state;
-	oci_buf_reset(&b); /* no data yet: must not crash */
-	assert_null(b.data);
+	oci_buf_reset(&b); /* no data yet: must not write to the shared "" */
+	assert_ptr_equal(b.data, oci_buf_empty);
 	assert_int_equal(oci_buf_puts(&b, "something", NULL), 0);
 	alloc = b.alloc;
 	oci_buf_reset(&b);

@@ -150,7 +150,7 @@ static void compress_into(ocibuild_compression kind, int threads, const unsigned
 		assert_int_equal(oci_zw_finish(z, &err), 0);
 		assert_int_equal(m.buf.len, len);
 	}
-	oci_zw_free(z);
+	oci_zw_release(z);
 	*out = m.buf;
 	if (!out->data) /* nothing written at all */
 		assert_int_equal(oci_buf_append(out, "", 0, NULL), 0);
@@ -465,10 +465,10 @@ static void test_sink_error_propagates(void **state)
 			rc = oci_zw_finish(z, &err);
 		assert_int_equal(rc, -1);
 		assert_int_equal(err.kind, OCIBUILD_ERR_NOSPACE);
-		oci_zw_free(z); /* on an unfinished writer */
+		oci_zw_release(z); /* on an unfinished writer */
 		ocibuild_error_clear(&err);
 	}
-	oci_zw_free(NULL);
+	oci_zw_release(NULL);
 	free(in);
 }
 
@@ -482,10 +482,10 @@ static void test_free_unfinished(void **state)
 	memsink_init(&m);
 	assert_int_equal(oci_zw_new(&z, OCIBUILD_COMPRESS_GZIP, 4, &m.base, NULL), 0);
 	assert_int_equal(oci_sink_write(oci_zw_sink(z), in, MIB, NULL), 0);
-	oci_zw_free(z);
+	oci_zw_release(z);
 	assert_int_equal(oci_zw_new(&z, OCIBUILD_COMPRESS_ZSTD, 4, &m.base, NULL), 0);
 	assert_int_equal(oci_sink_write(oci_zw_sink(z), in, MIB, NULL), 0);
-	oci_zw_free(z);
+	oci_zw_release(z);
 	oci_buf_release(&m.buf);
 	free(in);
 }

@@ -300,8 +300,8 @@ static void test_closure_ls(void **state)
 		if (!with_base(&files, info.needed.v[i]))
 			fail_msg("%s needs %s, not in the closure", LS, info.needed.v[i]);
 	oci_elf_release(&info);
-	oci_strlist_clear(&bins);
-	oci_strlist_clear(&files);
+	oci_strlist_release(&bins);
+	oci_strlist_release(&files);
 }
 
 /* Files that are not ELF (scripts) need nothing. */
@@ -316,7 +316,7 @@ static void test_closure_not_elf(void **state)
 	assert_int_equal(oci_strlist_push(&bins, script, &err), 0);
 	assert_int_equal(oci_elf_closure(&bins, &files, &err), 0);
 	assert_int_equal(files.n, 0);
-	oci_strlist_clear(&bins);
+	oci_strlist_release(&bins);
 	free(script);
 	remove_tree(dir);
 }
@@ -350,8 +350,8 @@ static void test_closure_missing_lib(void **state)
 	if (!strstr(err.message, "libmissingxyz.so") || !strstr(err.message, prog))
 		fail_msg("%s", err.message);
 	ocibuild_error_clear(&err);
-	oci_strlist_clear(&bins);
-	oci_strlist_clear(&files);
+	oci_strlist_release(&bins);
+	oci_strlist_release(&files);
 	free(prog);
 	remove_tree(dir);
 }
@@ -396,8 +396,8 @@ static void test_closure_origin(void **state)
 	if (!contains_file(&files, libb))
 		fail_msg("%s not in the closure", libb);
 	assert_non_null(with_base(&files, "libc.so.6"));
-	oci_strlist_clear(&bins);
-	oci_strlist_clear(&files);
+	oci_strlist_release(&bins);
+	oci_strlist_release(&files);
 	free(prog);
 	free(liba);
 	free(libb);
@@ -435,8 +435,8 @@ static void test_closure_rpath_inherited(void **state)
 		msg = strdup(err.message ? err.message : "?");
 	ok = ok && contains_file(&files, liba) && contains_file(&files, libb);
 	ocibuild_error_clear(&err);
-	oci_strlist_clear(&bins);
-	oci_strlist_clear(&files);
+	oci_strlist_release(&bins);
+	oci_strlist_release(&files);
 	free(prog);
 	free(liba);
 	free(libb);
@@ -501,7 +501,7 @@ static void test_check_tree(void **state)
 	assert_int_equal(elves.n, 1);
 	assert_string_equal(elves.v[0], nif);
 	assert_int_equal(l.warnings, 0);
-	oci_strlist_clear(&elves);
+	oci_strlist_release(&elves);
 
 	/* one foreign platform: refused, naming the file */
 	assert_int_equal(oci_elf_check_tree(ctx, dir, &w, &v[1], 1, 0, &elves, &err), -1);
@@ -514,7 +514,7 @@ static void test_check_tree(void **state)
 	assert_int_equal(oci_elf_check_tree(ctx, dir, &w, v, 2, 1, &elves, &err), -1);
 	assert_non_null(strstr(err.message, "linux/s390x"));
 	ocibuild_error_clear(&err);
-	oci_strlist_clear(&elves);
+	oci_strlist_release(&elves);
 
 	/* several platforms, ERTS from the base: one warning, file not listed */
 	assert_int_equal(oci_elf_check_tree(ctx, dir, &w, v, 2, 0, &elves, &err), 0);
@@ -524,7 +524,7 @@ static void test_check_tree(void **state)
 	assert_non_null(strstr(l.last, "lib/nif.so"));
 	assert_null(strstr(l.last, "README"));
 
-	oci_strlist_clear(&elves);
+	oci_strlist_release(&elves);
 	oci_walk_release(&w);
 	ocibuild_ctx_free(ctx);
 	free(lib);

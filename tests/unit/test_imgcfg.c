@@ -131,7 +131,7 @@ static void test_make_scratch(void **state)
 	assert_int_equal(c.nhistory, 1);
 	assert_string_equal(c.history[0].created_by, "ocibuild build: files layer in /srv");
 	oci_config_release(&c);
-	oci_strlist_clear(&ports);
+	oci_strlist_release(&ports);
 }
 
 /* on a base: its Env kept unless replaced, its PATH kept, its Cmd dropped

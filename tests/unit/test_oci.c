@@ -764,7 +764,7 @@ static void test_config_unknown_kept_after_edit(void **state)
 			  "'Healthcheck':{'Test':['NONE']},'OnBuild':['RUN x'],'Cmd':['a']}}"),
 			&c);
 	/* change known members the way a build does */
-	oci_strlist_clear(&c.cmd);
+	oci_strlist_release(&c.cmd);
 	assert_int_equal(oci_strlist_push(&c.cmd, "b", NULL), 0);
 	assert_int_equal(oci_strlist_push(&c.env, "K=V", NULL), 0);
 	assert_int_equal(oci_map_set(&c.labels, "l", "v", NULL), 0);
@@ -995,7 +995,7 @@ static void test_platform_list_parse(void **state)
 	assert_int_equal(oci_platform_list_parse("linux/amd64", &v, &n, &err), 0);
 	assert_int_equal(n, 1);
 	assert_string_equal(v[0].architecture, "amd64");
-	oci_platform_list_free(v, n);
+	oci_platform_list_release(v, n);
 
 	/* the order given is kept */
 	assert_int_equal(oci_platform_list_parse("linux/arm64/v8,linux/amd64,linux/arm/v7", &v,
@@ -1007,7 +1007,7 @@ static void test_platform_list_parse(void **state)
 	assert_string_equal(v[1].architecture, "amd64");
 	assert_null(v[1].variant);
 	assert_string_equal(v[2].variant, "v7");
-	oci_platform_list_free(v, n);
+	oci_platform_list_release(v, n);
 	assert_int_equal(err.kind, OCIBUILD_ERR_NONE);
 
 	/* one bad entry: the message names it, not the whole list */
@@ -1024,7 +1024,7 @@ static void test_platform_list_parse(void **state)
 	/* a variant makes another platform */
 	assert_int_equal(oci_platform_list_parse("linux/arm/v6,linux/arm/v7", &v, &n, &err), 0);
 	assert_int_equal(n, 2);
-	oci_platform_list_free(v, n);
+	oci_platform_list_release(v, n);
 }
 
 static void test_platform_host(void **state)
@@ -1137,22 +1137,22 @@ static void test_strlist(void **state)
 	assert_int_equal(l.n, 100);
 	assert_string_equal(l.v[0], "0");
 	assert_string_equal(l.v[99], "99");
-	oci_strlist_clear(&l);
+	oci_strlist_release(&l);
 	assert_int_equal(l.n, 0);
 	assert_null(l.v);
-	oci_strlist_clear(&l);
+	oci_strlist_release(&l);
 }
 
 static void test_media_type_kind(void **state)
 {
 	(void)state;
-	assert_int_equal(oci_media_type_kind(OCI_MT_MANIFEST), 1);
-	assert_int_equal(oci_media_type_kind(OCI_MT_DOCKER_MANIFEST), 1);
-	assert_int_equal(oci_media_type_kind(OCI_MT_INDEX), 2);
-	assert_int_equal(oci_media_type_kind(OCI_MT_DOCKER_LIST), 2);
-	assert_int_equal(oci_media_type_kind(OCI_MT_CONFIG), 0);
-	assert_int_equal(oci_media_type_kind(""), 0);
-	assert_int_equal(oci_media_type_kind(NULL), 0);
+	assert_int_equal(oci_media_type_kind(OCI_MT_MANIFEST), OCI_MT_KIND_MANIFEST);
+	assert_int_equal(oci_media_type_kind(OCI_MT_DOCKER_MANIFEST), OCI_MT_KIND_MANIFEST);
+	assert_int_equal(oci_media_type_kind(OCI_MT_INDEX), OCI_MT_KIND_INDEX);
+	assert_int_equal(oci_media_type_kind(OCI_MT_DOCKER_LIST), OCI_MT_KIND_INDEX);
+	assert_int_equal(oci_media_type_kind(OCI_MT_CONFIG), OCI_MT_KIND_OTHER);
+	assert_int_equal(oci_media_type_kind(""), OCI_MT_KIND_OTHER);
+	assert_int_equal(oci_media_type_kind(NULL), OCI_MT_KIND_OTHER);
 }
 
 /* ---- docker save manifest.json ---- */
@@ -1173,7 +1173,7 @@ static void test_docker_manifest_json(void **state)
 			    q("[{'Config':'blobs/sha256/" H1 "',"
 			      "'Layers':['blobs/sha256/" H2 "','blobs/sha256/" H3 "'],"
 			      "'RepoTags':['example.com/app:1.0','app:latest']}]"));
-	oci_strlist_clear(&tags);
+	oci_strlist_release(&tags);
 	/* no tags, no layers */
 	{
 		size_t i;

@@ -201,7 +201,7 @@ static void test_digest_refs_uncut(void **state)
 	assert_null(res.pushed_ref);
 	ocibuild_build_result_release(&res); /* twice, and on a zeroed result: fine */
 	ocibuild_build_result_release(NULL);
-	oci_strlist_clear(&refs);
+	oci_strlist_release(&refs);
 }
 
 int main(void)

@@ -90,7 +90,7 @@ static void test_legacy_provider(void **state)
 	/* a name that does not fit is no answer */
 	assert_null(oci_runtime_legacy_provider(&files, out, 8));
 
-	oci_strlist_clear(&files);
+	oci_strlist_release(&files);
 	free(lib);
 	free(mods);
 	free(crypto);

@@ -224,7 +224,7 @@ static void unmake(struct fx *f)
 {
 	rm_tree(f->tmp);
 	free(f->tmp);
-	oci_release_apps_free(f->apps, f->napps);
+	oci_release_apps_release(f->apps, f->napps);
 	oci_dpkg_release(&f->debs);
 	oci_release_release(&f->r);
 }

@@ -126,8 +126,8 @@ static void test_sign_verify_round_trip(void **state)
 	free(sig);
 	free(sig2);
 	oci_buf_release(&pem);
-	oci_sign_key_free(k);
-	oci_sign_key_free(k2);
+	oci_sign_key_release(k);
+	oci_sign_key_release(k2);
 }
 
 static void expect_refused(const char *path, const char *(*env)(const char *),
@@ -166,7 +166,7 @@ static void test_key_errors(void **state)
 		       "is encrypted: set OCIBUILD_SIGN_PASSWORD");
 	assert_int_equal(oci_sign_key_load(write_key("enc2.pem", "EC", "P-256", 1), pw_env, &k,
 					   &err), 0);
-	oci_sign_key_free(k);
+	oci_sign_key_release(k);
 }
 
 static int setup(void **state)
