@@ -19,7 +19,7 @@ test_install_and_link() {
 int main(int argc, char **argv)
 {
 	const char *tags[] = { "fromc:1" };
-	ocibuild_build_opts o = { 0 };
+	ocibuild_build_opts o = OCIBUILD_BUILD_OPTS_INIT;
 	ocibuild_build_result r;
 	ocibuild_error err = { 0 };
 	ocibuild_ctx *ctx = ocibuild_ctx_new();
@@ -35,6 +35,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	printf("%s\n", r.manifest_digest);
+	ocibuild_build_result_release(&r);
 	ocibuild_ctx_free(ctx);
 	return 0;
 }
