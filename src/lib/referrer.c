@@ -10,6 +10,7 @@
 #include "ctx.h"
 #include "digest.h"
 #include "err.h"
+#include "fs.h"
 #include "mem.h"
 #include "ref.h"
 #include "transfer.h"

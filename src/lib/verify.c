@@ -6,6 +6,7 @@
 #include "blobstore.h"
 #include "digest.h"
 #include "err.h"
+#include "fs.h"
 #include "mem.h"
 #include "oci.h"
 #include "ref.h"
