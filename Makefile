@@ -39,18 +39,18 @@ WARN += -Werror
 endif
 ifeq ($(SAN),1)
 SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
-# and OCIBUILD_FAIL_ALLOC=N (src/lib/mem.c), for tests/e2e/t_faults.sh
+# and OCIBUILD_FAIL_ALLOC=N (src/lib/util/mem.c), for tests/e2e/t_faults.sh
 FAULTFLAGS := -DOCI_FAULT_INJECTION
 endif
 ifeq ($(TSAN),1)
 SANFLAGS := -fsanitize=thread -fno-omit-frame-pointer
 endif
-ALL_CFLAGS := -std=gnu11 $(WARN) $(CFLAGS) $(SANFLAGS) $(FAULTFLAGS) -pthread -Iinclude -Isrc/lib \
+ALL_CFLAGS := -std=gnu11 $(WARN) $(CFLAGS) $(SANFLAGS) $(FAULTFLAGS) -pthread -Iinclude -Isrc/lib -Isrc/lib/util \
               -D_GNU_SOURCE $(PKG_CFLAGS) -MMD -MP
 ALL_LDFLAGS := $(LDFLAGS) $(SANFLAGS) -pthread
 LIBS := $(PKG_LIBS) -lpthread
 
-LIB_SRC := $(sort $(wildcard src/lib/*.c))
+LIB_SRC := $(sort $(wildcard src/lib/*.c src/lib/util/*.c))
 CLI_SRC := $(sort $(wildcard src/cli/*.c))
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 LIB_OBJ := $(LIB_SRC:%.c=$(O)/%.o)

@@ -328,11 +328,12 @@ typedef struct ocibuild_verify_opts {
 	unsigned int version;
 	const char *ref; /* the image: REGISTRY/REPO:TAG or REGISTRY/REPO@sha256:... */
 	const char *key; /* PEM public key (SubjectPublicKeyInfo, ECDSA P-256), e.g. cosign.pub */
-	const char *ca_file;
-	ocibuild_strv insecure_registries;
+	/* of the registry options only ca_file and insecure_registries are used */
+	ocibuild_registry_opts registry;
 	int recursive; /* also check each manifest an index lists (result->manifests) */
 } ocibuild_verify_opts;
-#define OCIBUILD_VERIFY_OPTS_INIT { .version = OCIBUILD_VERIFY_OPTS_VERSION }
+#define OCIBUILD_VERIFY_OPTS_INIT \
+	{ .version = OCIBUILD_VERIFY_OPTS_VERSION, .registry = OCIBUILD_REGISTRY_OPTS_INIT }
 
 /* The outcome for one digest of a recursive check. */
 typedef struct ocibuild_verify_manifest {
@@ -385,10 +386,11 @@ typedef struct ocibuild_sbom_opts {
 	const char *ref;      /* REGISTRY/REPO:TAG or REGISTRY/REPO@sha256:... */
 	const char *platform; /* for an index: which image ("os/arch[/variant]"); NULL: the host's */
 	const char *output;   /* write the SBOM here (temp + rename), or NULL: into the result */
-	const char *ca_file;
-	ocibuild_strv insecure_registries;
+	/* of the registry options only ca_file and insecure_registries are used */
+	ocibuild_registry_opts registry;
 } ocibuild_sbom_opts;
-#define OCIBUILD_SBOM_OPTS_INIT { .version = OCIBUILD_SBOM_OPTS_VERSION }
+#define OCIBUILD_SBOM_OPTS_INIT \
+	{ .version = OCIBUILD_SBOM_OPTS_VERSION, .registry = OCIBUILD_REGISTRY_OPTS_INIT }
 
 typedef struct ocibuild_sbom_result {
 	char subject[72];  /* the image manifest whose SBOM it is */

@@ -67,8 +67,8 @@ int cmd_sbom(int argc, char **argv)
 		goto done;
 	}
 	o.ref = argv[optind];
-	o.ca_file = reg.ca_file;
-	o.insecure_registries = cli_insecure(&reg);
+	o.registry.ca_file = reg.ca_file;
+	o.registry.insecure_registries = cli_insecure(&reg);
 	if (!(ctx = cli_ctx_new(&out, 0, &rc)))
 		goto done;
 	if (ocibuild_sbom_fetch(ctx, &o, &res, &err) < 0) {

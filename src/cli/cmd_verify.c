@@ -155,8 +155,8 @@ int cmd_verify(int argc, char **argv)
 		goto done;
 	}
 	o.ref = ref;
-	o.ca_file = reg.ca_file;
-	o.insecure_registries = cli_insecure(&reg);
+	o.registry.ca_file = reg.ca_file;
+	o.registry.insecure_registries = cli_insecure(&reg);
 	if (!(ctx = cli_ctx_new(&out, 0, &rc)))
 		goto done;
 	rc = ocibuild_verify(ctx, &o, &res, &err) < 0 ? CLI_FAIL : CLI_OK;

@@ -17,6 +17,7 @@
 #include "buf.h"
 #include "ctx.h"
 #include "err.h"
+#include "fs.h"
 #include "mem.h"
 #include "banned.h"
 

@@ -44,19 +44,4 @@ int oci_blobs_import(const char *dst_dir, const char *src_dir, const char *diges
 int oci_blobs_adopt(const char *dst_dir, const char *src_dir, const char *digest,
 		    int64_t size, ocibuild_error *err);
 
-/* "a/b" (heap), or NULL when out of memory. */
-char *oci_path_join(const char *a, const char *b);
-/* mkdir -p */
-int oci_mkdirs(const char *path, unsigned mode, ocibuild_error *err);
-/* rm -r, best effort; never follows symlinks. */
-void oci_remove_tree(const char *path);
-/* Read a small file whole (at most max bytes). */
-int oci_read_file(const char *path, size_t max, oci_buf *out, ocibuild_error *err);
-/* Write a small file atomically (temporary name in the same dir + rename). */
-int oci_write_file_atomic(const char *path, const void *data, size_t len,
-			  int durable, ocibuild_error *err);
-/* The same with a chosen mode (0600 for secrets: never readable by others,
- * not even for a moment). */
-int oci_write_file_mode(const char *path, const void *data, size_t len, unsigned mode,
-			int durable, ocibuild_error *err);
 #endif

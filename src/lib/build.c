@@ -17,6 +17,7 @@
 #include "ctx.h"
 #include "elfdeps.h"
 #include "err.h"
+#include "fs.h"
 #include "layer.h"
 #include "layout.h"
 #include "layercache.h"

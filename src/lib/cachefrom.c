@@ -199,16 +199,19 @@ static int open_one(ocibuild_ctx *ctx, const oci_net *net, const char *name,
 		    const oci_platform *plats, size_t np, const char *cache, oci_cachefrom *cf,
 		    ocibuild_error *err)
 {
+	oci_net cnet = *net;
 	oci_ref r;
 	oci_registry *reg = NULL;
 	size_t k, si, before = cf->n;
 	int rc = -1;
 
+	/* a cache that does not answer at once is built without */
+	cnet.no_retry = 1;
 	if (oci_ref_parse(name, &r, err) < 0) {
 		oci_err_as_option(err);
 		return -1;
 	}
-	if (oci_net_registry(ctx, net, r.domain, 0, &reg, err) < 0) {
+	if (oci_net_registry(ctx, &cnet, r.domain, 0, &reg, err) < 0) {
 		if (fatal(err))
 			goto out;
 		oci_log(ctx, OCIBUILD_LOG_WARN, "cache ref '%s' can not be used (%s): building without it",

@@ -12,6 +12,7 @@
 #include "blobstore.h"
 #include "ctx.h"
 #include "err.h"
+#include "fs.h"
 #include "layout.h"
 #include "mem.h"
 #include "referrer.h"

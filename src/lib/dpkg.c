@@ -10,6 +10,7 @@
 #include "dpkg.h"
 #include "blobstore.h"
 #include "err.h"
+#include "fs.h"
 #include "mem.h"
 #include "banned.h"
 

@@ -14,6 +14,7 @@
 #include "caps.h"
 #include "ctx.h"
 #include "err.h"
+#include "fs.h"
 #include "mem.h"
 #include "banned.h"
 

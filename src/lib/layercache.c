@@ -14,6 +14,7 @@
 #include "buf.h"
 #include "digest.h"
 #include "err.h"
+#include "fs.h"
 #include "mem.h"
 #include "banned.h"
 

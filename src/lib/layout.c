@@ -13,6 +13,7 @@
 #include "blobstore.h"
 #include "digest.h"
 #include "err.h"
+#include "fs.h"
 #include "layer.h"
 #include "mem.h"
 #include "walk.h"

@@ -5,6 +5,7 @@
 #include "blobstore.h"
 #include "buf.h"
 #include "err.h"
+#include "fs.h"
 #include "mem.h"
 #include "banned.h"
 

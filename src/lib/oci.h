@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include "buf.h"
 #include "digest.h"
+#include "strlist.h"
 
 #define OCI_MT_MANIFEST "application/vnd.oci.image.manifest.v1+json"
 #define OCI_MT_INDEX "application/vnd.oci.image.index.v1+json"
@@ -31,27 +32,6 @@
 /* Size limits for documents we read. */
 #define OCI_MAX_MANIFEST (4u << 20)
 #define OCI_MAX_CONFIG (16u << 20)
-
-/* String map; keys unique; serialised sorted by key. */
-typedef struct oci_map {
-	char **keys;
-	char **vals;
-	size_t n;
-} oci_map;
-
-OCI_MUST_USE int oci_map_set(oci_map *m, const char *key, const char *val, ocibuild_error *err);
-const char *oci_map_get(const oci_map *m, const char *key);
-OCI_MUST_USE int oci_map_copy(oci_map *dst, const oci_map *src, ocibuild_error *err);
-void oci_map_release(oci_map *m);
-
-typedef struct oci_strlist {
-	char **v;
-	size_t n;
-} oci_strlist;
-
-OCI_MUST_USE int oci_strlist_push(oci_strlist *l, const char *s, ocibuild_error *err);
-int oci_strlist_has(const oci_strlist *l, const char *s);
-void oci_strlist_release(oci_strlist *l);
 
 typedef struct oci_platform {
 	char *os;

@@ -10,6 +10,7 @@
 #include "ctx.h"
 #include "digest.h"
 #include "err.h"
+#include "fs.h"
 #include "mem.h"
 #include "ref.h"
 #include "transfer.h"
@@ -532,7 +533,7 @@ out:
 int ocibuild_sbom_fetch(ocibuild_ctx *ctx, const ocibuild_sbom_opts *o, ocibuild_sbom_result *res,
 			ocibuild_error *err)
 {
-	oci_net net = { NULL, { NULL, 0 }, 0, 1 };
+	oci_net net;
 	oci_buf raw = OCI_BUF_INIT(OCI_MAX_MANIFEST), sbom = OCI_BUF_INIT(OCI_MAX_SBOM);
 	oci_registry *reg = NULL;
 	oci_http *h = NULL;
@@ -546,8 +547,8 @@ int ocibuild_sbom_fetch(ocibuild_ctx *ctx, const ocibuild_sbom_opts *o, ocibuild
 		return -1;
 	if (!o->ref)
 		return oci_err(err, OCIBUILD_ERR_OPTION, 0, "usage: ocibuild sbom REFERENCE [-o FILE]");
-	net.ca_file = o->ca_file;
-	net.insecure = o->insecure_registries;
+	if (oci_net_init(&net, &o->registry, err) < 0)
+		return -1;
 	if (oci_ref_parse(o->ref, &ref, err) < 0) {
 		oci_err_as_option(err);
 		goto out;

@@ -635,8 +635,8 @@ static int budget_spent(oci_registry *r, const struct budget *b, const char *wha
 		return -1;
 	if (err->kind == OCIBUILD_ERR_NONE)
 		oci_err(err, OCIBUILD_ERR_NETWORK, 0, "registry '%s' kept failing", r->domain);
-	oci_err_prefix(err, "gave up on %s after %d attempts and %ld s of waiting", what,
-		       b->tries + 1, (b->slept_ms + 999) / 1000);
+	oci_err_prefix(err, "gave up on %s after %d attempt%s and %ld s of waiting", what,
+		       b->tries + 1, b->tries ? "s" : "", (b->slept_ms + 999) / 1000);
 	return -1;
 }
 
@@ -781,8 +781,9 @@ static enum next on_transport_failure(oci_registry *r, const oci_http_req *q,
 			r->domain, r->host);
 		return NEXT_FAIL;
 	case OCI_HTTP_CONNECT:
-		/* a streamed download restarts from its caller, with a new file */
-		if (!q->out_sink) {
+		/* a streamed download restarts from its caller, with a new file;
+		 * a client told not to retry (a cache) gives up at once */
+		if (!q->out_sink && !r->o.no_retry) {
 			if (backoff(r, b, NULL) == 0) {
 				ocibuild_error_clear(err);
 				return NEXT_RETRY;

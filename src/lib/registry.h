@@ -13,6 +13,7 @@ typedef struct oci_reg_opts {
 	const char *ca_file;
 	ocibuild_strv insecure; /* hosts that may use plain HTTP */
 	int push;               /* use push credentials */
+	int no_retry;           /* one connection attempt (see oci_net) */
 	oci_getenv_fn env;
 	ocibuild_ctx *ctx;
 } oci_reg_opts;

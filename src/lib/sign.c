@@ -12,6 +12,7 @@
 #include "blobstore.h"
 #include "digest.h"
 #include "err.h"
+#include "fs.h"
 #include "mem.h"
 #include "banned.h"
 

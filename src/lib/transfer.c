@@ -43,6 +43,7 @@ int oci_net_registry(ocibuild_ctx *ctx, const oci_net *net, const char *domain, 
 	ro.ca_file = net->ca_file;
 	ro.insecure = net->insecure;
 	ro.push = push;
+	ro.no_retry = net->no_retry;
 	ro.ctx = ctx;
 	return oci_reg_open(out, domain, &ro, err);
 }

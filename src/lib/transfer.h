@@ -14,6 +14,9 @@ typedef struct oci_net {
 	ocibuild_strv insecure;
 	uint64_t chunk;
 	int jobs;
+	/* a registry that cannot be reached is not tried again: for a cache,
+	 * building without it beats waiting out a retry budget */
+	int no_retry;
 } oci_net;
 
 /* Fill net from o (NULL: all defaults), after checking o's version. The

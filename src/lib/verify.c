@@ -6,6 +6,7 @@
 #include "blobstore.h"
 #include "digest.h"
 #include "err.h"
+#include "fs.h"
 #include "mem.h"
 #include "oci.h"
 #include "ref.h"
@@ -348,7 +349,7 @@ out:
 int ocibuild_verify(ocibuild_ctx *ctx, const ocibuild_verify_opts *o, ocibuild_verify_result *res,
 		    ocibuild_error *err)
 {
-	oci_net net = { NULL, { NULL, 0 }, 0, 1 };
+	oci_net net;
 	oci_buf raw = OCI_BUF_INIT(OCI_MAX_MANIFEST), name = OCI_BUF_INIT(OCI_MAX_TEXT);
 	oci_registry *reg = NULL;
 	oci_http *h = NULL;
@@ -365,9 +366,7 @@ int ocibuild_verify(ocibuild_ctx *ctx, const ocibuild_verify_opts *o, ocibuild_v
 	if (!o->ref || !o->key)
 		return oci_err(err, OCIBUILD_ERR_OPTION, 0,
 			       "usage: ocibuild verify REFERENCE --key PUBLIC_KEY.pem");
-	net.ca_file = o->ca_file;
-	net.insecure = o->insecure_registries;
-	if (oci_sign_pubkey_load(o->key, &key, err) < 0)
+	if (oci_net_init(&net, &o->registry, err) < 0 || oci_sign_pubkey_load(o->key, &key, err) < 0)
 		return -1;
 	if (oci_ref_parse(o->ref, &ref, err) < 0) {
 		oci_err_as_option(err);

@@ -206,6 +206,33 @@ test_cache_from_missing_ref_warns() {
     cf_fresh
     reg_ob_push build --dir "$T/src" -t d:2 --push "$REG" --cache-from "127.0.0.1:1/x:1"
     assert_match "$ERR" "127.0.0.1:1/x:1" "a warning naming the unreachable cache ref"
+    # ... at once: a cache is not worth a retry budget (it was 6 retries, about
+    # 17 s). A listener that accepts and drops every connection counts them:
+    # one TLS try, then one plain-HTTP request.
+    "$PY" - "$T/drop.port" "$T/drop.count" <<'PYEOF' &
+import socket, sys
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+s.listen(16)
+open(sys.argv[1] + ".tmp", "w").write(str(s.getsockname()[1]))
+import os
+os.rename(sys.argv[1] + ".tmp", sys.argv[1])
+n = 0
+while True:
+    c, _ = s.accept()
+    n += 1
+    open(sys.argv[2], "w").write(str(n))
+    c.close()
+PYEOF
+    local drop_pid=$! i
+    for i in $(seq 1 100); do [ -s "$T/drop.port" ] && break; sleep 0.05; done
+    [ -s "$T/drop.port" ] || fail "the dropping listener did not start"
+    cf_fresh
+    run "$OCIBUILD" build --dir "$T/src" -t d:3 -o "$T/d3.tar" \
+        --cache-from "127.0.0.1:$(cat "$T/drop.port")/x:1"
+    kill "$drop_pid" 2>/dev/null; wait "$drop_pid" 2>/dev/null || true
+    [ "$RC" -eq 0 ] || fail "build with a dropping cache ref: $ERR"
+    assert_eq "$(cat "$T/drop.count")" 2 "connections to the dropping cache ref"
 }
 
 # two platforms: each platform's manifest of the cache ref is resolved

@@ -1,7 +1,7 @@
 # shellcheck shell=bash
 # Out of memory, everywhere: a sanitizer build (make check-asan) is also a
 # fault-injection build, where OCIBUILD_FAIL_ALLOC=N makes the Nth
-# allocation of the library fail (src/lib/mem.c). These tests walk N over
+# allocation of the library fail (src/lib/util/mem.c). These tests walk N over
 # every allocation a build makes and require each run to end cleanly: exit 0
 # (the failure was absorbed) or exit 1 with the one line
 # "ocibuild: error: ... out of memory" (not some other, misleading cause), no

@@ -1,4 +1,4 @@
-/* Unit tests for the bounded byte buffer (src/lib/buf.c). */
+/* Unit tests for the bounded byte buffer (src/lib/util/buf.c). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>

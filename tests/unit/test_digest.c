@@ -1,4 +1,4 @@
-/* Unit tests for SHA-256 digests (src/lib/digest.c). */
+/* Unit tests for SHA-256 digests (src/lib/util/digest.c). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>

@@ -155,12 +155,22 @@ static void test_other_versions(void **state)
 	assert_int_equal(ocibuild_verify(ctx, &verify, &vres, &err), -1);
 	assert_version_error(&err, "ocibuild_verify_opts", "OCIBUILD_VERIFY_OPTS_INIT");
 	ocibuild_error_clear(&err);
+	/* the embedded registry options have a version of their own */
+	verify.version = OCIBUILD_VERIFY_OPTS_VERSION;
+	assert_int_equal(ocibuild_verify(ctx, &verify, &vres, &err), -1);
+	assert_version_error(&err, "ocibuild_registry_opts", "OCIBUILD_REGISTRY_OPTS_INIT");
+	ocibuild_error_clear(&err);
+	ocibuild_verify_result_release(&vres);
 
 	memset(&sbom, 0, sizeof(sbom));
 	memset(&sres, 0, sizeof(sres));
 	sbom.ref = "127.0.0.1:1/app:1";
 	assert_int_equal(ocibuild_sbom_fetch(ctx, &sbom, &sres, &err), -1);
 	assert_version_error(&err, "ocibuild_sbom_opts", "OCIBUILD_SBOM_OPTS_INIT");
+	ocibuild_error_clear(&err);
+	sbom.version = OCIBUILD_SBOM_OPTS_VERSION;
+	assert_int_equal(ocibuild_sbom_fetch(ctx, &sbom, &sres, &err), -1);
+	assert_version_error(&err, "ocibuild_registry_opts", "OCIBUILD_REGISTRY_OPTS_INIT");
 	ocibuild_error_clear(&err);
 	ocibuild_sbom_result_release(&sres);
 
