@@ -33,9 +33,8 @@ if [[ ! -d $IN ]]; then
 	mv "$IN.tmp" "$IN"
 fi
 T=$(mktemp -d)
-REG_PID=
 cleanup() {
-	[[ -z $REG_PID ]] || { kill "$REG_PID" 2>/dev/null; wait "$REG_PID" 2>/dev/null || true; }
+	"$HERE/registry.sh" stop "$T/registry" 2>/dev/null || true
 	rm -rf "$T"
 }
 trap cleanup EXIT
@@ -45,14 +44,7 @@ OB=("$OCIBUILD" build -q --release "$IN" --lock "$LOCK" -t prof:1)
 # a docker-registry on 127.0.0.1 for the push scenarios, if there is one
 REG=
 if command -v docker-registry >/dev/null; then
-	port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-	REG=127.0.0.1:$port
-	printf '%s\n' "version: 0.1" "log:" "  level: error" "  accesslog:" "    disabled: true" \
-		"storage:" "  filesystem:" "    rootdirectory: $T/registry" "http:" "  addr: $REG" \
-		"  secret: profile-upload-state" >"$T/registry.yml"
-	docker-registry serve "$T/registry.yml" >"$T/registry.log" 2>&1 &
-	REG_PID=$!
-	for _ in $(seq 100); do curl -fs -o /dev/null "http://$REG/v2/" && break; sleep 0.1; done
+	REG=$("$HERE/registry.sh" start "$T/registry") || die "docker-registry did not start"
 fi
 
 N=0

@@ -145,46 +145,39 @@ if "$OCIBUILD" build --help 2>&1 | grep -- '--release' >/dev/null; then
 fi
 # --- pushes: a docker-registry of our own on 127.0.0.1 (plain HTTP), stopped by PID --
 # ocibuild push and skopeo copy send the same layout (the release image, made
-# once) each to a repository no earlier run used, so every push is cold: the
-# registry has none of its blobs there and the client uploads them all. Then
+# once) to a registry emptied before each run, so every push is cold: the
+# registry has none of its blobs and the client uploads them all. Then
 # build+push, cold (empty layer cache, emptied repository) and as a fresh CI
 # runner would (empty layer cache) an app-only change with --cache-from the
 # previous image; their "output" is a sparse file as big as the bytes uploaded
 # (--json events).
 TMPD=$(mktemp -d)
-REG_PID=
+REGD=$WORK/registry COLD=$WORK/registry-cold
 cleanup() {
-	[[ -z $REG_PID ]] || { kill "$REG_PID" 2>/dev/null; wait "$REG_PID" 2>/dev/null || true; }
+	"$HERE/registry.sh" stop "$REGD" 2>/dev/null || true
+	"$HERE/registry.sh" stop "$COLD" 2>/dev/null || true
 	rm -rf "$TMPD"
 }
 trap cleanup EXIT
 if [[ ${BENCH_REGISTRY:-1} == 1 ]] && command -v docker-registry >/dev/null &&
 	command -v skopeo >/dev/null && command -v jq >/dev/null; then
-	REGD=$WORK/registry
-	rm -rf "$REGD"
-	mkdir -p "$REGD" "$OUT"
-	REG=127.0.0.1:$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-	printf '%s\n' "version: 0.1" "log:" "  level: error" "  accesslog:" "    disabled: true" \
-		"storage:" "  filesystem:" "    rootdirectory: $REGD/storage" "  delete:" "    enabled: true" \
-		"http:" "  addr: $REG" "  secret: bench-upload-secret" >"$REGD/config.yml"
-	docker-registry serve "$REGD/config.yml" >"$REGD/log" 2>&1 &
-	REG_PID=$!
-	for _ in $(seq 1 100); do
-		curl -s -o /dev/null "http://$REG/v2/" && break
-		sleep 0.05
-	done
-	curl -s -o /dev/null "http://$REG/v2/" || die "the bench registry did not start: $(tail -n 5 "$REGD/log")"
-	echo "registry:  docker-registry on $REG (pid $REG_PID)"
+	rm -rf "$REGD" "$COLD"
+	mkdir -p "$OUT"
+	REG=$("$HERE/registry.sh" start "$REGD") || die "the bench registry did not start"
+	# the cold pushes go to a registry emptied (and restarted) before each run:
+	# a new repository is not enough, skopeo remembers where it saw a blob
+	# (its blob info cache) and mounts it from there instead of uploading
+	COLDREG=$("$HERE/registry.sh" start "$COLD") || die "the bench registry did not start"
+	echo "registry:  docker-registry on $REG, and on $COLDREG for the cold pushes"
 	REPOS=$REGD/storage/docker/registry/v2/repositories
 	PUSHSRC=$OUT/push-src.oci
 	rm -rf "$PUSHSRC"
 	"$OCIBUILD" build -q --release "$IN" --lock "$LOCK" -t bench:1 --no-cache --layout "$PUSHSRC" >/dev/null
-	# a new repository name per run: SETUP writes it, the command reads it
-	NEWREPO="n=\$(cat $(q "$TMPD/repo.n") 2>/dev/null || echo 0); echo \$((n+1)) >$(q "$TMPD/repo.n"); echo bench/r\$((n+1)) >$(q "$TMPD/repo")"
-	add "ocibuild push (cold)" "" "$NEWREPO" 0 \
-		"$(q "$OCIBUILD") push -q $jobs_arg $(q "$PUSHSRC") --push $REG -t \$(cat $(q "$TMPD/repo")):1 --no-attach-sbom"
-	add "skopeo copy (cold)" "" "$NEWREPO" 0 \
-		"skopeo copy -q --dest-tls-verify=false oci:$(q "$PUSHSRC"):bench:1 docker://$REG/\$(cat $(q "$TMPD/repo")):1"
+	RESET="$(q "$HERE/registry.sh") reset $(q "$COLD")"
+	add "ocibuild push (cold)" "" "$RESET" 0 \
+		"$(q "$OCIBUILD") push -q $jobs_arg $(q "$PUSHSRC") --push $COLDREG -t bench/r:1 --no-attach-sbom"
+	add "skopeo copy (cold)" "" "$RESET" 0 \
+		"skopeo copy -q --dest-tls-verify=false oci:$(q "$PUSHSRC"):bench:1 docker://$COLDREG/bench/r:1"
 	# uploaded bytes -> a sparse file of that size
 	UPLOADED="jq -r 'select(.event == \"uploaded\") | .size' | awk '{s+=\$1} END{print s+0}' | xargs -I{} truncate -s {}"
 	OBP="$(q "$OCIBUILD") build --json --lock $(q "$LOCK") --release"
