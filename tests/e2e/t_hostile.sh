@@ -15,6 +15,12 @@ HOS_PASS='H0stile-pa55-e2e'        # never appears in any output
 # HOS_PLAIN (port of its plain listener), HOS_LOG, HOS_PID, HOS_NET
 hos_start() {
     local d=$T/hos i
+    # a second start in one test replaces the first server: stop it (the
+    # EXIT trap stops only the last one)
+    if [ -n "${HOS_PID:-}" ]; then
+        reg_kill "$HOS_PID"
+        HOS_PID=
+    fi
     mkdir -p "$d" "$T/docker-config" "$T/cache"
     rm -f "$d/port" "$d/plain.port"
     export DOCKER_CONFIG=$T/docker-config OCIBUILD_CACHE_DIR=$T/cache
