@@ -1,7 +1,6 @@
 /* One build: validate options, make the layer, assemble config and
- * manifest on top of the base, and write the outputs. Everything is staged
- * in a temporary layout directory beside the target and only moved into
- * place at the end, so a failed build leaves nothing behind. */
+ * manifest on top of the base, and write the outputs (output.c: staged
+ * beside the target, moved into place at the end). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +22,7 @@
 #include "layercache.h"
 #include "imgcfg.h"
 #include "mem.h"
+#include "output.h"
 #include "oci.h"
 #include "ref.h"
 #include "release.h"
@@ -116,12 +116,11 @@ struct build {
 	oci_strlist tags;  /* normalised "name:tag" */
 	char created[32];
 	int64_t mtime;
-	char *stage;       /* temporary layout dir */
+	oci_output out;    /* the stage and the targets */
+	oci_output_image *imgs; /* each platform's image, for the outputs */
 	char *lcache;      /* the layer cache's directory, or NULL */
-	int layout_exists;
 	/* what the tags point at: the one manifest, or the index of several */
 	oci_descriptor top;
-	oci_layout_txn txn;      /* adding to an existing layout */
 	oci_sign_key *sign;      /* --sign-key, loaded before any work */
 	oci_cachefrom cf;        /* --cache-from, read at the first layer cache miss */
 	int cf_open;
@@ -263,8 +262,16 @@ static int validate(struct build *b, ocibuild_error *err)
 	}
 	b->platforms = v;
 	b->np = np;
+	b->imgs = oci_calloc(np, sizeof(*b->imgs));
+	if (!b->imgs) {
+		oci_err_nomem(err);
+		goto out;
+	}
 	for (i = 0; i < b->np; i++) {
 		b->plats[i].platform = &b->platforms[i];
+		b->imgs[i].platform = &b->platforms[i];
+		b->imgs[i].manifest = &b->plats[i].manifest;
+		b->imgs[i].desc = &b->plats[i].desc;
 		oci_buf_init(&b->plats[i].sbom, OCI_MAX_SBOM);
 	}
 	if (o->user && !*o->user) {
@@ -320,96 +327,6 @@ static int set_times(struct build *b, ocibuild_error *err)
 		t = DEFAULT_MTIME;
 	}
 	return oci_timestamp_format(t, b->created, sizeof(b->created), err);
-}
-
-static char *parent_dir(const char *path)
-{
-	const char *slash = strrchr(path, '/');
-
-	if (!slash)
-		return oci_strdup(".");
-	if (slash == path)
-		return oci_strdup("/");
-	return oci_strndup(path, (size_t)(slash - path));
-}
-
-static int make_stage(struct build *b, ocibuild_error *err)
-{
-	const char *target = b->plan.layout ? b->plan.layout : b->plan.output;
-	const char *tmpdir = getenv("TMPDIR");
-	char *parent = target ? parent_dir(target) : oci_strdup(tmpdir && *tmpdir ? tmpdir : "/tmp");
-	oci_buf t = OCI_BUF_INIT(OCI_MAX_PATH_TEXT);
-	struct stat st;
-	int rc = -1;
-
-	if (!parent)
-		return oci_err_nomem(err);
-	if (stat(parent, &st) < 0 || !S_ISDIR(st.st_mode)) {
-		oci_err(err, OCIBUILD_ERR_INPUT, ENOENT,
-			"cannot write '%s': directory '%s' does not exist; create it first",
-			target ? target : parent, parent);
-		goto out;
-	}
-	if (oci_buf_printf(&t, err, "%s/.ocibuild-stage-XXXXXX", parent) < 0)
-		goto out;
-	if (!mkdtemp(t.data)) {
-		int e = errno;
-
-		oci_err_errno(err, e, "cannot write to directory '%s': %s%s", parent, strerror(e),
-			      e == EACCES || e == EROFS ? "; choose an output location you can write to" : "");
-		goto out;
-	}
-	chmod(t.data, 0755);
-	b->stage = oci_buf_detach(&t, NULL);
-	rc = b->stage ? oci_blobs_prepare(b->stage, err) : oci_err_nomem(err);
-out:
-	oci_buf_release(&t);
-	oci_free(parent);
-	return rc;
-}
-
-static int check_layout_target(struct build *b, ocibuild_error *err)
-{
-	const char *dir = b->plan.layout;
-	oci_buf p = OCI_BUF_INIT(OCI_MAX_PATH_TEXT);
-	struct stat st;
-	int rc = 0;
-
-	if (!dir)
-		return 0;
-	if (stat(dir, &st) < 0) {
-		if (errno == ENOENT)
-			return 0;
-		return oci_err_errno(err, errno, "cannot use layout '%s': %s", dir, strerror(errno));
-	}
-	if (!S_ISDIR(st.st_mode))
-		return oci_err(err, OCIBUILD_ERR_INPUT, 0,
-			       "layout '%s' exists and is not a directory: choose another --layout",
-			       dir);
-	if (oci_buf_printf(&p, err, "%s/oci-layout", dir) < 0)
-		return -1;
-	if (stat(p.data, &st) == 0) {
-		b->layout_exists = 1;
-		goto out;
-	}
-	/* its lock but no oci-layout yet: another writer is making it, and we
-	 * add to it under the lock like to any layout */
-	oci_buf_reset(&p);
-	if (oci_buf_printf(&p, err, "%s/%s", dir, OCI_LAYOUT_LOCK) < 0) {
-		rc = -1;
-	} else if (stat(p.data, &st) == 0) {
-		b->layout_exists = 1;
-	} else if (rmdir(dir) == 0) {
-		/* an empty directory: treat it as new (we recreate it at the end) */
-		b->layout_exists = 0;
-	} else {
-		rc = oci_err(err, OCIBUILD_ERR_INPUT, 0,
-			     "'%s' exists and is not an OCI layout (no oci-layout file): choose an empty or new directory for --layout",
-			     dir);
-	}
-out:
-	oci_buf_release(&p);
-	return rc;
 }
 
 static const char *human(uint64_t n, char *buf, size_t len)
@@ -604,7 +521,7 @@ static int layer_from_cache(struct build *b, struct layer_plan *p, const char *k
 	*hit = 0;
 	if (oci_lcache_get(b->lcache, key, &p->r, hit, err) < 0 || !*hit)
 		return *hit ? 0 : err->kind == OCIBUILD_ERR_NONE ? 0 : -1;
-	if (oci_blobs_import(b->stage, b->lcache, p->r.digest, p->r.size, b->plan.layout != NULL,
+	if (oci_blobs_import(b->out.stage, b->lcache, p->r.digest, p->r.size, b->plan.layout != NULL,
 			     err) == 0) {
 		oci_lcache_touch(b->lcache, p->r.digest);
 		oci_log(b->ctx, OCIBUILD_LOG_INFO, "%s layer %.19s: from the cache", p->what,
@@ -668,7 +585,7 @@ static int layer_from_remote(struct build *b, struct layer_plan *p, const oci_la
 		return 0;
 	if ((b->plan.output || b->plan.layout ||
 	     (b->plan.push && !o->no_attach_sbom && !strcmp(p->what, "sbom"))) &&
-	    oci_cachefrom_fetch(b->ctx, &b->cf, l, b->stage, err) < 0)
+	    oci_cachefrom_fetch(b->ctx, &b->cf, l, b->out.stage, err) < 0)
 		return -1;
 	memcpy(p->r.digest, l->digest, sizeof(p->r.digest));
 	memcpy(p->r.diff_id, diff_id, sizeof(p->r.diff_id));
@@ -680,8 +597,8 @@ static int layer_from_remote(struct build *b, struct layer_plan *p, const oci_la
 	oci_log(b->ctx, OCIBUILD_LOG_INFO, "%s layer %.19s: reused from %s", p->what, p->r.digest,
 		p->from);
 	/* downloaded: the next build here finds it in the layer cache */
-	if (b->lcache && oci_blobs_has(b->stage, l->digest) &&
-	    oci_lcache_put(b->lcache, key, b->stage, &p->r, err) < 0) {
+	if (b->lcache && oci_blobs_has(b->out.stage, l->digest) &&
+	    oci_lcache_put(b->lcache, key, b->out.stage, &p->r, err) < 0) {
 		if (err->kind == OCIBUILD_ERR_NOMEM)
 			return -1;
 		ocibuild_error_clear(err);
@@ -715,14 +632,14 @@ static int build_layer(struct build *b, struct layer_plan *p, ocibuild_error *er
 		return -1;
 	if (hit)
 		return 0;
-	if (oci_layer_build(&lo, p->v, p->n, b->stage, b->plan.layout != NULL, &p->r, err) < 0)
+	if (oci_layer_build(&lo, p->v, p->n, b->out.stage, b->plan.layout != NULL, &p->r, err) < 0)
 		return -1;
 	oci_log(b->ctx, OCIBUILD_LOG_INFO, "%s layer %.19s: %zu entries, %s tar, %s %s",
 		p->what, p->r.digest, p->n, human(p->r.tar_size, h1, sizeof(h1)),
 		human((uint64_t)p->r.size, h2, sizeof(h2)),
 		b->plan.compression == OCIBUILD_COMPRESS_NONE ? "uncompressed"
 		: b->plan.compression == OCIBUILD_COMPRESS_ZSTD ? "zstd" : "gzip");
-	if (b->lcache && oci_lcache_put(b->lcache, key, b->stage, &p->r, err) < 0) {
+	if (b->lcache && oci_lcache_put(b->lcache, key, b->out.stage, &p->r, err) < 0) {
 		/* a cache that can not be written costs the next build time,
 		 * not this one its result */
 		if (err->kind == OCIBUILD_ERR_NOMEM)
@@ -740,7 +657,7 @@ static int build_layer(struct build *b, struct layer_plan *p, ocibuild_error *er
  * (one reused from a --cache-from image is mounted at the push instead). */
 static int stream_layer(struct build *b, const struct layer_plan *p, ocibuild_error *err)
 {
-	if (!b->stream || p->from || !oci_blobs_has(b->stage, p->r.digest))
+	if (!b->stream || p->from || !oci_blobs_has(b->out.stage, p->r.digest))
 		return 0;
 	return oci_push_stream_add(b->stream, p->r.digest, p->r.size, err);
 }
@@ -873,7 +790,7 @@ static int make_manifest(struct build *b, struct plat *pl, ocibuild_error *err)
 		/* a registry base's layers stay remote when only pushing to the
 		 * same registry: they are mounted there */
 		if ((pl->base.layers_local || oci_blobs_has(pl->base.layout_dir, l->digest)) &&
-		    oci_blobs_import(b->stage, pl->base.layout_dir, l->digest, l->size,
+		    oci_blobs_import(b->out.stage, pl->base.layout_dir, l->digest, l->size,
 				     o->layout != NULL, err) < 0)
 			goto out;
 		if (add_layer_desc(m, l->media_type, l->digest, l->size, err) < 0)
@@ -892,7 +809,7 @@ static int make_manifest(struct build *b, struct plat *pl, ocibuild_error *err)
 		oci_err_nomem(err);
 		goto out;
 	}
-	if (oci_blobs_put(b->stage, doc.data, doc.len, m->config.digest, o->layout != NULL,
+	if (oci_blobs_put(b->out.stage, doc.data, doc.len, m->config.digest, o->layout != NULL,
 			  err) < 0)
 		goto out;
 	if (oci_map_set(&m->annotations, OCI_ANN_CREATED, b->created, err) < 0)
@@ -929,7 +846,7 @@ static int make_manifest(struct build *b, struct plat *pl, ocibuild_error *err)
 	pl->desc.platform->architecture = oci_strdup(pl->platform->architecture);
 	if (pl->platform->variant)
 		pl->desc.platform->variant = oci_strdup(pl->platform->variant);
-	rc = oci_blobs_put(b->stage, doc.data, doc.len, pl->desc.digest,
+	rc = oci_blobs_put(b->out.stage, doc.data, doc.len, pl->desc.digest,
 			   o->layout != NULL, err);
 out:
 	oci_buf_release(&doc);
@@ -962,111 +879,20 @@ static int make_top(struct build *b, ocibuild_error *err)
 		oci_err_nomem(err);
 		goto out;
 	}
-	rc = oci_blobs_put(b->stage, doc.data, doc.len, b->top.digest, b->plan.layout != NULL, err);
+	rc = oci_blobs_put(b->out.stage, doc.data, doc.len, b->top.digest, b->plan.layout != NULL, err);
 out:
 	oci_index_release(&x);
 	oci_buf_release(&doc);
 	return rc;
 }
 
-static int write_stage_index(struct build *b, ocibuild_error *err)
-{
-	oci_index x;
-	size_t i;
-	int rc = 0;
-
-	memset(&x, 0, sizeof(x));
-	for (i = 0; i < b->tags.n && rc == 0; i++)
-		rc = oci_layout_set_ref(&x, &b->top, b->tags.v[i], err);
-	if (rc == 0)
-		rc = oci_layout_write_index(b->stage, &x, b->plan.layout != NULL, err);
-	oci_index_release(&x);
-	return rc;
-}
-
-static int write_archive(struct build *b, ocibuild_error *err)
-{
-	const char *out = b->plan.output;
-	oci_buf dm = OCI_BUF_INIT(OCI_MAX_MANIFEST);
-	oci_archive_opts ao;
-	oci_platform host;
-	const struct plat *pick = &b->plats[0];
-	size_t i;
-	int rc;
-
-	/* Docker's manifest.json names one image: the build host's platform
-	 * when it is among them, else the first */
-	if (b->np > 1 && oci_platform_host(&host, NULL) == 0) {
-		for (i = 0; i < b->np; i++) {
-			if (oci_platform_match(&host, b->plats[i].platform)) {
-				pick = &b->plats[i];
-				break;
-			}
-		}
-		oci_platform_release(&host);
-	}
-	if (oci_docker_manifest_json(&pick->manifest, &b->tags, &dm, err) < 0)
-		return -1;
-	memset(&ao, 0, sizeof(ao));
-	ao.path = out;
-	ao.gzip = b->plan.output_gzip;
-	ao.threads = oci_ctx_threads(b->ctx);
-	ao.mtime = b->mtime;
-	ao.docker_manifest = dm.data;
-	ao.cancel = b->ctx->cancel;
-	ao.cancel_userdata = b->ctx->cancel_userdata;
-	rc = oci_archive_write(b->stage, &ao, err);
-	oci_buf_release(&dm);
-	return rc;
-}
-
-static int write_layout(struct build *b, ocibuild_error *err)
-{
-	const char *dir = b->plan.layout;
-	oci_layout_txn *t = &b->txn;
-	size_t i, k;
-
-	if (!b->layout_exists) {
-		if (rename(b->stage, dir) == 0) {
-			oci_free(b->stage);
-			b->stage = NULL;
-			return 0;
-		}
-		/* another writer made it since we looked: add to it instead */
-		if (errno != EEXIST && errno != ENOTEMPTY)
-			return oci_err_errno(err, errno, "cannot create layout '%s': %s", dir,
-					     strerror(errno));
-	}
-	if (oci_layout_txn_begin(t, dir, b->ctx->lock_timeout, b->ctx->cancel,
-				 b->ctx->cancel_userdata, err) < 0)
-		return -1;
-	for (k = 0; k < b->np; k++) {
-		const oci_manifest *m = &b->plats[k].manifest;
-
-		for (i = 0; i < m->nlayers; i++)
-			if (oci_layout_txn_add(t, b->stage, m->layers[i].digest, m->layers[i].size,
-					       err) < 0)
-				return -1;
-		if (oci_layout_txn_add(t, b->stage, m->config.digest, m->config.size, err) < 0 ||
-		    oci_layout_txn_add(t, b->stage, b->plats[k].desc.digest, b->plats[k].desc.size,
-				       err) < 0)
-			return -1;
-	}
-	/* the index last: a reader never finds it before what it names */
-	if (b->np > 1 && oci_layout_txn_add(t, b->stage, b->top.digest, b->top.size, err) < 0)
-		return -1;
-	return oci_layout_txn_commit(t, &b->top, (const char *const *)b->tags.v, b->tags.n, err);
-}
-
 static void cleanup(struct build *b)
 {
 	size_t i;
 
-	oci_layout_txn_abort(&b->txn); /* nothing to undo after its commit */
 	oci_push_stream_free(b->stream); /* before its blobs go */
-	if (b->stage)
-		oci_remove_tree(b->stage);
-	oci_free(b->stage);
+	oci_output_release(&b->out);
+	oci_free(b->imgs);
 	oci_free(b->lcache);
 	oci_free(b->workdir);
 	oci_strlist_release(&b->tags);
@@ -1267,7 +1093,7 @@ static int push_image(struct build *b, ocibuild_build_result *result, ocibuild_e
 	}
 	memset(&po, 0, sizeof(po));
 	po.net = &b->net;
-	po.layout = b->stage;
+	po.layout = b->out.stage;
 	po.manifest_digest = b->top.digest;
 	po.prefix = o->push;
 	po.tags = (const char *const *)b->tags.v;
@@ -1335,9 +1161,12 @@ int ocibuild_build(ocibuild_ctx *ctx, const ocibuild_build_opts *opts,
 		goto out;
 	if (plan_layers(&b, err) < 0)
 		goto out;
-	if (check_layout_target(&b, err) < 0 || make_stage(&b, err) < 0)
+	b.out.archive = b.plan.output;
+	b.out.gzip = b.plan.output_gzip;
+	b.out.layout = b.plan.layout;
+	if (oci_output_stage(&b.out, err) < 0)
 		goto out;
-	if (opts->push && oci_push_stream_begin(ctx, &b.net, b.stage, opts->push, b.tags.v[0],
+	if (opts->push && oci_push_stream_begin(ctx, &b.net, b.out.stage, opts->push, b.tags.v[0],
 						&b.stream, err) < 0)
 		goto out;
 	if (build_layers(&b, err) < 0 || oci_ctx_cancelled(ctx, err) < 0)
@@ -1346,10 +1175,11 @@ int ocibuild_build(ocibuild_ctx *ctx, const ocibuild_build_opts *opts,
 		if (make_config(&b, &b.plats[i], err) < 0 ||
 		    make_manifest(&b, &b.plats[i], err) < 0)
 			goto out;
-	if (make_top(&b, err) < 0 || write_stage_index(&b, err) < 0)
+	if (make_top(&b, err) < 0 || oci_output_index(&b.out, &b.top, &b.tags, err) < 0)
 		goto out;
 	if (b.plan.output) {
-		if (oci_ctx_cancelled(ctx, err) < 0 || write_archive(&b, err) < 0)
+		if (oci_ctx_cancelled(ctx, err) < 0 ||
+		    oci_output_archive(&b.out, ctx, b.imgs, b.np, &b.tags, b.mtime, err) < 0)
 			goto out;
 		oci_log(ctx, OCIBUILD_LOG_INFO, "wrote %s", b.plan.output);
 	}
@@ -1359,7 +1189,8 @@ int ocibuild_build(ocibuild_ctx *ctx, const ocibuild_build_opts *opts,
 		goto out;
 	}
 	if (b.plan.layout) {
-		if (oci_ctx_cancelled(ctx, err) < 0 || write_layout(&b, err) < 0) {
+		if (oci_ctx_cancelled(ctx, err) < 0 ||
+		    oci_output_layout(&b.out, ctx, b.imgs, b.np, &b.top, &b.tags, err) < 0) {
 			if (b.plan.output)
 				unlink(b.plan.output);
 			goto out;
