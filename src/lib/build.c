@@ -21,6 +21,7 @@
 #include "layout.h"
 #include "layercache.h"
 #include "imgcfg.h"
+#include "imgman.h"
 #include "mem.h"
 #include "output.h"
 #include "oci.h"
@@ -742,147 +743,48 @@ static int make_config(struct build *b, struct plat *pl, ocibuild_error *err)
 	return oci_imgcfg_make(&in, &pl->config, err);
 }
 
-/* Docker media types of base layers become their OCI twins: same bytes. */
-static const char *oci_layer_type(const char *mt)
-{
-	if (!strcmp(mt, OCI_MT_DOCKER_LAYER))
-		return "application/vnd.oci.image.layer.v1.tar+gzip";
-	if (!strcmp(mt, "application/vnd.docker.image.rootfs.diff.tar"))
-		return "application/vnd.oci.image.layer.v1.tar";
-	return mt;
-}
-
-static int add_layer_desc(oci_manifest *m, const char *mt, const char *digest,
-			  int64_t size, ocibuild_error *err)
-{
-	oci_descriptor *v = oci_reallocarray(m->layers, m->nlayers + 1, sizeof(*v));
-
-	if (!v)
-		return oci_err_nomem(err);
-	m->layers = v;
-	memset(&v[m->nlayers], 0, sizeof(*v));
-	v[m->nlayers].media_type = oci_strdup(oci_layer_type(mt));
-	if (!v[m->nlayers].media_type)
-		return oci_err_nomem(err);
-	memcpy(v[m->nlayers].digest, digest, OCI_DIGEST_LEN + 1);
-	v[m->nlayers].size = size;
-	m->nlayers++;
-	return 0;
-}
-
 static int make_manifest(struct build *b, struct plat *pl, ocibuild_error *err)
 {
-	const struct plan *o = &b->plan;
-	oci_manifest *m = &pl->manifest;
-	oci_buf doc = OCI_BUF_INIT(OCI_MAX_CONFIG);
+	oci_imgman_layer layers[MAX_LAYERS + 1];
+	oci_imgman_in in;
 	size_t i;
-	int rc = -1;
 
-	memset(m, 0, sizeof(*m));
-	m->media_type = oci_strdup(OCI_MT_MANIFEST);
-	if (!m->media_type) {
-		oci_err_nomem(err);
-		goto out;
+	memset(&in, 0, sizeof(in));
+	in.stage = b->out.stage;
+	in.durable = b->plan.layout != NULL;
+	in.base = &pl->base;
+	in.platform = pl->platform;
+	in.config = &pl->config;
+	in.compression = b->plan.compression;
+	for (i = 0; i < plat_nlayers(b, pl); i++) {
+		layers[i].digest = plat_layer(b, pl, i)->r.digest;
+		layers[i].size = plat_layer(b, pl, i)->r.size;
 	}
-	for (i = 0; i < pl->base.manifest.nlayers; i++) {
-		const oci_descriptor *l = &pl->base.manifest.layers[i];
-
-		/* a registry base's layers stay remote when only pushing to the
-		 * same registry: they are mounted there */
-		if ((pl->base.layers_local || oci_blobs_has(pl->base.layout_dir, l->digest)) &&
-		    oci_blobs_import(b->out.stage, pl->base.layout_dir, l->digest, l->size,
-				     o->layout != NULL, err) < 0)
-			goto out;
-		if (add_layer_desc(m, l->media_type, l->digest, l->size, err) < 0)
-			goto out;
-	}
-	for (i = 0; i < plat_nlayers(b, pl); i++)
-		if (add_layer_desc(m, oci_layer_media_type(o->compression),
-				   plat_layer(b, pl, i)->r.digest, plat_layer(b, pl, i)->r.size,
-				   err) < 0)
-			goto out;
-	if (oci_config_serialize(&pl->config, &doc, err) < 0)
-		goto out;
-	m->config.media_type = oci_strdup(OCI_MT_CONFIG);
-	m->config.size = (int64_t)doc.len;
-	if (!m->config.media_type) {
-		oci_err_nomem(err);
-		goto out;
-	}
-	if (oci_blobs_put(b->out.stage, doc.data, doc.len, m->config.digest, o->layout != NULL,
-			  err) < 0)
-		goto out;
-	if (oci_map_set(&m->annotations, OCI_ANN_CREATED, b->created, err) < 0)
-		goto out;
-	if (b->is_release &&
-	    oci_map_set(&m->annotations, OCI_ANN_VERSION, b->rel.version, err) < 0)
-		goto out;
-	if (oci_imgcfg_set_kv(&m->annotations, &o->annotations, err) < 0)
-		goto out;
-	/* where the image comes from can not be overridden */
-	if ((b->vcs.source &&
-	     oci_map_set(&m->annotations, OCI_ANN_SOURCE, b->vcs.source, err) < 0) ||
-	    (b->vcs.revision &&
-	     oci_map_set(&m->annotations, OCI_ANN_REVISION, b->vcs.revision, err) < 0))
-		goto out;
-	if (!pl->base.scratch &&
-	    (oci_map_set(&m->annotations, OCI_ANN_BASE_DIGEST, pl->base.manifest_digest, err) < 0 ||
-	     oci_map_set(&m->annotations, OCI_ANN_BASE_NAME, pl->base.name, err) < 0))
-		goto out;
-	if (oci_manifest_serialize(m, &doc, err) < 0)
-		goto out;
-	pl->desc.media_type = oci_strdup(OCI_MT_MANIFEST);
-	pl->desc.size = (int64_t)doc.len;
-	if (!pl->desc.media_type) {
-		oci_err_nomem(err);
-		goto out;
-	}
-	pl->desc.platform = oci_calloc(1, sizeof(oci_platform));
-	if (!pl->desc.platform) {
-		oci_err_nomem(err);
-		goto out;
-	}
-	pl->desc.platform->os = oci_strdup(pl->platform->os);
-	pl->desc.platform->architecture = oci_strdup(pl->platform->architecture);
-	if (pl->platform->variant)
-		pl->desc.platform->variant = oci_strdup(pl->platform->variant);
-	rc = oci_blobs_put(b->out.stage, doc.data, doc.len, pl->desc.digest,
-			   o->layout != NULL, err);
-out:
-	oci_buf_release(&doc);
-	return rc;
+	in.layers = layers;
+	in.nlayers = i;
+	in.created = b->created;
+	in.version = b->is_release ? b->rel.version : NULL;
+	in.annotations = &b->plan.annotations;
+	in.source = b->vcs.source;
+	in.revision = b->vcs.revision;
+	return oci_imgman_manifest(&in, &pl->manifest, &pl->desc, err);
 }
 
 /* What the tags point at: the manifest of a single platform, as it always
- * was, or an image index of every platform's manifest in the order given,
- * carrying the creation time and the -a annotations. */
+ * was, or an image index of every platform's manifest in the order given. */
 static int make_top(struct build *b, ocibuild_error *err)
 {
-	oci_buf doc = OCI_BUF_INIT(OCI_MAX_MANIFEST);
-	oci_index x;
+	const oci_descriptor **v = oci_calloc(b->np, sizeof(*v));
 	size_t i;
-	int rc = -1;
+	int rc;
 
-	if (b->np == 1)
-		return oci_descriptor_copy(&b->top, &b->plats[0].desc, err);
-	memset(&x, 0, sizeof(x));
+	if (!v)
+		return oci_err_nomem(err);
 	for (i = 0; i < b->np; i++)
-		if (oci_index_add(&x, &b->plats[i].desc, err) < 0)
-			goto out;
-	if (oci_map_set(&x.annotations, OCI_ANN_CREATED, b->created, err) < 0 ||
-	    oci_imgcfg_set_kv(&x.annotations, &b->plan.annotations, err) < 0 ||
-	    oci_index_serialize(&x, &doc, err) < 0)
-		goto out;
-	b->top.media_type = oci_strdup(OCI_MT_INDEX);
-	b->top.size = (int64_t)doc.len;
-	if (!b->top.media_type) {
-		oci_err_nomem(err);
-		goto out;
-	}
-	rc = oci_blobs_put(b->out.stage, doc.data, doc.len, b->top.digest, b->plan.layout != NULL, err);
-out:
-	oci_index_release(&x);
-	oci_buf_release(&doc);
+		v[i] = &b->plats[i].desc;
+	rc = oci_imgman_index(b->out.stage, b->plan.layout != NULL, v, b->np, b->created,
+			      &b->plan.annotations, &b->top, err);
+	oci_free(v);
 	return rc;
 }
 
