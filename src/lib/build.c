@@ -20,6 +20,7 @@
 #include "layer.h"
 #include "layout.h"
 #include "layercache.h"
+#include "layerplan.h"
 #include "imgcfg.h"
 #include "imgman.h"
 #include "mem.h"
@@ -36,21 +37,6 @@
 
 #define DEFAULT_MTIME 1
 
-#define MAX_LAYERS 8
-
-/* One layer to make: a subset of a walk, in walk order. */
-struct layer_plan {
-	const char *what;  /* for history and logs: "files", "erts", ... */
-	const oci_walk *w;
-	const char *root;
-	const char *prefix;
-	unsigned prefix_mode;
-	const oci_walk_entry **v;
-	size_t n;
-	oci_layer_result r;
-	const char *from; /* a --cache-from ref holds its blob; not in the stage */
-};
-
 /* What differs between the platforms of one build: the base, the SBOM
  * (it names the base's digest), the config and the manifest. The layers
  * made from the input are shared by every platform. */
@@ -59,7 +45,7 @@ struct plat {
 	oci_base base;
 	oci_walk sb;       /* the sbom layer */
 	oci_buf sbom;
-	struct layer_plan sbom_layer;
+	oci_lplan sbom_layer;
 	int has_sbom;
 	const struct plat *same_sbom; /* an earlier platform with the same SBOM */
 	oci_image_config config;
@@ -107,8 +93,7 @@ struct build {
 	size_t napps;
 	oci_net net;
 	oci_strlist refs; /* pushed references */
-	struct layer_plan layers[MAX_LAYERS]; /* shared by every platform */
-	size_t nlayers;
+	oci_lplans layers;  /* shared by every platform */
 	oci_vcs vcs;
 	oci_platform *platforms; /* in the order given */
 	struct plat *plats;       /* one for each of them */
@@ -341,131 +326,19 @@ static const char *human(uint64_t n, char *buf, size_t len)
 	return buf;
 }
 
-static struct layer_plan *init_plan(struct layer_plan *p, const char *what, const oci_walk *w,
-				    const char *root, const char *prefix, unsigned prefix_mode,
-				    ocibuild_error *err)
-{
-	memset(p, 0, sizeof(*p));
-	p->what = what;
-	p->w = w;
-	p->root = root;
-	p->prefix = prefix;
-	p->prefix_mode = prefix_mode;
-	p->v = oci_calloc(w->n ? w->n : 1, sizeof(*p->v));
-	if (!p->v) {
-		oci_err_nomem(err);
-		return NULL;
-	}
-	return p;
-}
-
-/* A layer shared by every platform. */
-static struct layer_plan *new_plan(struct build *b, const char *what, const oci_walk *w,
-				   const char *root, const char *prefix, unsigned prefix_mode,
-				   ocibuild_error *err)
-{
-	if (b->nlayers == MAX_LAYERS) {
-		oci_err(err, OCIBUILD_ERR_INTERNAL, 0, "too many layers");
-		return NULL;
-	}
-	return init_plan(&b->layers[b->nlayers++], what, w, root, prefix, prefix_mode, err);
-}
-
-/* Entries whose flag is set, in walk order. */
-static void plan_take(struct layer_plan *p, const unsigned char *pick)
-{
-	size_t i;
-
-	p->n = 0;
-	for (i = 0; i < p->w->n; i++)
-		if (pick[i])
-			p->v[p->n++] = &p->w->v[i];
-}
-
-/* Flag the directories above entry i, so a layer never holds a file
- * without its parents. */
-static void pick_parents(const oci_walk *w, size_t i, unsigned char *pick)
-{
-	char *path = oci_strdup(w->v[i].rel), *slash;
-
-	if (!path)
-		return;
-	while ((slash = strrchr(path, '/'))) {
-		long j;
-
-		*slash = '\0';
-		j = oci_walk_find(w, path);
-		if (j >= 0) {
-			if (pick[j])
-				break;
-			pick[j] = 1;
-		}
-	}
-	oci_free(path);
-}
-
-static int plan_tree(struct build *b, unsigned prefix_mode, ocibuild_error *err)
-{
-	unsigned char *pick;
-	size_t i;
-	int g;
-
-	if (!b->is_release) {
-		struct layer_plan *p = new_plan(b, "files", &b->w, b->tree, b->workdir + 1,
-						prefix_mode, err);
-
-		if (!p)
-			return -1;
-		for (i = 0; i < b->w.n; i++)
-			p->v[p->n++] = &b->w.v[i];
-		return 0;
-	}
-	pick = oci_calloc(b->w.n ? b->w.n : 1, 1);
-	if (!pick)
-		return oci_err_nomem(err);
-	for (g = 0; g < OCI_GROUP_COUNT; g++) {
-		struct layer_plan *p;
-		int any = 0;
-
-		memset(pick, 0, b->w.n);
-		for (i = 0; i < b->w.n; i++) {
-			if ((int)oci_release_classify(&b->rel, b->w.v[i].rel) != g)
-				continue;
-			/* directories alone do not make a layer */
-			if (b->w.v[i].type != OCI_TAR_DIR)
-				any = 1;
-			pick[i] = 1;
-			pick_parents(&b->w, i, pick);
-		}
-		if (!any)
-			continue;
-		p = new_plan(b, oci_group_name((oci_group)g), &b->w, b->tree, b->workdir + 1,
-			     prefix_mode, err);
-		if (!p) {
-			oci_free(pick);
-			return -1;
-		}
-		plan_take(p, pick);
-	}
-	oci_free(pick);
-	return 0;
-}
-
 /* The runtime layer for a scratch image (runtime.c), shared by every
  * platform. */
 static int plan_runtime(struct build *b, const oci_strlist *elves, ocibuild_error *err)
 {
-	struct layer_plan *p;
-	size_t i;
+	oci_lplan *p;
 
 	if (oci_runtime_plan(b->ctx, b->tree, elves, b->platforms[0].architecture, &b->runtime,
 			     err) < 0)
 		return -1;
-	p = new_plan(b, "runtime", &b->runtime.files, "/", "", 0755, err);
+	p = oci_lplan_add(&b->layers, "runtime", &b->runtime.files, "/", "", 0755, err);
 	if (!p)
 		return -1;
-	for (i = 0; i < b->runtime.files.n; i++)
-		p->v[p->n++] = &b->runtime.files.v[i];
+	oci_lplan_take_all(p);
 	return 0;
 }
 
@@ -504,7 +377,7 @@ static int plan_sbom(struct build *b, struct plat *pl, ocibuild_error *err)
 	if (oci_walk_add_data(&pl->sb, "sbom.spdx.json", 0644, pl->sbom.data, pl->sbom.len,
 			      err) < 0)
 		return -1;
-	if (!init_plan(&pl->sbom_layer, "sbom", &pl->sb, "/", "", 0755, err))
+	if (oci_lplan_init(&pl->sbom_layer, "sbom", &pl->sb, "/", "", 0755, err) < 0)
 		return -1;
 	pl->has_sbom = 1;
 	pl->sbom_layer.v[pl->sbom_layer.n++] = &pl->sb.v[0];
@@ -514,7 +387,7 @@ static int plan_sbom(struct build *b, struct plat *pl, ocibuild_error *err)
 /* A layer from the cache, when its input has not changed. *hit says
  * whether it was; a cached blob that fails its digest is dropped (with the
  * entry) and the layer made again. */
-static int layer_from_cache(struct build *b, struct layer_plan *p, const char *key, int *hit,
+static int layer_from_cache(struct build *b, oci_lplan *p, const char *key, int *hit,
 			    ocibuild_error *err)
 {
 	char *blob;
@@ -553,7 +426,7 @@ static int layer_from_cache(struct build *b, struct layer_plan *p, const char *k
 /* A layer whose diff_id a --cache-from image has: its blob is reused from
  * there, nothing compressed. Downloaded only when an output on disk (or the
  * SBOM referrer, which reads the sbom layer) needs its bytes. */
-static int layer_from_remote(struct build *b, struct layer_plan *p, const oci_layer_opts *lo,
+static int layer_from_remote(struct build *b, oci_lplan *p, const oci_layer_opts *lo,
 			     const char *key, int *hit, ocibuild_error *err)
 {
 	const ocibuild_build_opts *o = b->o;
@@ -607,7 +480,7 @@ static int layer_from_remote(struct build *b, struct layer_plan *p, const oci_la
 	return 0;
 }
 
-static int build_layer(struct build *b, struct layer_plan *p, ocibuild_error *err)
+static int build_layer(struct build *b, oci_lplan *p, ocibuild_error *err)
 {
 	oci_layer_opts lo;
 	char h1[32], h2[32], key[OCI_LCACHE_KEY_LEN + 1];
@@ -656,7 +529,7 @@ static int build_layer(struct build *b, struct layer_plan *p, ocibuild_error *er
 
 /* With --push, a layer in the stage goes up now, while the next are made
  * (one reused from a --cache-from image is mounted at the push instead). */
-static int stream_layer(struct build *b, const struct layer_plan *p, ocibuild_error *err)
+static int stream_layer(struct build *b, const oci_lplan *p, ocibuild_error *err)
 {
 	if (!b->stream || p->from || !oci_blobs_has(b->out.stage, p->r.digest))
 		return 0;
@@ -668,8 +541,9 @@ static int build_layers(struct build *b, ocibuild_error *err)
 	size_t i;
 	uint64_t gone = 0;
 
-	for (i = 0; i < b->nlayers; i++)
-		if (build_layer(b, &b->layers[i], err) < 0 || stream_layer(b, &b->layers[i], err) < 0)
+	for (i = 0; i < b->layers.n; i++)
+		if (build_layer(b, &b->layers.v[i], err) < 0 ||
+		    stream_layer(b, &b->layers.v[i], err) < 0)
 			return -1;
 	if (b->lcache) {
 		if (oci_lcache_trim(b->lcache, b->plan.cache_max, &gone, err) < 0)
@@ -701,18 +575,18 @@ static int build_layers(struct build *b, ocibuild_error *err)
  * then its sbom layer. */
 static size_t plat_nlayers(const struct build *b, const struct plat *pl)
 {
-	return b->nlayers + (pl->has_sbom ? 1 : 0);
+	return b->layers.n + (pl->has_sbom ? 1 : 0);
 }
 
-static const struct layer_plan *plat_layer(const struct build *b, const struct plat *pl,
+static const oci_lplan *plat_layer(const struct build *b, const struct plat *pl,
 					   size_t i)
 {
-	return i < b->nlayers ? &b->layers[i] : &pl->sbom_layer;
+	return i < b->layers.n ? &b->layers.v[i] : &pl->sbom_layer;
 }
 
 static int make_config(struct build *b, struct plat *pl, ocibuild_error *err)
 {
-	oci_imgcfg_layer layers[MAX_LAYERS + 1];
+	oci_imgcfg_layer layers[OCI_LPLAN_MAX + 1];
 	oci_imgcfg_in in;
 	size_t i;
 
@@ -732,7 +606,7 @@ static int make_config(struct build *b, struct plat *pl, ocibuild_error *err)
 	in.workdir = b->workdir;
 	in.release = b->is_release ? &b->rel : NULL;
 	for (i = 0; i < plat_nlayers(b, pl); i++) {
-		const struct layer_plan *p = plat_layer(b, pl, i);
+		const oci_lplan *p = plat_layer(b, pl, i);
 
 		layers[i].diff_id = p->r.diff_id;
 		layers[i].what = p->what;
@@ -745,7 +619,7 @@ static int make_config(struct build *b, struct plat *pl, ocibuild_error *err)
 
 static int make_manifest(struct build *b, struct plat *pl, ocibuild_error *err)
 {
-	oci_imgman_layer layers[MAX_LAYERS + 1];
+	oci_imgman_layer layers[OCI_LPLAN_MAX + 1];
 	oci_imgman_in in;
 	size_t i;
 
@@ -806,15 +680,14 @@ static void cleanup(struct build *b)
 		oci_manifest_release(&pl->manifest);
 		oci_config_release(&pl->config);
 		oci_descriptor_release(&pl->desc);
-		oci_free(pl->sbom_layer.v);
+		oci_lplan_release(&pl->sbom_layer);
 		oci_walk_release(&pl->sb);
 		oci_buf_release(&pl->sbom);
 	}
 	oci_free(b->plats);
 	oci_platform_list_release(b->platforms, b->np);
 	oci_descriptor_release(&b->top);
-	for (i = 0; i < b->nlayers; i++)
-		oci_free(b->layers[i].v);
+	oci_lplans_release(&b->layers);
 	oci_walk_release(&b->w);
 	oci_runtime_release(&b->runtime);
 	oci_release_apps_release(b->apps, b->napps);
@@ -959,7 +832,8 @@ static int plan_layers(struct build *b, ocibuild_error *err)
 		if (b->bundle && plan_runtime(b, &elves, err) < 0)
 			goto out;
 	}
-	if (plan_tree(b, mode, err) < 0)
+	if (oci_lplan_tree(&b->layers, &b->w, b->is_release ? &b->rel : NULL, b->tree,
+			   b->workdir + 1, mode, err) < 0)
 		goto out;
 	if (b->is_release && oci_release_apps(&b->rel, &b->apps, &b->napps, err) < 0)
 		goto out;
