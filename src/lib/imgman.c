@@ -109,6 +109,11 @@ int oci_imgman_manifest(const oci_imgman_in *in, oci_manifest *m, oci_descriptor
 	desc->platform->architecture = oci_strdup(in->platform->architecture);
 	if (in->platform->variant)
 		desc->platform->variant = oci_strdup(in->platform->variant);
+	if (!desc->platform->os || !desc->platform->architecture ||
+	    (in->platform->variant && !desc->platform->variant)) {
+		oci_err_nomem(err);
+		goto out;
+	}
 	rc = oci_blobs_put(in->stage, doc.data, doc.len, desc->digest, in->durable, err);
 out:
 	oci_buf_release(&doc);

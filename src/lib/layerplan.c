@@ -54,13 +54,13 @@ static void take(oci_lplan *p, const unsigned char *pick)
 }
 
 /* Flag the directories above entry i, so a layer never holds a file
- * without its parents. */
-static void pick_parents(const oci_walk *w, size_t i, unsigned char *pick)
+ * without its parents. -1 when out of memory. */
+static int pick_parents(const oci_walk *w, size_t i, unsigned char *pick)
 {
 	char *path = oci_strdup(w->v[i].rel), *slash;
 
 	if (!path)
-		return;
+		return -1;
 	while ((slash = strrchr(path, '/'))) {
 		long j;
 
@@ -73,6 +73,7 @@ static void pick_parents(const oci_walk *w, size_t i, unsigned char *pick)
 		}
 	}
 	oci_free(path);
+	return 0;
 }
 
 int oci_lplan_tree(oci_lplans *s, const oci_walk *w, const oci_release *rel, const char *root,
@@ -105,7 +106,10 @@ int oci_lplan_tree(oci_lplans *s, const oci_walk *w, const oci_release *rel, con
 			if (w->v[i].type != OCI_TAR_DIR)
 				any = 1;
 			pick[i] = 1;
-			pick_parents(w, i, pick);
+			if (pick_parents(w, i, pick) < 0) {
+				oci_free(pick);
+				return oci_err_nomem(err);
+			}
 		}
 		if (!any)
 			continue;
