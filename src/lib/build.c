@@ -1,7 +1,6 @@
 /* One build: validate options, make the layer, assemble config and
- * manifest on top of the base, and write the outputs. Everything is staged
- * in a temporary layout directory beside the target and only moved into
- * place at the end, so a failed build leaves nothing behind. */
+ * manifest on top of the base, and write the outputs (output.c: staged
+ * beside the target, moved into place at the end). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,8 +20,11 @@
 #include "layer.h"
 #include "layout.h"
 #include "layercache.h"
+#include "layerplan.h"
 #include "imgcfg.h"
+#include "imgman.h"
 #include "mem.h"
+#include "output.h"
 #include "oci.h"
 #include "ref.h"
 #include "release.h"
@@ -35,21 +37,6 @@
 
 #define DEFAULT_MTIME 1
 
-#define MAX_LAYERS 8
-
-/* One layer to make: a subset of a walk, in walk order. */
-struct layer_plan {
-	const char *what;  /* for history and logs: "files", "erts", ... */
-	const oci_walk *w;
-	const char *root;
-	const char *prefix;
-	unsigned prefix_mode;
-	const oci_walk_entry **v;
-	size_t n;
-	oci_layer_result r;
-	const char *from; /* a --cache-from ref holds its blob; not in the stage */
-};
-
 /* What differs between the platforms of one build: the base, the SBOM
  * (it names the base's digest), the config and the manifest. The layers
  * made from the input are shared by every platform. */
@@ -58,7 +45,7 @@ struct plat {
 	oci_base base;
 	oci_walk sb;       /* the sbom layer */
 	oci_buf sbom;
-	struct layer_plan sbom_layer;
+	oci_lplan sbom_layer;
 	int has_sbom;
 	const struct plat *same_sbom; /* an earlier platform with the same SBOM */
 	oci_image_config config;
@@ -106,8 +93,7 @@ struct build {
 	size_t napps;
 	oci_net net;
 	oci_strlist refs; /* pushed references */
-	struct layer_plan layers[MAX_LAYERS]; /* shared by every platform */
-	size_t nlayers;
+	oci_lplans layers;  /* shared by every platform */
 	oci_vcs vcs;
 	oci_platform *platforms; /* in the order given */
 	struct plat *plats;       /* one for each of them */
@@ -116,12 +102,11 @@ struct build {
 	oci_strlist tags;  /* normalised "name:tag" */
 	char created[32];
 	int64_t mtime;
-	char *stage;       /* temporary layout dir */
+	oci_output out;    /* the stage and the targets */
+	oci_output_image *imgs; /* each platform's image, for the outputs */
 	char *lcache;      /* the layer cache's directory, or NULL */
-	int layout_exists;
 	/* what the tags point at: the one manifest, or the index of several */
 	oci_descriptor top;
-	oci_layout_txn txn;      /* adding to an existing layout */
 	oci_sign_key *sign;      /* --sign-key, loaded before any work */
 	oci_cachefrom cf;        /* --cache-from, read at the first layer cache miss */
 	int cf_open;
@@ -263,8 +248,16 @@ static int validate(struct build *b, ocibuild_error *err)
 	}
 	b->platforms = v;
 	b->np = np;
+	b->imgs = oci_calloc(np, sizeof(*b->imgs));
+	if (!b->imgs) {
+		oci_err_nomem(err);
+		goto out;
+	}
 	for (i = 0; i < b->np; i++) {
 		b->plats[i].platform = &b->platforms[i];
+		b->imgs[i].platform = &b->platforms[i];
+		b->imgs[i].manifest = &b->plats[i].manifest;
+		b->imgs[i].desc = &b->plats[i].desc;
 		oci_buf_init(&b->plats[i].sbom, OCI_MAX_SBOM);
 	}
 	if (o->user && !*o->user) {
@@ -322,96 +315,6 @@ static int set_times(struct build *b, ocibuild_error *err)
 	return oci_timestamp_format(t, b->created, sizeof(b->created), err);
 }
 
-static char *parent_dir(const char *path)
-{
-	const char *slash = strrchr(path, '/');
-
-	if (!slash)
-		return oci_strdup(".");
-	if (slash == path)
-		return oci_strdup("/");
-	return oci_strndup(path, (size_t)(slash - path));
-}
-
-static int make_stage(struct build *b, ocibuild_error *err)
-{
-	const char *target = b->plan.layout ? b->plan.layout : b->plan.output;
-	const char *tmpdir = getenv("TMPDIR");
-	char *parent = target ? parent_dir(target) : oci_strdup(tmpdir && *tmpdir ? tmpdir : "/tmp");
-	oci_buf t = OCI_BUF_INIT(OCI_MAX_PATH_TEXT);
-	struct stat st;
-	int rc = -1;
-
-	if (!parent)
-		return oci_err_nomem(err);
-	if (stat(parent, &st) < 0 || !S_ISDIR(st.st_mode)) {
-		oci_err(err, OCIBUILD_ERR_INPUT, ENOENT,
-			"cannot write '%s': directory '%s' does not exist; create it first",
-			target ? target : parent, parent);
-		goto out;
-	}
-	if (oci_buf_printf(&t, err, "%s/.ocibuild-stage-XXXXXX", parent) < 0)
-		goto out;
-	if (!mkdtemp(t.data)) {
-		int e = errno;
-
-		oci_err_errno(err, e, "cannot write to directory '%s': %s%s", parent, strerror(e),
-			      e == EACCES || e == EROFS ? "; choose an output location you can write to" : "");
-		goto out;
-	}
-	chmod(t.data, 0755);
-	b->stage = oci_buf_detach(&t, NULL);
-	rc = b->stage ? oci_blobs_prepare(b->stage, err) : oci_err_nomem(err);
-out:
-	oci_buf_release(&t);
-	oci_free(parent);
-	return rc;
-}
-
-static int check_layout_target(struct build *b, ocibuild_error *err)
-{
-	const char *dir = b->plan.layout;
-	oci_buf p = OCI_BUF_INIT(OCI_MAX_PATH_TEXT);
-	struct stat st;
-	int rc = 0;
-
-	if (!dir)
-		return 0;
-	if (stat(dir, &st) < 0) {
-		if (errno == ENOENT)
-			return 0;
-		return oci_err_errno(err, errno, "cannot use layout '%s': %s", dir, strerror(errno));
-	}
-	if (!S_ISDIR(st.st_mode))
-		return oci_err(err, OCIBUILD_ERR_INPUT, 0,
-			       "layout '%s' exists and is not a directory: choose another --layout",
-			       dir);
-	if (oci_buf_printf(&p, err, "%s/oci-layout", dir) < 0)
-		return -1;
-	if (stat(p.data, &st) == 0) {
-		b->layout_exists = 1;
-		goto out;
-	}
-	/* its lock but no oci-layout yet: another writer is making it, and we
-	 * add to it under the lock like to any layout */
-	oci_buf_reset(&p);
-	if (oci_buf_printf(&p, err, "%s/%s", dir, OCI_LAYOUT_LOCK) < 0) {
-		rc = -1;
-	} else if (stat(p.data, &st) == 0) {
-		b->layout_exists = 1;
-	} else if (rmdir(dir) == 0) {
-		/* an empty directory: treat it as new (we recreate it at the end) */
-		b->layout_exists = 0;
-	} else {
-		rc = oci_err(err, OCIBUILD_ERR_INPUT, 0,
-			     "'%s' exists and is not an OCI layout (no oci-layout file): choose an empty or new directory for --layout",
-			     dir);
-	}
-out:
-	oci_buf_release(&p);
-	return rc;
-}
-
 static const char *human(uint64_t n, char *buf, size_t len)
 {
 	if (n >= 10u << 20)
@@ -423,131 +326,19 @@ static const char *human(uint64_t n, char *buf, size_t len)
 	return buf;
 }
 
-static struct layer_plan *init_plan(struct layer_plan *p, const char *what, const oci_walk *w,
-				    const char *root, const char *prefix, unsigned prefix_mode,
-				    ocibuild_error *err)
-{
-	memset(p, 0, sizeof(*p));
-	p->what = what;
-	p->w = w;
-	p->root = root;
-	p->prefix = prefix;
-	p->prefix_mode = prefix_mode;
-	p->v = oci_calloc(w->n ? w->n : 1, sizeof(*p->v));
-	if (!p->v) {
-		oci_err_nomem(err);
-		return NULL;
-	}
-	return p;
-}
-
-/* A layer shared by every platform. */
-static struct layer_plan *new_plan(struct build *b, const char *what, const oci_walk *w,
-				   const char *root, const char *prefix, unsigned prefix_mode,
-				   ocibuild_error *err)
-{
-	if (b->nlayers == MAX_LAYERS) {
-		oci_err(err, OCIBUILD_ERR_INTERNAL, 0, "too many layers");
-		return NULL;
-	}
-	return init_plan(&b->layers[b->nlayers++], what, w, root, prefix, prefix_mode, err);
-}
-
-/* Entries whose flag is set, in walk order. */
-static void plan_take(struct layer_plan *p, const unsigned char *pick)
-{
-	size_t i;
-
-	p->n = 0;
-	for (i = 0; i < p->w->n; i++)
-		if (pick[i])
-			p->v[p->n++] = &p->w->v[i];
-}
-
-/* Flag the directories above entry i, so a layer never holds a file
- * without its parents. */
-static void pick_parents(const oci_walk *w, size_t i, unsigned char *pick)
-{
-	char *path = oci_strdup(w->v[i].rel), *slash;
-
-	if (!path)
-		return;
-	while ((slash = strrchr(path, '/'))) {
-		long j;
-
-		*slash = '\0';
-		j = oci_walk_find(w, path);
-		if (j >= 0) {
-			if (pick[j])
-				break;
-			pick[j] = 1;
-		}
-	}
-	oci_free(path);
-}
-
-static int plan_tree(struct build *b, unsigned prefix_mode, ocibuild_error *err)
-{
-	unsigned char *pick;
-	size_t i;
-	int g;
-
-	if (!b->is_release) {
-		struct layer_plan *p = new_plan(b, "files", &b->w, b->tree, b->workdir + 1,
-						prefix_mode, err);
-
-		if (!p)
-			return -1;
-		for (i = 0; i < b->w.n; i++)
-			p->v[p->n++] = &b->w.v[i];
-		return 0;
-	}
-	pick = oci_calloc(b->w.n ? b->w.n : 1, 1);
-	if (!pick)
-		return oci_err_nomem(err);
-	for (g = 0; g < OCI_GROUP_COUNT; g++) {
-		struct layer_plan *p;
-		int any = 0;
-
-		memset(pick, 0, b->w.n);
-		for (i = 0; i < b->w.n; i++) {
-			if ((int)oci_release_classify(&b->rel, b->w.v[i].rel) != g)
-				continue;
-			/* directories alone do not make a layer */
-			if (b->w.v[i].type != OCI_TAR_DIR)
-				any = 1;
-			pick[i] = 1;
-			pick_parents(&b->w, i, pick);
-		}
-		if (!any)
-			continue;
-		p = new_plan(b, oci_group_name((oci_group)g), &b->w, b->tree, b->workdir + 1,
-			     prefix_mode, err);
-		if (!p) {
-			oci_free(pick);
-			return -1;
-		}
-		plan_take(p, pick);
-	}
-	oci_free(pick);
-	return 0;
-}
-
 /* The runtime layer for a scratch image (runtime.c), shared by every
  * platform. */
 static int plan_runtime(struct build *b, const oci_strlist *elves, ocibuild_error *err)
 {
-	struct layer_plan *p;
-	size_t i;
+	oci_lplan *p;
 
 	if (oci_runtime_plan(b->ctx, b->tree, elves, b->platforms[0].architecture, &b->runtime,
 			     err) < 0)
 		return -1;
-	p = new_plan(b, "runtime", &b->runtime.files, "/", "", 0755, err);
+	p = oci_lplan_add(&b->layers, "runtime", &b->runtime.files, "/", "", 0755, err);
 	if (!p)
 		return -1;
-	for (i = 0; i < b->runtime.files.n; i++)
-		p->v[p->n++] = &b->runtime.files.v[i];
+	oci_lplan_take_all(p);
 	return 0;
 }
 
@@ -586,7 +377,7 @@ static int plan_sbom(struct build *b, struct plat *pl, ocibuild_error *err)
 	if (oci_walk_add_data(&pl->sb, "sbom.spdx.json", 0644, pl->sbom.data, pl->sbom.len,
 			      err) < 0)
 		return -1;
-	if (!init_plan(&pl->sbom_layer, "sbom", &pl->sb, "/", "", 0755, err))
+	if (oci_lplan_init(&pl->sbom_layer, "sbom", &pl->sb, "/", "", 0755, err) < 0)
 		return -1;
 	pl->has_sbom = 1;
 	pl->sbom_layer.v[pl->sbom_layer.n++] = &pl->sb.v[0];
@@ -596,7 +387,7 @@ static int plan_sbom(struct build *b, struct plat *pl, ocibuild_error *err)
 /* A layer from the cache, when its input has not changed. *hit says
  * whether it was; a cached blob that fails its digest is dropped (with the
  * entry) and the layer made again. */
-static int layer_from_cache(struct build *b, struct layer_plan *p, const char *key, int *hit,
+static int layer_from_cache(struct build *b, oci_lplan *p, const char *key, int *hit,
 			    ocibuild_error *err)
 {
 	char *blob;
@@ -604,7 +395,7 @@ static int layer_from_cache(struct build *b, struct layer_plan *p, const char *k
 	*hit = 0;
 	if (oci_lcache_get(b->lcache, key, &p->r, hit, err) < 0 || !*hit)
 		return *hit ? 0 : err->kind == OCIBUILD_ERR_NONE ? 0 : -1;
-	if (oci_blobs_import(b->stage, b->lcache, p->r.digest, p->r.size, b->plan.layout != NULL,
+	if (oci_blobs_import(b->out.stage, b->lcache, p->r.digest, p->r.size, b->plan.layout != NULL,
 			     err) == 0) {
 		oci_lcache_touch(b->lcache, p->r.digest);
 		oci_log(b->ctx, OCIBUILD_LOG_INFO, "%s layer %.19s: from the cache", p->what,
@@ -635,7 +426,7 @@ static int layer_from_cache(struct build *b, struct layer_plan *p, const char *k
 /* A layer whose diff_id a --cache-from image has: its blob is reused from
  * there, nothing compressed. Downloaded only when an output on disk (or the
  * SBOM referrer, which reads the sbom layer) needs its bytes. */
-static int layer_from_remote(struct build *b, struct layer_plan *p, const oci_layer_opts *lo,
+static int layer_from_remote(struct build *b, oci_lplan *p, const oci_layer_opts *lo,
 			     const char *key, int *hit, ocibuild_error *err)
 {
 	const ocibuild_build_opts *o = b->o;
@@ -668,7 +459,7 @@ static int layer_from_remote(struct build *b, struct layer_plan *p, const oci_la
 		return 0;
 	if ((b->plan.output || b->plan.layout ||
 	     (b->plan.push && !o->no_attach_sbom && !strcmp(p->what, "sbom"))) &&
-	    oci_cachefrom_fetch(b->ctx, &b->cf, l, b->stage, err) < 0)
+	    oci_cachefrom_fetch(b->ctx, &b->cf, l, b->out.stage, err) < 0)
 		return -1;
 	memcpy(p->r.digest, l->digest, sizeof(p->r.digest));
 	memcpy(p->r.diff_id, diff_id, sizeof(p->r.diff_id));
@@ -680,8 +471,8 @@ static int layer_from_remote(struct build *b, struct layer_plan *p, const oci_la
 	oci_log(b->ctx, OCIBUILD_LOG_INFO, "%s layer %.19s: reused from %s", p->what, p->r.digest,
 		p->from);
 	/* downloaded: the next build here finds it in the layer cache */
-	if (b->lcache && oci_blobs_has(b->stage, l->digest) &&
-	    oci_lcache_put(b->lcache, key, b->stage, &p->r, err) < 0) {
+	if (b->lcache && oci_blobs_has(b->out.stage, l->digest) &&
+	    oci_lcache_put(b->lcache, key, b->out.stage, &p->r, err) < 0) {
 		if (err->kind == OCIBUILD_ERR_NOMEM)
 			return -1;
 		ocibuild_error_clear(err);
@@ -689,7 +480,7 @@ static int layer_from_remote(struct build *b, struct layer_plan *p, const oci_la
 	return 0;
 }
 
-static int build_layer(struct build *b, struct layer_plan *p, ocibuild_error *err)
+static int build_layer(struct build *b, oci_lplan *p, ocibuild_error *err)
 {
 	oci_layer_opts lo;
 	char h1[32], h2[32], key[OCI_LCACHE_KEY_LEN + 1];
@@ -715,14 +506,14 @@ static int build_layer(struct build *b, struct layer_plan *p, ocibuild_error *er
 		return -1;
 	if (hit)
 		return 0;
-	if (oci_layer_build(&lo, p->v, p->n, b->stage, b->plan.layout != NULL, &p->r, err) < 0)
+	if (oci_layer_build(&lo, p->v, p->n, b->out.stage, b->plan.layout != NULL, &p->r, err) < 0)
 		return -1;
 	oci_log(b->ctx, OCIBUILD_LOG_INFO, "%s layer %.19s: %zu entries, %s tar, %s %s",
 		p->what, p->r.digest, p->n, human(p->r.tar_size, h1, sizeof(h1)),
 		human((uint64_t)p->r.size, h2, sizeof(h2)),
 		b->plan.compression == OCIBUILD_COMPRESS_NONE ? "uncompressed"
 		: b->plan.compression == OCIBUILD_COMPRESS_ZSTD ? "zstd" : "gzip");
-	if (b->lcache && oci_lcache_put(b->lcache, key, b->stage, &p->r, err) < 0) {
+	if (b->lcache && oci_lcache_put(b->lcache, key, b->out.stage, &p->r, err) < 0) {
 		/* a cache that can not be written costs the next build time,
 		 * not this one its result */
 		if (err->kind == OCIBUILD_ERR_NOMEM)
@@ -738,9 +529,9 @@ static int build_layer(struct build *b, struct layer_plan *p, ocibuild_error *er
 
 /* With --push, a layer in the stage goes up now, while the next are made
  * (one reused from a --cache-from image is mounted at the push instead). */
-static int stream_layer(struct build *b, const struct layer_plan *p, ocibuild_error *err)
+static int stream_layer(struct build *b, const oci_lplan *p, ocibuild_error *err)
 {
-	if (!b->stream || p->from || !oci_blobs_has(b->stage, p->r.digest))
+	if (!b->stream || p->from || !oci_blobs_has(b->out.stage, p->r.digest))
 		return 0;
 	return oci_push_stream_add(b->stream, p->r.digest, p->r.size, err);
 }
@@ -750,8 +541,9 @@ static int build_layers(struct build *b, ocibuild_error *err)
 	size_t i;
 	uint64_t gone = 0;
 
-	for (i = 0; i < b->nlayers; i++)
-		if (build_layer(b, &b->layers[i], err) < 0 || stream_layer(b, &b->layers[i], err) < 0)
+	for (i = 0; i < b->layers.n; i++)
+		if (build_layer(b, &b->layers.v[i], err) < 0 ||
+		    stream_layer(b, &b->layers.v[i], err) < 0)
 			return -1;
 	if (b->lcache) {
 		if (oci_lcache_trim(b->lcache, b->plan.cache_max, &gone, err) < 0)
@@ -783,18 +575,18 @@ static int build_layers(struct build *b, ocibuild_error *err)
  * then its sbom layer. */
 static size_t plat_nlayers(const struct build *b, const struct plat *pl)
 {
-	return b->nlayers + (pl->has_sbom ? 1 : 0);
+	return b->layers.n + (pl->has_sbom ? 1 : 0);
 }
 
-static const struct layer_plan *plat_layer(const struct build *b, const struct plat *pl,
+static const oci_lplan *plat_layer(const struct build *b, const struct plat *pl,
 					   size_t i)
 {
-	return i < b->nlayers ? &b->layers[i] : &pl->sbom_layer;
+	return i < b->layers.n ? &b->layers.v[i] : &pl->sbom_layer;
 }
 
 static int make_config(struct build *b, struct plat *pl, ocibuild_error *err)
 {
-	oci_imgcfg_layer layers[MAX_LAYERS + 1];
+	oci_imgcfg_layer layers[OCI_LPLAN_MAX + 1];
 	oci_imgcfg_in in;
 	size_t i;
 
@@ -814,7 +606,7 @@ static int make_config(struct build *b, struct plat *pl, ocibuild_error *err)
 	in.workdir = b->workdir;
 	in.release = b->is_release ? &b->rel : NULL;
 	for (i = 0; i < plat_nlayers(b, pl); i++) {
-		const struct layer_plan *p = plat_layer(b, pl, i);
+		const oci_lplan *p = plat_layer(b, pl, i);
 
 		layers[i].diff_id = p->r.diff_id;
 		layers[i].what = p->what;
@@ -825,248 +617,58 @@ static int make_config(struct build *b, struct plat *pl, ocibuild_error *err)
 	return oci_imgcfg_make(&in, &pl->config, err);
 }
 
-/* Docker media types of base layers become their OCI twins: same bytes. */
-static const char *oci_layer_type(const char *mt)
-{
-	if (!strcmp(mt, OCI_MT_DOCKER_LAYER))
-		return "application/vnd.oci.image.layer.v1.tar+gzip";
-	if (!strcmp(mt, "application/vnd.docker.image.rootfs.diff.tar"))
-		return "application/vnd.oci.image.layer.v1.tar";
-	return mt;
-}
-
-static int add_layer_desc(oci_manifest *m, const char *mt, const char *digest,
-			  int64_t size, ocibuild_error *err)
-{
-	oci_descriptor *v = oci_reallocarray(m->layers, m->nlayers + 1, sizeof(*v));
-
-	if (!v)
-		return oci_err_nomem(err);
-	m->layers = v;
-	memset(&v[m->nlayers], 0, sizeof(*v));
-	v[m->nlayers].media_type = oci_strdup(oci_layer_type(mt));
-	if (!v[m->nlayers].media_type)
-		return oci_err_nomem(err);
-	memcpy(v[m->nlayers].digest, digest, OCI_DIGEST_LEN + 1);
-	v[m->nlayers].size = size;
-	m->nlayers++;
-	return 0;
-}
-
 static int make_manifest(struct build *b, struct plat *pl, ocibuild_error *err)
 {
-	const struct plan *o = &b->plan;
-	oci_manifest *m = &pl->manifest;
-	oci_buf doc = OCI_BUF_INIT(OCI_MAX_CONFIG);
+	oci_imgman_layer layers[OCI_LPLAN_MAX + 1];
+	oci_imgman_in in;
 	size_t i;
-	int rc = -1;
 
-	memset(m, 0, sizeof(*m));
-	m->media_type = oci_strdup(OCI_MT_MANIFEST);
-	if (!m->media_type) {
-		oci_err_nomem(err);
-		goto out;
+	memset(&in, 0, sizeof(in));
+	in.stage = b->out.stage;
+	in.durable = b->plan.layout != NULL;
+	in.base = &pl->base;
+	in.platform = pl->platform;
+	in.config = &pl->config;
+	in.compression = b->plan.compression;
+	for (i = 0; i < plat_nlayers(b, pl); i++) {
+		layers[i].digest = plat_layer(b, pl, i)->r.digest;
+		layers[i].size = plat_layer(b, pl, i)->r.size;
 	}
-	for (i = 0; i < pl->base.manifest.nlayers; i++) {
-		const oci_descriptor *l = &pl->base.manifest.layers[i];
-
-		/* a registry base's layers stay remote when only pushing to the
-		 * same registry: they are mounted there */
-		if ((pl->base.layers_local || oci_blobs_has(pl->base.layout_dir, l->digest)) &&
-		    oci_blobs_import(b->stage, pl->base.layout_dir, l->digest, l->size,
-				     o->layout != NULL, err) < 0)
-			goto out;
-		if (add_layer_desc(m, l->media_type, l->digest, l->size, err) < 0)
-			goto out;
-	}
-	for (i = 0; i < plat_nlayers(b, pl); i++)
-		if (add_layer_desc(m, oci_layer_media_type(o->compression),
-				   plat_layer(b, pl, i)->r.digest, plat_layer(b, pl, i)->r.size,
-				   err) < 0)
-			goto out;
-	if (oci_config_serialize(&pl->config, &doc, err) < 0)
-		goto out;
-	m->config.media_type = oci_strdup(OCI_MT_CONFIG);
-	m->config.size = (int64_t)doc.len;
-	if (!m->config.media_type) {
-		oci_err_nomem(err);
-		goto out;
-	}
-	if (oci_blobs_put(b->stage, doc.data, doc.len, m->config.digest, o->layout != NULL,
-			  err) < 0)
-		goto out;
-	if (oci_map_set(&m->annotations, OCI_ANN_CREATED, b->created, err) < 0)
-		goto out;
-	if (b->is_release &&
-	    oci_map_set(&m->annotations, OCI_ANN_VERSION, b->rel.version, err) < 0)
-		goto out;
-	if (oci_imgcfg_set_kv(&m->annotations, &o->annotations, err) < 0)
-		goto out;
-	/* where the image comes from can not be overridden */
-	if ((b->vcs.source &&
-	     oci_map_set(&m->annotations, OCI_ANN_SOURCE, b->vcs.source, err) < 0) ||
-	    (b->vcs.revision &&
-	     oci_map_set(&m->annotations, OCI_ANN_REVISION, b->vcs.revision, err) < 0))
-		goto out;
-	if (!pl->base.scratch &&
-	    (oci_map_set(&m->annotations, OCI_ANN_BASE_DIGEST, pl->base.manifest_digest, err) < 0 ||
-	     oci_map_set(&m->annotations, OCI_ANN_BASE_NAME, pl->base.name, err) < 0))
-		goto out;
-	if (oci_manifest_serialize(m, &doc, err) < 0)
-		goto out;
-	pl->desc.media_type = oci_strdup(OCI_MT_MANIFEST);
-	pl->desc.size = (int64_t)doc.len;
-	if (!pl->desc.media_type) {
-		oci_err_nomem(err);
-		goto out;
-	}
-	pl->desc.platform = oci_calloc(1, sizeof(oci_platform));
-	if (!pl->desc.platform) {
-		oci_err_nomem(err);
-		goto out;
-	}
-	pl->desc.platform->os = oci_strdup(pl->platform->os);
-	pl->desc.platform->architecture = oci_strdup(pl->platform->architecture);
-	if (pl->platform->variant)
-		pl->desc.platform->variant = oci_strdup(pl->platform->variant);
-	rc = oci_blobs_put(b->stage, doc.data, doc.len, pl->desc.digest,
-			   o->layout != NULL, err);
-out:
-	oci_buf_release(&doc);
-	return rc;
+	in.layers = layers;
+	in.nlayers = i;
+	in.created = b->created;
+	in.version = b->is_release ? b->rel.version : NULL;
+	in.annotations = &b->plan.annotations;
+	in.source = b->vcs.source;
+	in.revision = b->vcs.revision;
+	return oci_imgman_manifest(&in, &pl->manifest, &pl->desc, err);
 }
 
 /* What the tags point at: the manifest of a single platform, as it always
- * was, or an image index of every platform's manifest in the order given,
- * carrying the creation time and the -a annotations. */
+ * was, or an image index of every platform's manifest in the order given. */
 static int make_top(struct build *b, ocibuild_error *err)
 {
-	oci_buf doc = OCI_BUF_INIT(OCI_MAX_MANIFEST);
-	oci_index x;
-	size_t i;
-	int rc = -1;
-
-	if (b->np == 1)
-		return oci_descriptor_copy(&b->top, &b->plats[0].desc, err);
-	memset(&x, 0, sizeof(x));
-	for (i = 0; i < b->np; i++)
-		if (oci_index_add(&x, &b->plats[i].desc, err) < 0)
-			goto out;
-	if (oci_map_set(&x.annotations, OCI_ANN_CREATED, b->created, err) < 0 ||
-	    oci_imgcfg_set_kv(&x.annotations, &b->plan.annotations, err) < 0 ||
-	    oci_index_serialize(&x, &doc, err) < 0)
-		goto out;
-	b->top.media_type = oci_strdup(OCI_MT_INDEX);
-	b->top.size = (int64_t)doc.len;
-	if (!b->top.media_type) {
-		oci_err_nomem(err);
-		goto out;
-	}
-	rc = oci_blobs_put(b->stage, doc.data, doc.len, b->top.digest, b->plan.layout != NULL, err);
-out:
-	oci_index_release(&x);
-	oci_buf_release(&doc);
-	return rc;
-}
-
-static int write_stage_index(struct build *b, ocibuild_error *err)
-{
-	oci_index x;
-	size_t i;
-	int rc = 0;
-
-	memset(&x, 0, sizeof(x));
-	for (i = 0; i < b->tags.n && rc == 0; i++)
-		rc = oci_layout_set_ref(&x, &b->top, b->tags.v[i], err);
-	if (rc == 0)
-		rc = oci_layout_write_index(b->stage, &x, b->plan.layout != NULL, err);
-	oci_index_release(&x);
-	return rc;
-}
-
-static int write_archive(struct build *b, ocibuild_error *err)
-{
-	const char *out = b->plan.output;
-	oci_buf dm = OCI_BUF_INIT(OCI_MAX_MANIFEST);
-	oci_archive_opts ao;
-	oci_platform host;
-	const struct plat *pick = &b->plats[0];
+	const oci_descriptor **v = oci_calloc(b->np, sizeof(*v));
 	size_t i;
 	int rc;
 
-	/* Docker's manifest.json names one image: the build host's platform
-	 * when it is among them, else the first */
-	if (b->np > 1 && oci_platform_host(&host, NULL) == 0) {
-		for (i = 0; i < b->np; i++) {
-			if (oci_platform_match(&host, b->plats[i].platform)) {
-				pick = &b->plats[i];
-				break;
-			}
-		}
-		oci_platform_release(&host);
-	}
-	if (oci_docker_manifest_json(&pick->manifest, &b->tags, &dm, err) < 0)
-		return -1;
-	memset(&ao, 0, sizeof(ao));
-	ao.path = out;
-	ao.gzip = b->plan.output_gzip;
-	ao.threads = oci_ctx_threads(b->ctx);
-	ao.mtime = b->mtime;
-	ao.docker_manifest = dm.data;
-	ao.cancel = b->ctx->cancel;
-	ao.cancel_userdata = b->ctx->cancel_userdata;
-	rc = oci_archive_write(b->stage, &ao, err);
-	oci_buf_release(&dm);
+	if (!v)
+		return oci_err_nomem(err);
+	for (i = 0; i < b->np; i++)
+		v[i] = &b->plats[i].desc;
+	rc = oci_imgman_index(b->out.stage, b->plan.layout != NULL, v, b->np, b->created,
+			      &b->plan.annotations, &b->top, err);
+	oci_free(v);
 	return rc;
-}
-
-static int write_layout(struct build *b, ocibuild_error *err)
-{
-	const char *dir = b->plan.layout;
-	oci_layout_txn *t = &b->txn;
-	size_t i, k;
-
-	if (!b->layout_exists) {
-		if (rename(b->stage, dir) == 0) {
-			oci_free(b->stage);
-			b->stage = NULL;
-			return 0;
-		}
-		/* another writer made it since we looked: add to it instead */
-		if (errno != EEXIST && errno != ENOTEMPTY)
-			return oci_err_errno(err, errno, "cannot create layout '%s': %s", dir,
-					     strerror(errno));
-	}
-	if (oci_layout_txn_begin(t, dir, b->ctx->lock_timeout, b->ctx->cancel,
-				 b->ctx->cancel_userdata, err) < 0)
-		return -1;
-	for (k = 0; k < b->np; k++) {
-		const oci_manifest *m = &b->plats[k].manifest;
-
-		for (i = 0; i < m->nlayers; i++)
-			if (oci_layout_txn_add(t, b->stage, m->layers[i].digest, m->layers[i].size,
-					       err) < 0)
-				return -1;
-		if (oci_layout_txn_add(t, b->stage, m->config.digest, m->config.size, err) < 0 ||
-		    oci_layout_txn_add(t, b->stage, b->plats[k].desc.digest, b->plats[k].desc.size,
-				       err) < 0)
-			return -1;
-	}
-	/* the index last: a reader never finds it before what it names */
-	if (b->np > 1 && oci_layout_txn_add(t, b->stage, b->top.digest, b->top.size, err) < 0)
-		return -1;
-	return oci_layout_txn_commit(t, &b->top, (const char *const *)b->tags.v, b->tags.n, err);
 }
 
 static void cleanup(struct build *b)
 {
 	size_t i;
 
-	oci_layout_txn_abort(&b->txn); /* nothing to undo after its commit */
 	oci_push_stream_free(b->stream); /* before its blobs go */
-	if (b->stage)
-		oci_remove_tree(b->stage);
-	oci_free(b->stage);
+	oci_output_release(&b->out);
+	oci_free(b->imgs);
 	oci_free(b->lcache);
 	oci_free(b->workdir);
 	oci_strlist_release(&b->tags);
@@ -1078,15 +680,14 @@ static void cleanup(struct build *b)
 		oci_manifest_release(&pl->manifest);
 		oci_config_release(&pl->config);
 		oci_descriptor_release(&pl->desc);
-		oci_free(pl->sbom_layer.v);
+		oci_lplan_release(&pl->sbom_layer);
 		oci_walk_release(&pl->sb);
 		oci_buf_release(&pl->sbom);
 	}
 	oci_free(b->plats);
 	oci_platform_list_release(b->platforms, b->np);
 	oci_descriptor_release(&b->top);
-	for (i = 0; i < b->nlayers; i++)
-		oci_free(b->layers[i].v);
+	oci_lplans_release(&b->layers);
 	oci_walk_release(&b->w);
 	oci_runtime_release(&b->runtime);
 	oci_release_apps_release(b->apps, b->napps);
@@ -1231,7 +832,8 @@ static int plan_layers(struct build *b, ocibuild_error *err)
 		if (b->bundle && plan_runtime(b, &elves, err) < 0)
 			goto out;
 	}
-	if (plan_tree(b, mode, err) < 0)
+	if (oci_lplan_tree(&b->layers, &b->w, b->is_release ? &b->rel : NULL, b->tree,
+			   b->workdir + 1, mode, err) < 0)
 		goto out;
 	if (b->is_release && oci_release_apps(&b->rel, &b->apps, &b->napps, err) < 0)
 		goto out;
@@ -1267,7 +869,7 @@ static int push_image(struct build *b, ocibuild_build_result *result, ocibuild_e
 	}
 	memset(&po, 0, sizeof(po));
 	po.net = &b->net;
-	po.layout = b->stage;
+	po.layout = b->out.stage;
 	po.manifest_digest = b->top.digest;
 	po.prefix = o->push;
 	po.tags = (const char *const *)b->tags.v;
@@ -1335,9 +937,12 @@ int ocibuild_build(ocibuild_ctx *ctx, const ocibuild_build_opts *opts,
 		goto out;
 	if (plan_layers(&b, err) < 0)
 		goto out;
-	if (check_layout_target(&b, err) < 0 || make_stage(&b, err) < 0)
+	b.out.archive = b.plan.output;
+	b.out.gzip = b.plan.output_gzip;
+	b.out.layout = b.plan.layout;
+	if (oci_output_stage(&b.out, err) < 0)
 		goto out;
-	if (opts->push && oci_push_stream_begin(ctx, &b.net, b.stage, opts->push, b.tags.v[0],
+	if (opts->push && oci_push_stream_begin(ctx, &b.net, b.out.stage, opts->push, b.tags.v[0],
 						&b.stream, err) < 0)
 		goto out;
 	if (build_layers(&b, err) < 0 || oci_ctx_cancelled(ctx, err) < 0)
@@ -1346,10 +951,11 @@ int ocibuild_build(ocibuild_ctx *ctx, const ocibuild_build_opts *opts,
 		if (make_config(&b, &b.plats[i], err) < 0 ||
 		    make_manifest(&b, &b.plats[i], err) < 0)
 			goto out;
-	if (make_top(&b, err) < 0 || write_stage_index(&b, err) < 0)
+	if (make_top(&b, err) < 0 || oci_output_index(&b.out, &b.top, &b.tags, err) < 0)
 		goto out;
 	if (b.plan.output) {
-		if (oci_ctx_cancelled(ctx, err) < 0 || write_archive(&b, err) < 0)
+		if (oci_ctx_cancelled(ctx, err) < 0 ||
+		    oci_output_archive(&b.out, ctx, b.imgs, b.np, &b.tags, b.mtime, err) < 0)
 			goto out;
 		oci_log(ctx, OCIBUILD_LOG_INFO, "wrote %s", b.plan.output);
 	}
@@ -1359,7 +965,8 @@ int ocibuild_build(ocibuild_ctx *ctx, const ocibuild_build_opts *opts,
 		goto out;
 	}
 	if (b.plan.layout) {
-		if (oci_ctx_cancelled(ctx, err) < 0 || write_layout(&b, err) < 0) {
+		if (oci_ctx_cancelled(ctx, err) < 0 ||
+		    oci_output_layout(&b.out, ctx, b.imgs, b.np, &b.top, &b.tags, err) < 0) {
 			if (b.plan.output)
 				unlink(b.plan.output);
 			goto out;

@@ -1,0 +1,50 @@
+/* Where a build's image ends up: the staging layout beside the target, the
+ * archive (-o) and the layout (--layout) made from it. */
+#ifndef OCI_OUTPUT_H
+#define OCI_OUTPUT_H
+#include "ocibuild/ocibuild.h"
+#include "layout.h"
+#include "oci.h"
+
+/* Fill archive, gzip and layout, zero the rest; free with
+ * oci_output_release on every path. */
+typedef struct oci_output {
+	const char *archive; /* -o FILE.tar[.gz|.tgz], or NULL */
+	int gzip;            /* the archive is gzipped */
+	const char *layout;  /* --layout DIR, or NULL */
+	char *stage;         /* the staging layout; NULL once renamed into place */
+	int layout_exists;   /* add to the layout rather than create it */
+	oci_layout_txn txn;  /* adding to an existing layout */
+} oci_output;
+
+/* One platform's image in the stage. */
+typedef struct oci_output_image {
+	const oci_platform *platform;
+	const oci_manifest *manifest;
+	const oci_descriptor *desc; /* the manifest's */
+} oci_output_image;
+
+/* Check the layout target (none, an empty directory, or an OCI layout)
+ * and make o->stage: a new blob layout beside the layout, else beside the
+ * archive, else in $TMPDIR or /tmp. */
+int oci_output_stage(oci_output *o, ocibuild_error *err);
+
+/* The stage's index.json: each tag pointing at top. */
+int oci_output_index(const oci_output *o, const oci_descriptor *top, const oci_strlist *tags,
+		     ocibuild_error *err);
+
+/* o->archive from the stage, with a Docker manifest.json naming the build
+ * host's image among v[0..n) (else the first); file times mtime. */
+int oci_output_archive(const oci_output *o, ocibuild_ctx *ctx, const oci_output_image *v,
+		       size_t n, const oci_strlist *tags, int64_t mtime, ocibuild_error *err);
+
+/* o->layout from the stage: a new one is the stage renamed (o->stage is
+ * then NULL); an existing one gets v[0..n)'s blobs (and top, an index when
+ * n > 1) and the tags under its lock. */
+int oci_output_layout(oci_output *o, ocibuild_ctx *ctx, const oci_output_image *v, size_t n,
+		      const oci_descriptor *top, const oci_strlist *tags, ocibuild_error *err);
+
+/* Roll back blobs added to an existing layout unless committed, and
+ * remove the stage. */
+void oci_output_release(oci_output *o);
+#endif
