@@ -16,6 +16,7 @@
 #include "layout.h"
 #include "mem.h"
 #include "referrer.h"
+#include "tar.h"
 #include "banned.h"
 
 /* the --image-refs file */
@@ -326,27 +327,17 @@ int oci_write_refs(const char *image_refs, const char *digest_file, const oci_st
  * files (no links, no paths outside). */
 static int unpack_archive(const char *path, const char *dir, ocibuild_error *err)
 {
-	struct archive *a = archive_read_new();
+	struct archive *a = oci_tar_read_open(path, "image archive", err);
 	struct archive_entry *e;
 	int rc = -1, r;
 
 	if (!a)
-		return oci_err_nomem(err);
-	archive_read_support_format_tar(a);
-	archive_read_support_filter_gzip(a);
-	archive_read_support_filter_zstd(a);
-	if (archive_read_open_filename(a, path, 1 << 16) != ARCHIVE_OK) {
-		oci_err(err, OCIBUILD_ERR_INPUT, 0, "cannot read image archive '%s': %s", path,
-			archive_error_string(a));
-		goto out;
-	}
+		return -1;
 	while ((r = archive_read_next_header(a, &e)) == ARCHIVE_OK) {
-		const char *name = archive_entry_pathname(e);
+		const char *name = oci_tar_read_name(e);
 		oci_buf out = OCI_BUF_INIT(OCI_MAX_PATH_TEXT);
 		int fd;
 
-		while (name && name[0] == '.' && name[1] == '/')
-			name += 2;
 		if (!name || archive_entry_filetype(e) != AE_IFREG)
 			continue;
 		if (strcmp(name, "index.json") && strcmp(name, "oci-layout") &&

@@ -13,6 +13,7 @@
 #include "fs.h"
 #include "mem.h"
 #include "ref.h"
+#include "tar.h"
 #include "transfer.h"
 #include "banned.h"
 
@@ -53,28 +54,17 @@ out:
 /* The one file SBOM_FILE of the layer blob at path (any compression). */
 static int read_sbom_layer(const char *path, oci_buf *out, ocibuild_error *err)
 {
-	struct archive *a = archive_read_new();
+	struct archive *a = oci_tar_read_open(path, "the sbom layer", err);
 	struct archive_entry *e;
-	int rc = -1, r;
+	int rc = 0, r;
 
 	if (!a)
-		return oci_err_nomem(err);
-	archive_read_support_format_tar(a);
-	archive_read_support_filter_gzip(a);
-	archive_read_support_filter_zstd(a);
-	if (archive_read_open_filename(a, path, 1 << 16) != ARCHIVE_OK) {
-		oci_err(err, OCIBUILD_ERR_INPUT, 0, "cannot read the sbom layer '%s': %s", path,
-			archive_error_string(a));
-		goto out;
-	}
-	rc = 0;
+		return -1;
 	while (rc == 0 && (r = archive_read_next_header(a, &e)) == ARCHIVE_OK) {
-		const char *name = archive_entry_pathname(e);
+		const char *name = oci_tar_read_name(e);
 		char chunk[1 << 14];
 		la_ssize_t n;
 
-		while (name && name[0] == '.' && name[1] == '/')
-			name += 2;
 		if (!name || strcmp(name, SBOM_FILE) || archive_entry_filetype(e) != AE_IFREG)
 			continue;
 		oci_buf_reset(out);
@@ -94,7 +84,6 @@ static int read_sbom_layer(const char *path, oci_buf *out, ocibuild_error *err)
 			path, archive_error_string(a));
 		rc = -1;
 	}
-out:
 	archive_read_free(a);
 	return rc;
 }

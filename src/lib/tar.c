@@ -1,5 +1,7 @@
 #include <stdio.h>
 #include <string.h>
+#include <archive.h>
+#include <archive_entry.h>
 
 #include "tar.h"
 #include "err.h"
@@ -163,4 +165,33 @@ out:
 	oci_buf_release(&path);
 	oci_buf_release(&pax);
 	return rc;
+}
+
+struct archive *oci_tar_read_open(const char *path, const char *what, ocibuild_error *err)
+{
+	struct archive *a = archive_read_new();
+
+	if (!a) {
+		oci_err_nomem(err);
+		return NULL;
+	}
+	archive_read_support_format_tar(a);
+	archive_read_support_filter_gzip(a);
+	archive_read_support_filter_zstd(a);
+	if (archive_read_open_filename(a, path, 1 << 16) != ARCHIVE_OK) {
+		oci_err(err, OCIBUILD_ERR_INPUT, 0, "cannot read %s '%s': %s", what, path,
+			archive_error_string(a));
+		archive_read_free(a);
+		return NULL;
+	}
+	return a;
+}
+
+const char *oci_tar_read_name(struct archive_entry *e)
+{
+	const char *name = archive_entry_pathname(e);
+
+	while (name && name[0] == '.' && name[1] == '/')
+		name += 2;
+	return name;
 }

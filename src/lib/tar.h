@@ -13,6 +13,9 @@
 
 #define OCI_TAR_BLOCK 512
 
+struct archive;
+struct archive_entry;
+
 typedef enum oci_tar_type {
 	OCI_TAR_FILE,
 	OCI_TAR_DIR,
@@ -36,4 +39,10 @@ size_t oci_tar_padding(uint64_t size);
 int oci_tar_zeros(oci_sink *s, size_t n, ocibuild_error *err);
 /* Write the two zero blocks that end an archive. */
 int oci_tar_end(oci_sink *s, ocibuild_error *err);
+/* Reading a tar that someone else may have made (an image archive, a layer
+ * blob): open the one at path, plain, gzip or zstd, with libarchive; the
+ * error says "cannot read WHAT 'PATH'". Free with archive_read_free(). */
+struct archive *oci_tar_read_open(const char *path, const char *what, ocibuild_error *err);
+/* An entry's path without any leading "./" (NULL when it has none). */
+const char *oci_tar_read_name(struct archive_entry *e);
 #endif
