@@ -193,9 +193,8 @@ static int sign_one(ocibuild_ctx *ctx, oci_registry *reg, const char *repo, cons
 	return rc;
 }
 
-int oci_attach_signatures(ocibuild_ctx *ctx, oci_registry *reg, const char *repo,
-			  const char *layout, const char *top, const oci_sign_key *k,
-			  const char *store, oci_strlist *refs, ocibuild_error *err)
+int oci_attach_image_manifests(const char *layout, const char *top, oci_index *out,
+			       int *is_index, ocibuild_error *err)
 {
 	oci_buf raw = OCI_BUF_INIT(OCI_MAX_MANIFEST);
 	oci_index x;
@@ -203,24 +202,68 @@ int oci_attach_signatures(ocibuild_ctx *ctx, oci_registry *reg, const char *repo
 	size_t i;
 	int rc = -1;
 
+	memset(out, 0, sizeof(*out));
+	memset(&x, 0, sizeof(x));
+	if (oci_blobs_read(layout, top, OCI_MAX_MANIFEST, &raw, err) < 0 ||
+	    oci_json_media_type(raw.data, raw.len, &mt, err) < 0)
+		goto out;
+	if (is_index)
+		*is_index = oci_media_type_kind(mt) == OCI_MT_KIND_INDEX;
+	if (oci_media_type_kind(mt) == OCI_MT_KIND_INDEX) {
+		if (oci_index_parse(raw.data, raw.len, &x, err) < 0)
+			goto out;
+		out->manifests = oci_calloc(x.n ? x.n : 1, sizeof(*out->manifests));
+		if (!out->manifests) {
+			oci_err_nomem(err);
+			goto out;
+		}
+		/* moved, not copied: x releases what is left */
+		for (i = 0; i < x.n; i++)
+			if (oci_media_type_kind(x.manifests[i].media_type) == OCI_MT_KIND_MANIFEST) {
+				out->manifests[out->n++] = x.manifests[i];
+				memset(&x.manifests[i], 0, sizeof(x.manifests[i]));
+			}
+		rc = 0;
+		goto out;
+	}
+	out->manifests = oci_calloc(1, sizeof(*out->manifests));
+	if (!out->manifests) {
+		oci_err_nomem(err);
+		goto out;
+	}
+	out->n = 1;
+	out->manifests[0].media_type = oci_strdup(mt ? mt : OCI_MT_MANIFEST);
+	memcpy(out->manifests[0].digest, top, OCI_DIGEST_LEN + 1);
+	out->manifests[0].size = (int64_t)raw.len;
+	rc = out->manifests[0].media_type ? 0 : oci_err_nomem(err);
+out:
+	if (rc < 0)
+		oci_index_release(out);
+	oci_index_release(&x);
+	oci_free(mt);
+	oci_buf_release(&raw);
+	return rc;
+}
+
+int oci_attach_signatures(ocibuild_ctx *ctx, oci_registry *reg, const char *repo,
+			  const char *layout, const char *top, const oci_sign_key *k,
+			  const char *store, oci_strlist *refs, ocibuild_error *err)
+{
+	oci_index x;
+	size_t i;
+	int rc = -1, is_index;
+
 	memset(&x, 0, sizeof(x));
 	if (sign_one(ctx, reg, repo, top, k, store, refs, err) < 0)
 		goto out;
 	/* an index: each manifest it lists too, as cosign sign --recursive */
-	if (oci_blobs_read(layout, top, OCI_MAX_MANIFEST, &raw, err) < 0 ||
-	    oci_json_media_type(raw.data, raw.len, &mt, err) < 0)
+	if (oci_attach_image_manifests(layout, top, &x, &is_index, err) < 0)
 		goto out;
-	if (oci_media_type_kind(mt) == 2) {
-		if (oci_index_parse(raw.data, raw.len, &x, err) < 0)
+	for (i = 0; is_index && i < x.n; i++)
+		if (sign_one(ctx, reg, repo, x.manifests[i].digest, k, store, refs, err) < 0)
 			goto out;
-		for (i = 0; i < x.n; i++)
-			if (sign_one(ctx, reg, repo, x.manifests[i].digest, k, store, refs, err) < 0)
-				goto out;
-	}
 	rc = 0;
 out:
 	oci_index_release(&x);
-	oci_free(mt);
-	oci_buf_release(&raw);
 	return rc;
 }

@@ -14,6 +14,11 @@
 int oci_attach_signature(oci_registry *reg, const char *repo, const char *digest,
 			 const oci_sign_key *k, const char *store, char **ref_out,
 			 ocibuild_error *err);
+/* The image manifests of the image `top` of layout, as descriptors in out
+ * (release with oci_index_release): top itself when it is a manifest, else
+ * each image manifest its index lists; *is_index (may be NULL) says which. */
+int oci_attach_image_manifests(const char *layout, const char *top, oci_index *out,
+			       int *is_index, ocibuild_error *err);
 /* Sign the pushed image `top` of layout in repo: the manifest, or the
  * index and then each manifest it lists (as `cosign sign --recursive`).
  * Each signature is logged and its reference pushed to refs. */

@@ -345,42 +345,18 @@ int oci_referrer_attach_sboms(ocibuild_ctx *ctx, oci_registry *reg, const char *
 			      const char *layout, const char *top, const char *store,
 			      const oci_sign_key *sign, oci_strlist *refs, ocibuild_error *err)
 {
-	oci_buf raw = OCI_BUF_INIT(OCI_MAX_MANIFEST);
 	oci_index x;
-	oci_descriptor d;
-	char *mt = NULL;
 	size_t i;
 	int rc = -1;
 
-	memset(&x, 0, sizeof(x));
-	memset(&d, 0, sizeof(d));
-	if (oci_blobs_read(layout, top, OCI_MAX_MANIFEST, &raw, err) < 0 ||
-	    oci_json_media_type(raw.data, raw.len, &mt, err) < 0)
-		goto out;
-	if (oci_media_type_kind(mt) == OCI_MT_KIND_INDEX) {
-		if (oci_index_parse(raw.data, raw.len, &x, err) < 0)
+	if (oci_attach_image_manifests(layout, top, &x, NULL, err) < 0)
+		return -1;
+	for (i = 0; i < x.n; i++)
+		if (attach_one(ctx, reg, repo, layout, &x.manifests[i], store, sign, refs, err) < 0)
 			goto out;
-		for (i = 0; i < x.n; i++)
-			if (oci_media_type_kind(x.manifests[i].media_type) == OCI_MT_KIND_MANIFEST &&
-			    attach_one(ctx, reg, repo, layout, &x.manifests[i], store, sign, refs,
-				       err) < 0)
-				goto out;
-		rc = 0;
-		goto out;
-	}
-	d.media_type = oci_strdup(mt ? mt : OCI_MT_MANIFEST);
-	memcpy(d.digest, top, OCI_DIGEST_LEN + 1);
-	d.size = (int64_t)raw.len;
-	if (!d.media_type) {
-		oci_err_nomem(err);
-		goto out;
-	}
-	rc = attach_one(ctx, reg, repo, layout, &d, store, sign, refs, err);
+	rc = 0;
 out:
-	oci_descriptor_release(&d);
 	oci_index_release(&x);
-	oci_free(mt);
-	oci_buf_release(&raw);
 	return rc;
 }
 

@@ -279,7 +279,7 @@ static int check_children(oci_registry *reg, oci_http *h, const oci_ref *ref, co
 	ocibuild_verify_manifest *e, top;
 	const ocibuild_verify_manifest *first = NULL;
 	size_t i, failed = 0;
-	int rc = -1, is_index = oci_media_type_kind(mt) == 2;
+	int rc = -1, is_index = oci_media_type_kind(mt) == OCI_MT_KIND_INDEX;
 
 	memset(&x, 0, sizeof(x));
 	memset(&top, 0, sizeof(top));
@@ -306,7 +306,7 @@ static int check_children(oci_registry *reg, oci_http *h, const oci_ref *ref, co
 
 		e = &res->manifests[res->nmanifests++];
 		memcpy(e->digest, d->digest, sizeof(e->digest));
-		e->index = oci_media_type_kind(d->media_type) == 2;
+		e->index = oci_media_type_kind(d->media_type) == OCI_MT_KIND_INDEX;
 		/* the index is the registry's text: only a printable platform is
 		 * shown, so that it cannot break the one-line report */
 		if (d->platform && !(e->platform = oci_platform_string(d->platform))) {
