@@ -147,13 +147,7 @@ test_registry_token_refresh() {
     "$OCIBUILD" build --dir "$T/src" -t slow:1 --push "$REG" --chunk-size 64K -j 1 \
         >"$T/ob.out" 2>"$T/ob.err" &
     REG_OB_PID=$!
-    local i
-    for i in $(seq 1 1500); do
-        grep -q '"PATCH /v2/slow/' "$REG_LOG" && break
-        reg_alive "$REG_OB_PID" || break
-        sleep 0.01
-    done
-    grep -q '"PATCH /v2/slow/' "$REG_LOG" || fail "no PATCH seen: $(cat "$T/ob.err")"
+    reg_wait_patch slow
     # hold the push for longer than the token lives
     kill -STOP "$REG_OB_PID"
     sleep 3

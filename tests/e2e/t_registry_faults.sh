@@ -17,13 +17,8 @@ test_registry_killed_mid_upload() {
     reg_mark
     "$OCIBUILD" push "$T/x.tar" --push "$REG" --chunk-size 256K -j 1 >"$T/ob.out" 2>"$T/ob.err" &
     REG_OB_PID=$!
+    reg_wait_patch big
     local i
-    for i in $(seq 1 3000); do
-        grep -q '"PATCH /v2/big/' "$REG_LOG" && break
-        reg_alive "$REG_OB_PID" || break
-        sleep 0.005
-    done
-    grep -q '"PATCH /v2/big/' "$REG_LOG" || fail "no PATCH seen: $(cat "$T/ob.err")"
     kill -STOP "$REG_PID"
     local before
     before=$(grep -c '"PATCH /v2/big/' "$REG_LOG")
@@ -67,13 +62,8 @@ test_registry_killed_stays_down() {
     ob_build --dir "$T/src" -t big:1 -o "$T/x.tar"
     "$OCIBUILD" push "$T/x.tar" --push "$REG" --chunk-size 256K -j 1 >"$T/ob.out" 2>"$T/ob.err" &
     REG_OB_PID=$!
+    reg_wait_patch big
     local i
-    for i in $(seq 1 3000); do
-        grep -q '"PATCH /v2/big/' "$REG_LOG" && break
-        reg_alive "$REG_OB_PID" || break
-        sleep 0.005
-    done
-    grep -q '"PATCH /v2/big/' "$REG_LOG" || fail "no PATCH seen: $(cat "$T/ob.err")"
     kill -KILL "$REG_PID"
     wait "$REG_PID" 2>/dev/null || true
     local rc=0 t0=$SECONDS

@@ -236,6 +236,19 @@ reg_uploaded_digests() {
 }
 reg_upload_starts() { reg_count '"POST /v2/[^ ]*/blobs/uploads/ HTTP'; }
 reg_patches() { reg_count '"PATCH /v2/[^ ]*/blobs/uploads/'; }
+
+# reg_wait_patch REPO: wait (about 15 s at most) until the registry log shows
+# a PATCH to REPO from the push running in the background as $REG_OB_PID
+# (stderr in $T/ob.err); fails when none comes
+reg_wait_patch() {
+    local i
+    for i in $(seq 1 1500); do
+        grep -qF "\"PATCH /v2/$1/" "$REG_LOG" && return 0
+        reg_alive "$REG_OB_PID" || break
+        sleep 0.01
+    done
+    grep -qF "\"PATCH /v2/$1/" "$REG_LOG" || fail "no PATCH seen: $(cat "$T/ob.err")"
+}
 reg_blob_gets() { reg_count '"GET /v2/[^ ]*/blobs/sha256:'; }
 # reg_assert_log_live: the access log after the mark shows ocibuild's manifest
 # PUTs (so that counts of 0 mean something)
