@@ -514,18 +514,14 @@ int ocibuild_sbom_fetch(ocibuild_ctx *ctx, const ocibuild_sbom_opts *o, ocibuild
 		return oci_err(err, OCIBUILD_ERR_OPTION, 0, "usage: ocibuild sbom REFERENCE [-o FILE]");
 	if (oci_net_init(&net, &o->registry, err) < 0)
 		return -1;
-	if (oci_ref_parse(o->ref, &ref, err) < 0) {
-		oci_err_as_option(err);
+	if (oci_net_open_ref(ctx, &net, o->ref, &ref, &reg, &h, err) < 0)
 		goto out;
-	}
 	cache = oci_cache_dir(NULL);
 	if (!cache) {
 		oci_err_nomem(err);
 		goto out;
 	}
 	if (oci_blobs_prepare(cache, err) < 0 ||
-	    oci_net_registry(ctx, &net, ref.domain, 0, &reg, err) < 0 ||
-	    oci_reg_http(reg, &h, err) < 0 ||
 	    resolve_subject(reg, h, &ref, o->platform, res->subject, err) < 0 ||
 	    oci_reg_get_referrers(reg, h, ref.path, res->subject, OCI_MT_SPDX, &raw, &api, err) < 0)
 		goto out;

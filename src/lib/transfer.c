@@ -48,6 +48,18 @@ int oci_net_registry(ocibuild_ctx *ctx, const oci_net *net, const char *domain, 
 	return oci_reg_open(out, domain, &ro, err);
 }
 
+int oci_net_open_ref(ocibuild_ctx *ctx, const oci_net *net, const char *refstr, oci_ref *ref,
+		     oci_registry **reg, oci_http **h, ocibuild_error *err)
+{
+	if (oci_ref_parse(refstr, ref, err) < 0) {
+		oci_err_as_option(err);
+		return -1;
+	}
+	if (oci_net_registry(ctx, net, ref->domain, 0, reg, err) < 0)
+		return -1;
+	return oci_reg_http(*reg, h, err) < 0 ? -1 : 0;
+}
+
 char *oci_cache_dir(oci_getenv_fn env)
 {
 	oci_buf b = OCI_BUF_INIT(OCI_MAX_PATH_TEXT);

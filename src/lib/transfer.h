@@ -26,6 +26,11 @@ int oci_net_init(oci_net *net, const ocibuild_registry_opts *o, ocibuild_error *
 /* Open a registry client for domain. */
 int oci_net_registry(ocibuild_ctx *ctx, const oci_net *net, const char *domain, int push,
 		     oci_registry **out, ocibuild_error *err);
+/* Parse refstr into ref (a bad reference is an option error; release ref
+ * in any case) and open a pull client for its registry with one HTTP
+ * handle for the calling thread. */
+int oci_net_open_ref(ocibuild_ctx *ctx, const oci_net *net, const char *refstr, oci_ref *ref,
+		     oci_registry **reg, oci_http **h, ocibuild_error *err);
 
 /* The cache directory: $OCIBUILD_CACHE_DIR, $XDG_CACHE_HOME/ocibuild or
  * ~/.cache/ocibuild (heap). It is a blob store shared by concurrent builds. */

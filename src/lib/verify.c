@@ -368,10 +368,8 @@ int ocibuild_verify(ocibuild_ctx *ctx, const ocibuild_verify_opts *o, ocibuild_v
 			       "usage: ocibuild verify REFERENCE --key PUBLIC_KEY.pem");
 	if (oci_net_init(&net, &o->registry, err) < 0 || oci_sign_pubkey_load(o->key, &key, err) < 0)
 		return -1;
-	if (oci_ref_parse(o->ref, &ref, err) < 0) {
-		oci_err_as_option(err);
+	if (oci_net_open_ref(ctx, &net, o->ref, &ref, &reg, &h, err) < 0)
 		goto out;
-	}
 	cache = oci_cache_dir(NULL);
 	if (!cache) {
 		oci_err_nomem(err);
@@ -380,9 +378,7 @@ int ocibuild_verify(ocibuild_ctx *ctx, const ocibuild_verify_opts *o, ocibuild_v
 	if (oci_buf_printf(&name, err, "%s/%s", ref.domain, ref.path) < 0)
 		goto out;
 	snprintf(res->repository, sizeof(res->repository), "%s", name.data);
-	if (oci_net_registry(ctx, &net, ref.domain, 0, &reg, err) < 0 ||
-	    oci_reg_http(reg, &h, err) < 0 ||
-	    oci_reg_get_manifest(reg, h, ref.path, ref.digest ? ref.digest : ref.tag, &raw,
+	if (oci_reg_get_manifest(reg, h, ref.path, ref.digest ? ref.digest : ref.tag, &raw,
 				 res->digest, &mt, err) < 0)
 		goto out;
 	rc = check_digest(reg, h, ref.path, cache, name.data, res->digest, o->ref, !ref.digest,
