@@ -1231,17 +1231,30 @@ out:
 	return rc;
 }
 
+/* curl calls its progress function many times a second whether or not a
+ * byte moved: an event goes out only when the count changed. */
 struct up_progress {
 	oci_registry *r;
 	const char *digest;
 	uint64_t size, base;
+	uint64_t last;
+	int told;
 };
+
+static int progress_moved(uint64_t *last, int *told, uint64_t done)
+{
+	if (*told && *last == done)
+		return 0;
+	*last = done;
+	*told = 1;
+	return 1;
+}
 
 static void on_up_progress(void *ud, uint64_t done)
 {
 	struct up_progress *p = ud;
 
-	if (p->r->o.ctx)
+	if (p->r->o.ctx && progress_moved(&p->last, &p->told, p->base + done))
 		oci_progress(p->r->o.ctx, OCIBUILD_EV_BLOB_PROGRESS, p->digest, (int64_t)p->size,
 			     p->base + done, NULL);
 }
@@ -1508,7 +1521,7 @@ int oci_reg_upload(oci_registry *r, oci_http *h, const char *repo, const char *d
 	u.size = size;
 	u.chunk = chunk;
 	u.budget = &b;
-	u.prog = (struct up_progress){ r, digest, size, 0 };
+	u.prog = (struct up_progress){ r, digest, size, 0, 0, 0 };
 	u.body = (oci_buf)OCI_BUF_INIT(OCI_HTTP_MAX_ERROR_BODY);
 	u.scope = scope_for(r, repo, NULL);
 	u.fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -1551,13 +1564,15 @@ struct dl_progress {
 	oci_registry *r;
 	const char *digest;
 	int64_t size;
+	uint64_t last;
+	int told;
 };
 
 static void on_dl_progress(void *ud, uint64_t done)
 {
 	struct dl_progress *p = ud;
 
-	if (p->r->o.ctx)
+	if (p->r->o.ctx && progress_moved(&p->last, &p->told, done))
 		oci_progress(p->r->o.ctx, OCIBUILD_EV_BLOB_PROGRESS, p->digest, p->size, done, NULL);
 }
 
@@ -1567,7 +1582,7 @@ static int get_blob_once(oci_registry *r, oci_http *h, const char *repo, const c
 			 int64_t size, const char *path, const char *scope, const char *store,
 			 struct budget *b, char **retry_after, int *again, ocibuild_error *err)
 {
-	struct dl_progress prog = { r, digest, size };
+	struct dl_progress prog = { r, digest, size, 0, 0 };
 	oci_buf ebody = OCI_BUF_INIT(OCI_HTTP_MAX_ERROR_BODY);
 	char got[OCI_DIGEST_LEN + 1];
 	oci_blob_tmp t;

@@ -129,6 +129,11 @@ test_registry_two_repos_upload_once() {
     assert_eq "$(reg_uploaded_digests | sort -u | wc -l)" 2 "distinct uploads"
     assert_eq "$(reg_mounts_ok)" 2 "blobs mounted into the second repository"
     assert_eq "$(reg_json_events mounted | wc -l)" 2 "--json mounted events"
+    # progress events report movement: one per new byte count of a blob,
+    # never the same count again (a stream for machines, not a poll log)
+    local rep
+    rep=$(grep '^{' <<<"$ERR" | jq -r 'select(.event == "progress") | "\(.digest) \(.done)"' | sort | uniq -d)
+    assert_eq "$rep" "" "repeated --json progress events"
     assert_eq "$(reg_copy team/app:1 "$T/A")" "$PDIGEST" "skopeo copy of team/app:1"
     assert_eq "$(reg_copy team/app-mirror:1 "$T/B")" "$PDIGEST" "skopeo copy of team/app-mirror:1"
 }
