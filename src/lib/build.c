@@ -1,8 +1,6 @@
 /* One build: validate options, make the layer, assemble config and
  * manifest on top of the base, and write the outputs (output.c: staged
  * beside the target, moved into place at the end). */
-#include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -11,15 +9,13 @@
 
 #include "base.h"
 #include "distribute.h"
-#include "blobstore.h"
-#include "cachefrom.h"
 #include "ctx.h"
 #include "elfdeps.h"
 #include "err.h"
 #include "fs.h"
 #include "layer.h"
 #include "layout.h"
-#include "layercache.h"
+#include "layermake.h"
 #include "layerplan.h"
 #include "imgcfg.h"
 #include "imgman.h"
@@ -104,12 +100,10 @@ struct build {
 	int64_t mtime;
 	oci_output out;    /* the stage and the targets */
 	oci_output_image *imgs; /* each platform's image, for the outputs */
-	char *lcache;      /* the layer cache's directory, or NULL */
 	/* what the tags point at: the one manifest, or the index of several */
 	oci_descriptor top;
 	oci_sign_key *sign;      /* --sign-key, loaded before any work */
-	oci_cachefrom cf;        /* --cache-from, read at the first layer cache miss */
-	int cf_open;
+	oci_lmake lm;            /* makes the layers; its cf: --cache-from */
 	oci_push_stream *stream; /* --push: layers upload as they are made */
 };
 
@@ -315,17 +309,6 @@ static int set_times(struct build *b, ocibuild_error *err)
 	return oci_timestamp_format(t, b->created, sizeof(b->created), err);
 }
 
-static const char *human(uint64_t n, char *buf, size_t len)
-{
-	if (n >= 10u << 20)
-		snprintf(buf, len, "%.1f MiB", (double)n / (1 << 20));
-	else if (n >= 10u << 10)
-		snprintf(buf, len, "%.1f KiB", (double)n / (1 << 10));
-	else
-		snprintf(buf, len, "%llu B", (unsigned long long)n);
-	return buf;
-}
-
 /* The runtime layer for a scratch image (runtime.c), shared by every
  * platform. */
 static int plan_runtime(struct build *b, const oci_strlist *elves, ocibuild_error *err)
@@ -384,175 +367,40 @@ static int plan_sbom(struct build *b, struct plat *pl, ocibuild_error *err)
 	return 0;
 }
 
-/* A layer from the cache, when its input has not changed. *hit says
- * whether it was; a cached blob that fails its digest is dropped (with the
- * entry) and the layer made again. */
-static int layer_from_cache(struct build *b, oci_lplan *p, const char *key, int *hit,
-			    ocibuild_error *err)
+/* What layermake needs of the build, once the stage (and the push stream)
+ * exist; the layer cache's directory is already in it. */
+static void fill_lmake(struct build *b)
 {
-	char *blob;
+	oci_lmake *m = &b->lm;
 
-	*hit = 0;
-	if (oci_lcache_get(b->lcache, key, &p->r, hit, err) < 0 || !*hit)
-		return *hit ? 0 : err->kind == OCIBUILD_ERR_NONE ? 0 : -1;
-	if (oci_blobs_import(b->out.stage, b->lcache, p->r.digest, p->r.size, b->plan.layout != NULL,
-			     err) == 0) {
-		oci_lcache_touch(b->lcache, p->r.digest);
-		oci_log(b->ctx, OCIBUILD_LOG_INFO, "%s layer %.19s: from the cache", p->what,
-			p->r.digest);
-		return 0;
-	}
-	*hit = 0;
-	if (err->kind == OCIBUILD_ERR_IO && err->code == ENOENT) {
-		/* another build trimmed the cache under us: a miss */
-		ocibuild_error_clear(err);
-		oci_lcache_drop(b->lcache, key);
-		return 0;
-	}
-	if (err->kind != OCIBUILD_ERR_DIGEST)
-		return -1;
-	blob = oci_blobs_path(b->lcache, p->r.digest);
-	if (!blob)
-		return oci_err_nomem(err);
-	oci_log(b->ctx, OCIBUILD_LOG_WARN, "cache file '%s' is corrupt (%s): removed, making the layer again",
-		blob, err->message);
-	ocibuild_error_clear(err);
-	unlink(blob);
-	oci_free(blob);
-	oci_lcache_drop(b->lcache, key);
-	return 0;
+	m->ctx = b->ctx;
+	m->stage = b->out.stage;
+	m->durable = b->plan.layout != NULL;
+	m->compression = b->plan.compression;
+	m->mtime = b->mtime;
+	m->cache_max = b->plan.cache_max;
+	m->net = &b->net;
+	m->cache_from = &b->o->cache_from;
+	m->cf_push = b->plan.cache ? b->plan.push : NULL;
+	m->tags = &b->tags;
+	m->platforms = b->platforms;
+	m->np = b->np;
+	m->fetch = b->plan.output || b->plan.layout;
+	m->fetch_sbom = b->plan.push && !b->o->no_attach_sbom;
+	m->stream = b->stream;
 }
 
-/* A layer whose diff_id a --cache-from image has: its blob is reused from
- * there, nothing compressed. Downloaded only when an output on disk (or the
- * SBOM referrer, which reads the sbom layer) needs its bytes. */
-static int layer_from_remote(struct build *b, oci_lplan *p, const oci_layer_opts *lo,
-			     const char *key, int *hit, ocibuild_error *err)
-{
-	const ocibuild_build_opts *o = b->o;
-	const oci_cf_layer *l;
-	char diff_id[OCI_DIGEST_LEN + 1];
-	uint64_t tar_size;
-
-	*hit = 0;
-	if (!b->cf_open) {
-		char *cache = oci_cache_dir(NULL);
-		int rc;
-
-		b->cf_open = 1;
-		if (!cache)
-			return oci_err_nomem(err);
-		/* --no-cache: no layer from any cache unless one is named */
-		rc = oci_cachefrom_open(b->ctx, &b->net, &o->cache_from,
-					b->plan.cache ? b->plan.push : NULL, &b->tags, b->platforms,
-					b->np, cache, &b->cf, err);
-		oci_free(cache);
-		if (rc < 0)
-			return -1;
-	}
-	if (!b->cf.n)
-		return 0;
-	if (oci_cachefrom_diff_id(lo, p->v, p->n, diff_id, &tar_size, err) < 0)
-		return -1;
-	l = oci_cachefrom_find(&b->cf, diff_id, b->plan.compression);
-	if (!l)
-		return 0;
-	if ((b->plan.output || b->plan.layout ||
-	     (b->plan.push && !o->no_attach_sbom && !strcmp(p->what, "sbom"))) &&
-	    oci_cachefrom_fetch(b->ctx, &b->cf, l, b->out.stage, err) < 0)
-		return -1;
-	memcpy(p->r.digest, l->digest, sizeof(p->r.digest));
-	memcpy(p->r.diff_id, diff_id, sizeof(p->r.diff_id));
-	p->r.size = l->size;
-	p->r.tar_size = tar_size;
-	p->from = b->cf.names.v[l->src];
-	b->cf.reused[l->src]++;
-	*hit = 1;
-	oci_log(b->ctx, OCIBUILD_LOG_INFO, "%s layer %.19s: reused from %s", p->what, p->r.digest,
-		p->from);
-	/* downloaded: the next build here finds it in the layer cache */
-	if (b->lcache && oci_blobs_has(b->out.stage, l->digest) &&
-	    oci_lcache_put(b->lcache, key, b->out.stage, &p->r, err) < 0) {
-		if (err->kind == OCIBUILD_ERR_NOMEM)
-			return -1;
-		ocibuild_error_clear(err);
-	}
-	return 0;
-}
-
-static int build_layer(struct build *b, oci_lplan *p, ocibuild_error *err)
-{
-	oci_layer_opts lo;
-	char h1[32], h2[32], key[OCI_LCACHE_KEY_LEN + 1];
-	int hit = 0;
-
-	memset(&lo, 0, sizeof(lo));
-	lo.root = p->root;
-	lo.prefix = p->prefix;
-	lo.prefix_mode = p->prefix_mode;
-	lo.mtime = b->mtime;
-	lo.compression = b->plan.compression;
-	lo.threads = oci_ctx_threads(b->ctx);
-	lo.cancel = b->ctx->cancel;
-	lo.cancel_userdata = b->ctx->cancel_userdata;
-	if (b->lcache) {
-		if (oci_lcache_key(&lo, p->v, p->n, key, err) < 0 ||
-		    layer_from_cache(b, p, key, &hit, err) < 0)
-			return -1;
-		if (hit)
-			return 0;
-	}
-	if (layer_from_remote(b, p, &lo, key, &hit, err) < 0)
-		return -1;
-	if (hit)
-		return 0;
-	if (oci_layer_build(&lo, p->v, p->n, b->out.stage, b->plan.layout != NULL, &p->r, err) < 0)
-		return -1;
-	oci_log(b->ctx, OCIBUILD_LOG_INFO, "%s layer %.19s: %zu entries, %s tar, %s %s",
-		p->what, p->r.digest, p->n, human(p->r.tar_size, h1, sizeof(h1)),
-		human((uint64_t)p->r.size, h2, sizeof(h2)),
-		b->plan.compression == OCIBUILD_COMPRESS_NONE ? "uncompressed"
-		: b->plan.compression == OCIBUILD_COMPRESS_ZSTD ? "zstd" : "gzip");
-	if (b->lcache && oci_lcache_put(b->lcache, key, b->out.stage, &p->r, err) < 0) {
-		/* a cache that can not be written costs the next build time,
-		 * not this one its result */
-		if (err->kind == OCIBUILD_ERR_NOMEM)
-			return -1;
-		oci_log(b->ctx, OCIBUILD_LOG_WARN, "the layer cache '%s' is not usable (%s): going on without it",
-			b->lcache, err->message);
-		ocibuild_error_clear(err);
-		oci_free(b->lcache);
-		b->lcache = NULL;
-	}
-	return 0;
-}
-
-/* With --push, a layer in the stage goes up now, while the next are made
- * (one reused from a --cache-from image is mounted at the push instead). */
-static int stream_layer(struct build *b, const oci_lplan *p, ocibuild_error *err)
-{
-	if (!b->stream || p->from || !oci_blobs_has(b->out.stage, p->r.digest))
-		return 0;
-	return oci_push_stream_add(b->stream, p->r.digest, p->r.size, err);
-}
-
+/* The layers made from the input, then each platform's sbom layer (one
+ * made for platforms with the same SBOM). */
 static int build_layers(struct build *b, ocibuild_error *err)
 {
 	size_t i;
-	uint64_t gone = 0;
 
 	for (i = 0; i < b->layers.n; i++)
-		if (build_layer(b, &b->layers.v[i], err) < 0 ||
-		    stream_layer(b, &b->layers.v[i], err) < 0)
+		if (oci_lmake_layer(&b->lm, &b->layers.v[i], err) < 0)
 			return -1;
-	if (b->lcache) {
-		if (oci_lcache_trim(b->lcache, b->plan.cache_max, &gone, err) < 0)
-			return -1;
-		if (gone)
-			oci_log(b->ctx, OCIBUILD_LOG_INFO,
-				"cache: removed %llu bytes of least recently used blobs",
-				(unsigned long long)gone);
-	}
+	if (oci_lmake_trim(&b->lm, err) < 0)
+		return -1;
 	for (i = 0; i < b->np; i++) {
 		struct plat *pl = &b->plats[i];
 
@@ -560,14 +408,10 @@ static int build_layers(struct build *b, ocibuild_error *err)
 			continue;
 		if (pl->same_sbom)
 			pl->sbom_layer.r = pl->same_sbom->sbom_layer.r;
-		else if (build_layer(b, &pl->sbom_layer, err) < 0 ||
-			 stream_layer(b, &pl->sbom_layer, err) < 0)
+		else if (oci_lmake_layer(&b->lm, &pl->sbom_layer, err) < 0)
 			return -1;
 	}
-	for (i = 0; i < b->cf.nsrc; i++)
-		if (b->cf.reused[i])
-			oci_log(b->ctx, OCIBUILD_LOG_INFO, "reused %zu layer%s from %s", b->cf.reused[i],
-				b->cf.reused[i] == 1 ? "" : "s", b->cf.names.v[i]);
+	oci_lmake_log_reused(&b->lm);
 	return 0;
 }
 
@@ -669,7 +513,7 @@ static void cleanup(struct build *b)
 	oci_push_stream_free(b->stream); /* before its blobs go */
 	oci_output_release(&b->out);
 	oci_free(b->imgs);
-	oci_free(b->lcache);
+	oci_lmake_release(&b->lm);
 	oci_free(b->workdir);
 	oci_strlist_release(&b->tags);
 	oci_strlist_release(&b->plan.ports);
@@ -695,7 +539,6 @@ static void cleanup(struct build *b)
 	oci_vcs_release(&b->vcs);
 	oci_strlist_release(&b->refs);
 	oci_sign_key_release(b->sign);
-	oci_cachefrom_release(&b->cf);
 }
 
 
@@ -853,7 +696,7 @@ static int push_image(struct build *b, ocibuild_build_result *result, ocibuild_e
 	const ocibuild_build_opts *o = b->o;
 	char *cache = oci_cache_dir(NULL);
 	oci_strlist base_blobs = { 0 };
-	oci_blob_source *src = oci_calloc(b->cf.nsrc + 1, sizeof(*src));
+	oci_blob_source *src = oci_calloc(b->lm.cf.nsrc + 1, sizeof(*src));
 	oci_push_tags_opts po;
 	size_t i, k, nsrc = 0;
 	int rc = cache && src ? 0 : oci_err_nomem(err);
@@ -880,8 +723,8 @@ static int push_image(struct build *b, ocibuild_build_result *result, ocibuild_e
 		src[nsrc].repo = b->plats[0].base.repo;
 		src[nsrc++].blobs = &base_blobs;
 	}
-	for (k = 0; rc == 0 && k < b->cf.nsrc; k++)
-		src[nsrc++] = b->cf.src[k];
+	for (k = 0; rc == 0 && k < b->lm.cf.nsrc; k++)
+		src[nsrc++] = b->lm.cf.src[k];
 	po.sources = src;
 	po.nsources = nsrc;
 	po.cache = cache;
@@ -922,7 +765,7 @@ int ocibuild_build(ocibuild_ctx *ctx, const ocibuild_build_opts *opts,
 		goto out;
 	if (set_times(&b, err) < 0)
 		goto out;
-	if (b.plan.cache && !(b.lcache = oci_cache_dir(NULL))) {
+	if (b.plan.cache && !(b.lm.lcache = oci_cache_dir(NULL))) {
 		oci_err_nomem(err);
 		goto out;
 	}
@@ -945,6 +788,7 @@ int ocibuild_build(ocibuild_ctx *ctx, const ocibuild_build_opts *opts,
 	if (opts->push && oci_push_stream_begin(ctx, &b.net, b.out.stage, opts->push, b.tags.v[0],
 						&b.stream, err) < 0)
 		goto out;
+	fill_lmake(&b);
 	if (build_layers(&b, err) < 0 || oci_ctx_cancelled(ctx, err) < 0)
 		goto out;
 	for (i = 0; i < b.np; i++)

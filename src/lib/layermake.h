@@ -1,0 +1,50 @@
+/* Making a build's layers: each planned layer from the layer cache when
+ * its input has not changed, else reused from a --cache-from image that
+ * has its diff_id, else tarred and compressed into the stage; with --push
+ * each blob made in the stage is handed to the upload stream at once. */
+#ifndef OCI_LAYERMAKE_H
+#define OCI_LAYERMAKE_H
+#include "ocibuild/ocibuild.h"
+#include "cachefrom.h"
+#include "distribute.h"
+#include "layerplan.h"
+#include "transfer.h"
+
+/* Zero it, fill the inputs, and free it with oci_lmake_release on every
+ * path. The borrowed pointers must outlive it. */
+typedef struct oci_lmake {
+	ocibuild_ctx *ctx;
+	const char *stage;    /* the blob store the layers go to */
+	int durable;          /* fsync the blobs (the stage becomes a --layout) */
+	ocibuild_compression compression;
+	int64_t mtime;        /* every entry's file time */
+	char *lcache;         /* the layer cache's directory, owned; NULL: none,
+			       * and NULL again once it can not be written */
+	uint64_t cache_max;   /* what the layer cache may keep, in bytes */
+	/* --cache-from, opened at the first layer that misses the layer cache */
+	const oci_net *net;
+	const ocibuild_strv *cache_from; /* the references given */
+	const char *cf_push;  /* without them: each of tags where this push goes, or NULL */
+	const oci_strlist *tags;
+	const oci_platform *platforms;
+	size_t np;
+	int fetch;            /* a reused blob is needed in the stage (-o, --layout) */
+	int fetch_sbom;       /* a reused sbom layer is (the SBOM referrer reads it) */
+	oci_push_stream *stream; /* borrowed, or NULL */
+	/* state */
+	oci_cachefrom cf;     /* the cache images; their blob sources go to the push */
+	int cf_open;
+} oci_lmake;
+
+/* Make the layer p (fills p->r, and p->from when a --cache-from image
+ * holds its blob) and, with a stream, queue its blob for upload. */
+int oci_lmake_layer(oci_lmake *m, oci_lplan *p, ocibuild_error *err);
+
+/* Bring the layer cache down to cache_max, least recently used first. */
+int oci_lmake_trim(oci_lmake *m, ocibuild_error *err);
+
+/* Log how many layers each --cache-from image gave. */
+void oci_lmake_log_reused(oci_lmake *m);
+
+void oci_lmake_release(oci_lmake *m);
+#endif
