@@ -154,10 +154,19 @@ report() {
 
 RES=$(mktemp -d "${TMPDIR:-/tmp}/ocibuild-e2e-results.XXXXXX")
 declare -A running=()   # PID -> index of the test it runs
+# interrupted: stop the running tests with all they started (their
+# registries too), children first, by PID
+kill_tree() {
+    local c
+    for c in $(pgrep -P "$1"); do
+        kill_tree "$c"
+    done
+    kill -TERM "$1" 2>/dev/null || true
+}
 stop_all() {
     local pid
     for pid in "${!running[@]}"; do
-        kill -TERM "$pid" 2>/dev/null || true
+        kill_tree "$pid"
     done
     rm -rf "$RES"
     exit 130
