@@ -101,8 +101,11 @@ unit: $(UNIT_BIN)
 	@n=0; for t in $(UNIT_BIN); do echo "== $$t"; $$t || exit 1; n=$$((n+1)); done; \
 	 if [ $$n -eq 0 ]; then echo "no unit tests ran"; exit 1; fi
 
+# E2E_JOBS (tests at once) and FAULTS_FULL pass through sudo, which would
+# drop them from the environment
+E2E_ENV := $(if $(E2E_JOBS),E2E_JOBS='$(E2E_JOBS)') $(if $(FAULTS_FULL),FAULTS_FULL='$(FAULTS_FULL)')
 e2e: $(EXE)
-	$(SUDO) env OCIBUILD=$(abspath $(EXE)) tests/e2e/run.sh '$(T)'
+	$(SUDO) env OCIBUILD=$(abspath $(EXE)) $(E2E_ENV) tests/e2e/run.sh '$(T)'
 
 # One libFuzzer harness per parser of outside input: tests/fuzz/fuzz_NAME.c,
 # its corpus in tests/fuzz/corpus/NAME/.

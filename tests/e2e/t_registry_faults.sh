@@ -247,6 +247,7 @@ test_registry_index_platforms() {
     [ "$RC" -eq 0 ] || fail "pull arm64: $ERR"
     assert_eq "$OUT" "$REG/multi@$arm" "arm64 pick"
     run "$OCIBUILD" pull "$REG/multi:idx" --platform linux/amd64 --layout "$T/L2" -q
+    [ "$RC" -eq 0 ] || fail "pull amd64: $ERR"
     assert_eq "$OUT" "$REG/multi@$amd" "amd64 pick"
     skopeo inspect "oci:$T/L1:$REG/multi:idx" | jq -e '.Architecture == "arm64"' >/dev/null ||
         fail "the pulled layout is not the arm64 image"

@@ -1,5 +1,6 @@
 /* The one allocation wrapper: every allocation in the library goes through
- * it, so a test build can make allocations fail. */
+ * it, so a test build can make allocations fail (OCIBUILD_FAIL_ALLOC) and
+ * trace where each one is made (OCIBUILD_ALLOC_TRACE): see mem.c. */
 #ifndef OCI_MEM_H
 #define OCI_MEM_H
 #include <stddef.h>
