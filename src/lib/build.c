@@ -1,6 +1,9 @@
-/* One build: validate options, make the layer, assemble config and
- * manifest on top of the base, and write the outputs (output.c: staged
- * beside the target, moved into place at the end). */
+/* One build, orchestrated: the options checked into a plan (buildplan.c),
+ * a release opened and checked (relcheck.c), the layers planned
+ * (layerplan.c) and made (layermake.c), each platform's config and
+ * manifest assembled on top of its base (imgcfg.c, imgman.c), and the
+ * outputs written (output.c: staged beside the target, moved into place
+ * at the end) and pushed. */
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -24,6 +27,7 @@
 #include "output.h"
 #include "oci.h"
 #include "ref.h"
+#include "relcheck.h"
 #include "release.h"
 #include "runtime.h"
 #include "sbom.h"
@@ -368,95 +372,25 @@ static int need_base_layers(struct build *b)
 	return need;
 }
 
-static int is_scratch(const char *base)
-{
-	return !base || !*base || !strcmp(base, "scratch");
-}
-
-/* A release on scratch starts only with ERTS and what ERTS needs: refuse
- * one without ERTS, bundle the runtime for one with it (unless told not
- * to), and refuse start commands that leave the container at once. */
-static int check_startable(struct build *b, ocibuild_error *err)
-{
-	const oci_bplan *o = &b->plan;
-	static const char *const relx_bg[] = { "start", "daemon", "daemon_boot", NULL };
-	static const char *const mix_bg[] = { "daemon", "daemon_iex", NULL };
-	const char *const *bg = b->rel.kind == OCI_REL_MIX ? mix_bg : relx_bg;
-	size_t i;
-
-	if (o->cmd_set && o->cmd.count && !o->entrypoint_set && !b->rel.plain_script) {
-		for (i = 0; bg[i]; i++)
-			if (!strcmp(o->cmd.items[0], bg[i]))
-				return oci_err(err, OCIBUILD_ERR_OPTION, 0,
-					       "-c %s starts the release in the background (run_erl, with its pipes and logs in the release directory): the container would exit at once, and %s is not writable by the image's user; leave -c out to run '%s' in the foreground",
-					       bg[i], b->plan.workdir, oci_release_default_cmd(&b->rel));
-	}
-	b->bundle = o->bundle_runtime;
-	if (!is_scratch(o->base))
-		return 0;
-	if (!b->rel.has_erts)
-		return oci_err(err, OCIBUILD_ERR_OPTION, 0,
-			       "release '%s' does not include ERTS, so nothing in a scratch image can start it: pass a --base image that provides Erlang/OTP (ERTS %s), such as docker.io/library/erlang:27-slim, or build the release with ERTS (include_erts true in rebar.config's relx, include_erts: true in mix.exs)",
-			       b->rel.dir, b->rel.erts_version);
-	b->bundle = !o->no_bundle_runtime;
-	return 0;
-}
-
-static void log_runtime_choice(struct build *b)
-{
-	const oci_bplan *o = &b->plan;
-
-	if (!is_scratch(o->base) || !b->rel.has_erts)
-		return;
-	if (o->no_bundle_runtime)
-		oci_log(b->ctx, OCIBUILD_LOG_WARN,
-			"--no-bundle-runtime: the image has no shared libraries, loader or /bin/sh, so the release will not start on scratch");
-	else if (!o->bundle_runtime)
-		oci_log(b->ctx, OCIBUILD_LOG_INFO,
-			"adding the runtime ERTS needs on scratch (libraries, loader, busybox as /bin/sh); --no-bundle-runtime leaves it out");
-}
-
-/* Find and open the release; pick its start command. */
+/* Find, open and check the release. */
 static int open_release(struct build *b, ocibuild_error *err)
 {
-	const oci_bplan *o = &b->plan;
-	char *dir = NULL;
-	size_t i;
-	int rc;
+	ocibuild_log_level level;
+	const char *note;
 
-	if (o->project && oci_release_find(o->project, o->release_name, &dir, err) < 0)
-		return -1;
-	if (o->project && !o->lock) {
-		/* the project's own lock, even when the release lives elsewhere */
-		static const char *const names[] = { "rebar.lock", "mix.lock" };
-		oci_buf p = OCI_BUF_INIT(OCI_MAX_PATH_TEXT);
-
-		for (i = 0; i < 2; i++) {
-			oci_buf_reset(&p);
-			if (oci_buf_printf(&p, err, "%s/%s", o->project, names[i]) < 0) {
-				oci_free(dir);
-				return -1;
-			}
-			if (access(p.data, R_OK) == 0)
-				break;
-		}
-		rc = oci_release_open(dir, i < 2 ? p.data : NULL, &b->rel, err);
-		oci_buf_release(&p);
-	} else {
-		rc = oci_release_open(dir ? dir : o->release, o->lock, &b->rel, err);
-	}
-	oci_free(dir);
-	if (rc < 0)
+	if (oci_relcheck_open(&b->plan, &b->rel, err) < 0)
 		return -1;
 	b->tree = b->rel.dir;
-	if (check_startable(b, err) < 0)
+	if (oci_relcheck_startable(&b->rel, &b->plan, &b->bundle, err) < 0)
 		return -1;
 	oci_log(b->ctx, OCIBUILD_LOG_INFO, "%s release %s %s (ERTS %s%s)%s%s",
 		b->rel.kind == OCI_REL_MIX ? "Mix" : "relx", b->rel.name, b->rel.version,
 		b->rel.erts_version, b->rel.has_erts ? ", bundled" : ", not bundled",
 		b->rel.lock_path ? ", lock " : ", no lock file",
 		b->rel.lock_path ? b->rel.lock_path : "");
-	log_runtime_choice(b);
+	note = oci_relcheck_runtime_note(&b->rel, &b->plan, &level);
+	if (note)
+		oci_log(b->ctx, level, "%s", note);
 	return 0;
 }
 
