@@ -349,29 +349,6 @@ static void cleanup(struct build *b)
 }
 
 
-/* Base layers are needed on disk for a file output, and for a push to a
- * registry other than the base's (no cross-registry mount). */
-static int need_base_layers(struct build *b)
-{
-	const oci_bplan *o = &b->plan;
-	char *domain = NULL, *repo = NULL, *tag = NULL;
-	oci_ref base;
-	int need = 1;
-
-	if (o->output || o->layout || !o->push || !o->base || !strcmp(o->base, "scratch") ||
-	    !strncmp(o->base, "oci:", 4) || !b->plan.tags.n)
-		return 1;
-	if (oci_ref_parse(o->base, &base, NULL) < 0)
-		return 1;
-	if (oci_push_target(o->push, b->plan.tags.v[0], &domain, &repo, &tag, NULL) == 0)
-		need = strcmp(domain, base.domain) != 0;
-	oci_free(domain);
-	oci_free(repo);
-	oci_free(tag);
-	oci_ref_release(&base);
-	return need;
-}
-
 /* Find, open and check the release. */
 static int open_release(struct build *b, ocibuild_error *err)
 {
@@ -510,7 +487,7 @@ int ocibuild_build(ocibuild_ctx *ctx, const ocibuild_build_opts *opts,
 	}
 	for (i = 0; i < b.plan.np; i++)
 		if (oci_base_open(ctx, &b.net, b.plan.base, b.plats[i].platform,
-				  need_base_layers(&b), &b.plats[i].base, err) < 0)
+				  b.plan.base_layers, &b.plats[i].base, err) < 0)
 			goto out;
 	if (b.is_release && b.plan.vcs_annotations &&
 	    oci_vcs_detect(b.plan.project ? b.plan.project : b.tree, NULL, &b.vcs, err) < 0)

@@ -5,6 +5,7 @@
 #include "buildplan.h"
 #include "buf.h"
 #include "caps.h"
+#include "distribute.h"
 #include "err.h"
 #include "imgcfg.h"
 #include "mem.h"
@@ -47,6 +48,28 @@ static void fill(oci_bplan *p, const ocibuild_build_opts *o)
 	p->created_set = o->created && *o->created;
 	p->has_source_date_epoch = o->has_source_date_epoch;
 	p->source_date_epoch = o->source_date_epoch;
+}
+
+/* Base layers are needed on disk for a file output, and for a push to a
+ * registry other than the base's (no cross-registry mount). */
+static int need_base_layers(const oci_bplan *p)
+{
+	char *domain = NULL, *repo = NULL, *tag = NULL;
+	oci_ref base;
+	int need = 1;
+
+	if (p->output || p->layout || !p->push || !p->base || !strcmp(p->base, "scratch") ||
+	    !strncmp(p->base, "oci:", 4) || !p->tags.n)
+		return 1;
+	if (oci_ref_parse(p->base, &base, NULL) < 0)
+		return 1;
+	if (oci_push_target(p->push, p->tags.v[0], &domain, &repo, &tag, NULL) == 0)
+		need = strcmp(domain, base.domain) != 0;
+	oci_free(domain);
+	oci_free(repo);
+	oci_free(tag);
+	oci_ref_release(&base);
+	return need;
 }
 
 /* Which input, and what goes with which. */
@@ -192,6 +215,7 @@ int oci_bplan_init(oci_bplan *p, const ocibuild_build_opts *o, ocibuild_error *e
 	if (o->registry.sign_key && oci_sign_key_load(o->registry.sign_key, NULL, &p->sign, err) < 0)
 		goto out;
 	fill(p, o);
+	p->base_layers = need_base_layers(p);
 	rc = 0;
 out:
 	oci_buf_release(&tmp);

@@ -33,6 +33,9 @@ typedef struct oci_bplan {
 	int bundle_runtime, no_bundle_runtime; /* as given */
 	int vcs_annotations;
 	int attach_sbom;    /* attach the SBOM to the pushed image */
+	int base_layers;    /* the base's layers are needed on disk: for a file
+			     * output, or a push to another registry than the
+			     * base's (no mount across registries) */
 	ocibuild_compression compression;
 	int cache;          /* use the layer cache */
 	uint64_t cache_max; /* what it may keep, in bytes */

@@ -59,7 +59,50 @@ static void test_defaults(void **state)
 	assert_int_equal(p.created_set, 0);
 	assert_int_equal(p.has_source_date_epoch, 0);
 	assert_null(p.sign);
+	assert_int_equal(p.base_layers, 1);
 	oci_bplan_release(&p);
+}
+
+/* A registry base's layers stay in its registry only when the image goes
+ * nowhere but to that registry (where they are mounted). */
+static void test_base_layers(void **state)
+{
+	static const struct {
+		const char *base, *output, *layout, *push;
+		int need;
+	} cases[] = {
+		{ "registry.example:5000/base:1", NULL, NULL, "registry.example:5000/team", 0 },
+		{ "registry.example:5000/base:1", NULL, NULL, "other.example/team", 1 },
+		{ "registry.example:5000/base:1", "app.tar", NULL, "registry.example:5000/team", 1 },
+		{ "registry.example:5000/base:1", NULL, "lay", "registry.example:5000/team", 1 },
+		{ "registry.example:5000/base:1", "app.tar", NULL, NULL, 1 },
+		{ "debian:12", NULL, NULL, "docker.io/team", 0 },
+		{ "debian:12", NULL, NULL, "ghcr.io/team", 1 },
+		{ "scratch", NULL, NULL, "registry.example:5000/team", 1 },
+		{ NULL, NULL, NULL, "registry.example:5000/team", 1 },
+		{ "oci:base-layout:1", NULL, NULL, "registry.example:5000/team", 1 },
+	};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		ocibuild_build_opts o = dir_opts();
+		ocibuild_error err = { 0 };
+		oci_bplan p;
+
+		o.base = cases[i].base;
+		o.output = cases[i].output;
+		o.layout = cases[i].layout;
+		o.push = cases[i].push;
+		assert_int_equal(oci_bplan_init(&p, &o, &err), 0);
+		if (p.base_layers != cases[i].need)
+			fail_msg("base %s, -o %s, --layout %s, --push %s: base_layers %d",
+				 cases[i].base ? cases[i].base : "(none)",
+				 cases[i].output ? cases[i].output : "(none)",
+				 cases[i].layout ? cases[i].layout : "(none)",
+				 cases[i].push ? cases[i].push : "(none)", p.base_layers);
+		oci_bplan_release(&p);
+	}
 }
 
 static void test_normalised(void **state)
@@ -266,6 +309,7 @@ int main(void)
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_normalised),
 		cmocka_unit_test(test_release_input),
+		cmocka_unit_test(test_base_layers),
 		cmocka_unit_test(test_refusals),
 	};
 
