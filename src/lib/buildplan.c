@@ -13,12 +13,18 @@
 #include "timestamp.h"
 #include "banned.h"
 
+/* An empty --dir is none, as for the CLI's release defaults. */
+static const char *dir_of(const ocibuild_build_opts *o)
+{
+	return o->dir && *o->dir ? o->dir : NULL;
+}
+
 /* The options checked, as the later stages use them. */
 static void fill(oci_bplan *p, const ocibuild_build_opts *o)
 {
 	size_t n = o->output ? strlen(o->output) : 0;
 
-	p->dir = o->dir;
+	p->dir = dir_of(o);
 	p->release = o->release;
 	p->project = o->project;
 	p->release_name = o->release_name;
@@ -75,18 +81,19 @@ static int need_base_layers(const oci_bplan *p)
 /* Which input, and what goes with which. */
 static int check_input(const ocibuild_build_opts *o, ocibuild_error *err)
 {
-	if (!!(o->dir && *o->dir) + !!o->release + !!o->project != 1)
+	int inputs = !!dir_of(o) + !!o->release + !!o->project;
+
+	if (inputs != 1)
 		return oci_err(err, OCIBUILD_ERR_OPTION, 0,
 			       "%s: pass exactly one of --dir DIR, --release DIR or --project DIR",
-			       o->dir || o->release || o->project ? "several inputs"
-								  : "no input");
+			       inputs ? "several inputs" : "no input");
 	if (o->release_name && !o->project)
 		return oci_err(err, OCIBUILD_ERR_OPTION, 0,
 			       "a release name needs --project DIR");
 	if (o->bundle_runtime && o->base && strcmp(o->base, "scratch"))
 		return oci_err(err, OCIBUILD_ERR_OPTION, 0,
 			       "--bundle-runtime is for --base scratch: a base image brings its own runtime");
-	if (o->bundle_runtime && o->dir)
+	if (o->bundle_runtime && dir_of(o))
 		return oci_err(err, OCIBUILD_ERR_OPTION, 0,
 			       "--bundle-runtime needs a release (--release or --project)");
 	if (o->bundle_runtime && o->no_bundle_runtime)

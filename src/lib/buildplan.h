@@ -12,7 +12,7 @@
 /* The strings and string vectors not listed as owned are borrowed from
  * the options, which must outlive the plan. */
 typedef struct oci_bplan {
-	const char *dir;    /* --dir, or NULL for a release input */
+	const char *dir;    /* --dir, or NULL (also for an empty one) for a release input */
 	const char *release, *project, *release_name, *lock; /* a release input */
 	const char *base;   /* NULL, "" or "scratch" for scratch */
 	const char *output; /* -o FILE.tar[.gz|.tgz], or NULL */

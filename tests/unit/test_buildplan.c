@@ -207,6 +207,13 @@ static void test_release_input(void **state)
 	assert_int_equal(p.cmd_set, 1);
 	assert_string_equal(p.cmd.items[0], "foreground");
 	oci_bplan_release(&p);
+
+	/* an empty --dir is none */
+	o.dir = "";
+	assert_int_equal(oci_bplan_init(&p, &o, &err), 0);
+	assert_null(p.dir);
+	assert_string_equal(p.project, "proj");
+	oci_bplan_release(&p);
 }
 
 /* each refusal: the options changed from dir_opts(), its kind and a word
@@ -250,7 +257,7 @@ static void sign_no_push(ocibuild_build_opts *o) { o->registry.sign_key = "cosig
 
 static const struct refusal refusals[] = {
 	{ "no input", no_input, OCIBUILD_ERR_OPTION, "no input" },
-	{ "empty --dir", empty_dir, OCIBUILD_ERR_OPTION, "--dir DIR" },
+	{ "empty --dir", empty_dir, OCIBUILD_ERR_OPTION, "no input" },
 	{ "two inputs", two_inputs, OCIBUILD_ERR_OPTION, "several inputs" },
 	{ "name without project", name_no_project, OCIBUILD_ERR_OPTION, "--project" },
 	{ "bundle on a base", bundle_on_base, OCIBUILD_ERR_OPTION, "--bundle-runtime" },
