@@ -1,6 +1,9 @@
-/* One build: validate options, make the layer, assemble config and
- * manifest on top of the base, and write the outputs (output.c: staged
- * beside the target, moved into place at the end). */
+/* One build, orchestrated: the options checked into a plan (buildplan.c),
+ * a release opened and checked (relcheck.c), the layers planned
+ * (layerplan.c) and made (layermake.c), each platform's config and
+ * manifest assembled on top of its base (imgcfg.c, imgman.c), and the
+ * outputs written (output.c: staged beside the target, moved into place
+ * at the end) and pushed. */
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -8,13 +11,12 @@
 #include <unistd.h>
 
 #include "base.h"
+#include "buildplan.h"
 #include "distribute.h"
 #include "ctx.h"
 #include "elfdeps.h"
 #include "err.h"
 #include "fs.h"
-#include "layer.h"
-#include "layout.h"
 #include "layermake.h"
 #include "layerplan.h"
 #include "imgcfg.h"
@@ -22,7 +24,7 @@
 #include "mem.h"
 #include "output.h"
 #include "oci.h"
-#include "ref.h"
+#include "relcheck.h"
 #include "release.h"
 #include "runtime.h"
 #include "sbom.h"
@@ -49,36 +51,10 @@ struct plat {
 	oci_descriptor desc;
 };
 
-/* What validate made of the options: the stages after it read this, never
- * the options (the push still takes its own from them). */
-struct plan {
-	const char *release, *project, *release_name, *lock; /* a release input */
-	const char *base;   /* NULL, "" or "scratch" for scratch */
-	const char *output; /* -o FILE.tar[.gz|.tgz], or NULL */
-	int output_gzip;
-	const char *layout; /* --layout DIR, or NULL */
-	const char *push;   /* --push REGISTRY[/NAMESPACE], or NULL */
-	const char *sbom;   /* --sbom FILE, or NULL */
-	const char *user;   /* NULL: the base's, else 65534 */
-	ocibuild_strv env, labels, annotations; /* KEY=VALUE, checked */
-	oci_strlist ports;  /* "PORT/PROTO" */
-	ocibuild_strv entrypoint, cmd;
-	int entrypoint_set, cmd_set;
-	int bundle_runtime, no_bundle_runtime; /* as given; see build's bundle */
-	int vcs_annotations;
-	ocibuild_compression compression;
-	int cache;          /* use the layer cache */
-	uint64_t cache_max; /* what it may keep, in bytes */
-	int created_set, created_now; /* --created given; as "now" */
-	int64_t created;    /* --created, unless "now" */
-	int has_source_date_epoch;
-	int64_t source_date_epoch;
-};
-
 struct build {
 	ocibuild_ctx *ctx;
-	const ocibuild_build_opts *o; /* read by validate (and the push) only */
-	struct plan plan;
+	const ocibuild_build_opts *o; /* read by the push only */
+	oci_bplan plan; /* the options, checked: the stages read this */
 	const char *tree;  /* --dir or the release directory */
 	int is_release;
 	int bundle;        /* add the runtime layer */
@@ -91,202 +67,34 @@ struct build {
 	oci_strlist refs; /* pushed references */
 	oci_lplans layers;  /* shared by every platform */
 	oci_vcs vcs;
-	oci_platform *platforms; /* in the order given */
-	struct plat *plats;       /* one for each of them */
-	size_t np;
-	char *workdir;     /* normalised, absolute */
-	oci_strlist tags;  /* normalised "name:tag" */
+	struct plat *plats;       /* one for each of plan.platforms */
 	char created[32];
 	int64_t mtime;
 	oci_output out;    /* the stage and the targets */
 	oci_output_image *imgs; /* each platform's image, for the outputs */
 	/* what the tags point at: the one manifest, or the index of several */
 	oci_descriptor top;
-	oci_sign_key *sign;      /* --sign-key, loaded before any work */
 	oci_lmake lm;            /* makes the layers; its cf: --cache-from */
 	oci_push_stream *stream; /* --push: layers upload as they are made */
 };
 
-/* The options validate checked, as the later stages use them. */
-static void fill_plan(struct build *b)
+/* One struct plat and one output image for each platform. */
+static int new_plats(struct build *b, ocibuild_error *err)
 {
-	const ocibuild_build_opts *o = b->o;
-	struct plan *p = &b->plan;
-	size_t n = o->output ? strlen(o->output) : 0;
+	size_t i;
 
-	p->release = o->release;
-	p->project = o->project;
-	p->release_name = o->release_name;
-	p->lock = o->lock;
-	p->base = o->base;
-	p->output = o->output;
-	p->output_gzip = n && (!strcmp(o->output + n - 3, ".gz") || !strcmp(o->output + n - 4, ".tgz"));
-	p->layout = o->layout;
-	p->push = o->push;
-	p->sbom = o->sbom;
-	p->user = o->user;
-	p->env = o->env;
-	p->labels = o->labels;
-	p->annotations = o->annotations;
-	p->entrypoint = o->entrypoint;
-	p->entrypoint_set = o->entrypoint_set;
-	p->cmd = o->cmd;
-	p->cmd_set = o->cmd_set;
-	p->bundle_runtime = o->bundle_runtime;
-	p->no_bundle_runtime = o->no_bundle_runtime;
-	p->vcs_annotations = !o->no_vcs_annotations;
-	p->compression = o->compression;
-	p->cache = !o->no_cache;
-	p->cache_max = o->cache_max ? o->cache_max : OCIBUILD_DEFAULT_CACHE_MAX;
-	p->created_set = o->created && *o->created;
-	p->has_source_date_epoch = o->has_source_date_epoch;
-	p->source_date_epoch = o->source_date_epoch;
-}
-
-static int validate(struct build *b, ocibuild_error *err)
-{
-	const ocibuild_build_opts *o = b->o;
-	oci_buf tmp = OCI_BUF_INIT(OCI_MAX_TEXT);
-	oci_platform *v = NULL;
-	size_t i, np;
-	int rc = -1;
-
-	b->tree = o->dir;
-	b->is_release = !o->dir;
-	if (!!(o->dir && *o->dir) + !!o->release + !!o->project != 1)
-		return oci_err(err, OCIBUILD_ERR_OPTION, 0,
-			       "%s: pass exactly one of --dir DIR, --release DIR or --project DIR",
-			       o->dir || o->release || o->project ? "several inputs"
-								  : "no input");
-	if (o->release_name && !o->project)
-		return oci_err(err, OCIBUILD_ERR_OPTION, 0,
-			       "a release name needs --project DIR");
-	if (o->bundle_runtime && o->base && strcmp(o->base, "scratch"))
-		return oci_err(err, OCIBUILD_ERR_OPTION, 0,
-			       "--bundle-runtime is for --base scratch: a base image brings its own runtime");
-	if (o->bundle_runtime && o->dir)
-		return oci_err(err, OCIBUILD_ERR_OPTION, 0,
-			       "--bundle-runtime needs a release (--release or --project)");
-	if (o->bundle_runtime && o->no_bundle_runtime)
-		return oci_err(err, OCIBUILD_ERR_OPTION, 0,
-			       "--bundle-runtime and --no-bundle-runtime contradict each other: pass one of them");
-	if (!o->tags.count)
-		return oci_err(err, OCIBUILD_ERR_OPTION, 0, "no tag: pass -t NAME:TAG");
-	if (!o->output && !o->layout && !o->push)
-		return oci_err(err, OCIBUILD_ERR_OPTION, 0,
-			       "no output: pass -o FILE.tar (or FILE.tar.gz), --layout DIR or --push REGISTRY");
-	if (o->output) {
-		size_t n = strlen(o->output);
-
-		if (!((n > 4 && !strcmp(o->output + n - 4, ".tar")) ||
-		      (n > 7 && !strcmp(o->output + n - 7, ".tar.gz")) ||
-		      (n > 4 && !strcmp(o->output + n - 4, ".tgz"))))
-			return oci_err(err, OCIBUILD_ERR_OPTION, 0,
-				       "bad output name '%s': it must end in .tar, .tar.gz or .tgz",
-				       o->output);
-	}
-	for (i = 0; i < o->tags.count; i++) {
-		const char *t = o->tags.items[i];
-		oci_ref r;
-		int has_tag;
-
-		if (ocibuild_tag_check(t, err) < 0) {
-			oci_err_as_option(err);
-			goto out;
-		}
-		/* "myapp" means "myapp:latest", as with docker and podman */
-		if (oci_ref_parse(t, &r, err) < 0)
-			goto out;
-		has_tag = strrchr(t, ':') && strrchr(t, ':') > strrchr(t, '/');
-		oci_ref_release(&r);
-		oci_buf_reset(&tmp);
-		if (oci_buf_printf(&tmp, err, "%s%s", t, has_tag ? "" : ":latest") < 0 ||
-		    oci_strlist_push(&b->tags, tmp.data, err) < 0)
-			goto out;
-	}
-	for (i = 0; i < o->env.count; i++)
-		if (oci_imgcfg_kv_check(o->env.items[i], "--env", err) < 0)
-			goto out;
-	for (i = 0; i < o->labels.count; i++)
-		if (oci_imgcfg_kv_check(o->labels.items[i], "--label", err) < 0)
-			goto out;
-	for (i = 0; i < o->annotations.count; i++)
-		if (oci_imgcfg_kv_check(o->annotations.items[i], "--annotation", err) < 0)
-			goto out;
-	for (i = 0; i < o->expose.count; i++)
-		if (oci_imgcfg_port(o->expose.items[i], &tmp, err) < 0 ||
-		    oci_strlist_push(&b->plan.ports, tmp.data, err) < 0)
-			goto out;
-	if (oci_imgcfg_workdir(o->workdir ? o->workdir : "/app", &b->workdir, err) < 0)
-		goto out;
-	if (o->platform) {
-		if (oci_platform_list_parse(o->platform, &v, &np, err) < 0) {
-			oci_err_as_option(err);
-			goto out;
-		}
-	} else {
-		np = 1;
-		v = oci_calloc(1, sizeof(*v));
-		if (!v || oci_platform_host(&v[0], err) < 0) {
-			if (!v)
-				oci_err_nomem(err);
-			oci_platform_list_release(v, np);
-			goto out;
-		}
-	}
-	b->plats = oci_calloc(np, sizeof(*b->plats));
-	if (!b->plats) {
-		oci_platform_list_release(v, np);
-		oci_err_nomem(err);
-		goto out;
-	}
-	b->platforms = v;
-	b->np = np;
-	b->imgs = oci_calloc(np, sizeof(*b->imgs));
-	if (!b->imgs) {
-		oci_err_nomem(err);
-		goto out;
-	}
-	for (i = 0; i < b->np; i++) {
-		b->plats[i].platform = &b->platforms[i];
-		b->imgs[i].platform = &b->platforms[i];
+	b->plats = oci_calloc(b->plan.np, sizeof(*b->plats));
+	b->imgs = oci_calloc(b->plan.np, sizeof(*b->imgs));
+	if (!b->plats || !b->imgs)
+		return oci_err_nomem(err);
+	for (i = 0; i < b->plan.np; i++) {
+		b->plats[i].platform = &b->plan.platforms[i];
+		b->imgs[i].platform = &b->plan.platforms[i];
 		b->imgs[i].manifest = &b->plats[i].manifest;
 		b->imgs[i].desc = &b->plats[i].desc;
 		oci_buf_init(&b->plats[i].sbom, OCI_MAX_SBOM);
 	}
-	if (o->user && !*o->user) {
-		oci_err(err, OCIBUILD_ERR_OPTION, 0, "empty --uid: pass a number such as 65534");
-		goto out;
-	}
-	if (o->has_source_date_epoch && o->source_date_epoch < 0) {
-		oci_err(err, OCIBUILD_ERR_OPTION, 0, "SOURCE_DATE_EPOCH must not be negative");
-		goto out;
-	}
-	if (o->created && *o->created &&
-	    oci_timestamp_parse(o->created, &b->plan.created, &b->plan.created_now, err) < 0)
-		goto out;
-	for (i = 0; i < o->cache_from.count; i++) {
-		oci_ref r;
-
-		if (oci_ref_parse(o->cache_from.items[i], &r, err) < 0) {
-			oci_err_prefix(err, "bad --cache-from");
-			oci_err_as_option(err);
-			goto out;
-		}
-		oci_ref_release(&r);
-	}
-	if (o->registry.sign_key && !o->push) {
-		oci_err(err, OCIBUILD_ERR_OPTION, 0,
-			"--sign-key signs the image in the registry: add --push REGISTRY[/NAMESPACE]");
-		goto out;
-	}
-	if (o->registry.sign_key && oci_sign_key_load(o->registry.sign_key, NULL, &b->sign, err) < 0)
-		goto out;
-	fill_plan(b);
-	rc = 0;
-out:
-	oci_buf_release(&tmp);
-	return rc;
+	return 0;
 }
 
 /* File times come from the source date epoch only, so that layers stay
@@ -295,7 +103,7 @@ out:
  * DEFAULT_MTIME: the same input gives the same digest. */
 static int set_times(struct build *b, ocibuild_error *err)
 {
-	const struct plan *o = &b->plan;
+	const oci_bplan *o = &b->plan;
 	int64_t t = DEFAULT_MTIME;
 
 	b->mtime = o->has_source_date_epoch ? o->source_date_epoch : DEFAULT_MTIME;
@@ -315,7 +123,7 @@ static int plan_runtime(struct build *b, const oci_strlist *elves, ocibuild_erro
 {
 	oci_lplan *p;
 
-	if (oci_runtime_plan(b->ctx, b->tree, elves, b->platforms[0].architecture, &b->runtime,
+	if (oci_runtime_plan(b->ctx, b->tree, elves, b->plan.platforms[0].architecture, &b->runtime,
 			     err) < 0)
 		return -1;
 	p = oci_lplan_add(&b->layers, "runtime", &b->runtime.files, "/", "", 0755, err);
@@ -380,13 +188,13 @@ static void fill_lmake(struct build *b)
 	m->mtime = b->mtime;
 	m->cache_max = b->plan.cache_max;
 	m->net = &b->net;
-	m->cache_from = &b->o->cache_from;
+	m->cache_from = &b->plan.cache_from;
 	m->cf_push = b->plan.cache ? b->plan.push : NULL;
-	m->tags = &b->tags;
-	m->platforms = b->platforms;
-	m->np = b->np;
+	m->tags = &b->plan.tags;
+	m->platforms = b->plan.platforms;
+	m->np = b->plan.np;
 	m->fetch = b->plan.output || b->plan.layout;
-	m->fetch_sbom = b->plan.push && !b->o->no_attach_sbom;
+	m->fetch_sbom = b->plan.push && b->plan.attach_sbom;
 	m->stream = b->stream;
 }
 
@@ -401,7 +209,7 @@ static int build_layers(struct build *b, ocibuild_error *err)
 			return -1;
 	if (oci_lmake_trim(&b->lm, err) < 0)
 		return -1;
-	for (i = 0; i < b->np; i++) {
+	for (i = 0; i < b->plan.np; i++) {
 		struct plat *pl = &b->plats[i];
 
 		if (!pl->has_sbom)
@@ -447,7 +255,7 @@ static int make_config(struct build *b, struct plat *pl, ocibuild_error *err)
 	in.cmd_set = b->plan.cmd_set;
 	in.ports = &b->plan.ports;
 	in.labels = b->plan.labels;
-	in.workdir = b->workdir;
+	in.workdir = b->plan.workdir;
 	in.release = b->is_release ? &b->rel : NULL;
 	for (i = 0; i < plat_nlayers(b, pl); i++) {
 		const oci_lplan *p = plat_layer(b, pl, i);
@@ -492,15 +300,15 @@ static int make_manifest(struct build *b, struct plat *pl, ocibuild_error *err)
  * was, or an image index of every platform's manifest in the order given. */
 static int make_top(struct build *b, ocibuild_error *err)
 {
-	const oci_descriptor **v = oci_calloc(b->np, sizeof(*v));
+	const oci_descriptor **v = oci_calloc(b->plan.np, sizeof(*v));
 	size_t i;
 	int rc;
 
 	if (!v)
 		return oci_err_nomem(err);
-	for (i = 0; i < b->np; i++)
+	for (i = 0; i < b->plan.np; i++)
 		v[i] = &b->plats[i].desc;
-	rc = oci_imgman_index(b->out.stage, b->plan.layout != NULL, v, b->np, b->created,
+	rc = oci_imgman_index(b->out.stage, b->plan.layout != NULL, v, b->plan.np, b->created,
 			      &b->plan.annotations, &b->top, err);
 	oci_free(v);
 	return rc;
@@ -514,10 +322,7 @@ static void cleanup(struct build *b)
 	oci_output_release(&b->out);
 	oci_free(b->imgs);
 	oci_lmake_release(&b->lm);
-	oci_free(b->workdir);
-	oci_strlist_release(&b->tags);
-	oci_strlist_release(&b->plan.ports);
-	for (i = 0; i < b->np; i++) {
+	for (i = 0; b->plats && i < b->plan.np; i++) {
 		struct plat *pl = &b->plats[i];
 
 		oci_base_release(&pl->base);
@@ -529,7 +334,6 @@ static void cleanup(struct build *b)
 		oci_buf_release(&pl->sbom);
 	}
 	oci_free(b->plats);
-	oci_platform_list_release(b->platforms, b->np);
 	oci_descriptor_release(&b->top);
 	oci_lplans_release(&b->layers);
 	oci_walk_release(&b->w);
@@ -538,122 +342,29 @@ static void cleanup(struct build *b)
 	oci_release_release(&b->rel);
 	oci_vcs_release(&b->vcs);
 	oci_strlist_release(&b->refs);
-	oci_sign_key_release(b->sign);
+	oci_bplan_release(&b->plan);
 }
 
 
-/* Base layers are needed on disk for a file output, and for a push to a
- * registry other than the base's (no cross-registry mount). */
-static int need_base_layers(struct build *b)
-{
-	const struct plan *o = &b->plan;
-	char *domain = NULL, *repo = NULL, *tag = NULL;
-	oci_ref base;
-	int need = 1;
-
-	if (o->output || o->layout || !o->push || !o->base || !strcmp(o->base, "scratch") ||
-	    !strncmp(o->base, "oci:", 4) || !b->tags.n)
-		return 1;
-	if (oci_ref_parse(o->base, &base, NULL) < 0)
-		return 1;
-	if (oci_push_target(o->push, b->tags.v[0], &domain, &repo, &tag, NULL) == 0)
-		need = strcmp(domain, base.domain) != 0;
-	oci_free(domain);
-	oci_free(repo);
-	oci_free(tag);
-	oci_ref_release(&base);
-	return need;
-}
-
-static int is_scratch(const char *base)
-{
-	return !base || !*base || !strcmp(base, "scratch");
-}
-
-/* A release on scratch starts only with ERTS and what ERTS needs: refuse
- * one without ERTS, bundle the runtime for one with it (unless told not
- * to), and refuse start commands that leave the container at once. */
-static int check_startable(struct build *b, ocibuild_error *err)
-{
-	const struct plan *o = &b->plan;
-	static const char *const relx_bg[] = { "start", "daemon", "daemon_boot", NULL };
-	static const char *const mix_bg[] = { "daemon", "daemon_iex", NULL };
-	const char *const *bg = b->rel.kind == OCI_REL_MIX ? mix_bg : relx_bg;
-	size_t i;
-
-	if (o->cmd_set && o->cmd.count && !o->entrypoint_set && !b->rel.plain_script) {
-		for (i = 0; bg[i]; i++)
-			if (!strcmp(o->cmd.items[0], bg[i]))
-				return oci_err(err, OCIBUILD_ERR_OPTION, 0,
-					       "-c %s starts the release in the background (run_erl, with its pipes and logs in the release directory): the container would exit at once, and %s is not writable by the image's user; leave -c out to run '%s' in the foreground",
-					       bg[i], b->workdir, oci_release_default_cmd(&b->rel));
-	}
-	b->bundle = o->bundle_runtime;
-	if (!is_scratch(o->base))
-		return 0;
-	if (!b->rel.has_erts)
-		return oci_err(err, OCIBUILD_ERR_OPTION, 0,
-			       "release '%s' does not include ERTS, so nothing in a scratch image can start it: pass a --base image that provides Erlang/OTP (ERTS %s), such as docker.io/library/erlang:27-slim, or build the release with ERTS (include_erts true in rebar.config's relx, include_erts: true in mix.exs)",
-			       b->rel.dir, b->rel.erts_version);
-	b->bundle = !o->no_bundle_runtime;
-	return 0;
-}
-
-static void log_runtime_choice(struct build *b)
-{
-	const struct plan *o = &b->plan;
-
-	if (!is_scratch(o->base) || !b->rel.has_erts)
-		return;
-	if (o->no_bundle_runtime)
-		oci_log(b->ctx, OCIBUILD_LOG_WARN,
-			"--no-bundle-runtime: the image has no shared libraries, loader or /bin/sh, so the release will not start on scratch");
-	else if (!o->bundle_runtime)
-		oci_log(b->ctx, OCIBUILD_LOG_INFO,
-			"adding the runtime ERTS needs on scratch (libraries, loader, busybox as /bin/sh); --no-bundle-runtime leaves it out");
-}
-
-/* Find and open the release; pick its start command. */
+/* Find, open and check the release. */
 static int open_release(struct build *b, ocibuild_error *err)
 {
-	const struct plan *o = &b->plan;
-	char *dir = NULL;
-	size_t i;
-	int rc;
+	ocibuild_log_level level;
+	const char *note;
 
-	if (o->project && oci_release_find(o->project, o->release_name, &dir, err) < 0)
-		return -1;
-	if (o->project && !o->lock) {
-		/* the project's own lock, even when the release lives elsewhere */
-		static const char *const names[] = { "rebar.lock", "mix.lock" };
-		oci_buf p = OCI_BUF_INIT(OCI_MAX_PATH_TEXT);
-
-		for (i = 0; i < 2; i++) {
-			oci_buf_reset(&p);
-			if (oci_buf_printf(&p, err, "%s/%s", o->project, names[i]) < 0) {
-				oci_free(dir);
-				return -1;
-			}
-			if (access(p.data, R_OK) == 0)
-				break;
-		}
-		rc = oci_release_open(dir, i < 2 ? p.data : NULL, &b->rel, err);
-		oci_buf_release(&p);
-	} else {
-		rc = oci_release_open(dir ? dir : o->release, o->lock, &b->rel, err);
-	}
-	oci_free(dir);
-	if (rc < 0)
+	if (oci_relcheck_open(&b->plan, &b->rel, err) < 0)
 		return -1;
 	b->tree = b->rel.dir;
-	if (check_startable(b, err) < 0)
+	if (oci_relcheck_startable(&b->rel, &b->plan, &b->bundle, err) < 0)
 		return -1;
 	oci_log(b->ctx, OCIBUILD_LOG_INFO, "%s release %s %s (ERTS %s%s)%s%s",
 		b->rel.kind == OCI_REL_MIX ? "Mix" : "relx", b->rel.name, b->rel.version,
 		b->rel.erts_version, b->rel.has_erts ? ", bundled" : ", not bundled",
 		b->rel.lock_path ? ", lock " : ", no lock file",
 		b->rel.lock_path ? b->rel.lock_path : "");
-	log_runtime_choice(b);
+	note = oci_relcheck_runtime_note(&b->rel, &b->plan, &level);
+	if (note)
+		oci_log(b->ctx, level, "%s", note);
 	return 0;
 }
 
@@ -667,20 +378,20 @@ static int plan_layers(struct build *b, ocibuild_error *err)
 
 	if (b->is_release) {
 		/* asked for: say why; by default the ELF check names ERTS */
-		if (b->plan.bundle_runtime && b->np > 1 && oci_runtime_check_platforms(b->platforms, b->np, err) < 0)
+		if (b->plan.bundle_runtime && b->plan.np > 1 && oci_runtime_check_platforms(b->plan.platforms, b->plan.np, err) < 0)
 			goto out;
-		if (oci_elf_check_tree(b->ctx, b->tree, &b->w, b->platforms, b->np,
+		if (oci_elf_check_tree(b->ctx, b->tree, &b->w, b->plan.platforms, b->plan.np,
 				       b->rel.has_erts || b->bundle, &elves, err) < 0)
 			goto out;
 		if (b->bundle && plan_runtime(b, &elves, err) < 0)
 			goto out;
 	}
 	if (oci_lplan_tree(&b->layers, &b->w, b->is_release ? &b->rel : NULL, b->tree,
-			   b->workdir + 1, mode, err) < 0)
+			   b->plan.workdir + 1, mode, err) < 0)
 		goto out;
 	if (b->is_release && oci_release_apps(&b->rel, &b->apps, &b->napps, err) < 0)
 		goto out;
-	for (i = 0; b->is_release && i < b->np; i++)
+	for (i = 0; b->is_release && i < b->plan.np; i++)
 		if (plan_sbom(b, &b->plats[i], err) < 0)
 			goto out;
 	rc = 0;
@@ -703,7 +414,7 @@ static int push_image(struct build *b, ocibuild_build_result *result, ocibuild_e
 
 	/* every platform's base comes from the same reference: one
 	 * registry and repository to mount from */
-	for (k = 0; k < b->np; k++) {
+	for (k = 0; k < b->plan.np; k++) {
 		const oci_manifest *bm = &b->plats[k].base.manifest;
 
 		for (i = 0; rc == 0 && i < bm->nlayers; i++)
@@ -715,8 +426,8 @@ static int push_image(struct build *b, ocibuild_build_result *result, ocibuild_e
 	po.layout = b->out.stage;
 	po.manifest_digest = b->top.digest;
 	po.prefix = o->push;
-	po.tags = (const char *const *)b->tags.v;
-	po.ntags = b->tags.n;
+	po.tags = (const char *const *)b->plan.tags.v;
+	po.ntags = b->plan.tags.n;
 	/* the blobs not in the stage: the base's, and the reused ones */
 	if (rc == 0 && b->plats[0].base.reg) {
 		src[nsrc].reg = b->plats[0].base.reg;
@@ -728,7 +439,7 @@ static int push_image(struct build *b, ocibuild_build_result *result, ocibuild_e
 	po.sources = src;
 	po.nsources = nsrc;
 	po.cache = cache;
-	po.sign = b->sign;
+	po.sign = b->plan.sign;
 	po.attach_sbom = !o->no_attach_sbom;
 	po.stream = b->stream;
 	if (rc == 0)
@@ -759,8 +470,10 @@ int ocibuild_build(ocibuild_ctx *ctx, const ocibuild_build_opts *opts,
 			    err) < 0 ||
 	    oci_net_init(&b.net, &opts->registry, err) < 0)
 		goto out;
-	if (validate(&b, err) < 0)
+	if (oci_bplan_init(&b.plan, opts, err) < 0 || new_plats(&b, err) < 0)
 		goto out;
+	b.tree = b.plan.dir;
+	b.is_release = !b.plan.dir;
 	if (b.is_release && open_release(&b, err) < 0)
 		goto out;
 	if (set_times(&b, err) < 0)
@@ -769,9 +482,9 @@ int ocibuild_build(ocibuild_ctx *ctx, const ocibuild_build_opts *opts,
 		oci_err_nomem(err);
 		goto out;
 	}
-	for (i = 0; i < b.np; i++)
+	for (i = 0; i < b.plan.np; i++)
 		if (oci_base_open(ctx, &b.net, b.plan.base, b.plats[i].platform,
-				  need_base_layers(&b), &b.plats[i].base, err) < 0)
+				  b.plan.base_layers, &b.plats[i].base, err) < 0)
 			goto out;
 	if (b.is_release && b.plan.vcs_annotations &&
 	    oci_vcs_detect(b.plan.project ? b.plan.project : b.tree, NULL, &b.vcs, err) < 0)
@@ -785,21 +498,21 @@ int ocibuild_build(ocibuild_ctx *ctx, const ocibuild_build_opts *opts,
 	b.out.layout = b.plan.layout;
 	if (oci_output_stage(&b.out, err) < 0)
 		goto out;
-	if (opts->push && oci_push_stream_begin(ctx, &b.net, b.out.stage, opts->push, b.tags.v[0],
+	if (opts->push && oci_push_stream_begin(ctx, &b.net, b.out.stage, opts->push, b.plan.tags.v[0],
 						&b.stream, err) < 0)
 		goto out;
 	fill_lmake(&b);
 	if (build_layers(&b, err) < 0 || oci_ctx_cancelled(ctx, err) < 0)
 		goto out;
-	for (i = 0; i < b.np; i++)
+	for (i = 0; i < b.plan.np; i++)
 		if (make_config(&b, &b.plats[i], err) < 0 ||
 		    make_manifest(&b, &b.plats[i], err) < 0)
 			goto out;
-	if (make_top(&b, err) < 0 || oci_output_index(&b.out, &b.top, &b.tags, err) < 0)
+	if (make_top(&b, err) < 0 || oci_output_index(&b.out, &b.top, &b.plan.tags, err) < 0)
 		goto out;
 	if (b.plan.output) {
 		if (oci_ctx_cancelled(ctx, err) < 0 ||
-		    oci_output_archive(&b.out, ctx, b.imgs, b.np, &b.tags, b.mtime, err) < 0)
+		    oci_output_archive(&b.out, ctx, b.imgs, b.plan.np, &b.plan.tags, b.mtime, err) < 0)
 			goto out;
 		oci_log(ctx, OCIBUILD_LOG_INFO, "wrote %s", b.plan.output);
 	}
@@ -810,7 +523,7 @@ int ocibuild_build(ocibuild_ctx *ctx, const ocibuild_build_opts *opts,
 	}
 	if (b.plan.layout) {
 		if (oci_ctx_cancelled(ctx, err) < 0 ||
-		    oci_output_layout(&b.out, ctx, b.imgs, b.np, &b.top, &b.tags, err) < 0) {
+		    oci_output_layout(&b.out, ctx, b.imgs, b.plan.np, &b.top, &b.plan.tags, err) < 0) {
 			if (b.plan.output)
 				unlink(b.plan.output);
 			goto out;
@@ -826,7 +539,7 @@ out:
 		oci_err(err, OCIBUILD_ERR_NOSPACE, err->code,
 			"no space left on the device holding '%s': free some space or write the output elsewhere",
 			b.plan.layout ? b.plan.layout : b.plan.output);
-	if (rc < 0 && b.plan.sbom && b.np && b.plats[0].sbom.len)
+	if (rc < 0 && b.plan.sbom && b.plats && b.plats[0].sbom.len)
 		unlink(b.plan.sbom);
 	if (rc < 0)
 		ocibuild_build_result_release(result);

@@ -54,6 +54,16 @@ test_err_dir_does_not_exist() {
     assert_dir_listing "$T/out" ""
 }
 
+# An empty --dir is no --dir (as for a release's defaults in the CLI):
+# alone it is no input, beside --release the release is the input.
+test_err_empty_dir() {
+    mkdir "$T/out"
+    ob_fail 2 "no input" --dir "" -t a:1 -o "$T/out/img.tar"
+    ob_fail 1 "$T/norel" --dir "" --release "$T/norel" -t a:1 -o "$T/out/img.tar"
+    ob_fail 1 "$T/norel" --dir "" --release "$T/norel" --bundle-runtime -t a:1 -o "$T/out/img.tar"
+    assert_dir_listing "$T/out" ""
+}
+
 # special_file_case KIND CREATE-CMD: a special file deep in an otherwise valid
 # tree must be refused, naming it, for both output kinds.
 special_file_case() {
