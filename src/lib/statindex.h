@@ -1,0 +1,84 @@
+/* The stat index: git's index idea for the layer cache's key. For each
+ * regular input file seen, its absolute path, device, inode, size, mode,
+ * mtime and ctime (nanoseconds) and the SHA-256 of its content, plus the
+ * time the index was taken ("stamp": read before any of its files were
+ * looked at). A file whose stat tuple matches its entry exactly and that is
+ * not "racy" (mtime and ctime older than the stamp minus
+ * OCI_SIDX_RACY_NS) is not read again: its digest comes from the index.
+ * A racy file could have been changed in the same timestamp tick as it was
+ * hashed, without its times showing it, so it is hashed again, as git does.
+ *
+ * The index is a hint: a missing, corrupt, truncated or foreign-version
+ * file is ignored (and rewritten at the next save), never an error. It is
+ * written as temp + rename (a reader sees an old or a new index, never a
+ * torn one; builds sharing a cache: last writer wins) and never fsynced:
+ * losing it in a crash costs one build the reads it saves. */
+#ifndef OCI_STATINDEX_H
+#define OCI_STATINDEX_H
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <time.h>
+#include "ocibuild/ocibuild.h"
+
+#define OCI_SIDX_FILE "statindex"
+/* entries kept; the ones not seen by the latest build go first */
+#define OCI_SIDX_MAX_ENTRIES 200000
+/* paths longer than this are not indexed (hashed every time) */
+#define OCI_SIDX_MAX_PATH 1024
+/* the file timestamp granularity assumed: 2 s covers FAT's 2 s, the 1 s of
+ * older file systems and the kernel's coarse clock (a jiffy) behind the
+ * wall clock */
+#define OCI_SIDX_RACY_NS 2000000000LL
+
+typedef struct oci_sidx_stat {
+	uint64_t dev, ino, size;
+	uint32_t mode;
+	int64_t mtime_s, ctime_s;
+	uint32_t mtime_ns, ctime_ns;
+} oci_sidx_stat;
+
+typedef struct oci_sidx_entry {
+	char *path;
+	oci_sidx_stat st;
+	char hex[65];     /* SHA-256 of the content, lower-case hex */
+	unsigned owned:1; /* path is a heap copy (else it points into the loaded text) */
+	unsigned keep:1;  /* written at the next save */
+	unsigned fresh:1; /* set or confirmed by this process */
+} oci_sidx_entry;
+
+typedef struct oci_sidx {
+	oci_sidx_entry *v;
+	size_t n, cap;
+	size_t *slot;   /* open addressing on the path: index + 1, 0 empty */
+	size_t nslot;   /* a power of two, at least twice n */
+	char *text;     /* the loaded file, paths point into it */
+	struct timespec stamp; /* of the loaded index (0: none) */
+	struct timespec now;   /* taken at init: this process's stamp */
+	int dirty;
+} oci_sidx;
+
+/* Empty index; now is read from the wall clock. */
+void oci_sidx_init(oci_sidx *x);
+/* Read cache_dir/statindex into an empty x. Only out of memory fails; a
+ * missing or bad file leaves x empty. */
+int oci_sidx_load(oci_sidx *x, const char *cache_dir, ocibuild_error *err);
+/* Parse an index file's bytes into an empty x (the text is copied). 1 when
+ * taken, 0 when ignored (x left empty), -1 out of memory. */
+int oci_sidx_parse(oci_sidx *x, const char *data, size_t len, ocibuild_error *err);
+/* The tuple of a struct stat. */
+void oci_sidx_stat_of(const struct stat *st, oci_sidx_stat *out);
+/* The content digest (hex) of path when its entry matches s exactly and is
+ * not racy, else NULL. */
+const char *oci_sidx_lookup(oci_sidx *x, const char *path, const oci_sidx_stat *s);
+/* Record path's tuple and content digest (hex). */
+int oci_sidx_set(oci_sidx *x, const char *path, const oci_sidx_stat *s, const char *hex,
+		 ocibuild_error *err);
+/* The index as written: entries of this process first, then the older
+ * ones that are still trusted, at most OCI_SIDX_MAX_ENTRIES. */
+int oci_sidx_serialise(const oci_sidx *x, char **out, size_t *len, ocibuild_error *err);
+/* Write cache_dir/statindex (temp + rename, no fsync) when anything was
+ * set. Fails only when it can not be written; callers may ignore that. */
+int oci_sidx_save(oci_sidx *x, const char *cache_dir, ocibuild_error *err);
+void oci_sidx_release(oci_sidx *x);
+#endif
