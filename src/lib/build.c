@@ -496,7 +496,7 @@ static int build_layer(struct build *b, oci_lplan *p, ocibuild_error *err)
 	lo.cancel = b->ctx->cancel;
 	lo.cancel_userdata = b->ctx->cancel_userdata;
 	if (b->lcache) {
-		if (oci_lcache_key(&lo, p->v, p->n, key, err) < 0 ||
+		if (oci_lcache_key(b->ctx, b->lcache, &lo, p->v, p->n, key, err) < 0 ||
 		    layer_from_cache(b, p, key, &hit, err) < 0)
 			return -1;
 		if (hit)
