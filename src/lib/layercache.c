@@ -228,15 +228,9 @@ int oci_lcache_key(ocibuild_ctx *ctx, const char *cache_dir, const oci_layer_opt
 			goto out;
 		}
 		if (stat(j->path, &st) == 0 && S_ISREG(st.st_mode)) {
-			const char *known;
-
 			oci_sidx_stat_of(&st, &s);
-			known = oci_sidx_lookup(&x, j->path, &s);
-			/* copied: the index's entries move as it grows */
-			if (known) {
-				memcpy(j->done, known, 65);
+			if (oci_sidx_lookup(&x, j->path, &s, j->done))
 				j->hex = j->done;
-			}
 		}
 		if (!j->hex)
 			todo[ntodo++] = j;

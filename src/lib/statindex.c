@@ -14,11 +14,14 @@
 #include "banned.h"
 
 /* Bump when the layout of a line changes: an index of another version is
- * ignored. */
-#define SIDX_MAGIC "ocibuild-statindex 1"
-/* the largest line: digest, nine numbers, a path */
-#define SIDX_MAX_LINE (65 + 9 * 21 + OCI_SIDX_MAX_PATH + 1)
-#define SIDX_MAX_BYTES ((size_t)OCI_SIDX_MAX_ENTRIES * 256 + 4096)
+ * ignored. A line: "PATH\tHEX DEV INO SIZE MODE MTIME MTIME_NS CTIME
+ * CTIME_NS\n", lines sorted by PATH (bytes), then "end SHA256\n" over all
+ * that precedes it. */
+#define SIDX_MAGIC "ocibuild-statindex 2"
+#define SIDX_MAX_BYTES ((size_t)OCI_SIDX_MAX_ENTRIES * 320 + 4096)
+#define TRAILER_LEN 69 /* "end " + 64 hex + "\n" */
+
+enum { LINE_OLD, LINE_SEEN, LINE_DROP };
 
 void oci_sidx_init(oci_sidx *x)
 {
@@ -31,77 +34,16 @@ void oci_sidx_release(oci_sidx *x)
 	size_t i;
 
 	for (i = 0; i < x->n; i++)
-		if (x->v[i].owned)
-			oci_free(x->v[i].path);
+		oci_free(x->v[i].path);
 	oci_free(x->v);
-	oci_free(x->slot);
+	oci_free(x->line);
+	oci_free(x->state);
 	oci_free(x->text);
 	x->v = NULL;
-	x->slot = NULL;
+	x->line = NULL;
+	x->state = NULL;
 	x->text = NULL;
-	x->n = x->cap = x->nslot = 0;
-}
-
-static uint64_t hash_path(const char *s)
-{
-	uint64_t h = 1469598103934665603ULL;
-
-	for (; *s; s++) {
-		h ^= (unsigned char)*s;
-		h *= 1099511628211ULL;
-	}
-	return h;
-}
-
-static size_t *find_slot(const oci_sidx *x, const char *path)
-{
-	size_t i = (size_t)hash_path(path) & (x->nslot - 1);
-
-	while (x->slot[i] && strcmp(x->v[x->slot[i] - 1].path, path))
-		i = (i + 1) & (x->nslot - 1);
-	return &x->slot[i];
-}
-
-static int grow_slots(oci_sidx *x, size_t want, ocibuild_error *err)
-{
-	size_t ns = x->nslot ? x->nslot : 64, i;
-	size_t *old = x->slot, oldn = x->nslot;
-
-	while (ns < 2 * want)
-		ns *= 2;
-	if (ns == x->nslot)
-		return 0;
-	x->slot = oci_calloc(ns, sizeof(size_t));
-	if (!x->slot) {
-		x->slot = old;
-		return oci_err_nomem(err);
-	}
-	x->nslot = ns;
-	for (i = 0; i < oldn; i++)
-		if (old[i])
-			*find_slot(x, x->v[old[i] - 1].path) = old[i];
-	oci_free(old);
-	return 0;
-}
-
-/* Append an entry (path owned by the caller's choice); no duplicate check. */
-static oci_sidx_entry *append(oci_sidx *x, ocibuild_error *err)
-{
-	if (grow_slots(x, x->n + 1, err) < 0)
-		return NULL;
-	if (x->n == x->cap) {
-		size_t nc = x->cap ? x->cap * 2 : 256;
-		oci_sidx_entry *nv = oci_reallocarray(x->v, nc, sizeof(*nv));
-
-		if (!nv) {
-			oci_err_nomem(err);
-			return NULL;
-		}
-		x->v = nv;
-		x->cap = nc;
-	}
-	memset(&x->v[x->n], 0, sizeof(x->v[0]));
-	return &x->v[x->n++];
+	x->n = x->cap = x->nline = 0;
 }
 
 void oci_sidx_stat_of(const struct stat *st, oci_sidx_stat *out)
@@ -139,28 +81,6 @@ static int racy(const oci_sidx_stat *s, const struct timespec *stamp)
 	return racy_time(s->mtime_s, s->mtime_ns, stamp) || racy_time(s->ctime_s, s->ctime_ns, stamp);
 }
 
-const char *oci_sidx_lookup(oci_sidx *x, const char *path, const oci_sidx_stat *s)
-{
-	oci_sidx_entry *e;
-	size_t *slot;
-
-	if (!x->nslot)
-		return NULL;
-	slot = find_slot(x, path);
-	if (!*slot)
-		return NULL;
-	e = &x->v[*slot - 1];
-	if (!e->keep)
-		return NULL;
-	if (!same_stat(&e->st, s) || racy(&e->st, &x->stamp)) {
-		/* stale, or not to be trusted: only a new set keeps it */
-		e->keep = 0;
-		return NULL;
-	}
-	e->fresh = 1;
-	return e->hex;
-}
-
 static int hex_ok(const char *h)
 {
 	size_t i;
@@ -168,54 +88,65 @@ static int hex_ok(const char *h)
 	for (i = 0; i < 64; i++)
 		if (!((h[i] >= '0' && h[i] <= '9') || (h[i] >= 'a' && h[i] <= 'f')))
 			return 0;
-	return h[64] == '\0';
+	return 1;
 }
 
 static int path_ok(const char *path)
 {
-	size_t n = strlen(path);
-
-	return path[0] == '/' && n <= OCI_SIDX_MAX_PATH && !strchr(path, '\n');
+	return path[0] == '/' && strlen(path) <= OCI_SIDX_MAX_PATH && !strpbrk(path, "\t\n");
 }
 
-int oci_sidx_set(oci_sidx *x, const char *path, const oci_sidx_stat *s, const char *hex,
-		 ocibuild_error *err)
+/* byte order of a path against a line's path (which ends at its tab) */
+static int cmp_path_line(const char *path, const char *line)
 {
-	oci_sidx_entry *e;
-	size_t *slot;
-	char *copy;
+	size_t i;
 
-	if (!path_ok(path) || !hex_ok(hex))
-		return 0; /* not indexed: hashed every time */
-	if (grow_slots(x, x->n + 1, err) < 0)
-		return -1;
-	slot = find_slot(x, path);
-	if (*slot) {
-		e = &x->v[*slot - 1];
-	} else {
-		copy = oci_strdup(path);
-		if (!copy)
-			return oci_err_nomem(err);
-		e = append(x, err);
-		if (!e) {
-			oci_free(copy);
-			return -1;
-		}
-		e->path = copy;
-		e->owned = 1;
-		/* append may have grown the table: find the slot again */
-		*find_slot(x, path) = x->n;
+	for (i = 0;; i++) {
+		unsigned char a = (unsigned char)path[i];
+		unsigned char b = line[i] == '\t' ? 0 : (unsigned char)line[i];
+
+		if (a != b)
+			return a < b ? -1 : 1;
+		if (!a)
+			return 0;
 	}
-	e->st = *s;
-	memcpy(e->hex, hex, 65);
-	e->keep = 1;
-	e->fresh = 1;
-	x->dirty = 1;
-	return 0;
+}
+
+static int cmp_lines(const char *a, const char *b)
+{
+	size_t i;
+
+	for (i = 0;; i++) {
+		unsigned char x = a[i] == '\t' ? 0 : (unsigned char)a[i];
+		unsigned char y = b[i] == '\t' ? 0 : (unsigned char)b[i];
+
+		if (x != y)
+			return x < y ? -1 : 1;
+		if (!x)
+			return 0;
+	}
+}
+
+static long find_line(const oci_sidx *x, const char *path)
+{
+	size_t lo = 0, hi = x->nline;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = cmp_path_line(path, x->line[mid]);
+
+		if (!c)
+			return (long)mid;
+		if (c < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return -1;
 }
 
 /* Unsigned decimal ending in `end`; *p moves past it. */
-static int num_u(char **p, char end, uint64_t *out)
+static int num_u(const char **p, char end, uint64_t *out)
 {
 	char *q;
 
@@ -229,7 +160,7 @@ static int num_u(char **p, char end, uint64_t *out)
 	return 0;
 }
 
-static int num_s(char **p, char end, int64_t *out)
+static int num_s(const char **p, char end, int64_t *out)
 {
 	int neg = **p == '-';
 	uint64_t v;
@@ -242,7 +173,7 @@ static int num_s(char **p, char end, int64_t *out)
 	return 0;
 }
 
-static int num_ns(char **p, char end, uint32_t *out)
+static int num_ns(const char **p, char end, uint32_t *out)
 {
 	uint64_t v;
 
@@ -252,106 +183,138 @@ static int num_ns(char **p, char end, uint32_t *out)
 	return 0;
 }
 
-/* One entry line (NUL-terminated in place, '\n' removed). */
-static int parse_line(char *line, oci_sidx_entry *e)
+/* The fields of a line (after its tab). */
+static int parse_fields(const char *line, oci_sidx_stat *st, char *hex)
 {
-	char *p = line;
+	const char *p = strchr(line, '\t') + 1;
 	uint64_t mode;
 
-	if (strlen(line) < 65 || line[64] != ' ')
+	if (!hex_ok(p) || p[64] != ' ')
 		return -1;
-	memcpy(e->hex, line, 64);
-	e->hex[64] = '\0';
-	if (!hex_ok(e->hex))
+	memcpy(hex, p, 64);
+	hex[64] = '\0';
+	p += 65;
+	memset(st, 0, sizeof(*st));
+	if (num_u(&p, ' ', &st->dev) < 0 || num_u(&p, ' ', &st->ino) < 0 ||
+	    num_u(&p, ' ', &st->size) < 0 || num_u(&p, ' ', &mode) < 0 || mode > UINT32_MAX ||
+	    num_s(&p, ' ', &st->mtime_s) < 0 || num_ns(&p, ' ', &st->mtime_ns) < 0 ||
+	    num_s(&p, ' ', &st->ctime_s) < 0 || num_ns(&p, '\n', &st->ctime_ns) < 0)
 		return -1;
-	p = line + 65;
-	if (num_u(&p, ' ', &e->st.dev) < 0 || num_u(&p, ' ', &e->st.ino) < 0 ||
-	    num_u(&p, ' ', &e->st.size) < 0 || num_u(&p, ' ', &mode) < 0 || mode > UINT32_MAX ||
-	    num_s(&p, ' ', &e->st.mtime_s) < 0 || num_ns(&p, ' ', &e->st.mtime_ns) < 0 ||
-	    num_s(&p, ' ', &e->st.ctime_s) < 0 || num_ns(&p, ' ', &e->st.ctime_ns) < 0)
-		return -1;
-	e->st.mode = (uint32_t)mode;
-	if (!path_ok(p))
-		return -1;
-	e->path = p;
+	st->mode = (uint32_t)mode;
+	return 0;
+}
+
+int oci_sidx_lookup(oci_sidx *x, const char *path, const oci_sidx_stat *s, char *hex)
+{
+	oci_sidx_stat st;
+	long i = find_line(x, path);
+
+	if (i < 0 || x->state[i] == LINE_DROP)
+		return 0;
+	if (parse_fields(x->line[i], &st, hex) < 0 || !same_stat(&st, s) || racy(&st, &x->stamp)) {
+		/* stale, malformed or not to be trusted: only a new set keeps it */
+		x->state[i] = LINE_DROP;
+		return 0;
+	}
+	x->state[i] = LINE_SEEN;
+	return 1;
+}
+
+int oci_sidx_set(oci_sidx *x, const char *path, const oci_sidx_stat *s, const char *hex,
+		 ocibuild_error *err)
+{
+	oci_sidx_entry *e;
+	char *copy;
+	long i;
+
+	if (!path_ok(path) || strlen(hex) != 64 || !hex_ok(hex))
+		return 0; /* not indexed: hashed every time */
+	copy = oci_strdup(path);
+	if (!copy)
+		return oci_err_nomem(err);
+	if (x->n == x->cap) {
+		size_t nc = x->cap ? x->cap * 2 : 256;
+		oci_sidx_entry *nv = oci_reallocarray(x->v, nc, sizeof(*nv));
+
+		if (!nv) {
+			oci_free(copy);
+			return oci_err_nomem(err);
+		}
+		x->v = nv;
+		x->cap = nc;
+	}
+	i = find_line(x, path);
+	if (i >= 0)
+		x->state[i] = LINE_DROP;
+	e = &x->v[x->n++];
+	e->path = copy;
+	e->st = *s;
+	memcpy(e->hex, hex, 65);
+	x->dirty = 1;
 	return 0;
 }
 
 int oci_sidx_parse(oci_sidx *x, const char *data, size_t len, ocibuild_error *err)
 {
-	char *text, *p, *nl, *end, *trailer;
 	char sum[OCI_DIGEST_LEN + 1];
+	const char *p, *end, *nl, *trailer;
 	uint64_t count, i, stamp_s, stamp_ns;
 	int rc = 0;
 
-	if (len > SIDX_MAX_BYTES || len < 5 || memchr(data, '\0', len))
+	if (len > SIDX_MAX_BYTES || len < TRAILER_LEN || memchr(data, '\0', len))
 		return 0;
 	/* the trailer: "end <sha256 hex of the bytes before it>\n" */
-	if (data[len - 1] != '\n' || len < 70)
+	trailer = data + len - TRAILER_LEN;
+	if (data[len - 1] != '\n' || memcmp(trailer, "end ", 4) ||
+	    (trailer != data && trailer[-1] != '\n'))
 		return 0;
-	trailer = (char *)data + len - 69;
-	if (memcmp(trailer, "end ", 4) || (trailer != data && trailer[-1] != '\n'))
-		return 0;
-	if (oci_sha256_buf(data, len - 69, sum, err) < 0)
+	if (oci_sha256_buf(data, len - TRAILER_LEN, sum, err) < 0)
 		return err->kind == OCIBUILD_ERR_NOMEM ? -1 : (ocibuild_error_clear(err), 0);
 	if (memcmp(sum + 7, trailer + 4, 64))
 		return 0;
-	text = oci_malloc(len + 1);
-	if (!text)
+	x->text = oci_malloc(len + 1);
+	if (!x->text)
 		return oci_err_nomem(err);
-	memcpy(text, data, len);
-	text[len] = '\0';
-	end = text + len - 69;
-	x->text = text;
-	p = text;
+	memcpy(x->text, data, len);
+	x->text[len] = '\0';
+	end = x->text + len - TRAILER_LEN;
+	p = x->text;
 	nl = memchr(p, '\n', (size_t)(end - p));
-	if (!nl || (size_t)(nl - p) > 128)
-		goto bad;
-	*nl = '\0';
-	if (strncmp(p, SIDX_MAGIC " ", sizeof(SIDX_MAGIC)))
+	if (!nl || (size_t)(nl - p) > 128 || strncmp(p, SIDX_MAGIC " ", sizeof(SIDX_MAGIC)))
 		goto bad;
 	p += sizeof(SIDX_MAGIC);
 	if (num_u(&p, ' ', &stamp_s) < 0 || stamp_s > (uint64_t)INT64_MAX ||
-	    num_u(&p, ' ', &stamp_ns) < 0 || stamp_ns > 999999999 || num_u(&p, '\0', &count) < 0 ||
-	    count > OCI_SIDX_MAX_ENTRIES)
+	    num_u(&p, ' ', &stamp_ns) < 0 || stamp_ns > 999999999 || num_u(&p, '\n', &count) < 0 ||
+	    count > OCI_SIDX_MAX_ENTRIES || p != nl + 1)
 		goto bad;
-	p = nl + 1;
-	if (count && grow_slots(x, (size_t)count, err) < 0) {
-		rc = -1;
-		goto bad;
-	}
-	for (i = 0; i < count; i++) {
-		oci_sidx_entry *e, tmp;
-		size_t *slot;
-
-		nl = p < end ? memchr(p, '\n', (size_t)(end - p)) : NULL;
-		if (!nl || (size_t)(nl - p) > SIDX_MAX_LINE)
-			goto bad;
-		*nl = '\0';
-		memset(&tmp, 0, sizeof(tmp));
-		if (parse_line(p, &tmp) < 0)
-			goto bad;
-		slot = find_slot(x, tmp.path);
-		if (*slot)
-			goto bad; /* one entry per path */
-		e = append(x, err);
-		if (!e) {
-			rc = -1;
+	if (count) {
+		x->line = oci_calloc((size_t)count, sizeof(*x->line));
+		x->state = oci_calloc((size_t)count, 1);
+		if (!x->line || !x->state) {
+			rc = oci_err_nomem(err);
 			goto bad;
 		}
-		*e = tmp;
-		e->keep = 1;
-		*find_slot(x, e->path) = x->n;
+	}
+	/* each line a path from '/' to a tab, the paths strictly increasing;
+	 * the fields are read when a lookup needs them */
+	for (i = 0; i < count; i++) {
+		const char *tab;
+
+		nl = p < end ? memchr(p, '\n', (size_t)(end - p)) : NULL;
+		if (!nl || *p != '/')
+			goto bad;
+		tab = memchr(p, '\t', (size_t)(nl - p));
+		if (!tab || (size_t)(tab - p) > OCI_SIDX_MAX_PATH ||
+		    (i && cmp_lines(x->line[i - 1], p) >= 0))
+			goto bad;
+		x->line[i] = p;
 		p = nl + 1;
 	}
 	if (p != end)
 		goto bad;
+	x->nline = (size_t)count;
 	x->stamp.tv_sec = (time_t)stamp_s;
 	x->stamp.tv_nsec = (long)stamp_ns;
-	/* entries that the loaded stamp does not vouch for are not kept */
-	for (i = 0; i < x->n; i++)
-		if (racy(&x->v[i].st, &x->stamp))
-			x->v[i].keep = 0;
 	return 1;
 bad:
 	oci_sidx_release(x);
@@ -381,47 +344,100 @@ int oci_sidx_load(oci_sidx *x, const char *cache_dir, ocibuild_error *err)
 
 static int put_entry(oci_buf *b, const oci_sidx_entry *e, ocibuild_error *err)
 {
-	return oci_buf_printf(b, err, "%s %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu32
-			      " %" PRId64 " %" PRIu32 " %" PRId64 " %" PRIu32 " %s\n",
-			      e->hex, e->st.dev, e->st.ino, e->st.size, e->st.mode, e->st.mtime_s,
-			      e->st.mtime_ns, e->st.ctime_s, e->st.ctime_ns, e->path);
+	return oci_buf_printf(b, err, "%s\t%s %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu32
+			      " %" PRId64 " %" PRIu32 " %" PRId64 " %" PRIu32 "\n",
+			      e->path, e->hex, e->st.dev, e->st.ino, e->st.size, e->st.mode,
+			      e->st.mtime_s, e->st.mtime_ns, e->st.ctime_s, e->st.ctime_ns);
 }
 
-int oci_sidx_serialise(const oci_sidx *x, char **out, size_t *len, ocibuild_error *err)
+static int by_path(const void *a, const void *b)
+{
+	const oci_sidx_entry *const *x = a, *const *y = b;
+	int c = strcmp((*x)->path, (*y)->path);
+
+	/* the same path set twice: the later one last */
+	return c ? c : (*x < *y ? -1 : *x > *y);
+}
+
+int oci_sidx_serialise(oci_sidx *x, char **out, size_t *len, ocibuild_error *err)
 {
 	oci_buf b = OCI_BUF_INIT(SIDX_MAX_BYTES);
-	char sum[OCI_DIGEST_LEN + 1];
-	size_t i, count = 0, written = 0;
-	int pass;
+	char sum[OCI_DIGEST_LEN + 1], hex[65];
+	oci_sidx_entry **nv = NULL;
+	size_t i, j, nn = 0, count = 0, budget = OCI_SIDX_MAX_ENTRIES, old_budget;
+	oci_sidx_stat st;
+	int rc = -1;
 
-	for (i = 0; i < x->n; i++)
-		if (x->v[i].keep)
-			count++;
-	if (count > OCI_SIDX_MAX_ENTRIES)
-		count = OCI_SIDX_MAX_ENTRIES;
+	/* this process's entries, sorted, one per path (the last set) */
+	if (x->n) {
+		nv = oci_calloc(x->n, sizeof(*nv));
+		if (!nv)
+			return oci_err_nomem(err);
+		for (i = 0; i < x->n; i++)
+			nv[i] = &x->v[i];
+		qsort(nv, x->n, sizeof(*nv), by_path);
+		for (i = 0; i < x->n; i++)
+			if (i + 1 == x->n || strcmp(nv[i]->path, nv[i + 1]->path))
+				nv[nn++] = nv[i];
+	}
+	/* old lines: those seen by this process stay, the others while the
+	 * loaded stamp vouches for them; what this process saw comes first
+	 * when the cap bites */
+	for (i = 0; i < x->nline; i++)
+		if (x->state[i] == LINE_OLD &&
+		    (parse_fields(x->line[i], &st, hex) < 0 || racy(&st, &x->stamp)))
+			x->state[i] = LINE_DROP;
+	if (nn > budget)
+		nn = budget;
+	budget -= nn;
+	for (i = 0; i < x->nline; i++)
+		if (x->state[i] == LINE_SEEN) {
+			if (budget)
+				budget--;
+			else
+				x->state[i] = LINE_DROP;
+		}
+	old_budget = budget;
+	for (i = 0; i < x->nline; i++)
+		if (x->state[i] == LINE_OLD) {
+			if (old_budget)
+				old_budget--;
+			else
+				x->state[i] = LINE_DROP;
+		}
+	for (i = 0; i < x->nline; i++)
+		count += x->state[i] != LINE_DROP;
+	count += nn;
 	if (oci_buf_printf(&b, err, SIDX_MAGIC " %lld %ld %zu\n", (long long)x->now.tv_sec,
 			   (long)x->now.tv_nsec, count) < 0)
-		goto fail;
-	/* what this process saw first, so that the cap drops the others */
-	for (pass = 1; pass >= 0; pass--)
-		for (i = 0; i < x->n && written < count; i++) {
-			const oci_sidx_entry *e = &x->v[i];
-
-			if (!e->keep || (int)e->fresh != pass)
-				continue;
-			if (put_entry(&b, e, err) < 0)
-				goto fail;
-			written++;
+		goto out;
+	/* merge the two sorted lists */
+	for (i = 0, j = 0; i < x->nline || j < nn;) {
+		if (i < x->nline && x->state[i] == LINE_DROP) {
+			i++;
+			continue;
 		}
+		if (j < nn && (i == x->nline || cmp_path_line(nv[j]->path, x->line[i]) < 0)) {
+			if (put_entry(&b, nv[j++], err) < 0)
+				goto out;
+		} else {
+			const char *nl = strchr(x->line[i], '\n');
+
+			if (oci_buf_append(&b, x->line[i], (size_t)(nl + 1 - x->line[i]), err) < 0)
+				goto out;
+			i++;
+		}
+	}
 	if (oci_sha256_buf(b.data, b.len, sum, err) < 0 ||
 	    oci_buf_printf(&b, err, "end %s\n", sum + 7) < 0)
-		goto fail;
+		goto out;
 	*len = b.len;
 	*out = oci_buf_detach(&b, NULL);
-	return 0;
-fail:
+	rc = 0;
+out:
+	oci_free(nv);
 	oci_buf_release(&b);
-	return -1;
+	return rc;
 }
 
 int oci_sidx_save(oci_sidx *x, const char *cache_dir, ocibuild_error *err)

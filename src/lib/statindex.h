@@ -38,21 +38,24 @@ typedef struct oci_sidx_stat {
 	uint32_t mtime_ns, ctime_ns;
 } oci_sidx_stat;
 
+/* One entry set by this process. */
 typedef struct oci_sidx_entry {
 	char *path;
 	oci_sidx_stat st;
 	char hex[65];     /* SHA-256 of the content, lower-case hex */
-	unsigned owned:1; /* path is a heap copy (else it points into the loaded text) */
-	unsigned keep:1;  /* written at the next save */
-	unsigned fresh:1; /* set or confirmed by this process */
 } oci_sidx_entry;
 
+/* The loaded file is kept as text, its lines sorted by path: a lookup is a
+ * binary search that parses one line, so loading costs a checksum and a
+ * line split, not a parse of every entry (a build loads it once per
+ * layer). */
 typedef struct oci_sidx {
-	oci_sidx_entry *v;
+	char *text;            /* the loaded file (NULL: none) */
+	const char **line;     /* its entry lines, sorted by path */
+	unsigned char *state;  /* per line: LINE_* in statindex.c */
+	size_t nline;
+	oci_sidx_entry *v;     /* set by this process */
 	size_t n, cap;
-	size_t *slot;   /* open addressing on the path: index + 1, 0 empty */
-	size_t nslot;   /* a power of two, at least twice n */
-	char *text;     /* the loaded file, paths point into it */
 	struct timespec stamp; /* of the loaded index (0: none) */
 	struct timespec now;   /* taken at init: this process's stamp */
 	int dirty;
@@ -63,20 +66,23 @@ void oci_sidx_init(oci_sidx *x);
 /* Read cache_dir/statindex into an empty x. Only out of memory fails; a
  * missing or bad file leaves x empty. */
 int oci_sidx_load(oci_sidx *x, const char *cache_dir, ocibuild_error *err);
-/* Parse an index file's bytes into an empty x (the text is copied). 1 when
- * taken, 0 when ignored (x left empty), -1 out of memory. */
+/* Take an index file's bytes into an empty x (copied). 1 when taken, 0
+ * when ignored (x left empty), -1 out of memory. A line that does not
+ * parse is found only when looked up, and is then a miss. */
 int oci_sidx_parse(oci_sidx *x, const char *data, size_t len, ocibuild_error *err);
 /* The tuple of a struct stat. */
 void oci_sidx_stat_of(const struct stat *st, oci_sidx_stat *out);
-/* The content digest (hex) of path when its entry matches s exactly and is
- * not racy, else NULL. */
-const char *oci_sidx_lookup(oci_sidx *x, const char *path, const oci_sidx_stat *s);
-/* Record path's tuple and content digest (hex). */
+/* 1 and hex (65 bytes) filled with the content digest when path's entry
+ * matches s exactly and is not racy, else 0. */
+int oci_sidx_lookup(oci_sidx *x, const char *path, const oci_sidx_stat *s, char *hex);
+/* Record path's tuple and content digest (hex). Paths that are not
+ * absolute or hold a tab or newline are not indexed (hashed every time). */
 int oci_sidx_set(oci_sidx *x, const char *path, const oci_sidx_stat *s, const char *hex,
 		 ocibuild_error *err);
-/* The index as written: entries of this process first, then the older
- * ones that are still trusted, at most OCI_SIDX_MAX_ENTRIES. */
-int oci_sidx_serialise(const oci_sidx *x, char **out, size_t *len, ocibuild_error *err);
+/* The index as written: entries of this process and the older ones that
+ * are still trusted, sorted by path, at most OCI_SIDX_MAX_ENTRIES (those
+ * this process saw first). */
+int oci_sidx_serialise(oci_sidx *x, char **out, size_t *len, ocibuild_error *err);
 /* Write cache_dir/statindex (temp + rename, no fsync) when anything was
  * set. Fails only when it can not be written; callers may ignore that. */
 int oci_sidx_save(oci_sidx *x, const char *cache_dir, ocibuild_error *err);

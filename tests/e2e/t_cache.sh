@@ -104,7 +104,7 @@ test_cache_bad_stat_index_is_ignored() {
     for how in digit truncate version garbage empty; do
         case $how in
         # one digit of a content digest: the checksum no longer matches
-        digit) if [ "$(sed -n '2s/^\(.\).*/\1/p' "$idx")" = 0 ]; then sed -i '2s/^./1/' "$idx"; else sed -i '2s/^./0/' "$idx"; fi ;;
+        digit) if [ "$(sed -n '2s/^[^\t]*\t\(.\).*/\1/p' "$idx")" = 0 ]; then sed -i '2s/\t./\t1/' "$idx"; else sed -i '2s/\t./\t0/' "$idx"; fi ;;
         truncate) truncate -s $(($(stat -c %s "$idx") / 2)) "$idx" ;;
         version) sed -i '1s/^ocibuild-statindex [0-9]*/ocibuild-statindex 99/' "$idx" ;;
         garbage) head -c 5000 /dev/urandom >"$idx" ;;

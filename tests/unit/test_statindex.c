@@ -35,7 +35,7 @@ static oci_sidx_stat tuple(const oci_sidx *x, uint64_t ino)
 }
 
 /* serialise a, parse it into b */
-static void round_trip(const oci_sidx *a, oci_sidx *b)
+static void round_trip(oci_sidx *a, oci_sidx *b)
 {
 	ocibuild_error err = { 0 };
 	char *text = NULL;
@@ -45,6 +45,14 @@ static void round_trip(const oci_sidx *a, oci_sidx *b)
 	oci_sidx_init(b);
 	assert_int_equal(oci_sidx_parse(b, text, len, &err), 1);
 	free(text);
+}
+
+/* the digest the index gives for path and s, or NULL */
+static const char *look(oci_sidx *x, const char *path, const oci_sidx_stat *s)
+{
+	static char hex[65];
+
+	return oci_sidx_lookup(x, path, s, hex) ? hex : NULL;
 }
 
 static void test_round_trip_and_lookup(void **state)
@@ -63,20 +71,21 @@ static void test_round_trip_and_lookup(void **state)
 	/* not indexed: relative, or a digest that is not one */
 	assert_int_equal(oci_sidx_set(&a, "r/c", &s1, HEX_A, &err), 0);
 	assert_int_equal(oci_sidx_set(&a, "/r/d", &s1, "xyz", &err), 0);
+	assert_int_equal(oci_sidx_set(&a, "/r/tab\there", &s1, HEX_A, &err), 0);
 	assert_int_equal(a.n, 2);
 	round_trip(&a, &b);
-	assert_int_equal(b.n, 2);
+	assert_int_equal(b.nline, 2);
 	assert_int_equal(b.stamp.tv_sec, a.now.tv_sec);
 	assert_int_equal(b.stamp.tv_nsec, a.now.tv_nsec);
-	assert_string_equal(oci_sidx_lookup(&b, "/r/a file with spaces", &s1), HEX_A);
-	assert_string_equal(oci_sidx_lookup(&b, "/r/b", &s2), HEX_B);
-	assert_null(oci_sidx_lookup(&b, "/r/c", &s1));
-	assert_null(oci_sidx_lookup(&b, "/r/none", &s1));
+	assert_string_equal(look(&b, "/r/a file with spaces", &s1), HEX_A);
+	assert_string_equal(look(&b, "/r/b", &s2), HEX_B);
+	assert_null(look(&b, "/r/c", &s1));
+	assert_null(look(&b, "/r/none", &s1));
 	/* every field of the tuple counts */
 	other = s1; other.dev++;
-	assert_null(oci_sidx_lookup(&b, "/r/a file with spaces", &other));
+	assert_null(look(&b, "/r/a file with spaces", &other));
 	other = s1; other.ino++;
-	assert_null(oci_sidx_lookup(&b, "/r/b", &other));
+	assert_null(look(&b, "/r/b", &other));
 	oci_sidx_release(&a);
 	oci_sidx_release(&b);
 }
@@ -85,13 +94,13 @@ static void test_each_field_counts(void **state)
 {
 	ocibuild_error err = { 0 };
 	oci_sidx a, b;
-	oci_sidx_stat s;
+	oci_sidx_stat s, orig;
 	int field;
 
 	(void)state;
 	for (field = 0; field < 8; field++) {
 		oci_sidx_init(&a);
-		s = tuple(&a, 1);
+		s = orig = tuple(&a, 1);
 		assert_int_equal(oci_sidx_set(&a, "/f", &s, HEX_A, &err), 0);
 		round_trip(&a, &b);
 		switch (field) {
@@ -104,9 +113,9 @@ static void test_each_field_counts(void **state)
 		case 6: s.ctime_s++; break;
 		default: s.ctime_ns++; break;
 		}
-		assert_null(oci_sidx_lookup(&b, "/f", &s));
+		assert_null(look(&b, "/f", &s));
 		/* a mismatch drops the entry: the next save does not keep it */
-		assert_null(oci_sidx_lookup(&b, "/f", &b.v[0].st));
+		assert_null(look(&b, "/f", &orig));
 		oci_sidx_release(&a);
 		oci_sidx_release(&b);
 	}
@@ -133,25 +142,25 @@ static void test_racy(void **state)
 	assert_int_equal(oci_sidx_set(&a, "/m", &m, HEX_A, &err), 0);
 	assert_int_equal(oci_sidx_set(&a, "/c", &c, HEX_A, &err), 0);
 	round_trip(&a, &b);
-	assert_non_null(oci_sidx_lookup(&b, "/old", &old));
-	assert_null(oci_sidx_lookup(&b, "/m", &m));
-	assert_null(oci_sidx_lookup(&b, "/c", &c));
+	assert_non_null(look(&b, "/old", &old));
+	assert_null(look(&b, "/m", &m));
+	assert_null(look(&b, "/c", &c));
 	/* a later index keeps the trusted entry and drops the racy ones */
 	b.dirty = 1;
 	assert_int_equal(oci_sidx_serialise(&b, &text, &len, &err), 0);
-	assert_non_null(strstr(text, " /old\n"));
-	assert_null(strstr(text, " /m\n"));
-	assert_null(strstr(text, " /c\n"));
+	assert_non_null(strstr(text, "\n/old\t"));
+	assert_null(strstr(text, "\n/m\t"));
+	assert_null(strstr(text, "\n/c\t"));
 	free(text);
 	oci_sidx_release(&a);
 	oci_sidx_release(&b);
 }
 
-/* entries this process saw come first, the others after */
-static void test_order_fresh_first(void **state)
+/* lines sorted by path; a path set again replaces its line */
+static void test_sorted_and_replaced(void **state)
 {
 	ocibuild_error err = { 0 };
-	oci_sidx a, b;
+	oci_sidx a, b, c;
 	oci_sidx_stat s1, s2;
 	char *text = NULL;
 	size_t len = 0;
@@ -160,15 +169,27 @@ static void test_order_fresh_first(void **state)
 	oci_sidx_init(&a);
 	s1 = tuple(&a, 1);
 	s2 = tuple(&a, 2);
-	assert_int_equal(oci_sidx_set(&a, "/first", &s1, HEX_A, &err), 0);
-	assert_int_equal(oci_sidx_set(&a, "/second", &s2, HEX_B, &err), 0);
+	assert_int_equal(oci_sidx_set(&a, "/z", &s1, HEX_A, &err), 0);
+	assert_int_equal(oci_sidx_set(&a, "/a b", &s2, HEX_B, &err), 0);
+	assert_int_equal(oci_sidx_set(&a, "/a", &s2, HEX_A, &err), 0);
+	assert_int_equal(oci_sidx_set(&a, "/a", &s1, HEX_B, &err), 0); /* the last wins */
 	round_trip(&a, &b);
-	assert_non_null(oci_sidx_lookup(&b, "/second", &s2));
+	assert_int_equal(b.nline, 3);
+	assert_true(strncmp(b.line[0], "/a\t", 3) == 0);
+	assert_true(strncmp(b.line[1], "/a b\t", 5) == 0);
+	assert_true(strncmp(b.line[2], "/z\t", 3) == 0);
+	assert_string_equal(look(&b, "/a", &s1), HEX_B);
+	/* a loaded line set again: one line, the new digest */
+	assert_int_equal(oci_sidx_set(&b, "/z", &s1, HEX_B, &err), 0);
 	assert_int_equal(oci_sidx_serialise(&b, &text, &len, &err), 0);
-	assert_true(strstr(text, " /second\n") < strstr(text, " /first\n"));
+	oci_sidx_init(&c);
+	assert_int_equal(oci_sidx_parse(&c, text, len, &err), 1);
+	assert_int_equal(c.nline, 3);
+	assert_string_equal(look(&c, "/z", &s1), HEX_B);
 	free(text);
 	oci_sidx_release(&a);
 	oci_sidx_release(&b);
+	oci_sidx_release(&c);
 }
 
 /* body + a trailer whose checksum fits it: what the parser must refuse
@@ -189,36 +210,44 @@ static int parse_with_sum(const char *body)
 	oci_sidx_init(&x);
 	rc = oci_sidx_parse(&x, text, n + 69, &err);
 	if (rc != 1)
-		assert_int_equal(x.n, 0);
+		assert_int_equal(x.nline, 0);
 	oci_sidx_release(&x);
 	free(text);
 	return rc;
 }
 
+#define HDR(count) "ocibuild-statindex 2 100 0 " #count "\n"
+#define LINE(path) path "\t" HEX_A " 1 2 3 33188 5 6 7 8\n"
+
 static void test_bad_files_are_ignored(void **state)
 {
 	static const char *const bad[] = {
-		"ocibuild-statindex 2 100 0 0\n",                 /* another version */
-		"ocibuild-statindex 1 100 0 1\n",                 /* fewer entries */
-		"ocibuild-statindex 1 100 0 0\n" HEX_A " 1 2 3 4 5 6 7 8 /x\n", /* more */
-		"ocibuild-statindex 1 100 1000000000 0\n",        /* nanoseconds */
-		"ocibuild-statindex 1 100 0 1\n" HEX_A " 1 2 3 4 5 6 7 8 x\n",  /* relative */
-		"ocibuild-statindex 1 100 0 1\n" HEX_A " 1 2 3 4 5 6 7 1000000000 /x\n",
-		"ocibuild-statindex 1 100 0 1\n" HEX_A " 1 2 3 4 5 6 7 /x\n",   /* a field short */
-		"ocibuild-statindex 1 100 0 1\n" HEX_A " 1 2 -3 4 5 6 7 8 /x\n",
-		"ocibuild-statindex 1 100 0 1\n" HEX_A " 1 2 3 99999999999 5 6 7 8 /x\n",
-		"ocibuild-statindex 1 100 0 1\n" HEX_A " 1 2 3 4 5 6 7 8 \n",   /* no path */
-		"ocibuild-statindex 1 100 0 1\n"
-		"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA 1 2 3 4 5 6 7 8 /x\n",
-		"ocibuild-statindex 1 100 0 2\n" HEX_A " 1 2 3 4 5 6 7 8 /x\n"
-		HEX_A " 1 2 3 4 5 6 7 8 /x\n",                    /* one path twice */
-		"ocibuild-statindex 1 100 0 1\n" HEX_A " 1 2 3 4 5 6 7 8 /x",   /* no newline */
-		"ocibuild-statindex 1 100 0 300000\n",            /* over the cap */
-		"ocibuild-statindex 1 100 0\n",
+		"ocibuild-statindex 1 100 0 0\n",                 /* another version */
+		HDR(1),                                           /* fewer entries */
+		HDR(0) LINE("/x"),                                /* more */
+		"ocibuild-statindex 2 100 1000000000 0\n",        /* nanoseconds */
+		HDR(1) LINE("x"),                                 /* relative */
+		HDR(1) "/x " HEX_A " 1 2 3 33188 5 6 7 8\n",      /* no tab */
+		HDR(2) LINE("/y") LINE("/x"),                     /* not sorted */
+		HDR(2) LINE("/x") LINE("/x"),                     /* one path twice */
+		HDR(1) "/x\t" HEX_A " 1 2 3 33188 5 6 7 8",       /* no newline */
+		"ocibuild-statindex 2 100 0 300000\n",            /* over the cap */
+		"ocibuild-statindex 2 100 0\n",
 		"",
 	};
+	/* taken, but a line whose fields do not parse is a miss */
+	static const char *const bad_fields[] = {
+		HDR(1) "/x\t" HEX_A " 1 2 3 33188 5 6 7 1000000000\n",
+		HDR(1) "/x\t" HEX_A " 1 2 3 33188 5 6 7\n",
+		HDR(1) "/x\t" HEX_A " 1 2 -3 33188 5 6 7 8\n",
+		HDR(1) "/x\t" HEX_A " 1 2 3 99999999999 5 6 7 8\n",
+		HDR(1) "/x\t" "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA 1 2 3 33188 5 6 7 8\n",
+		HDR(1) "/x\t" HEX_A "1 2 3 33188 5 6 7 8\n",
+	};
 	ocibuild_error err = { 0 };
-	const char *good = "ocibuild-statindex 1 100 0 1\n" HEX_A " 1 2 3 33188 -5 6 7 8 /x y\n";
+	const char *good = HDR(2) LINE("/a") "/x y\t" HEX_A " 1 2 3 33188 -5 6 7 8\n";
+	oci_sidx_stat want = { 1, 2, 3, 33188, -5, 7, 6, 8 };
+	char hex[65];
 	oci_sidx x;
 	size_t i;
 
@@ -227,6 +256,18 @@ static void test_bad_files_are_ignored(void **state)
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		if (parse_with_sum(bad[i]) != 0)
 			fail_msg("taken: %s", bad[i]);
+	}
+	for (i = 0; i < sizeof(bad_fields) / sizeof(bad_fields[0]); i++) {
+		char sum[OCI_DIGEST_LEN + 1], text[512];
+		oci_sidx_stat s = { 1, 2, 3, 33188, 5, 7, 6, 8 };
+
+		assert_int_equal(oci_sha256_buf(bad_fields[i], strlen(bad_fields[i]), sum, &err), 0);
+		snprintf(text, sizeof(text), "%send %s\n", bad_fields[i], sum + 7);
+		oci_sidx_init(&x);
+		assert_int_equal(oci_sidx_parse(&x, text, strlen(text), &err), 1);
+		if (oci_sidx_lookup(&x, "/x", &s, hex))
+			fail_msg("trusted: %s", bad_fields[i]);
+		oci_sidx_release(&x);
 	}
 	/* the checksum: one digit changed, the trailer cut, no trailer */
 	{
@@ -237,13 +278,16 @@ static void test_bad_files_are_ignored(void **state)
 		snprintf(text, sizeof(text), "%send %s\n", good, sum + 7);
 		oci_sidx_init(&x);
 		assert_int_equal(oci_sidx_parse(&x, text, strlen(text), &err), 1);
+		/* stamp 100 s: the tuple's times (5 s, -5 s) are not racy */
+		assert_int_equal(oci_sidx_lookup(&x, "/x y", &want, hex), 1);
+		assert_string_equal(hex, HEX_A);
 		oci_sidx_release(&x);
-		text[30] = text[30] == 'a' ? 'b' : 'a';
+		text[40] = text[40] == 'a' ? 'b' : 'a';
 		oci_sidx_init(&x);
 		assert_int_equal(oci_sidx_parse(&x, text, strlen(text), &err), 0);
 		assert_int_equal(oci_sidx_parse(&x, text, strlen(text) - 10, &err), 0);
 		assert_int_equal(oci_sidx_parse(&x, good, n, &err), 0);
-		assert_int_equal(x.n, 0);
+		assert_int_equal(x.nline, 0);
 		oci_sidx_release(&x);
 	}
 }
@@ -260,7 +304,7 @@ static void test_save_and_load(void **state)
 	/* nothing there: empty, no error */
 	oci_sidx_init(&b);
 	assert_int_equal(oci_sidx_load(&b, dir, &err), 0);
-	assert_int_equal(b.n, 0);
+	assert_int_equal(b.nline, 0);
 	oci_sidx_release(&b);
 	oci_sidx_init(&a);
 	s = tuple(&a, 9);
@@ -271,7 +315,7 @@ static void test_save_and_load(void **state)
 	assert_int_equal(oci_sidx_save(&a, dir, &err), 0);
 	oci_sidx_init(&b);
 	assert_int_equal(oci_sidx_load(&b, dir, &err), 0);
-	assert_string_equal(oci_sidx_lookup(&b, "/k", &s), HEX_B);
+	assert_string_equal(look(&b, "/k", &s), HEX_B);
 	oci_sidx_release(&b);
 	/* garbage: ignored */
 	f = fopen(path, "w");
@@ -280,7 +324,7 @@ static void test_save_and_load(void **state)
 	fclose(f);
 	oci_sidx_init(&b);
 	assert_int_equal(oci_sidx_load(&b, dir, &err), 0);
-	assert_int_equal(b.n, 0);
+	assert_int_equal(b.nline, 0);
 	oci_sidx_release(&b);
 	oci_sidx_release(&a);
 	unlink(path);
@@ -295,7 +339,7 @@ int main(void)
 		cmocka_unit_test(test_round_trip_and_lookup),
 		cmocka_unit_test(test_each_field_counts),
 		cmocka_unit_test(test_racy),
-		cmocka_unit_test(test_order_fresh_first),
+		cmocka_unit_test(test_sorted_and_replaced),
 		cmocka_unit_test(test_bad_files_are_ignored),
 		cmocka_unit_test(test_save_and_load),
 	};
