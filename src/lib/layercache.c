@@ -186,19 +186,43 @@ static char *abs_path(const char *path, char **cwd)
 	return oci_buf_detach(&b, NULL);
 }
 
+/* The stat index file of a layer root: CACHE/statindex/<16 hex digits of
+ * the SHA-256 of its absolute path>. */
+static int index_name(const char *cache_dir, const char *root, char **cwd, char **dir,
+		      char *name, ocibuild_error *err)
+{
+	oci_buf b = OCI_BUF_INIT(OCI_MAX_PATH_TEXT);
+	char *abs = abs_path(root ? root : "", cwd), digest[OCI_DIGEST_LEN + 1];
+	int rc;
+
+	if (!abs)
+		return oci_err_nomem(err);
+	rc = oci_sha256_buf(abs, strlen(abs), digest, err);
+	oci_free(abs);
+	if (rc < 0)
+		return -1;
+	memcpy(name, digest + 7, 16);
+	name[16] = '\0';
+	if (oci_buf_printf(&b, err, "%s/%s", cache_dir, OCI_SIDX_DIR) < 0)
+		return -1;
+	*dir = oci_buf_detach(&b, NULL);
+	return *dir ? 0 : oci_err_nomem(err);
+}
+
 int oci_lcache_key(ocibuild_ctx *ctx, const char *cache_dir, const oci_layer_opts *o,
 		   const oci_walk_entry *const *entries, size_t n, char *key, ocibuild_error *err)
 {
 	oci_sha256 h;
 	oci_sidx x;
-	char digest[OCI_DIGEST_LEN + 1], *cwd = NULL;
+	char digest[OCI_DIGEST_LEN + 1], *cwd = NULL, *idir = NULL, iname[17];
 	struct hjob *jobs = NULL, **todo = NULL;
 	size_t i, nfiles = 0, ntodo = 0;
 	int rc = -1, have_h = 0;
 
 	oci_sidx_init(&x);
-	if (cache_dir && oci_sidx_load(&x, cache_dir, err) < 0)
-		return -1;
+	if (cache_dir && (index_name(cache_dir, o->root, &cwd, &idir, iname, err) < 0 ||
+			  oci_sidx_load(&x, idir, iname, err) < 0))
+		goto out;
 	jobs = oci_calloc(n, sizeof(*jobs));
 	todo = oci_calloc(n, sizeof(*todo));
 	if (!jobs || !todo) {
@@ -280,7 +304,7 @@ int oci_lcache_key(ocibuild_ctx *ctx, const char *cache_dir, const oci_layer_opt
 			"cache key: %zu of %zu files read and hashed, the others unchanged since last hashed",
 			ntodo, nfiles);
 	/* a hint: an index that can not be written costs the next build reads */
-	if (cache_dir && oci_sidx_save(&x, cache_dir, err) < 0) {
+	if (cache_dir && oci_sidx_save(&x, idir, iname, err) < 0) {
 		if (err->kind == OCIBUILD_ERR_NOMEM)
 			goto out;
 		ocibuild_error_clear(err);
@@ -298,6 +322,7 @@ out:
 	oci_free(jobs);
 	oci_free(todo);
 	oci_free(cwd);
+	oci_free(idir);
 	oci_sidx_release(&x);
 	return rc;
 }
@@ -437,6 +462,10 @@ int oci_lcache_trim(const char *cache_dir, uint64_t max, uint64_t *removed,
 
 	if (removed)
 		*removed = 0;
+	if (oci_buf_printf(&dir, err, "%s/%s", cache_dir, OCI_SIDX_DIR) < 0)
+		return -1;
+	oci_sidx_trim(dir.data, time(NULL));
+	oci_buf_reset(&dir);
 	if (oci_buf_printf(&dir, err, "%s/blobs/sha256", cache_dir) < 0)
 		return -1;
 	d = opendir(dir.data);

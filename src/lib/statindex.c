@@ -1,9 +1,12 @@
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "statindex.h"
 #include "buf.h"
@@ -11,6 +14,7 @@
 #include "err.h"
 #include "fs.h"
 #include "mem.h"
+#include "sink.h"
 #include "banned.h"
 
 /* Bump when the layout of a line changes: an index of another version is
@@ -254,31 +258,33 @@ int oci_sidx_set(oci_sidx *x, const char *path, const oci_sidx_stat *s, const ch
 	return 0;
 }
 
-int oci_sidx_parse(oci_sidx *x, const char *data, size_t len, ocibuild_error *err)
+/* Take text (len bytes and a NUL, heap, owned from now on) as the index. */
+static int parse_owned(oci_sidx *x, char *text, size_t len, ocibuild_error *err)
 {
 	char sum[OCI_DIGEST_LEN + 1];
 	const char *p, *end, *nl, *trailer;
 	uint64_t count, i, stamp_s, stamp_ns;
 	int rc = 0;
 
-	if (len > SIDX_MAX_BYTES || len < TRAILER_LEN || memchr(data, '\0', len))
-		return 0;
+	x->text = text;
+	if (len > SIDX_MAX_BYTES || len < TRAILER_LEN || memchr(text, '\0', len))
+		goto bad;
 	/* the trailer: "end <sha256 hex of the bytes before it>\n" */
-	trailer = data + len - TRAILER_LEN;
-	if (data[len - 1] != '\n' || memcmp(trailer, "end ", 4) ||
-	    (trailer != data && trailer[-1] != '\n'))
-		return 0;
-	if (oci_sha256_buf(data, len - TRAILER_LEN, sum, err) < 0)
-		return err->kind == OCIBUILD_ERR_NOMEM ? -1 : (ocibuild_error_clear(err), 0);
+	trailer = text + len - TRAILER_LEN;
+	if (text[len - 1] != '\n' || memcmp(trailer, "end ", 4) ||
+	    (trailer != text && trailer[-1] != '\n'))
+		goto bad;
+	if (oci_sha256_buf(text, len - TRAILER_LEN, sum, err) < 0) {
+		if (err->kind == OCIBUILD_ERR_NOMEM)
+			rc = -1;
+		else
+			ocibuild_error_clear(err);
+		goto bad;
+	}
 	if (memcmp(sum + 7, trailer + 4, 64))
-		return 0;
-	x->text = oci_malloc(len + 1);
-	if (!x->text)
-		return oci_err_nomem(err);
-	memcpy(x->text, data, len);
-	x->text[len] = '\0';
-	end = x->text + len - TRAILER_LEN;
-	p = x->text;
+		goto bad;
+	end = trailer;
+	p = text;
 	nl = memchr(p, '\n', (size_t)(end - p));
 	if (!nl || (size_t)(nl - p) > 128 || strncmp(p, SIDX_MAGIC " ", sizeof(SIDX_MAGIC)))
 		goto bad;
@@ -321,33 +327,78 @@ bad:
 	return rc;
 }
 
-int oci_sidx_load(oci_sidx *x, const char *cache_dir, ocibuild_error *err)
+int oci_sidx_parse(oci_sidx *x, const char *data, size_t len, ocibuild_error *err)
 {
-	oci_buf path = OCI_BUF_INIT(OCI_MAX_PATH_TEXT), data = OCI_BUF_INIT(SIDX_MAX_BYTES);
-	ocibuild_error e = { 0 };
-	int rc = 0;
+	char *text;
 
-	if (oci_buf_printf(&path, err, "%s/%s", cache_dir, OCI_SIDX_FILE) < 0)
+	if (len > SIDX_MAX_BYTES)
+		return 0;
+	text = oci_malloc(len + 1);
+	if (!text)
+		return oci_err_nomem(err);
+	memcpy(text, data, len);
+	text[len] = '\0';
+	return parse_owned(x, text, len, err);
+}
+
+int oci_sidx_load(oci_sidx *x, const char *dir, const char *name, ocibuild_error *err)
+{
+	oci_buf path = OCI_BUF_INIT(OCI_MAX_PATH_TEXT);
+	struct stat st;
+	char *text = NULL;
+	size_t got = 0;
+	int fd, rc = 0;
+
+	if (oci_buf_printf(&path, err, "%s/%s", dir, name) < 0)
 		return -1;
-	if (oci_read_file(path.data, SIDX_MAX_BYTES, &data, &e) < 0) {
-		/* missing or unreadable: an empty index */
-		if (e.kind == OCIBUILD_ERR_NOMEM)
-			rc = oci_err_nomem(err);
-		ocibuild_error_clear(&e);
-	} else if (oci_sidx_parse(x, data.data, data.len, err) < 0) {
-		rc = -1;
-	}
-	oci_buf_release(&data);
+	/* read into one block of the file's size: it is held while the
+	 * layer's files are hashed, so no slack from a growing buffer */
+	fd = open(path.data, O_RDONLY | O_CLOEXEC);
 	oci_buf_release(&path);
+	if (fd < 0)
+		return 0; /* none yet, or unreadable: an empty index */
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size < TRAILER_LEN ||
+	    (uint64_t)st.st_size > SIDX_MAX_BYTES)
+		goto out;
+	/* in use: not one of the unused ones that oci_sidx_trim removes */
+	if (st.st_mtim.tv_sec < x->now.tv_sec - 86400)
+		futimens(fd, NULL);
+	text = oci_malloc((size_t)st.st_size + 1);
+	if (!text) {
+		rc = oci_err_nomem(err);
+		goto out;
+	}
+	while (got < (size_t)st.st_size) {
+		ssize_t n = read(fd, text + got, (size_t)st.st_size - got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	if (got != (size_t)st.st_size)
+		goto out; /* shorter than it said: ignored */
+	text[got] = '\0';
+	rc = parse_owned(x, text, got, err) < 0 ? -1 : 0;
+	text = NULL;
+out:
+	oci_free(text);
+	close(fd);
 	return rc;
 }
 
-static int put_entry(oci_buf *b, const oci_sidx_entry *e, ocibuild_error *err)
+static int put_entry(oci_sink *out, const oci_sidx_entry *e, ocibuild_error *err)
 {
-	return oci_buf_printf(b, err, "%s\t%s %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu32
-			      " %" PRId64 " %" PRIu32 " %" PRId64 " %" PRIu32 "\n",
-			      e->path, e->hex, e->st.dev, e->st.ino, e->st.size, e->st.mode,
-			      e->st.mtime_s, e->st.mtime_ns, e->st.ctime_s, e->st.ctime_ns);
+	char line[OCI_SIDX_MAX_PATH + 256];
+	int n = snprintf(line, sizeof(line), "%s\t%s %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu32
+			 " %" PRId64 " %" PRIu32 " %" PRId64 " %" PRIu32 "\n",
+			 e->path, e->hex, e->st.dev, e->st.ino, e->st.size, e->st.mode,
+			 e->st.mtime_s, e->st.mtime_ns, e->st.ctime_s, e->st.ctime_ns);
+
+	if (n < 0 || (size_t)n >= sizeof(line))
+		return 0; /* cannot happen: paths are capped; not indexed */
+	return oci_sink_write(out, line, (size_t)n, err);
 }
 
 static int by_path(const void *a, const void *b)
@@ -359,14 +410,16 @@ static int by_path(const void *a, const void *b)
 	return c ? c : (*x < *y ? -1 : *x > *y);
 }
 
-int oci_sidx_serialise(oci_sidx *x, char **out, size_t *len, ocibuild_error *err)
+/* Header and lines (not the trailer) into out: this process's entries and
+ * the old lines still trusted, merged in path order. Streamed, so that
+ * saving an index of megabytes needs no second copy of it. */
+static int emit(oci_sidx *x, oci_sink *out, ocibuild_error *err)
 {
-	oci_buf b = OCI_BUF_INIT(SIDX_MAX_BYTES);
-	char sum[OCI_DIGEST_LEN + 1], hex[65];
+	char hex[65], head[128];
 	oci_sidx_entry **nv = NULL;
-	size_t i, j, nn = 0, count = 0, budget = OCI_SIDX_MAX_ENTRIES, old_budget;
+	size_t i, j, nn = 0, count = 0, budget = OCI_SIDX_MAX_ENTRIES;
 	oci_sidx_stat st;
-	int rc = -1;
+	int rc = -1, n;
 
 	/* this process's entries, sorted, one per path (the last set) */
 	if (x->n) {
@@ -397,68 +450,144 @@ int oci_sidx_serialise(oci_sidx *x, char **out, size_t *len, ocibuild_error *err
 			else
 				x->state[i] = LINE_DROP;
 		}
-	old_budget = budget;
 	for (i = 0; i < x->nline; i++)
 		if (x->state[i] == LINE_OLD) {
-			if (old_budget)
-				old_budget--;
+			if (budget)
+				budget--;
 			else
 				x->state[i] = LINE_DROP;
 		}
 	for (i = 0; i < x->nline; i++)
 		count += x->state[i] != LINE_DROP;
 	count += nn;
-	if (oci_buf_printf(&b, err, SIDX_MAGIC " %lld %ld %zu\n", (long long)x->now.tv_sec,
-			   (long)x->now.tv_nsec, count) < 0)
+	n = snprintf(head, sizeof(head), SIDX_MAGIC " %lld %ld %zu\n", (long long)x->now.tv_sec,
+		     (long)x->now.tv_nsec, count);
+	if (oci_sink_write(out, head, (size_t)n, err) < 0)
 		goto out;
-	/* merge the two sorted lists */
 	for (i = 0, j = 0; i < x->nline || j < nn;) {
 		if (i < x->nline && x->state[i] == LINE_DROP) {
 			i++;
 			continue;
 		}
 		if (j < nn && (i == x->nline || cmp_path_line(nv[j]->path, x->line[i]) < 0)) {
-			if (put_entry(&b, nv[j++], err) < 0)
+			if (put_entry(out, nv[j++], err) < 0)
 				goto out;
 		} else {
 			const char *nl = strchr(x->line[i], '\n');
 
-			if (oci_buf_append(&b, x->line[i], (size_t)(nl + 1 - x->line[i]), err) < 0)
+			if (oci_sink_write(out, x->line[i], (size_t)(nl + 1 - x->line[i]), err) < 0)
 				goto out;
 			i++;
 		}
 	}
-	if (oci_sha256_buf(b.data, b.len, sum, err) < 0 ||
-	    oci_buf_printf(&b, err, "end %s\n", sum + 7) < 0)
-		goto out;
-	*len = b.len;
-	*out = oci_buf_detach(&b, NULL);
 	rc = 0;
 out:
 	oci_free(nv);
-	oci_buf_release(&b);
 	return rc;
 }
 
-int oci_sidx_save(oci_sidx *x, const char *cache_dir, ocibuild_error *err)
+/* emit, then the trailer with the checksum of what went before, to out */
+static int emit_all(oci_sidx *x, oci_sink *out, ocibuild_error *err)
+{
+	oci_hash_sink h;
+	char sum[OCI_DIGEST_LEN + 1], trailer[TRAILER_LEN + 1];
+	int rc;
+
+	if (oci_hash_sink_init(&h, out, err) < 0)
+		return -1;
+	rc = emit(x, &h.base, err);
+	if (!rc) {
+		oci_hash_sink_final(&h, sum);
+		snprintf(trailer, sizeof(trailer), "end %s\n", sum + 7);
+		rc = oci_sink_write(out, trailer, TRAILER_LEN, err);
+	}
+	oci_hash_sink_release(&h);
+	return rc;
+}
+
+struct buf_sink {
+	oci_sink base;
+	oci_buf b;
+};
+
+static int buf_write(oci_sink *s, const void *data, size_t len, ocibuild_error *err)
+{
+	return oci_buf_append(&((struct buf_sink *)s)->b, data, len, err);
+}
+
+int oci_sidx_serialise(oci_sidx *x, char **out, size_t *len, ocibuild_error *err)
+{
+	struct buf_sink bs = { { buf_write }, OCI_BUF_INIT(SIDX_MAX_BYTES) };
+
+	if (emit_all(x, &bs.base, err) < 0) {
+		oci_buf_release(&bs.b);
+		return -1;
+	}
+	*out = oci_buf_detach(&bs.b, len);
+	if (!*out)
+		return oci_err_nomem(err);
+	return 0;
+}
+
+int oci_sidx_save(oci_sidx *x, const char *dir, const char *name, ocibuild_error *err)
 {
 	oci_buf path = OCI_BUF_INIT(OCI_MAX_PATH_TEXT);
-	char *data = NULL;
-	size_t len = 0;
-	int rc = -1;
+	oci_file_sink f;
+	char *tmp = NULL;
+	int fd = -1, rc = -1, have_f = 0;
 
 	if (!x->dirty)
 		return 0;
-	if (oci_buf_printf(&path, err, "%s/%s", cache_dir, OCI_SIDX_FILE) < 0 ||
-	    oci_mkdirs(cache_dir, 0755, err) < 0 ||
-	    oci_sidx_serialise(x, &data, &len, err) < 0)
+	if (oci_buf_printf(&path, err, "%s/%s", dir, name) < 0 ||
+	    oci_mkdirs(dir, 0755, err) < 0 ||
+	    oci_tmpfile_in(dir, ".tmp-", 0644, &tmp, &fd, err) < 0)
+		goto out;
+	if (oci_file_sink_init(&f, fd, tmp, err) < 0)
+		goto out;
+	have_f = 1;
+	if (emit_all(x, &f.base, err) < 0 || oci_file_sink_flush(&f, err) < 0)
 		goto out;
 	/* not durable: a lost or stale index only costs reads */
-	rc = oci_write_file_atomic(path.data, data, len, 0, err);
-	if (!rc)
-		x->dirty = 0;
+	rc = oci_close_file(fd, tmp, 0, err);
+	fd = -1;
+	if (rc < 0)
+		goto out;
+	if (rename(tmp, path.data) < 0) {
+		rc = oci_err_errno(err, errno, "cannot create '%s': %s", path.data, strerror(errno));
+		goto out;
+	}
+	x->dirty = 0;
 out:
-	oci_free(data);
+	if (have_f)
+		oci_file_sink_release(&f);
+	if (fd >= 0)
+		close(fd);
+	if (rc < 0 && tmp)
+		unlink(tmp);
+	oci_free(tmp);
 	oci_buf_release(&path);
 	return rc;
+}
+
+void oci_sidx_trim(const char *dir, time_t now)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		struct stat st;
+
+		if (de->d_name[0] == '.' && (!de->d_name[1] || !strcmp(de->d_name, "..")))
+			continue;
+		/* unused for OCI_SIDX_MAX_AGE (a build's temporary directory), or
+		 * a temporary file left by a crash an hour ago or more */
+		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    S_ISREG(st.st_mode) &&
+		    (st.st_mtim.tv_sec < now - OCI_SIDX_MAX_AGE ||
+		     (de->d_name[0] == '.' && st.st_mtim.tv_sec < now - 3600)))
+			unlinkat(dirfd(d), de->d_name, 0);
+	}
+	closedir(d);
 }

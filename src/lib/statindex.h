@@ -21,7 +21,12 @@
 #include <time.h>
 #include "ocibuild/ocibuild.h"
 
-#define OCI_SIDX_FILE "statindex"
+/* the index files' directory in the cache: one file per layer root
+ * (statindex/<hash of the root's absolute path>), so a build loads the
+ * entries of its own tree, not those of every tree built with the cache */
+#define OCI_SIDX_DIR "statindex"
+/* an index file not used for this long (seconds) is removed */
+#define OCI_SIDX_MAX_AGE (30 * 86400)
 /* entries kept; the ones not seen by the latest build go first */
 #define OCI_SIDX_MAX_ENTRIES 200000
 /* paths longer than this are not indexed (hashed every time) */
@@ -63,9 +68,9 @@ typedef struct oci_sidx {
 
 /* Empty index; now is read from the wall clock. */
 void oci_sidx_init(oci_sidx *x);
-/* Read cache_dir/statindex into an empty x. Only out of memory fails; a
- * missing or bad file leaves x empty. */
-int oci_sidx_load(oci_sidx *x, const char *cache_dir, ocibuild_error *err);
+/* Read dir/name into an empty x. Only out of memory fails; a missing or bad
+ * file leaves x empty. */
+int oci_sidx_load(oci_sidx *x, const char *dir, const char *name, ocibuild_error *err);
 /* Take an index file's bytes into an empty x (copied). 1 when taken, 0
  * when ignored (x left empty), -1 out of memory. A line that does not
  * parse is found only when looked up, and is then a miss. */
@@ -83,8 +88,11 @@ int oci_sidx_set(oci_sidx *x, const char *path, const oci_sidx_stat *s, const ch
  * are still trusted, sorted by path, at most OCI_SIDX_MAX_ENTRIES (those
  * this process saw first). */
 int oci_sidx_serialise(oci_sidx *x, char **out, size_t *len, ocibuild_error *err);
-/* Write cache_dir/statindex (temp + rename, no fsync) when anything was
- * set. Fails only when it can not be written; callers may ignore that. */
-int oci_sidx_save(oci_sidx *x, const char *cache_dir, ocibuild_error *err);
+/* Write dir/name (temp + rename, no fsync) when anything was set. Fails
+ * only when it can not be written; callers may ignore that. */
+int oci_sidx_save(oci_sidx *x, const char *dir, const char *name, ocibuild_error *err);
+/* Remove the index files of dir unused for OCI_SIDX_MAX_AGE (a load marks
+ * a file used at most once a day, so a warm build writes nothing else). */
+void oci_sidx_trim(const char *dir, time_t now);
 void oci_sidx_release(oci_sidx *x);
 #endif

@@ -45,7 +45,8 @@ test_cache_warm_rebuild_reads_no_file() {
     files=$(cache_files "$BUILD_ERR")
     [ "$files" -ge 100 ] || fail "files seen by the cache key: $files ($BUILD_ERR)"
     assert_eq "$(cache_read "$BUILD_ERR")" "$files" "files read by a cold build"
-    assert_file "$OCIBUILD_CACHE_DIR/statindex"
+    # one index file per layer root (the release's, and the runtime layer's)
+    [ "$(find "$OCIBUILD_CACHE_DIR/statindex" -type f | wc -l)" -ge 1 ] || fail "no stat index"
     ob_build --release "$T/rel" -t relx:1 -o "$T/b.tar"
     assert_eq "$DIGEST" "$first" "digest of the warm rebuild"
     assert_eq "$(cache_files "$BUILD_ERR")" "$files" "files seen by the warm rebuild"
@@ -98,9 +99,12 @@ test_cache_bad_stat_index_is_ignored() {
     reg_src "$T/src"
     cache_settle
     ob_build --dir "$T/src" -t d:1 -o "$T/a.tar"
-    local first=$DIGEST idx=$OCIBUILD_CACHE_DIR/statindex files how before
+    local first=$DIGEST idx files how before
     files=$(cache_files "$BUILD_ERR")
     assert_eq "$files" 3 "files of the tree"
+    # one tree, one index file
+    assert_eq "$(find "$OCIBUILD_CACHE_DIR/statindex" -type f | wc -l)" 1 "index files"
+    idx=$(find "$OCIBUILD_CACHE_DIR/statindex" -type f)
     for how in digit truncate version garbage empty; do
         case $how in
         # one digit of a content digest: the checksum no longer matches
@@ -124,6 +128,28 @@ test_cache_bad_stat_index_is_ignored() {
     ob_build --dir "$T/src" -t d:2 -o "$T/c.tar"
     assert_eq "$(cache_read "$BUILD_ERR")" 1 "files read after a change"
     assert_ne "$DIGEST" "$first" "digest after a change"
+}
+
+# one index file per tree; one unused for 30 days goes, one in use stays
+test_cache_stat_index_per_tree_and_aged_out() {
+    reg_src "$T/a"
+    reg_src "$T/b" 2
+    cache_settle
+    ob_build --dir "$T/a" -t a:1 -o "$T/a.tar"
+    local ia ib
+    ia=$(find "$OCIBUILD_CACHE_DIR/statindex" -type f)
+    ob_build --dir "$T/b" -t b:1 -o "$T/b.tar"
+    assert_eq "$(find "$OCIBUILD_CACHE_DIR/statindex" -type f | wc -l)" 2 "index files of two trees"
+    ib=$(find "$OCIBUILD_CACHE_DIR/statindex" -type f ! -path "$ia")
+    # a's unused for 40 days, b's for 20: the next build removes a's only
+    touch -d '-40 days' "$ia"
+    touch -d '-20 days' "$ib"
+    ob_build --dir "$T/b" -t b:1 -o "$T/b.tar"
+    assert_eq "$(cache_read "$BUILD_ERR")" 0 "files read: nothing to write to the index"
+    assert_no_path "$ia"
+    assert_file "$ib"
+    # b's was used: marked so (at most once a day), it stays another 30 days
+    [ -n "$(find "$ib" -mtime -1)" ] || fail "the index in use was not marked used"
 }
 
 test_cache_app_only_change() {

@@ -295,7 +295,7 @@ static void test_bad_files_are_ignored(void **state)
 static void test_save_and_load(void **state)
 {
 	ocibuild_error err = { 0 };
-	char *dir = make_tmpdir(), *path = pjoin(dir, OCI_SIDX_FILE);
+	char *dir = make_tmpdir(), *path = pjoin(dir, "idx");
 	oci_sidx a, b;
 	oci_sidx_stat s;
 	FILE *f;
@@ -303,18 +303,18 @@ static void test_save_and_load(void **state)
 	(void)state;
 	/* nothing there: empty, no error */
 	oci_sidx_init(&b);
-	assert_int_equal(oci_sidx_load(&b, dir, &err), 0);
+	assert_int_equal(oci_sidx_load(&b, dir, "idx", &err), 0);
 	assert_int_equal(b.nline, 0);
 	oci_sidx_release(&b);
 	oci_sidx_init(&a);
 	s = tuple(&a, 9);
 	/* nothing set: nothing written */
-	assert_int_equal(oci_sidx_save(&a, dir, &err), 0);
+	assert_int_equal(oci_sidx_save(&a, dir, "idx", &err), 0);
 	assert_int_equal(access(path, F_OK), -1);
 	assert_int_equal(oci_sidx_set(&a, "/k", &s, HEX_B, &err), 0);
-	assert_int_equal(oci_sidx_save(&a, dir, &err), 0);
+	assert_int_equal(oci_sidx_save(&a, dir, "idx", &err), 0);
 	oci_sidx_init(&b);
-	assert_int_equal(oci_sidx_load(&b, dir, &err), 0);
+	assert_int_equal(oci_sidx_load(&b, dir, "idx", &err), 0);
 	assert_string_equal(look(&b, "/k", &s), HEX_B);
 	oci_sidx_release(&b);
 	/* garbage: ignored */
@@ -323,7 +323,7 @@ static void test_save_and_load(void **state)
 	fputs("not an index\n", f);
 	fclose(f);
 	oci_sidx_init(&b);
-	assert_int_equal(oci_sidx_load(&b, dir, &err), 0);
+	assert_int_equal(oci_sidx_load(&b, dir, "idx", &err), 0);
 	assert_int_equal(b.nline, 0);
 	oci_sidx_release(&b);
 	oci_sidx_release(&a);
