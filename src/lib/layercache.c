@@ -2,6 +2,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +14,8 @@
 
 #include "layercache.h"
 #include "blobstore.h"
+#include "ctx.h"
+#include "statindex.h"
 #include "buf.h"
 #include "digest.h"
 #include "err.h"
@@ -20,7 +25,7 @@
 
 /* Bump when anything that shapes a layer's bytes changes without showing
  * in the key (tar headers, compressor settings, the libraries' output). */
-#define LCACHE_FORMAT "ocibuild-layer-cache 2 gzip-libdeflate-512k-6 zstd-3-2m"
+#define LCACHE_FORMAT "ocibuild-layer-cache 3 gzip-libdeflate-512k-6 zstd-3-2m"
 #define MAX_ENTRY 1024
 
 static void put_str(oci_sha256 *h, const char *s)
@@ -38,18 +43,54 @@ static void put_u64(oci_sha256 *h, uint64_t v)
 	oci_sha256_update(h, &v, sizeof(v));
 }
 
-static int put_content(oci_sha256 *h, const char *path, ocibuild_error *err)
-{
-	static const size_t bufsize = 128 * 1024;
-	unsigned char *buf = oci_malloc(bufsize);
-	int fd, rc = -1;
+/* One file whose content must be read: a cold cache, a file changed or
+ * copied since the last build, a racy one. */
+struct hjob {
+	char *path;        /* absolute */
+	const char *hex;   /* the digest, from the index or from done */
+	oci_sidx_stat st;  /* as read (when stable) */
+	int stable;        /* same tuple before and after the read: may be indexed */
+	char done[65];
+	ocibuild_error err;
+};
 
-	if (!buf)
-		return oci_err_nomem(err);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+struct hpool {
+	struct hjob **jobs;
+	size_t n;
+	atomic_size_t next;
+};
+
+static int same_file_state(const struct stat *a, const struct stat *b)
+{
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
+	       a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
+	       a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
+static void hash_one(struct hjob *j, unsigned char *buf, size_t bufsize)
+{
+	struct stat st1, st2;
+	char digest[OCI_DIGEST_LEN + 1];
+	oci_sha256 h;
+	int fd, ok = 0;
+
+	if (!buf) {
+		oci_err_nomem(&j->err);
+		return;
+	}
+	fd = open(j->path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
-		oci_err_errno(err, errno, "cannot read '%s': %s", path, strerror(errno));
-		goto out;
+		oci_err_errno(&j->err, errno, "cannot read '%s': %s", j->path, strerror(errno));
+		return;
+	}
+	if (fstat(fd, &st1) < 0) {
+		oci_err_errno(&j->err, errno, "cannot read '%s': %s", j->path, strerror(errno));
+		close(fd);
+		return;
+	}
+	if (oci_sha256_init(&h, &j->err) < 0) {
+		close(fd);
+		return;
 	}
 	for (;;) {
 		ssize_t n = read(fd, buf, bufsize);
@@ -57,31 +98,183 @@ static int put_content(oci_sha256 *h, const char *path, ocibuild_error *err)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			oci_err_errno(err, errno, "cannot read '%s': %s", path, strerror(errno));
-			goto out;
-		}
-		if (!n)
+			oci_err_errno(&j->err, errno, "cannot read '%s': %s", j->path, strerror(errno));
 			break;
-		oci_sha256_update(h, buf, (size_t)n);
+		}
+		if (!n) {
+			ok = 1;
+			break;
+		}
+		oci_sha256_update(&h, buf, (size_t)n);
 	}
-	rc = 0;
-out:
-	if (fd >= 0)
-		close(fd);
-	oci_free(buf);
-	return rc;
+	if (ok) {
+		oci_sha256_final(&h, digest);
+		memcpy(j->done, digest + 7, 65);
+		j->hex = j->done;
+		/* a file that changed while it was read is not indexed */
+		if (S_ISREG(st1.st_mode) && fstat(fd, &st2) == 0 && same_file_state(&st1, &st2)) {
+			oci_sidx_stat_of(&st1, &j->st);
+			j->stable = 1;
+		}
+	}
+	oci_sha256_release(&h);
+	close(fd);
 }
 
-int oci_lcache_key(const oci_layer_opts *o, const oci_walk_entry *const *entries, size_t n,
-		   char *key, ocibuild_error *err)
+static void *hash_worker(void *arg)
+{
+	static const size_t bufsize = 128 * 1024;
+	struct hpool *p = arg;
+	unsigned char *buf = oci_malloc(bufsize);
+	size_t i;
+
+	while ((i = atomic_fetch_add(&p->next, 1)) < p->n)
+		hash_one(p->jobs[i], buf, bufsize);
+	oci_free(buf);
+	return NULL;
+}
+
+/* Hash the jobs on up to threads threads, this one included. Each job has
+ * its own result, so the key does not depend on which thread hashed what. */
+static void hash_all(struct hjob **jobs, size_t n, int threads)
+{
+	struct hpool p;
+	pthread_t tid[64];
+	size_t t, started = 0, want;
+
+	p.jobs = jobs;
+	p.n = n;
+	atomic_init(&p.next, 0);
+	want = threads < 1 ? 1 : (size_t)threads;
+	if (want > 64)
+		want = 64;
+	if (want > n)
+		want = n;
+	for (t = 1; t < want; t++) {
+		if (pthread_create(&tid[started], NULL, hash_worker, &p))
+			break; /* fewer threads: the others do the rest */
+		started++;
+	}
+	hash_worker(&p);
+	for (t = 0; t < started; t++)
+		pthread_join(tid[t], NULL);
+}
+
+/* path made absolute (the index's key); NULL when out of memory */
+static char *abs_path(const char *path, char **cwd)
+{
+	oci_buf b = OCI_BUF_INIT(OCI_MAX_PATH_TEXT);
+
+	if (path[0] == '/')
+		return oci_strdup(path);
+	if (!*cwd) {
+		char *c = oci_malloc(PATH_MAX);
+
+		if (!c)
+			return NULL;
+		if (!getcwd(c, PATH_MAX)) {
+			/* no usable cwd: the path as given, which is not indexed */
+			oci_free(c);
+			return oci_strdup(path);
+		}
+		*cwd = c;
+	}
+	if (oci_buf_printf(&b, NULL, "%s/%s", *cwd, path) < 0) {
+		oci_buf_release(&b);
+		return NULL;
+	}
+	return oci_buf_detach(&b, NULL);
+}
+
+/* The stat index file of a layer root: CACHE/statindex/<16 hex digits of
+ * the SHA-256 of its absolute path>. */
+static int index_name(const char *cache_dir, const char *root, char **cwd, char **dir,
+		      char *name, ocibuild_error *err)
+{
+	oci_buf b = OCI_BUF_INIT(OCI_MAX_PATH_TEXT);
+	char *abs = abs_path(root ? root : "", cwd), digest[OCI_DIGEST_LEN + 1];
+	int rc;
+
+	if (!abs)
+		return oci_err_nomem(err);
+	rc = oci_sha256_buf(abs, strlen(abs), digest, err);
+	oci_free(abs);
+	if (rc < 0)
+		return -1;
+	memcpy(name, digest + 7, 16);
+	name[16] = '\0';
+	if (oci_buf_printf(&b, err, "%s/%s", cache_dir, OCI_SIDX_DIR) < 0)
+		return -1;
+	*dir = oci_buf_detach(&b, NULL);
+	return *dir ? 0 : oci_err_nomem(err);
+}
+
+int oci_lcache_key(ocibuild_ctx *ctx, const char *cache_dir, const oci_layer_opts *o,
+		   const oci_walk_entry *const *entries, size_t n, char *key, ocibuild_error *err)
 {
 	oci_sha256 h;
-	char digest[OCI_DIGEST_LEN + 1];
-	size_t i;
-	int rc = -1;
+	oci_sidx x;
+	char digest[OCI_DIGEST_LEN + 1], *cwd = NULL, *idir = NULL, iname[17];
+	struct hjob *jobs = NULL, **todo = NULL;
+	size_t i, nfiles = 0, ntodo = 0;
+	int rc = -1, have_h = 0;
 
+	oci_sidx_init(&x);
+	if (cache_dir && (index_name(cache_dir, o->root, &cwd, &idir, iname, err) < 0 ||
+			  oci_sidx_load(&x, idir, iname, err) < 0))
+		goto out;
+	jobs = oci_calloc(n, sizeof(*jobs));
+	todo = oci_calloc(n, sizeof(*todo));
+	if (!jobs || !todo) {
+		oci_err_nomem(err);
+		goto out;
+	}
+	/* which files the index vouches for, which must be read */
+	for (i = 0; i < n; i++) {
+		const oci_walk_entry *e = entries[i];
+		struct hjob *j = &jobs[i];
+		struct stat st;
+		oci_sidx_stat s;
+
+		if (e->data || e->type != OCI_TAR_FILE)
+			continue;
+		nfiles++;
+		if (e->src) {
+			j->path = abs_path(e->src, &cwd);
+		} else {
+			char *rel = oci_path_join(o->root, e->rel);
+
+			j->path = rel ? abs_path(rel, &cwd) : NULL;
+			oci_free(rel);
+		}
+		if (!j->path) {
+			oci_err_nomem(err);
+			goto out;
+		}
+		if (stat(j->path, &st) == 0 && S_ISREG(st.st_mode)) {
+			oci_sidx_stat_of(&st, &s);
+			if (oci_sidx_lookup(&x, j->path, &s, j->done))
+				j->hex = j->done;
+		}
+		if (!j->hex)
+			todo[ntodo++] = j;
+	}
+	hash_all(todo, ntodo, o->threads);
+	for (i = 0; i < ntodo; i++) {
+		struct hjob *j = todo[i];
+
+		if (j->err.kind) {
+			/* the first failure in input order */
+			*err = j->err;
+			memset(&j->err, 0, sizeof(j->err));
+			goto out;
+		}
+		if (j->stable && oci_sidx_set(&x, j->path, &j->st, j->hex, err) < 0)
+			goto out;
+	}
 	if (oci_sha256_init(&h, err) < 0)
-		return -1;
+		goto out;
+	have_h = 1;
 	put_str(&h, LCACHE_FORMAT);
 	put_u64(&h, (uint64_t)o->compression);
 	put_str(&h, o->prefix);
@@ -100,25 +293,37 @@ int oci_lcache_key(const oci_layer_opts *o, const oci_walk_entry *const *entries
 			put_str(&h, "data");
 			oci_sha256_update(&h, e->data, (size_t)e->size);
 		} else if (e->type == OCI_TAR_FILE) {
-			char *path = e->src ? oci_strdup(e->src) : oci_path_join(o->root, e->rel);
-			int prc;
-
-			if (!path) {
-				oci_err_nomem(err);
-				goto out;
-			}
 			put_str(&h, "content");
-			prc = put_content(&h, path, err);
-			oci_free(path);
-			if (prc < 0)
-				goto out;
+			put_str(&h, jobs[i].hex);
 		}
 	}
 	oci_sha256_final(&h, digest);
 	memcpy(key, digest + 7, OCI_LCACHE_KEY_LEN + 1);
+	if (nfiles)
+		oci_log(ctx, OCIBUILD_LOG_INFO,
+			"cache key: %zu of %zu files read and hashed, the others unchanged since last hashed",
+			ntodo, nfiles);
+	/* a hint: an index that can not be written costs the next build reads */
+	if (cache_dir && oci_sidx_save(&x, idir, iname, err) < 0) {
+		if (err->kind == OCIBUILD_ERR_NOMEM)
+			goto out;
+		ocibuild_error_clear(err);
+	}
 	rc = 0;
 out:
-	oci_sha256_release(&h);
+	if (have_h)
+		oci_sha256_release(&h);
+	if (jobs) {
+		for (i = 0; i < n; i++) {
+			oci_free(jobs[i].path);
+			ocibuild_error_clear(&jobs[i].err);
+		}
+	}
+	oci_free(jobs);
+	oci_free(todo);
+	oci_free(cwd);
+	oci_free(idir);
+	oci_sidx_release(&x);
 	return rc;
 }
 
@@ -257,6 +462,10 @@ int oci_lcache_trim(const char *cache_dir, uint64_t max, uint64_t *removed,
 
 	if (removed)
 		*removed = 0;
+	if (oci_buf_printf(&dir, err, "%s/%s", cache_dir, OCI_SIDX_DIR) < 0)
+		return -1;
+	oci_sidx_trim(dir.data, time(NULL));
+	oci_buf_reset(&dir);
 	if (oci_buf_printf(&dir, err, "%s/blobs/sha256", cache_dir) < 0)
 		return -1;
 	d = opendir(dir.data);

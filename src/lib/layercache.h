@@ -3,11 +3,13 @@
  *
  * The key of a layer is a SHA-256 over what decides its bytes: the layer
  * options (compression, prefix, file times) and, for every entry in order,
- * its path, type, mode, size, link target and content. Content, not file
- * identity and times: release tools (relx, mix release) copy every file
- * into a new release directory on each run, so inode and ctime never
+ * its path, type, mode, size, link target and content digest. Content,
+ * not file identity and times: release tools (relx, mix release) copy every
+ * file into a new release directory on each run, so inode and ctime never
  * survive from one build to the next, and a key made of them would always
- * miss; hashing is a fraction of the cost of tar and compression. An entry
+ * miss. The stat index only saves reading a file whose stat tuple has not
+ * changed since its content was hashed; a copied file is read again and
+ * still gives the same key. An entry
  * maps the key to the blob's digest, diff_id and sizes; the blob itself is
  * in the content-addressed cache, so an entry whose blob is gone is a miss
  * and is dropped, and one whose blob is corrupt is made again.
@@ -20,9 +22,13 @@
 
 #define OCI_LCACHE_KEY_LEN 64
 
-/* Compute the key of a layer; key gets OCI_LCACHE_KEY_LEN hex digits + NUL. */
-int oci_lcache_key(const oci_layer_opts *o, const oci_walk_entry *const *entries, size_t n,
-		   char *key, ocibuild_error *err);
+/* Compute the key of a layer; key gets OCI_LCACHE_KEY_LEN hex digits + NUL.
+ * A file's content digest comes from cache_dir's stat index (statindex.h)
+ * when the file is unchanged since it was hashed; the others are read and
+ * hashed on o->threads threads, and the index updated. cache_dir may be
+ * NULL (every file is read). Logs on ctx how many files were read. */
+int oci_lcache_key(ocibuild_ctx *ctx, const char *cache_dir, const oci_layer_opts *o,
+		   const oci_walk_entry *const *entries, size_t n, char *key, ocibuild_error *err);
 /* Look the key up in cache_dir. *hit is set and r filled when an entry
  * names a blob that is present in cache_dir with the recorded size. */
 int oci_lcache_get(const char *cache_dir, const char *key, oci_layer_result *r, int *hit,

@@ -132,7 +132,7 @@ static int build_layer(oci_lmake *m, oci_lplan *p, ocibuild_error *err)
 	lo.cancel = m->ctx->cancel;
 	lo.cancel_userdata = m->ctx->cancel_userdata;
 	if (m->lcache) {
-		if (oci_lcache_key(&lo, p->v, p->n, key, err) < 0 ||
+		if (oci_lcache_key(m->ctx, m->lcache, &lo, p->v, p->n, key, err) < 0 ||
 		    layer_from_cache(m, p, key, &hit, err) < 0)
 			return -1;
 		if (hit)

@@ -7,6 +7,15 @@
 cache_made() { grep -c ' layer sha256:[0-9a-f]*: [0-9]* entries,' <<<"$1" || true; }
 cache_hits() { grep -c ' layer sha256:[0-9a-f]*: from the cache' <<<"$1" || true; }
 
+# files whose content the cache key read ("cache key: N of M files read and
+# hashed", one line per layer), summed over the layers; and the files seen
+cache_read() { sed -n 's/.*cache key: \([0-9]*\) of [0-9]* files read.*/\1/p' <<<"$1" | awk '{ s += $1 } END { print s + 0 }'; }
+cache_files() { sed -n 's/.*cache key: [0-9]* of \([0-9]*\) files read.*/\1/p' <<<"$1" | awk '{ s += $1 } END { print s + 0 }'; }
+# the stat index trusts a file only when its mtime and ctime are older than
+# the index by more than the timestamp granularity it assumes (2 s): let the
+# input become older than that
+cache_settle() { sleep 3; }
+
 # a copy of the relx fixture release that a test may change
 cache_release() {
     rel_fixture relx
@@ -24,6 +33,123 @@ test_cache_warm_rebuild_makes_nothing() {
     assert_eq "$(cache_made "$BUILD_ERR")" 0 "layers made by a warm rebuild ($BUILD_ERR)"
     [ "$(cache_hits "$BUILD_ERR")" -ge 4 ] || fail "layers from the cache: $BUILD_ERR"
     cmp "$T/a.tar" "$T/b.tar" || fail "the two archives differ"
+}
+
+# a warm rebuild of an unchanged tree reads no file: every content digest
+# comes from the stat index
+test_cache_warm_rebuild_reads_no_file() {
+    cache_release
+    cache_settle
+    ob_build --release "$T/rel" -t relx:1 -o "$T/a.tar"
+    local first=$DIGEST files
+    files=$(cache_files "$BUILD_ERR")
+    [ "$files" -ge 100 ] || fail "files seen by the cache key: $files ($BUILD_ERR)"
+    assert_eq "$(cache_read "$BUILD_ERR")" "$files" "files read by a cold build"
+    # one index file per layer root (the release's, and the runtime layer's)
+    [ "$(find "$OCIBUILD_CACHE_DIR/statindex" -type f | wc -l)" -ge 1 ] || fail "no stat index"
+    ob_build --release "$T/rel" -t relx:1 -o "$T/b.tar"
+    assert_eq "$DIGEST" "$first" "digest of the warm rebuild"
+    assert_eq "$(cache_files "$BUILD_ERR")" "$files" "files seen by the warm rebuild"
+    assert_eq "$(cache_read "$BUILD_ERR")" 0 "files read by the warm rebuild ($BUILD_ERR)"
+    assert_eq "$(cache_made "$BUILD_ERR")" 0 "layers made by the warm rebuild"
+    # the same with one thread: the key does not depend on the thread count
+    ob_build --release "$T/rel" -t relx:1 -o "$T/c.tar" -j 1 --no-cache
+    assert_eq "$DIGEST" "$first" "digest of a -j 1 build without the cache"
+}
+
+# a file touched (new mtime, same content) is read again and still hits
+test_cache_touched_file_is_read_again_and_hits() {
+    cache_release
+    cache_settle
+    ob_build --release "$T/rel" -t relx:1 -o "$T/a.tar"
+    local first=$DIGEST app
+    app=$(find "$T/rel/lib" -path '*/relx_app-*/ebin/relx_app.app' | head -n1)
+    touch "$app"
+    ob_build --release "$T/rel" -t relx:1 -o "$T/b.tar"
+    assert_eq "$(cache_read "$BUILD_ERR")" 1 "files read after a touch ($BUILD_ERR)"
+    assert_eq "$(cache_made "$BUILD_ERR")" 0 "layers made after a touch"
+    assert_eq "$DIGEST" "$first" "digest after a touch"
+}
+
+# racy: a file whose mtime is not older than the index (here: in the future)
+# is read on every build, so a change that keeps its size and its mtime,
+# made within the same timestamp tick, is seen
+test_cache_racy_file_is_read_every_time() {
+    mkdir -p "$T/src"
+    printf 'old\n' >"$T/src/racy"
+    printf 'calm\n' >"$T/src/calm"
+    touch -d '@4000000000' "$T/src/racy"
+    cache_settle
+    ob_build --dir "$T/src" -t d:1 --layout "$T/L"
+    assert_eq "$(cache_read "$BUILD_ERR")" 2 "files read by the first build"
+    ob_build --dir "$T/src" -t d:1 --layout "$T/L"
+    assert_eq "$(cache_read "$BUILD_ERR")" 1 "files read again: the racy one alone ($BUILD_ERR)"
+    # same size, same mtime, new content, and the ctime of now: read again
+    printf 'new\n' >"$T/src/racy"
+    touch -d '@4000000000' "$T/src/racy"
+    ob_build --dir "$T/src" -t d:2 --layout "$T/L"
+    assert_eq "$(cache_read "$BUILD_ERR")" 1 "files read after the racy change"
+    assert_eq "$(cache_made "$BUILD_ERR")" 1 "layers made after the racy change"
+    assert_ne "$(index_digest "$T/L" d:1)" "$(index_digest "$T/L" d:2)" "image digest after the racy change"
+}
+
+# a corrupt, truncated or foreign index is ignored (every file read, the
+# right image) and rewritten
+test_cache_bad_stat_index_is_ignored() {
+    reg_src "$T/src"
+    cache_settle
+    ob_build --dir "$T/src" -t d:1 -o "$T/a.tar"
+    local first=$DIGEST idx files how before
+    files=$(cache_files "$BUILD_ERR")
+    assert_eq "$files" 3 "files of the tree"
+    # one tree, one index file
+    assert_eq "$(find "$OCIBUILD_CACHE_DIR/statindex" -type f | wc -l)" 1 "index files"
+    idx=$(find "$OCIBUILD_CACHE_DIR/statindex" -type f)
+    for how in digit truncate version garbage empty; do
+        case $how in
+        # one digit of a content digest: the checksum no longer matches
+        digit) if [ "$(sed -n '2s/^[^\t]*\t\(.\).*/\1/p' "$idx")" = 0 ]; then sed -i '2s/\t./\t1/' "$idx"; else sed -i '2s/\t./\t0/' "$idx"; fi ;;
+        truncate) truncate -s $(($(stat -c %s "$idx") / 2)) "$idx" ;;
+        version) sed -i '1s/^ocibuild-statindex [0-9]*/ocibuild-statindex 99/' "$idx" ;;
+        garbage) head -c 5000 /dev/urandom >"$idx" ;;
+        empty) : >"$idx" ;;
+        esac
+        before=$(cat "$idx")
+        ob_build --dir "$T/src" -t d:1 -o "$T/b.tar"
+        assert_eq "$DIGEST" "$first" "digest with a $how index"
+        assert_eq "$(cache_read "$BUILD_ERR")" "$files" "files read with a $how index ($BUILD_ERR)"
+        assert_ne "$(cat "$idx")" "$before" "the $how index rewritten"
+        ob_build --dir "$T/src" -t d:1 -o "$T/b.tar"
+        assert_eq "$(cache_read "$BUILD_ERR")" 0 "files read once the $how index was rewritten"
+    done
+    # a stale digest under a valid checksum is the one thing it can not
+    # see; a file changed since then has a new stat tuple all the same
+    printf 'setting=2\n' >"$T/src/etc/app.conf"
+    ob_build --dir "$T/src" -t d:2 -o "$T/c.tar"
+    assert_eq "$(cache_read "$BUILD_ERR")" 1 "files read after a change"
+    assert_ne "$DIGEST" "$first" "digest after a change"
+}
+
+# one index file per tree; one unused for 30 days goes, one in use stays
+test_cache_stat_index_per_tree_and_aged_out() {
+    reg_src "$T/a"
+    reg_src "$T/b" 2
+    cache_settle
+    ob_build --dir "$T/a" -t a:1 -o "$T/a.tar"
+    local ia ib
+    ia=$(find "$OCIBUILD_CACHE_DIR/statindex" -type f)
+    ob_build --dir "$T/b" -t b:1 -o "$T/b.tar"
+    assert_eq "$(find "$OCIBUILD_CACHE_DIR/statindex" -type f | wc -l)" 2 "index files of two trees"
+    ib=$(find "$OCIBUILD_CACHE_DIR/statindex" -type f ! -path "$ia")
+    # a's unused for 40 days, b's for 20: the next build removes a's only
+    touch -d '-40 days' "$ia"
+    touch -d '-20 days' "$ib"
+    ob_build --dir "$T/b" -t b:1 -o "$T/b.tar"
+    assert_eq "$(cache_read "$BUILD_ERR")" 0 "files read: nothing to write to the index"
+    assert_no_path "$ia"
+    assert_file "$ib"
+    # b's was used: marked so (at most once a day), it stays another 30 days
+    [ -n "$(find "$ib" -mtime -1)" ] || fail "the index in use was not marked used"
 }
 
 test_cache_app_only_change() {
@@ -85,6 +211,7 @@ test_cache_corrupt_blob_is_made_again() {
 
 test_cache_concurrent_builds() {
     cache_release
+    cache_settle
     local i pids=() rc=0
     for i in 1 2 3 4; do
         "$OCIBUILD" build --release "$T/rel" -t relx:1 -o "$T/out$i.tar" >"$T/d$i" 2>"$T/e$i" &
@@ -98,6 +225,11 @@ test_cache_concurrent_builds() {
     ob_build --release "$T/rel" -t relx:1 -o "$T/after.tar"
     assert_eq "$(cache_made "$BUILD_ERR")" 0 "layers made after the concurrent builds"
     assert_eq "$DIGEST" "$(cat "$T/d1")" "digest from the cache"
+    # the stat index they shared is whole (the last writer's): the build
+    # after them read what it lacked, the next one reads nothing
+    ob_build --release "$T/rel" -t relx:1 -o "$T/again.tar"
+    assert_eq "$(cache_read "$BUILD_ERR")" 0 "files read after the concurrent builds ($BUILD_ERR)"
+    assert_eq "$DIGEST" "$(cat "$T/d1")" "digest from the stat index"
 }
 
 test_cache_no_cache() {
@@ -125,6 +257,10 @@ test_cache_release_copied_again() {
     ob_build --release "$T/rel" -t relx:1 -o "$T/b.tar"
     assert_eq "$DIGEST" "$first" "digest"
     assert_eq "$(cache_made "$BUILD_ERR")" 0 "layers made after the release was copied again ($BUILD_ERR)"
+    # new inodes and ctimes: the stat index vouches for none of them, every
+    # file is read, and the key is the same
+    # (the host files of the runtime layer were not copied: not read)
+    assert_eq "$(cache_read "$BUILD_ERR")" "$(find "$T/rel" -type f | wc -l)" "files read after the copy"
 }
 
 # --cache-max: the least recently used blobs go once the cache is larger
