@@ -29,7 +29,7 @@
 /* Two sampled bytes are equal with probability sum(count^2) / samples^2:
  * 1/256 for random bytes. At most 1/224: the block is already-compressed
  * data (assets, archives), where level 1 is as small as level 6 within
- * 0.1%. At most 1/64: most of it is such data or machine code with tables,
+ * 0.2%. At most 1/64: most of it is such data or machine code with tables,
  * where level 4 loses less size per CPU second saved than on text.
  * See docs/performance.md for the measurements. */
 #define GZ_FLAT_DIV 224
