@@ -1,5 +1,6 @@
 #include <errno.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <string.h>
 #include <libdeflate.h>
 #include <zstd.h>
@@ -11,12 +12,28 @@
 
 /* gzip: the input is cut into fixed blocks, each compressed by libdeflate
  * into a gzip member of its own, and the members are concatenated (RFC 1952
- * allows it; Go's, zlib's and GNU gzip's readers take it). The
- * block size and level fix the bytes: changing either changes every gzip
- * layer. A block has no history before it; at 512 KiB that costs well under
- * 1% of size and buys compression on every core with no shared state. */
-#define GZ_BLOCK (512 * 1024)
+ * allows it; Go's, zlib's and GNU gzip's readers take it). The block size,
+ * the levels and the rule that picks a block's level (oci_gz_block_level)
+ * fix the bytes: changing any of them changes every gzip layer. A block has
+ * no history before it; at 1 MiB that costs under 0.5% of size and buys
+ * compression on every core with no shared state. */
+#define GZ_BLOCK (1024 * 1024)
 #define GZ_LEVEL 6
+#define GZ_LEVEL_MIXED 4
+#define GZ_LEVEL_FLAT 1
+/* The level rule samples every 5th byte (odd, so that 2-, 4- and 8-byte
+ * aligned structures do not alias) of blocks of at least 64 KiB; smaller
+ * ones are cheap at any level and too small to judge. */
+#define GZ_SAMPLE_STRIDE 5
+#define GZ_JUDGE_MIN (64 * 1024)
+/* Two sampled bytes are equal with probability sum(count^2) / samples^2:
+ * 1/256 for random bytes. At most 1/224: the block is already-compressed
+ * data (assets, archives), where level 1 is as small as level 6 within
+ * 0.2%. At most 1/64: most of it is such data or machine code with tables,
+ * where level 4 loses less size per CPU second saved than on text.
+ * See docs/performance.md for the measurements. */
+#define GZ_FLAT_DIV 224
+#define GZ_MIXED_DIV 64
 #define ZSTD_LEVEL 3
 /* Fixed (rather than libzstd's default, derived from the window) so that
  * memory stays small and the output can not change with a default. */
@@ -90,16 +107,47 @@ int ocibuild_compression_parse(const char *name, ocibuild_compression *out)
 
 /* ---- gzip ---- */
 
-static void gz_compress_slot(struct libdeflate_compressor *c, struct gz_slot *s)
+int oci_gz_block_level(const unsigned char *p, size_t n)
 {
-	s->out_len = libdeflate_gzip_compress(c, s->in, s->in_len, s->out, s->out_cap);
+	uint32_t count[256] = { 0 };
+	uint64_t samples = 0, same = 0;
+	size_t i;
+
+	if (n < GZ_JUDGE_MIN)
+		return GZ_LEVEL;
+	for (i = 0; i < n; i += GZ_SAMPLE_STRIDE) {
+		count[p[i]]++;
+		samples++;
+	}
+	for (i = 0; i < 256; i++)
+		same += (uint64_t)count[i] * count[i];
+	if (same * GZ_FLAT_DIV <= samples * samples)
+		return GZ_LEVEL_FLAT;
+	if (same * GZ_MIXED_DIV <= samples * samples)
+		return GZ_LEVEL_MIXED;
+	return GZ_LEVEL;
+}
+
+/* c: the worker's compressors by level, made on first use. */
+static void gz_compress_slot(struct libdeflate_compressor **c, struct gz_slot *s)
+{
+	int level = oci_gz_block_level(s->in, s->in_len);
+
+	if (!c[level])
+		c[level] = libdeflate_alloc_compressor(level);
+	if (!c[level]) {
+		s->failed = 1;
+		return;
+	}
+	s->out_len = libdeflate_gzip_compress(c[level], s->in, s->in_len, s->out, s->out_cap);
 	s->failed = s->out_len ? 0 : 2;
 }
 
 static void *gz_worker(void *arg)
 {
 	oci_zw *z = arg;
-	struct libdeflate_compressor *c = libdeflate_alloc_compressor(GZ_LEVEL);
+	struct libdeflate_compressor *c[GZ_LEVEL + 1] = { NULL };
+	int l;
 
 	pthread_mutex_lock(&z->mu);
 	for (;;) {
@@ -120,16 +168,14 @@ static void *gz_worker(void *arg)
 		}
 		pick->state = SLOT_BUSY;
 		pthread_mutex_unlock(&z->mu);
-		if (c)
-			gz_compress_slot(c, pick);
-		else
-			pick->failed = 1;
+		gz_compress_slot(c, pick);
 		pthread_mutex_lock(&z->mu);
 		pick->state = SLOT_DONE;
 		pthread_cond_broadcast(&z->done_cv);
 	}
 	pthread_mutex_unlock(&z->mu);
-	libdeflate_free_compressor(c);
+	for (l = 0; l <= GZ_LEVEL; l++)
+		libdeflate_free_compressor(c[l]);
 	return NULL;
 }
 
@@ -239,13 +285,22 @@ static int gz_start(oci_zw *z, int threads, ocibuild_error *err)
 	z->nslots = (size_t)threads + 2;
 	z->slots = oci_calloc(z->nslots, sizeof(*z->slots));
 	z->threads = oci_calloc((size_t)threads, sizeof(*z->threads));
-	c = libdeflate_alloc_compressor(GZ_LEVEL);
-	if (!z->slots || !z->threads || !c) {
-		libdeflate_free_compressor(c);
+	if (!z->slots || !z->threads)
 		return oci_err_nomem(err);
+	/* room for the worst case of every level a block may get */
+	bound = 0;
+	for (i = 0; i < 3; i++) {
+		static const int levels[] = { GZ_LEVEL, GZ_LEVEL_MIXED, GZ_LEVEL_FLAT };
+		size_t b;
+
+		c = libdeflate_alloc_compressor(levels[i]);
+		if (!c)
+			return oci_err_nomem(err);
+		b = libdeflate_gzip_compress_bound(c, GZ_BLOCK);
+		libdeflate_free_compressor(c);
+		if (b > bound)
+			bound = b;
 	}
-	bound = libdeflate_gzip_compress_bound(c, GZ_BLOCK);
-	libdeflate_free_compressor(c);
 	for (i = 0; i < z->nslots; i++) {
 		struct gz_slot *s = &z->slots[i];
 

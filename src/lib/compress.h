@@ -4,7 +4,7 @@
  *
  * The bytes produced depend only on the input and the kind, never on the
  * number of threads: gzip blocks have fixed boundaries and each member is a
- * pure function of its block; zstd always runs in
+ * pure function of its block (its level too); zstd always runs in
  * libzstd's multi-threaded mode, whose output is the same for any worker
  * count of 1 or more. */
 #ifndef OCI_COMPRESS_H
@@ -22,6 +22,11 @@ oci_sink *oci_zw_sink(oci_zw *z);
 int oci_zw_finish(oci_zw *z, ocibuild_error *err);
 /* Stops the workers; safe on an unfinished writer and on NULL. */
 void oci_zw_release(oci_zw *z);
+
+/* The libdeflate level of one gzip block of n bytes at p, from its content
+ * alone: 1 for already-compressed data, 4 for blocks that are mostly such
+ * data, 6 otherwise. Exposed for the unit tests. */
+int oci_gz_block_level(const unsigned char *p, size_t n);
 
 /* Media type suffix: "+gzip", "+zstd" or "". */
 const char *oci_compression_suffix(ocibuild_compression kind);

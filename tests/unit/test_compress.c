@@ -18,6 +18,8 @@
 #define KIB 1024u
 #define MIB (1024u * 1024u)
 #define OUT_MAX (64u * MIB)
+/* the gzip writer's block (src/lib/compress.c) */
+#define GZB MIB
 
 /* ---- a sink that collects into memory ---- */
 
@@ -289,8 +291,8 @@ static void test_none_roundtrip(void **state)
 
 static void test_gzip_header_trailer(void **state)
 {
-	/* fixed 512 KiB blocks, each a gzip member of its own */
-	size_t n = 3 * 512 * KIB + 11, members = 0, off = 0, k;
+	/* fixed 1 MiB blocks, each a gzip member of its own */
+	size_t n = 3 * GZB + 11, members = 0, off = 0, k;
 	unsigned char *in = make_input(n);
 	oci_buf out;
 	const unsigned char *p;
@@ -305,8 +307,8 @@ static void test_gzip_header_trailer(void **state)
 	 * and a trailer with the CRC and length of its own block */
 	for (k = 0; k < members; k++) {
 		z_stream zs;
-		unsigned char *tmp = malloc(512 * KIB + 64);
-		size_t blk = k < 3 ? 512 * KIB : 11;
+		unsigned char *tmp = malloc(GZB + 64);
+		size_t blk = k < 3 ? GZB : 11;
 		const unsigned char *t;
 		uint32_t got_crc, got_len;
 
@@ -321,13 +323,13 @@ static void test_gzip_header_trailer(void **state)
 		zs.next_in = (unsigned char *)p + off;
 		zs.avail_in = (uInt)(out.len - off);
 		zs.next_out = tmp;
-		zs.avail_out = (uInt)(512 * KIB + 64);
+		zs.avail_out = (uInt)(GZB + 64);
 		assert_int_equal(inflate(&zs, Z_FINISH), Z_STREAM_END);
 		assert_int_equal(zs.total_out, blk);
 		t = p + off + zs.total_in - 8;
 		got_crc = (uint32_t)t[0] | (uint32_t)t[1] << 8 | (uint32_t)t[2] << 16 | (uint32_t)t[3] << 24;
 		got_len = (uint32_t)t[4] | (uint32_t)t[5] << 8 | (uint32_t)t[6] << 16 | (uint32_t)t[7] << 24;
-		assert_int_equal(got_crc, (uint32_t)crc32(crc32(0L, Z_NULL, 0), in + k * 512 * KIB, (uInt)blk));
+		assert_int_equal(got_crc, (uint32_t)crc32(crc32(0L, Z_NULL, 0), in + k * GZB, (uInt)blk));
 		assert_int_equal(got_len, (uint32_t)blk);
 		off += zs.total_in;
 		inflateEnd(&zs);
@@ -337,8 +339,8 @@ static void test_gzip_header_trailer(void **state)
 	oci_buf_release(&out);
 
 	/* an exact multiple of the block: no empty member at the end */
-	compress_into(OCIBUILD_COMPRESS_GZIP, 2, in, 2 * 512 * KIB, 1, &out);
-	gunzip_members(&out, in, 2 * 512 * KIB, &members);
+	compress_into(OCIBUILD_COMPRESS_GZIP, 2, in, 2 * GZB, 1, &out);
+	gunzip_members(&out, in, 2 * GZB, &members);
 	assert_int_equal(members, 2);
 	oci_buf_release(&out);
 
@@ -360,6 +362,87 @@ static void same_bytes(const oci_buf *a, const oci_buf *b, const char *what)
 		;
 	fail_msg("%s: outputs differ (%zu vs %zu bytes, first difference at %zu)", what,
 		 a->len, b->len, i);
+}
+
+/* n bytes spread evenly over k values (k <= 256), in a scrambled order */
+static void fill_over(unsigned char *p, size_t n, unsigned k)
+{
+	uint64_t x = 0x2545f4914f6cdd1dULL;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		p[i] = (unsigned char)((x >> 32) % k);
+	}
+}
+
+static void fill_text(unsigned char *p, size_t n)
+{
+	static const char words[] = "the process spawns a gen_server that receives {ok, Pid} and links ";
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		p[i] = (unsigned char)words[(i * 7 / 5) % (sizeof(words) - 1)];
+}
+
+static void test_gzip_block_level(void **state)
+{
+	unsigned char *p = malloc(GZB);
+
+	(void)state;
+	assert_non_null(p);
+	/* random, and nearly so: already-compressed data gets level 1 */
+	fill_over(p, GZB, 256);
+	assert_int_equal(oci_gz_block_level(p, GZB), 1);
+	fill_over(p, GZB, 230);
+	assert_int_equal(oci_gz_block_level(p, GZB), 1);
+	/* flat but not random: level 4, down to a collision chance of 1/64 */
+	fill_over(p, GZB, 200);
+	assert_int_equal(oci_gz_block_level(p, GZB), 4);
+	fill_over(p, GZB, 70);
+	assert_int_equal(oci_gz_block_level(p, GZB), 4);
+	/* everything else: level 6 */
+	fill_over(p, GZB, 60);
+	assert_int_equal(oci_gz_block_level(p, GZB), 6);
+	fill_text(p, GZB);
+	assert_int_equal(oci_gz_block_level(p, GZB), 6);
+	memset(p, 0, GZB);
+	assert_int_equal(oci_gz_block_level(p, GZB), 6);
+	/* a short block is not judged: random or not, level 6 */
+	fill_over(p, 64 * KIB - 1, 256);
+	assert_int_equal(oci_gz_block_level(p, 64 * KIB - 1), 6);
+	assert_int_equal(oci_gz_block_level(p, 64 * KIB), 1);
+	assert_int_equal(oci_gz_block_level(p, 0), 6);
+	free(p);
+}
+
+/* One stream whose blocks get each level: it decodes, one member per
+ * block, and the bytes do not depend on the threads or the writes. */
+static void test_gzip_levels_roundtrip(void **state)
+{
+	size_t n = 4 * GZB + 1000, members = 0;
+	unsigned char *in = malloc(n);
+	oci_buf ref, out;
+
+	(void)state;
+	assert_non_null(in);
+	fill_over(in, GZB, 256);
+	fill_text(in + GZB, GZB);
+	fill_over(in + 2 * GZB, GZB, 100);
+	fill_text(in + 3 * GZB, GZB + 1000);
+	assert_int_equal(oci_gz_block_level(in, GZB), 1);
+	assert_int_equal(oci_gz_block_level(in + GZB, GZB), 6);
+	assert_int_equal(oci_gz_block_level(in + 2 * GZB, GZB), 4);
+	compress_into(OCIBUILD_COMPRESS_GZIP, 1, in, n, -1, &ref);
+	gunzip_members(&ref, in, n, &members);
+	assert_int_equal(members, 5);
+	compress_into(OCIBUILD_COMPRESS_GZIP, 3, in, n, 4, &out);
+	same_bytes(&ref, &out, "levels: 1 vs 3 threads");
+	oci_buf_release(&out);
+	oci_buf_release(&ref);
+	free(in);
 }
 
 static void threads_identical(ocibuild_compression kind, size_t n)
@@ -518,6 +601,8 @@ int main(void)
 		cmocka_unit_test(test_zstd_roundtrip),
 		cmocka_unit_test(test_none_roundtrip),
 		cmocka_unit_test(test_gzip_header_trailer),
+		cmocka_unit_test(test_gzip_block_level),
+		cmocka_unit_test(test_gzip_levels_roundtrip),
 		cmocka_unit_test(test_gzip_threads_identical),
 		cmocka_unit_test(test_zstd_threads_identical),
 		cmocka_unit_test(test_gzip_chunks_identical),
