@@ -323,3 +323,31 @@ test_cache_from_faults() {
     faults_sweep 2 build --dir "$T/src" -t app:1 --push "$REG/cf@N@" --cache-from "$REG/app:1" \
         -o @OUT@/img.tar -q
 }
+
+# the layers' diff_id passes run side by side (one layer per thread): what a
+# fresh runner logs, uploads and writes is the same for --jobs 1 and 2
+test_cache_from_jobs_same_output() {
+    reg_start plain
+    export SOURCE_DATE_EPOCH=$REG_EPOCH
+    cf_release
+    cf_fresh
+    reg_ob_push build --release "$T/rel" -t relx:1 --push "$REG" --no-attach-sbom
+    cf_change_app
+    local j d=() lines=() up=()
+    for j in 1 2; do
+        cf_fresh
+        reg_mark
+        # a repository of its own, so that the second build uploads too
+        reg_ob_push build --release "$T/rel" -t relx:2 --push "$REG/j$j" --no-attach-sbom \
+            --cache-from "$REG/relx:1" --jobs "$j" -o "$T/j$j.tar"
+        d+=("$PDIGEST")
+        lines+=("$(grep -E ' layer sha256:|reused [0-9]+ layer' <<<"$ERR")")
+        up+=("$(reg_uploaded_digests | tr '\n' ' ')")
+        assert_eq "$(cf_made "$ERR")" 1 "layers compressed with --jobs $j ($ERR)"
+        [ "$(cf_reused "$ERR")" -ge 3 ] || fail "layers reused with --jobs $j: $ERR"
+    done
+    assert_eq "${d[1]}" "${d[0]}" "digest with --jobs 2"
+    assert_eq "${lines[1]}" "${lines[0]}" "layer log lines, in order, with --jobs 2"
+    assert_eq "${up[1]}" "${up[0]}" "blobs uploaded with --jobs 2"
+    cmp "$T/j1.tar" "$T/j2.tar" || fail "the -o archives differ between --jobs 1 and --jobs 2"
+}
