@@ -25,6 +25,58 @@ static const char *human(uint64_t n, char *buf, size_t len)
 	return buf;
 }
 
+/* The per-layer passes that only read the input (the layer cache key, the
+ * diff_id for --cache-from) run side by side, one layer per thread: each
+ * is a single sequential read, and the layers are independent. Everything
+ * that logs, emits events or writes stays in layer order afterwards. */
+struct lm_each {
+	oci_lmake *m;
+	oci_lplan *const *v;
+	const size_t *idx;   /* the layers to do, by index into v */
+	size_t n, next;
+	int (*fn)(struct lm_each *e, size_t i, ocibuild_error *err);
+	char (*keys)[OCI_LCACHE_KEY_LEN + 1];
+	unsigned char *have_key;
+	char (*ids)[OCI_DIGEST_LEN + 1];
+	uint64_t *tar_sizes;
+	ocibuild_error *errs; /* one per entry of idx */
+	int failed;
+	pthread_mutex_t mu;
+};
+
+static void layer_opts(const oci_lmake *m, const oci_lplan *p, oci_layer_opts *lo)
+{
+	memset(lo, 0, sizeof(*lo));
+	lo->root = p->root;
+	lo->prefix = p->prefix;
+	lo->prefix_mode = p->prefix_mode;
+	lo->mtime = m->mtime;
+	lo->compression = m->compression;
+	lo->threads = oci_ctx_threads(m->ctx);
+	lo->cancel = m->ctx->cancel;
+	lo->cancel_userdata = m->ctx->cancel_userdata;
+}
+
+static int key_one(struct lm_each *e, size_t i, ocibuild_error *err)
+{
+	oci_layer_opts lo;
+
+	layer_opts(e->m, e->v[i], &lo);
+	if (oci_lcache_key(&lo, e->v[i]->v, e->v[i]->n, e->keys[i], err) < 0)
+		return -1;
+	e->have_key[i] = 1;
+	return 0;
+}
+
+/* The layer cache key of layer i, computed now if the lookups were skipped
+ * (an empty cache): only a layer that goes into the cache needs one. */
+static const char *key_of(struct lm_each *e, size_t i, ocibuild_error *err)
+{
+	if (!e->have_key[i] && key_one(e, i, err) < 0)
+		return NULL;
+	return e->keys[i];
+}
+
 /* A layer from the cache, when its input has not changed. *hit says
  * whether it was; a cached blob that fails its digest is dropped (with the
  * entry) and the layer made again. */
@@ -67,9 +119,11 @@ static int layer_from_cache(oci_lmake *m, oci_lplan *p, const char *key, int *hi
  * --cache-from image has: its blob is reused from there. Downloaded only
  * when an output on disk (or the SBOM referrer, which reads the sbom layer)
  * needs its bytes. */
-static int layer_from_remote(oci_lmake *m, oci_lplan *p, const char *diff_id, uint64_t tar_size,
-			     const char *key, int *hit, ocibuild_error *err)
+static int layer_from_remote(struct lm_each *e, size_t i, int *hit, ocibuild_error *err)
 {
+	oci_lmake *m = e->m;
+	oci_lplan *p = e->v[i];
+	const char *diff_id = e->ids[i], *key;
 	const oci_cf_layer *l;
 
 	*hit = 0;
@@ -82,15 +136,16 @@ static int layer_from_remote(oci_lmake *m, oci_lplan *p, const char *diff_id, ui
 	memcpy(p->r.digest, l->digest, sizeof(p->r.digest));
 	memcpy(p->r.diff_id, diff_id, sizeof(p->r.diff_id));
 	p->r.size = l->size;
-	p->r.tar_size = tar_size;
+	p->r.tar_size = e->tar_sizes[i];
 	p->from = m->cf.names.v[l->src];
 	m->cf.reused[l->src]++;
 	*hit = 1;
 	oci_log(m->ctx, OCIBUILD_LOG_INFO, "%s layer %.19s: reused from %s", p->what, p->r.digest,
 		p->from);
 	/* downloaded: the next build here finds it in the layer cache */
-	if (m->lcache && oci_blobs_has(m->stage, l->digest) &&
-	    oci_lcache_put(m->lcache, key, m->stage, &p->r, err) < 0) {
+	if (!m->lcache || !oci_blobs_has(m->stage, l->digest))
+		return 0;
+	if (!(key = key_of(e, i, err)) || oci_lcache_put(m->lcache, key, m->stage, &p->r, err) < 0) {
 		if (err->kind == OCIBUILD_ERR_NOMEM)
 			return -1;
 		ocibuild_error_clear(err);
@@ -98,25 +153,17 @@ static int layer_from_remote(oci_lmake *m, oci_lplan *p, const char *diff_id, ui
 	return 0;
 }
 
-static void layer_opts(const oci_lmake *m, const oci_lplan *p, oci_layer_opts *lo)
-{
-	memset(lo, 0, sizeof(*lo));
-	lo->root = p->root;
-	lo->prefix = p->prefix;
-	lo->prefix_mode = p->prefix_mode;
-	lo->mtime = m->mtime;
-	lo->compression = m->compression;
-	lo->threads = oci_ctx_threads(m->ctx);
-	lo->cancel = m->ctx->cancel;
-	lo->cancel_userdata = m->ctx->cancel_userdata;
-}
-
 /* Compressed into the stage: the layer nothing had. */
-static int make_layer(oci_lmake *m, oci_lplan *p, const char *key, ocibuild_error *err)
+static int make_layer(struct lm_each *e, size_t i, ocibuild_error *err)
 {
+	oci_lmake *m = e->m;
+	oci_lplan *p = e->v[i];
+	const char *key = NULL;
 	oci_layer_opts lo;
 	char h1[32], h2[32];
 
+	if (m->lcache && !(key = key_of(e, i, err)))
+		return -1;
 	layer_opts(m, p, &lo);
 	if (oci_layer_build(&lo, p->v, p->n, m->stage, m->durable, &p->r, err) < 0)
 		return -1;
@@ -147,24 +194,6 @@ static int stream_layer(oci_lmake *m, const oci_lplan *p, ocibuild_error *err)
 		return 0;
 	return oci_push_stream_add(m->stream, p->r.digest, p->r.size, err);
 }
-
-/* The per-layer passes that only read the input (the layer cache key, the
- * diff_id for --cache-from) run side by side, one layer per thread: each
- * is a single sequential read, and the layers are independent. Everything
- * that logs, emits events or writes stays in layer order afterwards. */
-struct lm_each {
-	oci_lmake *m;
-	oci_lplan *const *v;
-	const size_t *idx;   /* the layers to do, by index into v */
-	size_t n, next;
-	int (*fn)(struct lm_each *e, size_t i, ocibuild_error *err);
-	char (*keys)[OCI_LCACHE_KEY_LEN + 1];
-	char (*ids)[OCI_DIGEST_LEN + 1];
-	uint64_t *tar_sizes;
-	ocibuild_error *errs; /* one per entry of idx */
-	int failed;
-	pthread_mutex_t mu;
-};
 
 static void *each_worker(void *arg)
 {
@@ -236,14 +265,6 @@ static int each_layer(struct lm_each *e, ocibuild_error *err)
 	return rc;
 }
 
-static int key_one(struct lm_each *e, size_t i, ocibuild_error *err)
-{
-	oci_layer_opts lo;
-
-	layer_opts(e->m, e->v[i], &lo);
-	return oci_lcache_key(&lo, e->v[i]->v, e->v[i]->n, e->keys[i], err);
-}
-
 static int diff_id_one(struct lm_each *e, size_t i, ocibuild_error *err)
 {
 	oci_layer_opts lo;
@@ -277,7 +298,7 @@ int oci_lmake_layers(oci_lmake *m, oci_lplan *const *v, size_t n, ocibuild_error
 {
 	struct lm_each e;
 	size_t *idx = NULL, i, nmiss = 0;
-	int rc = -1;
+	int rc = -1, lookup;
 
 	if (!n)
 		return 0;
@@ -286,16 +307,23 @@ int oci_lmake_layers(oci_lmake *m, oci_lplan *const *v, size_t n, ocibuild_error
 	e.v = v;
 	idx = oci_calloc(n, sizeof(*idx));
 	e.keys = oci_calloc(n, sizeof(*e.keys));
+	e.have_key = oci_calloc(n, 1);
 	e.ids = oci_calloc(n, sizeof(*e.ids));
 	e.tar_sizes = oci_calloc(n, sizeof(*e.tar_sizes));
-	if (!idx || !e.keys || !e.ids || !e.tar_sizes) {
+	if (!idx || !e.keys || !e.have_key || !e.ids || !e.tar_sizes) {
 		oci_err_nomem(err);
 		goto out;
 	}
 	for (i = 0; i < n; i++)
 		idx[i] = i;
 	e.idx = idx;
-	if (m->lcache) {
+	/* a fresh runner's cache has nothing to look up: the keys (a read of
+	 * every file) are left to the layers that go into it */
+	lookup = m->lcache && !oci_lcache_empty(m->lcache);
+	if (m->lcache && !lookup)
+		oci_log(m->ctx, OCIBUILD_LOG_INFO, "layer cache '%s' is empty: no layer looked up",
+			m->lcache);
+	if (lookup) {
 		e.n = n;
 		e.fn = key_one;
 		if (each_layer(&e, err) < 0)
@@ -305,7 +333,7 @@ int oci_lmake_layers(oci_lmake *m, oci_lplan *const *v, size_t n, ocibuild_error
 	for (i = 0; i < n; i++) {
 		int hit = 0;
 
-		if (m->lcache && layer_from_cache(m, v[i], e.keys[i], &hit, err) < 0)
+		if (lookup && layer_from_cache(m, v[i], e.keys[i], &hit, err) < 0)
 			goto out;
 		if (!hit) {
 			idx[nmiss++] = i;
@@ -323,21 +351,20 @@ int oci_lmake_layers(oci_lmake *m, oci_lplan *const *v, size_t n, ocibuild_error
 			goto out;
 	}
 	for (i = 0; i < nmiss; i++) {
-		oci_lplan *p = v[idx[i]];
 		int hit = 0;
 
-		if (m->cf.n && layer_from_remote(m, p, e.ids[idx[i]], e.tar_sizes[idx[i]],
-						 e.keys[idx[i]], &hit, err) < 0)
+		if (m->cf.n && layer_from_remote(&e, idx[i], &hit, err) < 0)
 			goto out;
-		if (!hit && make_layer(m, p, e.keys[idx[i]], err) < 0)
+		if (!hit && make_layer(&e, idx[i], err) < 0)
 			goto out;
-		if (stream_layer(m, p, err) < 0)
+		if (stream_layer(m, v[idx[i]], err) < 0)
 			goto out;
 	}
 	rc = 0;
 out:
 	oci_free(idx);
 	oci_free(e.keys);
+	oci_free(e.have_key);
 	oci_free(e.ids);
 	oci_free(e.tar_sizes);
 	return rc;

@@ -351,3 +351,35 @@ test_cache_from_jobs_same_output() {
     assert_eq "${up[1]}" "${up[0]}" "blobs uploaded with --jobs 2"
     cmp "$T/j1.tar" "$T/j2.tar" || fail "the -o archives differ between --jobs 1 and --jobs 2"
 }
+
+# a fresh runner's layer cache is empty: no key is computed to look a layer
+# up there (a read of every file), so a file of a layer reused from the
+# cache ref is read once, by its diff_id pass (strace counts the opens of a
+# file too small for the ELF check to open). The key of the layer that is
+# made is still computed: the next build on that runner finds it.
+test_cache_from_fresh_runner_reads_once() {
+    command -v strace >/dev/null || fail "strace is missing (scripts/install-deps.sh --test)"
+    reg_start plain
+    export SOURCE_DATE_EPOCH=$REG_EPOCH
+    cf_release
+    local erts
+    erts=$(find "$T/rel" -maxdepth 1 -name 'erts-*' | head -n1)
+    [ -n "$erts" ] || fail "no ERTS in the release"
+    echo tiny >"$erts/cf-tiny.txt"
+    cf_fresh
+    reg_ob_push build --release "$T/rel" -t relx:1 --push "$REG" --no-attach-sbom
+    cf_change_app
+    cf_fresh
+    run strace -f -qq -e trace=openat -o "$T/strace.log" "$OCIBUILD" build --release "$T/rel" \
+        -t relx:2 --push "$REG" --no-attach-sbom --cache-from "$REG/relx:1" "${REG_NET[@]}"
+    [ "$RC" -eq 0 ] || fail "build under strace exited $RC: $ERR"
+    assert_match "$ERR" "layer cache '.*' is empty: no layer looked up" "the empty-cache line"
+    grep -qE 'erts layer sha256:[0-9a-f]*: reused from ' <<<"$ERR" || fail "erts not reused: $ERR"
+    assert_eq "$(grep -c "cf-tiny.txt\", O_RDONLY.*= [0-9]" "$T/strace.log" || true)" 1 \
+        "opens of a file of the reused erts layer"
+    # the same runner again: the app layer made above is in its cache
+    reg_ob_push build --release "$T/rel" -t relx:2 --push "$REG" --no-attach-sbom \
+        --cache-from "$REG/relx:1"
+    grep -qE 'app layer sha256:[0-9a-f]*: from the cache' <<<"$ERR" || fail "app layer not from the cache: $ERR"
+    assert_eq "$(cf_made "$ERR")" 0 "layers compressed on the second build ($ERR)"
+}
