@@ -288,8 +288,9 @@ static int open_cache_from(oci_lmake *m, ocibuild_error *err)
 	if (!cache)
 		return oci_err_nomem(err);
 	/* --no-cache: no layer from any cache unless one is named */
-	rc = oci_cachefrom_open(m->ctx, m->net, m->cache_from, m->cf_push, m->tags, m->platforms,
-				m->np, cache, &m->cf, err);
+	/* the push has found out already whether its registry speaks TLS */
+	rc = oci_cachefrom_open(m->ctx, m->net, oci_push_stream_registry(m->stream), m->cache_from,
+				m->cf_push, m->tags, m->platforms, m->np, cache, &m->cf, err);
 	oci_free(cache);
 	return rc;
 }

@@ -384,3 +384,24 @@ test_cache_from_fresh_runner_reads_once() {
     grep -qE 'app layer sha256:[0-9a-f]*: from the cache' <<<"$ERR" || fail "app layer not from the cache: $ERR"
     assert_eq "$(cf_made "$ERR")" 0 "layers compressed on the second build ($ERR)"
 }
+
+# the cache ref on the registry being pushed to: whether that registry
+# speaks TLS is found out once (by the push), not again for the cache ref;
+# each TLS attempt loads the system CA bundle, the largest part of a fresh
+# runner's start-up CPU (bench/profile.sh). The fault proxy logs a TLS
+# ClientHello as an unparsed request.
+test_cache_from_plain_probe_once() {
+    reg_start plain
+    reg_proxy_start
+    reg_src "$T/src"
+    cf_fresh
+    REG=$REG_PROXY reg_ob_push build --dir "$T/src" -t d:1 --push "$REG_PROXY"
+    assert_eq "$(grep -c ' unparsed ' "$REG_PROXY_LOG" || true)" 1 "TLS attempts of a push"
+    : >"$REG_PROXY_LOG"
+    cf_fresh
+    REG=$REG_PROXY reg_ob_push build --dir "$T/src" -t d:2 --push "$REG_PROXY" \
+        --cache-from "$REG_PROXY/d:1"
+    assert_eq "$(cf_reused "$ERR")" 1 "layers reused ($ERR)"
+    assert_eq "$(grep -c ' unparsed ' "$REG_PROXY_LOG" || true)" 1 \
+        "TLS attempts of a push with a cache ref on the same registry"
+}
