@@ -81,5 +81,12 @@ if [[ -n $REG ]]; then
 		bash -c "exec $(printf '%q ' "$OCIBUILD") push -q --no-attach-sbom '$T/src.oci' --push $REG -t prof/r\$(cat '$T/n'):1"
 	scenario "cold build+push" "rm -rf '$T/cache'; echo \$((\$(cat '$T/n' 2>/dev/null || echo 0) + 1)) > '$T/n'" \
 		bash -c "exec $(printf '%q ' "${OB[@]}") --push $REG -t prof/r\$(cat '$T/n'):1"
+	# a fresh CI runner (empty layer cache) pushing an app-only change with
+	# --cache-from the image pushed before it: only the app layer is made
+	CF=$T/cf-input
+	"${OB[@]}" --no-cache --no-attach-sbom --push "$REG" -t prof/prev:1 >/dev/null
+	scenario "fresh runner --cache-from build+push" \
+		"[ -d '$CF' ] || { cp -a '$IN' '$CF' && echo '%% x' >> '$CF/lib/myapp-0.1.0/ebin/myapp.app'; }; rm -rf '$T/cache'; echo \$((\$(cat '$T/n' 2>/dev/null || echo 0) + 1)) > '$T/n'" \
+		bash -c "exec $(printf '%q ' "$OCIBUILD" build -q --release "$CF" --lock "$LOCK") --no-attach-sbom --push $REG --cache-from $REG/prof/prev:1 -t prof/cf\$(cat '$T/n'):1"
 fi
 ((N)) || die "PROFILE_ONLY='$ONLY' matches no scenario"

@@ -7,7 +7,7 @@ build="build-essential pkg-config libjansson-dev libzstd-dev libdeflate-dev zlib
 demo="erlang-nox erlang-dev rebar3 busybox-static umoci jq"
 test="elixir libcmocka-dev skopeo umoci oci-image-tool podman crun zstd pigz gzip tar time
       python3 python3-jsonschema python3-jwt python3-cryptography python3-nacl file ca-certificates
-      docker-registry apache2-utils openssl curl git util-linux"
+      docker-registry apache2-utils openssl curl git util-linux strace"
 pkgs="$build $demo"
 [ "${1:-}" = "--test" ] && pkgs="$build $demo $test"
 # root (a fresh container, which has no sudo) runs apt-get itself

@@ -202,23 +202,30 @@ static void fill_lmake(struct build *b)
  * made for platforms with the same SBOM). */
 static int build_layers(struct build *b, ocibuild_error *err)
 {
-	size_t i;
+	oci_lplan *v[OCI_LPLAN_MAX];
+	oci_lplan **sb;
+	size_t i, n = 0;
+	int rc;
 
 	for (i = 0; i < b->layers.n; i++)
-		if (oci_lmake_layer(&b->lm, &b->layers.v[i], err) < 0)
-			return -1;
+		v[i] = &b->layers.v[i];
+	if (oci_lmake_layers(&b->lm, v, b->layers.n, err) < 0)
+		return -1;
 	if (oci_lmake_trim(&b->lm, err) < 0)
 		return -1;
-	for (i = 0; i < b->plan.np; i++) {
-		struct plat *pl = &b->plats[i];
-
-		if (!pl->has_sbom)
-			continue;
-		if (pl->same_sbom)
-			pl->sbom_layer.r = pl->same_sbom->sbom_layer.r;
-		else if (oci_lmake_layer(&b->lm, &pl->sbom_layer, err) < 0)
-			return -1;
-	}
+	sb = oci_calloc(b->plan.np, sizeof(*sb));
+	if (!sb)
+		return oci_err_nomem(err);
+	for (i = 0; i < b->plan.np; i++)
+		if (b->plats[i].has_sbom && !b->plats[i].same_sbom)
+			sb[n++] = &b->plats[i].sbom_layer;
+	rc = oci_lmake_layers(&b->lm, sb, n, err);
+	oci_free(sb);
+	if (rc < 0)
+		return -1;
+	for (i = 0; i < b->plan.np; i++)
+		if (b->plats[i].has_sbom && b->plats[i].same_sbom)
+			b->plats[i].sbom_layer.r = b->plats[i].same_sbom->sbom_layer.r;
 	oci_lmake_log_reused(&b->lm);
 	return 0;
 }

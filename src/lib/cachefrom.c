@@ -195,9 +195,9 @@ static int fatal(const ocibuild_error *err)
 }
 
 /* One cache reference, every platform. */
-static int open_one(ocibuild_ctx *ctx, const oci_net *net, const char *name,
-		    const oci_platform *plats, size_t np, const char *cache, oci_cachefrom *cf,
-		    ocibuild_error *err)
+static int open_one(ocibuild_ctx *ctx, const oci_net *net, oci_registry *known,
+		    const char *name, const oci_platform *plats, size_t np, const char *cache,
+		    oci_cachefrom *cf, ocibuild_error *err)
 {
 	oci_net cnet = *net;
 	oci_ref r;
@@ -220,6 +220,8 @@ static int open_one(ocibuild_ctx *ctx, const oci_net *net, const char *name,
 		rc = 0;
 		goto out;
 	}
+	if (known)
+		oci_reg_scheme_from(reg, known);
 	if (add_source(cf, err) < 0)
 		goto out;
 	si = cf->nsrc - 1;
@@ -273,9 +275,10 @@ out:
 	return rc;
 }
 
-int oci_cachefrom_open(ocibuild_ctx *ctx, const oci_net *net, const ocibuild_strv *refs,
-		       const char *push, const oci_strlist *tags, const oci_platform *plats,
-		       size_t np, const char *cache, oci_cachefrom *cf, ocibuild_error *err)
+int oci_cachefrom_open(ocibuild_ctx *ctx, const oci_net *net, oci_registry *known,
+		       const ocibuild_strv *refs, const char *push, const oci_strlist *tags,
+		       const oci_platform *plats, size_t np, const char *cache, oci_cachefrom *cf,
+		       ocibuild_error *err)
 {
 	oci_strlist names = { 0 };
 	size_t i;
@@ -305,7 +308,7 @@ int oci_cachefrom_open(ocibuild_ctx *ctx, const oci_net *net, const ocibuild_str
 			goto out;
 	}
 	for (i = 0; i < names.n; i++)
-		if (open_one(ctx, net, names.v[i], plats, np, cache, cf, err) < 0)
+		if (open_one(ctx, net, known, names.v[i], plats, np, cache, cf, err) < 0)
 			goto out;
 	rc = 0;
 out:

@@ -30,12 +30,15 @@ typedef struct oci_cachefrom {
 
 /* Resolve `refs` (or, when there are none and `push` is set, each of
  * `tags` at its push destination) for every platform of `plats`, reading
- * manifests and configs through `cache` with pull credentials. Fails only
+ * manifests and configs through `cache` with pull credentials. A ref on
+ * the host of `known` (a registry client already in use, or NULL) takes
+ * its settled scheme instead of trying TLS again. Fails only
  * when cancelled or out of memory; any other failure of a reference is
  * logged and the reference left out. Release with oci_cachefrom_release. */
-int oci_cachefrom_open(ocibuild_ctx *ctx, const oci_net *net, const ocibuild_strv *refs,
-		       const char *push, const oci_strlist *tags, const oci_platform *plats,
-		       size_t np, const char *cache, oci_cachefrom *cf, ocibuild_error *err);
+int oci_cachefrom_open(ocibuild_ctx *ctx, const oci_net *net, oci_registry *known,
+		       const ocibuild_strv *refs, const char *push, const oci_strlist *tags,
+		       const oci_platform *plats, size_t np, const char *cache, oci_cachefrom *cf,
+		       ocibuild_error *err);
 /* The diff_id of the layer that o and entries would make: the tar stream
  * hashed, nothing compressed or written. tar_size may be NULL. */
 int oci_cachefrom_diff_id(const oci_layer_opts *o, const oci_walk_entry *const *entries,

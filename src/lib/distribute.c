@@ -80,6 +80,11 @@ struct oci_push_stream {
 	oci_push_session *session; /* NULL once oci_push_tags took it */
 };
 
+oci_registry *oci_push_stream_registry(const oci_push_stream *s)
+{
+	return s ? s->reg : NULL;
+}
+
 int oci_push_stream_begin(ocibuild_ctx *ctx, const oci_net *net, const char *layout,
 			  const char *prefix, const char *tag, oci_push_stream **out,
 			  ocibuild_error *err)

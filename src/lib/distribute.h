@@ -22,6 +22,8 @@ int oci_push_stream_begin(ocibuild_ctx *ctx, const oci_net *net, const char *lay
 /* Upload blob digest of the layout now (oci_push_session_add). */
 int oci_push_stream_add(oci_push_stream *s, const char *digest, int64_t size,
 			ocibuild_error *err);
+/* The stream's registry client (its scheme settled), or NULL. */
+oci_registry *oci_push_stream_registry(const oci_push_stream *s);
 /* Abort what oci_push_tags did not finish (no manifest, no tag) and free;
  * NULL is ignored. */
 void oci_push_stream_free(oci_push_stream *s);

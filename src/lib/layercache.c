@@ -520,3 +520,24 @@ out:
 	oci_buf_release(&dir);
 	return rc;
 }
+
+int oci_lcache_empty(const char *cache_dir)
+{
+	char *dir = entry_path(cache_dir, "");
+	struct dirent *de;
+	DIR *d;
+	int empty = 1;
+
+	if (!dir)
+		return 0;
+	d = opendir(dir);
+	oci_free(dir);
+	if (!d)
+		return errno == ENOENT;
+	/* an entry is named by its key; a temporary name starts with a dot */
+	while (empty && (de = readdir(d)))
+		if (de->d_name[0] != '.')
+			empty = 0;
+	closedir(d);
+	return empty;
+}

@@ -38,6 +38,11 @@ int oci_lcache_get(const char *cache_dir, const char *key, oci_layer_result *r, 
  * possible, not read again) and the entry written. */
 int oci_lcache_put(const char *cache_dir, const char *key, const char *blob_dir,
 		   const oci_layer_result *r, ocibuild_error *err);
+/* 1 when cache_dir holds no entry at all (a fresh runner's cache): every
+ * lookup would miss, so a build need not compute the keys to look up. 0
+ * when it holds some, or can not be read (then look up as usual). An entry
+ * another build adds meanwhile is only a missed hit. */
+int oci_lcache_empty(const char *cache_dir);
 /* Forget an entry (its blob turned out to be corrupt). */
 void oci_lcache_drop(const char *cache_dir, const char *key);
 /* Mark a blob of the cache as just used (least recently used go first). */

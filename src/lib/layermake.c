@@ -1,6 +1,7 @@
 /* Making a build's layers: the layer cache first, then a --cache-from
  * image, then the tar and the compressor (layer.c). */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -22,6 +23,58 @@ static const char *human(uint64_t n, char *buf, size_t len)
 	else
 		snprintf(buf, len, "%llu B", (unsigned long long)n);
 	return buf;
+}
+
+/* The per-layer passes that only read the input (the layer cache key, the
+ * diff_id for --cache-from) run side by side, one layer per thread: each
+ * is a single sequential read, and the layers are independent. Everything
+ * that logs, emits events or writes stays in layer order afterwards. */
+struct lm_each {
+	oci_lmake *m;
+	oci_lplan *const *v;
+	const size_t *idx;   /* the layers to do, by index into v */
+	size_t n, next;
+	int (*fn)(struct lm_each *e, size_t i, ocibuild_error *err);
+	char (*keys)[OCI_LCACHE_KEY_LEN + 1];
+	unsigned char *have_key;
+	char (*ids)[OCI_DIGEST_LEN + 1];
+	uint64_t *tar_sizes;
+	ocibuild_error *errs; /* one per entry of idx */
+	int failed;
+	pthread_mutex_t mu;
+};
+
+static void layer_opts(const oci_lmake *m, const oci_lplan *p, oci_layer_opts *lo)
+{
+	memset(lo, 0, sizeof(*lo));
+	lo->root = p->root;
+	lo->prefix = p->prefix;
+	lo->prefix_mode = p->prefix_mode;
+	lo->mtime = m->mtime;
+	lo->compression = m->compression;
+	lo->threads = oci_ctx_threads(m->ctx);
+	lo->cancel = m->ctx->cancel;
+	lo->cancel_userdata = m->ctx->cancel_userdata;
+}
+
+static int key_one(struct lm_each *e, size_t i, ocibuild_error *err)
+{
+	oci_layer_opts lo;
+
+	layer_opts(e->m, e->v[i], &lo);
+	if (oci_lcache_key(e->m->ctx, e->m->lcache, &lo, e->v[i]->v, e->v[i]->n, e->keys[i], err) < 0)
+		return -1;
+	e->have_key[i] = 1;
+	return 0;
+}
+
+/* The layer cache key of layer i, computed now if the lookups were skipped
+ * (an empty cache): only a layer that goes into the cache needs one. */
+static const char *key_of(struct lm_each *e, size_t i, ocibuild_error *err)
+{
+	if (!e->have_key[i] && key_one(e, i, err) < 0)
+		return NULL;
+	return e->keys[i];
 }
 
 /* A layer from the cache, when its input has not changed. *hit says
@@ -62,35 +115,18 @@ static int layer_from_cache(oci_lmake *m, oci_lplan *p, const char *key, int *hi
 	return 0;
 }
 
-/* A layer whose diff_id a --cache-from image has: its blob is reused from
- * there, nothing compressed. Downloaded only when an output on disk (or the
- * SBOM referrer, which reads the sbom layer) needs its bytes. */
-static int layer_from_remote(oci_lmake *m, oci_lplan *p, const oci_layer_opts *lo,
-			     const char *key, int *hit, ocibuild_error *err)
+/* A layer whose diff_id (computed beforehand, no compression) a
+ * --cache-from image has: its blob is reused from there. Downloaded only
+ * when an output on disk (or the SBOM referrer, which reads the sbom layer)
+ * needs its bytes. */
+static int layer_from_remote(struct lm_each *e, size_t i, int *hit, ocibuild_error *err)
 {
+	oci_lmake *m = e->m;
+	oci_lplan *p = e->v[i];
+	const char *diff_id = e->ids[i], *key;
 	const oci_cf_layer *l;
-	char diff_id[OCI_DIGEST_LEN + 1];
-	uint64_t tar_size;
 
 	*hit = 0;
-	if (!m->cf_open) {
-		char *cache = oci_cache_dir(NULL);
-		int rc;
-
-		m->cf_open = 1;
-		if (!cache)
-			return oci_err_nomem(err);
-		/* --no-cache: no layer from any cache unless one is named */
-		rc = oci_cachefrom_open(m->ctx, m->net, m->cache_from, m->cf_push, m->tags,
-					m->platforms, m->np, cache, &m->cf, err);
-		oci_free(cache);
-		if (rc < 0)
-			return -1;
-	}
-	if (!m->cf.n)
-		return 0;
-	if (oci_cachefrom_diff_id(lo, p->v, p->n, diff_id, &tar_size, err) < 0)
-		return -1;
 	l = oci_cachefrom_find(&m->cf, diff_id, m->compression);
 	if (!l)
 		return 0;
@@ -100,15 +136,16 @@ static int layer_from_remote(oci_lmake *m, oci_lplan *p, const oci_layer_opts *l
 	memcpy(p->r.digest, l->digest, sizeof(p->r.digest));
 	memcpy(p->r.diff_id, diff_id, sizeof(p->r.diff_id));
 	p->r.size = l->size;
-	p->r.tar_size = tar_size;
+	p->r.tar_size = e->tar_sizes[i];
 	p->from = m->cf.names.v[l->src];
 	m->cf.reused[l->src]++;
 	*hit = 1;
 	oci_log(m->ctx, OCIBUILD_LOG_INFO, "%s layer %.19s: reused from %s", p->what, p->r.digest,
 		p->from);
 	/* downloaded: the next build here finds it in the layer cache */
-	if (m->lcache && oci_blobs_has(m->stage, l->digest) &&
-	    oci_lcache_put(m->lcache, key, m->stage, &p->r, err) < 0) {
+	if (!m->lcache || !oci_blobs_has(m->stage, l->digest))
+		return 0;
+	if (!(key = key_of(e, i, err)) || oci_lcache_put(m->lcache, key, m->stage, &p->r, err) < 0) {
 		if (err->kind == OCIBUILD_ERR_NOMEM)
 			return -1;
 		ocibuild_error_clear(err);
@@ -116,32 +153,18 @@ static int layer_from_remote(oci_lmake *m, oci_lplan *p, const oci_layer_opts *l
 	return 0;
 }
 
-static int build_layer(oci_lmake *m, oci_lplan *p, ocibuild_error *err)
+/* Compressed into the stage: the layer nothing had. */
+static int make_layer(struct lm_each *e, size_t i, ocibuild_error *err)
 {
+	oci_lmake *m = e->m;
+	oci_lplan *p = e->v[i];
+	const char *key = NULL;
 	oci_layer_opts lo;
-	char h1[32], h2[32], key[OCI_LCACHE_KEY_LEN + 1];
-	int hit = 0;
+	char h1[32], h2[32];
 
-	memset(&lo, 0, sizeof(lo));
-	lo.root = p->root;
-	lo.prefix = p->prefix;
-	lo.prefix_mode = p->prefix_mode;
-	lo.mtime = m->mtime;
-	lo.compression = m->compression;
-	lo.threads = oci_ctx_threads(m->ctx);
-	lo.cancel = m->ctx->cancel;
-	lo.cancel_userdata = m->ctx->cancel_userdata;
-	if (m->lcache) {
-		if (oci_lcache_key(m->ctx, m->lcache, &lo, p->v, p->n, key, err) < 0 ||
-		    layer_from_cache(m, p, key, &hit, err) < 0)
-			return -1;
-		if (hit)
-			return 0;
-	}
-	if (layer_from_remote(m, p, &lo, key, &hit, err) < 0)
+	if (m->lcache && !(key = key_of(e, i, err)))
 		return -1;
-	if (hit)
-		return 0;
+	layer_opts(m, p, &lo);
 	if (oci_layer_build(&lo, p->v, p->n, m->stage, m->durable, &p->r, err) < 0)
 		return -1;
 	oci_log(m->ctx, OCIBUILD_LOG_INFO, "%s layer %.19s: %zu entries, %s tar, %s %s",
@@ -172,11 +195,180 @@ static int stream_layer(oci_lmake *m, const oci_lplan *p, ocibuild_error *err)
 	return oci_push_stream_add(m->stream, p->r.digest, p->r.size, err);
 }
 
-int oci_lmake_layer(oci_lmake *m, oci_lplan *p, ocibuild_error *err)
+static void *each_worker(void *arg)
 {
-	if (build_layer(m, p, err) < 0)
-		return -1;
-	return stream_layer(m, p, err);
+	struct lm_each *e = arg;
+
+	for (;;) {
+		size_t k;
+
+		pthread_mutex_lock(&e->mu);
+		if (e->failed || e->next >= e->n) {
+			pthread_mutex_unlock(&e->mu);
+			break;
+		}
+		k = e->next++;
+		pthread_mutex_unlock(&e->mu);
+		if (e->fn(e, e->idx[k], &e->errs[k]) < 0) {
+			pthread_mutex_lock(&e->mu);
+			e->failed = 1;
+			pthread_mutex_unlock(&e->mu);
+		}
+	}
+	return NULL;
+}
+
+/* fn for each of e->idx on up to the context's threads. Fails with the
+ * error of the first layer (in layer order) that failed, so that what is
+ * reported does not depend on the thread count: layers are taken in
+ * order, so every layer before a failed one was done. */
+static int each_layer(struct lm_each *e, ocibuild_error *err)
+{
+	pthread_t th[16];
+	int t, started = 0, jobs = oci_ctx_threads(e->m->ctx);
+	size_t k;
+	int rc = 0;
+
+	if (!e->n)
+		return 0;
+	e->errs = oci_calloc(e->n, sizeof(*e->errs));
+	if (!e->errs)
+		return oci_err_nomem(err);
+	e->next = 0;
+	e->failed = 0;
+	if (jobs > 16)
+		jobs = 16;
+	if ((size_t)jobs > e->n)
+		jobs = (int)e->n;
+	pthread_mutex_init(&e->mu, NULL);
+	/* the calling thread is one of the workers */
+	for (t = 1; t < jobs; t++)
+		if (pthread_create(&th[started], NULL, each_worker, e) == 0)
+			started++;
+	each_worker(e);
+	for (t = 0; t < started; t++)
+		pthread_join(th[t], NULL);
+	pthread_mutex_destroy(&e->mu);
+	for (k = 0; k < e->n; k++) {
+		if (e->errs[k].kind == OCIBUILD_ERR_NONE)
+			continue;
+		if (rc == 0) {
+			ocibuild_error_clear(err);
+			*err = e->errs[k];
+			rc = -1;
+		} else {
+			ocibuild_error_clear(&e->errs[k]);
+		}
+	}
+	oci_free(e->errs);
+	e->errs = NULL;
+	return rc;
+}
+
+static int diff_id_one(struct lm_each *e, size_t i, ocibuild_error *err)
+{
+	oci_layer_opts lo;
+
+	layer_opts(e->m, e->v[i], &lo);
+	return oci_cachefrom_diff_id(&lo, e->v[i]->v, e->v[i]->n, e->ids[i], &e->tar_sizes[i],
+				     err);
+}
+
+/* Open the --cache-from images, once, at the first layer that misses the
+ * layer cache; 0 when there are none to use. */
+static int open_cache_from(oci_lmake *m, ocibuild_error *err)
+{
+	char *cache;
+	int rc;
+
+	if (m->cf_open)
+		return 0;
+	m->cf_open = 1;
+	cache = oci_cache_dir(NULL);
+	if (!cache)
+		return oci_err_nomem(err);
+	/* --no-cache: no layer from any cache unless one is named */
+	/* the push has found out already whether its registry speaks TLS */
+	rc = oci_cachefrom_open(m->ctx, m->net, oci_push_stream_registry(m->stream), m->cache_from,
+				m->cf_push, m->tags, m->platforms, m->np, cache, &m->cf, err);
+	oci_free(cache);
+	return rc;
+}
+
+int oci_lmake_layers(oci_lmake *m, oci_lplan *const *v, size_t n, ocibuild_error *err)
+{
+	struct lm_each e;
+	size_t *idx = NULL, i, nmiss = 0;
+	int rc = -1, lookup;
+
+	if (!n)
+		return 0;
+	memset(&e, 0, sizeof(e));
+	e.m = m;
+	e.v = v;
+	idx = oci_calloc(n, sizeof(*idx));
+	e.keys = oci_calloc(n, sizeof(*e.keys));
+	e.have_key = oci_calloc(n, 1);
+	e.ids = oci_calloc(n, sizeof(*e.ids));
+	e.tar_sizes = oci_calloc(n, sizeof(*e.tar_sizes));
+	if (!idx || !e.keys || !e.have_key || !e.ids || !e.tar_sizes) {
+		oci_err_nomem(err);
+		goto out;
+	}
+	for (i = 0; i < n; i++)
+		idx[i] = i;
+	e.idx = idx;
+	/* a fresh runner's cache has nothing to look up: the keys (a read of
+	 * every file) are left to the layers that go into it */
+	lookup = m->lcache && !oci_lcache_empty(m->lcache);
+	if (m->lcache && !lookup)
+		oci_log(m->ctx, OCIBUILD_LOG_INFO, "layer cache '%s' is empty: no layer looked up",
+			m->lcache);
+	if (lookup) {
+		e.n = n;
+		e.fn = key_one;
+		if (each_layer(&e, err) < 0)
+			goto out;
+	}
+	/* idx becomes the layers the layer cache does not have */
+	for (i = 0; i < n; i++) {
+		int hit = 0;
+
+		if (lookup && layer_from_cache(m, v[i], e.keys[i], &hit, err) < 0)
+			goto out;
+		if (!hit) {
+			idx[nmiss++] = i;
+			continue;
+		}
+		if (stream_layer(m, v[i], err) < 0)
+			goto out;
+	}
+	if (nmiss && open_cache_from(m, err) < 0)
+		goto out;
+	if (nmiss && m->cf.n) {
+		e.n = nmiss;
+		e.fn = diff_id_one;
+		if (each_layer(&e, err) < 0)
+			goto out;
+	}
+	for (i = 0; i < nmiss; i++) {
+		int hit = 0;
+
+		if (m->cf.n && layer_from_remote(&e, idx[i], &hit, err) < 0)
+			goto out;
+		if (!hit && make_layer(&e, idx[i], err) < 0)
+			goto out;
+		if (stream_layer(m, v[idx[i]], err) < 0)
+			goto out;
+	}
+	rc = 0;
+out:
+	oci_free(idx);
+	oci_free(e.keys);
+	oci_free(e.have_key);
+	oci_free(e.ids);
+	oci_free(e.tar_sizes);
+	return rc;
 }
 
 int oci_lmake_trim(oci_lmake *m, ocibuild_error *err)

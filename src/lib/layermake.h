@@ -36,9 +36,12 @@ typedef struct oci_lmake {
 	int cf_open;
 } oci_lmake;
 
-/* Make the layer p (fills p->r, and p->from when a --cache-from image
- * holds its blob) and, with a stream, queue its blob for upload. */
-int oci_lmake_layer(oci_lmake *m, oci_lplan *p, ocibuild_error *err);
+/* Make the layers v[0..n) (fills each one's r, and its from when a
+ * --cache-from image holds its blob) and, with a stream, queue each blob
+ * made for upload. The passes that only read the input run one layer per
+ * thread (oci_ctx_threads); logs, events, uploads and results are the same,
+ * and in the same order, for any thread count. */
+int oci_lmake_layers(oci_lmake *m, oci_lplan *const *v, size_t n, ocibuild_error *err);
 
 /* Bring the layer cache down to cache_max, least recently used first. */
 int oci_lmake_trim(oci_lmake *m, ocibuild_error *err);

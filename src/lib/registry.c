@@ -1709,6 +1709,26 @@ int oci_reg_settle(oci_registry *r, oci_http *h, ocibuild_error *err)
 	return 0;
 }
 
+void oci_reg_scheme_from(oci_registry *r, oci_registry *from)
+{
+	const char *scheme = NULL;
+
+	if (r == from || strcmp(r->host, from->host))
+		return;
+	pthread_mutex_lock(&from->mu);
+	if (from->scheme_fixed)
+		scheme = from->scheme;
+	pthread_mutex_unlock(&from->mu);
+	if (!scheme || (!strcmp(scheme, "http") && !r->may_plain))
+		return;
+	pthread_mutex_lock(&r->mu);
+	if (!r->scheme_fixed) {
+		r->scheme = scheme;
+		r->scheme_fixed = 1;
+	}
+	pthread_mutex_unlock(&r->mu);
+}
+
 int oci_reg_check_login(oci_registry *r, const char *user, const char *password,
 			ocibuild_error *err)
 {

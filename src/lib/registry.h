@@ -77,6 +77,10 @@ int oci_reg_get_blob(oci_registry *r, oci_http *h, const char *repo, const char 
  * so that requests made in parallel next do not each try TLS first (each
  * try loads the CA bundle). A no-op otherwise. */
 int oci_reg_settle(oci_registry *r, oci_http *h, ocibuild_error *err);
+/* Take the scheme `from` (a client of the same host, e.g. the push's)
+ * has settled, so that r does not try TLS again; plain HTTP only when r
+ * allows it too. A no-op when hosts differ or nothing is settled. */
+void oci_reg_scheme_from(oci_registry *r, oci_registry *from);
 int oci_reg_check_login(oci_registry *r, const char *user, const char *password,
 			ocibuild_error *err);
 #endif

@@ -323,3 +323,88 @@ test_cache_from_faults() {
     faults_sweep 2 build --dir "$T/src" -t app:1 --push "$REG/cf@N@" --cache-from "$REG/app:1" \
         -o @OUT@/img.tar -q
 }
+
+# the layers' diff_id passes run side by side (one layer per thread): what a
+# fresh runner logs, uploads and writes is the same for --jobs 1 and 2
+test_cache_from_jobs_same_output() {
+    reg_start plain
+    export SOURCE_DATE_EPOCH=$REG_EPOCH
+    cf_release
+    cf_fresh
+    reg_ob_push build --release "$T/rel" -t relx:1 --push "$REG" --no-attach-sbom
+    cf_change_app
+    local j d=() lines=() up=()
+    for j in 1 2; do
+        cf_fresh
+        reg_mark
+        # a repository of its own, so that the second build uploads too
+        reg_ob_push build --release "$T/rel" -t relx:2 --push "$REG/j$j" --no-attach-sbom \
+            --cache-from "$REG/relx:1" --jobs "$j" -o "$T/j$j.tar"
+        d+=("$PDIGEST")
+        lines+=("$(grep -E ' layer sha256:|reused [0-9]+ layer' <<<"$ERR")")
+        up+=("$(reg_uploaded_digests | tr '\n' ' ')")
+        assert_eq "$(cf_made "$ERR")" 1 "layers compressed with --jobs $j ($ERR)"
+        [ "$(cf_reused "$ERR")" -ge 3 ] || fail "layers reused with --jobs $j: $ERR"
+    done
+    assert_eq "${d[1]}" "${d[0]}" "digest with --jobs 2"
+    assert_eq "${lines[1]}" "${lines[0]}" "layer log lines, in order, with --jobs 2"
+    assert_eq "${up[1]}" "${up[0]}" "blobs uploaded with --jobs 2"
+    cmp "$T/j1.tar" "$T/j2.tar" || fail "the -o archives differ between --jobs 1 and --jobs 2"
+}
+
+# a fresh runner's layer cache is empty: no key is computed to look a layer
+# up there (a read of every file), so a file of a layer reused from the
+# cache ref is read once, by its diff_id pass (strace counts the opens of a
+# file too small for the ELF check to open). The key of the layer that is
+# made is still computed: the next build on that runner finds it.
+test_cache_from_fresh_runner_reads_once() {
+    command -v strace >/dev/null || fail "strace is missing (scripts/install-deps.sh --test)"
+    reg_start plain
+    export SOURCE_DATE_EPOCH=$REG_EPOCH
+    cf_release
+    local erts
+    erts=$(find "$T/rel" -maxdepth 1 -name 'erts-*' | head -n1)
+    [ -n "$erts" ] || fail "no ERTS in the release"
+    echo tiny >"$erts/cf-tiny.txt"
+    cf_fresh
+    reg_ob_push build --release "$T/rel" -t relx:1 --push "$REG" --no-attach-sbom
+    cf_change_app
+    cf_fresh
+    # LeakSanitizer (an ASan build) can not run under ptrace; the build
+    # below checks leaks as usual
+    run env ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
+        strace -f -qq -e trace=openat -o "$T/strace.log" "$OCIBUILD" build --release "$T/rel" \
+        -t relx:2 --push "$REG" --no-attach-sbom --cache-from "$REG/relx:1" "${REG_NET[@]}"
+    [ "$RC" -eq 0 ] || fail "build under strace exited $RC: $ERR"
+    assert_match "$ERR" "layer cache '.*' is empty: no layer looked up" "the empty-cache line"
+    grep -qE 'erts layer sha256:[0-9a-f]*: reused from ' <<<"$ERR" || fail "erts not reused: $ERR"
+    # (a call another thread interrupts ends on a "resumed" line of its own)
+    assert_eq "$(grep -c 'openat(.*/cf-tiny\.txt"' "$T/strace.log" || true)" 1 \
+        "opens of a file of the reused erts layer"
+    # the same runner again: the app layer made above is in its cache
+    reg_ob_push build --release "$T/rel" -t relx:2 --push "$REG" --no-attach-sbom \
+        --cache-from "$REG/relx:1"
+    grep -qE 'app layer sha256:[0-9a-f]*: from the cache' <<<"$ERR" || fail "app layer not from the cache: $ERR"
+    assert_eq "$(cf_made "$ERR")" 0 "layers compressed on the second build ($ERR)"
+}
+
+# the cache ref on the registry being pushed to: whether that registry
+# speaks TLS is found out once (by the push), not again for the cache ref;
+# each TLS attempt loads the system CA bundle, the largest part of a fresh
+# runner's start-up CPU (bench/profile.sh). The fault proxy logs a TLS
+# ClientHello as an unparsed request.
+test_cache_from_plain_probe_once() {
+    reg_start plain
+    reg_proxy_start
+    reg_src "$T/src"
+    cf_fresh
+    REG=$REG_PROXY reg_ob_push build --dir "$T/src" -t d:1 --push "$REG_PROXY"
+    assert_eq "$(grep -c ' unparsed ' "$REG_PROXY_LOG" || true)" 1 "TLS attempts of a push"
+    : >"$REG_PROXY_LOG"
+    cf_fresh
+    REG=$REG_PROXY reg_ob_push build --dir "$T/src" -t d:2 --push "$REG_PROXY" \
+        --cache-from "$REG_PROXY/d:1"
+    assert_eq "$(cf_reused "$ERR")" 1 "layers reused ($ERR)"
+    assert_eq "$(grep -c ' unparsed ' "$REG_PROXY_LOG" || true)" 1 \
+        "TLS attempts of a push with a cache ref on the same registry"
+}
