@@ -186,21 +186,29 @@ static char *abs_path(const char *path, char **cwd)
 	return oci_buf_detach(&b, NULL);
 }
 
-/* The stat index file of a layer root: CACHE/statindex/<16 hex digits of
- * the SHA-256 of its absolute path>. */
-static int index_name(const char *cache_dir, const char *root, char **cwd, char **dir,
-		      char *name, ocibuild_error *err)
+/* The stat index file of a layer: CACHE/statindex/<16 hex digits of the
+ * SHA-256 of its root's absolute path and its first entry>. The layers of
+ * a release share the root and have their keys made side by side: a file
+ * each, so that no layer's save drops what another learnt. */
+static int index_name(const char *cache_dir, const char *root, const char *first, char **cwd,
+		      char **dir, char *name, ocibuild_error *err)
 {
 	oci_buf b = OCI_BUF_INIT(OCI_MAX_PATH_TEXT);
 	char *abs = abs_path(root ? root : "", cwd), digest[OCI_DIGEST_LEN + 1];
-	int rc;
+	oci_sha256 h;
 
 	if (!abs)
 		return oci_err_nomem(err);
-	rc = oci_sha256_buf(abs, strlen(abs), digest, err);
-	oci_free(abs);
-	if (rc < 0)
+	if (oci_sha256_init(&h, err) < 0) {
+		oci_free(abs);
 		return -1;
+	}
+	/* with the NUL: no root and entry run together into another pair */
+	oci_sha256_update(&h, abs, strlen(abs) + 1);
+	oci_sha256_update(&h, first ? first : "", strlen(first ? first : ""));
+	oci_sha256_final(&h, digest);
+	oci_sha256_release(&h);
+	oci_free(abs);
 	memcpy(name, digest + 7, 16);
 	name[16] = '\0';
 	if (oci_buf_printf(&b, err, "%s/%s", cache_dir, OCI_SIDX_DIR) < 0)
@@ -220,7 +228,8 @@ int oci_lcache_key(ocibuild_ctx *ctx, const char *cache_dir, const oci_layer_opt
 	int rc = -1, have_h = 0;
 
 	oci_sidx_init(&x);
-	if (cache_dir && (index_name(cache_dir, o->root, &cwd, &idir, iname, err) < 0 ||
+	if (cache_dir && (index_name(cache_dir, o->root, n ? entries[0]->rel : NULL, &cwd, &idir,
+					  iname, err) < 0 ||
 			  oci_sidx_load(&x, idir, iname, err) < 0))
 		goto out;
 	jobs = oci_calloc(n, sizeof(*jobs));

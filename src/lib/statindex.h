@@ -21,9 +21,11 @@
 #include <time.h>
 #include "ocibuild/ocibuild.h"
 
-/* the index files' directory in the cache: one file per layer root
- * (statindex/<hash of the root's absolute path>), so a build loads the
- * entries of its own tree, not those of every tree built with the cache */
+/* the index files' directory in the cache: one file per layer
+ * (statindex/<hash of its root's absolute path and first entry>), so a
+ * build loads the entries of its own tree, not those of every tree built
+ * with the cache, and layers keyed side by side never overwrite each
+ * other's file */
 #define OCI_SIDX_DIR "statindex"
 /* an index file not used for this long (seconds) is removed */
 #define OCI_SIDX_MAX_AGE (30 * 86400)
