@@ -14,7 +14,6 @@
 
 #include "layercache.h"
 #include "blobstore.h"
-#include "ctx.h"
 #include "statindex.h"
 #include "buf.h"
 #include "digest.h"
@@ -217,8 +216,8 @@ static int index_name(const char *cache_dir, const char *root, const char *first
 	return *dir ? 0 : oci_err_nomem(err);
 }
 
-int oci_lcache_key(ocibuild_ctx *ctx, const char *cache_dir, const oci_layer_opts *o,
-		   const oci_walk_entry *const *entries, size_t n, char *key, ocibuild_error *err)
+int oci_lcache_key(const char *cache_dir, const oci_layer_opts *o, const oci_walk_entry *const *entries,
+		   size_t n, char *key, oci_lcache_stats *cost, ocibuild_error *err)
 {
 	oci_sha256 h;
 	oci_sidx x;
@@ -308,10 +307,10 @@ int oci_lcache_key(ocibuild_ctx *ctx, const char *cache_dir, const oci_layer_opt
 	}
 	oci_sha256_final(&h, digest);
 	memcpy(key, digest + 7, OCI_LCACHE_KEY_LEN + 1);
-	if (nfiles)
-		oci_log(ctx, OCIBUILD_LOG_INFO,
-			"cache key: %zu of %zu files read and hashed, the others unchanged since last hashed",
-			ntodo, nfiles);
+	if (cost) {
+		cost->files = nfiles;
+		cost->read = ntodo;
+	}
 	/* a hint: an index that can not be written costs the next build reads */
 	if (cache_dir && oci_sidx_save(&x, idir, iname, err) < 0) {
 		if (err->kind == OCIBUILD_ERR_NOMEM)

@@ -22,13 +22,19 @@
 
 #define OCI_LCACHE_KEY_LEN 64
 
+/* What computing a key cost: the regular files of the layer, and how many
+ * of them were read (the others the stat index vouched for). */
+typedef struct oci_lcache_stats {
+	size_t files, read;
+} oci_lcache_stats;
+
 /* Compute the key of a layer; key gets OCI_LCACHE_KEY_LEN hex digits + NUL.
  * A file's content digest comes from cache_dir's stat index (statindex.h)
  * when the file is unchanged since it was hashed; the others are read and
  * hashed on o->threads threads, and the index updated. cache_dir may be
- * NULL (every file is read). Logs on ctx how many files were read. */
-int oci_lcache_key(ocibuild_ctx *ctx, const char *cache_dir, const oci_layer_opts *o,
-		   const oci_walk_entry *const *entries, size_t n, char *key, ocibuild_error *err);
+ * NULL (every file is read). cost, when not NULL, gets the counts. */
+int oci_lcache_key(const char *cache_dir, const oci_layer_opts *o, const oci_walk_entry *const *entries,
+		   size_t n, char *key, oci_lcache_stats *cost, ocibuild_error *err);
 /* Look the key up in cache_dir. *hit is set and r filled when an entry
  * names a blob that is present in cache_dir with the recorded size. */
 int oci_lcache_get(const char *cache_dir, const char *key, oci_layer_result *r, int *hit,

@@ -37,6 +37,7 @@ struct lm_each {
 	int (*fn)(struct lm_each *e, size_t i, ocibuild_error *err);
 	char (*keys)[OCI_LCACHE_KEY_LEN + 1];
 	unsigned char *have_key;
+	oci_lcache_stats *kstats;
 	char (*ids)[OCI_DIGEST_LEN + 1];
 	uint64_t *tar_sizes;
 	ocibuild_error *errs; /* one per entry of idx */
@@ -62,18 +63,33 @@ static int key_one(struct lm_each *e, size_t i, ocibuild_error *err)
 	oci_layer_opts lo;
 
 	layer_opts(e->m, e->v[i], &lo);
-	if (oci_lcache_key(e->m->ctx, e->m->lcache, &lo, e->v[i]->v, e->v[i]->n, e->keys[i], err) < 0)
+	if (oci_lcache_key(e->m->lcache, &lo, e->v[i]->v, e->v[i]->n, e->keys[i], &e->kstats[i],
+			   err) < 0)
 		return -1;
 	e->have_key[i] = 1;
 	return 0;
+}
+
+/* Keys are made side by side; what each cost is told in layer order. */
+static void log_key(const struct lm_each *e, size_t i)
+{
+	const oci_lcache_stats *st = &e->kstats[i];
+
+	if (st->files)
+		oci_log(e->m->ctx, OCIBUILD_LOG_INFO,
+			"%s layer: cache key: %zu of %zu files read and hashed, the others unchanged since last hashed",
+			e->v[i]->what, st->read, st->files);
 }
 
 /* The layer cache key of layer i, computed now if the lookups were skipped
  * (an empty cache): only a layer that goes into the cache needs one. */
 static const char *key_of(struct lm_each *e, size_t i, ocibuild_error *err)
 {
-	if (!e->have_key[i] && key_one(e, i, err) < 0)
-		return NULL;
+	if (!e->have_key[i]) {
+		if (key_one(e, i, err) < 0)
+			return NULL;
+		log_key(e, i);
+	}
 	return e->keys[i];
 }
 
@@ -309,9 +325,10 @@ int oci_lmake_layers(oci_lmake *m, oci_lplan *const *v, size_t n, ocibuild_error
 	idx = oci_calloc(n, sizeof(*idx));
 	e.keys = oci_calloc(n, sizeof(*e.keys));
 	e.have_key = oci_calloc(n, 1);
+	e.kstats = oci_calloc(n, sizeof(*e.kstats));
 	e.ids = oci_calloc(n, sizeof(*e.ids));
 	e.tar_sizes = oci_calloc(n, sizeof(*e.tar_sizes));
-	if (!idx || !e.keys || !e.have_key || !e.ids || !e.tar_sizes) {
+	if (!idx || !e.keys || !e.have_key || !e.kstats || !e.ids || !e.tar_sizes) {
 		oci_err_nomem(err);
 		goto out;
 	}
@@ -329,6 +346,8 @@ int oci_lmake_layers(oci_lmake *m, oci_lplan *const *v, size_t n, ocibuild_error
 		e.fn = key_one;
 		if (each_layer(&e, err) < 0)
 			goto out;
+		for (i = 0; i < n; i++)
+			log_key(&e, i);
 	}
 	/* idx becomes the layers the layer cache does not have */
 	for (i = 0; i < n; i++) {
@@ -366,6 +385,7 @@ out:
 	oci_free(idx);
 	oci_free(e.keys);
 	oci_free(e.have_key);
+	oci_free(e.kstats);
 	oci_free(e.ids);
 	oci_free(e.tar_sizes);
 	return rc;

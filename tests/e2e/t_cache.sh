@@ -266,6 +266,10 @@ test_cache_release_copied_again() {
     # by side: what each learnt is kept, the next build reads nothing
     ob_build --release "$T/rel" -t relx:1 -o "$T/c.tar"
     assert_eq "$(cache_read "$BUILD_ERR")" 0 "files read by the build after that ($BUILD_ERR)"
+    # and what each key cost is told in layer order, whichever finished first
+    assert_eq "$(sed -n 's/^ocibuild: \([a-z]*\) layer: cache key:.*/\1/p' <<<"$BUILD_ERR" | tr '\n' ' ')" \
+        "$(sed -n 's/^ocibuild: \([a-z]*\) layer sha256:.*/\1/p' <<<"$BUILD_ERR" | grep -v sbom | tr '\n' ' ')" \
+        "layers of the cache key lines"
 }
 
 # --cache-max: the least recently used blobs go once the cache is larger
