@@ -189,6 +189,7 @@ static void fill_lmake(struct build *b)
 	m->cache_max = b->plan.cache_max;
 	m->net = &b->net;
 	m->cache_from = &b->plan.cache_from;
+	/* --no-cache: no layer from any cache unless one is named */
 	m->cf_push = b->plan.cache ? b->plan.push : NULL;
 	m->tags = &b->plan.tags;
 	m->platforms = b->plan.platforms;

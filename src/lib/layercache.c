@@ -3,8 +3,6 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +18,7 @@
 #include "err.h"
 #include "fs.h"
 #include "mem.h"
+#include "par.h"
 #include "banned.h"
 
 /* Bump when anything that shapes a layer's bytes changes without showing
@@ -53,46 +52,34 @@ struct hjob {
 	ocibuild_error err;
 };
 
-struct hpool {
-	struct hjob **jobs;
-	size_t n;
-	atomic_size_t next;
-};
-
-static int same_file_state(const struct stat *a, const struct stat *b)
+/* One file of jobs hashed (oci_par_for; each job has its own result, so
+ * the key does not depend on which thread hashed what). */
+static int hash_one(void *ud, size_t i)
 {
-	return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
-	       a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
-	       a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
-}
-
-static void hash_one(struct hjob *j, unsigned char *buf, size_t bufsize)
-{
+	struct hjob *j = ((struct hjob **)ud)[i];
+	unsigned char buf[128 * 1024];
 	struct stat st1, st2;
+	oci_sidx_stat s1, s2;
 	char digest[OCI_DIGEST_LEN + 1];
 	oci_sha256 h;
 	int fd, ok = 0;
 
-	if (!buf) {
-		oci_err_nomem(&j->err);
-		return;
-	}
 	fd = open(j->path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		oci_err_errno(&j->err, errno, "cannot read '%s': %s", j->path, strerror(errno));
-		return;
+		return 0;
 	}
 	if (fstat(fd, &st1) < 0) {
 		oci_err_errno(&j->err, errno, "cannot read '%s': %s", j->path, strerror(errno));
 		close(fd);
-		return;
+		return 0;
 	}
 	if (oci_sha256_init(&h, &j->err) < 0) {
 		close(fd);
-		return;
+		return 0;
 	}
 	for (;;) {
-		ssize_t n = read(fd, buf, bufsize);
+		ssize_t n = read(fd, buf, sizeof(buf));
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -111,52 +98,18 @@ static void hash_one(struct hjob *j, unsigned char *buf, size_t bufsize)
 		memcpy(j->done, digest + 7, 65);
 		j->hex = j->done;
 		/* a file that changed while it was read is not indexed */
-		if (S_ISREG(st1.st_mode) && fstat(fd, &st2) == 0 && same_file_state(&st1, &st2)) {
-			oci_sidx_stat_of(&st1, &j->st);
-			j->stable = 1;
+		oci_sidx_stat_of(&st1, &s1);
+		if (S_ISREG(st1.st_mode) && fstat(fd, &st2) == 0) {
+			oci_sidx_stat_of(&st2, &s2);
+			if (oci_sidx_stat_same(&s1, &s2)) {
+				j->st = s1;
+				j->stable = 1;
+			}
 		}
 	}
 	oci_sha256_release(&h);
 	close(fd);
-}
-
-static void *hash_worker(void *arg)
-{
-	static const size_t bufsize = 128 * 1024;
-	struct hpool *p = arg;
-	unsigned char *buf = oci_malloc(bufsize);
-	size_t i;
-
-	while ((i = atomic_fetch_add(&p->next, 1)) < p->n)
-		hash_one(p->jobs[i], buf, bufsize);
-	oci_free(buf);
-	return NULL;
-}
-
-/* Hash the jobs on up to threads threads, this one included. Each job has
- * its own result, so the key does not depend on which thread hashed what. */
-static void hash_all(struct hjob **jobs, size_t n, int threads)
-{
-	struct hpool p;
-	pthread_t tid[64];
-	size_t t, started = 0, want;
-
-	p.jobs = jobs;
-	p.n = n;
-	atomic_init(&p.next, 0);
-	want = threads < 1 ? 1 : (size_t)threads;
-	if (want > 64)
-		want = 64;
-	if (want > n)
-		want = n;
-	for (t = 1; t < want; t++) {
-		if (pthread_create(&tid[started], NULL, hash_worker, &p))
-			break; /* fewer threads: the others do the rest */
-		started++;
-	}
-	hash_worker(&p);
-	for (t = 0; t < started; t++)
-		pthread_join(tid[t], NULL);
+	return 0; /* a failure is the job's, reported in input order */
 }
 
 /* path made absolute (the index's key); NULL when out of memory */
@@ -267,7 +220,7 @@ int oci_lcache_key(const char *cache_dir, const oci_layer_opts *o, const oci_wal
 		if (!j->hex)
 			todo[ntodo++] = j;
 	}
-	hash_all(todo, ntodo, o->threads);
+	oci_par_for(ntodo, o->threads, hash_one, todo);
 	for (i = 0; i < ntodo; i++) {
 		struct hjob *j = todo[i];
 

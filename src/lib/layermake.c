@@ -1,7 +1,6 @@
 /* Making a build's layers: the layer cache first, then a --cache-from
  * image, then the tar and the compressor (layer.c). */
 #include <errno.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -12,6 +11,7 @@
 #include "layercache.h"
 #include "layermake.h"
 #include "mem.h"
+#include "par.h"
 #include "banned.h"
 
 static const char *human(uint64_t n, char *buf, size_t len)
@@ -33,7 +33,7 @@ struct lm_each {
 	oci_lmake *m;
 	oci_lplan *const *v;
 	const size_t *idx;   /* the layers to do, by index into v */
-	size_t n, next;
+	size_t n;
 	int (*fn)(struct lm_each *e, size_t i, ocibuild_error *err);
 	char (*keys)[OCI_LCACHE_KEY_LEN + 1];
 	unsigned char *have_key;
@@ -41,8 +41,6 @@ struct lm_each {
 	char (*ids)[OCI_DIGEST_LEN + 1];
 	uint64_t *tar_sizes;
 	ocibuild_error *errs; /* one per entry of idx */
-	int failed;
-	pthread_mutex_t mu;
 };
 
 static void layer_opts(const oci_lmake *m, const oci_lplan *p, oci_layer_opts *lo)
@@ -211,37 +209,21 @@ static int stream_layer(oci_lmake *m, const oci_lplan *p, ocibuild_error *err)
 	return oci_push_stream_add(m->stream, p->r.digest, p->r.size, err);
 }
 
-static void *each_worker(void *arg)
+static int each_one(void *ud, size_t k)
 {
-	struct lm_each *e = arg;
+	struct lm_each *e = ud;
 
-	for (;;) {
-		size_t k;
-
-		pthread_mutex_lock(&e->mu);
-		if (e->failed || e->next >= e->n) {
-			pthread_mutex_unlock(&e->mu);
-			break;
-		}
-		k = e->next++;
-		pthread_mutex_unlock(&e->mu);
-		if (e->fn(e, e->idx[k], &e->errs[k]) < 0) {
-			pthread_mutex_lock(&e->mu);
-			e->failed = 1;
-			pthread_mutex_unlock(&e->mu);
-		}
-	}
-	return NULL;
+	return e->fn(e, e->idx[k], &e->errs[k]);
 }
 
-/* fn for each of e->idx on up to the context's threads. Fails with the
- * error of the first layer (in layer order) that failed, so that what is
- * reported does not depend on the thread count: layers are taken in
- * order, so every layer before a failed one was done. */
+/* fn for each of e->idx on up to the context's threads (at most 16).
+ * Fails with the error of the first layer (in layer order) that failed, so
+ * that what is reported does not depend on the thread count: oci_par_for
+ * takes the layers in order, so every layer before a failed one was
+ * done. */
 static int each_layer(struct lm_each *e, ocibuild_error *err)
 {
-	pthread_t th[16];
-	int t, started = 0, jobs = oci_ctx_threads(e->m->ctx);
+	int jobs = oci_ctx_threads(e->m->ctx);
 	size_t k;
 	int rc = 0;
 
@@ -250,21 +232,7 @@ static int each_layer(struct lm_each *e, ocibuild_error *err)
 	e->errs = oci_calloc(e->n, sizeof(*e->errs));
 	if (!e->errs)
 		return oci_err_nomem(err);
-	e->next = 0;
-	e->failed = 0;
-	if (jobs > 16)
-		jobs = 16;
-	if ((size_t)jobs > e->n)
-		jobs = (int)e->n;
-	pthread_mutex_init(&e->mu, NULL);
-	/* the calling thread is one of the workers */
-	for (t = 1; t < jobs; t++)
-		if (pthread_create(&th[started], NULL, each_worker, e) == 0)
-			started++;
-	each_worker(e);
-	for (t = 0; t < started; t++)
-		pthread_join(th[t], NULL);
-	pthread_mutex_destroy(&e->mu);
+	oci_par_for(e->n, jobs > 16 ? 16 : jobs, each_one, e);
 	for (k = 0; k < e->n; k++) {
 		if (e->errs[k].kind == OCIBUILD_ERR_NONE)
 			continue;
@@ -303,7 +271,6 @@ static int open_cache_from(oci_lmake *m, ocibuild_error *err)
 	cache = oci_cache_dir(NULL);
 	if (!cache)
 		return oci_err_nomem(err);
-	/* --no-cache: no layer from any cache unless one is named */
 	/* the push has found out already whether its registry speaks TLS */
 	rc = oci_cachefrom_open(m->ctx, m->net, oci_push_stream_registry(m->stream), m->cache_from,
 				m->cf_push, m->tags, m->platforms, m->np, cache, &m->cf, err);

@@ -63,7 +63,7 @@ void oci_sidx_stat_of(const struct stat *st, oci_sidx_stat *out)
 	out->ctime_ns = (uint32_t)st->st_ctim.tv_nsec;
 }
 
-static int same_stat(const oci_sidx_stat *a, const oci_sidx_stat *b)
+int oci_sidx_stat_same(const oci_sidx_stat *a, const oci_sidx_stat *b)
 {
 	return a->dev == b->dev && a->ino == b->ino && a->size == b->size && a->mode == b->mode &&
 	       a->mtime_s == b->mtime_s && a->mtime_ns == b->mtime_ns &&
@@ -215,7 +215,8 @@ int oci_sidx_lookup(oci_sidx *x, const char *path, const oci_sidx_stat *s, char 
 
 	if (i < 0 || x->state[i] == LINE_DROP)
 		return 0;
-	if (parse_fields(x->line[i], &st, hex) < 0 || !same_stat(&st, s) || racy(&st, &x->stamp)) {
+	if (parse_fields(x->line[i], &st, hex) < 0 || !oci_sidx_stat_same(&st, s) ||
+	    racy(&st, &x->stamp)) {
 		/* stale, malformed or not to be trusted: only a new set keeps it */
 		x->state[i] = LINE_DROP;
 		return 0;

@@ -79,6 +79,8 @@ int oci_sidx_load(oci_sidx *x, const char *dir, const char *name, ocibuild_error
 int oci_sidx_parse(oci_sidx *x, const char *data, size_t len, ocibuild_error *err);
 /* The tuple of a struct stat. */
 void oci_sidx_stat_of(const struct stat *st, oci_sidx_stat *out);
+/* Every field equal: the same file, unchanged (as far as stat can tell). */
+int oci_sidx_stat_same(const oci_sidx_stat *a, const oci_sidx_stat *b);
 /* 1 and hex (65 bytes) filled with the content digest when path's entry
  * matches s exactly and is not racy, else 0. */
 int oci_sidx_lookup(oci_sidx *x, const char *path, const oci_sidx_stat *s, char *hex);
