@@ -13,6 +13,20 @@
 #include "timestamp.h"
 #include "banned.h"
 
+/* No base, an empty one or "scratch": an image of the input's layers
+ * alone. */
+static int is_scratch(const char *base)
+{
+	return !base || !*base || !strcmp(base, "scratch");
+}
+
+static int ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), k = strlen(suffix);
+
+	return n > k && !strcmp(s + n - k, suffix);
+}
+
 /* An empty --dir is none, as for the CLI's release defaults. */
 static const char *dir_of(const ocibuild_build_opts *o)
 {
@@ -22,8 +36,6 @@ static const char *dir_of(const ocibuild_build_opts *o)
 /* The options checked, as the later stages use them. */
 static void fill(oci_bplan *p, const ocibuild_build_opts *o)
 {
-	size_t n = o->output ? strlen(o->output) : 0;
-
 	p->dir = dir_of(o);
 	p->release = o->release;
 	p->project = o->project;
@@ -31,7 +43,7 @@ static void fill(oci_bplan *p, const ocibuild_build_opts *o)
 	p->lock = o->lock;
 	p->base = o->base;
 	p->output = o->output;
-	p->output_gzip = n && (!strcmp(o->output + n - 3, ".gz") || !strcmp(o->output + n - 4, ".tgz"));
+	p->output_gzip = o->output && (ends_with(o->output, ".gz") || ends_with(o->output, ".tgz"));
 	p->layout = o->layout;
 	p->push = o->push;
 	p->sbom = o->sbom;
@@ -64,7 +76,7 @@ static int need_base_layers(const oci_bplan *p)
 	oci_ref base;
 	int need = 1;
 
-	if (p->output || p->layout || !p->push || !p->base || !strcmp(p->base, "scratch") ||
+	if (p->output || p->layout || !p->push || is_scratch(p->base) ||
 	    !strncmp(p->base, "oci:", 4) || !p->tags.n)
 		return 1;
 	if (oci_ref_parse(p->base, &base, NULL) < 0)
@@ -90,7 +102,7 @@ static int check_input(const ocibuild_build_opts *o, ocibuild_error *err)
 	if (o->release_name && !o->project)
 		return oci_err(err, OCIBUILD_ERR_OPTION, 0,
 			       "a release name needs --project DIR");
-	if (o->bundle_runtime && o->base && strcmp(o->base, "scratch"))
+	if (o->bundle_runtime && !is_scratch(o->base))
 		return oci_err(err, OCIBUILD_ERR_OPTION, 0,
 			       "--bundle-runtime is for --base scratch: a base image brings its own runtime");
 	if (o->bundle_runtime && dir_of(o))
@@ -104,16 +116,11 @@ static int check_input(const ocibuild_build_opts *o, ocibuild_error *err)
 	if (!o->output && !o->layout && !o->push)
 		return oci_err(err, OCIBUILD_ERR_OPTION, 0,
 			       "no output: pass -o FILE.tar (or FILE.tar.gz), --layout DIR or --push REGISTRY");
-	if (o->output) {
-		size_t n = strlen(o->output);
-
-		if (!((n > 4 && !strcmp(o->output + n - 4, ".tar")) ||
-		      (n > 7 && !strcmp(o->output + n - 7, ".tar.gz")) ||
-		      (n > 4 && !strcmp(o->output + n - 4, ".tgz"))))
-			return oci_err(err, OCIBUILD_ERR_OPTION, 0,
-				       "bad output name '%s': it must end in .tar, .tar.gz or .tgz",
-				       o->output);
-	}
+	if (o->output && !ends_with(o->output, ".tar") && !ends_with(o->output, ".tar.gz") &&
+	    !ends_with(o->output, ".tgz"))
+		return oci_err(err, OCIBUILD_ERR_OPTION, 0,
+			       "bad output name '%s': it must end in .tar, .tar.gz or .tgz",
+			       o->output);
 	return 0;
 }
 
@@ -227,6 +234,11 @@ int oci_bplan_init(oci_bplan *p, const ocibuild_build_opts *o, ocibuild_error *e
 out:
 	oci_buf_release(&tmp);
 	return rc;
+}
+
+int oci_bplan_scratch(const oci_bplan *p)
+{
+	return is_scratch(p->base);
 }
 
 void oci_bplan_release(oci_bplan *p)

@@ -52,5 +52,7 @@ typedef struct oci_bplan {
  * oci_bplan_release, also after a failure. */
 int oci_bplan_init(oci_bplan *p, const ocibuild_build_opts *o, ocibuild_error *err);
 
+/* Whether p's image has no base: base NULL, "" or "scratch". */
+int oci_bplan_scratch(const oci_bplan *p);
 void oci_bplan_release(oci_bplan *p);
 #endif

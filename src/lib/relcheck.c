@@ -10,11 +10,6 @@
 #include "relcheck.h"
 #include "banned.h"
 
-static int is_scratch(const char *base)
-{
-	return !base || !*base || !strcmp(base, "scratch");
-}
-
 int oci_relcheck_open(const oci_bplan *p, oci_release *rel, ocibuild_error *err)
 {
 	char *dir = NULL;
@@ -66,7 +61,7 @@ int oci_relcheck_startable(const oci_release *rel, const oci_bplan *p, int *bund
 					       bg[i], p->workdir, oci_release_default_cmd(rel));
 	}
 	*bundle = p->bundle_runtime;
-	if (!is_scratch(p->base))
+	if (!oci_bplan_scratch(p))
 		return 0;
 	if (!rel->has_erts)
 		return oci_err(err, OCIBUILD_ERR_OPTION, 0,
@@ -79,7 +74,7 @@ int oci_relcheck_startable(const oci_release *rel, const oci_bplan *p, int *bund
 const char *oci_relcheck_runtime_note(const oci_release *rel, const oci_bplan *p,
 				      ocibuild_log_level *level)
 {
-	if (!is_scratch(p->base) || !rel->has_erts)
+	if (!oci_bplan_scratch(p) || !rel->has_erts)
 		return NULL;
 	if (p->no_bundle_runtime) {
 		*level = OCIBUILD_LOG_WARN;
