@@ -85,16 +85,6 @@ static int racy(const oci_sidx_stat *s, const struct timespec *stamp)
 	return racy_time(s->mtime_s, s->mtime_ns, stamp) || racy_time(s->ctime_s, s->ctime_ns, stamp);
 }
 
-static int hex_ok(const char *h)
-{
-	size_t i;
-
-	for (i = 0; i < 64; i++)
-		if (!((h[i] >= '0' && h[i] <= '9') || (h[i] >= 'a' && h[i] <= 'f')))
-			return 0;
-	return 1;
-}
-
 static int path_ok(const char *path)
 {
 	return path[0] == '/' && strlen(path) <= OCI_SIDX_MAX_PATH && !strpbrk(path, "\t\n");
@@ -193,7 +183,7 @@ static int parse_fields(const char *line, oci_sidx_stat *st, char *hex)
 	const char *p = strchr(line, '\t') + 1;
 	uint64_t mode;
 
-	if (!hex_ok(p) || p[64] != ' ')
+	if (!oci_hex_valid(p, 64) || p[64] != ' ')
 		return -1;
 	memcpy(hex, p, 64);
 	hex[64] = '\0';
@@ -232,7 +222,7 @@ int oci_sidx_set(oci_sidx *x, const char *path, const oci_sidx_stat *s, const ch
 	char *copy;
 	long i;
 
-	if (!path_ok(path) || strlen(hex) != 64 || !hex_ok(hex))
+	if (!path_ok(path) || strlen(hex) != 64 || !oci_hex_valid(hex, 64))
 		return 0; /* not indexed: hashed every time */
 	copy = oci_strdup(path);
 	if (!copy)

@@ -61,16 +61,20 @@ int oci_sha256_buf(const void *data, size_t len, char *out, ocibuild_error *err)
 	return 0;
 }
 
-int oci_digest_valid(const char *s)
+int oci_hex_valid(const char *s, size_t n)
 {
 	size_t i;
 
-	if (!s || strncmp(s, "sha256:", 7) != 0 || strlen(s) != OCI_DIGEST_LEN)
-		return 0;
-	for (i = 7; i < OCI_DIGEST_LEN; i++)
+	for (i = 0; i < n; i++)
 		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
 			return 0;
 	return 1;
+}
+
+int oci_digest_valid(const char *s)
+{
+	return s && strncmp(s, "sha256:", 7) == 0 && strlen(s) == OCI_DIGEST_LEN &&
+	       oci_hex_valid(s + 7, OCI_DIGEST_LEN - 7);
 }
 
 const char *oci_digest_hex(const char *digest)

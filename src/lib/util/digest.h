@@ -17,6 +17,8 @@ void oci_sha256_update(oci_sha256 *h, const void *data, size_t len);
 void oci_sha256_final(oci_sha256 *h, char *out);
 void oci_sha256_release(oci_sha256 *h);
 int oci_sha256_buf(const void *data, size_t len, char *out, ocibuild_error *err);
+/* 1 when the n bytes at s are lower-case hex digits (s holds n bytes). */
+int oci_hex_valid(const char *s, size_t n);
 /* 1 when s is "sha256:" followed by exactly 64 lower-case hex digits. */
 int oci_digest_valid(const char *s);
 /* The hex part of a valid digest. */
