@@ -207,18 +207,28 @@ int oci_blobs_verify(const char *dir, const char *digest, int64_t size, ocibuild
 	return rc;
 }
 
-/* Link or copy; `trusted` skips re-reading a linked blob that this process
- * has just written and hashed itself (a copy is checked as it is made). */
+/* Link or copy; `trusted` skips re-reading a linked blob whose content the
+ * caller vouches for (a copy is checked as it is made). *seen, when not
+ * NULL, gets the source's stat when a check read it and it did not change
+ * while it was read (*have_seen 1). */
 static int import_blob(const char *dst_dir, const char *src_dir, const char *digest,
-		       int64_t size, int durable, int trusted, ocibuild_error *err)
+		       int64_t size, int durable, int trusted, oci_fstamp *seen,
+		       int *have_seen, ocibuild_error *err)
 {
 	char *src = oci_blobs_path(src_dir, digest);
 	char *dst = oci_blobs_path(dst_dir, digest);
 	oci_blob_tmp t = { -1, NULL };
-	int in = -1, rc = -1;
+	struct stat st1, st2;
+	int in = -1, rc = -1, linked = 0, have1;
 
+	if (have_seen)
+		*have_seen = 0;
 	if (!src || !dst) {
 		oci_err_nomem(err);
+		goto out;
+	}
+	if (trusted && (oci_blobs_has(dst_dir, digest) || link(src, dst) == 0)) {
+		rc = 0; /* not opened at all */
 		goto out;
 	}
 	in = open(src, O_RDONLY | O_CLOEXEC);
@@ -226,17 +236,32 @@ static int import_blob(const char *dst_dir, const char *src_dir, const char *dig
 		oci_err_errno(err, errno, "cannot open blob '%s': %s", src, strerror(errno));
 		goto out;
 	}
-	if (oci_blobs_has(dst_dir, digest) || link(src, dst) == 0) {
-		rc = trusted ? 0 : copy_verify(in, src, NULL, digest, size, err);
-		goto out;
+	have1 = seen && fstat(in, &st1) == 0;
+	if (!trusted && (oci_blobs_has(dst_dir, digest) || link(src, dst) == 0)) {
+		linked = 1;
+		rc = copy_verify(in, src, NULL, digest, size, err);
+	} else {
+		if (oci_blobs_begin(dst_dir, &t, err) < 0)
+			goto out;
+		if (copy_verify(in, src, &t, digest, size, err) < 0) {
+			oci_blobs_abort(&t);
+			goto out;
+		}
+		rc = oci_blobs_commit(dst_dir, &t, digest, durable, err);
 	}
-	if (oci_blobs_begin(dst_dir, &t, err) < 0)
-		goto out;
-	if (copy_verify(in, src, &t, digest, size, err) < 0) {
-		oci_blobs_abort(&t);
-		goto out;
+	if (rc == 0 && have1 && fstat(in, &st2) == 0) {
+		oci_fstamp a, b;
+
+		oci_fstamp_of(&st1, &a);
+		oci_fstamp_of(&st2, &b);
+		/* a link of its own changes the ctime, nothing else */
+		if (linked)
+			a.ctime_s = b.ctime_s, a.ctime_ns = b.ctime_ns;
+		if (oci_fstamp_same(&a, &b)) {
+			*seen = b;
+			*have_seen = 1;
+		}
 	}
-	rc = oci_blobs_commit(dst_dir, &t, digest, durable, err);
 out:
 	if (in >= 0)
 		close(in);
@@ -248,11 +273,19 @@ out:
 int oci_blobs_import(const char *dst_dir, const char *src_dir, const char *digest,
 		     int64_t size, int durable, ocibuild_error *err)
 {
-	return import_blob(dst_dir, src_dir, digest, size, durable, 0, err);
+	return import_blob(dst_dir, src_dir, digest, size, durable, 0, NULL, NULL, err);
+}
+
+int oci_blobs_import_seen(const char *dst_dir, const char *src_dir, const char *digest,
+			  int64_t size, int durable, int trusted, oci_fstamp *seen,
+			  int *have_seen, ocibuild_error *err)
+{
+	return import_blob(dst_dir, src_dir, digest, size, durable, trusted, seen, have_seen,
+			   err);
 }
 
 int oci_blobs_adopt(const char *dst_dir, const char *src_dir, const char *digest,
 		    int64_t size, ocibuild_error *err)
 {
-	return import_blob(dst_dir, src_dir, digest, size, 0, 1, err);
+	return import_blob(dst_dir, src_dir, digest, size, 0, 1, NULL, NULL, err);
 }

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "buf.h"
+#include "fs.h"
 
 typedef struct oci_blob_tmp {
 	int fd;
@@ -39,6 +40,14 @@ int oci_blobs_verify(const char *dir, const char *digest, int64_t size, ocibuild
  * size either way. */
 int oci_blobs_import(const char *dst_dir, const char *src_dir, const char *digest,
 		     int64_t size, int durable, ocibuild_error *err);
+/* oci_blobs_import for a blob whose content the caller may vouch for:
+ * when trusted, a hard link is not read (a copy is still checked). When a
+ * check read the source and it did not change meanwhile (its ctime aside,
+ * which the link itself moves), *have_seen is 1 and *seen its stat: what
+ * the check vouches for. */
+int oci_blobs_import_seen(const char *dst_dir, const char *src_dir, const char *digest,
+			  int64_t size, int durable, int trusted, oci_fstamp *seen,
+			  int *have_seen, ocibuild_error *err);
 /* The same for a blob this process has just made and hashed itself: a hard
  * link is not read again (a copy is still checked). */
 int oci_blobs_adopt(const char *dst_dir, const char *src_dir, const char *digest,

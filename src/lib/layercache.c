@@ -46,7 +46,7 @@ static void put_u64(oci_sha256 *h, uint64_t v)
 struct hjob {
 	char *path;        /* absolute */
 	const char *hex;   /* the digest, from the index or from done */
-	oci_sidx_stat st;  /* as read (when stable) */
+	oci_fstamp st;  /* as read (when stable) */
 	int stable;        /* same tuple before and after the read: may be indexed */
 	char done[65];
 	ocibuild_error err;
@@ -59,7 +59,7 @@ static int hash_one(void *ud, size_t i)
 	struct hjob *j = ((struct hjob **)ud)[i];
 	unsigned char buf[128 * 1024];
 	struct stat st1, st2;
-	oci_sidx_stat s1, s2;
+	oci_fstamp s1, s2;
 	char digest[OCI_DIGEST_LEN + 1];
 	oci_sha256 h;
 	int fd, ok = 0;
@@ -98,10 +98,10 @@ static int hash_one(void *ud, size_t i)
 		memcpy(j->done, digest + 7, 65);
 		j->hex = j->done;
 		/* a file that changed while it was read is not indexed */
-		oci_sidx_stat_of(&st1, &s1);
+		oci_fstamp_of(&st1, &s1);
 		if (S_ISREG(st1.st_mode) && fstat(fd, &st2) == 0) {
-			oci_sidx_stat_of(&st2, &s2);
-			if (oci_sidx_stat_same(&s1, &s2)) {
+			oci_fstamp_of(&st2, &s2);
+			if (oci_fstamp_same(&s1, &s2)) {
 				j->st = s1;
 				j->stable = 1;
 			}
@@ -195,7 +195,7 @@ int oci_lcache_key(const char *cache_dir, const oci_layer_opts *o, const oci_wal
 		const oci_walk_entry *e = entries[i];
 		struct hjob *j = &jobs[i];
 		struct stat st;
-		oci_sidx_stat s;
+		oci_fstamp s;
 
 		if (e->data || e->type != OCI_TAR_FILE)
 			continue;
@@ -212,11 +212,17 @@ int oci_lcache_key(const char *cache_dir, const oci_layer_opts *o, const oci_wal
 			oci_err_nomem(err);
 			goto out;
 		}
-		if (stat(j->path, &st) == 0 && S_ISREG(st.st_mode)) {
-			oci_sidx_stat_of(&st, &s);
-			if (oci_sidx_lookup(&x, j->path, &s, j->done))
-				j->hex = j->done;
+		/* the walk's stat, taken moments ago, is the file's tuple */
+		if (e->stamped) {
+			s = e->st;
+		} else if (stat(j->path, &st) == 0 && S_ISREG(st.st_mode)) {
+			oci_fstamp_of(&st, &s);
+		} else {
+			todo[ntodo++] = j;
+			continue;
 		}
+		if (oci_sidx_lookup(&x, j->path, &s, j->done))
+			j->hex = j->done;
 		if (!j->hex)
 			todo[ntodo++] = j;
 	}
@@ -299,8 +305,28 @@ static char *entry_path(const char *cache_dir, const char *key)
 	return oci_buf_detach(&b, NULL);
 }
 
+/* What a check of an entry's blob vouches for: the blob's stat when it was
+ * read and found to match its digest, and the wall clock before that read.
+ * It is kept only when the mtime is older than the stamp by more than the
+ * timestamp granularity: a write in the same tick as the check could keep
+ * the mtime it saw (the stat index's racy rule). */
+struct checked {
+	unsigned long long dev, ino;
+	long long mtime_s, stamp_s;
+	unsigned mtime_ns, stamp_ns;
+};
+
+static int checked_racy(const struct checked *c)
+{
+	long long m = c->mtime_s * 1000000000LL + c->mtime_ns;
+	long long t = c->stamp_s * 1000000000LL + c->stamp_ns;
+
+	return c->mtime_ns >= 1000000000u || c->stamp_ns >= 1000000000u ||
+	       m > t - OCI_SIDX_RACY_NS;
+}
+
 int oci_lcache_get(const char *cache_dir, const char *key, oci_layer_result *r, int *hit,
-		   ocibuild_error *err)
+		   int *checked, ocibuild_error *err)
 {
 	char *path = entry_path(cache_dir, key), *blob = NULL;
 	oci_buf b = OCI_BUF_INIT(MAX_ENTRY);
@@ -308,9 +334,13 @@ int oci_lcache_get(const char *cache_dir, const char *key, oci_layer_result *r, 
 	char digest[OCI_DIGEST_LEN + 1], diff_id[OCI_DIGEST_LEN + 1];
 	long long size;
 	unsigned long long tar_size;
+	struct checked c;
 	struct stat st;
+	int n;
 
 	*hit = 0;
+	if (checked)
+		*checked = 0;
 	if (!path)
 		return oci_err_nomem(err);
 	if (oci_read_file(path, MAX_ENTRY, &b, &e) < 0) {
@@ -320,8 +350,11 @@ int oci_lcache_get(const char *cache_dir, const char *key, oci_layer_result *r, 
 		oci_free(path);
 		return nomem ? oci_err_nomem(err) : 0; /* no entry: a miss */
 	}
-	if (sscanf(b.data, "%71s %71s %lld %llu", digest, diff_id, &size, &tar_size) != 4 ||
-	    !oci_digest_valid(digest) || !oci_digest_valid(diff_id) || size < 0)
+	n = sscanf(b.data, "%71s %71s %lld %llu %llu %llu %lld %u %lld %u", digest, diff_id,
+		   &size, &tar_size, &c.dev, &c.ino, &c.mtime_s, &c.mtime_ns, &c.stamp_s,
+		   &c.stamp_ns);
+	if ((n != 4 && n != 10) || !oci_digest_valid(digest) || !oci_digest_valid(diff_id) ||
+	    size < 0)
 		goto drop;
 	blob = oci_blobs_path(cache_dir, digest);
 	if (!blob) {
@@ -336,6 +369,10 @@ int oci_lcache_get(const char *cache_dir, const char *key, oci_layer_result *r, 
 	r->size = size;
 	r->tar_size = tar_size;
 	*hit = 1;
+	if (checked && n == 10 && !checked_racy(&c) && c.dev == (unsigned long long)st.st_dev &&
+	    c.ino == (unsigned long long)st.st_ino && c.mtime_s == (long long)st.st_mtim.tv_sec &&
+	    c.mtime_ns == (unsigned)st.st_mtim.tv_nsec)
+		*checked = 1;
 	goto out;
 drop:
 	unlink(path);
@@ -346,16 +383,14 @@ out:
 	return 0;
 }
 
-int oci_lcache_put(const char *cache_dir, const char *key, const char *blob_dir,
-		   const oci_layer_result *r, ocibuild_error *err)
+/* Write key's entry for r, with the record of a check when c is not NULL. */
+static int put_entry(const char *cache_dir, const char *key, const oci_layer_result *r,
+		     const struct checked *c, ocibuild_error *err)
 {
 	oci_buf line = OCI_BUF_INIT(MAX_ENTRY), dir = OCI_BUF_INIT(OCI_MAX_PATH_TEXT);
 	char *path = NULL;
 	int rc = -1;
 
-	if (oci_blobs_prepare(cache_dir, err) < 0 ||
-	    oci_blobs_adopt(cache_dir, blob_dir, r->digest, r->size, err) < 0)
-		goto out;
 	if (oci_buf_printf(&dir, err, "%s/layers", cache_dir) < 0 ||
 	    oci_mkdirs(dir.data, 0755, err) < 0)
 		goto out;
@@ -364,8 +399,11 @@ int oci_lcache_put(const char *cache_dir, const char *key, const char *blob_dir,
 		oci_err_nomem(err);
 		goto out;
 	}
-	if (oci_buf_printf(&line, err, "%s %s %lld %llu\n", r->digest, r->diff_id,
-			   (long long)r->size, (unsigned long long)r->tar_size) < 0)
+	if (oci_buf_printf(&line, err, "%s %s %lld %llu", r->digest, r->diff_id,
+			   (long long)r->size, (unsigned long long)r->tar_size) < 0 ||
+	    (c && oci_buf_printf(&line, err, " %llu %llu %lld %u %lld %u", c->dev, c->ino,
+				 c->mtime_s, c->mtime_ns, c->stamp_s, c->stamp_ns) < 0) ||
+	    oci_buf_puts(&line, "\n", err) < 0)
 		goto out;
 	rc = oci_write_file_atomic(path, line.data, line.len, 0, err);
 out:
@@ -373,6 +411,47 @@ out:
 	oci_buf_release(&line);
 	oci_buf_release(&dir);
 	return rc;
+}
+
+int oci_lcache_take(const char *cache_dir, const char *key, const oci_layer_result *r,
+		    int checked, const char *dst_dir, int durable, ocibuild_error *err)
+{
+	struct timespec now;
+	struct checked c;
+	oci_fstamp seen;
+	int have_seen = 0;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	if (oci_blobs_import_seen(dst_dir, cache_dir, r->digest, r->size, durable, checked,
+				  &seen, &have_seen, err) < 0)
+		return -1;
+	if (checked || !have_seen)
+		return 0;
+	c.dev = seen.dev;
+	c.ino = seen.ino;
+	c.mtime_s = seen.mtime_s;
+	c.mtime_ns = seen.mtime_ns;
+	c.stamp_s = (long long)now.tv_sec;
+	c.stamp_ns = (unsigned)now.tv_nsec;
+	if (checked_racy(&c))
+		return 0; /* too recent to vouch for: checked again next time */
+	/* a hint: without it the next build reads the blob again */
+	if (put_entry(cache_dir, key, r, &c, err) < 0) {
+		if (err->kind == OCIBUILD_ERR_NOMEM)
+			return -1;
+		ocibuild_error_clear(err);
+	}
+	return 0;
+}
+
+int oci_lcache_put(const char *cache_dir, const char *key, const char *blob_dir,
+		   const oci_layer_result *r, ocibuild_error *err)
+{
+	if (oci_blobs_prepare(cache_dir, err) < 0 ||
+	    oci_blobs_adopt(cache_dir, blob_dir, r->digest, r->size, err) < 0)
+		return -1;
+	/* no record of a check: the blob was written just now (racy) */
+	return put_entry(cache_dir, key, r, NULL, err);
 }
 
 void oci_lcache_drop(const char *cache_dir, const char *key)
@@ -388,8 +467,11 @@ void oci_lcache_touch(const char *cache_dir, const char *digest)
 {
 	char *path = oci_blobs_path(cache_dir, digest);
 
+	/* the access time: the mtime is what a check of the blob vouches for */
+	struct timespec t[2] = { { 0, UTIME_NOW }, { 0, UTIME_OMIT } };
+
 	if (path)
-		utimensat(AT_FDCWD, path, NULL, 0);
+		utimensat(AT_FDCWD, path, t, 0);
 	oci_free(path);
 }
 
@@ -456,7 +538,7 @@ int oci_lcache_trim(const char *cache_dir, uint64_t max, uint64_t *removed,
 			oci_err_nomem(err);
 			goto out;
 		}
-		v[n].used = st.st_mtim;
+		v[n].used = st.st_atim;
 		v[n].size = (uint64_t)st.st_size;
 		total += v[n].size;
 		n++;

@@ -36,9 +36,19 @@ typedef struct oci_lcache_stats {
 int oci_lcache_key(const char *cache_dir, const oci_layer_opts *o, const oci_walk_entry *const *entries,
 		   size_t n, char *key, oci_lcache_stats *cost, ocibuild_error *err);
 /* Look the key up in cache_dir. *hit is set and r filled when an entry
- * names a blob that is present in cache_dir with the recorded size. */
+ * names a blob that is present in cache_dir with the recorded size.
+ * *checked (may be NULL) is 1 when a check of that blob against its digest
+ * vouches for it: its device, inode and mtime are those the check saw, and
+ * the mtime was older than the check by more than the timestamp
+ * granularity (any write since would have moved it). */
 int oci_lcache_get(const char *cache_dir, const char *key, oci_layer_result *r, int *hit,
-		   ocibuild_error *err);
+		   int *checked, ocibuild_error *err);
+/* Put the blob of a hit into dst_dir (a hard link when possible). It is read
+ * and checked against its digest unless `checked` (from oci_lcache_get);
+ * a check that can vouch for it is recorded in key's entry, so that later
+ * builds need not read it. OCIBUILD_ERR_DIGEST when it is corrupt. */
+int oci_lcache_take(const char *cache_dir, const char *key, const oci_layer_result *r,
+		    int checked, const char *dst_dir, int durable, ocibuild_error *err);
 /* Record r (whose blob is in blob_dir, just made by this process) under
  * key: the blob is added to the cache's blob store (hard link when
  * possible, not read again) and the entry written. */
@@ -51,7 +61,8 @@ int oci_lcache_put(const char *cache_dir, const char *key, const char *blob_dir,
 int oci_lcache_empty(const char *cache_dir);
 /* Forget an entry (its blob turned out to be corrupt). */
 void oci_lcache_drop(const char *cache_dir, const char *key);
-/* Mark a blob of the cache as just used (least recently used go first). */
+/* Mark a blob of the cache as just used (least recently used go first; the
+ * access time says when). */
 void oci_lcache_touch(const char *cache_dir, const char *digest);
 /* Remove the least recently used blobs of cache_dir until they add up to
  * at most max bytes; *removed (may be NULL) gets how many bytes went.

@@ -98,11 +98,12 @@ static int layer_from_cache(oci_lmake *m, oci_lplan *p, const char *key, int *hi
 			    ocibuild_error *err)
 {
 	char *blob;
+	int checked;
 
 	*hit = 0;
-	if (oci_lcache_get(m->lcache, key, &p->r, hit, err) < 0 || !*hit)
+	if (oci_lcache_get(m->lcache, key, &p->r, hit, &checked, err) < 0 || !*hit)
 		return *hit ? 0 : err->kind == OCIBUILD_ERR_NONE ? 0 : -1;
-	if (oci_blobs_import(m->stage, m->lcache, p->r.digest, p->r.size, m->durable, err) == 0) {
+	if (oci_lcache_take(m->lcache, key, &p->r, checked, m->stage, m->durable, err) == 0) {
 		oci_lcache_touch(m->lcache, p->r.digest);
 		oci_log(m->ctx, OCIBUILD_LOG_INFO, "%s layer %.19s: from the cache", p->what,
 			p->r.digest);

@@ -50,26 +50,6 @@ void oci_sidx_release(oci_sidx *x)
 	x->n = x->cap = x->nline = 0;
 }
 
-void oci_sidx_stat_of(const struct stat *st, oci_sidx_stat *out)
-{
-	memset(out, 0, sizeof(*out));
-	out->dev = (uint64_t)st->st_dev;
-	out->ino = (uint64_t)st->st_ino;
-	out->size = (uint64_t)st->st_size;
-	out->mode = (uint32_t)st->st_mode;
-	out->mtime_s = (int64_t)st->st_mtim.tv_sec;
-	out->mtime_ns = (uint32_t)st->st_mtim.tv_nsec;
-	out->ctime_s = (int64_t)st->st_ctim.tv_sec;
-	out->ctime_ns = (uint32_t)st->st_ctim.tv_nsec;
-}
-
-int oci_sidx_stat_same(const oci_sidx_stat *a, const oci_sidx_stat *b)
-{
-	return a->dev == b->dev && a->ino == b->ino && a->size == b->size && a->mode == b->mode &&
-	       a->mtime_s == b->mtime_s && a->mtime_ns == b->mtime_ns &&
-	       a->ctime_s == b->ctime_s && a->ctime_ns == b->ctime_ns;
-}
-
 /* (s, ns) is not older than the stamp minus the granularity */
 static int racy_time(int64_t s, uint32_t ns, const struct timespec *stamp)
 {
@@ -80,7 +60,7 @@ static int racy_time(int64_t s, uint32_t ns, const struct timespec *stamp)
 	return t >= limit;
 }
 
-static int racy(const oci_sidx_stat *s, const struct timespec *stamp)
+static int racy(const oci_fstamp *s, const struct timespec *stamp)
 {
 	return racy_time(s->mtime_s, s->mtime_ns, stamp) || racy_time(s->ctime_s, s->ctime_ns, stamp);
 }
@@ -178,7 +158,7 @@ static int num_ns(const char **p, char end, uint32_t *out)
 }
 
 /* The fields of a line (after its tab). */
-static int parse_fields(const char *line, oci_sidx_stat *st, char *hex)
+static int parse_fields(const char *line, oci_fstamp *st, char *hex)
 {
 	const char *p = strchr(line, '\t') + 1;
 	uint64_t mode;
@@ -198,14 +178,14 @@ static int parse_fields(const char *line, oci_sidx_stat *st, char *hex)
 	return 0;
 }
 
-int oci_sidx_lookup(oci_sidx *x, const char *path, const oci_sidx_stat *s, char *hex)
+int oci_sidx_lookup(oci_sidx *x, const char *path, const oci_fstamp *s, char *hex)
 {
-	oci_sidx_stat st;
+	oci_fstamp st;
 	long i = find_line(x, path);
 
 	if (i < 0 || x->state[i] == LINE_DROP)
 		return 0;
-	if (parse_fields(x->line[i], &st, hex) < 0 || !oci_sidx_stat_same(&st, s) ||
+	if (parse_fields(x->line[i], &st, hex) < 0 || !oci_fstamp_same(&st, s) ||
 	    racy(&st, &x->stamp)) {
 		/* stale, malformed or not to be trusted: only a new set keeps it */
 		x->state[i] = LINE_DROP;
@@ -215,7 +195,7 @@ int oci_sidx_lookup(oci_sidx *x, const char *path, const oci_sidx_stat *s, char 
 	return 1;
 }
 
-int oci_sidx_set(oci_sidx *x, const char *path, const oci_sidx_stat *s, const char *hex,
+int oci_sidx_set(oci_sidx *x, const char *path, const oci_fstamp *s, const char *hex,
 		 ocibuild_error *err)
 {
 	oci_sidx_entry *e;
@@ -409,7 +389,7 @@ static int emit(oci_sidx *x, oci_sink *out, ocibuild_error *err)
 	char hex[65], head[128];
 	oci_sidx_entry **nv = NULL;
 	size_t i, j, nn = 0, count = 0, budget = OCI_SIDX_MAX_ENTRIES;
-	oci_sidx_stat st;
+	oci_fstamp st;
 	int rc = -1, n;
 
 	/* this process's entries, sorted, one per path (the last set) */

@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include "ocibuild/ocibuild.h"
+#include "fs.h"
 
 /* the index files' directory in the cache: one file per layer
  * (statindex/<hash of its root's absolute path and first entry>), so a
@@ -38,17 +39,10 @@
  * wall clock */
 #define OCI_SIDX_RACY_NS 2000000000LL
 
-typedef struct oci_sidx_stat {
-	uint64_t dev, ino, size;
-	uint32_t mode;
-	int64_t mtime_s, ctime_s;
-	uint32_t mtime_ns, ctime_ns;
-} oci_sidx_stat;
-
 /* One entry set by this process. */
 typedef struct oci_sidx_entry {
 	char *path;
-	oci_sidx_stat st;
+	oci_fstamp st;
 	char hex[65];     /* SHA-256 of the content, lower-case hex */
 } oci_sidx_entry;
 
@@ -77,16 +71,12 @@ int oci_sidx_load(oci_sidx *x, const char *dir, const char *name, ocibuild_error
  * when ignored (x left empty), -1 out of memory. A line that does not
  * parse is found only when looked up, and is then a miss. */
 int oci_sidx_parse(oci_sidx *x, const char *data, size_t len, ocibuild_error *err);
-/* The tuple of a struct stat. */
-void oci_sidx_stat_of(const struct stat *st, oci_sidx_stat *out);
-/* Every field equal: the same file, unchanged (as far as stat can tell). */
-int oci_sidx_stat_same(const oci_sidx_stat *a, const oci_sidx_stat *b);
 /* 1 and hex (65 bytes) filled with the content digest when path's entry
  * matches s exactly and is not racy, else 0. */
-int oci_sidx_lookup(oci_sidx *x, const char *path, const oci_sidx_stat *s, char *hex);
+int oci_sidx_lookup(oci_sidx *x, const char *path, const oci_fstamp *s, char *hex);
 /* Record path's tuple and content digest (hex). Paths that are not
  * absolute or hold a tab or newline are not indexed (hashed every time). */
-int oci_sidx_set(oci_sidx *x, const char *path, const oci_sidx_stat *s, const char *hex,
+int oci_sidx_set(oci_sidx *x, const char *path, const oci_fstamp *s, const char *hex,
 		 ocibuild_error *err);
 /* The index as written: entries of this process and the older ones that
  * are still trusted, sorted by path, at most OCI_SIDX_MAX_ENTRIES (those

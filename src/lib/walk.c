@@ -116,6 +116,8 @@ static int walk_at(int dfd, const char *root, const char *rel, int depth,
 		if (S_ISREG(st.st_mode)) {
 			e.type = OCI_TAR_FILE;
 			e.size = (uint64_t)st.st_size;
+			oci_fstamp_of(&st, &e.st);
+			e.stamped = 1;
 		} else if (S_ISDIR(st.st_mode)) {
 			e.type = OCI_TAR_DIR;
 		} else if (S_ISLNK(st.st_mode)) {
@@ -236,6 +238,8 @@ int oci_walk_add(oci_walk *w, const char *rel, oci_tar_type type, unsigned mode,
 			return oci_err_errno(err, errno, "cannot read '%s': %s", src,
 					     strerror(errno));
 		e.size = (uint64_t)st.st_size;
+		oci_fstamp_of(&st, &e.st);
+		e.stamped = S_ISREG(st.st_mode);
 		e.src = oci_strdup(src);
 		if (!e.src)
 			return oci_err_nomem(err);

@@ -4,6 +4,7 @@
 #ifndef OCI_WALK_H
 #define OCI_WALK_H
 #include <stdint.h>
+#include "fs.h"
 #include "tar.h"
 
 typedef struct oci_walk_entry {
@@ -15,6 +16,8 @@ typedef struct oci_walk_entry {
 	const void *data;  /* when set, the content (size bytes) is in memory */
 	char *src;         /* when set, the content is read from this host path
 			    * (symlinks followed) instead of root/rel */
+	oci_fstamp st;     /* a file's stat when it was walked (stamped set) */
+	int stamped;
 } oci_walk_entry;
 
 typedef struct oci_walk {

@@ -209,6 +209,91 @@ test_cache_corrupt_blob_is_made_again() {
     assert_eq "$(cache_made "$BUILD_ERR")" 0 "layers made after the cache healed"
 }
 
+# opens of the cache's layer blob F by one build (strace), into OPENS
+cache_blob_opens() {
+    local f=$1
+    shift
+    command -v strace >/dev/null || fail "strace is missing (scripts/install-deps.sh --test)"
+    # LeakSanitizer (an ASan build) can not run under ptrace
+    run env ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
+        strace -f -qq -e trace=open,openat -o "$T/strace.log" "$OCIBUILD" build "$@"
+    [ "$RC" -eq 0 ] || fail "build under strace exited $RC: $ERR"
+    BUILD_ERR=$ERR
+    OPENS=$(grep -c "open.*\"$f\"" "$T/strace.log" || true)
+}
+
+# A cached blob is read and checked against its digest when a build takes
+# it, until one check vouches for it: from then on its stat (inode, size,
+# mtime) matching the record of that check, outside the racy window, says it
+# is unchanged, and a build links it without reading it. Any write to it
+# gives it a new mtime: it is read again, found corrupt and made again.
+test_cache_checked_blob_is_not_read_again() {
+    reg_src "$T/src"
+    ob_build --dir "$T/src" -t d:1 -o "$T/a.tar"
+    local first=$DIGEST f
+    f=$(find "$OCIBUILD_CACHE_DIR/blobs/sha256" -type f -size +100c | head -n1)
+    [ -n "$f" ] || fail "no layer blob in the cache"
+    # written moments ago: too recent for a check to vouch for it (a write
+    # in the same timestamp tick would keep its mtime); age it
+    touch -d '-1 min' "$f"
+    cache_blob_opens "$f" --dir "$T/src" -t d:1 -o "$T/b.tar"
+    assert_eq "$OPENS" 1 "opens of the cached blob by the build that checks it"
+    assert_eq "$(cache_hits "$BUILD_ERR")" 1 "layers from the cache"
+    cache_blob_opens "$f" --dir "$T/src" -t d:1 -o "$T/c.tar"
+    assert_eq "$OPENS" 0 "opens of the checked blob by the next build ($BUILD_ERR)"
+    assert_eq "$(cache_hits "$BUILD_ERR")" 1 "layers from the cache"
+    cmp "$T/a.tar" "$T/c.tar" || fail "the archive from the unread blob differs"
+    # a write to the blob: read again, corrupt, made again
+    printf 'X' | dd of="$f" bs=1 seek=20 conv=notrunc 2>/dev/null
+    cache_blob_opens "$f" --dir "$T/src" -t d:1 -o "$T/d.tar"
+    assert_contains "$BUILD_ERR" "cache file '$f' is corrupt" "warning naming the cache file"
+    assert_eq "$(cache_made "$BUILD_ERR")" 1 "layers made again"
+    cmp "$T/a.tar" "$T/d.tar" || fail "the archive after healing differs"
+    # the same when the write keeps the size and the mtime is set back to
+    # a time other than the checked one
+    touch -d '-1 min' "$f"
+    ob_build --dir "$T/src" -t d:1 -o "$T/e.tar"
+    printf 'Y' | dd of="$f" bs=1 seek=20 conv=notrunc 2>/dev/null
+    touch -d '-2 min' "$f"
+    ob_build --dir "$T/src" -t d:1 -o "$T/g.tar"
+    assert_contains "$BUILD_ERR" "cache file '$f' is corrupt" "warning after a write and an mtime set back"
+    assert_eq "$DIGEST" "$first" "digest after healing"
+}
+
+# the least recently used blob goes first, "used" being taken from the cache,
+# not only made: a blob that a warm build takes without reading it (a check
+# vouches for it) outlives one made after it. Its access time says when it
+# was used, so the access times are set here to make the order plain.
+test_cache_lru_counts_use() {
+    mkdir -p "$T/a" "$T/b" "$T/c"
+    head -c 300000 /dev/urandom >"$T/a/blob"
+    head -c 300000 /dev/urandom >"$T/b/blob"
+    head -c 300000 /dev/urandom >"$T/c/blob"
+    local blobs="$OCIBUILD_CACHE_DIR/blobs/sha256" fa fb
+    ob_build --dir "$T/a" -t a:1 -o "$T/a.tar" --compression none
+    fa=$(find "$blobs" -type f -size +200k)
+    ob_build --dir "$T/b" -t b:1 -o "$T/b.tar" --compression none
+    fb=$(find "$blobs" -type f -size +200k ! -path "$fa")
+    [ -f "$fa" ] && [ -f "$fb" ] || fail "layer blobs: '$fa' '$fb'"
+    # a checked once, so that the next build does not read it
+    touch -d '-1 min' "$fa"
+    ob_build --dir "$T/a" -t a:1 -o "$T/a.tar" --compression none
+    touch -a -d '-2 hours' "$fa"
+    touch -a -d '-1 hour' "$fb"
+    # (a layout made from the stage by links, so that nothing reads the blob)
+    ob_build --dir "$T/a" -t a:1 --layout "$T/L" --compression none
+    assert_eq "$(cache_hits "$BUILD_ERR")" 1 "a from the cache"
+    # room for two of the three layers: b, used longest ago, goes
+    ob_build --dir "$T/c" -t c:1 -o "$T/c.tar" --compression none --cache-max 700K
+    assert_contains "$BUILD_ERR" "cache: removed" "eviction logged"
+    [ -f "$fa" ] || fail "a, used last, was evicted"
+    [ ! -f "$fb" ] || fail "b, used longest ago, was kept"
+    ob_build --dir "$T/a" -t a:1 -o "$T/a.tar" --compression none
+    assert_eq "$(cache_made "$BUILD_ERR")" 0 "layers made for a (used, kept)"
+    ob_build --dir "$T/b" -t b:1 -o "$T/b.tar" --compression none
+    assert_eq "$(cache_made "$BUILD_ERR")" 1 "layers made for b (evicted)"
+}
+
 test_cache_concurrent_builds() {
     cache_release
     cache_settle

@@ -40,7 +40,7 @@ static void one(const uint8_t *data, size_t size)
 	}
 	for (i = 0; i < x.nline; i++) {
 		const char *l = x.line[i], *tab = strchr(l, '\t');
-		oci_sidx_stat st;
+		oci_fstamp st;
 		unsigned long long f[8];
 		char want[65];
 		int n = 0;

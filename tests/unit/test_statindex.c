@@ -18,9 +18,9 @@
 #define HEX_B "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
 /* a tuple a minute older than now: not racy */
-static oci_sidx_stat tuple(const oci_sidx *x, uint64_t ino)
+static oci_fstamp tuple(const oci_sidx *x, uint64_t ino)
 {
-	oci_sidx_stat s;
+	oci_fstamp s;
 
 	memset(&s, 0, sizeof(s));
 	s.dev = 2049;
@@ -48,7 +48,7 @@ static void round_trip(oci_sidx *a, oci_sidx *b)
 }
 
 /* the digest the index gives for path and s, or NULL */
-static const char *look(oci_sidx *x, const char *path, const oci_sidx_stat *s)
+static const char *look(oci_sidx *x, const char *path, const oci_fstamp *s)
 {
 	static char hex[65];
 
@@ -59,7 +59,7 @@ static void test_round_trip_and_lookup(void **state)
 {
 	ocibuild_error err = { 0 };
 	oci_sidx a, b;
-	oci_sidx_stat s1, s2, other;
+	oci_fstamp s1, s2, other;
 
 	(void)state;
 	oci_sidx_init(&a);
@@ -94,7 +94,7 @@ static void test_each_field_counts(void **state)
 {
 	ocibuild_error err = { 0 };
 	oci_sidx a, b;
-	oci_sidx_stat s, orig;
+	oci_fstamp s, orig;
 	int field;
 
 	(void)state;
@@ -127,7 +127,7 @@ static void test_racy(void **state)
 {
 	ocibuild_error err = { 0 };
 	oci_sidx a, b;
-	oci_sidx_stat m, c, old;
+	oci_fstamp m, c, old;
 	char *text = NULL;
 	size_t len = 0;
 
@@ -161,7 +161,7 @@ static void test_sorted_and_replaced(void **state)
 {
 	ocibuild_error err = { 0 };
 	oci_sidx a, b, c;
-	oci_sidx_stat s1, s2;
+	oci_fstamp s1, s2;
 	char *text = NULL;
 	size_t len = 0;
 
@@ -246,7 +246,7 @@ static void test_bad_files_are_ignored(void **state)
 	};
 	ocibuild_error err = { 0 };
 	const char *good = HDR(2) LINE("/a") "/x y\t" HEX_A " 1 2 3 33188 -5 6 7 8\n";
-	oci_sidx_stat want = { 1, 2, 3, 33188, -5, 7, 6, 8 };
+	oci_fstamp want = { 1, 2, 3, 33188, -5, 7, 6, 8 };
 	char hex[65];
 	oci_sidx x;
 	size_t i;
@@ -259,7 +259,7 @@ static void test_bad_files_are_ignored(void **state)
 	}
 	for (i = 0; i < sizeof(bad_fields) / sizeof(bad_fields[0]); i++) {
 		char sum[OCI_DIGEST_LEN + 1], text[512];
-		oci_sidx_stat s = { 1, 2, 3, 33188, 5, 7, 6, 8 };
+		oci_fstamp s = { 1, 2, 3, 33188, 5, 7, 6, 8 };
 
 		assert_int_equal(oci_sha256_buf(bad_fields[i], strlen(bad_fields[i]), sum, &err), 0);
 		snprintf(text, sizeof(text), "%send %s\n", bad_fields[i], sum + 7);
@@ -297,7 +297,7 @@ static void test_save_and_load(void **state)
 	ocibuild_error err = { 0 };
 	char *dir = make_tmpdir(), *path = pjoin(dir, "idx");
 	oci_sidx a, b;
-	oci_sidx_stat s;
+	oci_fstamp s;
 	FILE *f;
 
 	(void)state;

@@ -201,3 +201,23 @@ out:
 	oci_free(dir);
 	return rc;
 }
+
+void oci_fstamp_of(const struct stat *st, oci_fstamp *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->dev = (uint64_t)st->st_dev;
+	out->ino = (uint64_t)st->st_ino;
+	out->size = (uint64_t)st->st_size;
+	out->mode = (uint32_t)st->st_mode;
+	out->mtime_s = (int64_t)st->st_mtim.tv_sec;
+	out->mtime_ns = (uint32_t)st->st_mtim.tv_nsec;
+	out->ctime_s = (int64_t)st->st_ctim.tv_sec;
+	out->ctime_ns = (uint32_t)st->st_ctim.tv_nsec;
+}
+
+int oci_fstamp_same(const oci_fstamp *a, const oci_fstamp *b)
+{
+	return a->dev == b->dev && a->ino == b->ino && a->size == b->size && a->mode == b->mode &&
+	       a->mtime_s == b->mtime_s && a->mtime_ns == b->mtime_ns &&
+	       a->ctime_s == b->ctime_s && a->ctime_ns == b->ctime_ns;
+}

@@ -2,6 +2,8 @@
 #ifndef OCI_FS_H
 #define OCI_FS_H
 #include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
 
 #include "buf.h"
 #include "err.h"
@@ -27,4 +29,16 @@ int oci_tmpfile_in(const char *dir, const char *stem, unsigned mode, char **out,
 		   ocibuild_error *err);
 /* fsync (when durable) and close fd, the error naming path. */
 int oci_close_file(int fd, const char *path, int durable, ocibuild_error *err);
+/* What stat says of a file, enough to tell that it has not changed since
+ * (git's index idea): the walk records it, the stat index compares it. */
+typedef struct oci_fstamp {
+	uint64_t dev, ino, size;
+	uint32_t mode;
+	int64_t mtime_s, ctime_s;
+	uint32_t mtime_ns, ctime_ns;
+} oci_fstamp;
+
+void oci_fstamp_of(const struct stat *st, oci_fstamp *out);
+/* Every field equal: the same file, unchanged (as far as stat can tell). */
+int oci_fstamp_same(const oci_fstamp *a, const oci_fstamp *b);
 #endif
