@@ -431,6 +431,15 @@ static int none_write(oci_sink *sink, const void *data, size_t len, ocibuild_err
 	return oci_sink_write(z->next, data, len, err);
 }
 
+/* uncompressed, a file's bytes can go to the file in the kernel */
+static int none_copy(oci_sink *sink, int fd, uint64_t *left, const char *src,
+		     ocibuild_error *err)
+{
+	oci_zw *z = (oci_zw *)sink;
+
+	return oci_sink_copy(z->next, fd, left, src, err);
+}
+
 int oci_zw_new(oci_zw **out, ocibuild_compression kind, int threads,
 	       oci_sink *next, ocibuild_error *err)
 {
@@ -456,6 +465,7 @@ int oci_zw_new(oci_zw **out, ocibuild_compression kind, int threads,
 		break;
 	default:
 		z->base.write = none_write;
+		z->base.copy = none_copy;
 		break;
 	}
 	if (rc < 0) {

@@ -71,6 +71,13 @@ static int put_file(const oci_layer_opts *o, const oci_walk_entry *e, oci_sink *
 		goto out;
 	}
 	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	/* a sink that offers it takes the bytes in the kernel; the loop
+	 * below does the rest, if any (and finds a file that shrank) */
+	if (oci_sink_copy(s, fd, &left, path, err) < 0) {
+		close(fd);
+		rc = -1;
+		goto out;
+	}
 	while (left) {
 		size_t want = left < READ_CHUNK ? (size_t)left : READ_CHUNK;
 		ssize_t n = read(fd, buf, want);
@@ -174,6 +181,8 @@ int oci_layer_to_fd(const oci_layer_opts *o, const oci_walk_entry *const *entrie
 	if (oci_file_sink_init(&file, fd, path, err) < 0)
 		goto out;
 	have_file = 1;
+	if (o->write_behind)
+		oci_file_sink_write_behind(&file);
 	if (want_z) {
 		if (oci_hash_sink_init(&zhash, &file.base, err) < 0)
 			goto out;
@@ -217,11 +226,13 @@ int oci_layer_build(const oci_layer_opts *o, const oci_walk_entry *const *entrie
 		    size_t n, const char *blob_dir, int durable,
 		    oci_layer_result *r, ocibuild_error *err)
 {
+	oci_layer_opts lo = *o;
 	oci_blob_tmp t;
 
+	lo.write_behind = durable; /* the commit fsyncs it */
 	if (oci_blobs_begin(blob_dir, &t, err) < 0)
 		return -1;
-	if (oci_layer_to_fd(o, entries, n, t.fd, t.path, r, err) < 0) {
+	if (oci_layer_to_fd(&lo, entries, n, t.fd, t.path, r, err) < 0) {
 		oci_blobs_abort(&t);
 		return -1;
 	}

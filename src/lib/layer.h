@@ -13,6 +13,7 @@ typedef struct oci_layer_opts {
 	int64_t mtime;
 	ocibuild_compression compression;
 	int threads;
+	int write_behind;   /* the file will be fsynced: start writeback early */
 	ocibuild_cancel_fn cancel;
 	void *cancel_userdata;
 } oci_layer_opts;

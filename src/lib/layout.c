@@ -320,6 +320,7 @@ int oci_archive_write(const char *src, const oci_archive_opts *o, ocibuild_error
 	lo.mtime = o->mtime;
 	lo.compression = o->gzip ? OCIBUILD_COMPRESS_GZIP : OCIBUILD_COMPRESS_NONE;
 	lo.threads = o->threads;
+	lo.write_behind = 1; /* fsynced below */
 	lo.cancel = o->cancel;
 	lo.cancel_userdata = o->cancel_userdata;
 	if (make_tmp_near(o->path, &tmp, &fd, err) < 0)

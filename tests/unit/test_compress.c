@@ -40,6 +40,7 @@ static int mem_write(oci_sink *s, const void *data, size_t len, ocibuild_error *
 static void memsink_init(struct memsink *m)
 {
 	m->base.write = mem_write;
+	m->base.copy = NULL;
 	oci_buf_init(&m->buf, OUT_MAX);
 	m->writes = 0;
 }

@@ -9,6 +9,11 @@
 typedef struct oci_sink oci_sink;
 struct oci_sink {
 	int (*write)(oci_sink *s, const void *data, size_t len, ocibuild_error *err);
+	/* Optional (NULL: not offered): pass on up to *left bytes read from
+	 * fd's offset without them going through user space, lowering *left
+	 * by what went. What is left (the file shorter than said, or a file
+	 * system that can not) the caller reads and writes as usual. */
+	int (*copy)(oci_sink *s, int fd, uint64_t *left, const char *src, ocibuild_error *err);
 };
 
 static inline int oci_sink_write(oci_sink *s, const void *data, size_t len,
@@ -17,16 +22,31 @@ static inline int oci_sink_write(oci_sink *s, const void *data, size_t len,
 	return s->write(s, data, len, err);
 }
 
-/* Buffered writes to an open fd; errors name `path`. */
+/* s->copy when offered, else nothing (0) */
+static inline int oci_sink_copy(oci_sink *s, int fd, uint64_t *left, const char *src,
+				ocibuild_error *err)
+{
+	return s->copy ? s->copy(s, fd, left, src, err) : 0;
+}
+
+/* Buffered writes to an open fd; errors name `path`. It offers copy: a
+ * file's bytes go in the kernel (copy_file_range). */
 typedef struct oci_file_sink {
 	oci_sink base;
 	int fd;
 	const char *path;
 	unsigned char *buf;
 	size_t len, cap;
+	int no_copy; /* copy_file_range refused: read and write from now on */
+	int write_behind; /* set by the caller: a file that will be fsynced */
+	uint64_t written, started; /* bytes written; handed to writeback */
 } oci_file_sink;
 
 int oci_file_sink_init(oci_file_sink *f, int fd, const char *path, ocibuild_error *err);
+/* For a file that will be fsynced when complete: start writing what is
+ * written to disk every few MiB, so that the fsync waits for the tail
+ * only. */
+void oci_file_sink_write_behind(oci_file_sink *f);
 int oci_file_sink_flush(oci_file_sink *f, ocibuild_error *err);
 void oci_file_sink_release(oci_file_sink *f);
 
