@@ -47,7 +47,7 @@ void oci_sidx_release(oci_sidx *x)
 	x->line = NULL;
 	x->state = NULL;
 	x->text = NULL;
-	x->n = x->cap = x->nline = 0;
+	x->n = x->cap = x->nline = x->next = 0;
 }
 
 /* (s, ns) is not older than the stamp minus the granularity */
@@ -101,16 +101,23 @@ static int cmp_lines(const char *a, const char *b)
 	}
 }
 
-static long find_line(const oci_sidx *x, const char *path)
+static long find_line(oci_sidx *x, const char *path)
 {
 	size_t lo = 0, hi = x->nline;
 
+	/* a layer's files are looked up in the order of its walk, which is
+	 * (but for paths with control characters) the order of the lines:
+	 * the line after the last one found is tried first */
+	if (x->next < x->nline && !cmp_path_line(path, x->line[x->next]))
+		return (long)x->next++;
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 		int c = cmp_path_line(path, x->line[mid]);
 
-		if (!c)
+		if (!c) {
+			x->next = mid + 1;
 			return (long)mid;
+		}
 		if (c < 0)
 			hi = mid;
 		else

@@ -55,6 +55,7 @@ typedef struct oci_sidx {
 	const char **line;     /* its entry lines, sorted by path */
 	unsigned char *state;  /* per line: LINE_* in statindex.c */
 	size_t nline;
+	size_t next;           /* the line after the last one found */
 	oci_sidx_entry *v;     /* set by this process */
 	size_t n, cap;
 	struct timespec stamp; /* of the loaded index (0: none) */

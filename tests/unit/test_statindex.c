@@ -192,6 +192,42 @@ static void test_sorted_and_replaced(void **state)
 	oci_sidx_release(&c);
 }
 
+/* lookups in the lines' order (the walk's), out of it, with misses and
+ * repeats between: each finds its own line */
+static void test_lookup_any_order(void **state)
+{
+	ocibuild_error err = { 0 };
+	char path[32];
+	oci_sidx a, b;
+	oci_fstamp s[40];
+	int i, k;
+	static const int order[] = { 0, 1, 2, 39, 3, 3, 20, 21, 5, 4, 38, 39, 0 };
+
+	(void)state;
+	oci_sidx_init(&a);
+	for (i = 0; i < 40; i++) {
+		s[i] = tuple(&a, 100 + (uint64_t)i);
+		snprintf(path, sizeof(path), "/r/f%02d", i);
+		assert_int_equal(oci_sidx_set(&a, path, &s[i], i % 2 ? HEX_A : HEX_B, &err), 0);
+	}
+	round_trip(&a, &b);
+	assert_int_equal(b.nline, 40);
+	for (k = 0; k < (int)(sizeof(order) / sizeof(order[0])); k++) {
+		i = order[k];
+		snprintf(path, sizeof(path), "/r/f%02d", i);
+		assert_string_equal(look(&b, path, &s[i]), i % 2 ? HEX_A : HEX_B);
+		/* a file between two lines, and one after the last */
+		snprintf(path, sizeof(path), "/r/f%02d.new", i);
+		assert_null(look(&b, path, &s[i]));
+	}
+	assert_null(look(&b, "/r/zz", &s[0]));
+	/* the next line, with the tuple of another file: a miss */
+	assert_string_equal(look(&b, "/r/f10", &s[10]), HEX_B);
+	assert_null(look(&b, "/r/f11", &s[12]));
+	oci_sidx_release(&a);
+	oci_sidx_release(&b);
+}
+
 /* body + a trailer whose checksum fits it: what the parser must refuse
  * on its content, not on the checksum */
 static int parse_with_sum(const char *body)
@@ -340,6 +376,7 @@ int main(void)
 		cmocka_unit_test(test_each_field_counts),
 		cmocka_unit_test(test_racy),
 		cmocka_unit_test(test_sorted_and_replaced),
+		cmocka_unit_test(test_lookup_any_order),
 		cmocka_unit_test(test_bad_files_are_ignored),
 		cmocka_unit_test(test_save_and_load),
 	};

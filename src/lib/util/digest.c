@@ -63,10 +63,17 @@ int oci_sha256_buf(const void *data, size_t len, char *out, ocibuild_error *err)
 
 int oci_hex_valid(const char *s, size_t n)
 {
+	/* 1 for '0'-'9' and 'a'-'f' */
+	static const unsigned char hex[256] = {
+		['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1,
+		['7'] = 1, ['8'] = 1, ['9'] = 1, ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1,
+		['e'] = 1, ['f'] = 1,
+	};
 	size_t i;
 
+	/* stops at the first other byte: s may end (NUL) before n */
 	for (i = 0; i < n; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+		if (!hex[(unsigned char)s[i]])
 			return 0;
 	return 1;
 }
