@@ -1337,3 +1337,38 @@ test_release_default_tag_and_output() {
     rel_ob_fail 2 'no tag' -- --dir "$T/src" -o "$T/out/a.tar"
     assert_dir_listing "$T/out" ""
 }
+
+# 7c. Without SOURCE_DATE_EPOCH or CI variables, the creation time and the
+# source labels of a release in a git work tree come from git: two runs of
+# it, side by side (the commit's time and hash from one, the remote from the
+# other), not one run per value. Each run of git is start-up time of every
+# such build (bench/profile.sh, "fresh runner").
+test_release_vcs_git_runs() {
+    command -v strace >/dev/null || fail "strace is missing (scripts/install-deps.sh --test)"
+    rel_fixture relx
+    unset "${REL_CI_VARS[@]}" SOURCE_DATE_EPOCH
+    local P=$T/proj head runs
+    cp -a "$FX/proj" "$P"
+    export GIT_CONFIG_NOSYSTEM=1 HOME=$T/githome
+    mkdir -p "$HOME"
+    git -C "$P" init -q
+    git -C "$P" add -A
+    GIT_AUTHOR_DATE=@1500000000 GIT_COMMITTER_DATE=@1600000000 git -C "$P" \
+        -c user.name=t -c user.email=t@example.com commit -qm fixture
+    git -C "$P" remote add origin https://user:secret@example.com/org/repo.git
+    head=$(git -C "$P" rev-parse HEAD)
+    run env ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
+        strace -f -qq -e trace=execve -o "$T/strace.log" "$OCIBUILD" build \
+        --release "$P/_build/prod/rel/relx_app" -t a:1 --layout "$T/L"
+    [ "$RC" -eq 0 ] || fail "build under strace exited $RC: $ERR"
+    runs=$(grep -cE 'execve\("[^"]*/git", .*\) = 0$' "$T/strace.log" || true)
+    assert_eq "$runs" 2 "runs of git"
+    assert_eq "$(rel_ann "$T/L" a:1 org.opencontainers.image.source)" https://example.com/org/repo "source from git"
+    assert_eq "$(rel_ann "$T/L" a:1 org.opencontainers.image.revision)" "$head" "revision from git"
+    assert_eq "$(rel_ann "$T/L" a:1 org.opencontainers.image.created)" 2020-09-13T12:26:40Z "created from the commit time"
+    # outside a git work tree: nothing from git, and the build still works
+    cp -a "$P/_build/prod/rel/relx_app" "$T/norepo"
+    ob_build --release "$T/norepo" -t a:1 --layout "$T/N"
+    assert_eq "$(rel_ann "$T/N" a:1 org.opencontainers.image.source)" "<none>" "source outside git"
+    assert_eq "$(rel_ann "$T/N" a:1 org.opencontainers.image.created)" 1970-01-01T00:00:01Z "created outside git"
+}
