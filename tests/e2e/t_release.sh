@@ -1372,3 +1372,32 @@ test_release_vcs_git_runs() {
     assert_eq "$(rel_ann "$T/N" a:1 org.opencontainers.image.source)" "<none>" "source outside git"
     assert_eq "$(rel_ann "$T/N" a:1 org.opencontainers.image.created)" 1970-01-01T00:00:01Z "created outside git"
 }
+
+# The ELF check opens every file of the release (side by side on the
+# context's threads): a NIF found only by its magic (mode 0644, a name that
+# does not end in .so, deep in priv/) still brings its libraries into the
+# runtime layer, with -j 1 and -j 4 alike.
+test_release_elf_found_by_magic() {
+    rel_fixture relx
+    local j
+    # a stand-in NIF that needs a library no other file of the release needs
+    printf '#include <jansson.h>\nvoid *nif_stand_in(void) { return json_object(); }\n' >"$T/nif.c"
+    cc -shared -fPIC -o "$T/nif.so" "$T/nif.c" -ljansson || fail "cannot build the stand-in NIF"
+    cp -a "$REL_DIR" "$T/rel"
+    ob_build --release "$T/rel" -t a:1 --layout "$T/L0"
+    rel_layer_list "$T/L0" a:1 runtime >"$T/r0.tsv"
+    if grep -qF 'libjansson.so.4' "$T/r0.tsv"; then
+        fail "the fixture's runtime layer already holds libjansson.so.4: pick another NIF stand-in"
+    fi
+    local app
+    app=$(find "$T/rel/lib" -maxdepth 1 -name 'relx_app-*' | head -n1)
+    mkdir -p "$app/priv/deep/er/still"
+    cp "$T/nif.so" "$app/priv/deep/er/still/native.blob"
+    chmod 0644 "$app/priv/deep/er/still/native.blob"
+    for j in 1 4; do
+        ob_build --release "$T/rel" -t a:1 --layout "$T/L$j" -j "$j" --no-cache
+        rel_layer_list "$T/L$j" a:1 runtime >"$T/r$j.tsv"
+        grep -qF 'libjansson.so.4' "$T/r$j.tsv" || fail "-j $j: libjansson.so.4 (needed by the NIF) is not in the runtime layer"
+    done
+    assert_eq "$(index_digest "$T/L4" a:1)" "$(index_digest "$T/L1" a:1)" "digest with -j 1 and -j 4"
+}
