@@ -1375,8 +1375,9 @@ test_release_vcs_git_runs() {
 
 # The ELF check opens every file of the release (side by side on the
 # context's threads): a NIF found only by its magic (mode 0644, a name that
-# does not end in .so, deep in priv/) still brings its libraries into the
-# runtime layer, with -j 1 and -j 4 alike.
+# does not end in .so, deep in priv/) still brings its libraries, and the
+# dpkg records of their packages, into the runtime layer, with -j 1 and
+# -j 4 alike.
 test_release_elf_found_by_magic() {
     rel_fixture relx
     local j
@@ -1398,6 +1399,9 @@ test_release_elf_found_by_magic() {
         ob_build --release "$T/rel" -t a:1 --layout "$T/L$j" -j "$j" --no-cache
         rel_layer_list "$T/L$j" a:1 runtime >"$T/r$j.tsv"
         grep -qF 'libjansson.so.4' "$T/r$j.tsv" || fail "-j $j: libjansson.so.4 (needed by the NIF) is not in the runtime layer"
+        # and the package that owns it is found in dpkg's file lists (read
+        # side by side too) and recorded for scanners
+        grep -qF 'var/lib/dpkg/status.d/libjansson4' "$T/r$j.tsv" || fail "-j $j: no dpkg record of libjansson4"
     done
     assert_eq "$(index_digest "$T/L4" a:1)" "$(index_digest "$T/L1" a:1)" "digest with -j 1 and -j 4"
 }
