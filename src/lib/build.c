@@ -67,6 +67,7 @@ struct build {
 	oci_strlist refs; /* pushed references */
 	oci_lplans layers;  /* shared by every platform */
 	oci_vcs vcs;
+	oci_vcs_git git; /* started early, waited for by plan_layers */
 	struct plat *plats;       /* one for each of plan.platforms */
 	char created[32];
 	int64_t mtime;
@@ -97,6 +98,26 @@ static int new_plats(struct build *b, ocibuild_error *err)
 	return 0;
 }
 
+/* The work tree git is asked about (when the build asks git at all). */
+static const char *vcs_dir(const struct build *b)
+{
+	return b->plan.project ? b->plan.project : b->tree;
+}
+
+/* Start git now, if the build needs it (the commit time when neither
+ * --created nor SOURCE_DATE_EPOCH is given; the source labels of a release
+ * when no CI variable names them), so that it runs while the tree is walked
+ * and checked; plan_layers collects its answer. */
+static void start_vcs(struct build *b)
+{
+	const oci_bplan *o = &b->plan;
+	int want_time = !o->created_set && !o->has_source_date_epoch;
+	int want_source = b->is_release && o->vcs_annotations && !oci_vcs_from_ci(NULL);
+
+	if (want_time || want_source)
+		oci_vcs_git_start(&b->git, vcs_dir(b), want_source);
+}
+
 /* File times come from the source date epoch only, so that layers stay
  * byte-identical across commits; the creation time is --created, else the
  * source date epoch, else the commit time of the input's git HEAD, else
@@ -111,10 +132,23 @@ static int set_times(struct build *b, ocibuild_error *err)
 		t = o->created_now ? (int64_t)time(NULL) : o->created;
 	} else if (o->has_source_date_epoch) {
 		t = o->source_date_epoch;
-	} else if (oci_vcs_commit_time(o->project ? o->project : b->tree, &t) < 0) {
+	} else if (oci_vcs_git_time(&b->git, &t) < 0) {
 		t = DEFAULT_MTIME;
 	}
 	return oci_timestamp_format(t, b->created, sizeof(b->created), err);
+}
+
+/* What git said: the creation time and the source labels. */
+static int finish_vcs(struct build *b, ocibuild_error *err)
+{
+	if (b->git.started)
+		oci_vcs_git_wait(&b->git);
+	if (set_times(b, err) < 0)
+		return -1;
+	if (b->is_release && b->plan.vcs_annotations &&
+	    oci_vcs_detect(vcs_dir(b), NULL, &b->git, &b->vcs, err) < 0)
+		return -1;
+	return 0;
 }
 
 /* The runtime layer for a scratch image (runtime.c), shared by every
@@ -349,6 +383,7 @@ static void cleanup(struct build *b)
 	oci_release_apps_release(b->apps, b->napps);
 	oci_release_release(&b->rel);
 	oci_vcs_release(&b->vcs);
+	oci_vcs_git_release(&b->git);
 	oci_strlist_release(&b->refs);
 	oci_bplan_release(&b->plan);
 }
@@ -398,6 +433,8 @@ static int plan_layers(struct build *b, ocibuild_error *err)
 			   b->plan.workdir + 1, mode, err) < 0)
 		goto out;
 	if (b->is_release && oci_release_apps(&b->rel, &b->apps, &b->napps, err) < 0)
+		goto out;
+	if (finish_vcs(b, err) < 0)
 		goto out;
 	for (i = 0; b->is_release && i < b->plan.np; i++)
 		if (plan_sbom(b, &b->plats[i], err) < 0)
@@ -484,8 +521,7 @@ int ocibuild_build(ocibuild_ctx *ctx, const ocibuild_build_opts *opts,
 	b.is_release = !b.plan.dir;
 	if (b.is_release && open_release(&b, err) < 0)
 		goto out;
-	if (set_times(&b, err) < 0)
-		goto out;
+	start_vcs(&b);
 	if (b.plan.cache && !(b.lm.lcache = oci_cache_dir(NULL))) {
 		oci_err_nomem(err);
 		goto out;
@@ -494,9 +530,6 @@ int ocibuild_build(ocibuild_ctx *ctx, const ocibuild_build_opts *opts,
 		if (oci_base_open(ctx, &b.net, b.plan.base, b.plats[i].platform,
 				  b.plan.base_layers, &b.plats[i].base, err) < 0)
 			goto out;
-	if (b.is_release && b.plan.vcs_annotations &&
-	    oci_vcs_detect(b.plan.project ? b.plan.project : b.tree, NULL, &b.vcs, err) < 0)
-		goto out;
 	if (oci_walk_dir(b.tree, &b.w, err) < 0)
 		goto out;
 	if (plan_layers(&b, err) < 0)

@@ -26,8 +26,9 @@ typedef struct oci_dpkg {
  * both spellings of the /usr merge (/lib/... and /usr/lib/...); files no
  * package owns are left out. Returns 1 with `out` filled, 0 when admindir
  * has no status file (not a Debian system: `out` stays empty), -1 on error.
- * Free `out` with oci_dpkg_release. */
-int oci_dpkg_owners(const char *admindir, const oci_strlist *files, oci_dpkg *out,
+ * The lists are read on up to `threads` threads. Free `out` with
+ * oci_dpkg_release. */
+int oci_dpkg_owners(const char *admindir, const oci_strlist *files, int threads, oci_dpkg *out,
 		    ocibuild_error *err);
 
 /* The status.d record of package `name` (architecture `arch`, or any when

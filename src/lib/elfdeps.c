@@ -16,6 +16,7 @@
 #include "err.h"
 #include "fs.h"
 #include "mem.h"
+#include "par.h"
 #include "banned.h"
 
 /* an ld.so.conf file (or one it includes) */
@@ -424,6 +425,35 @@ static void warn_foreign_nifs(ocibuild_ctx *ctx, const oci_platform *v, size_t n
 	oci_buf_release(&m);
 }
 
+/* The ELF magic of every regular file of 64 bytes or more in a walk, one
+ * slot per entry: 1 ELF, 0 not (or not a candidate), 2 not known here (a
+ * path too long for the stack buffer: the caller checks it itself). */
+struct magic {
+	const char *root;
+	const oci_walk *w;
+	unsigned char *is_elf;
+};
+
+/* Every file has to be opened (any of them may be a NIF or an ERTS
+ * binary without an x bit): the opens go side by side on the context's
+ * threads, each into a slot of its own. */
+static int magic_one(void *ud, size_t i)
+{
+	struct magic *m = ud;
+	const oci_walk_entry *e = &m->w->v[i];
+	char path[4096];
+	int n;
+
+	if (e->type != OCI_TAR_FILE || e->size < 64)
+		return 0;
+	n = snprintf(path, sizeof(path), "%s/%s", m->root, e->rel);
+	if (n < 0 || (size_t)n >= sizeof(path))
+		m->is_elf[i] = 2;
+	else
+		m->is_elf[i] = (unsigned char)oci_elf_is_elf(path);
+	return 0;
+}
+
 int oci_elf_check_tree(ocibuild_ctx *ctx, const char *root, const oci_walk *w,
 		       const oci_platform *v, size_t np, int own_erts, oci_strlist *elves,
 		       ocibuild_error *err)
@@ -432,9 +462,12 @@ int oci_elf_check_tree(ocibuild_ctx *ctx, const char *root, const oci_walk *w,
 	oci_strlist foreign_files = { 0 };
 	unsigned char *foreign = oci_calloc(np, 1);
 	const oci_platform *want0 = &v[0];
+	struct magic mg = { root, w, w->n ? oci_calloc(w->n, 1) : NULL };
 	size_t i, k;
-	int rc = foreign ? 0 : oci_err_nomem(err);
+	int rc = foreign && (mg.is_elf || !w->n) ? 0 : oci_err_nomem(err);
 
+	if (rc == 0)
+		oci_par_for(w->n, oci_ctx_threads(ctx), magic_one, &mg);
 	for (i = 0; i < w->n && rc == 0; i++) {
 		const oci_walk_entry *e = &w->v[i];
 		oci_elf_info info;
@@ -448,7 +481,7 @@ int oci_elf_check_tree(ocibuild_ctx *ctx, const char *root, const oci_walk *w,
 			rc = -1;
 			break;
 		}
-		if (!oci_elf_is_elf(path.data))
+		if (!mg.is_elf[i] || (mg.is_elf[i] == 2 && !oci_elf_is_elf(path.data)))
 			continue;
 		if (oci_elf_read(path.data, &info, err) < 0) {
 			rc = -1;
@@ -487,6 +520,7 @@ int oci_elf_check_tree(ocibuild_ctx *ctx, const char *root, const oci_walk *w,
 	}
 	if (rc == 0 && foreign_files.n)
 		warn_foreign_nifs(ctx, v, np, &foreign_files, foreign);
+	oci_free(mg.is_elf);
 	oci_free(foreign);
 	oci_strlist_release(&foreign_files);
 	oci_buf_release(&path);

@@ -373,6 +373,58 @@ failed:
 	return -1;
 }
 
+int oci_http_speaks_tls(oci_http *h, const char *url, oci_http_fail *fail, ocibuild_error *err)
+{
+	char ebuf[CURL_ERROR_SIZE] = "";
+	CURL *c;
+	CURLcode cc;
+
+	*fail = OCI_HTTP_OK;
+	if (strncasecmp(url, "https://", 8)) {
+		*fail = OCI_HTTP_OTHER;
+		return oci_err(err, OCIBUILD_ERR_INTERNAL, 0, "'%s' is not an https URL", url);
+	}
+	/* a handle of its own: the unverified connection is never reused */
+	c = curl_easy_init();
+	if (!c) {
+		*fail = OCI_HTTP_LOCAL;
+		return oci_err_nomem(err);
+	}
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_CONNECT_ONLY, 1L);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https");
+	curl_easy_setopt(c, CURLOPT_FORBID_REUSE, 1L);
+	curl_easy_setopt(c, CURLOPT_SSL_SESSIONID_CACHE, 0L);
+	curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
+	curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, h->o.connect_timeout_s ? h->o.connect_timeout_s : 30L);
+	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, ebuf);
+	cc = curl_easy_perform(c);
+	curl_easy_cleanup(c);
+	switch (cc) {
+	case CURLE_OK:
+		return 1;
+	case CURLE_SSL_CONNECT_ERROR:
+		return 0;
+	case CURLE_OUT_OF_MEMORY:
+		*fail = OCI_HTTP_LOCAL;
+		return oci_err_nomem(err);
+	case CURLE_COULDNT_CONNECT:
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_OPERATION_TIMEDOUT:
+	case CURLE_SEND_ERROR:
+	case CURLE_RECV_ERROR:
+		*fail = OCI_HTTP_CONNECT;
+		break;
+	default:
+		*fail = OCI_HTTP_OTHER;
+		break;
+	}
+	return oci_err(err, OCIBUILD_ERR_NETWORK, (int)cc, "%s: %s", url,
+		       *ebuf ? ebuf : curl_easy_strerror(cc));
+}
+
 char *oci_http_escape(const char *s)
 {
 	static const char hex[] = "0123456789ABCDEF";

@@ -71,6 +71,14 @@ void oci_http_release(oci_http *h);
 int oci_http_do(oci_http *h, const oci_http_req *r, oci_http_resp *resp,
 		oci_http_fail *fail, ocibuild_error *err);
 void oci_http_resp_release(oci_http_resp *resp);
+/* Does the server of url (an https:// URL) finish a TLS handshake? Only the
+ * handshake, on a connection of its own that is closed at once: nothing is
+ * sent over it and the peer's certificate is NOT verified (so no CA bundle
+ * is loaded). Its one use is to learn that an endpoint does not speak TLS;
+ * a caller must trust nothing else about the peer from it. Returns 1 (it
+ * speaks TLS), 0 (it answered, but not in TLS), or -1 with *fail and err
+ * set (could not connect, out of memory, ...). */
+int oci_http_speaks_tls(oci_http *h, const char *url, oci_http_fail *fail, ocibuild_error *err);
 /* Percent-encode for a query value (caller frees). */
 char *oci_http_escape(const char *s);
 #endif

@@ -1690,17 +1690,54 @@ out:
 	return rc;
 }
 
+/* Settle r's scheme by oci_http_speaks_tls: 0 when settled, -1 when it
+ * could not tell (err says why). */
+static int tls_or_plain(oci_registry *r, oci_http *h, ocibuild_error *err)
+{
+	oci_buf url = OCI_BUF_INIT(OCI_MAX_TEXT);
+	oci_http_fail fail;
+	int tls;
+
+	if (oci_buf_printf(&url, err, "https://%s/v2/", r->host) < 0)
+		return -1;
+	tls = oci_http_speaks_tls(h, url.data, &fail, err);
+	oci_buf_release(&url);
+	if (tls < 0)
+		return -1;
+	pthread_mutex_lock(&r->mu);
+	if (!r->scheme_fixed) {
+		r->scheme = tls ? "https" : "http";
+		r->scheme_fixed = 1;
+	}
+	pthread_mutex_unlock(&r->mu);
+	return 0;
+}
+
 int oci_reg_settle(oci_registry *r, oci_http *h, ocibuild_error *err)
 {
+	ocibuild_error probe = { 0 };
 	struct rreq q;
 	oci_http_resp resp;
-	int known;
+	int known, nomem;
 
 	pthread_mutex_lock(&r->mu);
 	known = r->scheme_fixed || !r->may_plain;
 	pthread_mutex_unlock(&r->mu);
 	if (known)
 		return 0;
+	/* A TLS handshake alone, unverified, tells a plain-HTTP registry from
+	 * a TLS one without loading the CA bundle (which a plain registry
+	 * never needs). It only picks the scheme: every request after it is
+	 * verified as always, so a TLS registry with a bad certificate is
+	 * refused by the first of them, and nothing (no credentials, no
+	 * request at all) goes over the unverified connection. */
+	if (tls_or_plain(r, h, &probe) == 0)
+		return 0;
+	nomem = probe.kind == OCIBUILD_ERR_NOMEM;
+	ocibuild_error_clear(&probe);
+	if (nomem)
+		return oci_err_nomem(err);
+	/* could not tell (not reachable, ...): the request says why */
 	rreq_init(&q, "GET", "/v2/", "");
 	q.no_auth = 1;
 	if (reg_do(r, h, &q, &resp, err) < 0)

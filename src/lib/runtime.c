@@ -95,7 +95,7 @@ static int plan_packages(ocibuild_ctx *ctx, oci_runtime *rt, const oci_strlist *
 {
 	static const char *const osrel[] = { "/etc/os-release", "/usr/lib/os-release", NULL };
 	size_t i;
-	int r = oci_dpkg_owners("/var/lib/dpkg", host, &rt->dpkg, err);
+	int r = oci_dpkg_owners("/var/lib/dpkg", host, oci_ctx_threads(ctx), &rt->dpkg, err);
 
 	if (r < 0)
 		return -1;

@@ -1,10 +1,10 @@
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "vcs.h"
@@ -102,25 +102,24 @@ int oci_vcs_normalize_url(const char *full, char **out, ocibuild_error *err)
 	return nomem ? oci_err_nomem(err) : 0;
 }
 
-/* Run `git -C dir args...`; first line of stdout, or NULL on any failure
- * or after the timeout. */
-static char *git_line(const char *dir, const char *a1, const char *a2, const char *a3)
+/* Start `git -C dir a1 a2 a3 a4` with its stdout on a pipe: the child's
+ * pid and the pipe's read end (non-blocking) in *pid and *fd, or -1. */
+static void git_start(const char *dir, const char *a1, const char *a2, const char *a3,
+		      const char *a4, pid_t *pid, int *fd)
 {
-	int pipefd[2], status, waited = 0;
-	pid_t pid;
-	char buf[4096];
-	size_t len = 0;
-	char *nl;
+	int pipefd[2];
 
+	*pid = -1;
+	*fd = -1;
 	if (pipe2(pipefd, O_CLOEXEC) < 0)
-		return NULL;
-	pid = fork();
-	if (pid < 0) {
+		return;
+	*pid = fork();
+	if (*pid < 0) {
 		close(pipefd[0]);
 		close(pipefd[1]);
-		return NULL;
+		return;
 	}
-	if (pid == 0) {
+	if (*pid == 0) {
 		int devnull = open("/dev/null", O_RDWR);
 
 		dup2(pipefd[1], 1);
@@ -128,41 +127,126 @@ static char *git_line(const char *dir, const char *a1, const char *a2, const cha
 			dup2(devnull, 0);
 			dup2(devnull, 2);
 		}
-		execlp("git", "git", "-C", dir, a1, a2, a3, (char *)NULL);
+		execlp("git", "git", "-C", dir, a1, a2, a3, a4, (char *)NULL);
 		_exit(127);
 	}
 	close(pipefd[1]);
 	fcntl(pipefd[0], F_SETFL, O_NONBLOCK);
-	for (;;) {
-		ssize_t n = read(pipefd[0], buf + len, sizeof(buf) - 1 - len);
-		struct timespec ts = { 0, 10 * 1000 * 1000 };
+	*fd = pipefd[0];
+}
 
-		if (n > 0) {
-			len += (size_t)n;
-			if (len >= sizeof(buf) - 1)
-				break;
+void oci_vcs_git_start(oci_vcs_git *g, const char *dir, int want_remote)
+{
+	size_t i;
+
+	memset(g, 0, sizeof(*g));
+	for (i = 0; i < 2; i++) {
+		g->pid[i] = -1;
+		g->fd[i] = -1;
+	}
+	g->started = 1;
+	/* HEAD's commit time and hash in one run */
+	git_start(dir, "show", "-s", "--format=%ct%n%H", "HEAD", &g->pid[0], &g->fd[0]);
+	if (want_remote)
+		git_start(dir, "config", "--get", "remote.origin.url", NULL, &g->pid[1],
+			  &g->fd[1]);
+}
+
+/* Reap run i; its output stands only when it exited 0. */
+static void git_reap(oci_vcs_git *g, size_t i, int killed)
+{
+	int status;
+
+	if (g->fd[i] >= 0)
+		close(g->fd[i]);
+	g->fd[i] = -1;
+	if (g->pid[i] <= 0)
+		return;
+	if (killed)
+		kill(g->pid[i], SIGKILL);
+	if (waitpid(g->pid[i], &status, 0) < 0 || killed || !WIFEXITED(status) ||
+	    WEXITSTATUS(status) != 0)
+		g->len[i] = 0;
+	g->pid[i] = -1;
+}
+
+void oci_vcs_git_wait(oci_vcs_git *g)
+{
+	int waited = 0;
+	size_t i;
+
+	for (;;) {
+		struct pollfd p[2];
+		nfds_t n = 0;
+		int rc;
+
+		for (i = 0; i < 2; i++)
+			if (g->fd[i] >= 0) {
+				p[n].fd = g->fd[i];
+				p[n].events = POLLIN;
+				n++;
+			}
+		if (!n || waited >= GIT_TIMEOUT_MS)
+			break;
+		rc = poll(p, n, 10);
+		if (rc < 0 && errno != EINTR)
+			break;
+		if (rc <= 0) {
+			waited += 10;
 			continue;
 		}
-		if (n == 0)
-			break;
-		if (errno != EAGAIN && errno != EINTR)
-			break;
-		if (waited >= GIT_TIMEOUT_MS) {
-			kill(pid, SIGKILL);
-			len = 0;
-			break;
+		for (i = 0; i < 2; i++) {
+			ssize_t got;
+
+			if (g->fd[i] < 0)
+				continue;
+			got = read(g->fd[i], g->out[i] + g->len[i], sizeof(g->out[i]) - 1 - g->len[i]);
+			if (got > 0) {
+				g->len[i] += (size_t)got;
+				if (g->len[i] < sizeof(g->out[i]) - 1)
+					continue;
+			} else if (got < 0 && (errno == EAGAIN || errno == EINTR)) {
+				continue;
+			}
+			git_reap(g, i, 0); /* end of output (or full): git is done */
 		}
-		nanosleep(&ts, NULL);
-		waited += 10;
 	}
-	close(pipefd[0]);
-	if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
-		return NULL;
-	buf[len] = '\0';
-	nl = strchr(buf, '\n');
-	if (nl)
-		*nl = '\0';
-	return *buf ? oci_strdup(buf) : NULL;
+	/* still running after the time limit: no answer */
+	for (i = 0; i < 2; i++)
+		if (g->fd[i] >= 0 || g->pid[i] > 0)
+			git_reap(g, i, 1);
+	for (i = 0; i < 2; i++)
+		g->out[i][g->len[i]] = '\0';
+	g->started = 0;
+	g->waited = 1;
+}
+
+void oci_vcs_git_release(oci_vcs_git *g)
+{
+	size_t i;
+
+	if (!g->started)
+		return;
+	for (i = 0; i < 2; i++)
+		git_reap(g, i, 1);
+	g->started = 0;
+}
+
+/* Line n (0-based) of run i's output, into out (size max); "" if none. */
+static void git_line(const oci_vcs_git *g, size_t i, int n, char *out, size_t max)
+{
+	const char *p = g->waited ? g->out[i] : "";
+	size_t len;
+
+	while (n-- > 0 && (p = strchr(p, '\n')))
+		p++;
+	if (!p)
+		p = "";
+	len = strcspn(p, "\n");
+	if (len >= max)
+		len = 0;
+	memcpy(out, p, len);
+	out[len] = '\0';
 }
 
 static const char *plain_getenv(const char *name)
@@ -180,10 +264,26 @@ static int set_pair(oci_vcs *v, const char *src, const char *rev, ocibuild_error
 	return 0;
 }
 
-int oci_vcs_detect(const char *dir, const char *(*env)(const char *), oci_vcs *v,
-		   ocibuild_error *err)
+int oci_vcs_from_ci(const char *(*env)(const char *))
 {
-	const char *a, *b;
+	const char *names[] = { "GITHUB_REPOSITORY", "CI_PROJECT_URL", "BUILD_REPOSITORY_URI" };
+	size_t i;
+
+	if (!env)
+		env = plain_getenv;
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		const char *a = env(names[i]);
+
+		if (a && *a)
+			return 1;
+	}
+	return 0;
+}
+
+int oci_vcs_detect(const char *dir, const char *(*env)(const char *), oci_vcs_git *git,
+		   oci_vcs *v, ocibuild_error *err)
+{
+	const char *a;
 
 	memset(v, 0, sizeof(*v));
 	if (!env)
@@ -205,34 +305,34 @@ int oci_vcs_detect(const char *dir, const char *(*env)(const char *), oci_vcs *v
 	if ((a = env("BUILD_REPOSITORY_URI")) && *a)
 		return set_pair(v, a, env("BUILD_SOURCEVERSION"), err);
 	{
-		char *url = git_line(dir, "config", "--get", "remote.origin.url");
-		char *rev = git_line(dir, "rev-parse", "--verify", "HEAD");
-		int rc;
+		oci_vcs_git own;
+		char url[sizeof(own.out[1])], rev[sizeof(own.out[0])];
 
-		b = rev;
-		rc = set_pair(v, url, b, err);
-		oci_free(url);
-		oci_free(rev);
-		return rc;
+		if (!git) {
+			oci_vcs_git_start(&own, dir, 1);
+			oci_vcs_git_wait(&own);
+			git = &own;
+		}
+		git_line(git, 1, 0, url, sizeof(url));
+		git_line(git, 0, 1, rev, sizeof(rev));
+		return set_pair(v, *url ? url : NULL, rev, err);
 	}
 }
 
-int oci_vcs_commit_time(const char *dir, int64_t *out)
+int oci_vcs_git_time(const oci_vcs_git *g, int64_t *out)
 {
-	char *line = git_line(dir, "show", "-s", "--format=%ct"), *end;
+	char line[32], *end;
 	long long v;
-	int rc = -1;
 
-	if (!line)
+	git_line(g, 0, 0, line, sizeof(line));
+	if (!*line)
 		return -1;
 	errno = 0;
 	v = strtoll(line, &end, 10);
-	if (!errno && end != line && !*end && v >= 0 && v <= 253402300799LL) {
-		*out = v;
-		rc = 0;
-	}
-	oci_free(line);
-	return rc;
+	if (errno || end == line || *end || v < 0 || v > 253402300799LL)
+		return -1;
+	*out = v;
+	return 0;
 }
 
 void oci_vcs_release(oci_vcs *v)

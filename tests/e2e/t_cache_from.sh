@@ -408,3 +408,54 @@ test_cache_from_plain_probe_once() {
     assert_eq "$(grep -c ' unparsed ' "$REG_PROXY_LOG" || true)" 1 \
         "TLS attempts of a push with a cache ref on the same registry"
 }
+
+# cf_ca_bundle: the CA bundle libcurl loads by default (to count its opens)
+cf_ca_bundle() {
+    local ca
+    ca=$(curl-config --ca 2>/dev/null || true)
+    [ -n "$ca" ] && [ -e "$ca" ] || ca=/etc/ssl/certs/ca-certificates.crt
+    [ -e "$ca" ] || fail "no system CA bundle to watch"
+    printf '%s' "$ca"
+}
+
+# A fresh runner's build+push to a plain-HTTP registry (127.0.0.1, where
+# ocibuild tries TLS first): learning that the registry does not speak TLS
+# loads no CA bundle (parsing it was 8% of the fresh runner's CPU), the
+# registry still sees exactly one TLS attempt, and the push goes through.
+# Verification of a TLS registry is tested in t_registry*.sh; the second half
+# checks that an untrusted TLS registry is still refused before any request.
+test_cache_from_plain_push_loads_no_ca_bundle() {
+    command -v strace >/dev/null || fail "strace is missing (scripts/install-deps.sh --test)"
+    local ca
+    ca=$(cf_ca_bundle)
+    reg_start plain
+    reg_proxy_start
+    reg_src "$T/src"
+    cf_fresh
+    REG=$REG_PROXY reg_ob_push build --dir "$T/src" -t d:1 --push "$REG_PROXY" --no-attach-sbom
+    cf_fresh
+    : >"$REG_PROXY_LOG"
+    run env ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
+        strace -f -qq -e trace=openat -o "$T/strace.log" "$OCIBUILD" build --dir "$T/src" \
+        -t d:2 --push "$REG_PROXY" --no-attach-sbom --cache-from "$REG_PROXY/d:1"
+    [ "$RC" -eq 0 ] || fail "build under strace exited $RC: $ERR"
+    assert_eq "$(cf_reused "$ERR")" 1 "layers reused ($ERR)"
+    assert_eq "$(grep -c ' unparsed ' "$REG_PROXY_LOG" || true)" 1 "TLS attempts on the plain registry"
+    assert_eq "$(grep -cF "\"$ca\"" "$T/strace.log" || true)" 0 "opens of the CA bundle $ca"
+}
+
+# the probe that finds out whether a registry speaks TLS does not verify its
+# certificate, so it must decide nothing else: a TLS registry whose CA is not
+# trusted is refused as before, with the advice to pass --ca-file, and a
+# trusted one works (its requests verified against the given CA)
+test_cache_from_tls_probe_still_verifies() {
+    reg_start tls
+    reg_src "$T/src"
+    cf_fresh
+    run "$OCIBUILD" build --dir "$T/src" -t d:1 --push "$REG" --no-attach-sbom
+    [ "$RC" -ne 0 ] || fail "a push to a TLS registry with an untrusted certificate succeeded"
+    assert_match "$ERR" "TLS certificate of registry '.*' is not trusted: pass --ca-file" "the refusal"
+    assert_eq "$(reg_count '"(GET|HEAD|POST|PUT|PATCH) /v2/')" 0 "requests the untrusted registry answered"
+    cf_fresh
+    reg_ob_push build --dir "$T/src" -t d:1 --push "$REG" --no-attach-sbom
+}

@@ -1337,3 +1337,73 @@ test_release_default_tag_and_output() {
     rel_ob_fail 2 'no tag' -- --dir "$T/src" -o "$T/out/a.tar"
     assert_dir_listing "$T/out" ""
 }
+
+# 7c. Without SOURCE_DATE_EPOCH or CI variables, the creation time and the
+# source labels of a release in a git work tree come from git: two runs of
+# it, side by side (the commit's time and hash from one, the remote from the
+# other), not one run per value. Each run of git is start-up time of every
+# such build (bench/profile.sh, "fresh runner").
+test_release_vcs_git_runs() {
+    command -v strace >/dev/null || fail "strace is missing (scripts/install-deps.sh --test)"
+    rel_fixture relx
+    unset "${REL_CI_VARS[@]}" SOURCE_DATE_EPOCH
+    local P=$T/proj head runs
+    cp -a "$FX/proj" "$P"
+    export GIT_CONFIG_NOSYSTEM=1 HOME=$T/githome
+    mkdir -p "$HOME"
+    git -C "$P" init -q
+    git -C "$P" add -A
+    GIT_AUTHOR_DATE=@1500000000 GIT_COMMITTER_DATE=@1600000000 git -C "$P" \
+        -c user.name=t -c user.email=t@example.com commit -qm fixture
+    git -C "$P" remote add origin https://user:secret@example.com/org/repo.git
+    head=$(git -C "$P" rev-parse HEAD)
+    run env ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
+        strace -ff -qq -e trace=execve -o "$T/strace.log" "$OCIBUILD" build \
+        --release "$P/_build/prod/rel/relx_app" -t a:1 --layout "$T/L"
+    [ "$RC" -eq 0 ] || fail "build under strace exited $RC: $ERR"
+    # one log per process (-ff): the two runs overlap, and strace -f would
+    # split their lines into "unfinished" and "resumed" halves
+    runs=$(cat "$T"/strace.log.* | grep -cE '^execve\("[^"]*/git", .*\) = 0$' || true)
+    assert_eq "$runs" 2 "runs of git"
+    assert_eq "$(rel_ann "$T/L" a:1 org.opencontainers.image.source)" https://example.com/org/repo "source from git"
+    assert_eq "$(rel_ann "$T/L" a:1 org.opencontainers.image.revision)" "$head" "revision from git"
+    assert_eq "$(rel_ann "$T/L" a:1 org.opencontainers.image.created)" 2020-09-13T12:26:40Z "created from the commit time"
+    # outside a git work tree: nothing from git, and the build still works
+    cp -a "$P/_build/prod/rel/relx_app" "$T/norepo"
+    ob_build --release "$T/norepo" -t a:1 --layout "$T/N"
+    assert_eq "$(rel_ann "$T/N" a:1 org.opencontainers.image.source)" "<none>" "source outside git"
+    assert_eq "$(rel_ann "$T/N" a:1 org.opencontainers.image.created)" 1970-01-01T00:00:01Z "created outside git"
+}
+
+# The ELF check opens every file of the release (side by side on the
+# context's threads): a NIF found only by its magic (mode 0644, a name that
+# does not end in .so, deep in priv/) still brings its libraries, and the
+# dpkg records of their packages, into the runtime layer, with -j 1 and
+# -j 4 alike.
+test_release_elf_found_by_magic() {
+    rel_fixture relx
+    local j
+    # a stand-in NIF that needs a library no other file of the release needs
+    printf '#include <jansson.h>\nvoid *nif_stand_in(void) { return json_object(); }\n' >"$T/nif.c"
+    cc -shared -fPIC -o "$T/nif.so" "$T/nif.c" -ljansson || fail "cannot build the stand-in NIF"
+    cp -a "$REL_DIR" "$T/rel"
+    ob_build --release "$T/rel" -t a:1 --layout "$T/L0"
+    rel_layer_list "$T/L0" a:1 runtime >"$T/r0.tsv"
+    if grep -qF 'libjansson.so.4' "$T/r0.tsv"; then
+        fail "the fixture's runtime layer already holds libjansson.so.4: pick another NIF stand-in"
+    fi
+    local app
+    app=$(find "$T/rel/lib" -maxdepth 1 -name 'relx_app-*' | head -n1)
+    mkdir -p "$app/priv/deep/er/still"
+    cp "$T/nif.so" "$app/priv/deep/er/still/native.blob"
+    chmod 0644 "$app/priv/deep/er/still/native.blob"
+    for j in 1 4; do
+        ob_build --release "$T/rel" -t a:1 --layout "$T/L$j" -j "$j" --no-cache
+        rel_layer_list "$T/L$j" a:1 runtime >"$T/r$j.tsv"
+        grep -qF 'libjansson.so.4' "$T/r$j.tsv" || fail "-j $j: libjansson.so.4 (needed by the NIF) is not in the runtime layer"
+        # and the package that owns it is found in dpkg's file lists (read
+        # side by side too) and recorded for scanners
+        grep -qF 'var/lib/dpkg/status.d/libjansson4' "$T/r$j.tsv" || fail "-j $j: no dpkg record of libjansson4"
+    done
+    assert_eq "$(index_digest "$T/L4" a:1)" "$(index_digest "$T/L1" a:1)" "digest with -j 1 and -j 4"
+}

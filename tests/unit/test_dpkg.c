@@ -168,7 +168,7 @@ static void test_owners(void **state)
 	assert_int_equal(oci_strlist_push(&files, "/usr/lib/x86_64-linux-gnu/libfoo.so.1", &err), 0);
 	assert_int_equal(oci_strlist_push(&files, "/bin/bar", &err), 0);
 	assert_int_equal(oci_strlist_push(&files, "/usr/lib/x86_64-linux-gnu/libbar.so", &err), 0);
-	assert_int_equal(oci_dpkg_owners(dir, &files, &d, &err), 1);
+	assert_int_equal(oci_dpkg_owners(dir, &files, 2, &d, &err), 1);
 	assert_int_equal(d.n, 2);
 	assert_string_equal(d.v[0].name, "bar");
 	assert_null(d.v[0].arch);
@@ -185,7 +185,7 @@ static void test_owners(void **state)
 		assert_int_equal(unlink(st), 0);
 		free(st);
 	}
-	assert_int_equal(oci_dpkg_owners(dir, &files, &d, &err), 0);
+	assert_int_equal(oci_dpkg_owners(dir, &files, 2, &d, &err), 0);
 	assert_int_equal(d.n, 0);
 	oci_strlist_release(&files);
 	free(info);

@@ -166,7 +166,7 @@ static void detect(const char *dir, const struct var *vars, const char *source,
 
 	env_vars = vars;
 	memset(&v, 0x5a, sizeof(v));
-	if (oci_vcs_detect(dir, fake_env, &v, &err) < 0)
+	if (oci_vcs_detect(dir, fake_env, NULL, &v, &err) < 0)
 		fail_msg("detect failed: %s", err.message ? err.message : "?");
 	if (source)
 		assert_string_equal(v.source ? v.source : "(null)", source);
