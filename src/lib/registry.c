@@ -56,6 +56,7 @@ struct oci_registry {
 	char *ca_file;
 	oci_cred cred;
 	int cred_loaded;
+	ocibuild_error cred_err; /* the lookup failed: told again, not redone */
 	pthread_mutex_t mu;
 	char *basic; /* "Basic ..." once the registry asked for Basic */
 	int basic_refused;
@@ -123,6 +124,7 @@ void oci_reg_release(oci_registry *r)
 	oci_free(r->tokens);
 	oci_free(r->basic);
 	oci_cred_release(&r->cred);
+	ocibuild_error_clear(&r->cred_err);
 	oci_free(r->domain);
 	oci_free(r->host);
 	oci_free(r->ca_file);
@@ -301,12 +303,25 @@ static const char *find_token(oci_registry *r, const char *scope)
 	return NULL;
 }
 
+/* Called with r->mu held. A lookup that failed (a credential helper that
+ * failed, timed out or was interrupted) is not redone by the next request
+ * or upload worker: its error is given again. */
 static int load_cred(oci_registry *r, ocibuild_error *err)
 {
 	if (r->cred_loaded)
 		return 0;
-	if (oci_auth_lookup_ctx(r->o.ctx, r->domain, r->o.push, r->o.env, &r->cred, err) < 0)
+	if (r->cred_err.kind)
+		return oci_err(err, r->cred_err.kind, r->cred_err.code, "%s", r->cred_err.message);
+	if (oci_auth_lookup_ctx(r->o.ctx, r->domain, r->o.push, r->o.env, &r->cred, err) < 0) {
+		if (err->kind != OCIBUILD_ERR_NOMEM && err->message) {
+			r->cred_err.message = oci_strdup(err->message);
+			if (r->cred_err.message) {
+				r->cred_err.kind = err->kind;
+				r->cred_err.code = err->code;
+			}
+		}
 		return -1;
+	}
 	r->cred_loaded = 1;
 	return 0;
 }

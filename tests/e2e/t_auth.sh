@@ -36,6 +36,7 @@ auth_answer() {
 auth_gone() {
     local pid i
     pid=$(cat "$1") || fail "no pid file $1"
+    [ -n "$pid" ] || fail "empty pid file $1 (a helper started again?)"
     for i in $(seq 1 50); do
         reg_alive "$pid" || return 0
         sleep 0.1
@@ -147,6 +148,20 @@ test_auth_helper_sigint_push() {
     assert_eq "$rc" 130 "exit status after SIGINT (stderr: $(cat "$T/err"))"
     auth_gone "$T/slow.pid"
     auth_gone "$T/slow-child.pid"
+    reg_assert_remote_missing app:1
+}
+
+# a credential helper that fails is run once per registry, not again by
+# each upload worker that meets the registry's 401 (a slow or interrupted
+# helper would otherwise be started anew while the push winds down)
+test_auth_helper_failure_not_retried() {
+    auth_setup
+    auth_helper slow "sleep 0.5; echo 'no credentials here' >&2; exit 1"
+    jq -n '{credsStore: "slow"}' >"$DOCKER_CONFIG/config.json"
+    run timeout -k 5 30 "$OCIBUILD" push "$T/x.tar" --push "$REG" --jobs 4
+    [ "$RC" -eq 1 ] || fail "push exited $RC: $ERR"
+    reg_assert_one_error "docker-credential-slow failed to get the credentials"
+    assert_eq "$(wc -l <"$T/helper.log")" 1 "helper runs ($(cat "$T/helper.log"))"
     reg_assert_remote_missing app:1
 }
 
