@@ -37,11 +37,9 @@ struct lm_each {
 	int (*fn)(struct lm_each *e, size_t i, ocibuild_error *err);
 	char (*keys)[OCI_LCACHE_KEY_LEN + 1];
 	unsigned char *have_key;
-	unsigned char *told;  /* the key's cost logged */
 	oci_lcache_stats *kstats;
 	char (*ids)[OCI_DIGEST_LEN + 1];
 	uint64_t *tar_sizes;
-	unsigned char *made;  /* compressed into the stage, not yet told */
 	ocibuild_error *errs; /* one per entry of idx */
 };
 
@@ -71,11 +69,10 @@ static int key_one(struct lm_each *e, size_t i, ocibuild_error *err)
 }
 
 /* Keys are made side by side; what each cost is told in layer order. */
-static void log_key(struct lm_each *e, size_t i)
+static void log_key(const struct lm_each *e, size_t i)
 {
 	const oci_lcache_stats *st = &e->kstats[i];
 
-	e->told[i] = 1;
 	if (st->files)
 		oci_log(e->m->ctx, OCIBUILD_LOG_INFO,
 			"%s layer: cache key: %zu of %zu files read and hashed, the others unchanged since last hashed",
@@ -171,38 +168,26 @@ static int layer_from_remote(struct lm_each *e, size_t i, int *hit, ocibuild_err
 	return 0;
 }
 
-/* Compressed into the stage: the layer nothing had. Nothing is logged, so
- * that it can run beside other layers' passes; made_layer tells it after. */
-static int build_layer(struct lm_each *e, size_t i, ocibuild_error *err)
+/* Compressed into the stage: the layer nothing had. */
+static int make_layer(struct lm_each *e, size_t i, ocibuild_error *err)
 {
 	oci_lmake *m = e->m;
 	oci_lplan *p = e->v[i];
+	const char *key = NULL;
 	oci_layer_opts lo;
+	char h1[32], h2[32];
 
-	if (m->lcache && !e->have_key[i] && key_one(e, i, err) < 0)
+	if (m->lcache && !(key = key_of(e, i, err)))
 		return -1;
 	layer_opts(m, p, &lo);
 	if (oci_layer_build(&lo, p->v, p->n, m->stage, m->durable, &p->r, err) < 0)
 		return -1;
-	e->made[i] = 1;
-	return 0;
-}
-
-/* A layer build_layer made, told and put into the cache, in layer order. */
-static int made_layer(struct lm_each *e, size_t i, ocibuild_error *err)
-{
-	oci_lmake *m = e->m;
-	oci_lplan *p = e->v[i];
-	char h1[32], h2[32];
-
-	if (m->lcache && !e->told[i])
-		log_key(e, i);
 	oci_log(m->ctx, OCIBUILD_LOG_INFO, "%s layer %.19s: %zu entries, %s tar, %s %s",
 		p->what, p->r.digest, p->n, human(p->r.tar_size, h1, sizeof(h1)),
 		human((uint64_t)p->r.size, h2, sizeof(h2)),
 		m->compression == OCIBUILD_COMPRESS_NONE ? "uncompressed"
 		: m->compression == OCIBUILD_COMPRESS_ZSTD ? "zstd" : "gzip");
-	if (m->lcache && oci_lcache_put(m->lcache, e->keys[i], m->stage, &p->r, err) < 0) {
+	if (m->lcache && oci_lcache_put(m->lcache, key, m->stage, &p->r, err) < 0) {
 		/* a cache that can not be written costs the next build time,
 		 * not this one its result */
 		if (err->kind == OCIBUILD_ERR_NOMEM)
@@ -214,13 +199,6 @@ static int made_layer(struct lm_each *e, size_t i, ocibuild_error *err)
 		m->lcache = NULL;
 	}
 	return 0;
-}
-
-static int make_layer(struct lm_each *e, size_t i, ocibuild_error *err)
-{
-	if (!e->made[i] && build_layer(e, i, err) < 0)
-		return -1;
-	return made_layer(e, i, err);
 }
 
 /* With --push, a layer in the stage goes up now, while the next are made
@@ -272,22 +250,13 @@ static int each_layer(struct lm_each *e, ocibuild_error *err)
 	return rc;
 }
 
-/* The diff_id of a layer, and when no --cache-from image has it, the
- * layer made at once: its compression then runs beside the other layers'
- * diff_id passes (on a fresh runner, the largest layer's) instead of after
- * all of them. */
 static int diff_id_one(struct lm_each *e, size_t i, ocibuild_error *err)
 {
-	oci_lmake *m = e->m;
 	oci_layer_opts lo;
 
-	layer_opts(m, e->v[i], &lo);
-	if (oci_cachefrom_diff_id(&lo, e->v[i]->v, e->v[i]->n, e->ids[i], &e->tar_sizes[i],
-				  err) < 0)
-		return -1;
-	if (oci_cachefrom_find(&m->cf, e->ids[i], m->compression))
-		return 0;
-	return build_layer(e, i, err);
+	layer_opts(e->m, e->v[i], &lo);
+	return oci_cachefrom_diff_id(&lo, e->v[i]->v, e->v[i]->n, e->ids[i], &e->tar_sizes[i],
+				     err);
 }
 
 /* Open the --cache-from images, once, at the first layer that misses the
@@ -327,10 +296,7 @@ int oci_lmake_layers(oci_lmake *m, oci_lplan *const *v, size_t n, ocibuild_error
 	e.kstats = oci_calloc(n, sizeof(*e.kstats));
 	e.ids = oci_calloc(n, sizeof(*e.ids));
 	e.tar_sizes = oci_calloc(n, sizeof(*e.tar_sizes));
-	e.made = oci_calloc(n, 1);
-	e.told = oci_calloc(n, 1);
-	if (!idx || !e.keys || !e.have_key || !e.kstats || !e.ids || !e.tar_sizes || !e.made ||
-	    !e.told) {
+	if (!idx || !e.keys || !e.have_key || !e.kstats || !e.ids || !e.tar_sizes) {
 		oci_err_nomem(err);
 		goto out;
 	}
@@ -390,8 +356,6 @@ out:
 	oci_free(e.kstats);
 	oci_free(e.ids);
 	oci_free(e.tar_sizes);
-	oci_free(e.made);
-	oci_free(e.told);
 	return rc;
 }
 
