@@ -530,6 +530,7 @@ int ocibuild_build(ocibuild_ctx *ctx, const ocibuild_build_opts *opts,
 		if (oci_base_open(ctx, &b.net, b.plan.base, b.plats[i].platform,
 				  b.plan.base_layers, &b.plats[i].base, err) < 0)
 			goto out;
+	b.w.stamp = b.lm.lcache != NULL; /* the cache key compares them */
 	if (oci_walk_dir(b.tree, &b.w, err) < 0)
 		goto out;
 	if (plan_layers(&b, err) < 0)

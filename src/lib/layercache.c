@@ -213,8 +213,8 @@ int oci_lcache_key(const char *cache_dir, const oci_layer_opts *o, const oci_wal
 			goto out;
 		}
 		/* the walk's stat, taken moments ago, is the file's tuple */
-		if (e->stamped) {
-			s = e->st;
+		if (e->st) {
+			s = *e->st;
 		} else if (stat(j->path, &st) == 0 && S_ISREG(st.st_mode)) {
 			oci_fstamp_of(&st, &s);
 		} else {

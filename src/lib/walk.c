@@ -30,6 +30,20 @@ static int push(oci_walk *w, oci_walk_entry *e, ocibuild_error *err)
 	return 0;
 }
 
+/* *out: st's tuple on the heap when w keeps them (else NULL) */
+static int stamp_of(const oci_walk *w, const struct stat *st, oci_fstamp **out,
+		    ocibuild_error *err)
+{
+	*out = NULL;
+	if (!w->stamp || !S_ISREG(st->st_mode))
+		return 0;
+	*out = oci_malloc(sizeof(**out));
+	if (!*out)
+		return oci_err_nomem(err);
+	oci_fstamp_of(st, *out);
+	return 0;
+}
+
 static const char *kind_name(mode_t m)
 {
 	if (S_ISFIFO(m))
@@ -116,8 +130,11 @@ static int walk_at(int dfd, const char *root, const char *rel, int depth,
 		if (S_ISREG(st.st_mode)) {
 			e.type = OCI_TAR_FILE;
 			e.size = (uint64_t)st.st_size;
-			oci_fstamp_of(&st, &e.st);
-			e.stamped = 1;
+			if (stamp_of(w, &st, &e.st, err) < 0) {
+				oci_free(path);
+				rc = -1;
+				break;
+			}
 		} else if (S_ISDIR(st.st_mode)) {
 			e.type = OCI_TAR_DIR;
 		} else if (S_ISLNK(st.st_mode)) {
@@ -150,6 +167,7 @@ static int walk_at(int dfd, const char *root, const char *rel, int depth,
 		if (push(w, &e, err) < 0) {
 			oci_free(e.rel);
 			oci_free(e.link);
+			oci_free(e.st);
 			rc = -1;
 			break;
 		}
@@ -238,11 +256,13 @@ int oci_walk_add(oci_walk *w, const char *rel, oci_tar_type type, unsigned mode,
 			return oci_err_errno(err, errno, "cannot read '%s': %s", src,
 					     strerror(errno));
 		e.size = (uint64_t)st.st_size;
-		oci_fstamp_of(&st, &e.st);
-		e.stamped = S_ISREG(st.st_mode);
+		if (stamp_of(w, &st, &e.st, err) < 0)
+			return -1;
 		e.src = oci_strdup(src);
-		if (!e.src)
+		if (!e.src) {
+			oci_free(e.st);
 			return oci_err_nomem(err);
+		}
 	}
 	e.rel = oci_strdup(rel);
 	e.link = link ? oci_strdup(link) : NULL;
@@ -250,6 +270,7 @@ int oci_walk_add(oci_walk *w, const char *rel, oci_tar_type type, unsigned mode,
 		oci_free(e.rel);
 		oci_free(e.link);
 		oci_free(e.src);
+		oci_free(e.st);
 		return e.rel && (!link || e.link) ? -1 : oci_err_nomem(err);
 	}
 	return 0;
@@ -281,6 +302,7 @@ void oci_walk_release(oci_walk *w)
 		oci_free(w->v[i].rel);
 		oci_free(w->v[i].link);
 		oci_free(w->v[i].src);
+		oci_free(w->v[i].st);
 	}
 	oci_free(w->v);
 	w->v = NULL;

@@ -16,16 +16,18 @@ typedef struct oci_walk_entry {
 	const void *data;  /* when set, the content (size bytes) is in memory */
 	char *src;         /* when set, the content is read from this host path
 			    * (symlinks followed) instead of root/rel */
-	oci_fstamp st;     /* a file's stat when it was walked (stamped set) */
-	int stamped;
+	oci_fstamp *st;    /* a file's stat when it was walked (w->stamp), or NULL */
 } oci_walk_entry;
 
 typedef struct oci_walk {
 	oci_walk_entry *v;
 	size_t n, cap;
+	int stamp; /* set before a walk: keep each regular file's stat tuple
+		    * (for the layer cache; memory not spent otherwise) */
 } oci_walk;
 
-/* Collect every entry under root (root itself excluded) into w, sorted. */
+/* Collect every entry under root (root itself excluded) into w, sorted;
+ * with w->stamp, each regular file's stat tuple too (oci_walk_add too). */
 int oci_walk_dir(const char *root, oci_walk *w, ocibuild_error *err);
 /* Add one in-memory file (content not copied: it must outlive w). */
 int oci_walk_add_data(oci_walk *w, const char *rel, unsigned mode,
