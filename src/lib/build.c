@@ -17,7 +17,6 @@
 #include "elfdeps.h"
 #include "err.h"
 #include "fs.h"
-#include "layercache.h"
 #include "layermake.h"
 #include "layerplan.h"
 #include "imgcfg.h"
@@ -61,7 +60,6 @@ struct build {
 	int bundle;        /* add the runtime layer */
 	oci_release rel;
 	oci_walk w;        /* the tree */
-	oci_lcache_memo memo; /* its files' ELF magic, from the cache (lcache) */
 	oci_runtime runtime; /* the runtime layer's files, packages, os-release */
 	oci_release_app *apps; /* lib/ of the release, for the SBOM */
 	size_t napps;
@@ -381,7 +379,6 @@ static void cleanup(struct build *b)
 	oci_descriptor_release(&b->top);
 	oci_lplans_release(&b->layers);
 	oci_walk_release(&b->w);
-	oci_lcache_memo_release(&b->memo);
 	oci_runtime_release(&b->runtime);
 	oci_release_apps_release(b->apps, b->napps);
 	oci_release_release(&b->rel);
@@ -414,29 +411,6 @@ static int open_release(struct build *b, ocibuild_error *err)
 	return 0;
 }
 
-/* The ELF check of the release; with the layer cache on, the files
- * unchanged since the last build are not opened again for their magic. */
-static int check_elves(struct build *b, oci_strlist *elves, ocibuild_error *err)
-{
-	int own = b->rel.has_erts || b->bundle, rc;
-	unsigned char *magic;
-
-	if (!b->lm.lcache)
-		return oci_elf_check_tree(b->ctx, b->tree, &b->w, b->plan.platforms, b->plan.np,
-					  own, elves, err);
-	magic = oci_calloc(b->w.n ? b->w.n : 1, 1);
-	if (!magic)
-		return oci_err_nomem(err);
-	rc = oci_lcache_memo_get(&b->memo, b->lm.lcache, b->tree, &b->w, magic, err);
-	if (rc == 0)
-		rc = oci_elf_check_tree_known(b->ctx, b->tree, &b->w, b->plan.platforms,
-					      b->plan.np, own, elves, magic, err);
-	if (rc == 0)
-		rc = oci_lcache_memo_put(&b->memo, &b->w, magic, err);
-	oci_free(magic);
-	return rc;
-}
-
 static int plan_layers(struct build *b, ocibuild_error *err)
 {
 	oci_strlist elves = { 0 };
@@ -449,7 +423,8 @@ static int plan_layers(struct build *b, ocibuild_error *err)
 		/* asked for: say why; by default the ELF check names ERTS */
 		if (b->plan.bundle_runtime && b->plan.np > 1 && oci_runtime_check_platforms(b->plan.platforms, b->plan.np, err) < 0)
 			goto out;
-		if (check_elves(b, &elves, err) < 0)
+		if (oci_elf_check_tree(b->ctx, b->tree, &b->w, b->plan.platforms, b->plan.np,
+				       b->rel.has_erts || b->bundle, &elves, err) < 0)
 			goto out;
 		if (b->bundle && plan_runtime(b, &elves, err) < 0)
 			goto out;
@@ -556,8 +531,6 @@ int ocibuild_build(ocibuild_ctx *ctx, const ocibuild_build_opts *opts,
 				  b.plan.base_layers, &b.plats[i].base, err) < 0)
 			goto out;
 	b.w.stamp = b.lm.lcache != NULL; /* the cache key compares them */
-	if (b.lm.lcache)
-		oci_lcache_memo_begin(&b.memo); /* its stamp: before the walk */
 	if (oci_walk_dir(b.tree, &b.w, err) < 0)
 		goto out;
 	if (plan_layers(&b, err) < 0)

@@ -432,7 +432,6 @@ struct magic {
 	const char *root;
 	const oci_walk *w;
 	unsigned char *is_elf;
-	const unsigned char *known; /* OCI_ELF_MAGIC_*, or NULL */
 };
 
 /* Every file has to be opened (any of them may be a NIF or an ERTS
@@ -447,10 +446,6 @@ static int magic_one(void *ud, size_t i)
 
 	if (e->type != OCI_TAR_FILE || e->size < 64)
 		return 0;
-	if (m->known && m->known[i] != OCI_ELF_MAGIC_UNKNOWN) {
-		m->is_elf[i] = m->known[i] == OCI_ELF_MAGIC_YES;
-		return 0;
-	}
 	n = snprintf(path, sizeof(path), "%s/%s", m->root, e->rel);
 	if (n < 0 || (size_t)n >= sizeof(path))
 		m->is_elf[i] = 2;
@@ -463,29 +458,16 @@ int oci_elf_check_tree(ocibuild_ctx *ctx, const char *root, const oci_walk *w,
 		       const oci_platform *v, size_t np, int own_erts, oci_strlist *elves,
 		       ocibuild_error *err)
 {
-	return oci_elf_check_tree_known(ctx, root, w, v, np, own_erts, elves, NULL, err);
-}
-
-int oci_elf_check_tree_known(ocibuild_ctx *ctx, const char *root, const oci_walk *w,
-			     const oci_platform *v, size_t np, int own_erts, oci_strlist *elves,
-			     unsigned char *magic, ocibuild_error *err)
-{
 	oci_buf path = OCI_BUF_INIT(OCI_MAX_PATH_TEXT);
 	oci_strlist foreign_files = { 0 };
 	unsigned char *foreign = oci_calloc(np, 1);
 	const oci_platform *want0 = &v[0];
-	struct magic mg = { root, w, w->n ? oci_calloc(w->n, 1) : NULL, magic };
+	struct magic mg = { root, w, w->n ? oci_calloc(w->n, 1) : NULL };
 	size_t i, k;
 	int rc = foreign && (mg.is_elf || !w->n) ? 0 : oci_err_nomem(err);
 
 	if (rc == 0)
 		oci_par_for(w->n, oci_ctx_threads(ctx), magic_one, &mg);
-	/* what was read, for the caller to remember (not a path too long
-	 * for magic_one, which is checked below) */
-	for (i = 0; magic && rc == 0 && i < w->n; i++)
-		if (magic[i] == OCI_ELF_MAGIC_UNKNOWN && w->v[i].type == OCI_TAR_FILE &&
-		    w->v[i].size >= 64 && mg.is_elf[i] != 2)
-			magic[i] = mg.is_elf[i] ? OCI_ELF_MAGIC_YES : OCI_ELF_MAGIC_NO;
 	for (i = 0; i < w->n && rc == 0; i++) {
 		const oci_walk_entry *e = &w->v[i];
 		oci_elf_info info;

@@ -41,14 +41,4 @@ int oci_elf_closure(const oci_strlist *binaries, oci_strlist *files, ocibuild_er
 int oci_elf_check_tree(ocibuild_ctx *ctx, const char *root, const oci_walk *w,
 		       const oci_platform *v, size_t np, int own_erts, oci_strlist *elves,
 		       ocibuild_error *err);
-/* The same, with what is already known of each entry's ELF magic: magic
- * has one byte per entry of w, OCI_ELF_MAGIC_UNKNOWN, _YES or _NO; known
- * entries are not opened for their magic, and the unknown regular files
- * that were get theirs filled in (for the caller to remember). */
-#define OCI_ELF_MAGIC_UNKNOWN 0
-#define OCI_ELF_MAGIC_YES 1
-#define OCI_ELF_MAGIC_NO 2
-int oci_elf_check_tree_known(ocibuild_ctx *ctx, const char *root, const oci_walk *w,
-			     const oci_platform *v, size_t np, int own_erts, oci_strlist *elves,
-			     unsigned char *magic, ocibuild_error *err);
 #endif

@@ -13,7 +13,6 @@
 #include "layercache.h"
 #include "blobstore.h"
 #include "statindex.h"
-#include "elfdeps.h"
 #include "buf.h"
 #include "digest.h"
 #include "err.h"
@@ -293,110 +292,6 @@ out:
 	oci_free(idir);
 	oci_sidx_release(&x);
 	return rc;
-}
-
-/* ---- the ELF magic memo ---- */
-
-/* the stat index's "content digest" of a file in the memo: whether it
- * starts with the ELF magic (no digest is 64 equal digits in practice, and
- * the memo is an index file of its own) */
-#define MEMO_ELF "1111111111111111111111111111111111111111111111111111111111111111"
-#define MEMO_NOT "0000000000000000000000000000000000000000000000000000000000000000"
-/* no entry of a walk starts with '/': not a layer's first entry */
-#define MEMO_FIRST "/elf-magic"
-
-void oci_lcache_memo_begin(oci_lcache_memo *m)
-{
-	memset(m, 0, sizeof(*m));
-	oci_sidx_init(&m->x);
-}
-
-/* root/rel made absolute (the index's key), or NULL when out of memory */
-static char *memo_path(oci_lcache_memo *m, const char *rel)
-{
-	char *joined = oci_path_join(m->root, rel), *abs;
-
-	if (!joined)
-		return NULL;
-	abs = abs_path(joined, &m->cwd);
-	oci_free(joined);
-	return abs;
-}
-
-int oci_lcache_memo_get(oci_lcache_memo *m, const char *cache_dir, const char *root,
-			const oci_walk *w, unsigned char *magic, ocibuild_error *err)
-{
-	char hex[65];
-	size_t i;
-
-	m->root = oci_strdup(root);
-	if (!m->root)
-		return oci_err_nomem(err);
-	if (index_name(cache_dir, root, MEMO_FIRST, &m->cwd, &m->dir, m->name, err) < 0 ||
-	    oci_sidx_load(&m->x, m->dir, m->name, err) < 0)
-		return -1;
-	for (i = 0; i < w->n; i++) {
-		const oci_walk_entry *e = &w->v[i];
-		char *path;
-
-		if (!e->st || e->src || e->size < 64)
-			continue;
-		if (!(path = memo_path(m, e->rel)))
-			return oci_err_nomem(err);
-		if (oci_sidx_lookup(&m->x, path, e->st, hex))
-			magic[i] = !strcmp(hex, MEMO_ELF) ? OCI_ELF_MAGIC_YES
-				   : !strcmp(hex, MEMO_NOT) ? OCI_ELF_MAGIC_NO : OCI_ELF_MAGIC_UNKNOWN;
-		oci_free(path);
-	}
-	m->had = oci_malloc(w->n ? w->n : 1);
-	if (!m->had)
-		return oci_err_nomem(err);
-	memcpy(m->had, magic, w->n);
-	return 0;
-}
-
-int oci_lcache_memo_put(oci_lcache_memo *m, const oci_walk *w, const unsigned char *magic,
-			ocibuild_error *err)
-{
-	size_t i;
-
-	if (!m->had)
-		return 0;
-	for (i = 0; i < w->n; i++) {
-		const oci_walk_entry *e = &w->v[i];
-		char *path;
-		int rc;
-
-		/* what the check read this time (the others are carried over) */
-		if (!e->st || e->src || e->size < 64 || magic[i] == OCI_ELF_MAGIC_UNKNOWN ||
-		    m->had[i] != OCI_ELF_MAGIC_UNKNOWN)
-			continue;
-		if (!(path = memo_path(m, e->rel)))
-			return oci_err_nomem(err);
-		rc = oci_sidx_set(&m->x, path, e->st,
-				  magic[i] == OCI_ELF_MAGIC_YES ? MEMO_ELF : MEMO_NOT, err);
-		oci_free(path);
-		if (rc < 0)
-			return -1;
-	}
-	/* a hint: not written, the next build reads the files again */
-	if (oci_sidx_save(&m->x, m->dir, m->name, err) < 0) {
-		if (err->kind == OCIBUILD_ERR_NOMEM)
-			return -1;
-		ocibuild_error_clear(err);
-	}
-	return 0;
-}
-
-void oci_lcache_memo_release(oci_lcache_memo *m)
-{
-	oci_sidx_release(&m->x);
-	oci_free(m->dir);
-	oci_free(m->cwd);
-	oci_free(m->root);
-	oci_free(m->had);
-	m->dir = m->cwd = m->root = NULL;
-	m->had = NULL;
 }
 
 static char *entry_path(const char *cache_dir, const char *key)

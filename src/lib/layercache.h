@@ -19,7 +19,6 @@
 #ifndef OCI_LAYERCACHE_H
 #define OCI_LAYERCACHE_H
 #include "layer.h"
-#include "statindex.h"
 
 #define OCI_LCACHE_KEY_LEN 64
 
@@ -60,27 +59,6 @@ int oci_lcache_put(const char *cache_dir, const char *key, const char *blob_dir,
  * when it holds some, or can not be read (then look up as usual). An entry
  * another build adds meanwhile is only a missed hit. */
 int oci_lcache_empty(const char *cache_dir);
-/* What the ELF check (elfdeps.h) read of a tree's files, remembered under
- * the stat index's rule in an index file of its own: a file whose stat
- * tuple (from the walk, w->stamp) is unchanged since, outside the racy
- * window, is not opened again for its magic. begin must come before the
- * walk (it takes the stamp: a file changed after the walk, in the same
- * timestamp tick, is then racy); get fills magic (a byte per entry of w,
- * OCI_ELF_MAGIC_*) with what is known; put records what the check read.
- * A memo that can not be read or written only costs reads. */
-typedef struct oci_lcache_memo {
-	oci_sidx x;
-	char *dir, *cwd, *root;
-	unsigned char *had; /* what get found, per entry */
-	char name[17];
-} oci_lcache_memo;
-
-void oci_lcache_memo_begin(oci_lcache_memo *m);
-int oci_lcache_memo_get(oci_lcache_memo *m, const char *cache_dir, const char *root,
-			const oci_walk *w, unsigned char *magic, ocibuild_error *err);
-int oci_lcache_memo_put(oci_lcache_memo *m, const oci_walk *w, const unsigned char *magic,
-			ocibuild_error *err);
-void oci_lcache_memo_release(oci_lcache_memo *m);
 /* Forget an entry (its blob turned out to be corrupt). */
 void oci_lcache_drop(const char *cache_dir, const char *key);
 /* Mark a blob of the cache as just used (least recently used go first; the

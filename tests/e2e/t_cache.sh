@@ -294,34 +294,6 @@ test_cache_lru_counts_use() {
     assert_eq "$(cache_made "$BUILD_ERR")" 1 "layers made for b (evicted)"
 }
 
-# The ELF check reads the first bytes of every file of a release (any may
-# be a NIF); with the cache on, what it found is kept per file under the
-# stat index's rule, so a rebuild of an unchanged release opens none of them
-# for it, and a file that changed (here: one that becomes a NIF, same path,
-# new mtime) is read again and found.
-test_cache_elf_magic_remembered() {
-    cache_release
-    local app f
-    app=$(find "$T/rel/lib" -maxdepth 1 -name 'relx_app-*' | head -n1)
-    f=$app/priv/stand-in.blob
-    mkdir -p "$app/priv"
-    head -c 4096 /dev/zero | tr '\0' 'x' >"$f"
-    printf '#include <jansson.h>\nvoid *nif_stand_in(void) { return json_object(); }\n' >"$T/nif.c"
-    cc -shared -fPIC -o "$T/nif.so" "$T/nif.c" -ljansson || fail "cannot build the stand-in NIF"
-    cache_settle
-    ob_build --release "$T/rel" -t relx:1 -o "$T/a.tar"
-    cache_blob_opens "$f" --release "$T/rel" -t relx:1 -o "$T/b.tar"
-    assert_eq "$OPENS" 0 "opens of an unchanged file by a rebuild ($BUILD_ERR)"
-    assert_eq "$(cache_made "$BUILD_ERR")" 0 "layers made by the rebuild"
-    cmp "$T/a.tar" "$T/b.tar" || fail "the rebuild's archive differs"
-    # the same path, now a NIF that needs a library nothing else needs
-    cp "$T/nif.so" "$f"
-    chmod 0644 "$f"
-    ob_build --release "$T/rel" -t relx:1 --layout "$T/L"
-    rel_layer_list "$T/L" relx:1 runtime >"$T/r.tsv"
-    grep -qF 'libjansson.so.4' "$T/r.tsv" || fail "the changed file's library is not in the runtime layer"
-}
-
 test_cache_concurrent_builds() {
     cache_release
     cache_settle
