@@ -283,19 +283,29 @@ test_cache_from_other_registry_copies() {
     reg_ob_push build --dir "$T/src" -t d:1 --push "$REG"
     local src_reg=$REG src_log=$REG_LOG layer
     layer=$(cf_remote_manifest d:1 | jq -r '.layers[0].digest')
-    # a second registry, stopped by PID when the test ends
-    local port d2=$T/reg2
-    port=$(reg_free_port)
+    # a second registry, stopped by PID when the test ends; like reg_start,
+    # it moves to another port when its free port was taken meanwhile by a
+    # test running beside this one
+    local port d2=$T/reg2 try
     mkdir -p "$d2"
-    sed -e "s|addr: $REG|addr: 127.0.0.1:$port|" -e "s|rootdirectory: .*|rootdirectory: $d2/storage|" \
-        "$REG_CFG" >"$d2/config.yml"
-    docker-registry serve "$d2/config.yml" >"$d2/registry.log" 2>&1 &
-    CF_REG2_PID=$!
-    trap 'reg_kill "$CF_REG2_PID"; reg_teardown' EXIT
-    for _ in $(seq 1 100); do
-        curl -s -o /dev/null "http://127.0.0.1:$port/v2/" && break
-        sleep 0.05
+    CF_REG2_PID=
+    trap '[ -z "$CF_REG2_PID" ] || reg_kill "$CF_REG2_PID"; reg_teardown' EXIT
+    for try in 1 2 3; do
+        port=$(reg_free_port)
+        sed -e "s|addr: $REG|addr: 127.0.0.1:$port|" -e "s|rootdirectory: .*|rootdirectory: $d2/storage|" \
+            "$REG_CFG" >"$d2/config.yml"
+        docker-registry serve "$d2/config.yml" >"$d2/registry.log" 2>&1 &
+        CF_REG2_PID=$!
+        for _ in $(seq 1 100); do
+            reg_alive "$CF_REG2_PID" || break
+            curl -s -o /dev/null "http://127.0.0.1:$port/v2/" && break
+            sleep 0.05
+        done
+        reg_alive "$CF_REG2_PID" && break
+        grep 'address already in use' "$d2/registry.log" >/dev/null ||
+            fail "the second registry exited: $(tail -n 5 "$d2/registry.log")"
     done
+    reg_alive "$CF_REG2_PID" || fail "the second registry did not start: $(tail -n 5 "$d2/registry.log")"
     cf_fresh
     # shellcheck disable=SC2034  # read by reg_access, on the first registry's log
     REG_MARK=$(wc -l <"$src_log")
