@@ -318,11 +318,13 @@ struct checked {
 
 static int checked_racy(const struct checked *c)
 {
-	long long m = c->mtime_s * 1000000000LL + c->mtime_ns;
-	long long t = c->stamp_s * 1000000000LL + c->stamp_ns;
+	struct timespec stamp;
 
-	return c->mtime_ns >= 1000000000u || c->stamp_ns >= 1000000000u ||
-	       m > t - OCI_SIDX_RACY_NS;
+	if (c->mtime_ns >= 1000000000u || c->stamp_ns >= 1000000000u)
+		return 1; /* not a time: not vouched for */
+	stamp.tv_sec = (time_t)c->stamp_s;
+	stamp.tv_nsec = (long)c->stamp_ns;
+	return oci_sidx_racy_time(c->mtime_s, c->mtime_ns, &stamp);
 }
 
 int oci_lcache_get(const char *cache_dir, const char *key, oci_layer_result *r, int *hit,

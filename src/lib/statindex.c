@@ -50,8 +50,7 @@ void oci_sidx_release(oci_sidx *x)
 	x->n = x->cap = x->nline = x->next = 0;
 }
 
-/* (s, ns) is not older than the stamp minus the granularity */
-static int racy_time(int64_t s, uint32_t ns, const struct timespec *stamp)
+int oci_sidx_racy_time(int64_t s, uint32_t ns, const struct timespec *stamp)
 {
 	/* in nanoseconds, in 128 bits: no overflow for any 64-bit seconds */
 	__int128 t = (__int128)s * 1000000000 + ns;
@@ -62,7 +61,8 @@ static int racy_time(int64_t s, uint32_t ns, const struct timespec *stamp)
 
 static int racy(const oci_fstamp *s, const struct timespec *stamp)
 {
-	return racy_time(s->mtime_s, s->mtime_ns, stamp) || racy_time(s->ctime_s, s->ctime_ns, stamp);
+	return oci_sidx_racy_time(s->mtime_s, s->mtime_ns, stamp) ||
+	       oci_sidx_racy_time(s->ctime_s, s->ctime_ns, stamp);
 }
 
 static int path_ok(const char *path)

@@ -39,6 +39,12 @@
  * wall clock */
 #define OCI_SIDX_RACY_NS 2000000000LL
 
+/* The racy rule: 1 when a file time (s, ns) is not older than stamp by
+ * more than OCI_SIDX_RACY_NS, so that a write in the same timestamp tick
+ * as the stamp could have kept it (computed without overflow for any
+ * 64-bit seconds). */
+int oci_sidx_racy_time(int64_t s, uint32_t ns, const struct timespec *stamp);
+
 /* One entry set by this process. */
 typedef struct oci_sidx_entry {
 	char *path;
