@@ -25,6 +25,19 @@ static void wrote(oci_file_sink *f, uint64_t n)
 	}
 }
 
+/* A write into path failed with e: a full disk says what to do. */
+static int write_failed(int e, const char *path, const char *src, ocibuild_error *err)
+{
+	if (e == ENOSPC || e == EDQUOT)
+		return oci_err_errno(err, e,
+			"no space left writing '%s': free disk space or write the output elsewhere",
+			path);
+	if (src)
+		return oci_err_errno(err, e, "cannot copy '%s' into '%s': %s", src, path,
+				     strerror(e));
+	return oci_err_errno(err, e, "cannot write '%s': %s", path, strerror(e));
+}
+
 int oci_write_all(int fd, const void *data, size_t len, const char *path,
 		  ocibuild_error *err)
 {
@@ -36,12 +49,7 @@ int oci_write_all(int fd, const void *data, size_t len, const char *path,
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			if (errno == ENOSPC || errno == EDQUOT)
-				return oci_err_errno(err, errno,
-					"no space left writing '%s': free disk space or write the output elsewhere",
-					path);
-			return oci_err_errno(err, errno, "cannot write '%s': %s", path,
-					     strerror(errno));
+			return write_failed(errno, path, NULL, err);
 		}
 		p += n;
 		len -= (size_t)n;
@@ -100,13 +108,8 @@ static int file_copy(oci_sink *s, int fd, uint64_t *left, const char *src,
 			f->no_copy = 1;
 			return 0;
 		}
-		if (n < 0 && (errno == ENOSPC || errno == EDQUOT))
-			return oci_err_errno(err, errno,
-				"no space left writing '%s': free disk space or write the output elsewhere",
-				f->path);
 		if (n < 0)
-			return oci_err_errno(err, errno, "cannot copy '%s' into '%s': %s", src, f->path,
-					     strerror(errno));
+			return write_failed(errno, f->path, src, err);
 		if (n == 0)
 			return 0; /* shorter than said: the caller's read finds out */
 		*left -= (uint64_t)n;
