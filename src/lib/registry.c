@@ -1705,6 +1705,17 @@ out:
 	return rc;
 }
 
+/* r speaks scheme from now on, unless another thread settled it first. */
+static void settle_scheme(oci_registry *r, const char *scheme)
+{
+	pthread_mutex_lock(&r->mu);
+	if (!r->scheme_fixed) {
+		r->scheme = scheme;
+		r->scheme_fixed = 1;
+	}
+	pthread_mutex_unlock(&r->mu);
+}
+
 /* Settle r's scheme by oci_http_speaks_tls: 0 when settled, -1 when it
  * could not tell (err says why). */
 static int tls_or_plain(oci_registry *r, oci_http *h, ocibuild_error *err)
@@ -1719,12 +1730,7 @@ static int tls_or_plain(oci_registry *r, oci_http *h, ocibuild_error *err)
 	oci_buf_release(&url);
 	if (tls < 0)
 		return -1;
-	pthread_mutex_lock(&r->mu);
-	if (!r->scheme_fixed) {
-		r->scheme = tls ? "https" : "http";
-		r->scheme_fixed = 1;
-	}
-	pthread_mutex_unlock(&r->mu);
+	settle_scheme(r, tls ? "https" : "http");
 	return 0;
 }
 
@@ -1773,12 +1779,7 @@ void oci_reg_scheme_from(oci_registry *r, oci_registry *from)
 	pthread_mutex_unlock(&from->mu);
 	if (!scheme || (!strcmp(scheme, "http") && !r->may_plain))
 		return;
-	pthread_mutex_lock(&r->mu);
-	if (!r->scheme_fixed) {
-		r->scheme = scheme;
-		r->scheme_fixed = 1;
-	}
-	pthread_mutex_unlock(&r->mu);
+	settle_scheme(r, scheme);
 }
 
 int oci_reg_check_login(oci_registry *r, const char *user, const char *password,

@@ -264,46 +264,61 @@ static int set_pair(oci_vcs *v, const char *src, const char *rev, ocibuild_error
 	return 0;
 }
 
-int oci_vcs_from_ci(const char *(*env)(const char *))
+/* CI systems that name the source: the variable with the repository
+ * (GitHub's is a name on GITHUB_SERVER_URL, the others a URL) and the one
+ * with the commit. */
+static const struct {
+	const char *repo, *rev;
+} ci_vars[] = {
+	{ "GITHUB_REPOSITORY", "GITHUB_SHA" },
+	{ "CI_PROJECT_URL", "CI_COMMIT_SHA" },
+	{ "BUILD_REPOSITORY_URI", "BUILD_SOURCEVERSION" },
+};
+
+/* The first entry of ci_vars that env sets, or -1. */
+static int ci_index(const char *(*env)(const char *))
 {
-	const char *names[] = { "GITHUB_REPOSITORY", "CI_PROJECT_URL", "BUILD_REPOSITORY_URI" };
 	size_t i;
 
-	if (!env)
-		env = plain_getenv;
-	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		const char *a = env(names[i]);
+	for (i = 0; i < sizeof(ci_vars) / sizeof(ci_vars[0]); i++) {
+		const char *a = env(ci_vars[i].repo);
 
 		if (a && *a)
-			return 1;
+			return (int)i;
 	}
-	return 0;
+	return -1;
+}
+
+int oci_vcs_from_ci(const char *(*env)(const char *))
+{
+	return ci_index(env ? env : plain_getenv) >= 0;
 }
 
 int oci_vcs_detect(const char *dir, const char *(*env)(const char *), oci_vcs_git *git,
 		   oci_vcs *v, ocibuild_error *err)
 {
 	const char *a;
+	int ci;
 
 	memset(v, 0, sizeof(*v));
 	if (!env)
 		env = plain_getenv;
-	if ((a = env("GITHUB_REPOSITORY")) && *a) {
+	ci = ci_index(env);
+	if (ci == 0) {
 		oci_buf url = OCI_BUF_INIT(OCI_MAX_TEXT);
 		const char *server = env("GITHUB_SERVER_URL");
 		int rc;
 
+		a = env(ci_vars[0].repo);
 		if (oci_buf_printf(&url, err, "%s/%s", server && *server ? server : "https://github.com",
 				   a) < 0)
 			return -1;
-		rc = set_pair(v, url.data, env("GITHUB_SHA"), err);
+		rc = set_pair(v, url.data, env(ci_vars[0].rev), err);
 		oci_buf_release(&url);
 		return rc;
 	}
-	if ((a = env("CI_PROJECT_URL")) && *a)
-		return set_pair(v, a, env("CI_COMMIT_SHA"), err);
-	if ((a = env("BUILD_REPOSITORY_URI")) && *a)
-		return set_pair(v, a, env("BUILD_SOURCEVERSION"), err);
+	if (ci > 0)
+		return set_pair(v, env(ci_vars[ci].repo), env(ci_vars[ci].rev), err);
 	{
 		oci_vcs_git own;
 		char url[sizeof(own.out[1])], rev[sizeof(own.out[0])];
