@@ -291,13 +291,7 @@ test_auth_url_secrets_dropped() {
     rel_fixture relx
     unset "${REL_CI_VARS[@]}"
     local P=$T/proj L f
-    cp -a "$FX/proj" "$P"
-    export GIT_CONFIG_NOSYSTEM=1 HOME=$T/githome
-    mkdir -p "$HOME"
-    git -C "$P" init -q
-    git -C "$P" add -A
-    git -C "$P" -c user.name=t -c user.email=t@example.com commit -qm fixture
-    git -C "$P" remote add origin 'https://gitlab.example.com/org/app.git?private_token=TOPSECRET1#TOPSECRET2'
+    rel_git_project "$P" 'https://gitlab.example.com/org/app.git?private_token=TOPSECRET1#TOPSECRET2'
     # a git dependency whose URL carries a token, in the lock file
     cat >"$P/rebar.lock" <<'EOF'
 {"1.2.0",

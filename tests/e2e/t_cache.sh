@@ -194,12 +194,20 @@ test_cache_same_size_same_mtime_change() {
     assert_ne "$(index_digest "$T/L" d:3)" "$(index_digest "$T/L" d:4)" "image digest after a racy change"
 }
 
+# the path of a blob of the cache larger than 100 bytes (a layer's), the
+# first find meets
+cache_layer_blob() {
+    local f
+    f=$(find "$OCIBUILD_CACHE_DIR/blobs/sha256" -type f -size +100c -print -quit)
+    [ -n "$f" ] || fail "no layer blob in the cache"
+    printf '%s\n' "$f"
+}
+
 test_cache_corrupt_blob_is_made_again() {
     reg_src "$T/src"
     ob_build --dir "$T/src" -t d:1 -o "$T/a.tar"
     local first=$DIGEST f
-    f=$(find "$OCIBUILD_CACHE_DIR/blobs/sha256" -type f -size +100c | head -n1)
-    [ -n "$f" ] || fail "no layer blob in the cache"
+    f=$(cache_layer_blob)
     printf 'X' | dd of="$f" bs=1 seek=20 conv=notrunc 2>/dev/null
     ob_build --dir "$T/src" -t d:1 -o "$T/b.tar"
     assert_eq "$DIGEST" "$first" "digest after healing"
@@ -231,8 +239,7 @@ test_cache_checked_blob_is_not_read_again() {
     reg_src "$T/src"
     ob_build --dir "$T/src" -t d:1 -o "$T/a.tar"
     local first=$DIGEST f
-    f=$(find "$OCIBUILD_CACHE_DIR/blobs/sha256" -type f -size +100c | head -n1)
-    [ -n "$f" ] || fail "no layer blob in the cache"
+    f=$(cache_layer_blob)
     # written moments ago: too recent for a check to vouch for it (a write
     # in the same timestamp tick would keep its mtime); age it
     touch -d '-1 min' "$f"

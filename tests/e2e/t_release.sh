@@ -99,6 +99,22 @@ rel_build_umbrella() {
     [ -d "$FX/umbrella_app/_build/prod/rel/umb/lib" ] || fail "mix made no release in $FX/umbrella_app"
 }
 
+# rel_git_project DIR ORIGIN [VAR=VALUE...]: a copy of the relx fixture's
+# project ($FX/proj, after rel_fixture relx) in DIR as a git work tree of
+# one commit (made with the VAR=VALUE given, e.g. its dates) whose origin is
+# ORIGIN; git reads no system or user configuration
+rel_git_project() {
+    local P=$1 origin=$2
+    shift 2
+    cp -a "$FX/proj" "$P"
+    export GIT_CONFIG_NOSYSTEM=1 HOME=$T/githome
+    mkdir -p "$HOME"
+    git -C "$P" init -q
+    git -C "$P" add -A
+    env "$@" git -C "$P" -c user.name=t -c user.email=t@example.com commit -qm fixture
+    git -C "$P" remote add origin "$origin"
+}
+
 # rel_fixture relx|mix|umbrella : build the fixture once (cached, under a lock); sets
 # FX to its directory and REL_DIR to its release:
 #   relx: $FX/proj (prod release), $FX/dev (dev-mode release)
@@ -1002,13 +1018,7 @@ test_release_vcs_git_remote() {
     rel_fixture relx
     unset "${REL_CI_VARS[@]}"
     local P=$T/proj head L f
-    cp -a "$FX/proj" "$P"
-    export GIT_CONFIG_NOSYSTEM=1 HOME=$T/githome
-    mkdir -p "$HOME"
-    git -C "$P" init -q
-    git -C "$P" add -A
-    git -C "$P" -c user.name=t -c user.email=t@example.com commit -qm fixture
-    git -C "$P" remote add origin https://user:secret@example.com/org/repo.git
+    rel_git_project "$P" https://user:secret@example.com/org/repo.git
     head=$(git -C "$P" rev-parse HEAD)
     L=$T/L
     ob_build --project "$P" --sbom "$T/sbom.json" -t a:1 --layout "$L" \
@@ -1348,14 +1358,8 @@ test_release_vcs_git_runs() {
     rel_fixture relx
     unset "${REL_CI_VARS[@]}" SOURCE_DATE_EPOCH
     local P=$T/proj head runs
-    cp -a "$FX/proj" "$P"
-    export GIT_CONFIG_NOSYSTEM=1 HOME=$T/githome
-    mkdir -p "$HOME"
-    git -C "$P" init -q
-    git -C "$P" add -A
-    GIT_AUTHOR_DATE=@1500000000 GIT_COMMITTER_DATE=@1600000000 git -C "$P" \
-        -c user.name=t -c user.email=t@example.com commit -qm fixture
-    git -C "$P" remote add origin https://user:secret@example.com/org/repo.git
+    rel_git_project "$P" https://user:secret@example.com/org/repo.git \
+        GIT_AUTHOR_DATE=@1500000000 GIT_COMMITTER_DATE=@1600000000
     head=$(git -C "$P" rev-parse HEAD)
     run env ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
         strace -ff -qq -e trace=execve -o "$T/strace.log" "$OCIBUILD" build \
