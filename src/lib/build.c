@@ -505,7 +505,7 @@ int ocibuild_build(ocibuild_ctx *ctx, const ocibuild_build_opts *opts,
 {
 	struct build b;
 	size_t i;
-	int rc = -1;
+	int rc = -1, kept;
 
 	memset(&b, 0, sizeof(b));
 	b.ctx = ctx;
@@ -554,9 +554,11 @@ int ocibuild_build(ocibuild_ctx *ctx, const ocibuild_build_opts *opts,
 		goto out;
 	if (b.plan.output) {
 		if (oci_ctx_cancelled(ctx, err) < 0 ||
-		    oci_output_archive(&b.out, ctx, b.imgs, b.plan.np, &b.plan.tags, b.mtime, err) < 0)
+		    (kept = oci_output_archive(&b.out, ctx, b.imgs, b.plan.np, &b.plan.tags,
+					       b.mtime, err)) < 0)
 			goto out;
-		oci_log(ctx, OCIBUILD_LOG_INFO, "wrote %s", b.plan.output);
+		oci_log(ctx, OCIBUILD_LOG_INFO, kept ? "%s is up to date" : "wrote %s",
+			b.plan.output);
 	}
 	if (opts->push && push_image(&b, result, err) < 0) {
 		if (opts->output)

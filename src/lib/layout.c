@@ -288,6 +288,51 @@ static int make_tmp_near(const char *path, char **tmp, int *fd, ocibuild_error *
 	return 0;
 }
 
+/* An uncompressed archive that would come out byte for byte as the file
+ * already at path (as make_tmp_near makes it: mode 0644, ours, one link)
+ * need not be written: 1 when it is so (its mtime then set to now, as a
+ * write would, and it is fsynced), 0 when it must be written, -1 when a
+ * source can not be read. Comparing reads both from the page cache: far
+ * cheaper than writing, fsyncing and freeing the old file's blocks. A
+ * first pass compares the tar headers, index.json and the like only (a
+ * few KiB), so an archive that differs is seldom read much further. */
+static int archive_unchanged(const oci_layer_opts *lo, const oci_walk_entry *const *v,
+			     size_t n, const char *path, ocibuild_error *err)
+{
+	oci_cmp_sink c;
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	int pass, rc = 0;
+
+	if (fd < 0)
+		return 0;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1 ||
+	    (st.st_mode & 07777) != 0644 || st.st_uid != geteuid()) {
+		close(fd);
+		return 0;
+	}
+	for (pass = 0; pass < 2; pass++) {
+		int same;
+
+		if (oci_cmp_sink_init(&c, fd, (uint64_t)st.st_size, pass == 0, err) < 0) {
+			rc = -1;
+			break;
+		}
+		rc = oci_layer_tar(lo, v, n, &c.base, err);
+		same = oci_cmp_sink_equal(&c);
+		oci_cmp_sink_release(&c);
+		if (rc < 0 || !same)
+			break;
+	}
+	if (rc == 0 && pass == 2)
+		rc = 1;
+	/* kept only when it can be made to look written */
+	if (rc == 1 && (futimens(fd, NULL) < 0 || fsync(fd) < 0))
+		rc = 0;
+	close(fd);
+	return rc;
+}
+
 int oci_archive_write(const char *src, const oci_archive_opts *o, ocibuild_error *err)
 {
 	oci_walk w = { 0 };
@@ -323,6 +368,12 @@ int oci_archive_write(const char *src, const oci_archive_opts *o, ocibuild_error
 	lo.write_behind = 1; /* fsynced below */
 	lo.cancel = o->cancel;
 	lo.cancel_userdata = o->cancel_userdata;
+	if (!o->gzip) {
+		rc = archive_unchanged(&lo, v, w.n, o->path, err);
+		if (rc != 0)
+			goto out;
+		rc = -1;
+	}
 	if (make_tmp_near(o->path, &tmp, &fd, err) < 0)
 		goto out;
 	if (oci_layer_to_fd(&lo, v, w.n, fd, tmp, NULL, err) < 0)

@@ -61,6 +61,9 @@ typedef struct oci_archive_opts {
 	void *cancel_userdata;
 } oci_archive_opts;
 
-/* Tar the layout directory src (plus manifest.json) into o->path. */
+/* Tar the layout directory src (plus manifest.json) into o->path: 1 when
+ * o->path already held exactly these bytes (a plain file of ours, mode
+ * 0644, one link) and was left in place with its mtime set to now, 0 when
+ * it was written, -1 on error. */
 int oci_archive_write(const char *src, const oci_archive_opts *o, ocibuild_error *err);
 #endif

@@ -34,7 +34,9 @@ int oci_output_index(const oci_output *o, const oci_descriptor *top, const oci_s
 		     ocibuild_error *err);
 
 /* o->archive from the stage, with a Docker manifest.json naming the build
- * host's image among v[0..n) (else the first); file times mtime. */
+ * host's image among v[0..n) (else the first); file times mtime. 1 when
+ * the file there already held exactly that archive and was kept, else as
+ * oci_archive_write. */
 int oci_output_archive(const oci_output *o, ocibuild_ctx *ctx, const oci_output_image *v,
 		       size_t n, const oci_strlist *tags, int64_t mtime, ocibuild_error *err);
 

@@ -167,3 +167,59 @@ test_archive_podman_run() {
     assert_eq "$OUT" "65534 /app hi
 payload" "container sees uid, workdir, env, files"
 }
+
+# A rebuild whose archive would be byte for byte the file already there leaves
+# that file in place (no temp file, no rename: its inode stays) and sets its
+# mtime to now, as a write would, so make-style tools see it fresh. Anything
+# else is written anew: a byte changed inside a blob, a tag of the same length
+# (only index.json differs), a file that grew, another mode, a second link.
+test_archive_unchanged_output_left_in_place() {
+    mk_tree "$T/src"
+    mkdir "$T/o"
+    ob_build --dir "$T/src" -t myapp:1 -o "$T/o/img.tar"
+    cp "$T/o/img.tar" "$T/o/first.tar"
+    local ino
+    ino=$(stat -c %i "$T/o/img.tar")
+    touch -d '-1 hour' "$T/o/img.tar"
+    touch -d '-1 min' "$T/o/marker"
+    ob_build --dir "$T/src" -t myapp:1 -o "$T/o/img.tar"
+    assert_eq "$(stat -c %i "$T/o/img.tar")" "$ino" "inode of the unchanged archive"
+    [ "$T/o/img.tar" -nt "$T/o/marker" ] || fail "the kept archive's mtime was not set to now"
+    assert_contains "$ERR" "$T/o/img.tar is up to date" "the log says it was kept"
+    cmp "$T/o/img.tar" "$T/o/first.tar" || fail "the kept archive changed"
+    assert_dir_listing "$T/o" "first.tar img.tar marker"
+
+    # one byte of the biggest blob, size and mtime kept
+    local off
+    off=$(( $(stat -c %s "$T/o/img.tar") / 2 ))
+    printf 'X' | dd of="$T/o/img.tar" bs=1 seek="$off" conv=notrunc 2>/dev/null
+    touch -d '-1 hour' "$T/o/img.tar"
+    ob_build --dir "$T/src" -t myapp:1 -o "$T/o/img.tar"
+    assert_ne "$(stat -c %i "$T/o/img.tar")" "$ino" "inode after a changed byte"
+    cmp "$T/o/img.tar" "$T/o/first.tar" || fail "the rewritten archive differs from the first"
+    assert_contains "$ERR" "wrote $T/o/img.tar" "the log says it was written"
+
+    # a tag of the same length: the tar headers match, index.json does not
+    ino=$(stat -c %i "$T/o/img.tar")
+    ob_build --dir "$T/src" -t myapp:2 -o "$T/o/img.tar"
+    assert_ne "$(stat -c %i "$T/o/img.tar")" "$ino" "inode after a new tag"
+    expect_ok skopeo inspect "oci-archive:$T/o/img.tar:myapp:2"
+
+    # longer than the archive, another mode, a second link: written anew
+    ob_build --dir "$T/src" -t myapp:1 -o "$T/o/img.tar"
+    printf 'tail' >>"$T/o/img.tar"
+    ino=$(stat -c %i "$T/o/img.tar")
+    ob_build --dir "$T/src" -t myapp:1 -o "$T/o/img.tar"
+    assert_ne "$(stat -c %i "$T/o/img.tar")" "$ino" "inode after a grown file"
+    cmp "$T/o/img.tar" "$T/o/first.tar" || fail "the archive after a grown file differs"
+    chmod 0600 "$T/o/img.tar"
+    ino=$(stat -c %i "$T/o/img.tar")
+    ob_build --dir "$T/src" -t myapp:1 -o "$T/o/img.tar"
+    assert_ne "$(stat -c %i "$T/o/img.tar")" "$ino" "inode after a mode change"
+    assert_eq "$(stat -c %a "$T/o/img.tar")" 644 "mode of the rewritten archive"
+    ln "$T/o/img.tar" "$T/o/other.tar"
+    ino=$(stat -c %i "$T/o/img.tar")
+    ob_build --dir "$T/src" -t myapp:1 -o "$T/o/img.tar"
+    assert_ne "$(stat -c %i "$T/o/img.tar")" "$ino" "inode of an archive that had a second link"
+    assert_eq "$(stat -c %i "$T/o/other.tar")" "$ino" "the other link keeps its file"
+}

@@ -1,6 +1,6 @@
 /* Unit tests for the file sink (src/lib/util/sink.c): buffered writes, a
  * file's bytes passed on in the kernel (copy), and what copy leaves to the
- * caller. */
+ * caller; and for the compare sink. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -179,6 +179,97 @@ static void test_hash_sink_offers_no_copy(void **state)
 	close(out);
 }
 
+/* dst := "head!" + the source + "tail!" (the stream the compare tests
+ * play), then one byte at pos changed unless pos < 0, extra bytes after */
+static void write_dst(struct files *f, long pos, const char *extra)
+{
+	FILE *fp = fopen(f->dst, "wb");
+
+	assert_non_null(fp);
+	assert_int_equal(fwrite("head!", 1, 5, fp), 5);
+	assert_int_equal(fwrite(f->data, 1, SRC_LEN, fp), SRC_LEN);
+	assert_int_equal(fwrite("tail!", 1, 5, fp), 5);
+	assert_int_equal(fputs(extra, fp) >= 0, 1);
+	if (pos >= 0) {
+		assert_int_equal(fseek(fp, pos, SEEK_SET), 0);
+		assert_int_equal(fputc('#', fp), '#');
+	}
+	assert_int_equal(fclose(fp), 0);
+}
+
+/* play that stream into a compare sink on dst: equal? (and copy's left) */
+static int cmp_stream(struct files *f, int headers_only, uint64_t src_len, uint64_t *left_out)
+{
+	oci_cmp_sink c;
+	ocibuild_error err = { 0 };
+	uint64_t left = src_len;
+	struct stat st;
+	int in = open(f->src, O_RDONLY), fd = open(f->dst, O_RDONLY), eq;
+
+	assert_true(in >= 0 && fd >= 0);
+	assert_int_equal(fstat(fd, &st), 0);
+	assert_int_equal(oci_cmp_sink_init(&c, fd, (uint64_t)st.st_size, headers_only, &err), 0);
+	assert_non_null(c.base.copy);
+	assert_int_equal(oci_sink_write(&c.base, "head!", 5, &err), 0);
+	assert_int_equal(oci_sink_copy(&c.base, in, &left, f->src, &err), 0);
+	assert_int_equal(oci_sink_write(&c.base, "tail!", 5, &err), 0);
+	eq = oci_cmp_sink_equal(&c);
+	oci_cmp_sink_release(&c);
+	close(in);
+	close(fd);
+	if (left_out)
+		*left_out = left;
+	return eq;
+}
+
+/* the same bytes compare equal; one byte anywhere, a longer file or a
+ * shorter stream do not */
+static void test_cmp_sink(void **state)
+{
+	struct files *f = *state;
+
+	write_dst(f, -1, "");
+	assert_true(cmp_stream(f, 0, SRC_LEN, NULL));
+	write_dst(f, 2, "");
+	assert_false(cmp_stream(f, 0, SRC_LEN, NULL));
+	write_dst(f, 5 + SRC_LEN / 2, "");
+	assert_false(cmp_stream(f, 0, SRC_LEN, NULL));
+	write_dst(f, 5 + SRC_LEN - 1, "");
+	assert_false(cmp_stream(f, 0, SRC_LEN, NULL));
+	write_dst(f, 5 + SRC_LEN + 4, "");
+	assert_false(cmp_stream(f, 0, SRC_LEN, NULL));
+	write_dst(f, -1, "more");
+	assert_false(cmp_stream(f, 0, SRC_LEN, NULL));
+	write_dst(f, -1, "");
+	assert_false(cmp_stream(f, 0, SRC_LEN - 1, NULL)); /* a shorter stream */
+}
+
+/* headers only: a copy is taken unread, so a byte changed in its range
+ * still compares equal, but one in a write does not, nor a longer file */
+static void test_cmp_sink_headers_only(void **state)
+{
+	struct files *f = *state;
+
+	write_dst(f, 5 + 1000, "");
+	assert_true(cmp_stream(f, 1, SRC_LEN, NULL));
+	write_dst(f, 1, "");
+	assert_false(cmp_stream(f, 1, SRC_LEN, NULL));
+	write_dst(f, -1, "x");
+	assert_false(cmp_stream(f, 1, SRC_LEN, NULL));
+}
+
+/* a source shorter than said: the rest is left to the caller (which finds
+ * the file shrank), as the file sink does */
+static void test_cmp_sink_short_source(void **state)
+{
+	struct files *f = *state;
+	uint64_t left;
+
+	write_dst(f, -1, "");
+	cmp_stream(f, 0, SRC_LEN + 1000, &left);
+	assert_int_equal(left, 1000);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -186,6 +277,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_copy_short_source, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_copy_refused_leaves_all, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hash_sink_offers_no_copy, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cmp_sink, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cmp_sink_headers_only, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cmp_sink_short_source, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -173,3 +173,104 @@ void oci_hash_sink_release(oci_hash_sink *h)
 {
 	oci_sha256_release(&h->sha);
 }
+
+#define CMP_CHUNK (128 * 1024)
+
+/* len bytes of the file at c->off equal p? A short or failed read of the
+ * file is a difference. */
+static void cmp_bytes(oci_cmp_sink *c, const unsigned char *p, size_t len)
+{
+	while (len && !c->differs) {
+		size_t want = len < CMP_CHUNK ? len : CMP_CHUNK;
+		ssize_t n = pread(c->fd, c->theirs, want, (off_t)c->off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0 || memcmp(c->theirs, p, (size_t)n)) {
+			c->differs = 1;
+			return;
+		}
+		c->off += (uint64_t)n;
+		p += n;
+		len -= (size_t)n;
+	}
+}
+
+static int cmp_write(oci_sink *s, const void *data, size_t len, ocibuild_error *err)
+{
+	oci_cmp_sink *c = (oci_cmp_sink *)s;
+
+	(void)err;
+	if (!c->differs && len > c->size - c->off)
+		c->differs = 1;
+	cmp_bytes(c, data, len);
+	return 0;
+}
+
+/* the source's bytes from its offset, read here and compared; what is
+ * left when the source ends early goes back to the caller, which finds it
+ * shrank */
+static int cmp_copy(oci_sink *s, int fd, uint64_t *left, const char *src,
+		    ocibuild_error *err)
+{
+	oci_cmp_sink *c = (oci_cmp_sink *)s;
+
+	if (c->differs || c->headers_only) {
+		if (!c->differs && *left > c->size - c->off)
+			c->differs = 1;
+		c->off += c->differs ? 0 : *left;
+		*left = 0;
+		return 0;
+	}
+	while (*left) {
+		size_t want = *left < CMP_CHUNK ? (size_t)*left : CMP_CHUNK;
+		ssize_t n = read(fd, c->mine, want);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return oci_err_errno(err, errno, "cannot read '%s': %s", src,
+					     strerror(errno));
+		if (n == 0)
+			return 0;
+		*left -= (uint64_t)n;
+		if (!c->differs && (uint64_t)n > c->size - c->off)
+			c->differs = 1;
+		cmp_bytes(c, c->mine, (size_t)n);
+		if (c->differs) { /* the rest is not needed */
+			*left = 0;
+			return 0;
+		}
+	}
+	return 0;
+}
+
+int oci_cmp_sink_init(oci_cmp_sink *c, int fd, uint64_t size, int headers_only,
+		      ocibuild_error *err)
+{
+	memset(c, 0, sizeof(*c));
+	c->base.write = cmp_write;
+	c->base.copy = cmp_copy;
+	c->fd = fd;
+	c->size = size;
+	c->headers_only = headers_only;
+	c->theirs = oci_malloc(CMP_CHUNK);
+	c->mine = headers_only ? NULL : oci_malloc(CMP_CHUNK);
+	if (!c->theirs || (!headers_only && !c->mine)) {
+		oci_cmp_sink_release(c);
+		return oci_err_nomem(err);
+	}
+	return 0;
+}
+
+int oci_cmp_sink_equal(const oci_cmp_sink *c)
+{
+	return !c->differs && c->off == c->size;
+}
+
+void oci_cmp_sink_release(oci_cmp_sink *c)
+{
+	oci_free(c->mine);
+	oci_free(c->theirs);
+	c->mine = c->theirs = NULL;
+}

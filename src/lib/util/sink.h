@@ -63,6 +63,26 @@ int oci_hash_sink_init(oci_hash_sink *h, oci_sink *next, ocibuild_error *err);
 void oci_hash_sink_final(oci_hash_sink *h, char *out);
 void oci_hash_sink_release(oci_hash_sink *h);
 
+/* Compares what passes with an existing file instead of writing it: the
+ * stream equals the file when, at the end, nothing differed and every byte
+ * of the file was matched (oci_cmp_sink_equal). A difference, or a failed
+ * read of the file, only marks it different; after that the sink takes
+ * the rest without reading. Reads of a copy's source that fail are
+ * errors, as they would be for a write. With headers_only set, copies are
+ * taken unread and unchecked: a cheap first pass over all else. */
+typedef struct oci_cmp_sink {
+	oci_sink base;
+	int fd;
+	uint64_t size, off;
+	int differs, headers_only;
+	unsigned char *mine, *theirs;
+} oci_cmp_sink;
+
+int oci_cmp_sink_init(oci_cmp_sink *c, int fd, uint64_t size, int headers_only,
+		      ocibuild_error *err);
+int oci_cmp_sink_equal(const oci_cmp_sink *c);
+void oci_cmp_sink_release(oci_cmp_sink *c);
+
 /* Write all of len bytes to fd, retrying on EINTR and short writes. */
 int oci_write_all(int fd, const void *data, size_t len, const char *path,
 		  ocibuild_error *err);
