@@ -531,6 +531,7 @@ int ocibuild_build(ocibuild_ctx *ctx, const ocibuild_build_opts *opts,
 				  b.plan.base_layers, &b.plats[i].base, err) < 0)
 			goto out;
 	b.w.stamp = b.lm.lcache != NULL; /* the cache key compares them */
+	b.w.threads = oci_ctx_threads(ctx);
 	if (oci_walk_dir(b.tree, &b.w, err) < 0)
 		goto out;
 	if (plan_layers(&b, err) < 0)

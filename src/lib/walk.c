@@ -11,6 +11,8 @@
 #include "buf.h"
 #include "err.h"
 #include "mem.h"
+#include "par.h"
+#include "strlist.h"
 #include "banned.h"
 
 #define MAX_DEPTH 256
@@ -57,31 +59,118 @@ static const char *kind_name(mode_t m)
 	return "an unsupported file type";
 }
 
-static int walk_at(int dfd, const char *root, const char *rel, int depth,
-		   oci_walk *w, ocibuild_error *err)
+/* One entry of the directory d (at rel below root) into w; a directory's
+ * relative path is also appended to subs. */
+static int add_entry(DIR *d, const char *name, const char *root, const char *rel,
+		     oci_walk *w, oci_strlist *subs, ocibuild_error *err)
 {
-	DIR *d;
+	oci_walk_entry e;
+	struct stat st;
+	char *path;
+	size_t rl = strlen(rel), nl = strlen(name);
+
+	path = oci_malloc(rl + 1 + nl + 1);
+	if (!path)
+		return oci_err_nomem(err);
+	if (rl) {
+		memcpy(path, rel, rl);
+		path[rl] = '/';
+		memcpy(path + rl + 1, name, nl + 1);
+	} else {
+		memcpy(path, name, nl + 1);
+	}
+	/* the walk goes by directory fd, but the layer is later read
+	 * by path name: refuse what no path can name */
+	if (strlen(root) + 1 + strlen(path) >= PATH_MAX) {
+		size_t pl = strlen(path);
+		int cut = pl > 100;
+
+		oci_err(err, OCIBUILD_ERR_INPUT, ENAMETOOLONG,
+			"'%s/%.*s%s%s' (%zu bytes) is longer than the %d-byte path limit (PATH_MAX): shorten the names or the nesting in the tree",
+			root, cut ? 40 : (int)pl, path, cut ? "..." : "",
+			cut ? path + pl - 40 : "", strlen(root) + 1 + pl, PATH_MAX);
+		oci_free(path);
+		return -1;
+	}
+	if (fstatat(dirfd(d), name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		oci_err_errno(err, errno, "cannot stat '%s/%s': %s", root, path, strerror(errno));
+		oci_free(path);
+		return -1;
+	}
+	memset(&e, 0, sizeof(e));
+	e.rel = path;
+	e.mode = st.st_mode & 07777;
+	if (S_ISREG(st.st_mode)) {
+		e.type = OCI_TAR_FILE;
+		e.size = (uint64_t)st.st_size;
+		if (stamp_of(w, &st, &e.st, err) < 0) {
+			oci_free(path);
+			return -1;
+		}
+	} else if (S_ISDIR(st.st_mode)) {
+		e.type = OCI_TAR_DIR;
+	} else if (S_ISLNK(st.st_mode)) {
+		oci_buf target = OCI_BUF_INIT(OCI_MAX_PATH_TEXT);
+		char tmp[4096];
+		ssize_t n = readlinkat(dirfd(d), name, tmp, sizeof(tmp));
+
+		if (n < 0 || (size_t)n >= sizeof(tmp)) {
+			oci_err_errno(err, n < 0 ? errno : ENAMETOOLONG,
+				      "cannot read symlink '%s/%s': %s", root, path,
+				      strerror(n < 0 ? errno : ENAMETOOLONG));
+			oci_free(path);
+			return -1;
+		}
+		if (oci_buf_append(&target, tmp, (size_t)n, err) < 0) {
+			oci_free(path);
+			return -1;
+		}
+		e.type = OCI_TAR_SYMLINK;
+		e.link = oci_buf_detach(&target, NULL);
+		e.mode = 0777;
+	} else {
+		oci_err(err, OCIBUILD_ERR_INPUT, 0,
+			"'%s/%s' is %s: image layers hold only files, directories and symlinks; remove it from the tree",
+			root, path, kind_name(st.st_mode));
+		oci_free(path);
+		return -1;
+	}
+	if (push(w, &e, err) < 0) {
+		oci_free(e.rel);
+		oci_free(e.link);
+		oci_free(e.st);
+		return -1;
+	}
+	return e.type == OCI_TAR_DIR ? oci_strlist_push(subs, path, err) : 0;
+}
+
+/* Every entry of the directory dfd (at rel below root; dfd is taken over)
+ * into w, its subdirectories' paths appended to subs; d is left open (for
+ * openat below it) in *out, or closed when out is NULL. */
+static int scan_dir(int dfd, const char *root, const char *rel, int depth, oci_walk *w,
+		    oci_strlist *subs, DIR **out, ocibuild_error *err)
+{
 	struct dirent *de;
+	DIR *d;
 	int rc = 0;
 
-	if (depth > MAX_DEPTH)
+	if (out)
+		*out = NULL;
+	if (depth > MAX_DEPTH) {
+		close(dfd);
 		return oci_err(err, OCIBUILD_ERR_INPUT, 0,
-			       "'%s/%s' is nested more than %d directories deep", root,
-			       rel, MAX_DEPTH);
+			       "'%s/%s' is nested more than %d directories deep", root, rel,
+			       MAX_DEPTH);
+	}
 	d = fdopendir(dfd);
 	if (!d) {
 		int e = errno;
 
 		close(dfd);
-		return oci_err_errno(err, e, "cannot read directory '%s/%s': %s", root,
-				     rel, strerror(e));
+		return oci_err_errno(err, e, "cannot read directory '%s/%s': %s", root, rel,
+				     strerror(e));
 	}
 	while (rc == 0) {
-		oci_walk_entry e;
-		struct stat st;
-		char *path;
-		size_t rl = strlen(rel), nl;
-
 		errno = 0;
 		de = readdir(d);
 		if (!de) {
@@ -90,99 +179,185 @@ static int walk_at(int dfd, const char *root, const char *rel, int depth,
 						   root, rel, strerror(errno));
 			break;
 		}
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		nl = strlen(de->d_name);
-		path = oci_malloc(rl + 1 + nl + 1);
-		if (!path) {
-			rc = oci_err_nomem(err);
-			break;
-		}
-		if (rl) {
-			memcpy(path, rel, rl);
-			path[rl] = '/';
-			memcpy(path + rl + 1, de->d_name, nl + 1);
-		} else {
-			memcpy(path, de->d_name, nl + 1);
-		}
-		/* the walk goes by directory fd, but the layer is later read
-		 * by path name: refuse what no path can name */
-		if (strlen(root) + 1 + strlen(path) >= PATH_MAX) {
-			size_t pl = strlen(path);
-			int cut = pl > 100;
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			rc = add_entry(d, de->d_name, root, rel, w, subs, err);
+	}
+	if (out && rc == 0)
+		*out = d;
+	else
+		closedir(d);
+	return rc;
+}
 
-			rc = oci_err(err, OCIBUILD_ERR_INPUT, ENAMETOOLONG,
-				     "'%s/%.*s%s%s' (%zu bytes) is longer than the %d-byte path limit (PATH_MAX): shorten the names or the nesting in the tree",
-				     root, cut ? 40 : (int)pl, path, cut ? "..." : "",
-				     cut ? path + pl - 40 : "", strlen(root) + 1 + pl, PATH_MAX);
-			oci_free(path);
-			break;
-		}
-		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-			rc = oci_err_errno(err, errno, "cannot stat '%s/%s': %s", root, path,
-					   strerror(errno));
-			oci_free(path);
-			break;
-		}
-		memset(&e, 0, sizeof(e));
-		e.rel = path;
-		e.mode = st.st_mode & 07777;
-		if (S_ISREG(st.st_mode)) {
-			e.type = OCI_TAR_FILE;
-			e.size = (uint64_t)st.st_size;
-			if (stamp_of(w, &st, &e.st, err) < 0) {
-				oci_free(path);
-				rc = -1;
-				break;
-			}
-		} else if (S_ISDIR(st.st_mode)) {
-			e.type = OCI_TAR_DIR;
-		} else if (S_ISLNK(st.st_mode)) {
-			oci_buf target = OCI_BUF_INIT(OCI_MAX_PATH_TEXT);
-			char tmp[4096];
-			ssize_t n = readlinkat(dirfd(d), de->d_name, tmp, sizeof(tmp));
+/* The last component of the relative path sub */
+static const char *base_name(const char *sub)
+{
+	const char *slash = strrchr(sub, '/');
 
-			if (n < 0 || (size_t)n >= sizeof(tmp)) {
-				rc = oci_err_errno(err, n < 0 ? errno : ENAMETOOLONG,
-						   "cannot read symlink '%s/%s': %s", root, path,
-						   strerror(n < 0 ? errno : ENAMETOOLONG));
-				oci_free(path);
-				break;
-			}
-			if (oci_buf_append(&target, tmp, (size_t)n, err) < 0) {
-				oci_free(path);
-				rc = -1;
-				break;
-			}
-			e.type = OCI_TAR_SYMLINK;
-			e.link = oci_buf_detach(&target, NULL);
-			e.mode = 0777;
-		} else {
-			rc = oci_err(err, OCIBUILD_ERR_INPUT, 0,
-				     "'%s/%s' is %s: image layers hold only files, directories and symlinks; remove it from the tree",
-				     root, path, kind_name(st.st_mode));
-			oci_free(path);
+	return slash ? slash + 1 : sub;
+}
+
+/* The whole tree below the directory dfd (taken over), depth first. */
+static int walk_tree(int dfd, const char *root, const char *rel, int depth, oci_walk *w,
+		     ocibuild_error *err)
+{
+	oci_strlist subs = { 0 };
+	DIR *d;
+	size_t i;
+	int rc = scan_dir(dfd, root, rel, depth, w, &subs, &d, err);
+
+	for (i = 0; rc == 0 && i < subs.n; i++) {
+		int sub = openat(dirfd(d), base_name(subs.v[i]),
+				 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+		if (sub < 0)
+			rc = oci_err_errno(err, errno, "cannot open directory '%s/%s': %s", root,
+					   subs.v[i], strerror(errno));
+		else
+			rc = walk_tree(sub, root, subs.v[i], depth + 1, w, err);
+	}
+	if (d)
+		closedir(d);
+	oci_strlist_release(&subs);
+	return rc;
+}
+
+/* rel (below the directory rootfd) opened one component at a time, none
+ * of them a symlink, as the serial walk's openat chain would */
+static int open_below(int rootfd, const char *root, const char *rel, ocibuild_error *err)
+{
+	char part[NAME_MAX + 1];
+	const char *p = rel;
+	int fd = openat(rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	while (fd >= 0 && *p) {
+		const char *slash = strchr(p, '/');
+		size_t n = slash ? (size_t)(slash - p) : strlen(p);
+		int next;
+
+		if (n > NAME_MAX) {
+			close(fd);
+			errno = ENAMETOOLONG;
+			fd = -1;
 			break;
 		}
-		if (push(w, &e, err) < 0) {
-			oci_free(e.rel);
-			oci_free(e.link);
-			oci_free(e.st);
+		memcpy(part, p, n);
+		part[n] = '\0';
+		next = openat(fd, part, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		close(fd);
+		fd = next;
+		p += n + (slash != NULL);
+	}
+	if (fd < 0)
+		return oci_err_errno(err, errno, "cannot open directory '%s/%s': %s", root, rel,
+				     strerror(errno));
+	return fd;
+}
+
+/* The parallel walk: the top levels read here, breadth first, until there
+ * are enough directories to share out; then each of those subtrees is
+ * walked on a thread into a slot of its own, and the slots are merged.
+ * The first failing subtree (in the order found) is the error reported,
+ * as oci_par_for runs every one before it. */
+struct subtree {
+	const char *root;
+	int rootfd, depth, stamp;
+	char *const *rel;
+	oci_walk *w;
+	ocibuild_error *err;
+};
+
+static int subtree_one(void *ud, size_t i)
+{
+	struct subtree *t = ud;
+	int fd;
+
+	t->w[i].stamp = t->stamp;
+	fd = open_below(t->rootfd, t->root, t->rel[i], &t->err[i]);
+	if (fd < 0)
+		return -1;
+	return walk_tree(fd, t->root, t->rel[i], t->depth, &t->w[i], &t->err[i]);
+}
+
+/* directories to share out per thread: enough that uneven subtrees even out */
+#define SUBTREES_PER_THREAD 8
+
+static int walk_par(int rootfd, const char *root, oci_walk *w, ocibuild_error *err)
+{
+	oci_strlist level = { 0 }, next = { 0 };
+	struct subtree t;
+	size_t i, k, total;
+	int depth = 0, rc = 0;
+
+	if (oci_strlist_push(&level, "", err) < 0) {
+		oci_strlist_release(&level);
+		return -1;
+	}
+	/* a level at a time, until it is wide enough or the tree ends */
+	while (rc == 0 && level.n && level.n < (size_t)w->threads * SUBTREES_PER_THREAD) {
+		for (i = 0; rc == 0 && i < level.n; i++) {
+			int fd = open_below(rootfd, root, level.v[i], err);
+
+			rc = fd < 0 ? -1 : scan_dir(fd, root, level.v[i], depth, w, &next, NULL, err);
+		}
+		oci_strlist_release(&level);
+		level = next;
+		memset(&next, 0, sizeof(next));
+		depth++;
+	}
+	if (rc < 0 || !level.n) {
+		oci_strlist_release(&level);
+		return rc;
+	}
+	memset(&t, 0, sizeof(t));
+	t.root = root;
+	t.rootfd = rootfd;
+	t.depth = depth;
+	t.stamp = w->stamp;
+	t.rel = level.v;
+	t.w = oci_calloc(level.n, sizeof(*t.w));
+	t.err = oci_calloc(level.n, sizeof(*t.err));
+	if (!t.w || !t.err) {
+		rc = oci_err_nomem(err);
+		goto out;
+	}
+	oci_par_for(level.n, w->threads, subtree_one, &t);
+	total = w->n;
+	for (i = 0; i < level.n; i++) {
+		if (t.err[i].kind != OCIBUILD_ERR_NONE) {
+			if (err) {
+				ocibuild_error_clear(err);
+				*err = t.err[i];
+				memset(&t.err[i], 0, sizeof(t.err[i]));
+			}
 			rc = -1;
 			break;
 		}
-		if (e.type == OCI_TAR_DIR) {
-			int sub = openat(dirfd(d), de->d_name,
-					 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		total += t.w[i].n;
+	}
+	if (rc == 0 && total > w->cap) {
+		oci_walk_entry *v = oci_reallocarray(w->v, total, sizeof(*v));
 
-			if (sub < 0)
-				rc = oci_err_errno(err, errno, "cannot open directory '%s/%s': %s",
-						   root, path, strerror(errno));
-			else
-				rc = walk_at(sub, root, path, depth + 1, w, err);
+		if (!v)
+			rc = oci_err_nomem(err);
+		else {
+			w->v = v;
+			w->cap = total;
 		}
 	}
-	closedir(d);
+	for (i = 0; rc == 0 && i < level.n; i++) {
+		for (k = 0; k < t.w[i].n; k++)
+			w->v[w->n++] = t.w[i].v[k];
+		t.w[i].n = 0;
+	}
+out:
+	for (i = 0; t.w && i < level.n; i++)
+		oci_walk_release(&t.w[i]);
+	for (i = 0; t.err && i < level.n; i++)
+		ocibuild_error_clear(&t.err[i]);
+	oci_free(t.w);
+	oci_free(t.err);
+	oci_strlist_release(&level);
 	return rc;
 }
 
@@ -216,8 +391,15 @@ int oci_walk_dir(const char *root, oci_walk *w, ocibuild_error *err)
 	if (fd < 0)
 		return oci_err_errno(err, errno, "cannot open directory '%s': %s", root,
 				     strerror(errno));
-	if (walk_at(fd, root, "", 0, w, err) < 0)
+	if (w->threads > 1) {
+		int rc = walk_par(fd, root, w, err);
+
+		close(fd);
+		if (rc < 0)
+			return -1;
+	} else if (walk_tree(fd, root, "", 0, w, err) < 0) {
 		return -1;
+	}
 	oci_walk_sort(w);
 	return 0;
 }

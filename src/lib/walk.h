@@ -24,6 +24,8 @@ typedef struct oci_walk {
 	size_t n, cap;
 	int stamp; /* set before a walk: keep each regular file's stat tuple
 		    * (for the layer cache; memory not spent otherwise) */
+	int threads; /* set before a walk: read subtrees side by side (0 or 1:
+		      * one thread); the result does not depend on it */
 } oci_walk;
 
 /* Collect every entry under root (root itself excluded) into w, sorted;

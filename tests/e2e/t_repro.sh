@@ -101,3 +101,36 @@ test_repro_jobs_flag() {
         done
     done
 }
+
+# The walk reads subtrees side by side with --jobs > 1: any thread count
+# gives the same image (entries, modes, symlinks recorded and not followed,
+# empty directories), and a bad entry deep in one subtree is refused,
+# naming it, whatever the count.
+test_repro_walk_threads() {
+    local i k j ref=
+    mkdir -p "$T/src"
+    for i in $(seq 1 24); do
+        for k in a b/c b/d/e; do
+            mkdir -p "$T/src/top$i/$k"
+            printf 'file %s %s\n' "$i" "$k" >"$T/src/top$i/$k/f.txt"
+        done
+        mkdir "$T/src/top$i/empty"
+        ln -s b "$T/src/top$i/link-to-dir"
+        chmod 0700 "$T/src/top$i/b/d"
+    done
+    echo root >"$T/src/at-root"
+    for j in 1 3 8; do
+        SOURCE_DATE_EPOCH=7 ob_build --no-cache --dir "$T/src" -t a:1 --layout "$T/L$j" --jobs "$j"
+        [ -n "$ref" ] || ref=$DIGEST
+        assert_eq "$DIGEST" "$ref" "manifest digest with --jobs $j"
+    done
+    layer_tar "$T/L1" a:1 | tar -tvf - >"$T/list"
+    grep -q 'top7/link-to-dir -> b$' "$T/list" || fail "the directory symlink is not recorded as one: $(head -5 "$T/list")"
+    grep -q 'top7/empty/$' "$T/list" || fail "the empty directory is missing"
+    grep -q '^drwx------ .*top7/b/d/$' "$T/list" || fail "the 0700 directory lost its mode"
+    if grep -q 'top7/link-to-dir/' "$T/list"; then fail "the walk followed a directory symlink"; fi
+    mkfifo "$T/src/top13/b/d/e/weird-fifo"
+    for j in 1 3 8; do
+        ob_fail 1 "top13/b/d/e/weird-fifo" --no-cache --dir "$T/src" -t a:1 -o "$T/x.tar" --jobs "$j"
+    done
+}
