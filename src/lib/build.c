@@ -532,6 +532,7 @@ int ocibuild_build(ocibuild_ctx *ctx, const ocibuild_build_opts *opts,
 			goto out;
 	b.w.stamp = b.lm.lcache != NULL; /* the cache key compares them */
 	b.w.threads = oci_ctx_threads(ctx);
+	b.w.magic = b.is_release; /* for the ELF check (plan_layers) */
 	if (oci_walk_dir(b.tree, &b.w, err) < 0)
 		goto out;
 	if (plan_layers(&b, err) < 0)

@@ -435,8 +435,8 @@ struct magic {
 };
 
 /* Every file has to be opened (any of them may be a NIF or an ERTS
- * binary without an x bit): the opens go side by side on the context's
- * threads, each into a slot of its own. */
+ * binary without an x bit), unless the walk did it (w->magic): the opens
+ * go side by side on the context's threads, each into a slot of its own. */
 static int magic_one(void *ud, size_t i)
 {
 	struct magic *m = ud;
@@ -446,6 +446,10 @@ static int magic_one(void *ud, size_t i)
 
 	if (e->type != OCI_TAR_FILE || e->size < 64)
 		return 0;
+	if (e->elf != OCI_WALK_ELF_UNKNOWN) { /* the walk read it */
+		m->is_elf[i] = e->elf == OCI_WALK_ELF_YES;
+		return 0;
+	}
 	n = snprintf(path, sizeof(path), "%s/%s", m->root, e->rel);
 	if (n < 0 || (size_t)n >= sizeof(path))
 		m->is_elf[i] = 2;

@@ -59,6 +59,24 @@ static const char *kind_name(mode_t m)
 	return "an unsupported file type";
 }
 
+/* The ELF magic of name in the directory dfd: OCI_WALK_ELF_*. Not
+ * followed if it became a symlink, not waited for if it became a FIFO. */
+static unsigned char elf_magic(int dfd, const char *name)
+{
+	unsigned char m[4];
+	int fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
+	ssize_t n;
+
+	if (fd < 0)
+		return OCI_WALK_ELF_UNKNOWN;
+	n = read(fd, m, sizeof(m));
+	close(fd);
+	if (n != (ssize_t)sizeof(m))
+		return OCI_WALK_ELF_UNKNOWN;
+	return m[0] == 0x7f && m[1] == 'E' && m[2] == 'L' && m[3] == 'F' ? OCI_WALK_ELF_YES
+									   : OCI_WALK_ELF_NO;
+}
+
 /* One entry of the directory d (at rel below root) into w; a directory's
  * relative path is also appended to subs. */
 static int add_entry(DIR *d, const char *name, const char *root, const char *rel,
@@ -103,6 +121,8 @@ static int add_entry(DIR *d, const char *name, const char *root, const char *rel
 	if (S_ISREG(st.st_mode)) {
 		e.type = OCI_TAR_FILE;
 		e.size = (uint64_t)st.st_size;
+		if (w->magic && e.size >= 64)
+			e.elf = elf_magic(dirfd(d), name);
 		if (stamp_of(w, &st, &e.st, err) < 0) {
 			oci_free(path);
 			return -1;
@@ -261,7 +281,8 @@ static int open_below(int rootfd, const char *root, const char *rel, ocibuild_er
  * as oci_par_for runs every one before it. */
 struct subtree {
 	const char *root;
-	int rootfd, depth, stamp;
+	int rootfd, depth;
+	const oci_walk *w_in; /* the walk asked for: its options */
 	char *const *rel;
 	oci_walk *w;
 	ocibuild_error *err;
@@ -272,7 +293,8 @@ static int subtree_one(void *ud, size_t i)
 	struct subtree *t = ud;
 	int fd;
 
-	t->w[i].stamp = t->stamp;
+	t->w[i].stamp = t->w_in->stamp;
+	t->w[i].magic = t->w_in->magic;
 	fd = open_below(t->rootfd, t->root, t->rel[i], &t->err[i]);
 	if (fd < 0)
 		return -1;
@@ -313,7 +335,7 @@ static int walk_par(int rootfd, const char *root, oci_walk *w, ocibuild_error *e
 	t.root = root;
 	t.rootfd = rootfd;
 	t.depth = depth;
-	t.stamp = w->stamp;
+	t.w_in = w;
 	t.rel = level.v;
 	t.w = oci_calloc(level.n, sizeof(*t.w));
 	t.err = oci_calloc(level.n, sizeof(*t.err));

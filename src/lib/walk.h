@@ -10,7 +10,8 @@
 typedef struct oci_walk_entry {
 	char *rel;  /* path relative to the root, no leading or trailing '/' */
 	oci_tar_type type;
-	unsigned mode; /* permission bits */
+	unsigned short mode; /* permission bits */
+	unsigned char elf;   /* OCI_WALK_ELF_*: what the walk found (w->magic) */
 	uint64_t size;
 	char *link;        /* symlink target */
 	const void *data;  /* when set, the content (size bytes) is in memory */
@@ -19,6 +20,10 @@ typedef struct oci_walk_entry {
 	oci_fstamp *st;    /* a file's stat when it was walked (w->stamp), or NULL */
 } oci_walk_entry;
 
+/* A regular file of 64 bytes or more, read by a walk with w->magic: ELF or
+ * not; UNKNOWN when not read (no magic asked, smaller, not readable). */
+enum { OCI_WALK_ELF_UNKNOWN = 0, OCI_WALK_ELF_NO, OCI_WALK_ELF_YES };
+
 typedef struct oci_walk {
 	oci_walk_entry *v;
 	size_t n, cap;
@@ -26,6 +31,9 @@ typedef struct oci_walk {
 		    * (for the layer cache; memory not spent otherwise) */
 	int threads; /* set before a walk: read subtrees side by side (0 or 1:
 		      * one thread); the result does not depend on it */
+	int magic; /* set before a walk: read the first bytes of each regular
+		    * file of 64 bytes or more for the ELF magic (entry.elf),
+		    * while its directory is open and on the walk's threads */
 } oci_walk;
 
 /* Collect every entry under root (root itself excluded) into w, sorted;
