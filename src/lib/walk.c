@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -17,16 +18,54 @@
 
 #define MAX_DEPTH 256
 
+static int grow(oci_walk *w, size_t need, ocibuild_error *err)
+{
+	size_t cap = w->cap ? w->cap : 256;
+	oci_walk_entry *v;
+
+	while (cap < need)
+		cap *= 2;
+	if (cap == w->cap)
+		return 0;
+	v = oci_reallocarray(w->v, cap, sizeof(*v));
+	if (!v)
+		return oci_err_nomem(err);
+	w->v = v;
+	w->cap = cap;
+	return 0;
+}
+
+/* A subtree's walk on a thread of the parallel walk (w->par): its entries
+ * go into the one shared walk a batch at a time, so that the memory is
+ * that of a serial walk, not of one array per subtree plus their merge. */
+struct par_into {
+	oci_walk *into;
+	pthread_mutex_t *lock;
+};
+
+static int flush(oci_walk *w, ocibuild_error *err)
+{
+	struct par_into *p = w->par;
+	int rc;
+
+	pthread_mutex_lock(p->lock);
+	rc = grow(p->into, p->into->n + w->n, err);
+	if (rc == 0) {
+		memcpy(p->into->v + p->into->n, w->v, w->n * sizeof(*w->v));
+		p->into->n += w->n;
+		w->n = 0;
+	}
+	pthread_mutex_unlock(p->lock);
+	return rc;
+}
+
+#define PAR_BATCH 128
+
 static int push(oci_walk *w, oci_walk_entry *e, ocibuild_error *err)
 {
 	if (w->n == w->cap) {
-		size_t cap = w->cap ? w->cap * 2 : 256;
-		oci_walk_entry *v = oci_reallocarray(w->v, cap, sizeof(*v));
-
-		if (!v)
-			return oci_err_nomem(err);
-		w->v = v;
-		w->cap = cap;
+		if (w->par && w->cap >= PAR_BATCH ? flush(w, err) < 0 : grow(w, w->n + 1, err) < 0)
+			return -1;
 	}
 	w->v[w->n++] = *e;
 	return 0;
@@ -282,23 +321,26 @@ static int open_below(int rootfd, const char *root, const char *rel, ocibuild_er
 struct subtree {
 	const char *root;
 	int rootfd, depth;
-	const oci_walk *w_in; /* the walk asked for: its options */
+	oci_walk *into; /* the walk asked for: its options, and the entries */
+	struct par_into par;
 	char *const *rel;
-	oci_walk *w;
 	ocibuild_error *err;
 };
 
 static int subtree_one(void *ud, size_t i)
 {
 	struct subtree *t = ud;
-	int fd;
+	oci_walk w = { 0 };
+	int fd, rc = -1;
 
-	t->w[i].stamp = t->w_in->stamp;
-	t->w[i].magic = t->w_in->magic;
+	w.stamp = t->into->stamp;
+	w.magic = t->into->magic;
+	w.par = &t->par;
 	fd = open_below(t->rootfd, t->root, t->rel[i], &t->err[i]);
-	if (fd < 0)
-		return -1;
-	return walk_tree(fd, t->root, t->rel[i], t->depth, &t->w[i], &t->err[i]);
+	if (fd >= 0 && walk_tree(fd, t->root, t->rel[i], t->depth, &w, &t->err[i]) == 0)
+		rc = flush(&w, &t->err[i]);
+	oci_walk_release(&w); /* what a failure left unflushed */
+	return rc;
 }
 
 /* directories to share out per thread: enough that uneven subtrees even out */
@@ -307,8 +349,9 @@ static int subtree_one(void *ud, size_t i)
 static int walk_par(int rootfd, const char *root, oci_walk *w, ocibuild_error *err)
 {
 	oci_strlist level = { 0 }, next = { 0 };
+	pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 	struct subtree t;
-	size_t i, k, total;
+	size_t i;
 	int depth = 0, rc = 0;
 
 	if (oci_strlist_push(&level, "", err) < 0) {
@@ -335,16 +378,16 @@ static int walk_par(int rootfd, const char *root, oci_walk *w, ocibuild_error *e
 	t.root = root;
 	t.rootfd = rootfd;
 	t.depth = depth;
-	t.w_in = w;
+	t.into = w;
+	t.par.into = w;
+	t.par.lock = &lock;
 	t.rel = level.v;
-	t.w = oci_calloc(level.n, sizeof(*t.w));
 	t.err = oci_calloc(level.n, sizeof(*t.err));
-	if (!t.w || !t.err) {
+	if (!t.err) {
 		rc = oci_err_nomem(err);
 		goto out;
 	}
 	oci_par_for(level.n, w->threads, subtree_one, &t);
-	total = w->n;
 	for (i = 0; i < level.n; i++) {
 		if (t.err[i].kind != OCIBUILD_ERR_NONE) {
 			if (err) {
@@ -355,29 +398,10 @@ static int walk_par(int rootfd, const char *root, oci_walk *w, ocibuild_error *e
 			rc = -1;
 			break;
 		}
-		total += t.w[i].n;
-	}
-	if (rc == 0 && total > w->cap) {
-		oci_walk_entry *v = oci_reallocarray(w->v, total, sizeof(*v));
-
-		if (!v)
-			rc = oci_err_nomem(err);
-		else {
-			w->v = v;
-			w->cap = total;
-		}
-	}
-	for (i = 0; rc == 0 && i < level.n; i++) {
-		for (k = 0; k < t.w[i].n; k++)
-			w->v[w->n++] = t.w[i].v[k];
-		t.w[i].n = 0;
 	}
 out:
-	for (i = 0; t.w && i < level.n; i++)
-		oci_walk_release(&t.w[i]);
 	for (i = 0; t.err && i < level.n; i++)
 		ocibuild_error_clear(&t.err[i]);
-	oci_free(t.w);
 	oci_free(t.err);
 	oci_strlist_release(&level);
 	return rc;
@@ -421,6 +445,16 @@ int oci_walk_dir(const char *root, oci_walk *w, ocibuild_error *err)
 			return -1;
 	} else if (walk_tree(fd, root, "", 0, w, err) < 0) {
 		return -1;
+	}
+	/* the room doubling left is not needed any more: a build keeps the
+	 * walk to its end */
+	if (w->n && w->cap > w->n) {
+		oci_walk_entry *v = oci_reallocarray(w->v, w->n, sizeof(*v));
+
+		if (v) {
+			w->v = v;
+			w->cap = w->n;
+		}
 	}
 	oci_walk_sort(w);
 	return 0;

@@ -31,6 +31,7 @@ typedef struct oci_walk {
 		    * (for the layer cache; memory not spent otherwise) */
 	int threads; /* set before a walk: read subtrees side by side (0 or 1:
 		      * one thread); the result does not depend on it */
+	void *par; /* internal: a thread's part of a parallel walk */
 	int magic; /* set before a walk: read the first bytes of each regular
 		    * file of 64 bytes or more for the ELF magic (entry.elf),
 		    * while its directory is open and on the walk's threads */
