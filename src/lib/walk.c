@@ -48,6 +48,8 @@ static int flush(oci_walk *w, ocibuild_error *err)
 	struct par_into *p = w->par;
 	int rc;
 
+	if (!w->n)
+		return 0;
 	pthread_mutex_lock(p->lock);
 	rc = grow(p->into, p->into->n + w->n, err);
 	if (rc == 0) {
