@@ -327,7 +327,7 @@ static int archive_unchanged(const oci_layer_opts *lo, const oci_walk_entry *con
 	if (rc == 0 && pass == 2)
 		rc = 1;
 	/* kept only when it can be made to look written */
-	if (rc == 1 && (futimens(fd, NULL) < 0 || fsync(fd) < 0))
+	if (rc == 1 && (futimens(fd, NULL) < 0 || fdatasync(fd) < 0))
 		rc = 0;
 	close(fd);
 	return rc;
