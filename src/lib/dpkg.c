@@ -1,10 +1,12 @@
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "dpkg.h"
@@ -208,41 +210,101 @@ static int add_pkg(oci_dpkg *d, const char *list, ocibuild_error *err)
 	return 0;
 }
 
+/* A list file is read whole; one bigger than this (the biggest on a
+ * Debian system are a few MiB) is not a file list. */
+#define LIST_MAX (64u << 20)
+
+/* Most lines of the lists (about 150,000 on a desktop system) can not be a
+ * candidate: a line is looked up only when its length and last two bytes
+ * hash to a bit the candidates set. */
+#define SIEVE_BITS 4096u
+
+static unsigned sieve_key(const char *p, size_t n)
+{
+	return (unsigned)((n * 131u + (unsigned char)p[n - 1] * 7u + (unsigned char)p[n - 2]) %
+			  SIEVE_BITS);
+}
+
+static void sieve_add(unsigned char *sieve, const char *p)
+{
+	size_t n = strlen(p);
+
+	if (n >= 2) {
+		unsigned k = sieve_key(p, n);
+
+		sieve[k / 8] |= (unsigned char)(1u << (k % 8));
+	}
+}
+
+static int sieve_has(const unsigned char *sieve, const char *p, size_t n)
+{
+	unsigned k;
+
+	if (n < 2)
+		return 0;
+	k = sieve_key(p, n);
+	return sieve[k / 8] >> (k % 8) & 1;
+}
+
 /* 1 if a line of the list file is one of the sorted candidate paths, 0 if
  * none is, or -1 with *e set to the errno. */
-static int list_owns(const char *path, char *const *cand, size_t nc, int *e)
+static int list_owns(const char *path, char *const *cand, size_t nc,
+		     const unsigned char *sieve, int *e)
 {
-	char line[PATH_MAX + 2];
-	FILE *f = fopen(path, "re");
-	int found = 0;
+	char line[PATH_MAX + 1];
+	struct stat st;
+	char *buf = NULL;
+	const char *p, *end;
+	size_t got = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC), found = 0;
 
-	if (!f) {
+	if (fd < 0 || fstat(fd, &st) < 0) {
 		*e = errno;
-		return -1;
+		goto fail;
 	}
-	while (!found && fgets(line, sizeof(line), f)) {
-		size_t n = strlen(line);
+	if (st.st_size < 0 || (uint64_t)st.st_size > LIST_MAX) {
+		*e = EFBIG;
+		goto fail;
+	}
+	buf = oci_malloc((size_t)st.st_size + 1);
+	if (!buf) {
+		*e = ENOMEM;
+		goto fail;
+	}
+	while (got < (size_t)st.st_size) { /* what is there now, if it shrank */
+		ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			*e = errno;
+			goto fail;
+		}
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	close(fd);
+	for (p = buf, end = buf + got; !found && p < end;) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t n = (size_t)((nl ? nl : end) - p);
 		const char *key = line;
 
-		if (n && line[n - 1] == '\n') {
-			line[--n] = '\0';
-		} else if (!feof(f)) { /* longer than any path: skip the rest */
-			int ch;
-
-			while ((ch = getc(f)) != EOF && ch != '\n')
-				;
-			continue;
+		/* a line longer than any path is no candidate */
+		if (n <= PATH_MAX && sieve_has(sieve, p, n)) {
+			memcpy(line, p, n);
+			line[n] = '\0';
+			found = bsearch(&key, cand, nc, sizeof(char *), cmp_str) != NULL;
 		}
-		if (bsearch(&key, cand, nc, sizeof(char *), cmp_str))
-			found = 1;
+		p += n + 1;
 	}
-	if (ferror(f)) {
-		fclose(f);
-		*e = EIO;
-		return -1;
-	}
-	fclose(f);
+	oci_free(buf);
 	return found;
+fail:
+	if (fd >= 0)
+		close(fd);
+	oci_free(buf);
+	return -1;
 }
 
 /* The lists read side by side (about 950 files on a Debian system), each
@@ -251,6 +313,7 @@ struct owns {
 	const char *admindir;
 	char *const *lists, *const *cand;
 	size_t nc;
+	unsigned char sieve[SIEVE_BITS / 8];
 	signed char *own;
 	int *e;
 };
@@ -265,7 +328,7 @@ static int owns_one(void *ud, size_t i)
 		o->e[i] = ENAMETOOLONG;
 		o->own[i] = -1;
 	} else {
-		o->own[i] = (signed char)list_owns(path, o->cand, o->nc, &o->e[i]);
+		o->own[i] = (signed char)list_owns(path, o->cand, o->nc, o->sieve, &o->e[i]);
 	}
 	return o->own[i] < 0 ? -1 : 0;
 }
@@ -316,9 +379,11 @@ int oci_dpkg_owners(const char *admindir, const oci_strlist *files, int threads,
 	if (lists.n)
 		qsort(lists.v, lists.n, sizeof(char *), cmp_str);
 	if (lists.n && cand.n) {
-		struct owns o = { admindir, lists.v, cand.v, cand.n, oci_calloc(lists.n, 1),
+		struct owns o = { admindir, lists.v, cand.v, cand.n, { 0 }, oci_calloc(lists.n, 1),
 				  oci_calloc(lists.n, sizeof(int)) };
 
+		for (i = 0; i < cand.n; i++)
+			sieve_add(o.sieve, cand.v[i]);
 		if (!o.own || !o.e) {
 			oci_free(o.own);
 			oci_free(o.e);
@@ -329,8 +394,12 @@ int oci_dpkg_owners(const char *admindir, const oci_strlist *files, int threads,
 		/* in list order: the first failure is the one reported */
 		for (i = 0; i < lists.n; i++) {
 			if (o.own[i] < 0) {
-				oci_err_errno(err, o.e[i], "cannot read the dpkg file list '%s/info/%s': %s",
-					      admindir, lists.v[i], strerror(o.e[i]));
+				if (o.e[i] == ENOMEM)
+					oci_err_nomem(err);
+				else
+					oci_err_errno(err, o.e[i],
+						      "cannot read the dpkg file list '%s/info/%s': %s",
+						      admindir, lists.v[i], strerror(o.e[i]));
 				break;
 			}
 			if (o.own[i] && add_pkg(out, lists.v[i], err) < 0)

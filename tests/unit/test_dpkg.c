@@ -192,6 +192,40 @@ static void test_owners(void **state)
 	remove_tree(dir);
 }
 
+/* How a list is read: a line longer than any path is passed over, the
+ * last line needs no newline, and a line that only looks like a candidate
+ * (same length, same last bytes) is not one. */
+static void test_owners_list_lines(void **state)
+{
+	char *dir = make_tmpdir(), *info = pjoin(dir, "info");
+	char *longline = malloc(PATH_MAX + 100);
+	oci_strlist files = { 0 };
+	oci_dpkg d = { 0 };
+	ocibuild_error err = { 0 };
+	size_t n = 0;
+
+	(void)state;
+	assert_non_null(longline);
+	assert_int_equal(mkdir(info, 0755), 0);
+	put(dir, "status", status_text);
+	longline[n++] = '/';
+	while (n < PATH_MAX + 50)
+		longline[n++] = 'a';
+	memcpy(longline + n, "\n/usr/bin/bar", sizeof("\n/usr/bin/bar"));
+	put(info, "bar.list", longline);
+	/* same length and last two bytes as the candidate */
+	put(info, "libfoo1:amd64.list", "/.\n/usr/sbn/bar\n/usr/bin/bar/\n");
+	assert_int_equal(oci_strlist_push(&files, "/usr/bin/bar", &err), 0);
+	assert_int_equal(oci_dpkg_owners(dir, &files, 1, &d, &err), 1);
+	assert_int_equal(d.n, 1);
+	assert_string_equal(d.v[0].name, "bar");
+	oci_dpkg_release(&d);
+	oci_strlist_release(&files);
+	free(longline);
+	free(info);
+	remove_tree(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -201,6 +235,7 @@ int main(void)
 		cmocka_unit_test(test_record_status_and_bookkeeping),
 		cmocka_unit_test(test_record_last_stanza_without_newline),
 		cmocka_unit_test(test_owners),
+		cmocka_unit_test(test_owners_list_lines),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
