@@ -110,10 +110,10 @@ echo "runs:      $RUNS timed (+$WARMUP warm-up) per contender, round-robin"
 jobs_arg=${JOBS:+--jobs $JOBS}
 UMOCI_ROOTLESS=
 [[ $(id -u) -eq 0 ]] || UMOCI_ROOTLESS=--rootless
-NAMES=() OUTS=() SETUPS=() CMDS=() DIRECT=()
-add() { # name out setup direct(1|0) cmd
+NAMES=() OUTS=() SETUPS=() CMDS=() DIRECT=() AFTERS=()
+add() { # name out setup direct(1|0) cmd [after: untimed shell code run after cmd]
 	[[ -z $ONLY || $1 =~ $ONLY ]] || return 0
-	NAMES+=("$1"); OUTS+=("$2"); SETUPS+=("$3"); DIRECT+=("$4"); CMDS+=("$5")
+	NAMES+=("$1"); OUTS+=("$2"); SETUPS+=("$3"); DIRECT+=("$4"); CMDS+=("$5"); AFTERS+=("${6:-}")
 }
 q() { printf '%q' "$1"; }
 # the layer cache of the warm contenders; the cold ones bypass it
@@ -178,12 +178,15 @@ if [[ ${BENCH_REGISTRY:-1} == 1 ]] && command -v docker-registry >/dev/null &&
 		"$(q "$OCIBUILD") push -q $jobs_arg $(q "$PUSHSRC") --push $COLDREG -t bench/r:1 --no-attach-sbom"
 	add "skopeo copy (cold)" "" "$RESET" 0 \
 		"skopeo copy -q --dest-tls-verify=false oci:$(q "$PUSHSRC"):bench:1 docker://$COLDREG/bench/r:1"
+	# the --json events go to a file; after the timed run (untimed), the
 	# uploaded bytes -> a sparse file of that size
-	UPLOADED="jq -r 'select(.event == \"uploaded\") | .size' | awk '{s+=\$1} END{print s+0}' | xargs -I{} truncate -s {}"
+	EVENTS=$TMPD/events.json
+	UPLOADED="jq -r 'select(.event == \"uploaded\") | .size' $(q "$EVENTS") | awk '{s+=\$1} END{print s+0}' | xargs -I{} truncate -s {}"
 	OBP="$(q "$OCIBUILD") build --json --lock $(q "$LOCK") --release"
 	add "ocibuild build+push, cold" "$OUT/push-cold.bytes" \
 		"rm -rf $(q "$REPOS/cold")" 0 \
-		"$OBP $(q "$IN") -t cold:1 $jobs_arg --no-cache --no-attach-sbom --push $REG 2>&1 >/dev/null | $UPLOADED $(q "$OUT/push-cold.bytes")"
+		"$OBP $(q "$IN") -t cold:1 $jobs_arg --no-cache --no-attach-sbom --push $REG 2>$(q "$EVENTS") >/dev/null" \
+		"$UPLOADED $(q "$OUT/push-cold.bytes")"
 	# the previous image, pushed once; the runner's input is that release
 	# with one app file changed
 	CFIN=$IN.cache-from
@@ -192,7 +195,8 @@ if [[ ${BENCH_REGISTRY:-1} == 1 ]] && command -v docker-registry >/dev/null &&
 		"{ [ -d $(q "$CFIN") ] || { cp -a $(q "$IN") $(q "$CFIN") && echo '%% changed' >> $(q "$CFIN")/lib/myapp-0.1.0/ebin/myapp.app; }; } &&
 		 { [ -d $(q "$REPOS/prev") ] || OCIBUILD_CACHE_DIR=$(q "$CFCACHE") $(q "$OCIBUILD") build -q --lock $(q "$LOCK") --release $(q "$IN") -t prev:1 --no-attach-sbom --push $REG; } &&
 		 rm -rf $(q "$REPOS/ci") $(q "$CFCACHE")" 0 \
-		"OCIBUILD_CACHE_DIR=$(q "$CFCACHE") $OBP $(q "$CFIN") -t ci:1 $jobs_arg --no-attach-sbom --push $REG --cache-from $REG/prev:1 2>&1 >/dev/null | $UPLOADED $(q "$OUT/push-cf.bytes")"
+		"OCIBUILD_CACHE_DIR=$(q "$CFCACHE") $OBP $(q "$CFIN") -t ci:1 $jobs_arg --no-attach-sbom --push $REG --cache-from $REG/prev:1 2>$(q "$EVENTS") >/dev/null" \
+		"$UPLOADED $(q "$OUT/push-cf.bytes")"
 fi
 TARC="tar -C $(q "$IN") --sort=name -cf - ."
 add "tar | gzip -6"          "$OUT/tar.gz"       "" 0 "$TARC | gzip -6 > $(q "$OUT/tar.gz")"
@@ -257,6 +261,8 @@ run_one() {
 			cat "$TMPD/err" >&2
 			die "'${NAMES[$i]}' failed (exit $rc): ${CMDS[$i]}"
 		fi
+		[[ -z ${AFTERS[$i]} ]] || bash -c "set -o pipefail; ${AFTERS[$i]}" >/dev/null 2>"$TMPD/err" ||
+			{ cat "$TMPD/err" >&2; die "the untimed step after '${NAMES[$i]}' failed"; }
 		[[ -n $log ]] || return 0
 		# CPU seconds used on the machine during the run by anything else
 		foreign=$(awk -v j0="$j0" -v j1="$j1" -v hz="$HZ" '
