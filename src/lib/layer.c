@@ -70,7 +70,10 @@ static int put_file(const oci_layer_opts *o, const oci_walk_entry *e, oci_sink *
 				   path, strerror(errno));
 		goto out;
 	}
-	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	/* read-ahead matters for a file read in several chunks; for the many
+	 * small ones the hint would be a system call for nothing */
+	if (e->size > READ_CHUNK)
+		posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	/* a sink that offers it takes the bytes in the kernel; the loop
 	 * below does the rest, if any (and finds a file that shrank) */
 	if (oci_sink_copy(s, fd, &left, path, err) < 0) {
