@@ -291,7 +291,7 @@ static int make_tmp_near(const char *path, char **tmp, int *fd, ocibuild_error *
 /* An uncompressed archive that would come out byte for byte as the file
  * already at path (as make_tmp_near makes it: mode 0644, ours, one link)
  * need not be written: 1 when it is so (its mtime then set to now, as a
- * write would, and it is fsynced), 0 when it must be written, -1 when a
+ * write would, and its data synced), 0 when it must be written, -1 when a
  * source can not be read. Comparing reads both from the page cache: far
  * cheaper than writing, fsyncing and freeing the old file's blocks. A
  * first pass compares the tar headers, index.json and the like only (a
