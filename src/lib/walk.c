@@ -317,14 +317,13 @@ static int open_below(int rootfd, const char *root, const char *rel, ocibuild_er
 
 /* The parallel walk: the top levels read here, breadth first, until there
  * are enough directories to share out; then each of those subtrees is
- * walked on a thread into a slot of its own, and the slots are merged.
- * The first failing subtree (in the order found) is the error reported,
- * as oci_par_for runs every one before it. */
+ * walked on a thread, handing its entries to the one walk (flush), each
+ * with an error slot of its own. The first failing subtree (in the order
+ * found) is the error reported, as oci_par_for runs every one before it. */
 struct subtree {
 	const char *root;
 	int rootfd, depth;
-	oci_walk *into; /* the walk asked for: its options, and the entries */
-	struct par_into par;
+	struct par_into par; /* into: the walk asked for, its options too */
 	char *const *rel;
 	ocibuild_error *err;
 };
@@ -335,8 +334,8 @@ static int subtree_one(void *ud, size_t i)
 	oci_walk w = { 0 };
 	int fd, rc = -1;
 
-	w.stamp = t->into->stamp;
-	w.magic = t->into->magic;
+	w.stamp = t->par.into->stamp;
+	w.magic = t->par.into->magic;
 	w.par = &t->par;
 	fd = open_below(t->rootfd, t->root, t->rel[i], &t->err[i]);
 	if (fd >= 0 && walk_tree(fd, t->root, t->rel[i], t->depth, &w, &t->err[i]) == 0)
@@ -380,7 +379,6 @@ static int walk_par(int rootfd, const char *root, oci_walk *w, ocibuild_error *e
 	t.root = root;
 	t.rootfd = rootfd;
 	t.depth = depth;
-	t.into = w;
 	t.par.into = w;
 	t.par.lock = &lock;
 	t.rel = level.v;
