@@ -177,7 +177,7 @@ void oci_hash_sink_release(oci_hash_sink *h)
 #define CMP_CHUNK (128 * 1024)
 
 /* len bytes of the file at c->off equal p? A short or failed read of the
- * file is a difference. */
+ * file is a difference (so is reading past its end: pread gives 0). */
 static void cmp_bytes(oci_cmp_sink *c, const unsigned char *p, size_t len)
 {
 	while (len && !c->differs) {
@@ -201,8 +201,6 @@ static int cmp_write(oci_sink *s, const void *data, size_t len, ocibuild_error *
 	oci_cmp_sink *c = (oci_cmp_sink *)s;
 
 	(void)err;
-	if (!c->differs && len > c->size - c->off)
-		c->differs = 1;
 	cmp_bytes(c, data, len);
 	return 0;
 }
@@ -234,8 +232,6 @@ static int cmp_copy(oci_sink *s, int fd, uint64_t *left, const char *src,
 		if (n == 0)
 			return 0;
 		*left -= (uint64_t)n;
-		if (!c->differs && (uint64_t)n > c->size - c->off)
-			c->differs = 1;
 		cmp_bytes(c, c->mine, (size_t)n);
 		if (c->differs) { /* the rest is not needed */
 			*left = 0;
