@@ -1,12 +1,10 @@
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "dpkg.h"
@@ -251,41 +249,19 @@ static int sieve_has(const unsigned char *sieve, const char *p, size_t n)
 static int list_owns(const char *path, char *const *cand, size_t nc,
 		     const unsigned char *sieve, int *e)
 {
+	oci_buf b = OCI_BUF_INIT(LIST_MAX);
+	ocibuild_error err = { 0 };
 	char line[PATH_MAX + 1];
-	struct stat st;
-	char *buf = NULL;
 	const char *p, *end;
-	size_t got = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC), found = 0;
+	int found = 0;
 
-	if (fd < 0 || fstat(fd, &st) < 0) {
-		*e = errno;
-		goto fail;
+	if (oci_read_file(path, LIST_MAX, &b, &err) < 0) {
+		*e = err.kind == OCIBUILD_ERR_NOMEM ? ENOMEM : err.code ? err.code : EFBIG;
+		ocibuild_error_clear(&err);
+		oci_buf_release(&b);
+		return -1;
 	}
-	if (st.st_size < 0 || (uint64_t)st.st_size > LIST_MAX) {
-		*e = EFBIG;
-		goto fail;
-	}
-	buf = oci_malloc((size_t)st.st_size + 1);
-	if (!buf) {
-		*e = ENOMEM;
-		goto fail;
-	}
-	while (got < (size_t)st.st_size) { /* what is there now, if it shrank */
-		ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			*e = errno;
-			goto fail;
-		}
-		if (n == 0)
-			break;
-		got += (size_t)n;
-	}
-	close(fd);
-	for (p = buf, end = buf + got; !found && p < end;) {
+	for (p = b.data, end = b.data + b.len; !found && p < end;) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		size_t n = (size_t)((nl ? nl : end) - p);
 		const char *key = line;
@@ -298,13 +274,8 @@ static int list_owns(const char *path, char *const *cand, size_t nc,
 		}
 		p += n + 1;
 	}
-	oci_free(buf);
+	oci_buf_release(&b);
 	return found;
-fail:
-	if (fd >= 0)
-		close(fd);
-	oci_free(buf);
-	return -1;
 }
 
 /* The lists read side by side (about 950 files on a Debian system), each
