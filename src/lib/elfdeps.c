@@ -24,14 +24,7 @@
 
 int oci_elf_is_elf(const char *path)
 {
-	unsigned char m[4];
-	int fd = open(path, O_RDONLY | O_CLOEXEC), ok;
-
-	if (fd < 0)
-		return 0;
-	ok = read(fd, m, 4) == 4 && m[0] == 0x7f && m[1] == 'E' && m[2] == 'L' && m[3] == 'F';
-	close(fd);
-	return ok;
+	return oci_file_is_elf(AT_FDCWD, path, 0) == 1;
 }
 
 const char *oci_elf_arch(int machine, int elfclass)

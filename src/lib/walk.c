@@ -104,18 +104,9 @@ static const char *kind_name(mode_t m)
  * followed if it became a symlink, not waited for if it became a FIFO. */
 static unsigned char elf_magic(int dfd, const char *name)
 {
-	unsigned char m[4];
-	int fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
-	ssize_t n;
+	int r = oci_file_is_elf(dfd, name, O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
 
-	if (fd < 0)
-		return OCI_WALK_ELF_UNKNOWN;
-	n = read(fd, m, sizeof(m));
-	close(fd);
-	if (n != (ssize_t)sizeof(m))
-		return OCI_WALK_ELF_UNKNOWN;
-	return m[0] == 0x7f && m[1] == 'E' && m[2] == 'L' && m[3] == 'F' ? OCI_WALK_ELF_YES
-									   : OCI_WALK_ELF_NO;
+	return r < 0 ? OCI_WALK_ELF_UNKNOWN : r ? OCI_WALK_ELF_YES : OCI_WALK_ELF_NO;
 }
 
 /* One entry of the directory d (at rel below root) into w; a directory's

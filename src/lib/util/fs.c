@@ -157,6 +157,21 @@ int oci_read_file(const char *path, size_t max, oci_buf *out, ocibuild_error *er
 	return rc;
 }
 
+int oci_file_is_elf(int dfd, const char *name, int flags)
+{
+	unsigned char m[4];
+	int fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | flags);
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	n = read(fd, m, sizeof(m));
+	close(fd);
+	if (n != (ssize_t)sizeof(m))
+		return -1;
+	return m[0] == 0x7f && m[1] == 'E' && m[2] == 'L' && m[3] == 'F';
+}
+
 int oci_write_file_atomic(const char *path, const void *data, size_t len,
 			  int durable, ocibuild_error *err)
 {

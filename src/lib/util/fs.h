@@ -16,6 +16,10 @@ int oci_mkdirs(const char *path, unsigned mode, ocibuild_error *err);
 void oci_remove_tree(const char *path);
 /* Read a small file whole (at most max bytes). */
 int oci_read_file(const char *path, size_t max, oci_buf *out, ocibuild_error *err);
+/* Whether name (below the directory dfd, or a path with AT_FDCWD) starts
+ * with the ELF magic: 1 yes, 0 no, -1 when its first four bytes can not
+ * be read; flags are added to the open's (O_NOFOLLOW, O_NONBLOCK...). */
+int oci_file_is_elf(int dfd, const char *name, int flags);
 /* Write a small file atomically (temporary name in the same dir + rename). */
 int oci_write_file_atomic(const char *path, const void *data, size_t len,
 			  int durable, ocibuild_error *err);
