@@ -1,7 +1,9 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <libdeflate.h>
 #include <zstd.h>
 
@@ -48,6 +50,7 @@ struct gz_slot {
 	unsigned char *out;
 	size_t out_len, out_cap;
 	int last;
+	int reused; /* out holds a member of the earlier blob */
 	int failed; /* 1: out of memory, 2: did not fit (cannot happen) */
 	uint64_t seq;
 	enum slot_state state;
@@ -71,6 +74,14 @@ struct oci_zw {
 	int stop;
 	int sync_ready;
 	uint64_t members; /* written so far */
+	/* an earlier blob's members (oci_zw_reuse_from): by[] orders them by
+	 * (crc, isize), off[] is where each starts */
+	const oci_gz_member *old;
+	size_t nold, *by;
+	uint64_t *off;
+	int old_fd;
+	oci_gz_member *made; /* the members written */
+	size_t nmade, made_cap, nreused;
 
 	/* zstd */
 	ZSTD_CCtx *zc;
@@ -128,11 +139,90 @@ int oci_gz_block_level(const unsigned char *p, size_t n)
 	return GZ_LEVEL;
 }
 
-/* c: the worker's compressors by level, made on first use. */
-static void gz_compress_slot(struct libdeflate_compressor **c, struct gz_slot *s)
-{
-	int level = oci_gz_block_level(s->in, s->in_len);
+/* A worker's own: compressors by level and what checks a reused member,
+ * each made on first use. */
+struct gz_local {
+	struct libdeflate_compressor *c[GZ_LEVEL + 1];
+	struct libdeflate_decompressor *d;
+	unsigned char *scratch;
+};
 
+static int by_crc_size(const oci_gz_member *m, uint32_t crc, uint32_t isize)
+{
+	if (m->crc != crc)
+		return m->crc < crc ? -1 : 1;
+	return m->isize < isize ? -1 : m->isize > isize;
+}
+
+static int pread_all(int fd, unsigned char *p, size_t len, uint64_t off)
+{
+	while (len) {
+		ssize_t n = pread(fd, p, len, (off_t)off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+		off += (uint64_t)n;
+	}
+	return 0;
+}
+
+/* The block from the earlier blob: a member of its CRC-32 and size that
+ * decompresses to exactly its bytes. 1 when s->out holds it. */
+static int gz_reuse_slot(const oci_zw *z, struct gz_local *w, struct gz_slot *s)
+{
+	uint32_t crc, isize = (uint32_t)s->in_len;
+	size_t lo = 0, hi = z->nold;
+
+	if (!z->nold || !s->in_len)
+		return 0;
+	crc = (uint32_t)libdeflate_crc32(0, s->in, s->in_len);
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (by_crc_size(&z->old[z->by[mid]], crc, isize) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (; lo < z->nold && !by_crc_size(&z->old[z->by[lo]], crc, isize); lo++) {
+		size_t k = z->by[lo], in_used = 0, out_used = 0;
+		const oci_gz_member *m = &z->old[k];
+
+		if (m->len > s->out_cap)
+			continue;
+		if (!w->d)
+			w->d = libdeflate_alloc_decompressor();
+		if (!w->scratch)
+			w->scratch = oci_malloc(GZ_BLOCK);
+		if (!w->d || !w->scratch)
+			return 0; /* compressed instead */
+		if (pread_all(z->old_fd, s->out, m->len, z->off[k]) < 0 ||
+		    libdeflate_gzip_decompress_ex(w->d, s->out, m->len, w->scratch, s->in_len,
+						  &in_used, &out_used) != LIBDEFLATE_SUCCESS ||
+		    in_used != m->len || out_used != s->in_len ||
+		    memcmp(w->scratch, s->in, s->in_len))
+			continue;
+		s->out_len = m->len;
+		return 1;
+	}
+	return 0;
+}
+
+static void gz_compress_slot(const oci_zw *z, struct gz_local *w, struct gz_slot *s)
+{
+	struct libdeflate_compressor **c = w->c;
+	int level;
+
+	s->reused = gz_reuse_slot(z, w, s);
+	if (s->reused) {
+		s->failed = 0;
+		return;
+	}
+	level = oci_gz_block_level(s->in, s->in_len);
 	if (!c[level])
 		c[level] = libdeflate_alloc_compressor(level);
 	if (!c[level]) {
@@ -146,8 +236,10 @@ static void gz_compress_slot(struct libdeflate_compressor **c, struct gz_slot *s
 static void *gz_worker(void *arg)
 {
 	oci_zw *z = arg;
-	struct libdeflate_compressor *c[GZ_LEVEL + 1] = { NULL };
+	struct gz_local w;
 	int l;
+
+	memset(&w, 0, sizeof(w));
 
 	pthread_mutex_lock(&z->mu);
 	for (;;) {
@@ -168,15 +260,22 @@ static void *gz_worker(void *arg)
 		}
 		pick->state = SLOT_BUSY;
 		pthread_mutex_unlock(&z->mu);
-		gz_compress_slot(c, pick);
+		gz_compress_slot(z, &w, pick);
 		pthread_mutex_lock(&z->mu);
 		pick->state = SLOT_DONE;
 		pthread_cond_broadcast(&z->done_cv);
 	}
 	pthread_mutex_unlock(&z->mu);
 	for (l = 0; l <= GZ_LEVEL; l++)
-		libdeflate_free_compressor(c[l]);
+		libdeflate_free_compressor(w.c[l]);
+	libdeflate_free_decompressor(w.d);
+	oci_free(w.scratch);
 	return NULL;
+}
+
+static uint32_t get_le32(const unsigned char *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
 /* Write out the oldest block once it is compressed. Called by the writer
@@ -198,10 +297,27 @@ static int gz_emit_one(oci_zw *z, ocibuild_error *err)
 	/* an empty last block adds nothing, unless the whole stream is empty
 	 * (a gzip file is at least one member) */
 	if (s->in_len || !z->members) {
+		oci_gz_member *m;
+
+		if (z->nmade == z->made_cap) {
+			size_t nc = z->made_cap ? z->made_cap * 2 : 64;
+			oci_gz_member *nv = oci_reallocarray(z->made, nc, sizeof(*nv));
+
+			if (!nv)
+				return oci_err_nomem(err);
+			z->made = nv;
+			z->made_cap = nc;
+		}
 		rc = oci_sink_write(z->next, s->out, s->out_len, err);
 		if (rc < 0)
 			return rc;
 		z->members++;
+		/* the trailer: CRC-32 and size, little-endian */
+		m = &z->made[z->nmade++];
+		m->len = (uint32_t)s->out_len;
+		m->crc = get_le32(s->out + s->out_len - 8);
+		m->isize = get_le32(s->out + s->out_len - 4);
+		z->nreused += s->reused != 0;
 	}
 	pthread_mutex_lock(&z->mu);
 	s->state = SLOT_FREE;
@@ -352,6 +468,9 @@ static void gz_stop(oci_zw *z)
 	}
 	oci_free(z->slots);
 	oci_free(z->threads);
+	oci_free(z->by);
+	oci_free(z->off);
+	oci_free(z->made);
 }
 
 /* ---- zstd ---- */
@@ -474,6 +593,49 @@ int oci_zw_new(oci_zw **out, ocibuild_compression kind, int threads,
 	}
 	*out = z;
 	return 0;
+}
+
+/* the members' order by (crc, isize), for qsort_r */
+static int cmp_by(const void *a, const void *b, void *arg)
+{
+	const oci_gz_member *v = arg, *x = &v[*(const size_t *)a], *y = &v[*(const size_t *)b];
+	int c = by_crc_size(x, y->crc, y->isize);
+
+	if (c)
+		return c;
+	return *(const size_t *)a < *(const size_t *)b ? -1 : 1;
+}
+
+int oci_zw_reuse_from(oci_zw *z, int fd, const oci_gz_member *v, size_t n,
+		      ocibuild_error *err)
+{
+	uint64_t at = 0;
+	size_t i;
+
+	if (z->kind != OCIBUILD_COMPRESS_GZIP || !n || z->next_fill)
+		return 0;
+	z->by = oci_calloc(n, sizeof(*z->by));
+	z->off = oci_calloc(n, sizeof(*z->off));
+	if (!z->by || !z->off)
+		return oci_err_nomem(err);
+	for (i = 0; i < n; i++) {
+		z->by[i] = i;
+		z->off[i] = at;
+		at += v[i].len;
+	}
+	qsort_r(z->by, n, sizeof(*z->by), cmp_by, (void *)v);
+	z->old = v;
+	z->nold = n;
+	z->old_fd = fd;
+	return 0;
+}
+
+const oci_gz_member *oci_zw_members(const oci_zw *z, size_t *n, size_t *reused)
+{
+	*n = z->nmade;
+	if (reused)
+		*reused = z->nreused;
+	return z->made;
 }
 
 oci_sink *oci_zw_sink(oci_zw *z)

@@ -9,15 +9,38 @@
  * count of 1 or more. */
 #ifndef OCI_COMPRESS_H
 #define OCI_COMPRESS_H
+#include <stdint.h>
 #include "sink.h"
 
 typedef struct oci_zw oci_zw;
+
+/* One gzip member of a blob: its compressed bytes and what its trailer
+ * says of the block it holds. Its offset is the sum of the lengths of the
+ * members before it. */
+typedef struct oci_gz_member {
+	uint32_t len;   /* compressed bytes, header and trailer included */
+	uint32_t crc;   /* CRC-32 of the block */
+	uint32_t isize; /* bytes of the block */
+} oci_gz_member;
 
 /* threads: compression workers (>= 1). Output goes to next. */
 int oci_zw_new(oci_zw **out, ocibuild_compression kind, int threads,
 	       oci_sink *next, ocibuild_error *err);
 /* The sink to write uncompressed bytes into. */
 oci_sink *oci_zw_sink(oci_zw *z);
+/* gzip only, before the first write: blocks that an earlier blob (fd, its
+ * n members v) holds are taken from it instead of compressed. A block is
+ * taken only when a member of the same CRC-32 and size decompresses to
+ * exactly its bytes; anything else (a damaged blob, a short read) is
+ * compressed as usual. The members must come from this same compressor
+ * (block rule, levels, libdeflate) for the output to be the bytes a
+ * compression would give: the caller keys them so. fd and v must outlive
+ * the writer. */
+int oci_zw_reuse_from(oci_zw *z, int fd, const oci_gz_member *v, size_t n,
+		      ocibuild_error *err);
+/* gzip, after a finish: the members written, and how many were taken from
+ * the earlier blob. */
+const oci_gz_member *oci_zw_members(const oci_zw *z, size_t *n, size_t *reused);
 /* Flush everything and end the stream. */
 int oci_zw_finish(oci_zw *z, ocibuild_error *err);
 /* Stops the workers; safe on an unfinished writer and on NULL. */

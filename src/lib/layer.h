@@ -4,7 +4,18 @@
  * on the size of the files. */
 #ifndef OCI_LAYER_H
 #define OCI_LAYER_H
+#include "compress.h"
 #include "walk.h"
+
+/* gzip blocks of an earlier blob of the layer that may be taken rather
+ * than compressed (oci_zw_reuse_from), and the members of the blob made. */
+typedef struct oci_layer_members {
+	int fd;                   /* in: the earlier blob */
+	const oci_gz_member *old; /* in: its members */
+	size_t nold;
+	oci_gz_member *made;      /* out: the new blob's (oci_free) */
+	size_t nmade, reused;
+} oci_layer_members;
 
 typedef struct oci_layer_opts {
 	const char *root;   /* where entries' relative paths are read from */
@@ -14,6 +25,7 @@ typedef struct oci_layer_opts {
 	ocibuild_compression compression;
 	int threads;
 	int write_behind;   /* the file will be fsynced: start writeback early */
+	oci_layer_members *members; /* gzip: NULL, or reuse and record members */
 	ocibuild_cancel_fn cancel;
 	void *cancel_userdata;
 } oci_layer_opts;

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <libdeflate.h>
 
 #include "layercache.h"
 #include "blobstore.h"
@@ -25,6 +26,11 @@
  * in the key (tar headers, compressor settings, the libraries' output). */
 #define LCACHE_FORMAT "ocibuild-layer-cache 3 gzip-libdeflate-1m-6.4.1 zstd-3-2m"
 #define MAX_ENTRY 1024
+/* the members records: CACHE/members/<slot> */
+#define MEMBERS_DIR "members"
+#define MEMBERS_MAGIC "ocibuild-gzmembers 1 " LCACHE_FORMAT " libdeflate-" LIBDEFLATE_VERSION_STRING
+/* a member holds at most a block (1 MiB): a 64 GiB layer has 65,536 */
+#define MEMBERS_MAX 65536
 
 static void put_str(oci_sha256 *h, const char *s)
 {
@@ -510,6 +516,11 @@ int oci_lcache_trim(const char *cache_dir, uint64_t max, uint64_t *removed,
 	if (oci_buf_printf(&dir, err, "%s/%s", cache_dir, OCI_SIDX_DIR) < 0)
 		return -1;
 	oci_sidx_trim(dir.data, time(NULL));
+	/* the members records age out as the stat index files do */
+	oci_buf_reset(&dir);
+	if (oci_buf_printf(&dir, err, "%s/%s", cache_dir, MEMBERS_DIR) < 0)
+		return -1;
+	oci_sidx_trim(dir.data, time(NULL));
 	oci_buf_reset(&dir);
 	if (oci_buf_printf(&dir, err, "%s/blobs/sha256", cache_dir) < 0)
 		return -1;
@@ -563,6 +574,143 @@ out:
 	oci_free(v);
 	closedir(d);
 	oci_buf_release(&dir);
+	return rc;
+}
+
+void oci_lcache_slot(const char *root, const char *prefix, const char *what,
+		     const char *first, char *slot)
+{
+	char *cwd = NULL, *abs = abs_path(root ? root : "", &cwd), digest[OCI_DIGEST_LEN + 1];
+	oci_sha256 h;
+
+	/* without memory or a hash: a slot no record has */
+	memset(slot, '0', 16);
+	slot[16] = '\0';
+	if (abs && oci_sha256_init(&h, NULL) == 0) {
+		put_str(&h, abs);
+		put_str(&h, prefix);
+		put_str(&h, what);
+		put_str(&h, first);
+		oci_sha256_final(&h, digest);
+		oci_sha256_release(&h);
+		memcpy(slot, digest + 7, 16);
+	}
+	oci_free(abs);
+	oci_free(cwd);
+}
+
+static char *members_path(const char *cache_dir, const char *slot)
+{
+	oci_buf b = OCI_BUF_INIT(OCI_MAX_PATH_TEXT);
+
+	if (oci_buf_printf(&b, NULL, "%s/%s/%s", cache_dir, MEMBERS_DIR, slot ? slot : "") < 0) {
+		oci_buf_release(&b);
+		return NULL;
+	}
+	return oci_buf_detach(&b, NULL);
+}
+
+int oci_lcache_members_get(const char *cache_dir, const char *slot, char *digest,
+			   oci_gz_member **v, size_t *n, ocibuild_error *err)
+{
+	char *path = members_path(cache_dir, slot), *p, *end;
+	oci_buf b = OCI_BUF_INIT(MEMBERS_MAX * 32 + 512);
+	ocibuild_error e = { 0 };
+	oci_gz_member *m = NULL;
+	unsigned long count, i;
+	size_t hl = strlen(MEMBERS_MAGIC);
+	int rc = 0;
+
+	*v = NULL;
+	*n = 0;
+	if (!path)
+		return oci_err_nomem(err);
+	if (oci_read_file(path, MEMBERS_MAX * 32 + 512, &b, &e) < 0) {
+		rc = e.kind == OCIBUILD_ERR_NOMEM ? oci_err_nomem(err) : 0;
+		ocibuild_error_clear(&e);
+		goto out;
+	}
+	/* MAGIC\nsha256:<hex> COUNT\n, then COUNT lines "LEN CRC ISIZE" */
+	p = b.data;
+	if (b.len < hl + 1 || memcmp(p, MEMBERS_MAGIC, hl) || p[hl] != '\n')
+		goto out;
+	p += hl + 1;
+	if (strncmp(p, "sha256:", 7) || !oci_hex_valid(p + 7, 64) || p[71] != ' ')
+		goto out;
+	memcpy(digest, p, OCI_DIGEST_LEN);
+	digest[OCI_DIGEST_LEN] = '\0';
+	p += 72;
+	errno = 0;
+	count = strtoul(p, &end, 10);
+	if (errno || end == p || *end != '\n' || !count || count > MEMBERS_MAX)
+		goto out;
+	p = end + 1;
+	m = oci_calloc(count, sizeof(*m));
+	if (!m) {
+		rc = oci_err_nomem(err);
+		goto out;
+	}
+	for (i = 0; i < count; i++) {
+		unsigned long f[3];
+		int k;
+
+		for (k = 0; k < 3; k++) {
+			if (*p < '0' || *p > '9')
+				goto out;
+			errno = 0;
+			f[k] = strtoul(p, &end, 10);
+			if (errno || f[k] > UINT32_MAX || *end != (k < 2 ? ' ' : '\n'))
+				goto out;
+			p = end + 1;
+		}
+		m[i].len = (uint32_t)f[0];
+		m[i].crc = (uint32_t)f[1];
+		m[i].isize = (uint32_t)f[2];
+	}
+	if (p != b.data + b.len)
+		goto out;
+	*v = m;
+	*n = count;
+	m = NULL;
+	rc = 1;
+out:
+	oci_free(m);
+	oci_free(path);
+	oci_buf_release(&b);
+	return rc;
+}
+
+int oci_lcache_members_put(const char *cache_dir, const char *slot, const char *digest,
+			   const oci_gz_member *v, size_t n, ocibuild_error *err)
+{
+	oci_buf b = OCI_BUF_INIT(MEMBERS_MAX * 32 + 512);
+	char *path = NULL;
+	size_t i;
+	int rc = -1;
+
+	if (!n || n > MEMBERS_MAX)
+		return 0;
+	path = members_path(cache_dir, NULL);
+	if (!path)
+		return oci_err_nomem(err);
+	if (oci_mkdirs(path, 0755, err) < 0)
+		goto out;
+	oci_free(path);
+	path = members_path(cache_dir, slot);
+	if (!path) {
+		oci_err_nomem(err);
+		goto out;
+	}
+	if (oci_buf_printf(&b, err, "%s\n%s %zu\n", MEMBERS_MAGIC, digest, n) < 0)
+		goto out;
+	for (i = 0; i < n; i++)
+		if (oci_buf_printf(&b, err, "%" PRIu32 " %" PRIu32 " %" PRIu32 "\n", v[i].len,
+				   v[i].crc, v[i].isize) < 0)
+			goto out;
+	rc = oci_write_file_atomic(path, b.data, b.len, 0, err);
+out:
+	oci_free(path);
+	oci_buf_release(&b);
 	return rc;
 }
 

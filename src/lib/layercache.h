@@ -64,6 +64,20 @@ void oci_lcache_drop(const char *cache_dir, const char *key);
 /* Mark a blob of the cache as just used (least recently used go first; the
  * access time says when). */
 void oci_lcache_touch(const char *cache_dir, const char *digest);
+/* The gzip members of the blob last made for a layer, so that its next
+ * build can take the blocks that did not change (oci_layer_members). The
+ * slot names the layer across builds, not its content: a digest of its
+ * root, prefix, role and first entry (oci_lcache_slot, 16 hex digits and a
+ * NUL). A record of another format or libdeflate is ignored. */
+void oci_lcache_slot(const char *root, const char *prefix, const char *what,
+		     const char *first, char *slot);
+/* 1 when found: digest (OCI_DIGEST_LEN + 1) names the blob, *v (oci_free)
+ * its *n members; 0 when there is none usable; -1 out of memory. */
+int oci_lcache_members_get(const char *cache_dir, const char *slot, char *digest,
+			   oci_gz_member **v, size_t *n, ocibuild_error *err);
+/* Record the members of blob digest (in the cache) for slot. */
+int oci_lcache_members_put(const char *cache_dir, const char *slot, const char *digest,
+			   const oci_gz_member *v, size_t n, ocibuild_error *err);
 /* Remove the least recently used blobs of cache_dir until they add up to
  * at most max bytes; *removed (may be NULL) gets how many bytes went.
  * Entries whose blob is gone are misses from then on. Safe with other

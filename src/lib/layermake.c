@@ -1,7 +1,9 @@
 /* Making a build's layers: the layer cache first, then a --cache-from
  * image, then the tar and the compressor (layer.c). */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -168,37 +170,98 @@ static int layer_from_remote(struct lm_each *e, size_t i, int *hit, ocibuild_err
 	return 0;
 }
 
-/* Compressed into the stage: the layer nothing had. */
+/* The gzip members of the blob the cache holds from this layer's last
+ * build, when that blob is still there and as long as they say: into mb
+ * (fd -1 and nothing when there is none). Only out of memory fails. */
+static int old_members(const oci_lmake *m, const char *slot, oci_layer_members *mb,
+		       oci_gz_member **old, ocibuild_error *err)
+{
+	char digest[OCI_DIGEST_LEN + 1], *path;
+	uint64_t total = 0;
+	struct stat st;
+	size_t n, k;
+	int rc;
+
+	mb->fd = -1;
+	rc = oci_lcache_members_get(m->lcache, slot, digest, old, &n, err);
+	if (rc <= 0)
+		return rc;
+	path = oci_blobs_path(m->lcache, digest);
+	if (!path)
+		return oci_err_nomem(err);
+	mb->fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	oci_free(path);
+	for (k = 0; k < n; k++)
+		total += (*old)[k].len;
+	if (mb->fd < 0 || fstat(mb->fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+	    (uint64_t)st.st_size != total) {
+		/* evicted, or not the blob the record describes */
+		if (mb->fd >= 0)
+			close(mb->fd);
+		mb->fd = -1;
+		oci_free(*old);
+		*old = NULL;
+		return 0;
+	}
+	mb->old = *old;
+	mb->nold = n;
+	return 0;
+}
+
+/* Compressed into the stage: the layer nothing had. With the layer cache
+ * and gzip, the blocks that did not change since the layer's last build
+ * are taken from its blob there. */
 static int make_layer(struct lm_each *e, size_t i, ocibuild_error *err)
 {
 	oci_lmake *m = e->m;
 	oci_lplan *p = e->v[i];
 	const char *key = NULL;
 	oci_layer_opts lo;
-	char h1[32], h2[32];
+	oci_layer_members mb;
+	oci_gz_member *old = NULL;
+	char h1[32], h2[32], slot[17], said[64] = "";
+	int rc = -1, gz = m->compression == OCIBUILD_COMPRESS_GZIP;
 
+	memset(&mb, 0, sizeof(mb));
+	mb.fd = -1;
 	if (m->lcache && !(key = key_of(e, i, err)))
 		return -1;
 	layer_opts(m, p, &lo);
+	if (m->lcache && gz) {
+		oci_lcache_slot(p->root, p->prefix, p->what, p->n ? p->v[0]->rel : NULL, slot);
+		if (old_members(m, slot, &mb, &old, err) < 0)
+			goto out;
+		lo.members = &mb;
+	}
 	if (oci_layer_build(&lo, p->v, p->n, m->stage, m->durable, &p->r, err) < 0)
-		return -1;
-	oci_log(m->ctx, OCIBUILD_LOG_INFO, "%s layer %.19s: %zu entries, %s tar, %s %s",
+		goto out;
+	if (mb.nold)
+		snprintf(said, sizeof(said), ", %zu of %zu gzip blocks reused", mb.reused, mb.nmade);
+	oci_log(m->ctx, OCIBUILD_LOG_INFO, "%s layer %.19s: %zu entries, %s tar, %s %s%s",
 		p->what, p->r.digest, p->n, human(p->r.tar_size, h1, sizeof(h1)),
 		human((uint64_t)p->r.size, h2, sizeof(h2)),
 		m->compression == OCIBUILD_COMPRESS_NONE ? "uncompressed"
-		: m->compression == OCIBUILD_COMPRESS_ZSTD ? "zstd" : "gzip");
-	if (m->lcache && oci_lcache_put(m->lcache, key, m->stage, &p->r, err) < 0) {
+		: m->compression == OCIBUILD_COMPRESS_ZSTD ? "zstd" : "gzip", said);
+	if (m->lcache && (oci_lcache_put(m->lcache, key, m->stage, &p->r, err) < 0 ||
+			  (gz && oci_lcache_members_put(m->lcache, slot, p->r.digest, mb.made,
+							mb.nmade, err) < 0))) {
 		/* a cache that can not be written costs the next build time,
 		 * not this one its result */
 		if (err->kind == OCIBUILD_ERR_NOMEM)
-			return -1;
+			goto out;
 		oci_log(m->ctx, OCIBUILD_LOG_WARN, "the layer cache '%s' is not usable (%s): going on without it",
 			m->lcache, err->message);
 		ocibuild_error_clear(err);
 		oci_free(m->lcache);
 		m->lcache = NULL;
 	}
-	return 0;
+	rc = 0;
+out:
+	if (mb.fd >= 0)
+		close(mb.fd);
+	oci_free(old);
+	oci_free(mb.made);
+	return rc;
 }
 
 /* With --push, a layer in the stage goes up now, while the next are made

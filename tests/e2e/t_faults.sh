@@ -156,6 +156,24 @@ test_faults_release_build() {
         --compression zstd -t app:1 -o @OUT@/img.tar --sbom @OUT@/sbom.json -q
 }
 
+# a layer made again from a warm cache: its unchanged gzip blocks are taken
+# from the blob of its last build (each run starts from a copy of that cache)
+faults_warm_cache() { cp -a "$T/warm" "$1.cache"; }
+test_faults_gzip_blocks_reused() {
+    faults_enabled
+    mkdir -p "$T/src"
+    head -c 1700000 /dev/urandom | base64 >"$T/src/big"
+    printf 'v1\n' >"$T/src/a.txt"
+    OCIBUILD_CACHE_DIR=$T/warm "$OCIBUILD" build --dir "$T/src" -t app:1 --compression gzip \
+        -o "$T/a.tar" -q >/dev/null || fail "the build that fills the cache"
+    printf 'v2\n' >"$T/src/a.txt"
+    OCIBUILD_CACHE_DIR=$T/warm run "$OCIBUILD" build --dir "$T/src" -t app:1 --compression gzip -o "$T/b.tar"
+    assert_contains "$ERR" "2 of 3 gzip blocks reused" "blocks reused by the run the sweep repeats"
+    printf 'v3\n' >"$T/src/a.txt"
+    FAULTS_SETUP=faults_warm_cache faults_sweep 2 build --dir "$T/src" -t app:1 --compression gzip \
+        -o @OUT@/img.tar -q
+}
+
 # the defaults of a release build (tag NAME:VSN, archive path), found by the
 # CLI before the build: the lookup of a project's releases included
 test_faults_release_defaults() {

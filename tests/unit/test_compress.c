@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <zlib.h>
 #include <zstd.h>
 #include <cmocka.h>
@@ -523,6 +524,88 @@ static void test_zstd_chunks_identical(void **state)
 	chunks_identical(OCIBUILD_COMPRESS_ZSTD, 1000, 1);
 }
 
+/* gzip with an earlier blob's members (a file fd, members old): out, and
+ * how many blocks were taken from it */
+static size_t compress_reusing(const unsigned char *in, size_t n, int fd,
+			       const oci_gz_member *old, size_t nold, oci_buf *out,
+			       oci_gz_member **made, size_t *nmade)
+{
+	struct memsink m;
+	oci_zw *z = NULL;
+	ocibuild_error err = { 0 };
+	const oci_gz_member *v;
+	size_t reused = 0;
+
+	memsink_init(&m);
+	assert_int_equal(oci_zw_new(&z, OCIBUILD_COMPRESS_GZIP, 2, &m.base, &err), 0);
+	assert_int_equal(oci_zw_reuse_from(z, fd, old, nold, &err), 0);
+	assert_int_equal(oci_sink_write(oci_zw_sink(z), in, n, &err), 0);
+	assert_int_equal(oci_zw_finish(z, &err), 0);
+	v = oci_zw_members(z, nmade, &reused);
+	*made = malloc(*nmade * sizeof(**made));
+	assert_non_null(*made);
+	memcpy(*made, v, *nmade * sizeof(**made));
+	oci_zw_release(z);
+	*out = m.buf;
+	return reused;
+}
+
+/* A block is taken from the earlier blob only when one of its members
+ * decompresses to exactly its bytes, and the output is the same bytes as
+ * a compression's whatever was taken. */
+static void test_gzip_reuse_members(void **state)
+{
+	size_t n = 3 * GZB + 300 * KIB, nmade, nb, i;
+	unsigned char *a = make_input(n), *b = malloc(n);
+	oci_gz_member *ma, *mb;
+	oci_buf za, zb, plain;
+	FILE *f = tmpfile();
+	uint64_t off = 0;
+	int fd;
+
+	(void)state;
+	assert_non_null(b);
+	assert_non_null(f);
+	fd = fileno(f);
+	/* nothing to reuse: the members of the blob written are told */
+	assert_int_equal(compress_reusing(a, n, fd, NULL, 0, &za, &ma, &nmade), 0);
+	assert_int_equal(nmade, 4);
+	for (i = 0; i < nmade; i++) {
+		assert_int_equal(ma[i].isize, i < 3 ? GZB : 300 * KIB);
+		off += ma[i].len;
+	}
+	assert_int_equal(off, za.len);
+	assert_int_equal(pwrite(fd, za.data, za.len, 0), (ssize_t)za.len);
+	/* one byte of the second block changed: three taken */
+	memcpy(b, a, n);
+	b[GZB + 12345] ^= 0x55;
+	compress_into(OCIBUILD_COMPRESS_GZIP, 1, b, n, -1, &plain);
+	assert_int_equal(compress_reusing(b, n, fd, ma, nmade, &zb, &mb, &nb), 3);
+	same_bytes(&plain, &zb, "blocks taken from the earlier blob");
+	assert_int_equal(nb, 4);
+	free(mb);
+	oci_buf_release(&zb);
+	/* a damaged byte inside the third member: that block is compressed */
+	assert_int_equal(pwrite(fd, "\xff\x00\xff", 3, ma[0].len + ma[1].len + ma[2].len / 2), 3);
+	assert_int_equal(compress_reusing(b, n, fd, ma, nmade, &zb, &mb, &nb), 2);
+	same_bytes(&plain, &zb, "a damaged member");
+	free(mb);
+	oci_buf_release(&zb);
+	/* members that say other sizes or CRCs match nothing */
+	for (i = 0; i < nmade; i++)
+		ma[i].crc ^= 1;
+	assert_int_equal(compress_reusing(b, n, fd, ma, nmade, &zb, &mb, &nb), 0);
+	same_bytes(&plain, &zb, "no member of the same CRC");
+	free(mb);
+	oci_buf_release(&zb);
+	oci_buf_release(&plain);
+	oci_buf_release(&za);
+	free(ma);
+	fclose(f);
+	free(a);
+	free(b);
+}
+
 static void test_sink_error_propagates(void **state)
 {
 	static const ocibuild_compression kinds[] = {
@@ -608,6 +691,7 @@ int main(void)
 		cmocka_unit_test(test_zstd_threads_identical),
 		cmocka_unit_test(test_gzip_chunks_identical),
 		cmocka_unit_test(test_zstd_chunks_identical),
+		cmocka_unit_test(test_gzip_reuse_members),
 		cmocka_unit_test(test_sink_error_propagates),
 		cmocka_unit_test(test_free_unfinished),
 	};
