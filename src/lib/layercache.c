@@ -144,6 +144,22 @@ static char *abs_path(const char *path, char **cwd)
 	return oci_buf_detach(&b, NULL);
 }
 
+/* root/rel made absolute, as abs_path(oci_path_join(root, rel)) would,
+ * into *pbuf (*base: root made absolute, computed once); NULL when out of
+ * memory. */
+static const char *under_root(const char *root, const char *rel, char **cwd, char **base,
+			      oci_buf *pbuf)
+{
+	/* "" joins into "/rel", which is absolute already */
+	if (!*base && !(*base = root[0] ? abs_path(root, cwd) : oci_strdup("")))
+		return NULL;
+	oci_buf_reset(pbuf);
+	if (oci_buf_puts(pbuf, *base, NULL) < 0 || oci_buf_puts(pbuf, "/", NULL) < 0 ||
+	    oci_buf_puts(pbuf, rel, NULL) < 0)
+		return NULL;
+	return pbuf->data;
+}
+
 /* The stat index file of a layer: CACHE/statindex/<16 hex digits of the
  * SHA-256 of its root's absolute path and its first entry>. The layers of
  * a release share the root and have their keys made side by side: a file
@@ -180,7 +196,8 @@ int oci_lcache_key(const char *cache_dir, const oci_layer_opts *o, const oci_wal
 {
 	oci_sha256 h;
 	oci_sidx x;
-	char digest[OCI_DIGEST_LEN + 1], *cwd = NULL, *idir = NULL, iname[17];
+	oci_buf pbuf = OCI_BUF_INIT(OCI_MAX_PATH_TEXT);
+	char digest[OCI_DIGEST_LEN + 1], *cwd = NULL, *base = NULL, *idir = NULL, iname[17];
 	struct hjob *jobs = NULL, **todo = NULL;
 	size_t i, nfiles = 0, ntodo = 0;
 	int rc = -1, have_h = 0;
@@ -196,10 +213,13 @@ int oci_lcache_key(const char *cache_dir, const oci_layer_opts *o, const oci_wal
 		oci_err_nomem(err);
 		goto out;
 	}
-	/* which files the index vouches for, which must be read */
+	/* which files the index vouches for, which must be read; a file's
+	 * absolute path is put together in one buffer, and kept only for a
+	 * file to read */
 	for (i = 0; i < n; i++) {
 		const oci_walk_entry *e = entries[i];
 		struct hjob *j = &jobs[i];
+		const char *path;
 		struct stat st;
 		oci_fstamp s;
 
@@ -208,29 +228,32 @@ int oci_lcache_key(const char *cache_dir, const oci_layer_opts *o, const oci_wal
 		nfiles++;
 		if (e->src) {
 			j->path = abs_path(e->src, &cwd);
+			path = j->path;
 		} else {
-			char *rel = oci_path_join(o->root, e->rel);
-
-			j->path = rel ? abs_path(rel, &cwd) : NULL;
-			oci_free(rel);
+			path = under_root(o->root, e->rel, &cwd, &base, &pbuf);
 		}
-		if (!j->path) {
+		if (!path) {
 			oci_err_nomem(err);
 			goto out;
 		}
 		/* the walk's stat, taken moments ago, is the file's tuple */
 		if (e->st) {
 			s = *e->st;
-		} else if (stat(j->path, &st) == 0 && S_ISREG(st.st_mode)) {
+		} else if (stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
 			oci_fstamp_of(&st, &s);
 		} else {
-			todo[ntodo++] = j;
+			goto read; /* no tuple: read */
+		}
+		if (oci_sidx_lookup(&x, path, &s, j->done)) {
+			j->hex = j->done;
 			continue;
 		}
-		if (oci_sidx_lookup(&x, j->path, &s, j->done))
-			j->hex = j->done;
-		if (!j->hex)
-			todo[ntodo++] = j;
+read:
+		if (!j->path && !(j->path = oci_strdup(path))) {
+			oci_err_nomem(err);
+			goto out;
+		}
+		todo[ntodo++] = j;
 	}
 	oci_par_for(ntodo, o->threads, hash_one, todo);
 	for (i = 0; i < ntodo; i++) {
@@ -295,6 +318,8 @@ out:
 	oci_free(jobs);
 	oci_free(todo);
 	oci_free(cwd);
+	oci_free(base);
+	oci_buf_release(&pbuf);
 	oci_free(idir);
 	oci_sidx_release(&x);
 	return rc;
