@@ -89,8 +89,10 @@ typedef struct ocibuild_event {
 
 typedef void (*ocibuild_progress_fn)(void *userdata, const ocibuild_event *ev);
 
-/* Call once, before starting threads (it initialises libcurl). Programs
- * using the registry functions should ignore SIGPIPE, as libcurl needs. */
+/* Optional: loads and initialises libcurl now, which the first registry
+ * call does otherwise (once per process, thread-safe; libcurl and
+ * libarchive are loaded only when needed). Programs using the registry
+ * functions should ignore SIGPIPE, as libcurl needs. */
 void ocibuild_global_init(void);
 
 /* Options, callbacks and worker count for library calls. Not thread safe:

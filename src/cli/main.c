@@ -268,9 +268,10 @@ int main(int argc, char **argv)
 	const struct command *c;
 
 	/* before any thread exists; a pipe closed by a credential helper
-	 * must be an error, not the end of the process */
+	 * must be an error, not the end of the process. libcurl is loaded
+	 * and initialised by the first registry call, not here: a local
+	 * build never loads it */
 	signal(SIGPIPE, SIG_IGN);
-	ocibuild_global_init();
 
 	if (argc < 2) {
 		usage();

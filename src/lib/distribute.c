@@ -17,6 +17,7 @@
 #include "mem.h"
 #include "referrer.h"
 #include "tar.h"
+#include "dl_archive.h"
 #include "banned.h"
 
 /* the --image-refs file */

@@ -5,6 +5,7 @@
 #include <curl/curl.h>
 
 #include "http.h"
+#include "dl_curl.h"
 #include "err.h"
 #include "mem.h"
 #include "banned.h"
@@ -30,18 +31,20 @@ struct xfer {
 
 void ocibuild_global_init(void)
 {
-	curl_global_init(CURL_GLOBAL_DEFAULT);
+	(void)oci_dl_curl(NULL);
 }
 
 int oci_http_new(oci_http **out, const oci_http_opts *o, ocibuild_error *err)
 {
-	oci_http *h = oci_calloc(1, sizeof(*h));
+	oci_http *h;
 
 	*out = NULL;
+	/* libcurl is loaded (and initialised) by the first connection */
+	if (!oci_dl_curl(err))
+		return -1;
+	h = oci_calloc(1, sizeof(*h));
 	if (!h)
 		return oci_err_nomem(err);
-	/* curl_global_init is done once by curl_easy_init when needed; in a
-	 * threaded program the CLI calls it first (see ocibuild_global_init) */
 	h->curl = curl_easy_init();
 	h->o = *o;
 	h->ca_file = o->ca_file ? oci_strdup(o->ca_file) : NULL;

@@ -15,6 +15,7 @@
 #include "ref.h"
 #include "tar.h"
 #include "transfer.h"
+#include "dl_archive.h"
 #include "banned.h"
 
 /* what build writes in the history of the sbom layer, and its one file */

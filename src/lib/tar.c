@@ -5,6 +5,7 @@
 
 #include "tar.h"
 #include "err.h"
+#include "dl_archive.h"
 #include "banned.h"
 
 #define NAME_LEN 100
@@ -169,8 +170,11 @@ out:
 
 struct archive *oci_tar_read_open(const char *path, const char *what, ocibuild_error *err)
 {
-	struct archive *a = archive_read_new();
+	struct archive *a;
 
+	if (!oci_dl_archive(err))
+		return NULL;
+	a = archive_read_new();
 	if (!a) {
 		oci_err_nomem(err);
 		return NULL;

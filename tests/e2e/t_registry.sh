@@ -286,3 +286,23 @@ test_registry_chunked_upload() {
     [ "$(reg_patches)" -ge 10 ] || fail "only $(reg_patches) PATCH requests with --chunk-size 100000"
     assert_eq "$(reg_copy chunky:2 "$T/S")" "$PDIGEST" "skopeo copy of chunky:2"
 }
+
+# libcurl and libarchive (and the libraries behind them) are loaded by the
+# first call that needs them: a local build maps neither, a push libcurl,
+# reading a tar archive libarchive
+reg_libs_mapped() { # ARGS... -> the sonames of libcurl and libarchive the run opened
+    command -v strace >/dev/null || fail "strace is missing (scripts/install-deps.sh --test)"
+    run env ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
+        strace -f -qq -e trace=open,openat -o "$T/strace.log" "$OCIBUILD" "$@"
+    [ "$RC" -eq 0 ] || fail "ocibuild $* exited $RC: $ERR"
+    grep -v ENOENT "$T/strace.log" | grep -oE 'lib(curl|archive)\.so[.0-9]*' | sort -u | tr '\n' ' '
+}
+test_registry_libraries_loaded_when_needed() {
+    reg_start plain
+    reg_src "$T/src"
+    assert_eq "$(reg_libs_mapped build --dir "$T/src" -t app:1 -o "$T/img.tar" --layout "$T/L")" "" \
+        "libraries of a local build"
+    assert_eq "$(reg_libs_mapped push "$T/L" --push "$REG/lazy" -t app:1)" "libcurl.so.4 " "libraries of a push"
+    assert_eq "$(reg_libs_mapped push "$T/img.tar" --push "$REG/lazy2" -t app:1)" "libarchive.so.13 libcurl.so.4 " \
+        "libraries of a push of an archive"
+}
