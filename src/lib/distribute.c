@@ -122,6 +122,16 @@ int oci_push_stream_add(oci_push_stream *s, const char *digest, int64_t size,
 	return oci_push_session_add(s->session, digest, size, err);
 }
 
+int oci_push_stream_add_from(oci_push_stream *s, const char *digest, int64_t size,
+			     const oci_blob_source *src, ocibuild_error *err)
+{
+	/* from another registry it is fetched and uploaded: left to the end,
+	 * when the cache to fetch it into is known */
+	if (!s->session || strcmp(oci_reg_domain(src->reg), s->domain))
+		return 0;
+	return oci_push_session_add_from(s->session, digest, size, src, err);
+}
+
 void oci_push_stream_free(oci_push_stream *s)
 {
 	if (!s)

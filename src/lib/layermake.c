@@ -159,6 +159,10 @@ static int layer_from_remote(struct lm_each *e, size_t i, int *hit, ocibuild_err
 	*hit = 1;
 	oci_log(m->ctx, OCIBUILD_LOG_INFO, "%s layer %.19s: reused from %s", p->what, p->r.digest,
 		p->from);
+	/* mounted while the other layers are made */
+	if (m->stream && oci_push_stream_add_from(m->stream, l->digest, l->size, &m->cf.src[l->src],
+						  err) < 0)
+		return -1;
 	/* downloaded: the next build here finds it in the layer cache */
 	if (!m->lcache || !oci_blobs_has(m->stage, l->digest))
 		return 0;

@@ -342,9 +342,12 @@ int oci_pull_layers(oci_registry *reg, const char *repo, const oci_manifest *m,
 
 /* One blob: already there (HEAD), mounted from a repository of the same
  * registry that holds it, or uploaded from the layout (or the cache, after
- * fetching it from its source). */
+ * fetching it from its source). *added: 1 when it was not in the
+ * repository before (mounted or uploaded). With mount_only, a blob that is
+ * neither there nor mounted is left (*added -1) for the caller to queue
+ * again with the full options. */
 static int push_one(oci_registry *reg, oci_http *h, const oci_push_opts *o, const char *digest,
-		    int64_t size, ocibuild_error *err)
+		    int64_t size, int mount_only, int *added, ocibuild_error *err)
 {
 	ocibuild_ctx *ctx = oci_reg_ctx(reg);
 	const char *dir = o->layout;
@@ -353,12 +356,14 @@ static int push_one(oci_registry *reg, oci_http *h, const oci_push_opts *o, cons
 	size_t k;
 	int exists = 0, mounted = 0, rc;
 
+	*added = 0;
 	if (oci_reg_blob_exists(reg, h, o->repo, digest, &exists, err) < 0)
 		return -1;
 	if (exists) {
 		oci_progress(ctx, OCIBUILD_EV_BLOB_EXISTS, digest, size, (uint64_t)size, NULL);
 		return 0;
 	}
+	*added = 1;
 	if (o->mount_repo && strcmp(o->mount_repo, o->repo)) {
 		if (oci_reg_mount(reg, h, o->repo, digest, o->mount_repo, &mounted, err) < 0)
 			return -1;
@@ -383,6 +388,10 @@ static int push_one(oci_registry *reg, oci_http *h, const oci_push_opts *o, cons
 			oci_progress(ctx, OCIBUILD_EV_BLOB_MOUNTED, digest, size, (uint64_t)size, NULL);
 			return 0;
 		}
+	}
+	if (mount_only) {
+		*added = -1;
+		return 0;
 	}
 	if (!oci_blobs_has(dir, digest)) {
 		/* a remote layer we never needed locally until now */
@@ -432,12 +441,53 @@ struct oci_push_session {
 	oci_push_opts o;      /* replaced by finish's (the sources are known then) */
 	char (*digest)[OCI_DIGEST_LEN + 1];
 	int64_t *size;
+	const oci_blob_source **src; /* an item's source, handed over early, or NULL */
+	unsigned char *retry; /* an early item not mounted, to queue again once final */
 	size_t n, cap, next;
+	int final;            /* finish's options are in: the sources are known */
+	int added;            /* some blob was not in the repository */
 	int closed;           /* no more blobs: workers leave when the queue is empty */
 	int stop;             /* aborted */
 	int failed;
 	ocibuild_error err;   /* the first failure */
 };
+
+/* Append an item to the queue (under the lock). */
+static int queue_item(oci_push_session *s, const char *digest, int64_t size,
+		      const oci_blob_source *src, ocibuild_error *err)
+{
+	if (s->n == s->cap) {
+		size_t cap = s->cap ? s->cap * 2 : 16;
+		char (*d)[OCI_DIGEST_LEN + 1] = oci_reallocarray(s->digest, cap, sizeof(*d));
+		const oci_blob_source **srcs;
+		int64_t *z;
+
+		unsigned char *r;
+
+		if (!d)
+			return oci_err_nomem(err);
+		s->digest = d;
+		z = oci_reallocarray(s->size, cap, sizeof(*z));
+		if (!z)
+			return oci_err_nomem(err);
+		s->size = z;
+		srcs = oci_reallocarray(s->src, cap, sizeof(*srcs));
+		if (!srcs)
+			return oci_err_nomem(err);
+		s->src = srcs;
+		r = oci_reallocarray(s->retry, cap, 1);
+		if (!r)
+			return oci_err_nomem(err);
+		s->retry = r;
+		s->cap = cap;
+	}
+	snprintf(s->digest[s->n], sizeof(s->digest[s->n]), "%s", digest);
+	s->src[s->n] = src;
+	s->retry[s->n] = 0;
+	s->size[s->n++] = size;
+	pthread_cond_signal(&s->cv);
+	return 0;
+}
 
 static void *session_worker(void *arg)
 {
@@ -449,7 +499,10 @@ static void *session_worker(void *arg)
 		goto fail;
 	for (;;) {
 		char digest[OCI_DIGEST_LEN + 1];
+		const oci_blob_source *src;
 		int64_t size;
+		size_t item;
+		int added = 0;
 		oci_push_opts o;
 
 		pthread_mutex_lock(&s->mu);
@@ -460,11 +513,29 @@ static void *session_worker(void *arg)
 			break;
 		}
 		memcpy(digest, s->digest[s->next], sizeof(digest));
-		size = s->size[s->next++];
+		size = s->size[s->next];
+		src = s->src[s->next];
+		item = s->next++;
 		o = s->o;
 		pthread_mutex_unlock(&s->mu);
-		if (push_one(s->reg, h, &o, digest, size, &e) < 0)
+		if (src) {
+			/* handed over early: a mount from its source, if it can be */
+			o.sources = src;
+			o.nsources = 1;
+			o.mount_repo = NULL;
+		}
+		if (push_one(s->reg, h, &o, digest, size, src != NULL, &added, &e) < 0)
 			goto fail;
+		pthread_mutex_lock(&s->mu);
+		if (added >= 0)
+			s->added |= added;
+		else if (!s->final)
+			s->retry[item] = 1; /* queued again by finish */
+		else if (queue_item(s, digest, size, NULL, &e) < 0) {
+			pthread_mutex_unlock(&s->mu);
+			goto fail;
+		}
+		pthread_mutex_unlock(&s->mu);
 	}
 	oci_http_release(h);
 	return NULL;
@@ -519,6 +590,12 @@ static int session_failure(oci_push_session *s, ocibuild_error *err)
 int oci_push_session_add(oci_push_session *s, const char *digest, int64_t size,
 			 ocibuild_error *err)
 {
+	return oci_push_session_add_from(s, digest, size, NULL, err);
+}
+
+int oci_push_session_add_from(oci_push_session *s, const char *digest, int64_t size,
+			      const oci_blob_source *src, ocibuild_error *err)
+{
 	size_t i;
 	int rc = 0;
 
@@ -530,27 +607,7 @@ int oci_push_session_add(oci_push_session *s, const char *digest, int64_t size,
 	for (i = 0; i < s->n; i++)
 		if (!strcmp(s->digest[i], digest))
 			goto out;
-	if (s->n == s->cap) {
-		size_t cap = s->cap ? s->cap * 2 : 16;
-		char (*d)[OCI_DIGEST_LEN + 1] = oci_reallocarray(s->digest, cap, sizeof(*d));
-		int64_t *z;
-
-		if (!d) {
-			rc = oci_err_nomem(err);
-			goto out;
-		}
-		s->digest = d;
-		z = oci_reallocarray(s->size, cap, sizeof(*z));
-		if (!z) {
-			rc = oci_err_nomem(err);
-			goto out;
-		}
-		s->size = z;
-		s->cap = cap;
-	}
-	snprintf(s->digest[s->n], sizeof(s->digest[s->n]), "%s", digest);
-	s->size[s->n++] = size;
-	pthread_cond_signal(&s->cv);
+	rc = queue_item(s, digest, size, src, err);
 out:
 	pthread_mutex_unlock(&s->mu);
 	return rc;
@@ -584,6 +641,8 @@ void oci_push_session_abort(oci_push_session *s)
 	oci_http_release(s->h);
 	oci_free(s->digest);
 	oci_free(s->size);
+	oci_free(s->src);
+	oci_free(s->retry);
 	oci_free(s);
 }
 
@@ -647,13 +706,19 @@ static int add_blob(struct push_set *s, const char *digest, int64_t size, ocibui
 
 /* PUT a manifest under ref (a digest or a tag) unless the registry already
  * has exactly it there: pushing an unchanged image again writes nothing. */
+/* Put a manifest under ref unless ref already names it. new: a blob of
+ * the image was just added to the repository, so no manifest there can
+ * name it (a registry takes a manifest only once its blobs are in): put
+ * without asking first. */
 static int put_manifest_once(oci_registry *reg, oci_http *h, const char *repo, const char *ref,
-			     const char *digest, const char *mt, const oci_buf *raw,
+			     const char *digest, const char *mt, const oci_buf *raw, int new,
 			     ocibuild_error *err)
 {
 	char have[OCI_DIGEST_LEN + 1];
 	int found;
 
+	if (new)
+		return oci_reg_put_manifest(reg, h, repo, ref, mt, raw->data, raw->len, err);
 	if (oci_reg_manifest_head(reg, h, repo, ref, &found, have, err) < 0)
 		return -1;
 	if (found && !strcmp(have, digest))
@@ -736,7 +801,20 @@ int oci_push_session_finish(oci_push_session *s, const oci_push_opts *o, char **
 	memset(&set, 0, sizeof(set));
 	pthread_mutex_lock(&s->mu);
 	s->o = *o;
+	s->final = 1;
+	/* early items that could not be mounted: now with every source */
+	for (i = 0; i < s->n && rc == -1; i++) {
+		if (!s->retry[i])
+			continue;
+		s->retry[i] = 0;
+		if (queue_item(s, s->digest[i], s->size[i], NULL, err) < 0)
+			rc = -2;
+	}
 	pthread_mutex_unlock(&s->mu);
+	if (rc == -2) {
+		rc = -1;
+		goto out;
+	}
 	if (oci_blobs_read(o->layout, o->manifest_digest, OCI_MAX_MANIFEST, &raw, err) < 0)
 		goto out;
 	if (oci_json_media_type(raw.data, raw.len, &mt, err) < 0)
@@ -761,7 +839,8 @@ int oci_push_session_finish(oci_push_session *s, const oci_push_opts *o, char **
 	for (i = 0; is_index && i < set.nm; i++) {
 		oci_buf_reset(&ref);
 		if (put_manifest_once(reg, h, o->repo, set.digest[i], set.digest[i],
-				      set.mt[i] ? set.mt[i] : OCI_MT_MANIFEST, &set.raw[i], err) < 0 ||
+				      set.mt[i] ? set.mt[i] : OCI_MT_MANIFEST, &set.raw[i], s->added,
+				      err) < 0 ||
 		    oci_buf_printf(&ref, err, "%s/%s@%s", oci_reg_domain(reg), o->repo,
 				   set.digest[i]) < 0)
 			goto out;
@@ -770,7 +849,7 @@ int oci_push_session_finish(oci_push_session *s, const oci_push_opts *o, char **
 	}
 	oci_buf_reset(&ref);
 	if (put_manifest_once(reg, h, o->repo, o->manifest_digest, o->manifest_digest,
-			      mt ? mt : OCI_MT_MANIFEST, &raw, err) < 0)
+			      mt ? mt : OCI_MT_MANIFEST, &raw, s->added, err) < 0)
 		goto out;
 	if (oci_buf_printf(&ref, err, "%s/%s@%s", oci_reg_domain(reg), o->repo,
 			   o->manifest_digest) < 0)
@@ -781,7 +860,7 @@ int oci_push_session_finish(oci_push_session *s, const oci_push_opts *o, char **
 		oci_buf t = OCI_BUF_INIT(OCI_MAX_TEXT);
 
 		if (put_manifest_once(reg, h, o->repo, o->tags[i], o->manifest_digest,
-				      mt ? mt : OCI_MT_MANIFEST, &raw, err) < 0)
+				      mt ? mt : OCI_MT_MANIFEST, &raw, s->added, err) < 0)
 			goto out;
 		if (oci_buf_printf(&t, err, "%s/%s:%s", oci_reg_domain(reg), o->repo, o->tags[i]) < 0) {
 			oci_buf_release(&t);

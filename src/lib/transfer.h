@@ -96,6 +96,11 @@ int oci_push_session_begin(oci_registry *reg, const oci_push_opts *o, oci_push_s
  * with a worker's error once an upload has failed. */
 int oci_push_session_add(oci_push_session *s, const char *digest, int64_t size,
 			 ocibuild_error *err);
+/* Queue a blob that the source src (of the same registry; it must outlive
+ * the session) holds: mounted from there at once when it can be, else left
+ * to finish, which pushes it with all the sources. */
+int oci_push_session_add_from(oci_push_session *s, const char *digest, int64_t size,
+			      const oci_blob_source *src, ocibuild_error *err);
 /* Queue the rest of image o->manifest_digest (o replaces begin's options:
  * the same layout and repository, now with all sources), wait for every
  * blob, then put the manifests by digest, then the tags. ref_out gets

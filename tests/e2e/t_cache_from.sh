@@ -99,6 +99,9 @@ cf_case_app_change() {
     assert_eq "$(reg_uploaded_digests | tr '\n' ' ')" "$(tr '\n' ' ' <<<"$want")" \
         "blobs uploaded (registry log)"
     assert_eq "$(cf_upload_starts)" "$(wc -l <<<"$want")" "upload sessions"
+    # blobs were added, so the manifest and its tag can not be there yet:
+    # they are put without asking first
+    assert_eq "$(reg_count '"HEAD /v2/[^ ]*/manifests/')" 0 "manifest HEADs of a new image"
     # a reused blob is never downloaded when only pushing
     assert_eq "$(cf_layer_gets "$m2")" 0 "layer downloads"
     cf_check_pushed "relx:$tag2" "$pushed"
