@@ -12,14 +12,20 @@
 #include "mem.h"
 #include "banned.h"
 
-/* gzip: the input is cut into fixed blocks, each compressed by libdeflate
- * into a gzip member of its own, and the members are concatenated (RFC 1952
- * allows it; Go's, zlib's and GNU gzip's readers take it). The block size,
- * the levels and the rule that picks a block's level (oci_gz_block_level)
- * fix the bytes: changing any of them changes every gzip layer. A block has
- * no history before it; at 1 MiB that costs under 0.5% of size and buys
- * compression on every core with no shared state. */
+/* gzip: the input is cut into blocks, each compressed by libdeflate into a
+ * gzip member of its own, and the members are concatenated (RFC 1952
+ * allows it; Go's, zlib's and GNU gzip's readers take it). A block ends at
+ * 1 MiB, or earlier at the start of a tar entry (oci_sink_mark) once it
+ * holds 7/8 MiB: then a change that moves the bytes after it (a file that
+ * grew) moves the cuts only up to the next entry start, and the blocks
+ * after that are the same bytes as before (which the layer cache takes
+ * rather than compresses). The block rule, the levels and the rule that
+ * picks a block's level (oci_gz_block_level) fix the bytes: changing any of
+ * them changes every gzip layer. A block has no history before it; at 1 MiB
+ * that costs under 0.5% of size and buys compression on every core with no
+ * shared state (the cuts at entries: 0.07% more). */
 #define GZ_BLOCK (1024 * 1024)
+#define GZ_CUT_MIN (GZ_BLOCK / 8 * 7)
 #define GZ_LEVEL 6
 #define GZ_LEVEL_MIXED 4
 #define GZ_LEVEL_FLAT 1
@@ -375,6 +381,15 @@ static int gz_write(oci_sink *sink, const void *data, size_t len, ocibuild_error
 	return 0;
 }
 
+/* an entry starts: the block ends here if it is long enough */
+static void gz_mark(oci_sink *sink)
+{
+	oci_zw *z = (oci_zw *)sink;
+
+	if (z->filling && z->filling->in_len >= GZ_CUT_MIN)
+		gz_submit(z, 0);
+}
+
 static int gz_finish(oci_zw *z, ocibuild_error *err)
 {
 	if (!z->filling && gz_take_slot(z, err) < 0)
@@ -575,6 +590,7 @@ int oci_zw_new(oci_zw **out, ocibuild_compression kind, int threads,
 	switch (kind) {
 	case OCIBUILD_COMPRESS_GZIP:
 		z->base.write = gz_write;
+		z->base.mark = gz_mark;
 		rc = gz_start(z, threads, err);
 		break;
 	case OCIBUILD_COMPRESS_ZSTD:

@@ -1,10 +1,12 @@
-/* Streaming compressors used as sinks: gzip (parallel: fixed blocks, each a
- * gzip member of its own, made by libdeflate), zstd (libzstd's workers) and
+/* Streaming compressors used as sinks: gzip (parallel: blocks of up to
+ * 1 MiB, ended early at a tar entry's start (oci_sink_mark), each a gzip
+ * member of its own, made by libdeflate), zstd (libzstd's workers) and
  * none.
  *
  * The bytes produced depend only on the input and the kind, never on the
- * number of threads: gzip blocks have fixed boundaries and each member is a
- * pure function of its block (its level too); zstd always runs in
+ * number of threads: gzip block boundaries depend only on the bytes and
+ * the marks, and each member is a pure function of its block (its level
+ * too); zstd always runs in
  * libzstd's multi-threaded mode, whose output is the same for any worker
  * count of 1 or more. */
 #ifndef OCI_COMPRESS_H

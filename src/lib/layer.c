@@ -143,6 +143,7 @@ int oci_layer_tar(const oci_layer_opts *o, const oci_walk_entry *const *entries,
 
 		if (cancelled(o, err) < 0)
 			goto out;
+		oci_sink_mark(sink);
 		oci_buf_reset(&path);
 		if (plen && oci_buf_printf(&path, err, "%s/", o->prefix) < 0)
 			goto out;

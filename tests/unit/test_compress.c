@@ -42,6 +42,7 @@ static void memsink_init(struct memsink *m)
 {
 	m->base.write = mem_write;
 	m->base.copy = NULL;
+	m->base.mark = NULL;
 	oci_buf_init(&m->buf, OUT_MAX);
 	m->writes = 0;
 }
@@ -606,6 +607,54 @@ static void test_gzip_reuse_members(void **state)
 	free(b);
 }
 
+/* A mark (a tar entry's start) ends a block that holds 7/8 MiB or more;
+ * an earlier one does not; the bytes do not depend on the thread count. */
+static void test_gzip_marks_cut_blocks(void **state)
+{
+	size_t n = 3 * GZB, step = 100000, t, i;
+	unsigned char *in = make_input(n);
+	oci_buf ref = { 0 };
+
+	(void)state;
+	for (t = 1; t <= 3; t += 2) {
+		struct memsink m;
+		oci_zw *z = NULL;
+		ocibuild_error err = { 0 };
+		const oci_gz_member *v;
+		size_t nm, off;
+
+		memsink_init(&m);
+		assert_int_equal(oci_zw_new(&z, OCIBUILD_COMPRESS_GZIP, (int)t, &m.base, &err), 0);
+		for (off = 0; off < n; off += step) {
+			size_t c = n - off < step ? n - off : step;
+
+			oci_sink_mark(oci_zw_sink(z));
+			assert_int_equal(oci_sink_write(oci_zw_sink(z), in + off, c, &err), 0);
+		}
+		assert_int_equal(oci_zw_finish(z, &err), 0);
+		v = oci_zw_members(z, &nm, NULL);
+		/* cut at the marks 1,000,000 and 2,000,000 (the first at or past
+		 * 7/8 MiB from each block's start), then the rest */
+		assert_int_equal(nm, 4);
+		assert_int_equal(v[0].isize, 1000000);
+		assert_int_equal(v[1].isize, 1000000);
+		assert_int_equal(v[2].isize, 1000000);
+		assert_int_equal(v[3].isize, n - 3000000);
+		for (i = 0; i < nm; i++)
+			assert_true(v[i].isize <= GZB);
+		oci_zw_release(z);
+		gunzip_check(&m.buf, in, n);
+		if (!ref.data)
+			ref = m.buf;
+		else {
+			same_bytes(&ref, &m.buf, "marked blocks, 1 vs 3 threads");
+			oci_buf_release(&m.buf);
+		}
+	}
+	oci_buf_release(&ref);
+	free(in);
+}
+
 static void test_sink_error_propagates(void **state)
 {
 	static const ocibuild_compression kinds[] = {
@@ -692,6 +741,7 @@ int main(void)
 		cmocka_unit_test(test_gzip_chunks_identical),
 		cmocka_unit_test(test_zstd_chunks_identical),
 		cmocka_unit_test(test_gzip_reuse_members),
+		cmocka_unit_test(test_gzip_marks_cut_blocks),
 		cmocka_unit_test(test_sink_error_propagates),
 		cmocka_unit_test(test_free_unfinished),
 	};

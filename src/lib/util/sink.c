@@ -122,6 +122,7 @@ int oci_file_sink_init(oci_file_sink *f, int fd, const char *path, ocibuild_erro
 {
 	f->base.write = file_write;
 	f->base.copy = file_copy;
+	f->base.mark = NULL;
 	f->no_copy = 0;
 	f->write_behind = 0;
 	f->written = f->started = 0;
@@ -155,10 +156,19 @@ static int hash_write(oci_sink *s, const void *data, size_t len, ocibuild_error 
 	return h->next ? oci_sink_write(h->next, data, len, err) : 0;
 }
 
+static void hash_mark(oci_sink *s)
+{
+	oci_hash_sink *h = (oci_hash_sink *)s;
+
+	if (h->next)
+		oci_sink_mark(h->next);
+}
+
 int oci_hash_sink_init(oci_hash_sink *h, oci_sink *next, ocibuild_error *err)
 {
 	h->base.write = hash_write;
 	h->base.copy = NULL; /* it must see the bytes */
+	h->base.mark = hash_mark;
 	h->next = next;
 	h->count = 0;
 	return oci_sha256_init(&h->sha, err);
@@ -247,6 +257,7 @@ int oci_cmp_sink_init(oci_cmp_sink *c, int fd, uint64_t size, int headers_only,
 	memset(c, 0, sizeof(*c));
 	c->base.write = cmp_write;
 	c->base.copy = cmp_copy;
+	c->base.mark = NULL;
 	c->fd = fd;
 	c->size = size;
 	c->headers_only = headers_only;

@@ -14,12 +14,22 @@ struct oci_sink {
 	 * by what went. What is left (the file shorter than said, or a file
 	 * system that can not) the caller reads and writes as usual. */
 	int (*copy)(oci_sink *s, int fd, uint64_t *left, const char *src, ocibuild_error *err);
+	/* Optional (NULL: ignored): a tar entry starts at this point of the
+	 * stream. The gzip compressor may end a block here, so that a change
+	 * inside one entry leaves the blocks of the entries after it alone. */
+	void (*mark)(oci_sink *s);
 };
 
 static inline int oci_sink_write(oci_sink *s, const void *data, size_t len,
 				 ocibuild_error *err)
 {
 	return s->write(s, data, len, err);
+}
+
+static inline void oci_sink_mark(oci_sink *s)
+{
+	if (s->mark)
+		s->mark(s);
 }
 
 /* s->copy when offered, else nothing (0) */
