@@ -76,10 +76,38 @@ static int pick_parents(const oci_walk *w, size_t i, unsigned char *pick)
 	return 0;
 }
 
+/* The group of every entry. Under lib/ it depends only on the directory
+ * right below lib/ (the app), and the walk is sorted, so an app's entries
+ * come one after the other: it is looked up once per app. */
+static void classify_all(const oci_release *rel, const oci_walk *w, unsigned char *grp)
+{
+	const char *key = NULL;
+	size_t i, klen = 0;
+	unsigned char kg = 0;
+
+	for (i = 0; i < w->n; i++) {
+		const char *r = w->v[i].rel, *slash;
+		size_t len;
+
+		if (strncmp(r, "lib/", 4) || !r[4]) {
+			grp[i] = (unsigned char)oci_release_classify(rel, r);
+			continue;
+		}
+		slash = strchr(r + 4, '/');
+		len = slash ? (size_t)(slash - r) : strlen(r);
+		if (!key || len != klen || memcmp(r, key, len)) {
+			key = r;
+			klen = len;
+			kg = (unsigned char)oci_release_classify(rel, r);
+		}
+		grp[i] = kg;
+	}
+}
+
 int oci_lplan_tree(oci_lplans *s, const oci_walk *w, const oci_release *rel, const char *root,
 		   const char *prefix, unsigned prefix_mode, ocibuild_error *err)
 {
-	unsigned char *pick;
+	unsigned char *pick, *grp;
 	size_t i;
 	int g;
 
@@ -92,15 +120,20 @@ int oci_lplan_tree(oci_lplans *s, const oci_walk *w, const oci_release *rel, con
 		return 0;
 	}
 	pick = oci_calloc(w->n ? w->n : 1, 1);
-	if (!pick)
+	grp = oci_calloc(w->n ? w->n : 1, 1);
+	if (!pick || !grp) {
+		oci_free(pick);
+		oci_free(grp);
 		return oci_err_nomem(err);
+	}
+	classify_all(rel, w, grp);
 	for (g = 0; g < OCI_GROUP_COUNT; g++) {
 		oci_lplan *p;
 		int any = 0;
 
 		memset(pick, 0, w->n);
 		for (i = 0; i < w->n; i++) {
-			if ((int)oci_release_classify(rel, w->v[i].rel) != g)
+			if (grp[i] != g)
 				continue;
 			/* directories alone do not make a layer */
 			if (w->v[i].type != OCI_TAR_DIR)
@@ -108,6 +141,7 @@ int oci_lplan_tree(oci_lplans *s, const oci_walk *w, const oci_release *rel, con
 			pick[i] = 1;
 			if (pick_parents(w, i, pick) < 0) {
 				oci_free(pick);
+				oci_free(grp);
 				return oci_err_nomem(err);
 			}
 		}
@@ -116,11 +150,13 @@ int oci_lplan_tree(oci_lplans *s, const oci_walk *w, const oci_release *rel, con
 		p = oci_lplan_add(s, oci_group_name((oci_group)g), w, root, prefix, prefix_mode, err);
 		if (!p) {
 			oci_free(pick);
+			oci_free(grp);
 			return -1;
 		}
 		take(p, pick);
 	}
 	oci_free(pick);
+	oci_free(grp);
 	return 0;
 }
 
