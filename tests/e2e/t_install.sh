@@ -41,7 +41,7 @@ int main(int argc, char **argv)
 }
 C
     cc -Wall -Wextra -I"$d/usr/include" -o "$T/use" "$T/use.c" "$d/usr/lib/libocibuild.a" \
-        $(pkg-config --libs jansson libzstd libdeflate libcrypto libelf libcurl libarchive libsodium) -pthread \
+        $(pkg-config --libs jansson libzstd libdeflate libcrypto libelf libsodium) -ldl -pthread \
         2>"$T/cc.err" || fail "cannot link against the installed library: $(cat "$T/cc.err")"
     [ -s "$T/cc.err" ] && fail "warnings building against the public header: $(cat "$T/cc.err")"
     local out
