@@ -460,9 +460,8 @@ static int queue_item(oci_push_session *s, const char *digest, int64_t size,
 		size_t cap = s->cap ? s->cap * 2 : 16;
 		char (*d)[OCI_DIGEST_LEN + 1] = oci_reallocarray(s->digest, cap, sizeof(*d));
 		const oci_blob_source **srcs;
-		int64_t *z;
-
 		unsigned char *r;
+		int64_t *z;
 
 		if (!d)
 			return oci_err_nomem(err);
@@ -705,11 +704,10 @@ static int add_blob(struct push_set *s, const char *digest, int64_t size, ocibui
 
 
 /* PUT a manifest under ref (a digest or a tag) unless the registry already
- * has exactly it there: pushing an unchanged image again writes nothing. */
-/* Put a manifest under ref unless ref already names it. new: a blob of
- * the image was just added to the repository, so no manifest there can
- * name it (a registry takes a manifest only once its blobs are in): put
- * without asking first. */
+ * has exactly it there: pushing an unchanged image again writes nothing.
+ * new: a blob of the image was just added to the repository, so no
+ * manifest there can name it (a registry takes a manifest only once its
+ * blobs are in): put without asking first. */
 static int put_manifest_once(oci_registry *reg, oci_http *h, const char *repo, const char *ref,
 			     const char *digest, const char *mt, const oci_buf *raw, int new,
 			     ocibuild_error *err)
