@@ -472,3 +472,40 @@ test_cache_from_tls_probe_still_verifies() {
     cf_fresh
     reg_ob_push build --dir "$T/src" -t d:1 --push "$REG" --no-attach-sbom
 }
+
+# A reused layer the push cannot mount from the cache image's repository (its
+# link there is gone, as after a registry clean-up) is not lost: it is pushed
+# at the end with every source, here from the blobs already in the cache.
+test_cache_from_unmountable_layer_pushed_at_the_end() {
+    reg_start plain
+    export SOURCE_DATE_EPOCH=$REG_EPOCH
+    cf_release
+    cf_fresh
+    reg_ob_push build --release "$T/rel" -t relx:1 --push "$REG/a" --no-attach-sbom
+    local m1 big link warm=$OCIBUILD_CACHE_DIR
+    m1=$(cf_remote_manifest a/relx:1)
+    # the largest layer: its link in repository a/relx removed
+    big=$(jq -r '.layers | max_by(.size) | .digest' <<<"$m1")
+    link=$REG_STORE/docker/registry/v2/repositories/a/relx/_layers/sha256/${big#sha256:}
+    [ -d "$link" ] || fail "no link for $big in the registry's storage"
+    rm -rf "$link"
+    cf_change_app
+    # a cache with the blobs of the first build but no layer entries: every
+    # layer goes through the cache image, as on a fresh runner
+    cf_fresh
+    cp -a "$warm/blobs" "$OCIBUILD_CACHE_DIR/"
+    reg_mark
+    reg_ob_push build --release "$T/rel" -t relx:2 --push "$REG/b" --no-attach-sbom \
+        --cache-from "$REG/a/relx:1"
+    local pushed=$PDIGEST err=$ERR
+    grep -qE "layer ${big:0:19}: reused from " <<<"$err" || fail "the layer was not reused: $err"
+    # that layer uploaded (from the cache) after its mount failed, the
+    # other reused layers mounted
+    reg_uploaded_digests | grep -qx "$big" || fail "$big was not uploaded: $(reg_uploaded_digests) ($err)"
+    [ "$(reg_mounts_ok)" -ge 1 ] || fail "no layer mounted: $(reg_access)"
+    # its mount refused twice: while the layers were made, and again at the
+    # end, with every source, before the upload
+    [ "$(reg_count "\"POST /v2/b/relx/blobs/uploads/\\?mount=$big[^ ]* HTTP/[0-9.]+\" 202 ")" -eq 2 ] ||
+        fail "mounts of $big tried: $(reg_access)"
+    cf_check_pushed b/relx:2 "$pushed"
+}
