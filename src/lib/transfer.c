@@ -439,10 +439,7 @@ struct oci_push_session {
 	pthread_t th[64];
 	int nth;
 	oci_push_opts o;      /* replaced by finish's (the sources are known then) */
-	char (*digest)[OCI_DIGEST_LEN + 1];
-	int64_t *size;
-	const oci_blob_source **src; /* an item's source, handed over early, or NULL */
-	unsigned char *retry; /* an early item not mounted, to queue again once final */
+	struct item *item;    /* the queue */
 	size_t n, cap, next;
 	int final;            /* finish's options are in: the sources are known */
 	int added;            /* some blob was not in the repository */
@@ -452,38 +449,35 @@ struct oci_push_session {
 	ocibuild_error err;   /* the first failure */
 };
 
-/* Append an item to the queue (under the lock). */
+/* One blob of the queue. */
+struct item {
+	char digest[OCI_DIGEST_LEN + 1];
+	int64_t size;
+	const oci_blob_source *src; /* handed over early with its source, or NULL */
+	int retry;                  /* early, not mounted: queue again once final */
+};
+
+/* Append a blob to the queue (under the lock). digest must not point into
+ * the queue, which may move. */
 static int queue_item(oci_push_session *s, const char *digest, int64_t size,
 		      const oci_blob_source *src, ocibuild_error *err)
 {
+	struct item *it;
+
 	if (s->n == s->cap) {
 		size_t cap = s->cap ? s->cap * 2 : 16;
-		char (*d)[OCI_DIGEST_LEN + 1] = oci_reallocarray(s->digest, cap, sizeof(*d));
-		const oci_blob_source **srcs;
-		unsigned char *r;
-		int64_t *z;
+		struct item *v = oci_reallocarray(s->item, cap, sizeof(*v));
 
-		if (!d)
+		if (!v)
 			return oci_err_nomem(err);
-		s->digest = d;
-		z = oci_reallocarray(s->size, cap, sizeof(*z));
-		if (!z)
-			return oci_err_nomem(err);
-		s->size = z;
-		srcs = oci_reallocarray(s->src, cap, sizeof(*srcs));
-		if (!srcs)
-			return oci_err_nomem(err);
-		s->src = srcs;
-		r = oci_reallocarray(s->retry, cap, 1);
-		if (!r)
-			return oci_err_nomem(err);
-		s->retry = r;
+		s->item = v;
 		s->cap = cap;
 	}
-	snprintf(s->digest[s->n], sizeof(s->digest[s->n]), "%s", digest);
-	s->src[s->n] = src;
-	s->retry[s->n] = 0;
-	s->size[s->n++] = size;
+	it = &s->item[s->n++];
+	snprintf(it->digest, sizeof(it->digest), "%s", digest);
+	it->size = size;
+	it->src = src;
+	it->retry = 0;
 	pthread_cond_signal(&s->cv);
 	return 0;
 }
@@ -497,10 +491,8 @@ static void *session_worker(void *arg)
 	if (oci_reg_http(s->reg, &h, &e) < 0)
 		goto fail;
 	for (;;) {
-		char digest[OCI_DIGEST_LEN + 1];
-		const oci_blob_source *src;
-		int64_t size;
-		size_t item;
+		struct item it;
+		size_t k;
 		int added = 0;
 		oci_push_opts o;
 
@@ -511,26 +503,24 @@ static void *session_worker(void *arg)
 			pthread_mutex_unlock(&s->mu);
 			break;
 		}
-		memcpy(digest, s->digest[s->next], sizeof(digest));
-		size = s->size[s->next];
-		src = s->src[s->next];
-		item = s->next++;
+		k = s->next++;
+		it = s->item[k];
 		o = s->o;
 		pthread_mutex_unlock(&s->mu);
-		if (src) {
+		if (it.src) {
 			/* handed over early: a mount from its source, if it can be */
-			o.sources = src;
+			o.sources = it.src;
 			o.nsources = 1;
 			o.mount_repo = NULL;
 		}
-		if (push_one(s->reg, h, &o, digest, size, src != NULL, &added, &e) < 0)
+		if (push_one(s->reg, h, &o, it.digest, it.size, it.src != NULL, &added, &e) < 0)
 			goto fail;
 		pthread_mutex_lock(&s->mu);
 		if (added >= 0)
 			s->added |= added;
 		else if (!s->final)
-			s->retry[item] = 1; /* queued again by finish */
-		else if (queue_item(s, digest, size, NULL, &e) < 0) {
+			s->item[k].retry = 1; /* queued again by finish */
+		else if (queue_item(s, it.digest, it.size, NULL, &e) < 0) {
 			pthread_mutex_unlock(&s->mu);
 			goto fail;
 		}
@@ -604,7 +594,7 @@ int oci_push_session_add_from(oci_push_session *s, const char *digest, int64_t s
 		goto out;
 	}
 	for (i = 0; i < s->n; i++)
-		if (!strcmp(s->digest[i], digest))
+		if (!strcmp(s->item[i].digest, digest))
 			goto out;
 	rc = queue_item(s, digest, size, src, err);
 out:
@@ -638,10 +628,7 @@ void oci_push_session_abort(oci_push_session *s)
 	pthread_mutex_destroy(&s->mu);
 	ocibuild_error_clear(&s->err);
 	oci_http_release(s->h);
-	oci_free(s->digest);
-	oci_free(s->size);
-	oci_free(s->src);
-	oci_free(s->retry);
+	oci_free(s->item);
 	oci_free(s);
 }
 
@@ -802,10 +789,12 @@ int oci_push_session_finish(oci_push_session *s, const oci_push_opts *o, char **
 	s->final = 1;
 	/* early items that could not be mounted: now with every source */
 	for (i = 0; i < s->n && rc == -1; i++) {
-		if (!s->retry[i])
+		struct item it = s->item[i]; /* a copy: queue_item may move the queue */
+
+		if (!it.retry)
 			continue;
-		s->retry[i] = 0;
-		if (queue_item(s, s->digest[i], s->size[i], NULL, err) < 0)
+		s->item[i].retry = 0;
+		if (queue_item(s, it.digest, it.size, NULL, err) < 0)
 			rc = -2;
 	}
 	pthread_mutex_unlock(&s->mu);
