@@ -646,12 +646,16 @@ int oci_zw_reuse_from(oci_zw *z, int fd, const oci_gz_member *v, size_t n,
 	return 0;
 }
 
-const oci_gz_member *oci_zw_members(const oci_zw *z, size_t *n, size_t *reused)
+oci_gz_member *oci_zw_take_members(oci_zw *z, size_t *n, size_t *reused)
 {
+	oci_gz_member *v = z->made;
+
 	*n = z->nmade;
 	if (reused)
 		*reused = z->nreused;
-	return z->made;
+	z->made = NULL;
+	z->nmade = z->made_cap = 0;
+	return v;
 }
 
 oci_sink *oci_zw_sink(oci_zw *z)

@@ -40,9 +40,10 @@ oci_sink *oci_zw_sink(oci_zw *z);
  * the writer. */
 int oci_zw_reuse_from(oci_zw *z, int fd, const oci_gz_member *v, size_t n,
 		      ocibuild_error *err);
-/* gzip, after a finish: the members written, and how many were taken from
- * the earlier blob. */
-const oci_gz_member *oci_zw_members(const oci_zw *z, size_t *n, size_t *reused);
+/* gzip, after a finish: the members written (the caller's from now on,
+ * oci_free; NULL when none), and how many were taken from the earlier
+ * blob. */
+oci_gz_member *oci_zw_take_members(oci_zw *z, size_t *n, size_t *reused);
 /* Flush everything and end the stream. */
 int oci_zw_finish(oci_zw *z, ocibuild_error *err);
 /* Stops the workers; safe on an unfinished writer and on NULL. */

@@ -206,19 +206,8 @@ int oci_layer_to_fd(const oci_layer_opts *o, const oci_walk_entry *const *entrie
 	if (oci_layer_tar(o, entries, n, have_t ? &thash.base : oci_zw_sink(zw), err) < 0 ||
 	    oci_zw_finish(zw, err) < 0 || oci_file_sink_flush(&file, err) < 0)
 		goto out;
-	if (o->members && o->compression == OCIBUILD_COMPRESS_GZIP) {
-		size_t nm;
-		const oci_gz_member *m = oci_zw_members(zw, &nm, &o->members->reused);
-
-		o->members->made = nm ? oci_calloc(nm, sizeof(*m)) : NULL;
-		if (nm && !o->members->made) {
-			oci_err_nomem(err);
-			goto out;
-		}
-		if (nm)
-			memcpy(o->members->made, m, nm * sizeof(*m));
-		o->members->nmade = nm;
-	}
+	if (o->members && o->compression == OCIBUILD_COMPRESS_GZIP)
+		o->members->made = oci_zw_take_members(zw, &o->members->nmade, &o->members->reused);
 	if (r) {
 		oci_hash_sink_final(&thash, r->diff_id);
 		r->tar_size = thash.count;

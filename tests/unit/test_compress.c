@@ -15,6 +15,7 @@
 
 #include "compress.h"
 #include "buf.h"
+#include "mem.h"
 
 #define KIB 1024u
 #define MIB (1024u * 1024u)
@@ -534,7 +535,6 @@ static size_t compress_reusing(const unsigned char *in, size_t n, int fd,
 	struct memsink m;
 	oci_zw *z = NULL;
 	ocibuild_error err = { 0 };
-	const oci_gz_member *v;
 	size_t reused = 0;
 
 	memsink_init(&m);
@@ -542,10 +542,8 @@ static size_t compress_reusing(const unsigned char *in, size_t n, int fd,
 	assert_int_equal(oci_zw_reuse_from(z, fd, old, nold, &err), 0);
 	assert_int_equal(oci_sink_write(oci_zw_sink(z), in, n, &err), 0);
 	assert_int_equal(oci_zw_finish(z, &err), 0);
-	v = oci_zw_members(z, nmade, &reused);
-	*made = malloc(*nmade * sizeof(**made));
+	*made = oci_zw_take_members(z, nmade, &reused);
 	assert_non_null(*made);
-	memcpy(*made, v, *nmade * sizeof(**made));
 	oci_zw_release(z);
 	*out = m.buf;
 	return reused;
@@ -584,24 +582,24 @@ static void test_gzip_reuse_members(void **state)
 	assert_int_equal(compress_reusing(b, n, fd, ma, nmade, &zb, &mb, &nb), 3);
 	same_bytes(&plain, &zb, "blocks taken from the earlier blob");
 	assert_int_equal(nb, 4);
-	free(mb);
+	oci_free(mb);
 	oci_buf_release(&zb);
 	/* a damaged byte inside the third member: that block is compressed */
 	assert_int_equal(pwrite(fd, "\xff\x00\xff", 3, ma[0].len + ma[1].len + ma[2].len / 2), 3);
 	assert_int_equal(compress_reusing(b, n, fd, ma, nmade, &zb, &mb, &nb), 2);
 	same_bytes(&plain, &zb, "a damaged member");
-	free(mb);
+	oci_free(mb);
 	oci_buf_release(&zb);
 	/* members that say other sizes or CRCs match nothing */
 	for (i = 0; i < nmade; i++)
 		ma[i].crc ^= 1;
 	assert_int_equal(compress_reusing(b, n, fd, ma, nmade, &zb, &mb, &nb), 0);
 	same_bytes(&plain, &zb, "no member of the same CRC");
-	free(mb);
+	oci_free(mb);
 	oci_buf_release(&zb);
 	oci_buf_release(&plain);
 	oci_buf_release(&za);
-	free(ma);
+	oci_free(ma);
 	fclose(f);
 	free(a);
 	free(b);
@@ -620,7 +618,7 @@ static void test_gzip_marks_cut_blocks(void **state)
 		struct memsink m;
 		oci_zw *z = NULL;
 		ocibuild_error err = { 0 };
-		const oci_gz_member *v;
+		oci_gz_member *v;
 		size_t nm, off;
 
 		memsink_init(&m);
@@ -632,7 +630,7 @@ static void test_gzip_marks_cut_blocks(void **state)
 			assert_int_equal(oci_sink_write(oci_zw_sink(z), in + off, c, &err), 0);
 		}
 		assert_int_equal(oci_zw_finish(z, &err), 0);
-		v = oci_zw_members(z, &nm, NULL);
+		v = oci_zw_take_members(z, &nm, NULL);
 		/* cut at the marks 1,000,000 and 2,000,000 (the first at or past
 		 * 7/8 MiB from each block's start), then the rest */
 		assert_int_equal(nm, 4);
@@ -642,6 +640,7 @@ static void test_gzip_marks_cut_blocks(void **state)
 		assert_int_equal(v[3].isize, n - 3000000);
 		for (i = 0; i < nm; i++)
 			assert_true(v[i].isize <= GZB);
+		oci_free(v);
 		oci_zw_release(z);
 		gunzip_check(&m.buf, in, n);
 		if (!ref.data)
