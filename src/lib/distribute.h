@@ -22,12 +22,12 @@ int oci_push_stream_begin(ocibuild_ctx *ctx, const oci_net *net, const char *lay
 /* Upload blob digest of the layout now (oci_push_session_add). */
 int oci_push_stream_add(oci_push_stream *s, const char *digest, int64_t size,
 			ocibuild_error *err);
-/* The stream's registry client (its scheme settled), or NULL. */
 /* A blob that src (a --cache-from image's repository; it must outlive the
  * stream) holds: on the same registry it is mounted at once (or found
  * there), else it is left to the end of the push. */
 int oci_push_stream_add_from(oci_push_stream *s, const char *digest, int64_t size,
 			     const oci_blob_source *src, ocibuild_error *err);
+/* The stream's registry client (its scheme settled), or NULL. */
 oci_registry *oci_push_stream_registry(const oci_push_stream *s);
 /* Abort what oci_push_tags did not finish (no manifest, no tag) and free;
  * NULL is ignored. */

@@ -29,8 +29,10 @@
 /* the members records: CACHE/members/<slot> */
 #define MEMBERS_DIR "members"
 #define MEMBERS_MAGIC "ocibuild-gzmembers 1 " LCACHE_FORMAT " libdeflate-" LIBDEFLATE_VERSION_STRING
-/* a member holds at most a block (1 MiB): a 64 GiB layer has 65,536 */
+/* a member holds at most a block (1 MiB): a 64 GiB layer has 65,536; a
+ * line of the record is at most 32 bytes */
 #define MEMBERS_MAX 65536
+#define MEMBERS_MAX_BYTES (MEMBERS_MAX * 32 + 512)
 
 static void put_str(oci_sha256 *h, const char *s)
 {
@@ -639,7 +641,7 @@ int oci_lcache_members_get(const char *cache_dir, const char *slot, char *digest
 			   oci_gz_member **v, size_t *n, ocibuild_error *err)
 {
 	char *path = members_path(cache_dir, slot), *p, *end;
-	oci_buf b = OCI_BUF_INIT(MEMBERS_MAX * 32 + 512);
+	oci_buf b = OCI_BUF_INIT(MEMBERS_MAX_BYTES);
 	ocibuild_error e = { 0 };
 	oci_gz_member *m = NULL;
 	unsigned long count, i;
@@ -650,7 +652,7 @@ int oci_lcache_members_get(const char *cache_dir, const char *slot, char *digest
 	*n = 0;
 	if (!path)
 		return oci_err_nomem(err);
-	if (oci_read_file(path, MEMBERS_MAX * 32 + 512, &b, &e) < 0) {
+	if (oci_read_file(path, MEMBERS_MAX_BYTES, &b, &e) < 0) {
 		rc = e.kind == OCIBUILD_ERR_NOMEM ? oci_err_nomem(err) : 0;
 		ocibuild_error_clear(&e);
 		goto out;
@@ -708,7 +710,7 @@ out:
 int oci_lcache_members_put(const char *cache_dir, const char *slot, const char *digest,
 			   const oci_gz_member *v, size_t n, ocibuild_error *err)
 {
-	oci_buf b = OCI_BUF_INIT(MEMBERS_MAX * 32 + 512);
+	oci_buf b = OCI_BUF_INIT(MEMBERS_MAX_BYTES);
 	char *path = NULL;
 	size_t i;
 	int rc = -1;

@@ -9,8 +9,8 @@
 #include "banned.h"
 
 /* The sonames come from the build (Makefile: the soname of the library
- * pkg-config links against), so that the one loaded is the one compiled
- * for. */
+ * the compiler would link against), so that the one loaded is the one
+ * compiled for. */
 #ifndef OCI_CURL_SONAME
 #define OCI_CURL_SONAME "libcurl.so.4"
 #endif
