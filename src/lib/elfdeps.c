@@ -428,7 +428,8 @@ struct magic {
 };
 
 /* Every file has to be opened (any of them may be a NIF or an ERTS
- * binary without an x bit), unless the walk did it (w->magic): the opens
+ * binary without an x bit), but a .beam (oci_file_not_native) and those
+ * the walk read (w->magic): the opens
  * go side by side on the context's threads, each into a slot of its own. */
 static int magic_one(void *ud, size_t i)
 {
@@ -437,7 +438,7 @@ static int magic_one(void *ud, size_t i)
 	char path[4096];
 	int n;
 
-	if (e->type != OCI_TAR_FILE || e->size < 64)
+	if (e->type != OCI_TAR_FILE || e->size < 64 || oci_file_not_native(e->rel))
 		return 0;
 	if (e->elf != OCI_WALK_ELF_UNKNOWN) { /* the walk read it */
 		m->is_elf[i] = e->elf == OCI_WALK_ELF_YES;

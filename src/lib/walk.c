@@ -11,6 +11,7 @@
 #include "walk.h"
 #include "buf.h"
 #include "err.h"
+#include "fs.h"
 #include "mem.h"
 #include "par.h"
 #include "strlist.h"
@@ -154,7 +155,8 @@ static int add_entry(DIR *d, const char *name, const char *root, const char *rel
 		e.type = OCI_TAR_FILE;
 		e.size = (uint64_t)st.st_size;
 		if (w->magic && e.size >= 64)
-			e.elf = elf_magic(dirfd(d), name);
+			e.elf = oci_file_not_native(name) ? OCI_WALK_ELF_NO
+							 : elf_magic(dirfd(d), name);
 		if (stamp_of(w, &st, &e.st, err) < 0) {
 			oci_free(path);
 			return -1;

@@ -1411,3 +1411,27 @@ test_release_elf_found_by_magic() {
     done
     assert_eq "$(index_digest "$T/L4" a:1)" "$(index_digest "$T/L1" a:1)" "digest with -j 1 and -j 4"
 }
+
+# A .beam file is read by the code loader, never mapped as native code:
+# the ELF check does not open it (most of a release's files are .beam), so
+# a build without the layer cache opens each .beam once, to tar it, while
+# any other file of 64 bytes or more is opened by the check too.
+test_release_elf_check_skips_beam() {
+    command -v strace >/dev/null || fail "strace is missing (scripts/install-deps.sh --test)"
+    rel_fixture relx
+    cp -a "$REL_DIR" "$T/rel"
+    local beam app
+    beam=$(find "$T/rel/lib" -name '*.beam' -size +1k | sort | head -n1)
+    [ -n "$beam" ] || fail "no .beam file in the release"
+    app=$(dirname "$(dirname "$beam")")/priv/table.dat
+    mkdir -p "${app%/*}" && head -c 100 /dev/zero >"$app"
+    run env ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
+        strace -f -qq -e trace=openat -o "$T/strace.log" "$OCIBUILD" build \
+        --release "$T/rel" -t a:1 -o "$T/a.tar" --no-cache
+    [ "$RC" -eq 0 ] || fail "build under strace exited $RC: $ERR"
+    # (the walk opens by name in the directory, the tar by path)
+    assert_eq "$(grep -cF -e "\"${beam##*/}\"" -e "/${beam##*/}\"" "$T/strace.log" || true)" 1 \
+        "opens of ${beam##*/}"
+    assert_eq "$(grep -cF -e "\"${app##*/}\"" -e "/${app##*/}\"" "$T/strace.log" || true)" 2 \
+        "opens of ${app##*/}"
+}

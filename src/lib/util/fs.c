@@ -157,6 +157,13 @@ int oci_read_file(const char *path, size_t max, oci_buf *out, ocibuild_error *er
 	return rc;
 }
 
+int oci_file_not_native(const char *name)
+{
+	size_t n = strlen(name);
+
+	return n > 5 && !strcmp(name + n - 5, ".beam");
+}
+
 int oci_file_is_elf(int dfd, const char *name, int flags)
 {
 	unsigned char m[4];

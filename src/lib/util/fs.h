@@ -20,6 +20,10 @@ int oci_read_file(const char *path, size_t max, oci_buf *out, ocibuild_error *er
  * with the ELF magic: 1 yes, 0 no, -1 when its first four bytes can not
  * be read; flags are added to the open's (O_NOFOLLOW, O_NONBLOCK...). */
 int oci_file_is_elf(int dfd, const char *name, int flags);
+/* 1 when a file so named is never mapped as native code, whatever its
+ * bytes: a .beam is read by the BEAM's code loader only (NIFs and port
+ * programs have other names). The ELF check leaves such files unread. */
+int oci_file_not_native(const char *name);
 /* Write a small file atomically (temporary name in the same dir + rename). */
 int oci_write_file_atomic(const char *path, const void *data, size_t len,
 			  int durable, ocibuild_error *err);
