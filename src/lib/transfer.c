@@ -820,9 +820,10 @@ int oci_push_session_finish(oci_push_session *s, const oci_push_opts *o, char **
 		memset(&s->err, 0, sizeof(s->err));
 		goto out;
 	}
-	/* every blob is confirmed: the manifests by digest (an index's after
-	 * the manifests it lists), then the tags, so a failure never leaves a
-	 * tag on a partial image */
+	/* every blob is confirmed: the manifests an index lists by digest,
+	 * then the top one, so a failure never leaves a tag on a partial
+	 * image. The top one goes by digest only when it has no tag: a PUT
+	 * by tag stores it under its digest too */
 	for (i = 0; is_index && i < set.nm; i++) {
 		oci_buf_reset(&ref);
 		if (put_manifest_once(reg, h, o->repo, set.digest[i], set.digest[i],
@@ -835,20 +836,22 @@ int oci_push_session_finish(oci_push_session *s, const oci_push_opts *o, char **
 			     (int64_t)set.raw[i].len, set.raw[i].len, ref.data);
 	}
 	oci_buf_reset(&ref);
-	if (put_manifest_once(reg, h, o->repo, o->manifest_digest, o->manifest_digest,
+	if (!o->ntags &&
+	    put_manifest_once(reg, h, o->repo, o->manifest_digest, o->manifest_digest,
 			      mt ? mt : OCI_MT_MANIFEST, &raw, s->added, err) < 0)
 		goto out;
 	if (oci_buf_printf(&ref, err, "%s/%s@%s", oci_reg_domain(reg), o->repo,
 			   o->manifest_digest) < 0)
 		goto out;
-	oci_progress(oci_reg_ctx(reg), OCIBUILD_EV_MANIFEST_PUSHED, o->manifest_digest,
-		     (int64_t)raw.len, raw.len, ref.data);
 	for (i = 0; i < o->ntags; i++) {
 		oci_buf t = OCI_BUF_INIT(OCI_MAX_TEXT);
 
 		if (put_manifest_once(reg, h, o->repo, o->tags[i], o->manifest_digest,
 				      mt ? mt : OCI_MT_MANIFEST, &raw, s->added, err) < 0)
 			goto out;
+		if (i == 0)
+			oci_progress(oci_reg_ctx(reg), OCIBUILD_EV_MANIFEST_PUSHED,
+				     o->manifest_digest, (int64_t)raw.len, raw.len, ref.data);
 		if (oci_buf_printf(&t, err, "%s/%s:%s", oci_reg_domain(reg), o->repo, o->tags[i]) < 0) {
 			oci_buf_release(&t);
 			goto out;
@@ -857,6 +860,9 @@ int oci_push_session_finish(oci_push_session *s, const oci_push_opts *o, char **
 			     (int64_t)raw.len, raw.len, t.data);
 		oci_buf_release(&t);
 	}
+	if (!o->ntags)
+		oci_progress(oci_reg_ctx(reg), OCIBUILD_EV_MANIFEST_PUSHED, o->manifest_digest,
+			     (int64_t)raw.len, raw.len, ref.data);
 	*ref_out = oci_buf_detach(&ref, NULL);
 	rc = *ref_out ? 0 : oci_err_nomem(err);
 out:
