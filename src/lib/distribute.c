@@ -132,6 +132,14 @@ int oci_push_stream_add_from(oci_push_stream *s, const char *digest, int64_t siz
 	return oci_push_session_add_from(s->session, digest, size, src, err);
 }
 
+int oci_push_stream_feed(oci_push_stream *s, oci_push_feed **out, ocibuild_error *err)
+{
+	*out = NULL;
+	if (!s->session)
+		return 0;
+	return oci_push_session_feed(s->session, out, err);
+}
+
 void oci_push_stream_free(oci_push_stream *s)
 {
 	if (!s)

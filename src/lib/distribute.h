@@ -31,6 +31,11 @@ int oci_push_stream_add_from(oci_push_stream *s, const char *digest, int64_t siz
 oci_registry *oci_push_stream_registry(const oci_push_stream *s);
 /* Abort what oci_push_tags did not finish (no manifest, no tag) and free;
  * NULL is ignored. */
+/* A layer about to be made in the stage, new to the repository (no
+ * --cache-from image had its diff_id): its upload starts as it is
+ * written (oci_push_session_feed). *out is NULL when there is no session
+ * any more. */
+int oci_push_stream_feed(oci_push_stream *s, oci_push_feed **out, ocibuild_error *err);
 void oci_push_stream_free(oci_push_stream *s);
 
 /* What oci_push_tags pushes, where to and where from. */

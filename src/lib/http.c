@@ -27,6 +27,8 @@ struct xfer {
 	int read_failed; /* the request body could not be read */
 	uint64_t sent, received;
 	oci_http *h;
+	uint64_t grow_end; /* body_grow: what the file holds */
+	int grow_done;
 };
 
 void ocibuild_global_init(void)
@@ -198,16 +200,28 @@ static size_t on_read(char *buf, size_t size, size_t nitems, void *ud)
 	struct xfer *x = ud;
 	const oci_http_req *r = x->req;
 	size_t want = size * nitems;
-	uint64_t left = r->body_len - x->sent;
+	uint64_t left;
 	ssize_t n;
 
+	if (r->body_grow) {
+		while (x->sent >= x->grow_end && !x->grow_done)
+			if (r->body_grow(r->body_grow_userdata, x->sent, &x->grow_end,
+					 &x->grow_done) < 0) {
+				x->read_failed = ECANCELED;
+				return CURL_READFUNC_ABORT;
+			}
+		left = x->grow_end - x->sent;
+	} else {
+		left = r->body_len - x->sent;
+	}
 	if (want > left)
 		want = (size_t)left;
 	if (!want)
 		return 0;
 	if (r->body_fd >= 0) {
 		do
-			n = pread(r->body_fd, buf, want, (off_t)(r->body_off + x->sent));
+			n = pread(r->body_fd, buf, want,
+				  (off_t)((r->body_grow ? 0 : r->body_off) + x->sent));
 		while (n < 0 && errno == EINTR);
 		if (n <= 0) {
 			x->read_failed = n < 0 ? errno : EIO;
@@ -296,7 +310,8 @@ int oci_http_do(oci_http *h, const oci_http_req *r, oci_http_resp *resp,
 		curl_easy_setopt(c, CURLOPT_READFUNCTION, on_read);
 		curl_easy_setopt(c, CURLOPT_READDATA, &x);
 		curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE,
-				 (curl_off_t)(has_body ? r->body_len : 0));
+				 r->body_grow ? (curl_off_t)-1
+					      : (curl_off_t)(has_body ? r->body_len : 0));
 	}
 	cc = curl_easy_perform(c);
 	curl_slist_free_all(hdrs);

@@ -29,6 +29,12 @@ typedef struct oci_http_req {
 	const void *body; /* in-memory body, or */
 	int body_fd;      /* a file range (fd >= 0; use -1 for none) */
 	uint64_t body_off, body_len;
+	/* or, with body_fd, a file still being written (body_off and body_len
+	 * unused): blocks until the file holds more than off bytes or is
+	 * complete, setting *end to the bytes it holds and *done once it is
+	 * complete; -1 ends the request (it fails). Sent with no length. */
+	int (*body_grow)(void *userdata, uint64_t off, uint64_t *end, int *done);
+	void *body_grow_userdata;
 	oci_buf *out;      /* response body into memory (capped), or */
 	oci_sink *out_sink; /* streamed (only for 2xx), or neither */
 	uint64_t out_max;   /* a 2xx body larger than this is cut off: OCI_HTTP_TOO_BIG (0: no cap) */

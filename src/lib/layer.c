@@ -187,6 +187,8 @@ int oci_layer_to_fd(const oci_layer_opts *o, const oci_walk_entry *const *entrie
 	have_file = 1;
 	if (o->write_behind)
 		oci_file_sink_write_behind(&file);
+	file.on_wrote = o->grew;
+	file.on_wrote_userdata = o->grew_userdata;
 	if (want_z) {
 		if (oci_hash_sink_init(&zhash, &file.base, err) < 0)
 			goto out;

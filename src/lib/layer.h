@@ -26,6 +26,9 @@ typedef struct oci_layer_opts {
 	int threads;
 	int write_behind;   /* the file will be fsynced: start writeback early */
 	oci_layer_members *members; /* gzip: NULL, or reuse and record members */
+	/* NULL, or told of each write to the blob's file (oci_file_sink) */
+	void (*grew)(void *userdata, int fd, uint64_t written);
+	void *grew_userdata;
 	ocibuild_cancel_fn cancel;
 	void *cancel_userdata;
 } oci_layer_opts;

@@ -212,9 +212,16 @@ static int old_members(const oci_lmake *m, const char *slot, oci_layer_members *
 	return 0;
 }
 
+static void feed_grew(void *ud, int fd, uint64_t written)
+{
+	oci_push_feed_grew(ud, fd, written);
+}
+
 /* Compressed into the stage: the layer nothing had. With the layer cache
  * and gzip, the blocks that did not change since the layer's last build
- * are taken from its blob there. */
+ * are taken from its blob there. When --cache-from images were read and
+ * none had it, the layer is new to the repository: its upload starts
+ * with its first bytes. */
 static int make_layer(struct lm_each *e, size_t i, ocibuild_error *err)
 {
 	oci_lmake *m = e->m;
@@ -223,6 +230,7 @@ static int make_layer(struct lm_each *e, size_t i, ocibuild_error *err)
 	oci_layer_opts lo;
 	oci_layer_members mb;
 	oci_gz_member *old = NULL;
+	oci_push_feed *feed = NULL;
 	char h1[32], h2[32], slot[17], said[64] = "";
 	int rc = -1, gz = m->compression == OCIBUILD_COMPRESS_GZIP;
 
@@ -237,8 +245,18 @@ static int make_layer(struct lm_each *e, size_t i, ocibuild_error *err)
 			goto out;
 		lo.members = &mb;
 	}
-	if (oci_layer_build(&lo, p->v, p->n, m->stage, m->durable, &p->r, err) < 0)
+	if (m->stream && m->cf.n && oci_push_stream_feed(m->stream, &feed, err) < 0)
 		goto out;
+	if (feed) {
+		lo.grew = feed_grew;
+		lo.grew_userdata = feed;
+	}
+	rc = oci_layer_build(&lo, p->v, p->n, m->stage, m->durable, &p->r, err);
+	if (feed)
+		oci_push_feed_end(feed, rc == 0 ? p->r.digest : NULL, p->r.size);
+	if (rc < 0)
+		goto out;
+	rc = -1;
 	if (mb.nold)
 		snprintf(said, sizeof(said), ", %zu of %zu gzip blocks reused", mb.reused, mb.nmade);
 	oci_log(m->ctx, OCIBUILD_LOG_INFO, "%s layer %.19s: %zu entries, %s tar, %s %s%s",

@@ -1575,6 +1575,102 @@ out:
 	return rc;
 }
 
+/* The body of a growing blob's first PATCH: the file, up to a cap. */
+struct capped {
+	int (*grow)(void *userdata, uint64_t off, uint64_t *end, int *done);
+	void *userdata;
+	uint64_t cap; /* 0: none */
+};
+
+static int capped_grow(void *ud, uint64_t off, uint64_t *end, int *done)
+{
+	struct capped *c = ud;
+
+	if (c->grow(c->userdata, off, end, done) < 0)
+		return -1;
+	if (c->cap && *end >= c->cap) {
+		*end = c->cap;
+		*done = 1;
+	}
+	return 0;
+}
+
+int oci_reg_upload_growing(oci_registry *r, oci_http *h, const char *repo, int fd,
+			   int (*grow)(void *userdata, uint64_t off, uint64_t *end, int *done),
+			   void *userdata, const char *digest, const int64_t *size,
+			   uint64_t chunk, ocibuild_error *err)
+{
+	static const char *const hdrs[1] = { "Content-Type: application/octet-stream" };
+	struct budget b = { 0, 0 };
+	struct capped c = { grow, userdata, chunk };
+	struct upload u;
+	struct rreq q;
+	oci_http_resp resp;
+	uint64_t off = 0, sent;
+	int rc = -1, done = 0;
+
+	memset(&u, 0, sizeof(u));
+	u.r = r;
+	u.h = h;
+	u.repo = repo;
+	u.digest = "a layer being made"; /* for messages, until it is made */
+	u.fd = fd;
+	u.budget = &b;
+	u.body = (oci_buf)OCI_BUF_INIT(OCI_HTTP_MAX_ERROR_BODY);
+	u.scope = scope_for(r, repo, NULL);
+	if (!u.scope) {
+		oci_err_nomem(err);
+		goto out;
+	}
+	if (upload_open(&u, err) != UP_DONE)
+		goto out;
+	rreq_init(&q, "PATCH", u.location, u.scope);
+	q.http.headers = hdrs;
+	q.http.nheaders = 1;
+	q.http.body_fd = fd;
+	q.http.body_grow = capped_grow;
+	q.http.body_grow_userdata = &c;
+	q.http.out = &u.body;
+	q.budget = &b;
+	if (reg_do(r, h, &q, &resp, err) < 0)
+		goto out;
+	/* what the PATCH held: the file, or its first chunk bytes */
+	if (capped_grow(&c, 0, &sent, &done) < 0) {
+		oci_err(err, OCIBUILD_ERR_INPUT, 0, "the layer being uploaded was not made");
+		goto out;
+	}
+	if (resp.status != 202) {
+		registry_said(r, &q, &resp, &u.body, err);
+		oci_http_resp_release(&resp);
+		goto out;
+	}
+	if (resp.location && take_location(&u, &resp, err) < 0) {
+		oci_http_resp_release(&resp);
+		goto out;
+	}
+	oci_http_resp_release(&resp);
+	/* the rest, once the file is complete and its digest known */
+	off = sent;
+	for (done = 0; !done;)
+		if (grow(userdata, off, &sent, &done) < 0) {
+			oci_err(err, OCIBUILD_ERR_INPUT, 0, "the layer being uploaded was not made");
+			goto out;
+		}
+	u.digest = digest;
+	u.size = (uint64_t)*size;
+	u.chunk = chunk ? chunk : u.size;
+	u.prog = (struct up_progress){ r, digest, u.size, 0, 0, 0 };
+	if (off < u.size && upload_chunks(&u, &off, err) != UP_DONE)
+		goto out;
+	if (upload_close(&u, off, err) == UP_DONE)
+		rc = 0;
+out:
+	oci_free((char *)u.scope);
+	oci_free(u.location);
+	oci_buf_release(&u.body);
+	return rc;
+}
+
 struct dl_progress {
 	oci_registry *r;
 	const char *digest;

@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -447,15 +448,39 @@ struct oci_push_session {
 	int stop;             /* aborted */
 	int failed;
 	ocibuild_error err;   /* the first failure */
+	pthread_cond_t feed_cv; /* a feed grew or ended, or the session stops */
+	oci_push_feed *feeds; /* freed with the session */
 };
 
 /* One blob of the queue. */
 struct item {
-	char digest[OCI_DIGEST_LEN + 1];
+	char digest[OCI_DIGEST_LEN + 1]; /* "" for a feed until it ends */
 	int64_t size;
 	const oci_blob_source *src; /* handed over early with its source, or NULL */
 	int retry;                  /* early, not mounted: queue again once final */
+	oci_push_feed *feed;        /* a blob still being written, or NULL */
 };
+
+/* A blob handed over while it is being written (under the session's
+ * lock). */
+struct oci_push_feed {
+	oci_push_session *s;
+	size_t item;     /* its place in the queue */
+	int fd;          /* a duplicate of the writer's, -1 until the first bytes */
+	int no_fd;       /* it could not be duplicated: uploaded once complete */
+	uint64_t written;
+	int ended;       /* 1: complete (digest, size); -1: it will not be */
+	char digest[OCI_DIGEST_LEN + 1];
+	int64_t size;
+	oci_push_feed *next;
+};
+
+/* Copy the first failure of a worker into err. */
+static int session_failure(oci_push_session *s, ocibuild_error *err)
+{
+	return oci_err(err, s->err.kind, s->err.code, "%s",
+		       s->err.message ? s->err.message : "upload failed");
+}
 
 /* Append a blob to the queue (under the lock). digest must not point into
  * the queue, which may move. */
@@ -478,8 +503,139 @@ static int queue_item(oci_push_session *s, const char *digest, int64_t size,
 	it->size = size;
 	it->src = src;
 	it->retry = 0;
+	it->feed = NULL;
 	pthread_cond_signal(&s->cv);
 	return 0;
+}
+
+/* body_grow of the upload of a feed (oci_reg_upload_growing). */
+static int feed_grow(void *ud, uint64_t off, uint64_t *end, int *done)
+{
+	oci_push_feed *f = ud;
+	oci_push_session *s = f->s;
+	int rc = 0;
+
+	pthread_mutex_lock(&s->mu);
+	while (f->written <= off && !f->ended && !s->stop && !s->failed)
+		pthread_cond_wait(&s->feed_cv, &s->mu);
+	if (f->ended < 0 || (!f->ended && (s->stop || s->failed))) {
+		rc = -1;
+	} else {
+		*end = f->written;
+		*done = f->ended;
+	}
+	pthread_mutex_unlock(&s->mu);
+	return rc;
+}
+
+/* Wait until f ended (or the session stops); its end, or -1. */
+static int feed_wait_end(oci_push_feed *f)
+{
+	oci_push_session *s = f->s;
+	int ended;
+
+	pthread_mutex_lock(&s->mu);
+	while (!f->ended && !s->stop && !s->failed)
+		pthread_cond_wait(&s->feed_cv, &s->mu);
+	ended = f->ended == 1 ? 1 : -1;
+	pthread_mutex_unlock(&s->mu);
+	return ended;
+}
+
+/* A feed: uploaded as it is written, with no HEAD first (the caller knows
+ * it is new); when that fails, once complete as any blob. *added as for
+ * push_one. */
+static int push_feed(oci_push_session *s, oci_http *h, const oci_push_opts *o,
+		     oci_push_feed *f, int *added, ocibuild_error *err)
+{
+	ocibuild_ctx *ctx = oci_reg_ctx(s->reg);
+	int fd;
+
+	*added = 0;
+	pthread_mutex_lock(&s->mu);
+	while (f->fd < 0 && !f->no_fd && !f->ended && !s->stop && !s->failed)
+		pthread_cond_wait(&s->feed_cv, &s->mu);
+	fd = f->fd;
+	pthread_mutex_unlock(&s->mu);
+	if (fd >= 0) {
+		if (oci_reg_upload_growing(s->reg, h, o->repo, fd, feed_grow, f, f->digest, &f->size,
+					   o->chunk, err) == 0) {
+			*added = 1;
+			oci_progress(ctx, OCIBUILD_EV_BLOB_UPLOADED, f->digest, f->size,
+				     (uint64_t)f->size, NULL);
+			return 0;
+		}
+		if (err->kind == OCIBUILD_ERR_CANCELLED || err->kind == OCIBUILD_ERR_NOMEM)
+			return -1;
+		if (feed_wait_end(f) > 0)
+			oci_log(ctx, OCIBUILD_LOG_INFO, "uploading %.19s again: %s", f->digest,
+				err->message);
+		ocibuild_error_clear(err);
+	}
+	if (feed_wait_end(f) < 0)
+		return 0; /* not made: the build fails on its own */
+	return push_one(s->reg, h, o, f->digest, f->size, 0, added, err);
+}
+
+int oci_push_session_feed(oci_push_session *s, oci_push_feed **out, ocibuild_error *err)
+{
+	oci_push_feed *f = oci_calloc(1, sizeof(*f));
+	int rc = -1;
+
+	*out = NULL;
+	if (!f)
+		return oci_err_nomem(err);
+	f->s = s;
+	f->fd = -1;
+	pthread_mutex_lock(&s->mu);
+	if (s->failed) {
+		session_failure(s, err);
+	} else if (queue_item(s, "", 0, NULL, err) == 0) {
+		f->item = s->n - 1;
+		s->item[f->item].feed = f;
+		f->next = s->feeds;
+		s->feeds = f;
+		*out = f;
+		rc = 0;
+	}
+	pthread_mutex_unlock(&s->mu);
+	if (rc < 0)
+		oci_free(f);
+	return rc;
+}
+
+void oci_push_feed_grew(oci_push_feed *f, int fd, uint64_t written)
+{
+	oci_push_session *s = f->s;
+
+	pthread_mutex_lock(&s->mu);
+	if (f->fd < 0 && !f->no_fd) {
+		f->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+		f->no_fd = f->fd < 0;
+	}
+	f->written = written;
+	pthread_cond_broadcast(&s->feed_cv);
+	pthread_mutex_unlock(&s->mu);
+}
+
+void oci_push_feed_end(oci_push_feed *f, const char *digest, int64_t size)
+{
+	oci_push_session *s = f->s;
+
+	pthread_mutex_lock(&s->mu);
+	if (digest) {
+		snprintf(f->digest, sizeof(f->digest), "%s", digest);
+		f->size = size;
+		f->written = (uint64_t)size;
+		f->ended = 1;
+		/* handed over again by its digest: the same blob */
+		snprintf(s->item[f->item].digest, sizeof(s->item[f->item].digest), "%s", digest);
+		s->item[f->item].size = size;
+	} else {
+		f->ended = -1;
+	}
+	pthread_cond_broadcast(&s->feed_cv);
+	pthread_mutex_unlock(&s->mu);
 }
 
 static void *session_worker(void *arg)
@@ -513,7 +669,9 @@ static void *session_worker(void *arg)
 			o.nsources = 1;
 			o.mount_repo = NULL;
 		}
-		if (push_one(s->reg, h, &o, it.digest, it.size, it.src != NULL, &added, &e) < 0)
+		if (it.feed ? push_feed(s, h, &o, it.feed, &added, &e) < 0
+			    : push_one(s->reg, h, &o, it.digest, it.size, it.src != NULL, &added,
+				       &e) < 0)
 			goto fail;
 		pthread_mutex_lock(&s->mu);
 		if (added >= 0)
@@ -537,6 +695,7 @@ fail:
 		ocibuild_error_clear(&e);
 	}
 	pthread_cond_broadcast(&s->cv);
+	pthread_cond_broadcast(&s->feed_cv);
 	pthread_mutex_unlock(&s->mu);
 	oci_http_release(h);
 	return NULL;
@@ -561,19 +720,13 @@ int oci_push_session_begin(oci_registry *reg, const oci_push_opts *o, oci_push_s
 	}
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->cv, NULL);
+	pthread_cond_init(&s->feed_cv, NULL);
 	/* none started: finish does the work on the caller's thread */
 	for (t = 0; t < jobs; t++)
 		if (pthread_create(&s->th[s->nth], NULL, session_worker, s) == 0)
 			s->nth++;
 	*out = s;
 	return 0;
-}
-
-/* Copy the first failure of a worker into err. */
-static int session_failure(oci_push_session *s, ocibuild_error *err)
-{
-	return oci_err(err, s->err.kind, s->err.code, "%s",
-		       s->err.message ? s->err.message : "upload failed");
 }
 
 int oci_push_session_add(oci_push_session *s, const char *digest, int64_t size,
@@ -611,6 +764,7 @@ static void session_join(oci_push_session *s, int stop)
 	s->closed = 1;
 	s->stop |= stop;
 	pthread_cond_broadcast(&s->cv);
+	pthread_cond_broadcast(&s->feed_cv);
 	pthread_mutex_unlock(&s->mu);
 	for (t = 0; t < s->nth; t++)
 		pthread_join(s->th[t], NULL);
@@ -624,6 +778,15 @@ void oci_push_session_abort(oci_push_session *s)
 	if (!s)
 		return;
 	session_join(s, 1);
+	while (s->feeds) {
+		oci_push_feed *f = s->feeds;
+
+		s->feeds = f->next;
+		if (f->fd >= 0)
+			close(f->fd);
+		oci_free(f);
+	}
+	pthread_cond_destroy(&s->feed_cv);
 	pthread_cond_destroy(&s->cv);
 	pthread_mutex_destroy(&s->mu);
 	ocibuild_error_clear(&s->err);

@@ -101,9 +101,22 @@ int oci_push_session_add(oci_push_session *s, const char *digest, int64_t size,
  * to finish, which pushes it with all the sources. */
 int oci_push_session_add_from(oci_push_session *s, const char *digest, int64_t size,
 			      const oci_blob_source *src, ocibuild_error *err);
+/* A blob of o->layout still being written, queued now: uploaded as it
+ * grows (oci_reg_upload_growing), without a HEAD first, so only for a
+ * blob that is new to the repository; should that upload fail, it is
+ * pushed as any blob once complete. *out belongs to the session: tell it
+ * of every write (grew) and, exactly once, of the end. */
+typedef struct oci_push_feed oci_push_feed;
+int oci_push_session_feed(oci_push_session *s, oci_push_feed **out, ocibuild_error *err);
+/* fd (the writer's; duplicated) holds `written` bytes now. */
+void oci_push_feed_grew(oci_push_feed *f, int fd, uint64_t written);
+/* The blob is complete, as digest (size bytes), under that name in the
+ * layout; NULL: it will not be, the upload under way is dropped. */
+void oci_push_feed_end(oci_push_feed *f, const char *digest, int64_t size);
 /* Queue the rest of image o->manifest_digest (o replaces begin's options:
  * the same layout and repository, now with all sources), wait for every
- * blob, then put the manifests by digest, then the tags. ref_out gets
+ * blob, then put the manifests an index lists by digest, then the top
+ * one by its tags (by digest when it has none). ref_out gets
  * "domain/repo@sha256:..." (heap). Frees s. */
 int oci_push_session_finish(oci_push_session *s, const oci_push_opts *o, char **ref_out,
 			    ocibuild_error *err);

@@ -42,6 +42,22 @@ cf_change_app() {
     printf '%% changed\n' >>"$app"
 }
 
+# cf_push_first [/REPO]: a registry, and relx:1 of the release pushed to
+# it (under REPO) from an empty cache, without an SBOM referrer
+cf_push_first() {
+    reg_start plain
+    export SOURCE_DATE_EPOCH=$REG_EPOCH
+    cf_release
+    cf_fresh
+    reg_ob_push build --release "$T/rel" -t relx:1 --push "$REG${1:-}" --no-attach-sbom
+}
+
+# cf_pushed_then_changed: cf_push_first, then one file of the app changed
+cf_pushed_then_changed() {
+    cf_push_first
+    cf_change_app
+}
+
 # cf_remote_manifest REPO:TAG -> the manifest as skopeo reads it
 cf_remote_manifest() {
     expect_ok skopeo inspect "${REG_SK[@]/--src-/--}" --raw "docker://$REG/$1"
@@ -74,11 +90,7 @@ cf_check_pushed() {
 cf_case_app_change() {
     local tag2=$1 m1 m2 want changed
     shift
-    reg_start plain
-    export SOURCE_DATE_EPOCH=$REG_EPOCH
-    cf_release
-    cf_fresh
-    reg_ob_push build --release "$T/rel" -t relx:1 --push "$REG" --no-attach-sbom
+    cf_push_first
     m1=$(cf_remote_manifest relx:1)
     cf_change_app
     cf_fresh
@@ -99,6 +111,14 @@ cf_case_app_change() {
     assert_eq "$(reg_uploaded_digests | tr '\n' ' ')" "$(tr '\n' ' ' <<<"$want")" \
         "blobs uploaded (registry log)"
     assert_eq "$(cf_upload_starts)" "$(wc -l <<<"$want")" "upload sessions"
+    # a layer no cache image had is new to the repository: its upload
+    # starts with its first bytes (a PATCH that follows the file as it is
+    # written, then the PUT with its digest), with no HEAD first
+    local d
+    for d in $changed; do
+        assert_eq "$(reg_count "\"HEAD /v2/[^ ]*/blobs/$d ")" 0 "HEADs of the new layer $d"
+    done
+    [ "$(reg_patches)" -ge "$(wc -l <<<"$changed")" ] || fail "no PATCH for the new layers: $(reg_access)"
     # blobs were added, so the manifest and its tag can not be there yet:
     # they are put without asking first
     assert_eq "$(reg_count '"HEAD /v2/[^ ]*/manifests/')" 0 "manifest HEADs of a new image"
@@ -142,11 +162,7 @@ test_cache_from_with_sbom_referrer() {
 # cache-from repository A, push to repository B of the same registry: the
 # unchanged layers are mounted, not uploaded
 test_cache_from_cross_repository_mount() {
-    reg_start plain
-    export SOURCE_DATE_EPOCH=$REG_EPOCH
-    cf_release
-    cf_fresh
-    reg_ob_push build --release "$T/rel" -t relx:1 --push "$REG/a" --no-attach-sbom
+    cf_push_first /a
     local m1 m2 changed
     m1=$(cf_remote_manifest a/relx:1)
     cf_change_app
@@ -169,11 +185,7 @@ test_cache_from_cross_repository_mount() {
 # no push, only -o: the reused blobs are downloaded (not compressed) so that
 # the archive is complete
 test_cache_from_archive_is_complete() {
-    reg_start plain
-    export SOURCE_DATE_EPOCH=$REG_EPOCH
-    cf_release
-    cf_fresh
-    reg_ob_push build --release "$T/rel" -t relx:1 --push "$REG" --no-attach-sbom
+    cf_push_first
     local m1
     m1=$(cf_remote_manifest relx:1)
     cf_change_app
@@ -340,12 +352,7 @@ test_cache_from_faults() {
 # the layers' diff_id passes run side by side (one layer per thread): what a
 # fresh runner logs, uploads and writes is the same for --jobs 1 and 2
 test_cache_from_jobs_same_output() {
-    reg_start plain
-    export SOURCE_DATE_EPOCH=$REG_EPOCH
-    cf_release
-    cf_fresh
-    reg_ob_push build --release "$T/rel" -t relx:1 --push "$REG" --no-attach-sbom
-    cf_change_app
+    cf_pushed_then_changed
     local j d=() lines=() up=()
     for j in 1 2; do
         cf_fresh
@@ -422,6 +429,24 @@ test_cache_from_plain_probe_once() {
         "TLS attempts of a push with a cache ref on the same registry"
 }
 
+# The upload of a new layer that starts while it is made fails (the
+# registry refuses its PATCH): the layer is uploaded again, whole, once it
+# is complete, and the image is the one a cold build makes.
+test_cache_from_streamed_upload_falls_back() {
+    cf_pushed_then_changed
+    reg_proxy_start --fail-first 1 --fail-status 400 --fail-method PATCH
+    cf_fresh
+    REG=$REG_PROXY reg_ob_push build --release "$T/rel" -t relx:2 --push "$REG_PROXY" \
+        --no-attach-sbom --cache-from "$REG_PROXY/relx:1"
+    grep -qE ' injected 400 PATCH ' "$REG_PROXY_LOG" || fail "no PATCH refused: $(cat "$REG_PROXY_LOG")"
+    assert_match "$ERR" 'uploading sha256:[0-9a-f]{12} again: ' "the upload made again"
+    assert_eq "$(cf_made "$ERR")" 1 "layers compressed ($ERR)"
+    local pushed=$PDIGEST
+    cf_check_pushed relx:2 "$pushed"
+    cf_fresh
+    assert_eq "$(cf_cold_digest --release "$T/rel" -t relx:2)" "$pushed" "digest of a cold build"
+}
+
 # cf_ca_bundle: the CA bundle libcurl loads by default (to count its opens)
 cf_ca_bundle() {
     local ca
@@ -477,11 +502,7 @@ test_cache_from_tls_probe_still_verifies() {
 # link there is gone, as after a registry clean-up) is not lost: it is pushed
 # at the end with every source, here from the blobs already in the cache.
 test_cache_from_unmountable_layer_pushed_at_the_end() {
-    reg_start plain
-    export SOURCE_DATE_EPOCH=$REG_EPOCH
-    cf_release
-    cf_fresh
-    reg_ob_push build --release "$T/rel" -t relx:1 --push "$REG/a" --no-attach-sbom
+    cf_push_first /a
     local m1 big link warm=$OCIBUILD_CACHE_DIR
     m1=$(cf_remote_manifest a/relx:1)
     # the largest layer: its link in repository a/relx removed

@@ -23,6 +23,8 @@ static void wrote(oci_file_sink *f, uint64_t n)
 				SYNC_FILE_RANGE_WRITE);
 		f->started = f->written;
 	}
+	if (f->on_wrote && n)
+		f->on_wrote(f->on_wrote_userdata, f->fd, f->written);
 }
 
 /* A write into path failed with e: a full disk says what to do. */
@@ -126,6 +128,8 @@ int oci_file_sink_init(oci_file_sink *f, int fd, const char *path, ocibuild_erro
 	f->no_copy = 0;
 	f->write_behind = 0;
 	f->written = f->started = 0;
+	f->on_wrote = NULL;
+	f->on_wrote_userdata = NULL;
 	f->fd = fd;
 	f->path = path;
 	f->len = 0;

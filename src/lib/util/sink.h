@@ -50,6 +50,9 @@ typedef struct oci_file_sink {
 	int no_copy; /* copy_file_range refused: read and write from now on */
 	int write_behind; /* set by the caller: a file that will be fsynced */
 	uint64_t written, started; /* bytes written; handed to writeback */
+	/* set by the caller, or NULL: told after each write to fd */
+	void (*on_wrote)(void *userdata, int fd, uint64_t written);
+	void *on_wrote_userdata;
 } oci_file_sink;
 
 int oci_file_sink_init(oci_file_sink *f, int fd, const char *path, ocibuild_error *err);

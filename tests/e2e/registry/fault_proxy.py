@@ -24,8 +24,10 @@ Optional behaviours:
       the store flips one byte of what it serves (of every blob, or only of
       DIGEST); the length stays the same.
   --fail-first N --fail-status CODE [--retry-after S] [--fail-path REGEX]
+  [--fail-method METHOD]
       the first N requests whose path (without the query) matches REGEX
-      (default: any /v2/ path except /v2/ itself) are answered with CODE, a
+      (default: any /v2/ path except /v2/ itself), and whose method is
+      METHOD when given, are answered with CODE, a
       JSON error body {"errors": [{"code", "message"}]} (--fail-code,
       --fail-message to choose them) and, when given, Retry-After: S.
       Later requests are forwarded.
@@ -92,6 +94,7 @@ def parse_args():
     p.add_argument("--fail-status", type=int, default=503)
     p.add_argument("--retry-after", default=None)
     p.add_argument("--fail-path", default=r"^/v2/.+")
+    p.add_argument("--fail-method", default=None)
     p.add_argument("--fail-code", default=None)
     p.add_argument("--fail-message", default=None)
     p.add_argument("--drop-first-patch", type=int, default=None)
@@ -187,6 +190,8 @@ class Proxy(Base):
 
     def maybe_fail(self, path, t):
         if ARGS.fail_first <= 0 or path == "/v2/" or not FAIL_RE.search(path):
+            return False
+        if ARGS.fail_method and self.command != ARGS.fail_method:
             return False
         with LOCK:
             if STATE["failed"] >= ARGS.fail_first:
