@@ -334,7 +334,7 @@ static int helper_run(ocibuild_ctx *ctx, oci_getenv_fn env, const char *prog,
 		long long left;
 		int w, reading = outp[0] >= 0;
 
-		if (ctx && ctx->cancel && ctx->cancel(ctx->cancel_userdata)) {
+		if (ctx && oci_ctx_stop(ctx)) {
 			oci_err(err, OCIBUILD_ERR_CANCELLED, 0, "interrupted while %s was running",
 				prog);
 			goto kill;

@@ -4,6 +4,7 @@
  * manifest assembled on top of its base (imgcfg.c, imgman.c), and the
  * outputs written (output.c: staged beside the target, moved into place
  * at the end) and pushed. */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -77,6 +78,10 @@ struct build {
 	oci_descriptor top;
 	oci_lmake lm;            /* makes the layers; its cf: --cache-from */
 	oci_push_stream *stream; /* --push: layers upload as they are made */
+	/* the registry work done while the input is walked (prefetch_*) */
+	pthread_t pre_th;
+	int pre_started, pre_cf, pre_rc;
+	ocibuild_error pre_err;
 };
 
 /* One struct plat and one output image for each platform. */
@@ -246,8 +251,6 @@ static int build_layers(struct build *b, ocibuild_error *err)
 		v[i] = &b->layers.v[i];
 	if (oci_lmake_layers(&b->lm, v, b->layers.n, err) < 0)
 		return -1;
-	if (oci_lmake_trim(&b->lm, err) < 0)
-		return -1;
 	sb = oci_calloc(b->plan.np, sizeof(*sb));
 	if (!sb)
 		return oci_err_nomem(err);
@@ -356,14 +359,67 @@ static int make_top(struct build *b, ocibuild_error *err)
 	return rc;
 }
 
+/* A build+push starts on its registry before its input is walked: the
+ * stream (libcurl loaded, the registry's scheme settled) and, on a fresh
+ * runner (no layer cache, or an empty one), the --cache-from images read.
+ * That is mostly waiting on the network, and the walk and plan rarely keep
+ * every core busy. Nothing it does is logged until the layers are made. */
+static void *prefetch_main(void *ud)
+{
+	struct build *b = ud;
+
+	b->pre_rc = oci_push_stream_begin(b->ctx, &b->net, b->out.stage, b->o->push,
+					  b->plan.tags.v[0], &b->stream, &b->pre_err);
+	if (b->pre_rc == 0 && b->pre_cf) {
+		b->lm.stream = b->stream;
+		b->pre_rc = oci_lmake_open_cache_from(&b->lm, &b->pre_err);
+	}
+	return NULL;
+}
+
+static void fill_lmake(struct build *b);
+
+static void prefetch_start(struct build *b)
+{
+	fill_lmake(b);
+	b->pre_cf = oci_lmake_nothing_cached(&b->lm);
+	if (pthread_create(&b->pre_th, NULL, prefetch_main, b) == 0)
+		b->pre_started = 1;
+	else
+		prefetch_main(b);
+}
+
+/* Wait for the prefetch; its error, if it failed. */
+static int prefetch_join(struct build *b, ocibuild_error *err)
+{
+	if (b->pre_started)
+		pthread_join(b->pre_th, NULL);
+	b->pre_started = 0;
+	if (b->pre_rc == 0)
+		return 0;
+	ocibuild_error_clear(err);
+	*err = b->pre_err;
+	memset(&b->pre_err, 0, sizeof(b->pre_err));
+	b->pre_rc = 0;
+	return -1;
+}
+
 static void cleanup(struct build *b)
 {
 	size_t i;
 
+	if (b->pre_started) {
+		/* the build failed before the layers: what the registry is
+		 * still being asked is of no use any more */
+		oci_ctx_halt(b->ctx, 1);
+		pthread_join(b->pre_th, NULL);
+		oci_ctx_halt(b->ctx, 0);
+	}
+	ocibuild_error_clear(&b->pre_err);
 	oci_push_stream_free(b->stream); /* before its blobs go */
+	oci_lmake_release(&b->lm); /* what it still puts in the cache reads the stage */
 	oci_output_release(&b->out);
 	oci_free(b->imgs);
-	oci_lmake_release(&b->lm);
 	for (i = 0; b->plats && i < b->plan.np; i++) {
 		struct plat *pl = &b->plats[i];
 
@@ -526,6 +582,13 @@ int ocibuild_build(ocibuild_ctx *ctx, const ocibuild_build_opts *opts,
 		oci_err_nomem(err);
 		goto out;
 	}
+	b.out.archive = b.plan.output;
+	b.out.gzip = b.plan.output_gzip;
+	b.out.layout = b.plan.layout;
+	if (oci_output_stage(&b.out, err) < 0)
+		goto out;
+	if (opts->push)
+		prefetch_start(&b);
 	for (i = 0; i < b.plan.np; i++)
 		if (oci_base_open(ctx, &b.net, b.plan.base, b.plats[i].platform,
 				  b.plan.base_layers, &b.plats[i].base, err) < 0)
@@ -535,15 +598,7 @@ int ocibuild_build(ocibuild_ctx *ctx, const ocibuild_build_opts *opts,
 	b.w.magic = b.is_release; /* for the ELF check (plan_layers) */
 	if (oci_walk_dir(b.tree, &b.w, err) < 0)
 		goto out;
-	if (plan_layers(&b, err) < 0)
-		goto out;
-	b.out.archive = b.plan.output;
-	b.out.gzip = b.plan.output_gzip;
-	b.out.layout = b.plan.layout;
-	if (oci_output_stage(&b.out, err) < 0)
-		goto out;
-	if (opts->push && oci_push_stream_begin(ctx, &b.net, b.out.stage, opts->push, b.plan.tags.v[0],
-						&b.stream, err) < 0)
+	if (plan_layers(&b, err) < 0 || prefetch_join(&b, err) < 0)
 		goto out;
 	fill_lmake(&b);
 	if (build_layers(&b, err) < 0 || oci_ctx_cancelled(ctx, err) < 0)
@@ -567,6 +622,9 @@ int ocibuild_build(ocibuild_ctx *ctx, const ocibuild_build_opts *opts,
 			unlink(opts->output);
 		goto out;
 	}
+	/* the layers being put in the layer cache (they are read from the
+	 * stage, which becomes the layout), then the cache trimmed */
+	oci_lmake_finish(&b.lm);
 	if (b.plan.layout) {
 		if (oci_ctx_cancelled(ctx, err) < 0 ||
 		    oci_output_layout(&b.out, ctx, b.imgs, b.plan.np, &b.top, &b.plan.tags, err) < 0) {

@@ -3,6 +3,8 @@
  * that changed. Reading a cache reference is best effort: whatever goes
  * wrong (other than an interrupt or memory) is logged and the build goes
  * on without that reference. */
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "cachefrom.h"
@@ -96,7 +98,37 @@ void oci_cachefrom_release(oci_cachefrom *cf)
 	oci_free(cf->reused);
 	oci_free(cf->v);
 	oci_strlist_release(&cf->names);
+	oci_strlist_release(&cf->notes);
 	memset(cf, 0, sizeof(*cf));
+}
+
+/* A line for the log, kept until oci_cachefrom_tell (the images may be
+ * read on another thread than the one whose log order counts); the first
+ * character is the level. Lost when out of memory, as a log line is not
+ * worth failing for. */
+static void note(oci_cachefrom *cf, ocibuild_log_level level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void note(oci_cachefrom *cf, ocibuild_log_level level, const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+
+	line[0] = (char)('0' + level);
+	va_start(ap, fmt);
+	vsnprintf(line + 1, sizeof(line) - 1, fmt, ap);
+	va_end(ap);
+	if (oci_strlist_push(&cf->notes, line, NULL) < 0)
+		return; /* lost */
+}
+
+void oci_cachefrom_tell(ocibuild_ctx *ctx, oci_cachefrom *cf)
+{
+	size_t i;
+
+	for (i = 0; i < cf->notes.n; i++)
+		oci_log(ctx, (ocibuild_log_level)(cf->notes.v[i][0] - '0'), "%s", cf->notes.v[i] + 1);
+	oci_strlist_release(&cf->notes);
 }
 
 /* Grow the per-source arrays by one (zeroed); -1 when out of memory. */
@@ -130,7 +162,7 @@ static int add_source(oci_cachefrom *cf, ocibuild_error *err)
 
 /* The layers of one resolved manifest of source `si`. 0, or -1 (err) when
  * out of memory; a config that does not match its manifest is left out. */
-static int add_layers(ocibuild_ctx *ctx, oci_cachefrom *cf, size_t si, const char *name,
+static int add_layers(oci_cachefrom *cf, size_t si, const char *name,
 		      const oci_pulled *p, ocibuild_error *err)
 {
 	oci_image_config c;
@@ -140,13 +172,13 @@ static int add_layers(ocibuild_ctx *ctx, oci_cachefrom *cf, size_t si, const cha
 	if (oci_config_parse(p->config_json, p->config_len, &c, err) < 0) {
 		if (err->kind == OCIBUILD_ERR_NOMEM)
 			return -1;
-		oci_log(ctx, OCIBUILD_LOG_WARN, "cache ref '%s': its config can not be read (%s): building without it",
+		note(cf, OCIBUILD_LOG_WARN, "cache ref '%s': its config can not be read (%s): building without it",
 			name, err->message);
 		ocibuild_error_clear(err);
 		return 0;
 	}
 	if (c.diff_ids.n != p->manifest.nlayers) {
-		oci_log(ctx, OCIBUILD_LOG_WARN, "cache ref '%s': its config lists %zu layers but its manifest %zu: building without it",
+		note(cf, OCIBUILD_LOG_WARN, "cache ref '%s': its config lists %zu layers but its manifest %zu: building without it",
 			name, c.diff_ids.n, p->manifest.nlayers);
 		goto out;
 	}
@@ -214,7 +246,7 @@ static int open_one(ocibuild_ctx *ctx, const oci_net *net, oci_registry *known,
 	if (oci_net_registry(ctx, &cnet, r.domain, 0, &reg, err) < 0) {
 		if (fatal(err))
 			goto out;
-		oci_log(ctx, OCIBUILD_LOG_WARN, "cache ref '%s' can not be used (%s): building without it",
+		note(cf, OCIBUILD_LOG_WARN, "cache ref '%s' can not be used (%s): building without it",
 			name, err->message);
 		ocibuild_error_clear(err);
 		rc = 0;
@@ -239,7 +271,7 @@ static int open_one(ocibuild_ctx *ctx, const oci_net *net, oci_registry *known,
 		if (oci_ctx_cancelled(ctx, err) < 0)
 			goto out;
 		if (oci_pull_resolve(cf->src[si].reg, &r, &plats[k], cache, &p, err) == 0) {
-			int a = add_layers(ctx, cf, si, name, &p, err);
+			int a = add_layers(cf, si, name, &p, err);
 
 			oci_pulled_release(&p);
 			if (a < 0)
@@ -249,13 +281,13 @@ static int open_one(ocibuild_ctx *ctx, const oci_net *net, oci_registry *known,
 		if (fatal(err))
 			goto out;
 		if (err->kind == OCIBUILD_ERR_INPUT && err->code == 404) {
-			oci_log(ctx, OCIBUILD_LOG_INFO, "cache ref '%s' does not exist yet: building without it",
+			note(cf, OCIBUILD_LOG_INFO, "cache ref '%s' does not exist yet: building without it",
 				name);
 			ocibuild_error_clear(err);
 			break;
 		}
 		ps = oci_platform_string(&plats[k]);
-		oci_log(ctx, OCIBUILD_LOG_WARN, "cache ref '%s' can not be used for %s (%s): building without it",
+		note(cf, OCIBUILD_LOG_WARN, "cache ref '%s' can not be used for %s (%s): building without it",
 			name, ps ? ps : "this platform", err->message);
 		oci_free(ps);
 		/* a platform the image lacks does not spoil the others; an
@@ -267,7 +299,7 @@ static int open_one(ocibuild_ctx *ctx, const oci_net *net, oci_registry *known,
 		ocibuild_error_clear(err);
 	}
 	if (cf->n > before)
-		oci_log(ctx, OCIBUILD_LOG_INFO, "cache ref '%s': %zu layers", name, cf->n - before);
+		note(cf, OCIBUILD_LOG_INFO, "cache ref '%s': %zu layers", name, cf->n - before);
 	rc = 0;
 out:
 	oci_reg_release(reg);

@@ -22,6 +22,7 @@ typedef struct oci_cachefrom {
 	oci_blob_source *src; /* one per cache reference that resolved */
 	oci_strlist *blobs;   /* src[i].blobs points at blobs[i] */
 	oci_strlist names;    /* the references as given, for logs */
+	oci_strlist notes;    /* log lines not told yet (oci_cachefrom_tell) */
 	size_t *reused;       /* layers reused from each source */
 	size_t nsrc;
 	oci_cf_layer *v;
@@ -34,11 +35,14 @@ typedef struct oci_cachefrom {
  * the host of `known` (a registry client already in use, or NULL) takes
  * its settled scheme instead of trying TLS again. Fails only
  * when cancelled or out of memory; any other failure of a reference is
- * logged and the reference left out. Release with oci_cachefrom_release. */
+ * noted and the reference left out. What it has to say is kept for
+ * oci_cachefrom_tell. Release with oci_cachefrom_release. */
 int oci_cachefrom_open(ocibuild_ctx *ctx, const oci_net *net, oci_registry *known,
 		       const ocibuild_strv *refs, const char *push, const oci_strlist *tags,
 		       const oci_platform *plats, size_t np, const char *cache, oci_cachefrom *cf,
 		       ocibuild_error *err);
+/* Log what opening the images had to say, and forget it. */
+void oci_cachefrom_tell(ocibuild_ctx *ctx, oci_cachefrom *cf);
 /* The diff_id of the layer that o and entries would make: the tar stream
  * hashed, nothing compressed or written. tar_size may be NULL. */
 int oci_cachefrom_diff_id(const oci_layer_opts *o, const oci_walk_entry *const *entries,

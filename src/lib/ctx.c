@@ -97,9 +97,22 @@ int oci_ctx_threads(const ocibuild_ctx *ctx)
 
 int oci_ctx_cancelled(ocibuild_ctx *ctx, ocibuild_error *err)
 {
-	if (ctx->cancel && ctx->cancel(ctx->cancel_userdata))
+	if (oci_ctx_stop(ctx))
 		return oci_err(err, OCIBUILD_ERR_CANCELLED, 0, "interrupted");
 	return 0;
+}
+
+int oci_ctx_stop(void *ud)
+{
+	ocibuild_ctx *ctx = ud;
+
+	return __atomic_load_n(&ctx->halt, __ATOMIC_ACQUIRE) ||
+	       (ctx->cancel && ctx->cancel(ctx->cancel_userdata));
+}
+
+void oci_ctx_halt(ocibuild_ctx *ctx, int on)
+{
+	__atomic_store_n(&ctx->halt, on, __ATOMIC_RELEASE);
 }
 
 void ocibuild_ctx_set_request_timeout(ocibuild_ctx *ctx, long seconds)

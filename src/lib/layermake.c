@@ -2,6 +2,7 @@
  * image, then the tar and the compressor (layer.c). */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <string.h>
@@ -217,6 +218,105 @@ static void feed_grew(void *ud, int fd, uint64_t written)
 	oci_push_feed_grew(ud, fd, written);
 }
 
+/* A layer made whose cache key no lookup needed (an empty cache): the key
+ * (a read of every file) is computed and the layer put in the cache on a
+ * thread of its own, while the build goes on (the upload, the next
+ * layers); oci_lmake_finish waits and tells what the key cost. */
+struct lm_later {
+	struct lm_later *next;
+	pthread_t th;
+	int started;
+	ocibuild_ctx *ctx;
+	const oci_lplan *p;
+	char *lcache;        /* a copy: the build may let go of its own */
+	const char *stage;
+	oci_layer_opts lo;
+	oci_layer_result r;
+	char slot[17];
+	oci_gz_member *made; /* NULL: not gzip */
+	size_t nmade;
+	oci_lcache_stats st;
+	int rc;
+	ocibuild_error err;
+};
+
+static void *later_main(void *ud)
+{
+	struct lm_later *l = ud;
+	char key[OCI_LCACHE_KEY_LEN + 1];
+
+	l->rc = oci_lcache_key(l->lcache, &l->lo, l->p->v, l->p->n, key, &l->st, &l->err);
+	if (l->rc == 0)
+		l->rc = oci_lcache_put(l->lcache, key, l->stage, &l->r, &l->err);
+	if (l->rc == 0 && l->made)
+		l->rc = oci_lcache_members_put(l->lcache, l->slot, l->r.digest, l->made, l->nmade,
+					       &l->err);
+	return NULL;
+}
+
+/* Hand the cache write of layer p over to a thread (made: its members,
+ * taken). 0, or -1 when out of memory; a thread that can not be started
+ * does it here. */
+static int put_later(oci_lmake *m, const oci_lplan *p, const oci_layer_opts *lo,
+		     const char *slot, oci_gz_member **made, size_t nmade, ocibuild_error *err)
+{
+	struct lm_later *l = oci_calloc(1, sizeof(*l));
+
+	if (!l || !(l->lcache = oci_strdup(m->lcache))) {
+		oci_free(l);
+		return oci_err_nomem(err);
+	}
+	l->ctx = m->ctx;
+	l->p = p;
+	l->stage = m->stage;
+	l->lo = *lo;
+	l->lo.members = NULL;
+	l->r = p->r;
+	memcpy(l->slot, slot, sizeof(l->slot));
+	l->made = *made;
+	l->nmade = nmade;
+	*made = NULL;
+	l->next = m->later;
+	m->later = l;
+	if (pthread_create(&l->th, NULL, later_main, l) == 0)
+		l->started = 1;
+	else
+		later_main(l);
+	return 0;
+}
+
+/* Wait for the deferred cache writes; with tell, say in layer order (the
+ * list is newest first) what each key cost and whether the cache took it.
+ * A write that failed, even for want of memory, costs the next build
+ * time, not this one its result. */
+static void later_join(oci_lmake *m, int tell)
+{
+	struct lm_later *l, *rev = NULL;
+	int warned = 0;
+
+	while ((l = m->later)) {
+		m->later = l->next;
+		if (l->started)
+			pthread_join(l->th, NULL);
+		l->next = rev;
+		rev = l;
+	}
+	while ((l = rev)) {
+		rev = l->next;
+		if (tell && l->rc == 0 && l->st.files)
+			oci_log(m->ctx, OCIBUILD_LOG_INFO,
+				"%s layer: cache key: %zu of %zu files read and hashed, the others unchanged since last hashed",
+				l->p->what, l->st.read, l->st.files);
+		if (tell && l->rc < 0 && !warned++)
+			oci_log(m->ctx, OCIBUILD_LOG_WARN, "the layer cache '%s' is not usable (%s): going on without it",
+				l->lcache, l->err.message);
+		ocibuild_error_clear(&l->err);
+		oci_free(l->lcache);
+		oci_free(l->made);
+		oci_free(l);
+	}
+}
+
 /* Compressed into the stage: the layer nothing had. With the layer cache
  * and gzip, the blocks that did not change since the layer's last build
  * are taken from its blob there. When --cache-from images were read and
@@ -231,12 +331,13 @@ static int make_layer(struct lm_each *e, size_t i, ocibuild_error *err)
 	oci_layer_members mb;
 	oci_gz_member *old = NULL;
 	oci_push_feed *feed = NULL;
-	char h1[32], h2[32], slot[17], said[64] = "";
-	int rc = -1, gz = m->compression == OCIBUILD_COMPRESS_GZIP;
+	char h1[32], h2[32], slot[17] = "", said[64] = "";
+	int rc = -1, gz = m->compression == OCIBUILD_COMPRESS_GZIP, later;
 
 	memset(&mb, 0, sizeof(mb));
 	mb.fd = -1;
-	if (m->lcache && !(key = key_of(e, i, err)))
+	later = m->lcache && !e->have_key[i];
+	if (m->lcache && !later && !(key = key_of(e, i, err)))
 		return -1;
 	layer_opts(m, p, &lo);
 	if (m->lcache && gz) {
@@ -264,7 +365,10 @@ static int make_layer(struct lm_each *e, size_t i, ocibuild_error *err)
 		human((uint64_t)p->r.size, h2, sizeof(h2)),
 		m->compression == OCIBUILD_COMPRESS_NONE ? "uncompressed"
 		: m->compression == OCIBUILD_COMPRESS_ZSTD ? "zstd" : "gzip", said);
-	if (m->lcache && (oci_lcache_put(m->lcache, key, m->stage, &p->r, err) < 0 ||
+	if (later) {
+		if (put_later(m, p, &lo, slot, &mb.made, mb.nmade, err) < 0)
+			goto out;
+	} else if (m->lcache && (oci_lcache_put(m->lcache, key, m->stage, &p->r, err) < 0 ||
 			  (gz && oci_lcache_members_put(m->lcache, slot, p->r.digest, mb.made,
 							mb.nmade, err) < 0))) {
 		/* a cache that can not be written costs the next build time,
@@ -344,9 +448,12 @@ static int diff_id_one(struct lm_each *e, size_t i, ocibuild_error *err)
 				     err);
 }
 
-/* Open the --cache-from images, once, at the first layer that misses the
- * layer cache; 0 when there are none to use. */
-static int open_cache_from(oci_lmake *m, ocibuild_error *err)
+int oci_lmake_nothing_cached(const oci_lmake *m)
+{
+	return !m->lcache || oci_lcache_empty(m->lcache);
+}
+
+int oci_lmake_open_cache_from(oci_lmake *m, ocibuild_error *err)
 {
 	char *cache;
 	int rc;
@@ -362,6 +469,17 @@ static int open_cache_from(oci_lmake *m, ocibuild_error *err)
 				m->cf_push, m->tags, m->platforms, m->np, cache, &m->cf, err);
 	oci_free(cache);
 	return rc;
+}
+
+/* The --cache-from images, at the first layer that misses the layer
+ * cache: opened now unless they were beforehand, and what opening them
+ * had to say told here, where it belongs in the log. */
+static int open_cache_from(oci_lmake *m, ocibuild_error *err)
+{
+	if (oci_lmake_open_cache_from(m, err) < 0)
+		return -1;
+	oci_cachefrom_tell(m->ctx, &m->cf);
+	return 0;
 }
 
 int oci_lmake_layers(oci_lmake *m, oci_lplan *const *v, size_t n, ocibuild_error *err)
@@ -444,19 +562,25 @@ out:
 	return rc;
 }
 
-int oci_lmake_trim(oci_lmake *m, ocibuild_error *err)
+void oci_lmake_finish(oci_lmake *m)
 {
+	ocibuild_error err = { 0 };
 	uint64_t gone = 0;
 
+	later_join(m, 1);
 	if (!m->lcache)
-		return 0;
-	if (oci_lcache_trim(m->lcache, m->cache_max, &gone, err) < 0)
-		return -1;
-	if (gone)
+		return;
+	if (oci_lcache_trim(m->lcache, m->cache_max, &gone, &err) < 0) {
+		/* the image is made: a cache larger than it may be is for the
+		 * next build to bring down */
+		oci_log(m->ctx, OCIBUILD_LOG_WARN, "the layer cache '%s' could not be trimmed (%s)",
+			m->lcache, err.message);
+		ocibuild_error_clear(&err);
+	} else if (gone) {
 		oci_log(m->ctx, OCIBUILD_LOG_INFO,
 			"cache: removed %llu bytes of least recently used blobs",
 			(unsigned long long)gone);
-	return 0;
+	}
 }
 
 void oci_lmake_log_reused(oci_lmake *m)
@@ -471,6 +595,7 @@ void oci_lmake_log_reused(oci_lmake *m)
 
 void oci_lmake_release(oci_lmake *m)
 {
+	later_join(m, 0);
 	oci_free(m->lcache);
 	m->lcache = NULL;
 	oci_cachefrom_release(&m->cf);

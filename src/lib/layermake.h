@@ -34,17 +34,31 @@ typedef struct oci_lmake {
 	/* state */
 	oci_cachefrom cf;     /* the cache images; their blob sources go to the push */
 	int cf_open;
+	struct lm_later *later; /* layers put in the layer cache on threads of their own */
 } oci_lmake;
 
 /* Make the layers v[0..n) (fills each one's r, and its from when a
  * --cache-from image holds its blob) and, with a stream, queue each blob
  * made for upload. The passes that only read the input run one layer per
  * thread (oci_ctx_threads); logs, events, uploads and results are the same,
- * and in the same order, for any thread count. */
+ * and in the same order, for any thread count. A layer whose cache key was
+ * not needed to look it up (an empty cache) is put in the layer cache on
+ * a thread of its own while the build goes on: oci_lmake_finish waits. */
 int oci_lmake_layers(oci_lmake *m, oci_lplan *const *v, size_t n, ocibuild_error *err);
 
-/* Bring the layer cache down to cache_max, least recently used first. */
-int oci_lmake_trim(oci_lmake *m, ocibuild_error *err);
+/* Whether the layer cache holds nothing to look up (there is none, or it
+ * is empty, as on a fresh runner). */
+int oci_lmake_nothing_cached(const oci_lmake *m);
+/* Open the --cache-from images now (once), rather than at the first layer
+ * that misses the layer cache: on a fresh runner, while the input is still
+ * walked (only the fields that open reads need be set: ctx, net, the
+ * references, tags, platforms and the stream). Logs nothing; the layers
+ * tell what it had to say. 0, or -1 when cancelled or out of memory. */
+int oci_lmake_open_cache_from(oci_lmake *m, ocibuild_error *err);
+/* Wait for the layers still being put in the layer cache (tell what their
+ * keys cost), then bring the cache down to cache_max, least recently used
+ * first. Call once the image is made: a failure here is only logged. */
+void oci_lmake_finish(oci_lmake *m);
 
 /* Log how many layers each --cache-from image gave. */
 void oci_lmake_log_reused(oci_lmake *m);

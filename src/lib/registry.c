@@ -148,8 +148,8 @@ int oci_reg_http(oci_registry *r, oci_http **h, ocibuild_error *err)
 
 	memset(&ho, 0, sizeof(ho));
 	ho.ca_file = r->ca_file;
-	ho.cancel = r->o.ctx ? r->o.ctx->cancel : NULL;
-	ho.cancel_userdata = r->o.ctx ? r->o.ctx->cancel_userdata : NULL;
+	ho.cancel = r->o.ctx ? oci_ctx_stop : NULL;
+	ho.cancel_userdata = r->o.ctx;
 	return oci_http_new(h, &ho, err);
 }
 
@@ -632,7 +632,7 @@ static int backoff(oci_registry *r, struct budget *b, const char *retry_after)
 		long step = ms - slept < 100 ? ms - slept : 100;
 		struct timespec ts = { 0, step * 1000000L };
 
-		if (ctx && ctx->cancel && ctx->cancel(ctx->cancel_userdata))
+		if (ctx && oci_ctx_stop(ctx))
 			return -1;
 		nanosleep(&ts, NULL);
 		slept += step;

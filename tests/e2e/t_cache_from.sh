@@ -447,6 +447,23 @@ test_cache_from_streamed_upload_falls_back() {
     assert_eq "$(cf_cold_digest --release "$T/rel" -t relx:2)" "$pushed" "digest of a cold build"
 }
 
+# A fresh runner reads its cache ref while it walks its input. When the
+# input turns out to be bad, the build fails with that error at once: it
+# does not wait for the registry's answer (the proxy holds it a minute).
+test_cache_from_bad_input_does_not_wait_for_the_registry() {
+    reg_start plain
+    reg_src "$T/src"
+    reg_ob_push build --dir "$T/src" -t app:1 --push "$REG"
+    mkfifo "$T/src/pipe"
+    reg_proxy_start --delay 60 --delay-path '/manifests/'
+    cf_fresh
+    run "$OCIBUILD" build --dir "$T/src" -t app:2 --push "$REG_PROXY" "${REG_NET[@]}"
+    [ "$RC" -ne 0 ] || fail "a build of a tree with a FIFO succeeded"
+    assert_contains "$ERR" "pipe" "the error names the FIFO"
+    assert_eq "$(grep -c 'forward GET /v2/app/manifests/' "$REG_PROXY_LOG" || true)" 0 \
+        "answers to the cache ref's manifest request when the build ended"
+}
+
 # cf_ca_bundle: the CA bundle libcurl loads by default (to count its opens)
 cf_ca_bundle() {
     local ca
