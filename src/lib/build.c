@@ -238,27 +238,25 @@ static void fill_lmake(struct build *b)
 	m->stream = b->stream;
 }
 
-/* The layers made from the input, then each platform's sbom layer (one
- * made for platforms with the same SBOM). */
+/* Each platform's sbom layer (one made for platforms with the same SBOM),
+ * then the layers made from the input, in one go: the SBOM is known from
+ * the plan, and made first its upload is out of the way of the layers'. */
 static int build_layers(struct build *b, ocibuild_error *err)
 {
-	oci_lplan *v[OCI_LPLAN_MAX];
-	oci_lplan **sb;
+	oci_lplan **all;
 	size_t i, n = 0;
 	int rc;
 
-	for (i = 0; i < b->layers.n; i++)
-		v[i] = &b->layers.v[i];
-	if (oci_lmake_layers(&b->lm, v, b->layers.n, err) < 0)
-		return -1;
-	sb = oci_calloc(b->plan.np, sizeof(*sb));
-	if (!sb)
+	all = oci_calloc(b->plan.np + b->layers.n, sizeof(*all));
+	if (!all)
 		return oci_err_nomem(err);
 	for (i = 0; i < b->plan.np; i++)
 		if (b->plats[i].has_sbom && !b->plats[i].same_sbom)
-			sb[n++] = &b->plats[i].sbom_layer;
-	rc = oci_lmake_layers(&b->lm, sb, n, err);
-	oci_free(sb);
+			all[n++] = &b->plats[i].sbom_layer;
+	for (i = 0; i < b->layers.n; i++)
+		all[n++] = &b->layers.v[i];
+	rc = oci_lmake_layers(&b->lm, all, n, err);
+	oci_free(all);
 	if (rc < 0)
 		return -1;
 	for (i = 0; i < b->plan.np; i++)
