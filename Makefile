@@ -181,7 +181,7 @@ check-asan:
 # of parallel compression (compress.c) and of pushes through the upload
 # pool (transfer.c), with the registry in each auth mode. Any report fails
 # it, also one from a run whose exit status a test expected to be non-zero.
-TSAN_E2E ?= compression|cache_gzip_blocks_reused|cache_from_jobs|cache_from_explicit|cache_from_streamed|cache_from_bad_input|stream_|repro_jobs|repro_walk_threads|push_copy|multi_tags|parallel_uploads|upload_once|chunked_upload|token_refresh|tty_progress|killed_mid_upload|retry_after|platforms_registry_push|platforms_reproducible
+TSAN_E2E ?= compression|cache_gzip_blocks_reused|cache_from_jobs|cache_from_explicit|cache_from_streamed|cache_from_bad_input|cache_from_app_blocks|stream_|repro_jobs|repro_walk_threads|push_copy|multi_tags|parallel_uploads|upload_once|chunked_upload|token_refresh|tty_progress|killed_mid_upload|retry_after|platforms_registry_push|platforms_reproducible
 check-tsan:
 	$(MAKE) O=build-tsan BIN=build-tsan TSAN=1 build-tsan/ocibuild $(UNIT_BIN:$(O)/%=build-tsan/%)
 	@rm -rf build-tsan/reports && mkdir -p build-tsan/reports

@@ -371,6 +371,8 @@ static void *prefetch_main(void *ud)
 	if (b->pre_rc == 0 && b->pre_cf) {
 		b->lm.stream = b->stream;
 		b->pre_rc = oci_lmake_open_cache_from(&b->lm, &b->pre_err);
+		if (b->pre_rc == 0)
+			b->pre_rc = oci_lmake_fetch_members(&b->lm, &b->pre_err);
 	}
 	return NULL;
 }

@@ -65,6 +65,23 @@ const oci_cf_layer *oci_cachefrom_find(const oci_cachefrom *cf, const char *diff
 	return NULL;
 }
 
+const oci_cf_layer *oci_cachefrom_made_as(const oci_cachefrom *cf, const char *what,
+					  ocibuild_compression c)
+{
+	static const char pre[] = "ocibuild build: ";
+	size_t i, wl = strlen(what);
+
+	for (i = 0; i < cf->n; i++) {
+		const char *b = cf->v[i].made_by;
+
+		if (b && !strncmp(b, pre, sizeof(pre) - 1) && !strncmp(b + sizeof(pre) - 1, what, wl) &&
+		    !strncmp(b + sizeof(pre) - 1 + wl, " layer in ", 10) &&
+		    type_fits(cf->v[i].media_type, c))
+			return &cf->v[i];
+	}
+	return NULL;
+}
+
 int oci_cachefrom_fetch(ocibuild_ctx *ctx, const oci_cachefrom *cf, const oci_cf_layer *l,
 			const char *store, ocibuild_error *err)
 {
@@ -91,8 +108,10 @@ void oci_cachefrom_release(oci_cachefrom *cf)
 		oci_free((char *)cf->src[i].repo);
 		oci_strlist_release(&cf->blobs[i]);
 	}
-	for (i = 0; i < cf->n; i++)
+	for (i = 0; i < cf->n; i++) {
 		oci_free(cf->v[i].media_type);
+		oci_free(cf->v[i].made_by);
+	}
 	oci_free(cf->src);
 	oci_free(cf->blobs);
 	oci_free(cf->reused);
@@ -166,7 +185,8 @@ static int add_layers(oci_cachefrom *cf, size_t si, const char *name,
 		      const oci_pulled *p, ocibuild_error *err)
 {
 	oci_image_config c;
-	size_t i, k;
+	const char **made_by = NULL;
+	size_t i, k, nh = 0;
 	int rc = 0;
 
 	if (oci_config_parse(p->config_json, p->config_len, &c, err) < 0) {
@@ -182,6 +202,18 @@ static int add_layers(oci_cachefrom *cf, size_t si, const char *name,
 			name, c.diff_ids.n, p->manifest.nlayers);
 		goto out;
 	}
+	/* the history entries that are not empty layers name the layers,
+	 * in order, when there are as many of them */
+	made_by = oci_calloc(p->manifest.nlayers + 1, sizeof(*made_by));
+	if (!made_by) {
+		rc = oci_err_nomem(err);
+		goto out;
+	}
+	for (i = 0; i < c.nhistory && nh <= p->manifest.nlayers; i++)
+		if (!c.history[i].empty_layer)
+			made_by[nh++] = c.history[i].created_by;
+	if (nh != p->manifest.nlayers)
+		memset(made_by, 0, (p->manifest.nlayers + 1) * sizeof(*made_by));
 	for (i = 0; i < p->manifest.nlayers && rc == 0; i++) {
 		const oci_descriptor *d = &p->manifest.layers[i];
 		const char *id = c.diff_ids.v[i];
@@ -207,7 +239,9 @@ static int add_layers(oci_cachefrom *cf, size_t si, const char *name,
 		l->size = d->size;
 		l->src = si;
 		l->media_type = oci_strdup(d->media_type ? d->media_type : "");
-		if (!l->media_type) {
+		l->made_by = made_by[i] ? oci_strdup(made_by[i]) : NULL;
+		if (!l->media_type || (made_by[i] && !l->made_by)) {
+			cf->n++; /* released with the others */
 			rc = oci_err_nomem(err);
 			break;
 		}
@@ -216,6 +250,7 @@ static int add_layers(oci_cachefrom *cf, size_t si, const char *name,
 			rc = oci_strlist_push(&cf->blobs[si], d->digest, err);
 	}
 out:
+	oci_free(made_by);
 	oci_config_release(&c);
 	return rc;
 }

@@ -15,6 +15,7 @@ typedef struct oci_cf_layer {
 	char digest[OCI_DIGEST_LEN + 1];
 	int64_t size;
 	char *media_type;
+	char *made_by; /* its history entry's created_by, or NULL */
 	size_t src; /* index into oci_cachefrom.src */
 } oci_cf_layer;
 
@@ -50,6 +51,11 @@ int oci_cachefrom_diff_id(const oci_layer_opts *o, const oci_walk_entry *const *
 /* The remote layer with this diff_id compressed as `c`, or NULL. */
 const oci_cf_layer *oci_cachefrom_find(const oci_cachefrom *cf, const char *diff_id,
 				       ocibuild_compression c);
+/* The first remote layer, compressed as `c`, whose history says it was
+ * made as a `what` layer by this tool ("ocibuild build: WHAT layer in
+ * ..."), or NULL. */
+const oci_cf_layer *oci_cachefrom_made_as(const oci_cachefrom *cf, const char *what,
+					  ocibuild_compression c);
 /* Download layer l into the blob store `store`, digest-checked and capped
  * at its size (for an output that must hold every blob). */
 int oci_cachefrom_fetch(ocibuild_ctx *ctx, const oci_cachefrom *cf, const oci_cf_layer *l,

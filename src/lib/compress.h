@@ -44,6 +44,13 @@ int oci_zw_reuse_from(oci_zw *z, int fd, const oci_gz_member *v, size_t n,
  * oci_free; NULL when none), and how many were taken from the earlier
  * blob. */
 oci_gz_member *oci_zw_take_members(oci_zw *z, size_t *n, size_t *reused);
+/* The members of a gzip blob of `size` bytes read from fd, as this writer
+ * makes them: each found by decompressing it, none over a block. *v gets
+ * them (oci_free) and *n their count; 0 and none when the blob is not
+ * made of such members (another tool's gzip), -1 (err) when it can not be
+ * read or memory runs out. */
+int oci_gz_scan_members(int fd, uint64_t size, oci_gz_member **v, size_t *n,
+			ocibuild_error *err);
 /* Flush everything and end the stream. */
 int oci_zw_finish(oci_zw *z, ocibuild_error *err);
 /* Stops the workers; safe on an unfinished writer and on NULL. */

@@ -178,8 +178,8 @@ static int layer_from_remote(struct lm_each *e, size_t i, int *hit, ocibuild_err
 /* The gzip members of the blob the cache holds from this layer's last
  * build, when that blob is still there and as long as they say: into mb
  * (fd -1 and nothing when there is none). Only out of memory fails. */
-static int old_members(const oci_lmake *m, const char *slot, oci_layer_members *mb,
-		       oci_gz_member **old, ocibuild_error *err)
+static int old_members(const oci_lmake *m, const oci_lplan *p, const char *slot,
+		       oci_layer_members *mb, oci_gz_member **old, ocibuild_error *err)
 {
 	char digest[OCI_DIGEST_LEN + 1], *path;
 	uint64_t total = 0;
@@ -189,8 +189,20 @@ static int old_members(const oci_lmake *m, const char *slot, oci_layer_members *
 
 	mb->fd = -1;
 	rc = oci_lcache_members_get(m->lcache, slot, digest, old, &n, err);
-	if (rc <= 0)
-		return rc;
+	if (rc < 0)
+		return -1;
+	if (rc == 0) {
+		/* none here: the cache image's blob of the same role, if
+		 * oci_lmake_fetch_members found its members */
+		if (!m->rm.n || strcmp(p->what, m->rm.what))
+			return 0;
+		*old = oci_reallocarray(NULL, m->rm.n, sizeof(**old));
+		if (!*old)
+			return oci_err_nomem(err);
+		memcpy(*old, m->rm.v, m->rm.n * sizeof(**old));
+		memcpy(digest, m->rm.digest, sizeof(digest));
+		n = m->rm.n;
+	}
 	path = oci_blobs_path(m->lcache, digest);
 	if (!path)
 		return oci_err_nomem(err);
@@ -342,7 +354,7 @@ static int make_layer(struct lm_each *e, size_t i, ocibuild_error *err)
 	layer_opts(m, p, &lo);
 	if (m->lcache && gz) {
 		oci_lcache_slot(p->root, p->prefix, p->what, p->n ? p->v[0]->rel : NULL, slot);
-		if (old_members(m, slot, &mb, &old, err) < 0)
+		if (old_members(m, p, slot, &mb, &old, err) < 0)
 			goto out;
 		lo.members = &mb;
 	}
@@ -446,6 +458,44 @@ static int diff_id_one(struct lm_each *e, size_t i, ocibuild_error *err)
 	layer_opts(e->m, e->v[i], &lo);
 	return oci_cachefrom_diff_id(&lo, e->v[i]->v, e->v[i]->n, e->ids[i], &e->tar_sizes[i],
 				     err);
+}
+
+int oci_lmake_fetch_members(oci_lmake *m, ocibuild_error *err)
+{
+	const oci_cf_layer *l;
+	struct stat st;
+	char *path;
+	int fd, rc = 0;
+
+	if (!m->lcache || m->compression != OCIBUILD_COMPRESS_GZIP)
+		return 0;
+	l = oci_cachefrom_made_as(&m->cf, OCI_LMAKE_CHANGED_ROLE, m->compression);
+	if (!l || l->size > OCI_LMAKE_FETCH_MAX)
+		return 0;
+	if (oci_blobs_prepare(m->lcache, err) < 0 ||
+	    (!oci_blobs_has(m->lcache, l->digest) &&
+	     oci_cachefrom_fetch(m->ctx, &m->cf, l, m->lcache, err) < 0))
+		goto failed;
+	if (!(path = oci_blobs_path(m->lcache, l->digest)))
+		return oci_err_nomem(err);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	oci_free(path);
+	if (fd < 0)
+		return 0;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
+		rc = oci_gz_scan_members(fd, (uint64_t)st.st_size, &m->rm.v, &m->rm.n, err);
+	close(fd);
+	if (rc < 0)
+		goto failed;
+	memcpy(m->rm.digest, l->digest, sizeof(m->rm.digest));
+	snprintf(m->rm.what, sizeof(m->rm.what), "%s", OCI_LMAKE_CHANGED_ROLE);
+	return 0;
+failed:
+	/* a shortcut that can not be taken is not a failure of the build */
+	if (err->kind == OCIBUILD_ERR_NOMEM || err->kind == OCIBUILD_ERR_CANCELLED)
+		return -1;
+	ocibuild_error_clear(err);
+	return 0;
 }
 
 int oci_lmake_nothing_cached(const oci_lmake *m)
@@ -595,6 +645,9 @@ void oci_lmake_log_reused(oci_lmake *m)
 
 void oci_lmake_release(oci_lmake *m)
 {
+	oci_free(m->rm.v);
+	m->rm.v = NULL;
+	m->rm.n = 0;
 	later_join(m, 0);
 	oci_free(m->lcache);
 	m->lcache = NULL;

@@ -35,7 +35,20 @@ typedef struct oci_lmake {
 	oci_cachefrom cf;     /* the cache images; their blob sources go to the push */
 	int cf_open;
 	struct lm_later *later; /* layers put in the layer cache on threads of their own */
+	/* oci_lmake_fetch_members: the cache image's blob of a role, in the
+	 * layer cache, and its gzip members (none: n 0) */
+	struct {
+		char what[16];
+		char digest[OCI_DIGEST_LEN + 1];
+		oci_gz_member *v;
+		size_t n;
+	} rm;
 } oci_lmake;
+
+/* The role of the layer a build most likely changes (the project's own
+ * code), and the largest cache image blob of it fetched for its blocks. */
+#define OCI_LMAKE_CHANGED_ROLE "app"
+#define OCI_LMAKE_FETCH_MAX (256 << 20)
 
 /* Make the layers v[0..n) (fills each one's r, and its from when a
  * --cache-from image holds its blob) and, with a stream, queue each blob
@@ -55,6 +68,15 @@ int oci_lmake_nothing_cached(const oci_lmake *m);
  * references, tags, platforms and the stream). Logs nothing; the layers
  * tell what it had to say. 0, or -1 when cancelled or out of memory. */
 int oci_lmake_open_cache_from(oci_lmake *m, ocibuild_error *err);
+/* On a fresh runner the layer a build most likely changes (the app) has
+ * no earlier blob in the layer cache, but the cache image has one: fetch
+ * it into the layer cache (called after oci_lmake_open_cache_from, while
+ * the input is walked) and find its gzip members, so that the layer's
+ * unchanged blocks are taken from it rather than compressed, as from a
+ * local earlier blob (each checked to decompress to the very block).
+ * Fails only when memory runs out or on an interrupt; otherwise there is
+ * just no shortcut. */
+int oci_lmake_fetch_members(oci_lmake *m, ocibuild_error *err);
 /* Wait for the layers still being put in the layer cache (tell what their
  * keys cost), then bring the cache down to cache_max, least recently used
  * first. Call once the image is made: a failure here is only logged. */

@@ -349,6 +349,17 @@ test_cache_from_faults() {
         -o @OUT@/img.tar -q
 }
 
+# the same for a release whose app blocks come from the cache image
+# (oci_lmake_fetch_members on the thread that reads the cache ref)
+test_cache_from_faults_release() {
+    faults_enabled
+    cf_push_first
+    cf_change_app
+    export OCIBUILD_CACHE_DIR=$T/.cache
+    faults_sweep 2 build --release "$T/rel" -t relx:2 --push "$REG/cf@N@" --no-attach-sbom \
+        --cache-from "$REG/relx:1" -q
+}
+
 # the layers' diff_id passes run side by side (one layer per thread): what a
 # fresh runner logs, uploads and writes is the same for --jobs 1 and 2
 test_cache_from_jobs_same_output() {
@@ -442,6 +453,39 @@ test_cache_from_streamed_upload_falls_back() {
     assert_match "$ERR" 'uploading sha256:[0-9a-f]{12} again: ' "the upload made again"
     assert_eq "$(cf_made "$ERR")" 1 "layers compressed ($ERR)"
     local pushed=$PDIGEST
+    cf_check_pushed relx:2 "$pushed"
+    cf_fresh
+    assert_eq "$(cf_cold_digest --release "$T/rel" -t relx:2)" "$pushed" "digest of a cold build"
+}
+
+# A fresh runner has no earlier blob of the app layer it is about to
+# compress, but the cache image has one: fetched while the input is walked,
+# its unchanged gzip blocks are taken instead of compressed (each checked
+# to decompress to the very block), and the image is the one a cold build
+# makes. The app gets 3 MiB of random data so that its layer is several
+# blocks, of which the one change touches the first.
+test_cache_from_app_blocks_from_cache_image() {
+    reg_start plain
+    export SOURCE_DATE_EPOCH=$REG_EPOCH
+    cf_release
+    local app
+    app=$(find "$T/rel/lib" -maxdepth 1 -name 'relx_app-*' | head -n1)
+    mkdir -p "$app/priv"
+    head -c 3145728 /dev/urandom >"$app/priv/table.bin"
+    cf_fresh
+    reg_ob_push build --release "$T/rel" -t relx:1 --push "$REG" --no-attach-sbom
+    cf_change_app
+    cf_fresh
+    reg_mark
+    reg_ob_push build --release "$T/rel" -t relx:2 --push "$REG" --no-attach-sbom \
+        --cache-from "$REG/relx:1"
+    local pushed=$PDIGEST reused made
+    reused=$(sed -n 's/.* app layer sha256:.*, \([0-9]*\) of \([0-9]*\) gzip blocks reused$/\1/p' <<<"$ERR")
+    made=$(sed -n 's/.* app layer sha256:.*, \([0-9]*\) of \([0-9]*\) gzip blocks reused$/\2/p' <<<"$ERR")
+    [ -n "$reused" ] || fail "no gzip blocks reused from the cache image: $ERR"
+    [ "$made" -ge 4 ] && [ "$reused" -ge $((made - 2)) ] || fail "blocks reused: $reused of $made ($ERR)"
+    # the blobs downloaded: the cache image's config, and its app layer
+    assert_eq "$(reg_blob_gets)" 2 "blob downloads: $(reg_access)"
     cf_check_pushed relx:2 "$pushed"
     cf_fresh
     assert_eq "$(cf_cold_digest --release "$T/rel" -t relx:2)" "$pushed" "digest of a cold build"

@@ -605,6 +605,73 @@ static void test_gzip_reuse_members(void **state)
 	free(b);
 }
 
+/* in as one gzip member, made by zlib */
+static void gzip_one_member(const unsigned char *in, size_t n, oci_buf *out)
+{
+	z_stream zs;
+	unsigned char *tmp;
+	size_t cap;
+
+	memset(&zs, 0, sizeof(zs));
+	assert_int_equal(deflateInit2(&zs, 6, Z_DEFLATED, 31, 8, Z_DEFAULT_STRATEGY), Z_OK);
+	cap = deflateBound(&zs, n);
+	tmp = malloc(cap);
+	assert_non_null(tmp);
+	zs.next_in = (unsigned char *)in;
+	zs.avail_in = (uInt)n;
+	zs.next_out = tmp;
+	zs.avail_out = (uInt)cap;
+	assert_int_equal(deflate(&zs, Z_FINISH), Z_STREAM_END);
+	oci_buf_init(out, (size_t)64 << 20);
+	assert_int_equal(oci_buf_append(out, tmp, zs.total_out, NULL), 0);
+	deflateEnd(&zs);
+	free(tmp);
+}
+
+/* The members of a blob this writer made are found again by decompressing
+ * it (a blob fetched from a registry has no record of them): the same as
+ * the writer told. A gzip of another maker (one member over a block) or a
+ * blob cut short has none. */
+static void test_gzip_scan_members(void **state)
+{
+	size_t n = 2 * GZB + 77 * KIB, nmade, nscan, i;
+	unsigned char *a = make_input(n);
+	oci_gz_member *made, *scan;
+	oci_buf z, big;
+	ocibuild_error err = { 0 };
+	FILE *f = tmpfile();
+	int fd;
+
+	(void)state;
+	assert_non_null(f);
+	fd = fileno(f);
+	assert_int_equal(compress_reusing(a, n, fd, NULL, 0, &z, &made, &nmade), 0);
+	assert_int_equal(pwrite(fd, z.data, z.len, 0), (ssize_t)z.len);
+	assert_int_equal(oci_gz_scan_members(fd, z.len, &scan, &nscan, &err), 0);
+	assert_int_equal(nscan, nmade);
+	for (i = 0; i < nmade; i++) {
+		assert_int_equal(scan[i].len, made[i].len);
+		assert_int_equal(scan[i].crc, made[i].crc);
+		assert_int_equal(scan[i].isize, made[i].isize);
+	}
+	oci_free(scan);
+	/* cut short inside its last member */
+	assert_int_equal(oci_gz_scan_members(fd, z.len - 5, &scan, &nscan, &err), 0);
+	assert_int_equal(nscan, 0);
+	assert_null(scan);
+	/* one member of more than a block, as gzip(1) makes */
+	assert_int_equal(ftruncate(fd, 0), 0);
+	gzip_one_member(a, n, &big);
+	assert_int_equal(pwrite(fd, big.data, big.len, 0), (ssize_t)big.len);
+	assert_int_equal(oci_gz_scan_members(fd, big.len, &scan, &nscan, &err), 0);
+	assert_int_equal(nscan, 0);
+	oci_buf_release(&big);
+	oci_buf_release(&z);
+	oci_free(made);
+	fclose(f);
+	free(a);
+}
+
 /* A mark (a tar entry's start) ends a block that holds 7/8 MiB or more;
  * an earlier one does not; the bytes do not depend on the thread count. */
 static void test_gzip_marks_cut_blocks(void **state)
@@ -740,6 +807,7 @@ int main(void)
 		cmocka_unit_test(test_gzip_chunks_identical),
 		cmocka_unit_test(test_zstd_chunks_identical),
 		cmocka_unit_test(test_gzip_reuse_members),
+		cmocka_unit_test(test_gzip_scan_members),
 		cmocka_unit_test(test_gzip_marks_cut_blocks),
 		cmocka_unit_test(test_sink_error_propagates),
 		cmocka_unit_test(test_free_unfinished),
