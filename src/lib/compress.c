@@ -646,9 +646,12 @@ int oci_zw_reuse_from(oci_zw *z, int fd, const oci_gz_member *v, size_t n,
 	return 0;
 }
 
-/* what oci_gz_scan_members reads at most: a layer worth re-using blocks
- * of is one a build compresses, not a base image's */
+/* what oci_gz_scan_members looks at: a layer worth re-using blocks of is
+ * one a build compresses, not a base image's */
 #define GZ_SCAN_MAX (256u << 20)
+/* the window it reads through: a member of a block compresses to a little
+ * more than the block at worst */
+#define GZ_SCAN_WINDOW (2 * GZ_BLOCK)
 
 int oci_gz_scan_members(int fd, uint64_t size, oci_gz_member **v, size_t *n,
 			ocibuild_error *err)
@@ -656,14 +659,15 @@ int oci_gz_scan_members(int fd, uint64_t size, oci_gz_member **v, size_t *n,
 	struct libdeflate_decompressor *d = NULL;
 	unsigned char *in = NULL, *out = NULL;
 	oci_gz_member *m = NULL;
-	size_t nm = 0, cap = 0, at = 0;
+	size_t nm = 0, cap = 0, have = 0;
+	uint64_t at = 0; /* the file offset of in[0] */
 	int rc = -1;
 
 	*v = NULL;
 	*n = 0;
 	if (size < 18 || size > GZ_SCAN_MAX)
 		return 0;
-	in = oci_malloc((size_t)size);
+	in = oci_malloc(GZ_SCAN_WINDOW);
 	out = oci_malloc(GZ_BLOCK);
 	d = libdeflate_alloc_decompressor();
 	if (!in || !out || !d) {
@@ -671,23 +675,27 @@ int oci_gz_scan_members(int fd, uint64_t size, oci_gz_member **v, size_t *n,
 		goto out;
 	}
 	while (at < size) {
-		ssize_t r = pread(fd, in + at, (size_t)size - at, (off_t)at);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0) {
-			oci_err_errno(err, r < 0 ? errno : EIO, "cannot read a cached blob: %s",
-				      strerror(r < 0 ? errno : EIO));
-			goto out;
-		}
-		at += (size_t)r;
-	}
-	for (at = 0; at < size;) {
 		size_t used = 0, got = 0;
 		const unsigned char *t;
 
-		if (libdeflate_gzip_decompress_ex(d, in + at, (size_t)size - at, out, GZ_BLOCK,
-						  &used, &got) != LIBDEFLATE_SUCCESS ||
+		while (have < GZ_SCAN_WINDOW && at + have < size) {
+			size_t want = GZ_SCAN_WINDOW - have;
+			ssize_t r;
+
+			if (want > size - at - have)
+				want = (size_t)(size - at - have);
+			r = pread(fd, in + have, want, (off_t)(at + have));
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r <= 0) {
+				oci_err_errno(err, r < 0 ? errno : EIO, "cannot read a cached blob: %s",
+					      strerror(r < 0 ? errno : EIO));
+				goto out;
+			}
+			have += (size_t)r;
+		}
+		if (libdeflate_gzip_decompress_ex(d, in, have, out, GZ_BLOCK, &used, &got) !=
+			    LIBDEFLATE_SUCCESS ||
 		    used < 18) {
 			nm = 0; /* not members of at most a block each: none */
 			break;
@@ -703,12 +711,14 @@ int oci_gz_scan_members(int fd, uint64_t size, oci_gz_member **v, size_t *n,
 			m = nv;
 			cap = nc;
 		}
-		t = in + at + used - 8; /* the trailer: CRC-32, then ISIZE, little-endian */
+		t = in + used - 8; /* the trailer: CRC-32, then ISIZE, little-endian */
 		m[nm].len = (uint32_t)used;
 		m[nm].crc = (uint32_t)t[0] | (uint32_t)t[1] << 8 | (uint32_t)t[2] << 16 |
 			    (uint32_t)t[3] << 24;
 		m[nm].isize = (uint32_t)got;
 		nm++;
+		memmove(in, in + used, have - used);
+		have -= used;
 		at += used;
 	}
 	if (nm) {

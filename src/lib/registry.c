@@ -1595,7 +1595,8 @@ static int capped_grow(void *ud, uint64_t off, uint64_t *end, int *done)
 	return 0;
 }
 
-int oci_reg_upload_growing(oci_registry *r, oci_http *h, const char *repo, int fd,
+int oci_reg_upload_growing(oci_registry *r, oci_http *h, const char *repo,
+			   int (*fd_of)(void *userdata),
 			   int (*grow)(void *userdata, uint64_t off, uint64_t *end, int *done),
 			   void *userdata, const char *digest, const int64_t *size,
 			   uint64_t chunk, ocibuild_error *err)
@@ -1606,7 +1607,7 @@ int oci_reg_upload_growing(oci_registry *r, oci_http *h, const char *repo, int f
 	struct upload u;
 	struct rreq q;
 	oci_http_resp resp;
-	uint64_t off = 0, sent;
+	uint64_t off = 0, sent = 0;
 	int rc = -1, done = 0;
 
 	memset(&u, 0, sizeof(u));
@@ -1614,7 +1615,7 @@ int oci_reg_upload_growing(oci_registry *r, oci_http *h, const char *repo, int f
 	u.h = h;
 	u.repo = repo;
 	u.digest = "a layer being made"; /* for messages, until it is made */
-	u.fd = fd;
+	u.fd = -1;
 	u.budget = &b;
 	u.body = (oci_buf)OCI_BUF_INIT(OCI_HTTP_MAX_ERROR_BODY);
 	u.scope = scope_for(r, repo, NULL);
@@ -1622,48 +1623,52 @@ int oci_reg_upload_growing(oci_registry *r, oci_http *h, const char *repo, int f
 		oci_err_nomem(err);
 		goto out;
 	}
+	/* the session is opened while the file is still empty */
 	if (upload_open(&u, err) != UP_DONE)
 		goto out;
-	rreq_init(&q, "PATCH", u.location, u.scope);
-	q.http.headers = hdrs;
-	q.http.nheaders = 1;
-	q.http.body_fd = fd;
-	q.http.body_grow = capped_grow;
-	q.http.body_grow_userdata = &c;
-	q.http.out = &u.body;
-	q.budget = &b;
-	if (reg_do(r, h, &q, &resp, err) < 0)
-		goto out;
-	/* what the PATCH held: the file, or its first chunk bytes */
-	if (capped_grow(&c, 0, &sent, &done) < 0) {
-		oci_err(err, OCIBUILD_ERR_INPUT, 0, "the layer being uploaded was not made");
-		goto out;
-	}
-	if (resp.status != 202) {
-		registry_said(r, &q, &resp, &u.body, err);
-		oci_http_resp_release(&resp);
-		goto out;
-	}
-	if (resp.location && take_location(&u, &resp, err) < 0) {
-		oci_http_resp_release(&resp);
-		goto out;
-	}
-	oci_http_resp_release(&resp);
-	/* the rest, once the file is complete and its digest known */
-	off = sent;
-	for (done = 0; !done;)
-		if (grow(userdata, off, &sent, &done) < 0) {
-			oci_err(err, OCIBUILD_ERR_INPUT, 0, "the layer being uploaded was not made");
+	if ((u.fd = fd_of(userdata)) < 0 || grow(userdata, 0, &sent, &done) < 0)
+		goto not_made;
+	/* complete by now and small enough: one PUT with it all */
+	if (!(done && (!chunk || sent <= chunk))) {
+		rreq_init(&q, "PATCH", u.location, u.scope);
+		q.http.headers = hdrs;
+		q.http.nheaders = 1;
+		q.http.body_fd = u.fd;
+		q.http.body_grow = capped_grow;
+		q.http.body_grow_userdata = &c;
+		q.http.out = &u.body;
+		q.budget = &b;
+		if (reg_do(r, h, &q, &resp, err) < 0)
+			goto out;
+		if (resp.status != 202) {
+			registry_said(r, &q, &resp, &u.body, err);
+			oci_http_resp_release(&resp);
 			goto out;
 		}
+		if (resp.location && take_location(&u, &resp, err) < 0) {
+			oci_http_resp_release(&resp);
+			goto out;
+		}
+		oci_http_resp_release(&resp);
+		/* what the PATCH held: the file, or its first chunk bytes */
+		if (capped_grow(&c, 0, &off, &done) < 0)
+			goto not_made;
+	}
+	/* the rest, once the file is complete and its digest known */
+	for (done = 0; !done;)
+		if (grow(userdata, off, &sent, &done) < 0)
+			goto not_made;
 	u.digest = digest;
 	u.size = (uint64_t)*size;
 	u.chunk = chunk ? chunk : u.size;
 	u.prog = (struct up_progress){ r, digest, u.size, 0, 0, 0 };
-	if (off < u.size && upload_chunks(&u, &off, err) != UP_DONE)
+	if (off < u.size && off && upload_chunks(&u, &off, err) != UP_DONE)
 		goto out;
 	if (upload_close(&u, off, err) == UP_DONE)
 		rc = 0;
+	goto out;
+not_made:
+	oci_err(err, OCIBUILD_ERR_INPUT, 0, "the layer being uploaded was not made");
 out:
 	oci_free((char *)u.scope);
 	oci_free(u.location);

@@ -68,14 +68,17 @@ int oci_reg_mount(oci_registry *r, oci_http *h, const char *repo, const char *di
  * resuming from the registry's Range after a dropped connection. */
 int oci_reg_upload(oci_registry *r, oci_http *h, const char *repo, const char *digest,
 		   const char *path, uint64_t size, uint64_t chunk, ocibuild_error *err);
-/* Upload a blob while it is still being written to fd: a POST, one PATCH
- * whose body follows the file as grow says it grows (oci_http_req's
- * body_grow) up to chunk bytes (0: no limit), the rest in PATCH chunks as
- * oci_reg_upload sends them, then a PUT with the digest, which digest and
- * *size hold by the time grow has said the file is complete. Only what
- * every request gets is retried: a failure leaves the blob to
- * oci_reg_upload. */
-int oci_reg_upload_growing(oci_registry *r, oci_http *h, const char *repo, int fd,
+/* Upload a blob while it is still being written: a POST at once, then,
+ * once fd_of has given the file (it blocks until there is one; -1: there
+ * will be none), one PATCH whose body follows the file as grow says it
+ * grows (oci_http_req's body_grow) up to chunk bytes (0: no limit), the
+ * rest in PATCH chunks as oci_reg_upload sends them, then a PUT with the
+ * digest, which digest and *size hold by the time grow has said the file
+ * is complete. A file complete by the time the session is open, and no
+ * larger than a chunk, goes in that one PUT. Only what every request gets
+ * is retried: a failure leaves the blob to oci_reg_upload. */
+int oci_reg_upload_growing(oci_registry *r, oci_http *h, const char *repo,
+			   int (*fd_of)(void *userdata),
 			   int (*grow)(void *userdata, uint64_t off, uint64_t *end, int *done),
 			   void *userdata, const char *digest, const int64_t *size,
 			   uint64_t chunk, ocibuild_error *err);

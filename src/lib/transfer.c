@@ -528,6 +528,21 @@ static int feed_grow(void *ud, uint64_t off, uint64_t *end, int *done)
 	return rc;
 }
 
+/* fd_of of the upload of a feed: the file once it has its first bytes. */
+static int feed_fd(void *ud)
+{
+	oci_push_feed *f = ud;
+	oci_push_session *s = f->s;
+	int fd;
+
+	pthread_mutex_lock(&s->mu);
+	while (f->fd < 0 && !f->no_fd && !f->ended && !s->stop && !s->failed)
+		pthread_cond_wait(&s->feed_cv, &s->mu);
+	fd = f->fd;
+	pthread_mutex_unlock(&s->mu);
+	return fd;
+}
+
 /* Wait until f ended (or the session stops); its end, or -1. */
 static int feed_wait_end(oci_push_feed *f)
 {
@@ -549,29 +564,20 @@ static int push_feed(oci_push_session *s, oci_http *h, const oci_push_opts *o,
 		     oci_push_feed *f, int *added, ocibuild_error *err)
 {
 	ocibuild_ctx *ctx = oci_reg_ctx(s->reg);
-	int fd;
 
 	*added = 0;
-	pthread_mutex_lock(&s->mu);
-	while (f->fd < 0 && !f->no_fd && !f->ended && !s->stop && !s->failed)
-		pthread_cond_wait(&s->feed_cv, &s->mu);
-	fd = f->fd;
-	pthread_mutex_unlock(&s->mu);
-	if (fd >= 0) {
-		if (oci_reg_upload_growing(s->reg, h, o->repo, fd, feed_grow, f, f->digest, &f->size,
-					   o->chunk, err) == 0) {
-			*added = 1;
-			oci_progress(ctx, OCIBUILD_EV_BLOB_UPLOADED, f->digest, f->size,
-				     (uint64_t)f->size, NULL);
-			return 0;
-		}
-		if (err->kind == OCIBUILD_ERR_CANCELLED || err->kind == OCIBUILD_ERR_NOMEM)
-			return -1;
-		if (feed_wait_end(f) > 0)
-			oci_log(ctx, OCIBUILD_LOG_INFO, "uploading %.19s again: %s", f->digest,
-				err->message);
-		ocibuild_error_clear(err);
+	if (oci_reg_upload_growing(s->reg, h, o->repo, feed_fd, feed_grow, f, f->digest, &f->size,
+				   o->chunk, err) == 0) {
+		*added = 1;
+		oci_progress(ctx, OCIBUILD_EV_BLOB_UPLOADED, f->digest, f->size, (uint64_t)f->size,
+			     NULL);
+		return 0;
 	}
+	if (err->kind == OCIBUILD_ERR_CANCELLED || err->kind == OCIBUILD_ERR_NOMEM)
+		return -1;
+	if (feed_wait_end(f) > 0)
+		oci_log(ctx, OCIBUILD_LOG_INFO, "uploading %.19s again: %s", f->digest, err->message);
+	ocibuild_error_clear(err);
 	if (feed_wait_end(f) < 0)
 		return 0; /* not made: the build fails on its own */
 	return push_one(s->reg, h, o, f->digest, f->size, 0, added, err);

@@ -24,10 +24,11 @@ Optional behaviours:
       the store flips one byte of what it serves (of every blob, or only of
       DIGEST); the length stays the same.
   --fail-first N --fail-status CODE [--retry-after S] [--fail-path REGEX]
-  [--fail-method METHOD]
+  [--fail-method METHOD] [--fail-query REGEX]
       the first N requests whose path (without the query) matches REGEX
       (default: any /v2/ path except /v2/ itself), and whose method is
-      METHOD when given, are answered with CODE, a
+      METHOD and query matches the --fail-query REGEX when given, are
+      answered with CODE, a
       JSON error body {"errors": [{"code", "message"}]} (--fail-code,
       --fail-message to choose them) and, when given, Retry-After: S.
       Later requests are forwarded.
@@ -95,6 +96,7 @@ def parse_args():
     p.add_argument("--retry-after", default=None)
     p.add_argument("--fail-path", default=r"^/v2/.+")
     p.add_argument("--fail-method", default=None)
+    p.add_argument("--fail-query", default=None)
     p.add_argument("--fail-code", default=None)
     p.add_argument("--fail-message", default=None)
     p.add_argument("--drop-first-patch", type=int, default=None)
@@ -192,6 +194,9 @@ class Proxy(Base):
         if ARGS.fail_first <= 0 or path == "/v2/" or not FAIL_RE.search(path):
             return False
         if ARGS.fail_method and self.command != ARGS.fail_method:
+            return False
+        if ARGS.fail_query and not re.search(ARGS.fail_query,
+                                             urllib.parse.urlsplit(self.path).query):
             return False
         with LOCK:
             if STATE["failed"] >= ARGS.fail_first:
