@@ -72,14 +72,36 @@ static int key_one(struct lm_each *e, size_t i, ocibuild_error *err)
 }
 
 /* Keys are made side by side; what each cost is told in layer order. */
+static void tell_key(ocibuild_ctx *ctx, const char *what, const oci_lcache_stats *st)
+{
+	if (st->files)
+		oci_log(ctx, OCIBUILD_LOG_INFO,
+			"%s layer: cache key: %zu of %zu files read and hashed, the others unchanged since last hashed",
+			what, st->read, st->files);
+}
+
 static void log_key(const struct lm_each *e, size_t i)
 {
-	const oci_lcache_stats *st = &e->kstats[i];
+	tell_key(e->m->ctx, e->v[i]->what, &e->kstats[i]);
+}
 
-	if (st->files)
-		oci_log(e->m->ctx, OCIBUILD_LOG_INFO,
-			"%s layer: cache key: %zu of %zu files read and hashed, the others unchanged since last hashed",
-			e->v[i]->what, st->read, st->files);
+/* A write to the layer cache failed: that costs the next build time, not
+ * this one its result. */
+static void tell_cache_unusable(ocibuild_ctx *ctx, const char *lcache, const char *why)
+{
+	oci_log(ctx, OCIBUILD_LOG_WARN, "the layer cache '%s' is not usable (%s): going on without it",
+		lcache, why);
+}
+
+/* Put a made layer in the layer cache: its blob under key and, when slot is
+ * not NULL (gzip), the record of its members for that slot. */
+static int cache_put(const char *lcache, const char *key, const char *stage,
+		     const oci_layer_result *r, const char *slot, const oci_gz_member *made,
+		     size_t nmade, ocibuild_error *err)
+{
+	if (oci_lcache_put(lcache, key, stage, r, err) < 0)
+		return -1;
+	return slot ? oci_lcache_members_put(lcache, slot, r->digest, made, nmade, err) : 0;
 }
 
 /* The layer cache key of layer i, computed now if the lookups were skipped
@@ -238,7 +260,6 @@ struct lm_later {
 	struct lm_later *next;
 	pthread_t th;
 	int started;
-	ocibuild_ctx *ctx;
 	const oci_lplan *p;
 	char *lcache;        /* a copy: the build may let go of its own */
 	const char *stage;
@@ -259,10 +280,8 @@ static void *later_main(void *ud)
 
 	l->rc = oci_lcache_key(l->lcache, &l->lo, l->p->v, l->p->n, key, &l->st, &l->err);
 	if (l->rc == 0)
-		l->rc = oci_lcache_put(l->lcache, key, l->stage, &l->r, &l->err);
-	if (l->rc == 0 && l->made)
-		l->rc = oci_lcache_members_put(l->lcache, l->slot, l->r.digest, l->made, l->nmade,
-					       &l->err);
+		l->rc = cache_put(l->lcache, key, l->stage, &l->r, l->made ? l->slot : NULL, l->made,
+				  l->nmade, &l->err);
 	return NULL;
 }
 
@@ -278,7 +297,6 @@ static int put_later(oci_lmake *m, const oci_lplan *p, const oci_layer_opts *lo,
 		oci_free(l);
 		return oci_err_nomem(err);
 	}
-	l->ctx = m->ctx;
 	l->p = p;
 	l->stage = m->stage;
 	l->lo = *lo;
@@ -315,13 +333,10 @@ static void later_join(oci_lmake *m, int tell)
 	}
 	while ((l = rev)) {
 		rev = l->next;
-		if (tell && l->rc == 0 && l->st.files)
-			oci_log(m->ctx, OCIBUILD_LOG_INFO,
-				"%s layer: cache key: %zu of %zu files read and hashed, the others unchanged since last hashed",
-				l->p->what, l->st.read, l->st.files);
+		if (tell && l->rc == 0)
+			tell_key(m->ctx, l->p->what, &l->st);
 		if (tell && l->rc < 0 && !warned++)
-			oci_log(m->ctx, OCIBUILD_LOG_WARN, "the layer cache '%s' is not usable (%s): going on without it",
-				l->lcache, l->err.message);
+			tell_cache_unusable(m->ctx, l->lcache, l->err.message);
 		ocibuild_error_clear(&l->err);
 		oci_free(l->lcache);
 		oci_free(l->made);
@@ -380,15 +395,11 @@ static int make_layer(struct lm_each *e, size_t i, ocibuild_error *err)
 	if (later) {
 		if (put_later(m, p, &lo, slot, &mb.made, mb.nmade, err) < 0)
 			goto out;
-	} else if (m->lcache && (oci_lcache_put(m->lcache, key, m->stage, &p->r, err) < 0 ||
-			  (gz && oci_lcache_members_put(m->lcache, slot, p->r.digest, mb.made,
-							mb.nmade, err) < 0))) {
-		/* a cache that can not be written costs the next build time,
-		 * not this one its result */
+	} else if (m->lcache && cache_put(m->lcache, key, m->stage, &p->r, gz ? slot : NULL,
+					   mb.made, mb.nmade, err) < 0) {
 		if (err->kind == OCIBUILD_ERR_NOMEM)
 			goto out;
-		oci_log(m->ctx, OCIBUILD_LOG_WARN, "the layer cache '%s' is not usable (%s): going on without it",
-			m->lcache, err->message);
+		tell_cache_unusable(m->ctx, m->lcache, err->message);
 		ocibuild_error_clear(err);
 		oci_free(m->lcache);
 		m->lcache = NULL;

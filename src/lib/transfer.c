@@ -575,11 +575,12 @@ static int push_feed(oci_push_session *s, oci_http *h, const oci_push_opts *o,
 	}
 	if (err->kind == OCIBUILD_ERR_CANCELLED || err->kind == OCIBUILD_ERR_NOMEM)
 		return -1;
-	if (feed_wait_end(f) > 0)
-		oci_log(ctx, OCIBUILD_LOG_INFO, "uploading %.19s again: %s", f->digest, err->message);
-	ocibuild_error_clear(err);
-	if (feed_wait_end(f) < 0)
+	if (feed_wait_end(f) < 0) {
+		ocibuild_error_clear(err);
 		return 0; /* not made: the build fails on its own */
+	}
+	oci_log(ctx, OCIBUILD_LOG_INFO, "uploading %.19s again: %s", f->digest, err->message);
+	ocibuild_error_clear(err);
 	return push_one(s->reg, h, o, f->digest, f->size, 0, added, err);
 }
 
