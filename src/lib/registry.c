@@ -1521,6 +1521,31 @@ static enum up_status upload_session(struct upload *u, ocibuild_error *err)
 	return st;
 }
 
+/* u for a blob of repo (digest names it in messages), with no session
+ * open and no file yet; 0, or -1 when out of memory. upload_release frees
+ * what it holds, also then. */
+static int upload_init(struct upload *u, oci_registry *r, oci_http *h, const char *repo,
+		       const char *digest, struct budget *b, ocibuild_error *err)
+{
+	memset(u, 0, sizeof(*u));
+	u->r = r;
+	u->h = h;
+	u->repo = repo;
+	u->digest = digest;
+	u->fd = -1;
+	u->budget = b;
+	u->body = (oci_buf)OCI_BUF_INIT(OCI_HTTP_MAX_ERROR_BODY);
+	u->scope = scope_for(r, repo, NULL);
+	return u->scope ? 0 : oci_err_nomem(err);
+}
+
+static void upload_release(struct upload *u)
+{
+	oci_free((char *)u->scope);
+	oci_free(u->location);
+	oci_buf_release(&u->body);
+}
+
 int oci_reg_upload(oci_registry *r, oci_http *h, const char *repo, const char *digest,
 		   const char *path, uint64_t size, uint64_t chunk, ocibuild_error *err)
 {
@@ -1528,22 +1553,12 @@ int oci_reg_upload(oci_registry *r, oci_http *h, const char *repo, const char *d
 	struct upload u;
 	int rc = -1;
 
-	memset(&u, 0, sizeof(u));
-	u.r = r;
-	u.h = h;
-	u.repo = repo;
-	u.digest = digest;
+	if (upload_init(&u, r, h, repo, digest, &b, err) < 0)
+		goto out;
 	u.size = size;
 	u.chunk = chunk;
-	u.budget = &b;
 	u.prog = (struct up_progress){ r, digest, size, 0, 0, 0 };
-	u.body = (oci_buf)OCI_BUF_INIT(OCI_HTTP_MAX_ERROR_BODY);
-	u.scope = scope_for(r, repo, NULL);
 	u.fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (!u.scope) {
-		oci_err_nomem(err);
-		goto out;
-	}
 	if (u.fd < 0) {
 		oci_err_errno(err, errno, "cannot read blob '%s': %s", path, strerror(errno));
 		goto out;
@@ -1569,9 +1584,7 @@ int oci_reg_upload(oci_registry *r, oci_http *h, const char *repo, const char *d
 out:
 	if (u.fd >= 0)
 		close(u.fd);
-	oci_free((char *)u.scope);
-	oci_free(u.location);
-	oci_buf_release(&u.body);
+	upload_release(&u);
 	return rc;
 }
 
@@ -1610,19 +1623,9 @@ int oci_reg_upload_growing(oci_registry *r, oci_http *h, const char *repo,
 	uint64_t off = 0, sent = 0;
 	int rc = -1, done = 0;
 
-	memset(&u, 0, sizeof(u));
-	u.r = r;
-	u.h = h;
-	u.repo = repo;
-	u.digest = "a layer being made"; /* for messages, until it is made */
-	u.fd = -1;
-	u.budget = &b;
-	u.body = (oci_buf)OCI_BUF_INIT(OCI_HTTP_MAX_ERROR_BODY);
-	u.scope = scope_for(r, repo, NULL);
-	if (!u.scope) {
-		oci_err_nomem(err);
+	/* named for messages so until it is made */
+	if (upload_init(&u, r, h, repo, "a layer being made", &b, err) < 0)
 		goto out;
-	}
 	/* the session is opened while the file is still empty */
 	if (upload_open(&u, err) != UP_DONE)
 		goto out;
@@ -1670,9 +1673,7 @@ int oci_reg_upload_growing(oci_registry *r, oci_http *h, const char *repo,
 not_made:
 	oci_err(err, OCIBUILD_ERR_INPUT, 0, "the layer being uploaded was not made");
 out:
-	oci_free((char *)u.scope);
-	oci_free(u.location);
-	oci_buf_release(&u.body);
+	upload_release(&u);
 	return rc;
 }
 
