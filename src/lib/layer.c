@@ -41,29 +41,87 @@ static int put_header(oci_sink *s, oci_buf *hb, const oci_tar_entry *te,
 	return oci_sink_write(s, hb->data, hb->len, err);
 }
 
-static int put_file(const oci_layer_opts *o, const oci_walk_entry *e, oci_sink *s,
-		    unsigned char *buf, ocibuild_error *err)
+/* The directory of the last file read, open: the entries come sorted, so
+ * most files are opened by their name in it, a one-step lookup rather
+ * than one through every component of root/rel. */
+struct at_dir {
+	const char *root;
+	int root_fd; /* -1: not opened yet; -2: could not be */
+	int fd;      /* of dir, below root; -1: none */
+	oci_buf dir;
+};
+
+static void at_dir_release(struct at_dir *a)
+{
+	if (a->fd >= 0 && a->fd != a->root_fd)
+		close(a->fd);
+	if (a->root_fd >= 0)
+		close(a->root_fd);
+	oci_buf_release(&a->dir);
+}
+
+/* e (under root) opened through its directory, or -1 with errno: the
+ * caller then opens it by its whole path, which says what is wrong. */
+static int open_at_dir(struct at_dir *a, const char *rel)
+{
+	const char *slash = strrchr(rel, '/');
+	size_t dlen = slash ? (size_t)(slash - rel) : 0;
+
+	if (a->root_fd == -1) {
+		a->root_fd = open(a->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (a->root_fd < 0)
+			a->root_fd = -2;
+	}
+	if (a->root_fd < 0)
+		return -1;
+	if (a->fd < 0 || a->dir.len != dlen || memcmp(a->dir.data, rel, dlen) != 0) {
+		if (a->fd >= 0 && a->fd != a->root_fd)
+			close(a->fd);
+		a->fd = -1;
+		oci_buf_reset(&a->dir);
+		if (oci_buf_append(&a->dir, rel, dlen, NULL) < 0)
+			return -1;
+		a->fd = dlen ? openat(a->root_fd, a->dir.data, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+			     : a->root_fd;
+		if (a->fd < 0)
+			return -1;
+	}
+	return openat(a->fd, slash ? slash + 1 : rel, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+}
+
+static char *whole_path(const oci_layer_opts *o, const oci_walk_entry *e)
 {
 	char *path;
-	int fd, rc = 0;
+
+	if (e->src)
+		return oci_strdup(e->src);
+	path = oci_malloc(strlen(o->root) + 1 + strlen(e->rel) + 1);
+	if (path) {
+		memcpy(path, o->root, strlen(o->root));
+		path[strlen(o->root)] = '/';
+		memcpy(path + strlen(o->root) + 1, e->rel, strlen(e->rel) + 1);
+	}
+	return path;
+}
+
+static int put_file(const oci_layer_opts *o, struct at_dir *a, const oci_walk_entry *e,
+		    oci_sink *s, unsigned char *buf, ocibuild_error *err)
+{
+	char *path;
+	int fd = -1, rc = 0;
 	uint64_t left = e->size;
 	unsigned chunks = 0;
 
 	if (e->data)
 		return oci_sink_write(s, e->data, e->size, err);
-	if (e->src) {
-		path = oci_strdup(e->src);
-	} else {
-		path = oci_malloc(strlen(o->root) + 1 + strlen(e->rel) + 1);
-		if (path) {
-			memcpy(path, o->root, strlen(o->root));
-			path[strlen(o->root)] = '/';
-			memcpy(path + strlen(o->root) + 1, e->rel, strlen(e->rel) + 1);
-		}
-	}
-	if (!path)
+	/* the whole path names the file in errors, and opens it when the
+	 * way through its directory did not (and then says what is wrong) */
+	if (!(path = whole_path(o, e)))
 		return oci_err_nomem(err);
-	fd = open(path, O_RDONLY | (e->src ? 0 : O_NOFOLLOW) | O_CLOEXEC);
+	if (!e->src)
+		fd = open_at_dir(a, e->rel);
+	if (fd < 0)
+		fd = open(path, O_RDONLY | (e->src ? 0 : O_NOFOLLOW) | O_CLOEXEC);
 	if (fd < 0) {
 		rc = oci_err_errno(err, errno,
 				   "cannot read '%s': %s; make it readable or remove it from the tree",
@@ -115,6 +173,7 @@ int oci_layer_tar(const oci_layer_opts *o, const oci_walk_entry *const *entries,
 		  size_t n, oci_sink *sink, ocibuild_error *err)
 {
 	oci_buf hb = OCI_BUF_INIT(OCI_TAR_MAX_HEADER), path = OCI_BUF_INIT(OCI_TAR_MAX_HEADER);
+	struct at_dir at = { o->root, -1, -1, OCI_BUF_INIT(OCI_MAX_PATH_TEXT) };
 	unsigned char *buf = oci_malloc(READ_CHUNK);
 	size_t plen = strlen(o->prefix), i;
 	int rc = -1;
@@ -159,12 +218,13 @@ int oci_layer_tar(const oci_layer_opts *o, const oci_walk_entry *const *entries,
 			goto out;
 		if (e->type != OCI_TAR_FILE)
 			continue;
-		if (put_file(o, e, sink, buf, err) < 0 ||
+		if (put_file(o, &at, e, sink, buf, err) < 0 ||
 		    oci_tar_zeros(sink, oci_tar_padding(e->size), err) < 0)
 			goto out;
 	}
 	rc = oci_tar_end(sink, err);
 out:
+	at_dir_release(&at);
 	oci_buf_release(&hb);
 	oci_buf_release(&path);
 	oci_free(buf);

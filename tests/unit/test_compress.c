@@ -605,6 +605,59 @@ static void test_gzip_reuse_members(void **state)
 	free(b);
 }
 
+/* A run of random-looking bytes 32 KiB or longer is a stored member of
+ * its own, cut at the 8 KiB windows (counted from the block's start) it
+ * covers whole; a shorter one stays in the compressed member around it.
+ * The bytes do not depend on the threads or the writes, and a later
+ * compression takes each unchanged member from the earlier blob. */
+static void test_gzip_random_runs_stored(void **state)
+{
+	size_t n = 720 * KIB, nmade, nb, i;
+	unsigned char *in = malloc(n);
+	oci_gz_member *made, *mb;
+	oci_buf ref, out, again;
+	FILE *f = tmpfile();
+	int fd;
+
+	(void)state;
+	assert_non_null(in);
+	assert_non_null(f);
+	fd = fileno(f);
+	fill_text(in, n);
+	fill_over(in + 200 * KIB, 100 * KIB, 256);
+	fill_over(in + 600 * KIB, 20 * KIB, 256);
+	assert_int_equal(compress_reusing(in, n, fd, NULL, 0, &ref, &made, &nmade), 0);
+	gunzip_check(&ref, in, n);
+	assert_int_equal(nmade, 3);
+	/* the windows from 200 KiB to 296 KiB are random; the one at 296 KiB
+	 * is half text */
+	assert_int_equal(made[0].isize, 200 * KIB);
+	assert_int_equal(made[1].isize, 96 * KIB);
+	assert_int_equal(made[2].isize, n - 296 * KIB);
+	assert_true(made[1].len > 96 * KIB);      /* stored */
+	assert_true(made[2].len < 100 * KIB);     /* text, and the short run */
+	compress_into(OCIBUILD_COMPRESS_GZIP, 3, in, n, 4, &out);
+	same_bytes(&ref, &out, "random runs: 1 vs 3 threads, other writes");
+	oci_buf_release(&out);
+	/* one byte of the text after the run changed: the first two members
+	 * are taken from the earlier blob */
+	assert_int_equal(pwrite(fd, ref.data, ref.len, 0), (ssize_t)ref.len);
+	in[500 * KIB] ^= 0x20;
+	compress_into(OCIBUILD_COMPRESS_GZIP, 1, in, n, -1, &again);
+	assert_int_equal(compress_reusing(in, n, fd, made, nmade, &out, &mb, &nb), 2);
+	assert_int_equal(nb, 3);
+	same_bytes(&again, &out, "members taken from the earlier blob");
+	for (i = 0; i < 2; i++)
+		assert_int_equal(mb[i].len, made[i].len);
+	oci_free(mb);
+	oci_buf_release(&out);
+	oci_buf_release(&again);
+	oci_buf_release(&ref);
+	oci_free(made);
+	fclose(f);
+	free(in);
+}
+
 /* in as one gzip member, made by zlib */
 static void gzip_one_member(const unsigned char *in, size_t n, oci_buf *out)
 {
@@ -809,6 +862,7 @@ int main(void)
 		cmocka_unit_test(test_gzip_reuse_members),
 		cmocka_unit_test(test_gzip_scan_members),
 		cmocka_unit_test(test_gzip_marks_cut_blocks),
+		cmocka_unit_test(test_gzip_random_runs_stored),
 		cmocka_unit_test(test_sink_error_propagates),
 		cmocka_unit_test(test_free_unfinished),
 	};
