@@ -236,6 +236,20 @@ static void fill_lmake(struct build *b)
 	m->fetch = b->plan.output || b->plan.layout;
 	m->fetch_sbom = b->plan.push && b->plan.attach_sbom;
 	m->stream = b->stream;
+	m->front = b->layers.n ? &b->layers.v[0] : NULL;
+	m->front_path = b->out.direct_tmp;
+	m->front_fd = b->out.direct_fd;
+}
+
+/* -o alone, a plain tar, and no layer cache: nothing but the archive reads
+ * the first layer's blob, so it is written straight into the archive's
+ * temp file rather than into the stage and copied from there. */
+static int direct_archive(struct build *b, ocibuild_error *err)
+{
+	if (!b->plan.output || b->plan.output_gzip || b->plan.layout || b->o->push ||
+	    b->lm.lcache || !b->layers.n)
+		return 0;
+	return oci_output_direct(&b->out, err);
 }
 
 /* Each platform's sbom layer (one made for platforms with the same SBOM),
@@ -598,7 +612,8 @@ int ocibuild_build(ocibuild_ctx *ctx, const ocibuild_build_opts *opts,
 	b.w.magic = b.is_release; /* for the ELF check (plan_layers) */
 	if (oci_walk_dir(b.tree, &b.w, err) < 0)
 		goto out;
-	if (plan_layers(&b, err) < 0 || prefetch_join(&b, err) < 0)
+	if (plan_layers(&b, err) < 0 || prefetch_join(&b, err) < 0 ||
+	    direct_archive(&b, err) < 0)
 		goto out;
 	fill_lmake(&b);
 	if (build_layers(&b, err) < 0 || oci_ctx_cancelled(ctx, err) < 0)
@@ -610,6 +625,11 @@ int ocibuild_build(ocibuild_ctx *ctx, const ocibuild_build_opts *opts,
 	if (make_top(&b, err) < 0 || oci_output_index(&b.out, &b.top, &b.plan.tags, err) < 0)
 		goto out;
 	if (b.plan.output) {
+		if (b.layers.n) {
+			b.out.front = b.layers.v[0].r.digest;
+			b.out.front_size = b.layers.v[0].r.size;
+			b.out.front_written = b.lm.front_made;
+		}
 		if (oci_ctx_cancelled(ctx, err) < 0 ||
 		    (kept = oci_output_archive(&b.out, ctx, b.imgs, b.plan.np, &b.plan.tags,
 					       b.mtime, err)) < 0)

@@ -13,6 +13,7 @@
 #include "err.h"
 #include "layercache.h"
 #include "layermake.h"
+#include "layout.h"
 #include "mem.h"
 #include "par.h"
 #include "banned.h"
@@ -344,6 +345,36 @@ static void later_join(oci_lmake *m, int tell)
 	}
 }
 
+/* Whether layer p goes straight into the archive: the front one, with no
+ * layer cache or upload to read it from the stage, small enough that its
+ * size can not change the length of its tar header. */
+static int into_archive(const oci_lmake *m, const oci_lplan *p, const oci_push_feed *feed)
+{
+	uint64_t tar = 0;
+	size_t i;
+
+	if (p != m->front || !m->front_path || m->lcache || m->stream || feed)
+		return 0;
+	for (i = 0; i < p->n; i++)
+		tar += p->v[i]->size + 2 * 512;
+	return tar < (4ULL << 30) && oci_archive_front_fits(m->mtime, tar + tar / 64 + (1 << 20));
+}
+
+static int make_in_archive(oci_lmake *m, oci_lplan *p, const oci_layer_opts *o,
+			   ocibuild_error *err)
+{
+	oci_layer_opts lo = *o;
+
+	lo.write_behind = 1; /* the archive is fsynced */
+	if (lseek(m->front_fd, OCI_ARCHIVE_FRONT_AT, SEEK_SET) < 0)
+		return oci_err_errno(err, errno, "cannot write '%s': %s", m->front_path,
+				     strerror(errno));
+	if (oci_layer_to_fd(&lo, p->v, p->n, m->front_fd, m->front_path, &p->r, err) < 0)
+		return -1;
+	m->front_made = 1;
+	return 0;
+}
+
 /* Compressed into the stage: the layer nothing had. With the layer cache
  * and gzip, the blocks that did not change since the layer's last build
  * are taken from its blob there. When --cache-from images were read and
@@ -379,7 +410,10 @@ static int make_layer(struct lm_each *e, size_t i, ocibuild_error *err)
 		lo.grew = feed_grew;
 		lo.grew_userdata = feed;
 	}
-	rc = oci_layer_build(&lo, p->v, p->n, m->stage, m->durable, &p->r, err);
+	if (into_archive(m, p, feed))
+		rc = make_in_archive(m, p, &lo, err);
+	else
+		rc = oci_layer_build(&lo, p->v, p->n, m->stage, m->durable, &p->r, err);
 	if (feed)
 		oci_push_feed_end(feed, rc == 0 ? p->r.digest : NULL, p->r.size);
 	if (rc < 0)

@@ -31,6 +31,14 @@ typedef struct oci_lmake {
 	int fetch;            /* a reused blob is needed in the stage (-o, --layout) */
 	int fetch_sbom;       /* a reused sbom layer is (the SBOM referrer reads it) */
 	oci_push_stream *stream; /* borrowed, or NULL */
+	/* -o written directly, or front_path NULL: the layer front, when it is
+	 * compressed here (no layer cache to put it in, no push to read it),
+	 * goes into the archive's temp file front_fd (front_path) at
+	 * OCI_ARCHIVE_FRONT_AT instead of the stage; front_made is then set */
+	const oci_lplan *front;
+	const char *front_path;
+	int front_fd;
+	int front_made;
 	/* state */
 	oci_cachefrom cf;     /* the cache images; their blob sources go to the push */
 	int cf_open;

@@ -15,6 +15,7 @@
 #include "err.h"
 #include "fs.h"
 #include "layer.h"
+#include "tar.h"
 #include "mem.h"
 #include "walk.h"
 #include "banned.h"
@@ -333,13 +334,101 @@ static int archive_unchanged(const oci_layer_opts *lo, const oci_walk_entry *con
 	return rc;
 }
 
+int oci_archive_begin(const char *path, char **tmp, int *fd, ocibuild_error *err)
+{
+	return make_tmp_near(path, tmp, fd, err);
+}
+
+/* The tar headers of the archive's first entries: the two directories
+ * and the front blob, as oci_layer_tar writes them. */
+static int front_head(int64_t mtime, const char *digest, uint64_t size, oci_buf *hb,
+		      ocibuild_error *err)
+{
+	char path[sizeof("blobs/sha256/") + OCI_DIGEST_LEN];
+	oci_tar_entry d1 = { "blobs", OCI_TAR_DIR, 0755, 0, NULL, mtime };
+	oci_tar_entry d2 = { "blobs/sha256", OCI_TAR_DIR, 0755, 0, NULL, mtime };
+	oci_tar_entry f = { path, OCI_TAR_FILE, 0644, size, NULL, mtime };
+
+	snprintf(path, sizeof(path), "blobs/sha256/%s", oci_digest_hex(digest));
+	if (oci_tar_header(&d1, hb, err) < 0 || oci_tar_header(&d2, hb, err) < 0 ||
+	    oci_tar_header(&f, hb, err) < 0)
+		return -1;
+	return 0;
+}
+
+int oci_archive_front_fits(int64_t mtime, uint64_t size)
+{
+	static const char any[] = "sha256:"
+				  "0000000000000000000000000000000000000000000000000000000000000000";
+	oci_buf hb = OCI_BUF_INIT(OCI_TAR_MAX_HEADER * 3);
+	int fits = front_head(mtime, any, size, &hb, NULL) == 0 &&
+		   hb.len == OCI_ARCHIVE_FRONT_AT;
+
+	oci_buf_release(&hb);
+	return fits;
+}
+
+/* v (sorted) with the front blob moved to just after blobs/ and
+ * blobs/sha256/: 1 when it is in v, 0 when not, -1 when those are not
+ * first (not a layout). */
+static int front_first(const oci_walk_entry **v, size_t n, const char *front)
+{
+	char name[sizeof("blobs/sha256/") + OCI_DIGEST_LEN];
+	size_t k;
+
+	if (n < 2 || strcmp(v[0]->rel, "blobs") || strcmp(v[1]->rel, "blobs/sha256"))
+		return -1;
+	snprintf(name, sizeof(name), "blobs/sha256/%s", oci_digest_hex(front));
+	for (k = 2; k < n && strcmp(v[k]->rel, name); k++)
+		;
+	if (k < n) {
+		const oci_walk_entry *e = v[k];
+
+		memmove(&v[3], &v[2], (k - 2) * sizeof(*v));
+		v[2] = e;
+		return 1;
+	}
+	return 0;
+}
+
+/* The front blob is in tmp at OCI_ARCHIVE_FRONT_AT: its headers before
+ * it, then the rest of v (after the directories and, when src has it too,
+ * the front blob: from skip on) after its padding. */
+static int write_around_front(const oci_archive_opts *o, oci_layer_opts *lo,
+			      const oci_walk_entry **v, size_t n, size_t skip,
+			      ocibuild_error *err)
+{
+	oci_buf hb = OCI_BUF_INIT(OCI_TAR_MAX_HEADER * 3);
+	static const unsigned char zeros[512];
+	uint64_t end = OCI_ARCHIVE_FRONT_AT + (uint64_t)o->front_size;
+	size_t pad = oci_tar_padding((uint64_t)o->front_size);
+	int rc = -1;
+
+	if (front_head(o->mtime, o->front, (uint64_t)o->front_size, &hb, err) < 0)
+		goto out;
+	if (hb.len != OCI_ARCHIVE_FRONT_AT) {
+		oci_err(err, OCIBUILD_ERR_INTERNAL, 0, "the archive's first blob does not fit its place");
+		goto out;
+	}
+	if (pwrite(o->front_fd, hb.data, hb.len, 0) != (ssize_t)hb.len ||
+	    pwrite(o->front_fd, zeros, pad, (off_t)end) != (ssize_t)pad ||
+	    lseek(o->front_fd, (off_t)(end + pad), SEEK_SET) < 0) {
+		oci_err_errno(err, errno, "cannot write '%s': %s", o->front_tmp, strerror(errno));
+		goto out;
+	}
+	rc = oci_layer_to_fd(lo, v + skip, n - skip, o->front_fd, o->front_tmp, NULL, err);
+out:
+	oci_buf_release(&hb);
+	return rc;
+}
+
 int oci_archive_write(const char *src, const oci_archive_opts *o, ocibuild_error *err)
 {
 	oci_walk w = { 0 };
 	const oci_walk_entry **v = NULL;
 	oci_layer_opts lo;
 	char *tmp = NULL;
-	int fd = -1, rc = -1;
+	int fd = -1, rc = -1, has_front = 0;
 	size_t i;
 
 	if (oci_walk_dir(src, &w, err) < 0)
@@ -359,6 +448,10 @@ int oci_archive_write(const char *src, const oci_archive_opts *o, ocibuild_error
 		w.v[i].mode = w.v[i].type == OCI_TAR_DIR ? 0755 : 0644;
 		v[i] = &w.v[i];
 	}
+	if (o->front && (has_front = front_first(v, w.n, o->front)) < 0) {
+		oci_err(err, OCIBUILD_ERR_INTERNAL, 0, "'%s' is not a blob layout", src);
+		goto out;
+	}
 	memset(&lo, 0, sizeof(lo));
 	lo.root = src;
 	lo.prefix = "";
@@ -368,6 +461,23 @@ int oci_archive_write(const char *src, const oci_archive_opts *o, ocibuild_error
 	lo.write_behind = 1; /* fsynced below */
 	lo.cancel = o->cancel;
 	lo.cancel_userdata = o->cancel_userdata;
+	if (o->front_tmp) {
+		/* written as the front blob was made: nothing to compare */
+		if (write_around_front(o, &lo, v, w.n, 2 + (size_t)has_front, err) < 0)
+			goto out;
+		if (fsync(o->front_fd) < 0) {
+			oci_err_errno(err, errno, "cannot write '%s': %s", o->front_tmp,
+				      strerror(errno));
+			goto out;
+		}
+		if (rename(o->front_tmp, o->path) < 0) {
+			oci_err_errno(err, errno, "cannot create '%s': %s", o->path,
+				      strerror(errno));
+			goto out;
+		}
+		rc = 0;
+		goto out;
+	}
 	if (!o->gzip) {
 		rc = archive_unchanged(&lo, v, w.n, o->path, err);
 		if (rc != 0)

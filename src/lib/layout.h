@@ -51,12 +51,26 @@ int oci_layout_txn_commit(oci_layout_txn *t, const oci_descriptor *desc,
 			  const char *const *refs, size_t nrefs, ocibuild_error *err);
 void oci_layout_txn_abort(oci_layout_txn *t);
 
+/* An archive's entries: blobs/, blobs/sha256/, the front blob (the
+ * image's first layer, when the caller names one), then the rest by name.
+ * The front blob's bytes start at OCI_ARCHIVE_FRONT_AT, so that a build
+ * can write them into the archive's temp file (oci_archive_begin) as it
+ * makes them, before anything after them is known. */
+#define OCI_ARCHIVE_FRONT_AT 1536
+
 typedef struct oci_archive_opts {
 	const char *path;      /* output file; written atomically */
 	int gzip;              /* compress the whole archive */
 	int threads;
 	int64_t mtime;
 	const char *docker_manifest; /* manifest.json content */
+	const char *front;     /* the digest of the blob that goes first, or NULL */
+	/* front_tmp, from oci_archive_begin, or NULL: it holds the front blob
+	 * (front_size bytes, not in src) at OCI_ARCHIVE_FRONT_AT and becomes
+	 * o->path; the caller closes front_fd and frees the name after */
+	const char *front_tmp;
+	int front_fd;
+	int64_t front_size;
 	ocibuild_cancel_fn cancel;
 	void *cancel_userdata;
 } oci_archive_opts;
@@ -66,4 +80,9 @@ typedef struct oci_archive_opts {
  * 0644, one link) and was left in place with its mtime set to now, 0 when
  * it was written, -1 on error. */
 int oci_archive_write(const char *src, const oci_archive_opts *o, ocibuild_error *err);
+/* Whether a front blob of up to size bytes fits the fixed start (its tar
+ * header stays one block) with file times mtime. */
+int oci_archive_front_fits(int64_t mtime, uint64_t size);
+/* The temp file (mode 0644, beside path) an archive is written to. */
+int oci_archive_begin(const char *path, char **tmp, int *fd, ocibuild_error *err);
 #endif

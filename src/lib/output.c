@@ -113,6 +113,23 @@ int oci_output_stage(oci_output *o, ocibuild_error *err)
 	return make_stage(o, err);
 }
 
+int oci_output_direct(oci_output *o, ocibuild_error *err)
+{
+	return oci_archive_begin(o->archive, &o->direct_tmp, &o->direct_fd, err);
+}
+
+/* The temp file closed; removed unless it became the archive. */
+static void direct_end(oci_output *o, int renamed)
+{
+	if (!o->direct_tmp)
+		return;
+	close(o->direct_fd);
+	if (!renamed)
+		unlink(o->direct_tmp);
+	oci_free(o->direct_tmp);
+	o->direct_tmp = NULL;
+}
+
 int oci_output_index(const oci_output *o, const oci_descriptor *top, const oci_strlist *tags,
 		     ocibuild_error *err)
 {
@@ -129,7 +146,7 @@ int oci_output_index(const oci_output *o, const oci_descriptor *top, const oci_s
 	return rc;
 }
 
-int oci_output_archive(const oci_output *o, ocibuild_ctx *ctx, const oci_output_image *v,
+int oci_output_archive(oci_output *o, ocibuild_ctx *ctx, const oci_output_image *v,
 		       size_t n, const oci_strlist *tags, int64_t mtime, ocibuild_error *err)
 {
 	oci_buf dm = OCI_BUF_INIT(OCI_MAX_MANIFEST);
@@ -158,9 +175,20 @@ int oci_output_archive(const oci_output *o, ocibuild_ctx *ctx, const oci_output_
 	ao.threads = oci_ctx_threads(ctx);
 	ao.mtime = mtime;
 	ao.docker_manifest = dm.data;
+	ao.front = o->front;
+	if (o->front_written && o->direct_tmp) {
+		ao.front_tmp = o->direct_tmp;
+		ao.front_fd = o->direct_fd;
+		ao.front_size = o->front_size;
+	} else {
+		/* the front blob is in the stage: the archive is written whole */
+		direct_end(o, 0);
+	}
 	ao.cancel = ctx->cancel;
 	ao.cancel_userdata = ctx->cancel_userdata;
 	rc = oci_archive_write(o->stage, &ao, err);
+	if (ao.front_tmp)
+		direct_end(o, rc == 0);
 	oci_buf_release(&dm);
 	return rc;
 }
@@ -205,6 +233,7 @@ int oci_output_layout(oci_output *o, ocibuild_ctx *ctx, const oci_output_image *
 
 void oci_output_release(oci_output *o)
 {
+	direct_end(o, 0);
 	oci_layout_txn_abort(&o->txn); /* nothing to undo after its commit */
 	if (o->stage)
 		oci_remove_tree(o->stage);

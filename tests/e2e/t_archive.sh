@@ -223,3 +223,42 @@ test_archive_unchanged_output_left_in_place() {
     assert_ne "$(stat -c %i "$T/o/img.tar")" "$ino" "inode of an archive that had a second link"
     assert_eq "$(stat -c %i "$T/o/other.tar")" "$ino" "the other link keeps its file"
 }
+
+# With no layer cache to keep it and nothing else to read the stage (no
+# --layout, no push), the first layer is compressed straight into the
+# archive's temp file, not into the stage and then copied: its bytes are
+# written once. The archive is byte for byte the one a build with the cache
+# writes (the first layer comes right after blobs/sha256/ in both), and
+# skopeo and umoci read it.
+test_archive_first_layer_written_once() {
+    command -v strace >/dev/null || fail "strace is missing (scripts/install-deps.sh --test)"
+    mk_tree "$T/src"
+    head -c 3000000 /dev/urandom >"$T/src/data/assets.bin"
+    mkdir "$T/o"
+    # LeakSanitizer (an ASan build) can not run under ptrace
+    run env ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
+        strace -f -qq -e trace=write,pwrite64,copy_file_range -o "$T/strace.log" \
+        "$OCIBUILD" build --dir "$T/src" -t myapp:1 --no-cache -o "$T/o/direct.tar"
+    [ "$RC" -eq 0 ] || fail "build under strace exited $RC: $ERR"
+    local size written
+    size=$(stat -c %s "$T/o/direct.tar")
+    written=$(sed -n 's/.*) = \([0-9]*\)$/\1/p' "$T/strace.log" | awk '{s+=$1} END{print s+0}')
+    [ "$written" -ge "$size" ] || fail "wrote $written bytes for a $size-byte archive"
+    [ "$written" -lt $((size + size / 4)) ] ||
+        fail "wrote $written bytes for a $size-byte archive: the layer went through the stage"
+    # the same bytes as through the stage (a cold layer cache, then a warm one)
+    ob_build --dir "$T/src" -t myapp:1 -o "$T/o/cached.tar"
+    cmp "$T/o/direct.tar" "$T/o/cached.tar" || fail "the direct archive differs from the cached build's"
+    ob_build --dir "$T/src" -t myapp:1 -o "$T/o/warm.tar"
+    cmp "$T/o/direct.tar" "$T/o/warm.tar" || fail "the direct archive differs from the warm build's"
+    local layer
+    layer=$(tar -xOf "$T/o/direct.tar" index.json | jq -r '.manifests[0].digest')
+    layer=$(tar -xOf "$T/o/direct.tar" "blobs/sha256/${layer#sha256:}" | jq -r '.layers[0].digest')
+    assert_eq "$(tar -tf "$T/o/direct.tar" | head -n 3 | tr '\n' ' ')" \
+        "blobs/ blobs/sha256/ blobs/sha256/${layer#sha256:} " "the archive's first entries"
+    expect_ok skopeo inspect "oci-archive:$T/o/direct.tar:myapp:1"
+    expect_ok skopeo copy "oci-archive:$T/o/direct.tar:myapp:1" "oci:$T/L:x"
+    umoci_unpack "$T/L" x "$T/bundle"
+    assert_same_tree "$T/src" "$T/bundle/rootfs/app"
+    assert_dir_listing "$T/o" "cached.tar direct.tar warm.tar"
+}
