@@ -228,7 +228,10 @@ static size_t gz_reuse(const oci_zw *z, struct gz_local *w, const unsigned char 
 		size_t k = z->by[lo], in_used = 0, out_used = 0;
 		const oci_gz_member *m = &z->old[k];
 
-		if (m->len > cap)
+		/* longer than compressing could make it (a header padded, by
+		 * whoever made the earlier blob): taken, it would leave the
+		 * block's other members less than their bound */
+		if (m->len > cap || m->len > libdeflate_gzip_compress_bound(NULL, n))
 			continue;
 		if (!w->d)
 			w->d = libdeflate_alloc_decompressor();
@@ -515,7 +518,6 @@ static int gz_finish(oci_zw *z, ocibuild_error *err)
 
 static int gz_start(oci_zw *z, int threads, ocibuild_error *err)
 {
-	struct libdeflate_compressor *c;
 	size_t i, bound;
 	int t;
 
@@ -530,24 +532,12 @@ static int gz_start(oci_zw *z, int threads, ocibuild_error *err)
 	z->threads = oci_calloc((size_t)threads, sizeof(*z->threads));
 	if (!z->slots || !z->threads)
 		return oci_err_nomem(err);
-	/* room for the worst case of every level a block may get, cut into
-	 * as many members as it may be: each adds at most the bound of one
-	 * byte to the bound of the whole */
-	bound = 0;
-	for (i = 0; i < 4; i++) {
-		static const int levels[] = { GZ_LEVEL, GZ_LEVEL_MIXED, GZ_LEVEL_FLAT,
-					      GZ_LEVEL_STORE };
-		size_t b;
-
-		c = libdeflate_alloc_compressor(levels[i]);
-		if (!c)
-			return oci_err_nomem(err);
-		b = libdeflate_gzip_compress_bound(c, GZ_BLOCK) +
-		    GZ_MAX_SEGS * libdeflate_gzip_compress_bound(c, 1);
-		libdeflate_free_compressor(c);
-		if (b > bound)
-			bound = b;
-	}
+	/* room for the worst case of any level (the bound of a NULL
+	 * compressor covers them all, and so every member gz_reuse takes),
+	 * cut into as many members as a block may be: each adds at most the
+	 * bound of one byte to the bound of the whole */
+	bound = libdeflate_gzip_compress_bound(NULL, GZ_BLOCK) +
+		GZ_MAX_SEGS * libdeflate_gzip_compress_bound(NULL, 1);
 	for (i = 0; i < z->nslots; i++) {
 		struct gz_slot *s = &z->slots[i];
 

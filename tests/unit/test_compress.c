@@ -658,6 +658,52 @@ static void test_gzip_random_runs_stored(void **state)
 	free(in);
 }
 
+/* A member of the earlier blob (made by anyone: a --cache-from image's)
+ * may be far longer than compressing its bytes could make it, here by a
+ * file name in its header: taken, it would leave no room for the block's
+ * other members. It is compressed instead, and the rest still taken. */
+static void test_gzip_reuse_overlong_member(void **state)
+{
+	size_t n = 200 * KIB, nmade, nb, name = 1000 * KIB, i;
+	unsigned char *in = malloc(n), *pad = malloc(name + 1);
+	oci_gz_member *made, *mb, old[3];
+	oci_buf ref, out;
+	FILE *f = tmpfile();
+	int fd;
+
+	(void)state;
+	assert_non_null(in);
+	assert_non_null(pad);
+	assert_non_null(f);
+	fd = fileno(f);
+	fill_text(in, n);
+	fill_over(in + 64 * KIB, 128 * KIB, 256);
+	assert_int_equal(compress_reusing(in, n, fd, NULL, 0, &ref, &made, &nmade), 0);
+	assert_int_equal(nmade, 3);
+	assert_int_equal(made[0].isize, 64 * KIB);
+	/* the first member again, with a file name (FLG.FNAME) of name bytes */
+	memset(pad, 'a', name);
+	pad[name] = 0;
+	assert_int_equal(pwrite(fd, ref.data, 3, 0), 3);
+	assert_int_equal(pwrite(fd, "\x08", 1, 3), 1);
+	assert_int_equal(pwrite(fd, ref.data + 4, 6, 4), 6);
+	assert_int_equal(pwrite(fd, pad, name + 1, 10), (ssize_t)(name + 1));
+	assert_int_equal(pwrite(fd, ref.data + 10, ref.len - 10, (off_t)(name + 11)),
+			 (ssize_t)(ref.len - 10));
+	for (i = 0; i < 3; i++)
+		old[i] = made[i];
+	old[0].len += (uint32_t)(name + 1);
+	assert_int_equal(compress_reusing(in, n, fd, old, 3, &out, &mb, &nb), 2);
+	same_bytes(&ref, &out, "an overlong member compressed again");
+	oci_free(mb);
+	oci_buf_release(&out);
+	oci_buf_release(&ref);
+	oci_free(made);
+	fclose(f);
+	free(pad);
+	free(in);
+}
+
 /* in as one gzip member, made by zlib */
 static void gzip_one_member(const unsigned char *in, size_t n, oci_buf *out)
 {
@@ -863,6 +909,7 @@ int main(void)
 		cmocka_unit_test(test_gzip_scan_members),
 		cmocka_unit_test(test_gzip_marks_cut_blocks),
 		cmocka_unit_test(test_gzip_random_runs_stored),
+		cmocka_unit_test(test_gzip_reuse_overlong_member),
 		cmocka_unit_test(test_sink_error_propagates),
 		cmocka_unit_test(test_free_unfinished),
 	};
