@@ -391,6 +391,15 @@ static int front_first(const oci_walk_entry **v, size_t n, const char *front)
 	return 0;
 }
 
+/* len bytes of data into fd (path) at off */
+static int put_at(int fd, const void *data, size_t len, uint64_t off, const char *path,
+		  ocibuild_error *err)
+{
+	if (lseek(fd, (off_t)off, SEEK_SET) < 0)
+		return oci_err_errno(err, errno, "cannot write '%s': %s", path, strerror(errno));
+	return oci_write_all(fd, data, len, path, err);
+}
+
 /* The front blob is in tmp at OCI_ARCHIVE_FRONT_AT: its headers before
  * it, then the rest of v (after the directories and, when src has it too,
  * the front blob: from skip on) after its padding. */
@@ -410,12 +419,11 @@ static int write_around_front(const oci_archive_opts *o, oci_layer_opts *lo,
 		oci_err(err, OCIBUILD_ERR_INTERNAL, 0, "the archive's first blob does not fit its place");
 		goto out;
 	}
-	if (pwrite(o->front_fd, hb.data, hb.len, 0) != (ssize_t)hb.len ||
-	    pwrite(o->front_fd, zeros, pad, (off_t)end) != (ssize_t)pad ||
-	    lseek(o->front_fd, (off_t)(end + pad), SEEK_SET) < 0) {
-		oci_err_errno(err, errno, "cannot write '%s': %s", o->front_tmp, strerror(errno));
+	/* written whole (a write the kernel cuts short is taken up again, and
+	 * then says why it can not go on), the file's offset left after them */
+	if (put_at(o->front_fd, hb.data, hb.len, 0, o->front_tmp, err) < 0 ||
+	    put_at(o->front_fd, zeros, pad, end, o->front_tmp, err) < 0)
 		goto out;
-	}
 	rc = oci_layer_to_fd(lo, v + skip, n - skip, o->front_fd, o->front_tmp, NULL, err);
 out:
 	oci_buf_release(&hb);

@@ -224,6 +224,27 @@ test_archive_unchanged_output_left_in_place() {
     assert_eq "$(stat -c %i "$T/o/other.tar")" "$ino" "the other link keeps its file"
 }
 
+# A write around the first layer in the archive's temp file that the kernel
+# cuts short (a full disk; here the file size limit, which ends the padding
+# after the layer one byte in) fails with what stopped it, and leaves no
+# temp file.
+test_archive_front_short_write() {
+    mkdir -p "$T/src/data" "$T/o"
+    seq 1 30000 >"$T/src/data/numbers.txt"
+    ob_build --dir "$T/src" -t myapp:1 --no-cache -o "$T/o/first.tar"
+    local size pad
+    size=$(tar -tvf "$T/o/first.tar" | sed -n 3p | awk '{print $3}')
+    pad=$(( (512 - size % 512) % 512 ))
+    [ "$pad" -ge 2 ] || fail "the first layer ($size bytes) leaves no padding to cut short"
+    trap '' XFSZ
+    run prlimit --fsize=$((1536 + size + 1)) "$OCIBUILD" build --dir "$T/src" -t myapp:1 \
+        --no-cache -o "$T/o/img.tar"
+    trap - XFSZ
+    [ "$RC" -ne 0 ] || fail "the build wrote past the file size limit"
+    assert_contains "$ERR" "File too large" "the error says what stopped the write"
+    assert_dir_listing "$T/o" "first.tar"
+}
+
 # With no layer cache to keep it and nothing else to read the stage (no
 # --layout, no push), the first layer is compressed straight into the
 # archive's temp file, not into the stage and then copied: its bytes are
