@@ -188,6 +188,8 @@ static int by_crc_size(const oci_gz_member *m, uint32_t crc, uint32_t isize)
 	return m->isize < isize ? -1 : m->isize > isize;
 }
 
+/* len bytes of fd at off into p; -1 with errno (EIO when the file ends
+ * before) when they can not be read */
 static int pread_all(int fd, unsigned char *p, size_t len, uint64_t off)
 {
 	while (len) {
@@ -195,6 +197,8 @@ static int pread_all(int fd, unsigned char *p, size_t len, uint64_t off)
 
 		if (n < 0 && errno == EINTR)
 			continue;
+		if (n == 0)
+			errno = EIO;
 		if (n <= 0)
 			return -1;
 		p += n;
@@ -781,25 +785,17 @@ int oci_gz_scan_members(int fd, uint64_t size, oci_gz_member **v, size_t *n,
 		goto out;
 	}
 	while (at < size) {
-		size_t used = 0, got = 0;
+		size_t used = 0, got = 0, want = GZ_SCAN_WINDOW - have;
 		const unsigned char *t;
 
-		while (have < GZ_SCAN_WINDOW && at + have < size) {
-			size_t want = GZ_SCAN_WINDOW - have;
-			ssize_t r;
-
-			if (want > size - at - have)
-				want = (size_t)(size - at - have);
-			r = pread(fd, in + have, want, (off_t)(at + have));
-			if (r < 0 && errno == EINTR)
-				continue;
-			if (r <= 0) {
-				oci_err_errno(err, r < 0 ? errno : EIO, "cannot read a cached blob: %s",
-					      strerror(r < 0 ? errno : EIO));
-				goto out;
-			}
-			have += (size_t)r;
+		/* the window filled up again, or up to the blob's end */
+		if (want > size - at - have)
+			want = (size_t)(size - at - have);
+		if (pread_all(fd, in + have, want, at + have) < 0) {
+			oci_err_errno(err, errno, "cannot read a cached blob: %s", strerror(errno));
+			goto out;
 		}
+		have += want;
 		if (libdeflate_gzip_decompress_ex(d, in, have, out, GZ_BLOCK, &used, &got) !=
 			    LIBDEFLATE_SUCCESS ||
 		    used < 18) {
@@ -819,8 +815,7 @@ int oci_gz_scan_members(int fd, uint64_t size, oci_gz_member **v, size_t *n,
 		}
 		t = in + used - 8; /* the trailer: CRC-32, then ISIZE, little-endian */
 		m[nm].len = (uint32_t)used;
-		m[nm].crc = (uint32_t)t[0] | (uint32_t)t[1] << 8 | (uint32_t)t[2] << 16 |
-			    (uint32_t)t[3] << 24;
+		m[nm].crc = get_le32(t);
 		m[nm].isize = (uint32_t)got;
 		nm++;
 		memmove(in, in + used, have - used);
