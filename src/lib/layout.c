@@ -436,7 +436,8 @@ int oci_archive_write(const char *src, const oci_archive_opts *o, ocibuild_error
 	const oci_walk_entry **v = NULL;
 	oci_layer_opts lo;
 	char *tmp = NULL;
-	int fd = -1, rc = -1, has_front = 0;
+	const char *name; /* the temp file written: tmp, or o->front_tmp */
+	int fd = -1, sfd, rc = -1, has_front = 0;
 	size_t i;
 
 	if (oci_walk_dir(src, &w, err) < 0)
@@ -473,36 +474,31 @@ int oci_archive_write(const char *src, const oci_archive_opts *o, ocibuild_error
 		/* written as the front blob was made: nothing to compare */
 		if (write_around_front(o, &lo, v, w.n, 2 + (size_t)has_front, err) < 0)
 			goto out;
-		if (fsync(o->front_fd) < 0) {
-			oci_err_errno(err, errno, "cannot write '%s': %s", o->front_tmp,
-				      strerror(errno));
-			goto out;
+		sfd = o->front_fd;
+		name = o->front_tmp;
+	} else {
+		if (!o->gzip) {
+			rc = archive_unchanged(&lo, v, w.n, o->path, err);
+			if (rc != 0)
+				goto out;
+			rc = -1;
 		}
-		if (rename(o->front_tmp, o->path) < 0) {
-			oci_err_errno(err, errno, "cannot create '%s': %s", o->path,
-				      strerror(errno));
+		if (make_tmp_near(o->path, &tmp, &fd, err) < 0)
 			goto out;
-		}
-		rc = 0;
-		goto out;
-	}
-	if (!o->gzip) {
-		rc = archive_unchanged(&lo, v, w.n, o->path, err);
-		if (rc != 0)
+		if (oci_layer_to_fd(&lo, v, w.n, fd, tmp, NULL, err) < 0)
 			goto out;
-		rc = -1;
+		sfd = fd;
+		name = tmp;
 	}
-	if (make_tmp_near(o->path, &tmp, &fd, err) < 0)
-		goto out;
-	if (oci_layer_to_fd(&lo, v, w.n, fd, tmp, NULL, err) < 0)
-		goto out;
-	if (fsync(fd) < 0 || close(fd) < 0) {
+	/* synced (and closed, when the file is this function's), then moved
+	 * into place */
+	if (fsync(sfd) < 0 || (fd >= 0 && close(fd) < 0)) {
 		fd = -1;
-		oci_err_errno(err, errno, "cannot write '%s': %s", tmp, strerror(errno));
+		oci_err_errno(err, errno, "cannot write '%s': %s", name, strerror(errno));
 		goto out;
 	}
 	fd = -1;
-	if (rename(tmp, o->path) < 0) {
+	if (rename(name, o->path) < 0) {
 		oci_err_errno(err, errno, "cannot create '%s': %s", o->path, strerror(errno));
 		goto out;
 	}
