@@ -24,7 +24,7 @@
 
 /* Bump when anything that shapes a layer's bytes changes without showing
  * in the key (tar headers, compressor settings, the libraries' output). */
-#define LCACHE_FORMAT "ocibuild-layer-cache 4 gzip-libdeflate-1m-cut7/8-6.4.1-s11-stored8k32k zstd-3-2m"
+#define LCACHE_FORMAT "ocibuild-layer-cache 4 gzip-libdeflate-1m-cut7/8-6.4.1-s11-d63-stored8k32k zstd-3-2m"
 #define MAX_ENTRY 1024
 /* the members records: CACHE/members/<slot> */
 #define MEMBERS_DIR "members"

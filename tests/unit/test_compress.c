@@ -402,7 +402,7 @@ static void test_gzip_block_level(void **state)
 	assert_int_equal(oci_gz_block_level(p, GZB), 1);
 	fill_over(p, GZB, 230);
 	assert_int_equal(oci_gz_block_level(p, GZB), 1);
-	/* flat but not random: level 4, down to a collision chance of 1/64 */
+	/* flat but not random: level 4, down to a collision chance of 1/63 */
 	fill_over(p, GZB, 200);
 	assert_int_equal(oci_gz_block_level(p, GZB), 4);
 	fill_over(p, GZB, 70);
