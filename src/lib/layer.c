@@ -8,6 +8,7 @@
 #include "blobstore.h"
 #include "compress.h"
 #include "err.h"
+#include "fs.h"
 #include "mem.h"
 #include "banned.h"
 
@@ -91,17 +92,7 @@ static int open_at_dir(struct at_dir *a, const char *rel)
 
 static char *whole_path(const oci_layer_opts *o, const oci_walk_entry *e)
 {
-	char *path;
-
-	if (e->src)
-		return oci_strdup(e->src);
-	path = oci_malloc(strlen(o->root) + 1 + strlen(e->rel) + 1);
-	if (path) {
-		memcpy(path, o->root, strlen(o->root));
-		path[strlen(o->root)] = '/';
-		memcpy(path + strlen(o->root) + 1, e->rel, strlen(e->rel) + 1);
-	}
-	return path;
+	return e->src ? oci_strdup(e->src) : oci_path_join(o->root, e->rel);
 }
 
 static int put_file(const oci_layer_opts *o, struct at_dir *a, const oci_walk_entry *e,
